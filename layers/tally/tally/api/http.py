@@ -1,0 +1,154 @@
+"""API Gateway HTTP API (payload 2.0) events in, Stripe-shaped responses out.
+
+One pipeline for every route: size limit → decode → authenticate → parse params → idempotency
+(POST with Idempotency-Key) → handler → JSON. Every `StripeError` becomes Stripe's error envelope
+here; anything else becomes a 500 `api_error` with no stack trace on the wire.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tally import errors
+from tally.api import auth
+from tally.api.params import Params
+from tally.api.parsing import parse_body, parse_form
+from tally.api.routing import Route
+from tally.context import RequestInfo, current_request
+from tally.ids import new_id
+from tally.observability import logger
+from tally.settings import settings
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    route_key: str
+    path_params: dict[str, str]
+    headers: dict[str, str]
+    data: dict[str, Any]
+    account: str
+    request_id: str
+    now: float = field(default_factory=time.time)
+
+    def params(self) -> Params:
+        return Params(self.data)
+
+    def url(self) -> str:
+        return self.path
+
+
+def response(status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", **(headers or {})},
+        "body": json.dumps(body, separators=(",", ":")),
+        "isBase64Encoded": False,
+    }
+
+
+def _body_text(event: dict[str, Any]) -> str:
+    raw = event.get("body") or ""
+    limit = settings().max_body_bytes
+    if len(raw) > limit * 4 // 3 + 4:
+        raise errors.PayloadTooLarge(limit)
+    if event.get("isBase64Encoded"):
+        try:
+            data = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise errors.InvalidRequest("The request body is not valid base64.") from exc
+    else:
+        data = raw.encode("utf-8", "surrogatepass")
+    if len(data) > limit:
+        raise errors.PayloadTooLarge(limit)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise errors.InvalidRequest("The request body is not valid UTF-8.") from exc
+
+
+def _parse(event: dict[str, Any], method: str, headers: dict[str, str]) -> dict[str, Any]:
+    if method == "POST":
+        return parse_body(_body_text(event), headers.get("content-type", ""))
+    query = event.get("rawQueryString") or ""
+    return parse_form(query)
+
+
+def _authenticate(route: Route, headers: dict[str, str]) -> str:
+    authorization = headers.get("authorization")
+    if route.session_auth and authorization and authorization.lower().startswith("bearer "):
+        token = authorization[7:].strip()
+        if auth.is_session_token(token):
+            return auth.authenticate_session(token)
+    return auth.authenticate(authorization)
+
+
+def _call(route: Route, request: Request) -> dict[str, Any]:
+    result = route.handler(request)
+    return {"status": route.status, "body": result}
+
+
+def _idempotent_call(route: Route, request: Request, key: str, context: Any) -> tuple[dict[str, Any], bool]:
+    from tally.store import idempotency  # lazy: only POSTs with a key pay for Powertools idempotency
+
+    return idempotency.run(
+        account=request.account,
+        key=key,
+        fingerprint={"method": request.method, "path": request.path, "params": request.data},
+        call=lambda: _call(route, request),
+        context=context,
+    )
+
+
+def handle(event: dict[str, Any], context: Any, routes: dict[str, Route]) -> dict[str, Any]:
+    """Serve one API Gateway v2 event with the given route table."""
+    request_ctx = event.get("requestContext") or {}
+    request_id = f"req_{(request_ctx.get('requestId') or new_id('x'))[-14:]}"
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    http = request_ctx.get("http") or {}
+    method = (http.get("method") or "GET").upper()
+    path = event.get("rawPath") or http.get("path") or "/"
+    key = headers.get("idempotency-key") if method == "POST" else None
+    base_headers = {"Request-Id": request_id}
+    token = current_request.set(RequestInfo(request_id, key))
+    try:
+        route = routes.get(event.get("routeKey") or "")
+        if route is None:
+            raise errors.RouteNotFound(method, path)
+        account = _authenticate(route, headers)
+        data = _parse(event, method, headers)
+        request = Request(
+            method, path, route.key, event.get("pathParameters") or {}, headers, data, account, request_id
+        )
+        logger.append_keys(account=account, route=route.key)
+        if key is not None:
+            if not key or len(key) > MAX_IDEMPOTENCY_KEY:
+                raise errors.InvalidRequest(
+                    f"Idempotency-Key must be 1–{MAX_IDEMPOTENCY_KEY} characters.", param="Idempotency-Key"
+                )
+            outcome, replayed = _idempotent_call(route, request, key, context)
+            base_headers["Idempotency-Key"] = key
+            if replayed:
+                base_headers["Idempotent-Replayed"] = "true"
+        else:
+            outcome = _call(route, request)
+        return response(outcome["status"], outcome["body"], base_headers)
+    except errors.StripeError as exc:
+        if exc.status >= 500 or exc.status == 429:
+            logger.warning("request failed", extra={"error": exc.message, "status": exc.status})
+        return response(exc.status, exc.to_body(), base_headers)
+    except Exception:
+        logger.exception("unhandled error")
+        body = errors.StripeError("An unexpected error occurred; it has been logged. Retry the request.")
+        body.type = "api_error"
+        return response(500, body.to_body(), base_headers)
+    finally:
+        current_request.reset(token)

@@ -1,0 +1,47 @@
+"""Stripe list envelopes and their cursor params."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tally.api.params import Params
+from tally.errors import InvalidRequest
+from tally.store.objects import Page
+
+
+@dataclass
+class ListArgs:
+    limit: int
+    starting_after: str | None
+    ending_before: str | None
+    created_gte: int | None = None
+    created_lte: int | None = None
+
+
+def list_args(params: Params, *, created: bool = False) -> ListArgs:
+    limit = params.int("limit", min=1, max=100)
+    starting_after = params.str("starting_after", max_length=255)
+    ending_before = params.str("ending_before", max_length=255)
+    if starting_after and ending_before:
+        raise InvalidRequest(
+            "You may only specify one of these parameters: starting_after, ending_before.",
+            param="ending_before",
+        )
+    args = ListArgs(10 if limit is None else limit, starting_after, ending_before)
+    if created and params.has("created"):
+        window = params.sub("created")
+        if window is None:
+            params.int("created", min=0)  # a bare integer means "exactly then"
+        else:
+            gt, gte = window.int("gt", min=0), window.int("gte", min=0)
+            lt, lte = window.int("lt", min=0), window.int("lte", min=0)
+            window.done()
+            args.created_gte = gte if gt is None else gt + 1
+            args.created_lte = lte if lt is None else lt - 1
+    params.expand()
+    return args
+
+
+def envelope(url: str, page: Page) -> dict[str, Any]:
+    return {"object": "list", "data": page.data, "has_more": page.has_more, "url": url}

@@ -1,0 +1,215 @@
+"""A reader that takes parameters one by one, converts and checks them, and names the param.
+
+Every parameter a handler understands is taken with one call; `done()` then rejects whatever is
+left as `parameter_unknown`. So a typo never slips through silently and no handler forgets to
+validate: what was not taken was not accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from tally.errors import InvalidRequest, invalid, missing, unknown
+
+INT64_MAX = 2**63 - 1
+_INT = re.compile(r"-?\d{1,19}")
+_DECIMAL = re.compile(r"-?\d{1,20}(\.\d{1,12})?")
+_MISSING = object()
+
+
+class Params:
+    def __init__(self, data: dict[str, Any], prefix: str = "") -> None:
+        self._data = dict(data)
+        self._prefix = prefix
+
+    # -- names -------------------------------------------------------------------------------
+    def path(self, name: str) -> str:
+        return f"{self._prefix}[{name}]" if self._prefix else name
+
+    def has(self, name: str) -> bool:
+        return name in self._data
+
+    def _take(self, name: str, required: bool) -> Any:
+        value = self._data.pop(name, _MISSING)
+        if value is _MISSING or value is None:
+            if required:
+                raise missing(self.path(name))
+            return _MISSING
+        return value
+
+    # -- scalars -----------------------------------------------------------------------------
+    def str(
+        self,
+        name: str,
+        *,
+        required: bool = False,
+        max_length: int = 5000,
+        choices: tuple[str, ...] | None = None,
+        empty_ok: bool = False,
+    ) -> str | None:
+        """A string param; '' means "not given" unless empty_ok (then it is returned as '')."""
+        value = self._take(name, required)
+        if value is _MISSING:
+            return None
+        param = self.path(name)
+        if not isinstance(value, str):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise invalid(param, f"Invalid string: {param} must be a string.")
+            value = str(value)
+        if value == "" and not empty_ok:
+            if required:
+                raise InvalidRequest(
+                    f"You passed an empty string for '{param}'. We assume empty values are an attempt to "
+                    "unset a parameter; however '{param}' cannot be unset.",
+                    code="parameter_invalid_empty",
+                    param=param,
+                )
+            return None
+        if len(value) > max_length:
+            raise invalid(param, f"Invalid {param}: must be at most {max_length} characters.")
+        if "\x00" in value:
+            raise invalid(param, f"Invalid {param}: must not contain NUL characters.")
+        if choices is not None and value not in choices:
+            raise invalid(param, f"Invalid {param}: must be one of {', '.join(choices)}.")
+        return value
+
+    def int(
+        self, name: str, *, required: bool = False, min: int | None = None, max: int = INT64_MAX
+    ) -> int | None:
+        value = self._take(name, required)
+        if value is _MISSING or value == "":
+            if value == "" and required:
+                raise missing(self.path(name))
+            return None
+        param = self.path(name)
+        if isinstance(value, bool) or not isinstance(value, int | str) or not _INT.fullmatch(str(value)):
+            raise invalid(param, f"Invalid integer: {value!r}", code="parameter_invalid_integer")
+        number = int(value)
+        if (min is not None and number < min) or number > max:
+            low = "" if min is None else f" at least {min} and"
+            raise invalid(
+                param, f"Invalid {param}: must be{low} at most {max}.", code="parameter_invalid_integer"
+            )
+        return number
+
+    def decimal(self, name: str, *, required: bool = False, min: Decimal | None = None) -> Decimal | None:
+        """A decimal string with at most 12 decimal places (Stripe's `*_decimal` params)."""
+        value = self._take(name, required)
+        if value is _MISSING or value == "":
+            return None
+        param = self.path(name)
+        text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
+        if not _DECIMAL.fullmatch(text):
+            raise invalid(param, f"Invalid decimal: {value!r} (at most 12 decimal places).")
+        try:
+            number = Decimal(text)
+        except InvalidOperation as exc:  # pragma: no cover - the regex already guards
+            raise invalid(param, f"Invalid decimal: {value!r}") from exc
+        if min is not None and number < min:
+            raise invalid(param, f"Invalid {param}: must be at least {min}.")
+        return number
+
+    def bool(self, name: str, *, required: bool = False) -> bool | None:
+        value = self._take(name, required)
+        if value is _MISSING or value == "":
+            return None
+        if isinstance(value, bool):
+            return value
+        if value in ("true", "false"):
+            return value == "true"
+        raise invalid(self.path(name), f"Invalid boolean: {value!r}", code="parameter_invalid_boolean")
+
+    # -- structures --------------------------------------------------------------------------
+    def sub(self, name: str, *, required: bool = False) -> Params | None:
+        value = self._take(name, required)
+        if value is _MISSING or value == "":
+            return None
+        if not isinstance(value, dict):
+            raise invalid(self.path(name), f"Invalid object: {self.path(name)} must be a hash.")
+        return Params(value, self.path(name))
+
+    def list(self, name: str, *, required: bool = False, max_items: int = 100) -> list[Any] | None:
+        value = self._take(name, required)
+        if value is _MISSING or value == "":
+            return None
+        param = self.path(name)
+        if not isinstance(value, list):
+            raise invalid(param, f"Invalid array: {param} must be an array.")
+        if len(value) > max_items:
+            raise invalid(param, f"Invalid array: {param} may have at most {max_items} items.")
+        return value
+
+    def sublist(self, name: str, *, required: bool = False, max_items: int = 100) -> list[Params] | None:
+        items = self.list(name, required=required, max_items=max_items)
+        if items is None:
+            return None
+        out = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise invalid(f"{self.path(name)}[{i}]", f"Invalid object: {self.path(name)}[{i}]")
+            out.append(Params(item, f"{self.path(name)}[{i}]"))
+        return out
+
+    def strings(self, name: str, *, max_items: int = 100, max_length: int = 200) -> list[str] | None:
+        items = self.list(name, max_items=max_items)
+        if items is None:
+            return None
+        for i, item in enumerate(items):
+            if not isinstance(item, str) or not item or len(item) > max_length:
+                raise invalid(f"{self.path(name)}[{i}]", f"Invalid string in {self.path(name)}.")
+        return items
+
+    def metadata(self, name: str = "metadata") -> dict[str, str | None] | None:
+        """Metadata updates: {key: value, key: None (delete)}; `metadata=` clears all (returns {"*": None})."""
+        value = self._take(name, False)
+        if value is _MISSING:
+            return None
+        param = self.path(name)
+        if value == "":
+            return {"*": None}
+        if not isinstance(value, dict):
+            raise invalid(param, "Invalid metadata: must be a hash of string keys to string values.")
+        if len(value) > 50:
+            raise invalid(param, "Invalid metadata: at most 50 keys.")
+        out: dict[str, str | None] = {}
+        for key, item in value.items():
+            if not key or len(key) > 40 or "[" in key or "]" in key:
+                raise invalid(f"{param}[{key}]", "Metadata keys must be 1–40 characters without brackets.")
+            if isinstance(item, bool) or not isinstance(item, str | int):
+                raise invalid(f"{param}[{key}]", "Metadata values must be strings.")
+            text = str(item)
+            if len(text) > 500:
+                raise invalid(f"{param}[{key}]", "Metadata values must be at most 500 characters.")
+            out[key] = text if text != "" else None
+        return out
+
+    def expand(self) -> list[str]:
+        return self.strings("expand", max_items=20) or []
+
+    def ignore(self, *names: str) -> None:
+        for name in names:
+            self._data.pop(name, None)
+
+    def done(self) -> None:
+        """Reject every parameter nobody took."""
+        for name in self._data:
+            raise unknown(self.path(name))
+
+
+def apply_metadata(current: dict[str, str], updates: dict[str, str | None] | None) -> dict[str, str]:
+    """Merge Stripe-style metadata updates (None deletes a key; {"*": None} clears all)."""
+    if updates is None:
+        return current
+    if updates == {"*": None}:
+        return {}
+    merged = dict(current)
+    for key, value in updates.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    if len(merged) > 50:
+        raise invalid("metadata", "Invalid metadata: at most 50 keys.")
+    return merged

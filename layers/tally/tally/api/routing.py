@@ -1,0 +1,45 @@
+"""Route registration. API Gateway does the path matching (template.yaml lists every route);
+a function maps the event's `routeKey` (e.g. "GET /v1/customers/{id}") to its handler here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Handler = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Route:
+    key: str
+    handler: Handler
+    session_auth: bool = False  # also accepts a v2 meter event session token
+    status: int = 200
+
+
+class Routes:
+    def __init__(self) -> None:
+        self.table: dict[str, Route] = {}
+
+    def route(
+        self, key: str, *, session_auth: bool = False, status: int = 200
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            if key in self.table:
+                raise ValueError(f"route registered twice: {key}")
+            self.table[key] = Route(key, handler, session_auth, status)
+            return handler
+
+        return register
+
+
+def merge(*groups: Routes) -> dict[str, Route]:
+    table: dict[str, Route] = {}
+    for group in groups:
+        for key, route in group.table.items():
+            if key in table:
+                raise ValueError(f"route registered twice: {key}")
+            table[key] = route
+    return table

@@ -1,0 +1,40 @@
+"""`make run`: start the local stack and print the URL and secret key(s). Ctrl-C stops it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+
+def main() -> int:
+    port = int(os.environ.get("TALLY_PORT", "4242"))
+    print("Starting Tally locally (moto as AWS, tables from template.yaml)…", flush=True)
+    from tally.local.stack import Stack, default_keys
+
+    stack = Stack(port=port, keys=default_keys())
+    try:
+        stack.start()
+    except OSError as exc:
+        print(
+            f"Could not listen on 127.0.0.1:{port} ({exc}). Set TALLY_PORT to a free port.", file=sys.stderr
+        )
+        return 1
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"\nTally is running at {stack.url}")
+    for key, account in stack.accounts.items():
+        print(f"  secret key: {key}   (account {account})")
+    first = next(iter(stack.accounts))
+    print(f'\nTry:  curl {stack.url}/v1/customers -u {first}: -d name="John Doe"')
+    print("State lives in memory and is gone when you stop. Ctrl-C to stop.", flush=True)
+    stop.wait()
+    print("\nStopping…", flush=True)
+    stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

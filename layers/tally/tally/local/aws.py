@@ -1,0 +1,115 @@
+"""moto as the local AWS endpoint: served single-threaded on 127.0.0.1 (moto is not thread-safe),
+with the template's tables created in it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from typing import Any
+
+from tally.local.template import Template
+
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class MotoServer:
+    """moto's app behind a single-threaded werkzeug server: requests are handled one at a time."""
+
+    def __init__(self, port: int = 0) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import make_server
+
+        self.port = port or free_port()
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server = make_server("127.0.0.1", self.port, app, threaded=False)
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> MotoServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def table_names(template: Template, prefix: str = "tally-local-") -> dict[str, str]:
+    return {logical_id: f"{prefix}{logical_id}" for logical_id in template.tables}
+
+
+def resolve_env(template: Template, env: dict[str, Any], names: dict[str, str]) -> dict[str, str]:
+    """Turn a function's template environment into strings (`!Ref Table` → the local table name)."""
+    out = {}
+    for key, value in env.items():
+        if isinstance(value, dict) and "Ref" in value:
+            ref = value["Ref"]
+            if ref in names:
+                out[key] = names[ref]
+            else:
+                params = template.raw.get("Parameters", {})
+                out[key] = str(params.get(ref, {}).get("Default", ref))
+        else:
+            out[key] = str(value)
+    return out
+
+
+def create_tables(template: Template, names: dict[str, str], client: Any) -> None:
+    """Create each table from its template properties (the test schema cannot drift)."""
+    existing = set(client.list_tables().get("TableNames", []))
+    for logical_id, props in template.tables.items():
+        name = names[logical_id]
+        if name in existing:
+            continue
+        args: dict[str, Any] = {
+            "TableName": name,
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "KeySchema": props["KeySchema"],
+            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        if props.get("GlobalSecondaryIndexes"):
+            args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        client.create_table(**args)
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl:
+            client.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+
+
+def configure_environment(
+    template: Template, endpoint_url: str | None, names: dict[str, str]
+) -> dict[str, str]:
+    """Set the process environment the handlers expect (fake credentials, endpoint, table names)."""
+    env = dict(FAKE_CREDENTIALS)
+    if endpoint_url:
+        env["AWS_ENDPOINT_URL"] = endpoint_url
+    for fn in template.functions.values():
+        env.update(resolve_env(template, fn.environment, names))
+    env.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    env.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    env["POWERTOOLS_LOG_LEVEL"] = os.environ.get("TALLY_LOG_LEVEL", "WARNING")
+    os.environ.update(env)
+    from tally import settings
+    from tally.store import aws
+
+    settings.reset()
+    aws.reset()
+    return env

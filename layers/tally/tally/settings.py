@@ -1,0 +1,40 @@
+"""All configuration read from the environment, validated in one place."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class Settings:
+    objects_table: str
+    usage_table: str
+    idempotency_table: str
+    region: str
+    endpoint_url: str | None
+    livemode: bool
+    max_body_bytes: int = 1024 * 1024
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            objects_table=env.get("OBJECTS_TABLE", "tally-objects"),
+            usage_table=env.get("USAGE_TABLE", "tally-usage"),
+            idempotency_table=env.get("IDEMPOTENCY_TABLE", "tally-idempotency"),
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            livemode=env.get("TALLY_LIVEMODE", "false").lower() == "true",
+        )
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+def reset() -> None:
+    """Forget cached settings (tests and the local runtime change the environment)."""
+    settings.cache_clear()

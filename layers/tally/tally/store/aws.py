@@ -1,0 +1,26 @@
+"""Lazily created boto3 clients (moto or the local runtime must be in place first)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from tally.settings import settings
+
+
+@lru_cache(maxsize=4)
+def _client(service: str, region: str, endpoint: str | None) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"mode": "standard", "max_attempts": 4}, tcp_keepalive=True)
+    return boto3.session.Session().client(service, region_name=region, endpoint_url=endpoint, config=config)
+
+
+def dynamodb() -> Any:
+    s = settings()
+    return _client("dynamodb", s.region, s.endpoint_url)
+
+
+def reset() -> None:
+    _client.cache_clear()

@@ -1,0 +1,85 @@
+"""PynamoDB models and key builders: the only place table layouts are spelled out.
+
+Every key starts with the account id (`acct_…#…`), so no query can cross tenants. See
+docs/DATA-MODEL.md for the access patterns. Table names and the endpoint come from settings at
+first use (`bind()`), never at import time.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from tally.settings import settings
+
+OBJECT_SK = "obj"
+
+
+class ByTypeIndex(GlobalSecondaryIndex["ObjectItem"]):
+    """List an account's objects of one type, newest first: lpk = acct#type, lsk = created_ms#id."""
+
+    class Meta:
+        index_name = "by_type"
+        projection = AllProjection()
+
+    lpk = UnicodeAttribute(hash_key=True)
+    lsk = UnicodeAttribute(range_key=True)
+
+
+class ObjectItem(Model):
+    """A Stripe object (body as JSON), an event-log entry, a uniqueness claim or an API key."""
+
+    class Meta:
+        table_name = "tally-objects"
+        region = "us-east-1"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default=OBJECT_SK)
+    lpk = UnicodeAttribute(null=True)
+    lsk = UnicodeAttribute(null=True)
+    kind = UnicodeAttribute(null=True)
+    body = UnicodeAttribute(null=True)
+    owner = UnicodeAttribute(null=True)
+    version = NumberAttribute(default=1)
+    expires = NumberAttribute(null=True)  # the table's TTL attribute (unix seconds)
+    by_type = ByTypeIndex()
+
+    @staticmethod
+    def object_key(account: str, object_id: str) -> str:
+        return f"{account}#{object_id}"
+
+    @staticmethod
+    def list_key(account: str, kind: str) -> str:
+        return f"{account}#{kind}"
+
+    @staticmethod
+    def list_sort(created_ms: int, object_id: str) -> str:
+        return f"{created_ms:015d}#{object_id}"
+
+    @staticmethod
+    def unique_key(account: str, kind: str, value: str) -> str:
+        return f"{account}#unique#{kind}#{value}"
+
+    @staticmethod
+    def api_key_key(account: str, key_hash: str) -> str:
+        return f"{account}#apikey#{key_hash}"
+
+
+_bound: tuple | None = None
+
+
+def bind() -> None:
+    """Point the models at the configured table and endpoint (idempotent, cheap)."""
+    global _bound
+    s = settings()
+    wanted = (s.objects_table, s.region, s.endpoint_url)
+    if _bound == wanted:
+        return
+    for model in (ObjectItem,):
+        model.Meta.table_name = s.objects_table
+        model.Meta.region = s.region
+        model.Meta.host = s.endpoint_url  # type: ignore[attr-defined]
+        model._connection = None
+        model.by_type.Meta.model = model  # type: ignore[attr-defined]
+    _bound = wanted
