@@ -6,12 +6,12 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from tally.api import customers
+from tally.api import customers, meters
 from tally.api.http import handle
 from tally.api.routing import merge
 from tally.observability import logger, metrics
 
-ROUTES = merge(customers.routes)
+ROUTES = merge(customers.routes, meters.routes)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

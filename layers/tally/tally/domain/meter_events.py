@@ -1,0 +1,84 @@
+"""Stripe's meter-event rules, as pure functions: names, identifiers, timestamps, values."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Any
+
+from tally.errors import invalid, missing
+
+MAX_NAME = 100
+MAX_IDENTIFIER = 100
+MAX_PAYLOAD_KEYS = 50
+MAX_PAYLOAD_KEY = 100
+MAX_PAYLOAD_VALUE = 500
+PAST_WINDOW = 35 * 86400
+FUTURE_WINDOW = 5 * 60
+MAX_ABS_VALUE = 10**15
+_WHOLE = re.compile(r"-?\d{1,16}")
+
+
+def identifier_or_new(identifier: str | None) -> str:
+    return identifier if identifier else str(uuid.uuid4())
+
+
+def check_timestamp(ts: int, now: int, param: str) -> int:
+    """Raise unless `ts` is within the past 35 days and at most 5 minutes ahead."""
+    if ts < now - PAST_WINDOW:
+        raise invalid(
+            param, f"{param} {ts} is more than 35 days in the past.", code="timestamp_too_far_in_past"
+        )
+    if ts > now + FUTURE_WINDOW:
+        raise invalid(
+            param, f"{param} {ts} is more than 5 minutes in the future.", code="timestamp_in_future"
+        )
+    return ts
+
+
+def parse_rfc3339(text: Any, param: str) -> int:
+    if not isinstance(text, str):
+        raise invalid(param, f"{param} must be an RFC 3339 timestamp string.")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise invalid(
+            param, f"{param} must be an RFC 3339 timestamp, e.g. 2024-06-01T12:00:00.000Z."
+        ) from None
+    if moment.tzinfo is None:
+        raise invalid(param, f"{param} must include a time zone (e.g. Z).")
+    return int(moment.timestamp())
+
+
+def check_payload(payload: Any, param: str) -> dict[str, str]:
+    if not isinstance(payload, dict) or not payload:
+        raise missing(param) if not payload else invalid(param, f"{param} must be a hash of strings.")
+    if len(payload) > MAX_PAYLOAD_KEYS:
+        raise invalid(param, f"{param} may have at most {MAX_PAYLOAD_KEYS} keys.")
+    out = {}
+    for key, value in payload.items():
+        if not key or len(key) > MAX_PAYLOAD_KEY:
+            raise invalid(f"{param}[{key}]", f"Payload keys must be 1–{MAX_PAYLOAD_KEY} characters.")
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise invalid(f"{param}[{key}]", f"{param}[{key}] must be a string.")
+        text = str(value)
+        if len(text) > MAX_PAYLOAD_VALUE:
+            raise invalid(
+                f"{param}[{key}]", f"Payload values must be at most {MAX_PAYLOAD_VALUE} characters."
+            )
+        out[key] = text
+    return out
+
+
+def whole_number(text: str | None, param: str) -> int:
+    """The event's value: a whole number as a string (negative allowed), |value| ≤ 10^15."""
+    if text is None:
+        raise missing(param)
+    if not _WHOLE.fullmatch(text.strip()) or abs(int(text)) > MAX_ABS_VALUE:
+        raise invalid(
+            param,
+            f"{param} must be a whole number between -10^15 and 10^15, got {text!r}.",
+            code="meter_event_invalid_value",
+        )
+    return int(text)
