@@ -12,4 +12,5 @@ class RequestInfo:
     idempotency_key: str | None = None
 
 
-current_request: ContextVar[RequestInfo] = ContextVar("current_request", default=RequestInfo())
+NO_REQUEST = RequestInfo()
+current_request: ContextVar[RequestInfo] = ContextVar("current_request", default=NO_REQUEST)  # noqa: B039 - frozen

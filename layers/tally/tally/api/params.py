@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeAlias
 
 from tally.errors import InvalidRequest, invalid, missing, unknown
 
@@ -17,21 +17,26 @@ INT64_MAX = 2**63 - 1
 _INT = re.compile(r"-?\d{1,19}")
 _DECIMAL = re.compile(r"-?\d{1,20}(\.\d{1,12})?")
 _MISSING = object()
+# Aliases: Params has methods named str/int/bool/list, which shadow the builtins in annotations.
+_str: TypeAlias = str
+_int: TypeAlias = int
+_bool: TypeAlias = bool
+_list: TypeAlias = list
 
 
 class Params:
-    def __init__(self, data: dict[str, Any], prefix: str = "") -> None:
+    def __init__(self, data: dict[_str, Any], prefix: _str = "") -> None:
         self._data = dict(data)
         self._prefix = prefix
 
     # -- names -------------------------------------------------------------------------------
-    def path(self, name: str) -> str:
+    def path(self, name: _str) -> str:
         return f"{self._prefix}[{name}]" if self._prefix else name
 
-    def has(self, name: str) -> bool:
+    def has(self, name: _str) -> bool:
         return name in self._data
 
-    def _take(self, name: str, required: bool) -> Any:
+    def _take(self, name: _str, required: _bool) -> Any:
         value = self._data.pop(name, _MISSING)
         if value is _MISSING or value is None:
             if required:
@@ -42,13 +47,13 @@ class Params:
     # -- scalars -----------------------------------------------------------------------------
     def str(
         self,
-        name: str,
+        name: _str,
         *,
-        required: bool = False,
-        max_length: int = 5000,
-        choices: tuple[str, ...] | None = None,
-        empty_ok: bool = False,
-    ) -> str | None:
+        required: _bool = False,
+        max_length: _int = 5000,
+        choices: tuple[_str, ...] | None = None,
+        empty_ok: _bool = False,
+    ) -> _str | None:
         """A string param; '' means "not given" unless empty_ok (then it is returned as '')."""
         value = self._take(name, required)
         if value is _MISSING:
@@ -76,8 +81,8 @@ class Params:
         return value
 
     def int(
-        self, name: str, *, required: bool = False, min: int | None = None, max: int = INT64_MAX
-    ) -> int | None:
+        self, name: _str, *, required: _bool = False, min: _int | None = None, max: _int = INT64_MAX
+    ) -> _int | None:
         value = self._take(name, required)
         if value is _MISSING or value == "":
             if value == "" and required:
@@ -94,7 +99,7 @@ class Params:
             )
         return number
 
-    def decimal(self, name: str, *, required: bool = False, min: Decimal | None = None) -> Decimal | None:
+    def decimal(self, name: _str, *, required: _bool = False, min: Decimal | None = None) -> Decimal | None:
         """A decimal string with at most 12 decimal places (Stripe's `*_decimal` params)."""
         value = self._take(name, required)
         if value is _MISSING or value == "":
@@ -111,7 +116,7 @@ class Params:
             raise invalid(param, f"Invalid {param}: must be at least {min}.")
         return number
 
-    def bool(self, name: str, *, required: bool = False) -> bool | None:
+    def bool(self, name: _str, *, required: _bool = False) -> _bool | None:
         value = self._take(name, required)
         if value is _MISSING or value == "":
             return None
@@ -122,7 +127,7 @@ class Params:
         raise invalid(self.path(name), f"Invalid boolean: {value!r}", code="parameter_invalid_boolean")
 
     # -- structures --------------------------------------------------------------------------
-    def sub(self, name: str, *, required: bool = False) -> Params | None:
+    def sub(self, name: _str, *, required: _bool = False) -> Params | None:
         value = self._take(name, required)
         if value is _MISSING or value == "":
             return None
@@ -130,7 +135,7 @@ class Params:
             raise invalid(self.path(name), f"Invalid object: {self.path(name)} must be a hash.")
         return Params(value, self.path(name))
 
-    def list(self, name: str, *, required: bool = False, max_items: int = 100) -> list[Any] | None:
+    def list(self, name: _str, *, required: _bool = False, max_items: _int = 100) -> _list[Any] | None:
         value = self._take(name, required)
         if value is _MISSING or value == "":
             return None
@@ -141,18 +146,18 @@ class Params:
             raise invalid(param, f"Invalid array: {param} may have at most {max_items} items.")
         return value
 
-    def sublist(self, name: str, *, required: bool = False, max_items: int = 100) -> list[Params] | None:
+    def sublist(self, name: _str, *, required: _bool = False, max_items: _int = 100) -> _list[Params] | None:
         items = self.list(name, required=required, max_items=max_items)
         if items is None:
             return None
-        out = []
+        out: _list[Params] = []
         for i, item in enumerate(items):
             if not isinstance(item, dict):
                 raise invalid(f"{self.path(name)}[{i}]", f"Invalid object: {self.path(name)}[{i}]")
             out.append(Params(item, f"{self.path(name)}[{i}]"))
         return out
 
-    def strings(self, name: str, *, max_items: int = 100, max_length: int = 200) -> list[str] | None:
+    def strings(self, name: _str, *, max_items: _int = 100, max_length: _int = 200) -> _list[_str] | None:
         items = self.list(name, max_items=max_items)
         if items is None:
             return None
@@ -161,8 +166,8 @@ class Params:
                 raise invalid(f"{self.path(name)}[{i}]", f"Invalid string in {self.path(name)}.")
         return items
 
-    def metadata(self, name: str = "metadata") -> dict[str, str | None] | None:
-        """Metadata updates: {key: value, key: None (delete)}; `metadata=` clears all (returns {"*": None})."""
+    def metadata(self, name: _str = "metadata") -> dict[_str, _str | None] | None:
+        """Metadata updates: {key: value, key: None (delete)}; `metadata=` clears all ({"*": None})."""
         value = self._take(name, False)
         if value is _MISSING:
             return None
@@ -173,7 +178,7 @@ class Params:
             raise invalid(param, "Invalid metadata: must be a hash of string keys to string values.")
         if len(value) > 50:
             raise invalid(param, "Invalid metadata: at most 50 keys.")
-        out: dict[str, str | None] = {}
+        out: dict[_str, _str | None] = {}
         for key, item in value.items():
             if not key or len(key) > 40 or "[" in key or "]" in key:
                 raise invalid(f"{param}[{key}]", "Metadata keys must be 1–40 characters without brackets.")
@@ -185,10 +190,10 @@ class Params:
             out[key] = text if text != "" else None
         return out
 
-    def expand(self) -> list[str]:
+    def expand(self) -> _list[_str]:
         return self.strings("expand", max_items=20) or []
 
-    def ignore(self, *names: str) -> None:
+    def ignore(self, *names: _str) -> None:
         for name in names:
             self._data.pop(name, None)
 
@@ -198,7 +203,7 @@ class Params:
             raise unknown(self.path(name))
 
 
-def apply_metadata(current: dict[str, str], updates: dict[str, str | None] | None) -> dict[str, str]:
+def apply_metadata(current: dict[_str, _str], updates: dict[_str, _str | None] | None) -> dict[_str, _str]:
     """Merge Stripe-style metadata updates (None deletes a key; {"*": None} clears all)."""
     if updates is None:
         return current

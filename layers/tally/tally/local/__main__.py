@@ -27,6 +27,9 @@ def main() -> int:
     print(f"\nTally is running at {stack.url}")
     for key, account in stack.accounts.items():
         print(f"  secret key: {key}   (account {account})")
+    assert stack.moto is not None
+    tables = os.environ.get("OBJECTS_TABLE", "")
+    print(f"  AWS endpoint (moto): {stack.moto.url}   objects table: {tables}")
     first = next(iter(stack.accounts))
     print(f'\nTry:  curl {stack.url}/v1/customers -u {first}: -d name="John Doe"')
     print("State lives in memory and is gone when you stop. Ctrl-C to stop.", flush=True)

@@ -44,7 +44,7 @@ def run(
         payload_validation_jmespath="fingerprint",
         expires_after_seconds=TTL_SECONDS,
         raise_on_no_idempotency_key=True,
-        response_hook=on_replay,
+        response_hook=on_replay,  # type: ignore[arg-type]
     )
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         config.register_lambda_context(context)

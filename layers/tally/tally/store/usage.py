@@ -229,7 +229,7 @@ def _unit_actions(account: str, formula: Formula, unit: _Unit, now: int, skip: s
     return actions, kinds, units
 
 
-def _transact(actions: list[dict], units: int) -> list[dict] | None:
+def _transact(actions: list[dict], units: int) -> list[Any] | None:
     """Run one transaction; None on success, else the cancellation reasons (or [] to retry)."""
     from botocore.exceptions import ClientError
 
@@ -239,7 +239,7 @@ def _transact(actions: list[dict], units: int) -> list[dict] | None:
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code")
         if code == "TransactionCanceledException":
-            return exc.response.get("CancellationReasons") or []
+            return list(exc.response.get("CancellationReasons") or [])  # type: ignore[arg-type]
         if code in (
             "ThrottlingException",
             "ProvisionedThroughputExceededException",
