@@ -46,11 +46,15 @@ class Request:
         return self.path
 
 
-def response(status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
+def to_json(body: Any) -> str:
+    return json.dumps(body, separators=(",", ":"))
+
+
+def response(status: int, body: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "statusCode": status,
         "headers": {"Content-Type": "application/json", **(headers or {})},
-        "body": json.dumps(body, separators=(",", ":")),
+        "body": body,
         "isBase64Encoded": False,
     }
 
@@ -92,8 +96,8 @@ def _authenticate(route: Route, headers: dict[str, str]) -> str:
 
 
 def _call(route: Route, request: Request) -> dict[str, Any]:
-    result = route.handler(request)
-    return {"status": route.status, "body": result}
+    # The body is kept as text so an idempotent replay is byte-identical to the first answer.
+    return {"status": route.status, "body": to_json(route.handler(request))}
 
 
 def _idempotent_call(route: Route, request: Request, key: str, context: Any) -> tuple[dict[str, Any], bool]:
@@ -144,11 +148,11 @@ def handle(event: dict[str, Any], context: Any, routes: dict[str, Route]) -> dic
     except errors.StripeError as exc:
         if exc.status >= 500 or exc.status == 429:
             logger.warning("request failed", extra={"error": exc.message, "status": exc.status})
-        return response(exc.status, exc.to_body(), base_headers)
+        return response(exc.status, to_json(exc.to_body()), base_headers)
     except Exception:
         logger.exception("unhandled error")
         body = errors.StripeError("An unexpected error occurred; it has been logged. Retry the request.")
         body.type = "api_error"
-        return response(500, body.to_body(), base_headers)
+        return response(500, to_json(body.to_body()), base_headers)
     finally:
         current_request.reset(token)

@@ -14,8 +14,8 @@ from typing import Any, TypeAlias
 from tally.errors import InvalidRequest, invalid, missing, unknown
 
 INT64_MAX = 2**63 - 1
-_INT = re.compile(r"-?\d{1,19}")
-_DECIMAL = re.compile(r"-?\d{1,20}(\.\d{1,12})?")
+_INT = re.compile(r"-?[0-9]{1,19}")
+_DECIMAL = re.compile(r"-?[0-9]{1,20}(\.[0-9]{1,12})?")
 _MISSING = object()
 # Aliases: Params has methods named str/int/bool/list, which shadow the builtins in annotations.
 _str: TypeAlias = str
@@ -67,7 +67,7 @@ class Params:
             if required:
                 raise InvalidRequest(
                     f"You passed an empty string for '{param}'. We assume empty values are an attempt to "
-                    "unset a parameter; however '{param}' cannot be unset.",
+                    f"unset a parameter; however '{param}' cannot be unset.",
                     code="parameter_invalid_empty",
                     param=param,
                 )
@@ -180,11 +180,13 @@ class Params:
             raise invalid(param, "Invalid metadata: at most 50 keys.")
         out: dict[_str, _str | None] = {}
         for key, item in value.items():
-            if not key or len(key) > 40 or "[" in key or "]" in key:
+            if not key or len(key) > 40 or "[" in key or "]" in key or "\x00" in key:
                 raise invalid(f"{param}[{key}]", "Metadata keys must be 1–40 characters without brackets.")
             if isinstance(item, bool) or not isinstance(item, str | int):
                 raise invalid(f"{param}[{key}]", "Metadata values must be strings.")
             text = str(item)
+            if "\x00" in text:
+                raise invalid(f"{param}[{key}]", "Metadata values must not contain NUL characters.")
             if len(text) > 500:
                 raise invalid(f"{param}[{key}]", "Metadata values must be at most 500 characters.")
             out[key] = text if text != "" else None

@@ -19,11 +19,11 @@ _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
 
 
 def _split_key(key: str) -> list[str]:
-    head, _, rest = key.partition("[")
+    head, bracket, rest = key.partition("[")
     if not head:
-        raise InvalidRequest(f"Invalid parameter name: {key!r}.", code="parameter_invalid", param=key)
+        raise InvalidRequest(f"Invalid parameter name: {key[:100]!r}.", code="parameter_invalid", param=key[:100])
     parts = [head]
-    if rest:
+    if bracket:
         rest = "[" + rest
         pos = 0
         for match in _SEGMENT.finditer(rest):
@@ -60,9 +60,13 @@ def parse_form(body: str) -> dict[str, Any]:
     Raises InvalidRequest for malformed names, conflicting shapes, deep nesting or too many keys.
     """
     try:
-        pairs = parse_qsl(body, keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_KEYS)
+        pairs = parse_qsl(
+            body, keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_KEYS, errors="strict"
+        )
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest("A parameter is not valid percent-encoded UTF-8.", code="parameter_invalid") from exc
     except ValueError as exc:
-        raise InvalidRequest("Too many parameters in the request.", code="parameter_invalid") from exc
+        raise InvalidRequest(f"Too many parameters in the request (at most {MAX_KEYS}).", code="parameter_invalid") from exc
     root: dict[str, Any] = {}
     for key, value in pairs:
         parts = _split_key(key)
@@ -96,11 +100,22 @@ def parse_form(body: str) -> dict[str, Any]:
     return {k: _listify(v, k) for k, v in root.items()}
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_text(text: str) -> None:
+    if _SURROGATE.search(text):
+        raise InvalidRequest("The JSON body contains an unpaired surrogate (invalid Unicode).")
+
+
 def _check_depth(node: Any, depth: int = 0) -> None:
     if depth > MAX_DEPTH + 1:
         raise InvalidRequest("The JSON body is nested too deeply.", code="parameter_invalid")
-    if isinstance(node, dict):
-        for v in node.values():
+    if isinstance(node, str):
+        _check_text(node)
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            _check_text(k)
             _check_depth(v, depth + 1)
     elif isinstance(node, list):
         for v in node:

@@ -17,7 +17,7 @@ MAX_PAYLOAD_VALUE = 500
 PAST_WINDOW = 35 * 86400
 FUTURE_WINDOW = 5 * 60
 MAX_ABS_VALUE = 10**15
-_WHOLE = re.compile(r"-?\d{1,16}")
+_WHOLE = re.compile(r"-?[0-9]{1,16}")
 
 
 def identifier_or_new(identifier: str | None) -> str:

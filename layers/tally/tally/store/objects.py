@@ -8,6 +8,7 @@ cannot exist. Conditional checks turn races into clean domain errors.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -138,8 +139,14 @@ class Stored:
     created_ms: int
 
 
+_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
+
+
 def load(account: str, object_id: str, kind: str, *, label: str | None = None, param: str = "id") -> Stored:
     """Read one object of `kind`; raises NotFound (404) if absent or of another kind/account."""
+    if not isinstance(object_id, str) or not _ID.fullmatch(object_id):
+        # No id of ours looks like this (too long for a key, or `#`, `/`, spaces…): not found.
+        raise NotFound(label or kind, str(object_id)[:100], param=param)
     bind()
     try:
         item = ObjectItem.get(ObjectItem.object_key(account, object_id), OBJECT_SK, consistent_read=True)

@@ -1,0 +1,155 @@
+"""Invoice assembly: subscription items plus usage in, lines and totals out (pure, no I/O).
+
+Which period each line bills follows Stripe's cycle invoices:
+- licensed items bill `quantity × price` in advance, for the period that starts when the
+  invoice is created (the *next* period);
+- metered items bill their usage in arrears, for the period that just ended.
+
+So the invoice closing the period `[start, end)` has metered lines over `[start, end)` and
+licensed lines over `[end, next_end)`; the invoice's own `period_start/period_end` are the
+usage period, as on Stripe's `subscription_cycle` invoices.
+
+Each line is computed with `tally.domain.pricing` (exact `Decimal`, rounded once per line,
+half-up); totals are plain integer sums in the currency's minor unit. There are no taxes or
+discounts yet, so `total == subtotal`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tally.domain import periods
+from tally.domain.pricing import PriceModel, billable_quantity, line_amount
+
+LICENSED = "licensed"
+METERED = "metered"
+
+
+@dataclass(frozen=True)
+class Period:
+    """A half-open `[start, end)` range of unix seconds."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """The periods one cycle invoice covers: usage in arrears, licensed quantities in advance."""
+
+    usage: Period
+    advance: Period
+
+
+def cycle_at_period_end(start_date: int, anchor: int, interval: str, interval_count: int, now: int) -> Cycle:
+    """The periods of the invoice that closes the period containing `now`.
+
+    Raises ValueError on an invalid interval (see `periods.validate_interval`).
+    """
+    start, end = periods.current_period(start_date, anchor, interval, interval_count, now)
+    next_start, next_end = periods.current_period(start_date, anchor, interval, interval_count, end)
+    return Cycle(Period(start, end), Period(next_start, next_end))
+
+
+@dataclass(frozen=True)
+class ItemInput:
+    """One subscription item as an invoice sees it.
+
+    `price` is the Stripe-shaped price dict; `quantity` is the licensed quantity (ignored for
+    metered prices); `usage` is the metered period's aggregated value (may be negative, which
+    bills 0; ignored for licensed prices).
+    """
+
+    subscription_item: str
+    price: Mapping[str, Any]
+    product_name: str
+    quantity: int | None = None
+    usage: int | None = None
+
+    @property
+    def usage_type(self) -> str:
+        return (self.price.get("recurring") or {}).get("usage_type") or LICENSED
+
+
+@dataclass(frozen=True)
+class Line:
+    subscription_item: str
+    price: str
+    product: str
+    usage_type: str
+    quantity: int  # what is billed: seats or usage after transform_quantity (Stripe's line quantity)
+    raw_quantity: int  # seats, or the period's usage before the transform (never negative)
+    amount: int
+    period: Period
+    description: str
+
+
+@dataclass(frozen=True)
+class Totals:
+    subtotal: int
+    total: int
+    amount_due: int
+    amount_remaining: int
+    starting_balance: int
+
+
+@dataclass(frozen=True)
+class Draft:
+    currency: str
+    period: Period
+    lines: tuple[Line, ...]
+    totals: Totals
+
+
+def item_line(item: ItemInput, cycle: Cycle) -> Line:
+    """Price one item. Raises ValueError if the price is malformed or a quantity is negative."""
+    model = PriceModel.from_price(dict(item.price))
+    if item.usage_type == METERED:
+        shown = max(item.usage or 0, 0)
+        period = cycle.usage
+    else:
+        shown = 1 if item.quantity is None else item.quantity
+        if shown < 0:
+            raise ValueError(f"Quantity must be non-negative, got {shown}.")
+        period = cycle.advance
+    billed = billable_quantity(model, shown)
+    return Line(
+        subscription_item=item.subscription_item,
+        price=str(item.price.get("id")),
+        product=str(item.price.get("product")),
+        usage_type=item.usage_type,
+        quantity=billed,
+        raw_quantity=shown,
+        amount=line_amount(model, billed),
+        period=period,
+        description=_describe(item, shown, billed),
+    )
+
+
+def _describe(item: ItemInput, raw: int, billed: int) -> str:
+    if item.usage_type == METERED and raw != billed:
+        return f"{billed} × {item.product_name} (usage {raw})"
+    return f"{billed} × {item.product_name}"
+
+
+def totals(lines: Sequence[Line], starting_balance: int = 0) -> Totals:
+    """Sum lines; a customer balance (negative = credit) is applied to what is due, never below 0."""
+    subtotal = sum(line.amount for line in lines)
+    due = max(subtotal + starting_balance, 0)
+    return Totals(subtotal, subtotal, due, due, starting_balance)
+
+
+def assemble(items: Sequence[ItemInput], cycle: Cycle, starting_balance: int = 0) -> Draft:
+    """The draft invoice closing `cycle.usage` for `items` (all of one currency).
+
+    Raises ValueError when there are no items, currencies differ, or a price is malformed.
+    """
+    if not items:
+        raise ValueError("An invoice needs at least one item.")
+    currencies = {str(item.price.get("currency")) for item in items}
+    if len(currencies) != 1:
+        raise ValueError(f"All items of an invoice must share one currency, got {sorted(currencies)}.")
+    lines = tuple(item_line(item, cycle) for item in items)
+    return Draft(currencies.pop(), cycle.usage, lines, totals(lines, starting_balance))

@@ -1,0 +1,17 @@
+"""Every test layer: fake AWS credentials only, and no endpoint inherited from a developer's shell.
+
+Set at import time, before any test module imports boto3 or PynamoDB, so nothing can reach real
+AWS by accident. The e2e server subprocess inherits the same environment.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tally.local.aws import FAKE_CREDENTIALS
+
+for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "TALLY_API_KEY", "TALLY_LIVEMODE"):
+    os.environ.pop(_name, None)
+os.environ.update(FAKE_CREDENTIALS)
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")

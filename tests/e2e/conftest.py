@@ -1,0 +1,28 @@
+"""The real local stack (`python -m tally.local`) in a subprocess with its own moto.
+
+Started once per session on a free port with E2E_ACCOUNTS explicit keys (TALLY_API_KEY); each test
+takes an unused key with `e2e_key`, so every test works in a fresh account. At the end the server
+gets SIGTERM and must exit cleanly within a few seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import support
+
+E2E_ACCOUNTS = 24
+
+
+@pytest.fixture(scope="session")
+def local_server() -> Iterator[support.LocalServer]:
+    server = support.LocalServer.start([support.new_test_key() for _ in range(E2E_ACCOUNTS)])
+    yield server
+    code, output = server.stop()
+    assert code == 0, f"the local server exited with {code}:\n{output}"
+
+
+@pytest.fixture
+def e2e_key(local_server: support.LocalServer) -> str:
+    return local_server.take_key()

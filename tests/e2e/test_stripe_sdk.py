@@ -1,0 +1,102 @@
+"""The official `stripe` SDK pointed at the local server: only the base URL and the key change."""
+
+from __future__ import annotations
+
+import pytest
+import stripe
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def client(local_server, e2e_key) -> stripe.StripeClient:
+    return stripe.StripeClient(
+        e2e_key,
+        base_addresses={"api": local_server.url, "meter_events": local_server.url},
+        max_network_retries=2,
+    )
+
+
+def test_customer_round_trip(client):
+    # GIVEN a customer created through the SDK
+    customer = client.v1.customers.create({"name": "Jenny Rosen", "metadata": {"order": "6735"}})
+    assert customer.id.startswith("cus_") and customer.metadata["order"] == "6735"
+    # WHEN it is retrieved, updated and deleted THEN the SDK's objects reflect each step
+    assert client.v1.customers.retrieve(customer.id).name == "Jenny Rosen"
+    assert (
+        client.v1.customers.update(customer.id, {"email": "jenny@example.com"}).email == "jenny@example.com"
+    )
+    assert client.v1.customers.delete(customer.id).deleted is True
+
+
+def test_auto_pagination_walks_every_page(client):
+    # GIVEN 7 customers WHEN auto-paging with pages of 3 THEN all 7 come back once, newest first
+    ids = [client.v1.customers.create({"name": f"c{i}"}).id for i in range(7)]
+    seen = [c.id for c in client.v1.customers.list({"limit": 3}).auto_paging_iter()]
+    assert seen == ids[::-1]
+
+
+def test_a_missing_object_raises_invalid_request_error(client):
+    # GIVEN no such customer WHEN retrieved THEN the SDK raises its 404 error with Stripe's code
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.customers.retrieve("cus_missing")
+    assert raised.value.http_status == 404
+    assert raised.value.code == "resource_missing"
+    assert raised.value.param == "id"
+
+
+def test_an_unknown_param_names_the_param(client):
+    # GIVEN a typo WHEN creating THEN InvalidRequestError naming it
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.customers.create({"nmae": "x"})
+    assert (raised.value.code, raised.value.param) == ("parameter_unknown", "nmae")
+
+
+def test_a_wrong_key_raises_authentication_error(local_server):
+    # GIVEN a key the server does not know WHEN calling THEN stripe.AuthenticationError
+    wrong = stripe.StripeClient("sk_test_" + "n" * 30, base_addresses={"api": local_server.url})
+    with pytest.raises(stripe.AuthenticationError):
+        wrong.v1.customers.list()
+
+
+def test_an_explicit_idempotency_key_replays(client):
+    # GIVEN a create with an idempotency key WHEN the SDK sends it twice THEN one customer
+    first = client.v1.customers.create({"name": "A"}, {"idempotency_key": "sdk-1"})
+    again = client.v1.customers.create({"name": "A"}, {"idempotency_key": "sdk-1"})
+    assert again.id == first.id
+    assert again.last_response.headers.get("Idempotent-Replayed") == "true"
+
+
+def test_walkthrough_previews_25_tokens_as_4_cents(client):
+    # GIVEN the guide's meter, price (4 cents per 100 tokens, rounded up), customer and subscription
+    meter = client.v1.billing.meters.create(
+        {
+            "display_name": "Alpaca AI tokens",
+            "event_name": "alpaca_ai_tokens",
+            "default_aggregation": {"formula": "sum"},
+            "customer_mapping": {"event_payload_key": "stripe_customer_id", "type": "by_id"},
+            "value_settings": {"event_payload_key": "value"},
+        }
+    )
+    price = client.v1.prices.create(
+        {
+            "currency": "usd",
+            "unit_amount": 4,
+            "billing_scheme": "per_unit",
+            "transform_quantity": {"divide_by": 100, "round": "up"},
+            "recurring": {"usage_type": "metered", "interval": "month", "meter": meter.id},
+            "product_data": {"name": "Alpaca AI tokens"},
+        }
+    )
+    customer = client.v1.customers.create({"name": "John Doe"})
+    subscription = client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}]})
+    # WHEN 25 tokens are reported
+    event = client.v1.billing.meter_events.create(
+        {"event_name": "alpaca_ai_tokens", "payload": {"stripe_customer_id": customer.id, "value": "25"}}
+    )
+    assert event.event_name == "alpaca_ai_tokens"
+    # THEN the preview invoice has a line of quantity 1 for 4 cents, and totals 4 cents
+    preview = client.v1.invoices.create_preview({"subscription": subscription.id})
+    lines = preview.lines.data
+    assert any(line.quantity == 1 and line.amount == 4 for line in lines), lines
+    assert preview.total == 4

@@ -1,0 +1,72 @@
+"""Handlers and store under moto's in-process `mock_aws`, tables created from template.yaml.
+
+One moto for the whole session; each test gets fresh accounts, so tests never see each other's
+data; and each test module starts with empty tables, because moto deep-copies a whole table on
+every TransactWriteItems (to roll back), so transactions slow down as a table fills up. Fixtures:
+
+- `api`: an `support.Api` client authenticated as `account`; `api.post(path, data, key=..., headers=...)`,
+  `api.get(path, params)`, `api.delete(path)` build API Gateway v2 events and call the template's
+  function for the route. `api.as_(other_account)` is the same client for another account.
+- `account`, `other_account`: `support.Account(id, key)`, each with a registered secret key.
+- `functions`: the loaded Lambda handlers and the template's routes (`functions.route_table(...)`).
+- `moto_tables`: {logical id: table name} of the mocked tables.
+
+Do not start another `mock_aws()` in a test: it would share (not reset) this one anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import support
+
+
+@pytest.fixture(scope="session")
+def moto_tables() -> Iterator[dict[str, str]]:
+    from moto import mock_aws
+
+    from tally.local import aws
+    from tally.local.template import load
+
+    support.enforce_key_size_limits()
+    with mock_aws():
+        template = load()
+        names = aws.table_names(template, prefix="tally-test-")
+        aws.configure_environment(template, None, names)
+        from tally.store.aws import dynamodb
+
+        aws.create_tables(template, names, dynamodb())
+        yield names
+
+
+@pytest.fixture(scope="module", autouse=True)
+def empty_tables(moto_tables: dict[str, str]) -> None:
+    from tally.local import aws
+    from tally.local.template import load
+    from tally.store.aws import dynamodb
+
+    client = dynamodb()
+    for name in moto_tables.values():
+        client.delete_table(TableName=name)
+    aws.create_tables(load(), moto_tables, client)
+
+
+@pytest.fixture(scope="session")
+def functions(moto_tables: dict[str, str]) -> support.Functions:
+    return support.Functions()
+
+
+@pytest.fixture
+def account(moto_tables: dict[str, str]) -> support.Account:
+    return support.new_account()
+
+
+@pytest.fixture
+def other_account(moto_tables: dict[str, str]) -> support.Account:
+    return support.new_account()
+
+
+@pytest.fixture
+def api(functions: support.Functions, account: support.Account) -> support.Api:
+    return support.Api(functions, account)

@@ -1,0 +1,461 @@
+"""Hostile input, as a table: every row must get a Stripe error envelope with a 4xx (never a 5xx)
+and must change nothing (what the route's `listing` shows, and the account's event log, are the
+same before and after).
+
+Each POST route is a `Target`: a request that succeeds, plus where a success would show. Every
+generic row is that valid request with one hostile change, so a route that let the hostile part
+through would succeed and change the listing: the row would fail. `test_each_target_request_succeeds`
+keeps the valid requests honest.
+
+Adding an endpoint:
+- POST: add a `Target(path, valid={...}, string_param="a string param of it", listing="GET path")`
+  to TARGETS. Placeholders like `{customer}`, `{meter}`, `{price}` in the path, the valid body or
+  the listing are filled per test by SEEDS (add one there if the route needs another object).
+  Use `string_param=None` when the body has no top-level string (NUL/type rows are then left out),
+  and `form=False` for JSON-only endpoints (v2).
+- GET (lists): add `*get_cases("/v1/…")` to ROWS.
+- Route-specific rows (that route's own numbers, enums, limits): `Row(...)` in ROWS with
+  `body=form({...})` / `json_body({...})`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import support
+
+pytestmark = pytest.mark.usefixtures("moto_tables")
+
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+MIB = 1024 * 1024
+
+Fill = Callable[[Any], Any]  # replaces {seed} placeholders in strings, recursively
+Body = Callable[[Fill], tuple[bytes, str]]  # → (body, content type)
+
+
+def form(data: dict[str, Any], extra: bytes = b"") -> Body:
+    """A form body (Stripe brackets), optionally followed by raw `&`-joined bytes."""
+
+    def build(fill: Fill) -> tuple[bytes, str]:
+        encoded = support.form_encode(fill(data)).encode()
+        return b"&".join(part for part in (encoded, extra) if part), FORM
+
+    return build
+
+
+def json_body(data: Any) -> Body:
+    return lambda fill: (json.dumps(fill(data)).encode(), JSON)
+
+
+def raw(body: bytes, content_type: str = FORM) -> Body:
+    return lambda fill: (body, content_type)
+
+
+def json_with(data: dict[str, Any], name: str, raw_value: bytes) -> Body:
+    """A JSON body whose `name` holds raw (possibly invalid) JSON text."""
+
+    def build(fill: Fill) -> tuple[bytes, str]:
+        text = json.dumps({**fill(data), name: "@@"}).encode()
+        return text.replace(b'"@@"', raw_value), JSON
+
+    return build
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    method: str
+    path: str
+    status: int
+    body: Body | None = None
+    query: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    code: str | None = None
+    param: str | None = None
+    listing: str = "/v1/customers"
+
+
+@dataclass(frozen=True)
+class Target:
+    path: str
+    valid: dict[str, Any]
+    string_param: str | None
+    listing: str
+    form: bool = True  # False: a JSON-only (v2) endpoint
+
+
+def _deep(levels: int) -> Any:
+    node: Any = "v"
+    for _ in range(levels):
+        node = {"k": node}
+    return node
+
+
+def post_cases(target: Target) -> list[Row]:
+    """Rows every POST route must reject the same way, each the valid request with one change."""
+    path, valid, p = target.path, target.valid, target.string_param
+
+    def row(name: str, body: Body, status: int = 400, **kwargs: Any) -> Row:
+        return Row(f"POST {path} {name}", "POST", path, status, body, listing=target.listing, **kwargs)
+
+    rest = {k: v for k, v in valid.items() if k != p}
+    rows = [
+        row("JSON body over 1 MiB", json_body({**valid, "pad": "a" * MIB}), 413),
+        row("invalid JSON", raw(json.dumps(valid).encode()[:-1] + b",", JSON)),
+        row("JSON array body", json_body([valid])),
+        row("JSON NaN", json_with(valid, "n", b"NaN")),
+        row("JSON integer of 5000 digits", json_with(valid, "n", b"9" * 5000)),
+        row("JSON nested too deep", json_body({**valid, "deep": _deep(10)})),
+        row("JSON nested 100k deep", raw(b"[" * 100_000 + b"]" * 100_000, JSON)),
+        row(
+            "JSON unknown param",
+            json_body({**valid, "definitely_not_a_param": "1"}),
+            code="parameter_unknown",
+        ),
+        row("Idempotency-Key over 255 chars", json_body(valid), headers={"Idempotency-Key": "k" * 256}),
+    ]
+    if p is not None:
+        rows += [
+            row("JSON lone surrogate", json_with(rest, p, b'"\\ud800"')),
+            row("JSON bool for a string", json_body({**rest, p: True})),
+            row("JSON object for a string", json_body({**rest, p: {"x": "1"}})),
+            row("JSON NUL in a string", json_body({**rest, p: "a\x00b"})),
+        ]
+    if not target.form:
+        return rows
+    rows += [
+        row("form body over 1 MiB", form({**valid, "pad": "a" * MIB}), 413),
+        row("10k params", form(valid, "&".join(f"p{i}=1" for i in range(10_000)).encode())),
+        row(
+            "10k values for one list", form(valid, "&".join(f"expand[]=x{i}" for i in range(10_000)).encode())
+        ),
+        row("unknown param", form({**valid, "definitely_not_a_param": "1"}), code="parameter_unknown"),
+        row("NUL byte in a name", form(valid, b"definitely%00=1")),
+        row("form nested too deep", form(valid, b"deep" + b"[k]" * 10 + b"=v")),
+        row("index gap", form(valid, b"expand[0]=a&expand[5]=b")),
+        row("expand as a string", form({**valid, "expand": "customer"})),
+        row("malformed param name", form(valid, b"deep[=a")),
+        row("stray closing bracket in a name", form(valid, b"deep]x=a")),
+        row(
+            "multipart body",
+            raw(
+                b"--b\r\nContent-Disposition: form-data; name=x\r\n\r\n1\r\n--b--",
+                "multipart/form-data; boundary=b",
+            ),
+        ),
+    ]
+    if p is not None:
+        rows += [
+            row("raw invalid UTF-8", form(rest, p.encode() + b"=\xff\xfe\xfd")),
+            row("percent-encoded invalid UTF-8", form(rest, p.encode() + b"=%FF%FE")),
+            row("overlong UTF-8 encoding of '/'", form(rest, p.encode() + b"=\xc0\xaf")),
+            row("NUL byte in a value (raw)", form(rest, p.encode() + b"=a\x00b")),
+            row("NUL byte in a value (encoded)", form({**rest, p: "a\x00b"})),
+            row("duplicate param", form(valid, p.encode() + b"=again")),
+            row("hash and value under one name", form(valid, p.encode() + b"[x]=b")),
+            row("hash for a string", form({**rest, p: {"x": "1"}})),
+            row("list for a string", form({**rest, p: ["a", "b"]})),
+            row("string of 100k chars", form({**rest, p: "x" * 100_000})),
+        ]
+    return rows
+
+
+def get_cases(path: str) -> list[Row]:
+    """Rows every GET (list) route must reject the same way."""
+
+    def row(name: str, query: str, status: int = 400, **kwargs: Any) -> Row:
+        return Row(f"GET {path} {name}", "GET", path, status, query=query, listing=path, **kwargs)
+
+    return [
+        row("huge limit", "limit=" + "9" * 40, code="parameter_invalid_integer"),
+        row("limit beyond int64", f"limit={2**63}", code="parameter_invalid_integer"),
+        row("limit as a float", "limit=1.5", code="parameter_invalid_integer"),
+        row("limit as a hash", "limit[x]=1"),
+        row("negative limit", "limit=-1"),
+        row("unknown param", "nope=1", code="parameter_unknown"),
+        row("10k params", "&".join(f"p{i}=1" for i in range(10_000))),
+        row("nested too deep", "created" + "[k]" * 10 + "=1"),
+        row("invalid UTF-8 in the query", "ending_before=%FF%FE"),
+        row("NUL in a cursor", "starting_after=x_%00"),
+        row("over-long cursor", "starting_after=" + "x" * 5000),
+    ]
+
+
+EVENT_NAME = "hostile_tokens"
+SUMMARIES = "/v1/billing/meters/{meter}/event_summaries?customer={customer}&start_time={start}&end_time={end}"
+TARGETS = [
+    Target("/v1/customers", {"name": "Hostile", "metadata": {"k": "v"}}, "name", "/v1/customers"),
+    Target("/v1/customers/{customer}", {"name": "Renamed"}, "name", "/v1/customers"),
+    Target(
+        "/v1/billing/meters",
+        {"display_name": "Tokens", "event_name": "other_tokens", "default_aggregation": {"formula": "sum"}},
+        "display_name",
+        "/v1/billing/meters",
+    ),
+    Target("/v1/billing/meters/{meter}", {"display_name": "Renamed"}, "display_name", "/v1/billing/meters"),
+    Target(
+        "/v1/billing/meter_events",
+        {"event_name": EVENT_NAME, "payload": {"stripe_customer_id": "{customer}", "value": "5"}},
+        "event_name",
+        SUMMARIES,
+    ),
+    Target(
+        "/v1/billing/meter_event_adjustments",
+        {"event_name": EVENT_NAME, "type": "cancel", "cancel": {"identifier": "{event}"}},
+        "event_name",
+        SUMMARIES,
+    ),
+    Target(
+        "/v2/billing/meter_event_stream",
+        {
+            "events": [
+                {"event_name": EVENT_NAME, "payload": {"stripe_customer_id": "{customer}", "value": "5"}}
+            ]
+        },
+        None,
+        SUMMARIES,
+        form=False,
+    ),
+]
+
+
+def _seed_meter(api: support.Api, get: Callable[[str], str]) -> str:
+    meter = {"display_name": "Hostile", "event_name": EVENT_NAME, "default_aggregation": {"formula": "sum"}}
+    return api.post("/v1/billing/meters", meter).json["id"]
+
+
+def _seed_event(api: support.Api, get: Callable[[str], str]) -> str:
+    payload = {"stripe_customer_id": get("customer"), "value": "7"}
+    api.post(
+        "/v1/billing/meter_events", {"event_name": EVENT_NAME, "payload": payload, "identifier": "seed-1"}
+    )
+    return "seed-1"
+
+
+SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
+    "customer": lambda api, get: api.post("/v1/customers", {"name": "seed", "metadata": {"k": "v"}}).json[
+        "id"
+    ],
+    "meter": _seed_meter,
+    "event": lambda api, get: (get("meter"), _seed_event(api, get))[1],
+    "start": lambda api, get: str((int(time.time()) - 30 * 86400) // 60 * 60),
+    "end": lambda api, get: str((int(time.time()) // 60 + 10) * 60),
+}
+
+ROWS: list[Row] = [
+    *(row for target in TARGETS for row in post_cases(target)),
+    *get_cases("/v1/customers"),
+    *get_cases("/v1/billing/meters"),
+    # -- /v1/customers: its own params -----------------------------------------------------------------
+    Row("POST /v1/customers name over 256", "POST", "/v1/customers", 400, form({"name": "x" * 257})),
+    Row("POST /v1/customers email over 512", "POST", "/v1/customers", 400, form({"email": "x" * 513})),
+    Row("POST /v1/customers metadata as a string", "POST", "/v1/customers", 400, form({"metadata": "x"})),
+    Row(
+        "POST /v1/customers metadata as a list", "POST", "/v1/customers", 400, json_body({"metadata": ["x"]})
+    ),
+    Row(
+        "POST /v1/customers nested metadata",
+        "POST",
+        "/v1/customers",
+        400,
+        form({"metadata": {"k": {"x": "1"}}}),
+    ),
+    Row(
+        "POST /v1/customers metadata with 51 keys",
+        "POST",
+        "/v1/customers",
+        400,
+        form({"metadata": {f"k{i}": "v" for i in range(51)}}),
+    ),
+    Row(
+        "POST /v1/customers metadata key over 40",
+        "POST",
+        "/v1/customers",
+        400,
+        form({"metadata": {"k" * 41: "v"}}),
+    ),
+    Row(
+        "POST /v1/customers metadata value over 500",
+        "POST",
+        "/v1/customers",
+        400,
+        form({"metadata": {"k": "v" * 501}}),
+    ),
+    Row(
+        "POST /v1/customers NUL in a metadata value",
+        "POST",
+        "/v1/customers",
+        400,
+        form({"metadata": {"k": "a\x00b"}}),
+    ),
+    Row(
+        "POST /v1/customers NUL in a metadata key",
+        "POST",
+        "/v1/customers",
+        400,
+        form({"metadata": {"a\x00b": "v"}}),
+    ),
+    Row(
+        "POST /v1/customers JSON float in nested metadata",
+        "POST",
+        "/v1/customers",
+        400,
+        json_body({"metadata": {"k": {"n": 1.5}}}),
+    ),
+    Row(
+        "GET /v1/customers created as a huge int",
+        "GET",
+        "/v1/customers",
+        400,
+        query="created[gte]=" + "9" * 30,
+    ),
+    Row(
+        "GET /v1/customers/{id} over-long id",
+        "GET",
+        "/v1/customers/" + "x" * 3000,
+        404,
+        code="resource_missing",
+    ),
+    Row(
+        "POST /v1/customers/{id} over-long id",
+        "POST",
+        "/v1/customers/" + "x" * 3000,
+        404,
+        form({"name": "x"}),
+    ),
+    Row("DELETE /v1/customers/{id} over-long id", "DELETE", "/v1/customers/" + "x" * 3000, 404),
+    Row("GET /v1/customers/{id} NUL in the id", "GET", "/v1/customers/cus_%00", 404),
+    Row(
+        "DELETE /v1/customers/{id} with a param",
+        "DELETE",
+        "/v1/customers/{customer}",
+        400,
+        query="x=1",
+        code="parameter_unknown",
+    ),
+    # -- meter events: their own numbers ---------------------------------------------------------------------
+    *(
+        Row(
+            f"POST /v1/billing/meter_events value {name}",
+            "POST",
+            "/v1/billing/meter_events",
+            400,
+            form({"event_name": EVENT_NAME, "payload": {"stripe_customer_id": "{customer}", "value": value}}),
+            listing=SUMMARIES,
+        )
+        for name, value in [
+            ("beyond int64", str(2**63)),
+            ("of 5000 digits", "9" * 5000),
+            ("as a float", "1.5"),
+            ("as an exponent", "1e3"),
+            ("as a hash", {"x": "1"}),
+        ]
+    ),
+    Row(
+        "POST /v1/billing/meter_events huge timestamp",
+        "POST",
+        "/v1/billing/meter_events",
+        400,
+        form(
+            {
+                "event_name": EVENT_NAME,
+                "payload": {"stripe_customer_id": "{customer}", "value": "1"},
+                "timestamp": "9" * 30,
+            }
+        ),
+        listing=SUMMARIES,
+    ),
+    Row(
+        "GET event_summaries with a huge start_time",
+        "GET",
+        "/v1/billing/meters/{meter}/event_summaries",
+        400,
+        query="customer={customer}&start_time=" + "9" * 30 + "&end_time=60",
+        listing="/v1/billing/meters",
+    ),
+    # -- routes that do not exist: the $default route answers with Stripe's 404 ----------------------------
+    Row("GET unknown route", "GET", "/v1/nope", 404),
+    Row("POST unknown route with a 2 MiB body", "POST", "/v1/nope", 404, raw(b"a=" + b"b" * 2 * MIB)),
+    Row("PUT on a known path", "PUT", "/v1/customers", 404),
+    Row("path traversal", "GET", "/v1/customers/../../etc/passwd", 404),
+    Row("v2 path that does not exist", "POST", "/v2/nope", 404, json_body({"a": 1})),
+]
+
+
+class Seeds:
+    """Objects a row needs, created on first use within one test (in the test's fresh account)."""
+
+    def __init__(self, api: support.Api) -> None:
+        self.api = api
+        self.values: dict[str, str] = {}
+
+    def get(self, name: str) -> str:
+        if name not in self.values:
+            self.values[name] = SEEDS[name](self.api, self.get)
+        return self.values[name]
+
+    def fill(self, value: Any) -> Any:
+        if isinstance(value, str):
+            for name in SEEDS:
+                if "{" + name + "}" in value:
+                    value = value.replace("{" + name + "}", self.get(name))
+            return value
+        if isinstance(value, dict):
+            return {k: self.fill(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.fill(v) for v in value]
+        return value
+
+
+def _get(api: support.Api, listing: str) -> Any:
+    path, _, query = listing.partition("?")
+    response = api.get(path, query=query or "limit=100")
+    assert response.status == 200, response.text
+    return response.json
+
+
+def _snapshot(api: support.Api, listing: str) -> tuple[Any, list[dict]]:
+    return _get(api, listing), support.stored_events(api.account.id)
+
+
+@pytest.fixture(scope="module")
+def shared(functions) -> tuple[support.Api, Seeds]:
+    """One account and its seeds for all rows: a row that is rejected changes nothing, so rows cannot
+    disturb each other, and each row compares its own before and after (creating seeds per row
+    would make this table the slowest test in the suite)."""
+    api = support.Api(functions, support.new_account())
+    return api, Seeds(api)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda row: row.id[:120])
+def test_hostile_input_gets_a_4xx_stripe_error_and_changes_nothing(shared, row):
+    # GIVEN an account, the objects the row needs, and a snapshot of what is stored
+    api, seeds = shared
+    path, listing, query = seeds.fill(row.path), seeds.fill(row.listing), seeds.fill(row.query)
+    body, ctype = row.body(seeds.fill) if row.body else (b"", FORM)
+    before = _snapshot(api, listing)
+    # WHEN the hostile request is sent
+    response = api.request(row.method, path, body=body, query=query, content_type=ctype, headers=row.headers)
+    # THEN a Stripe error envelope with the expected 4xx, and nothing stored or changed
+    assert 400 <= response.status < 500, (response.status, response.text[:500])
+    support.assert_stripe_error(response.status, response.json, row.status, code=row.code, param=row.param)
+    assert _snapshot(api, listing) == before
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=lambda target: target.path)
+def test_each_target_request_succeeds(api, target):
+    # GIVEN a target's valid request (in a fresh account) WHEN sent THEN it succeeds and its listing
+    # changes, so the hostile rows built from it fail for their hostile part only
+    seeds = Seeds(api)
+    path, listing = seeds.fill(target.path), seeds.fill(target.listing)
+    body, ctype = (form(target.valid) if target.form else json_body(target.valid))(seeds.fill)
+    before = _snapshot(api, listing)
+    response = api.request("POST", path, body=body, content_type=ctype)
+    assert response.status == 200, response.text
+    assert _snapshot(api, listing) != before

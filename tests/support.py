@@ -1,0 +1,389 @@
+"""Helpers shared by the test layers: sample events, Stripe form encoding, an in-process API client
+that goes through the template's routes exactly like API Gateway, and the local server as a
+subprocess for end-to-end tests.
+
+Import it as `import support` (pytest puts tests/ on sys.path because tests/ is not a package).
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+_json = json  # `json` is also a keyword argument of Api.post, as in `requests`
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EVENTS_DIR = REPO_ROOT / "events"
+SHARED_DIR = REPO_ROOT.parent / "shared"  # CI checks ../shared out beside the clone
+
+
+# -- sample events --------------------------------------------------------------------------------
+@cache
+def _sample(name: str) -> str:
+    return (EVENTS_DIR / name).read_text()
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A fresh copy of a sample trigger from events/ (tweak it freely)."""
+    return json.loads(_sample(name))
+
+
+# -- Stripe's form encoding -----------------------------------------------------------------------
+def _pairs(prefix: str, value: Any) -> list[tuple[str, str]]:
+    if isinstance(value, Mapping):
+        if not value and prefix:
+            return [(prefix, "")]
+        out: list[tuple[str, str]] = []
+        for key, item in value.items():
+            out += _pairs(f"{prefix}[{key}]" if prefix else str(key), item)
+        return out
+    if isinstance(value, list | tuple):
+        out = []
+        for i, item in enumerate(value):
+            out += _pairs(f"{prefix}[{i}]", item)
+        return out
+    if value is None:
+        return [(prefix, "")]
+    if isinstance(value, bool):
+        return [(prefix, "true" if value else "false")]
+    return [(prefix, str(value))]
+
+
+def form_encode(data: Mapping[str, Any] | None) -> str:
+    """Encode like Stripe's SDKs: `a[b]=1`, `items[0][price]=p`, `expand[0]=x`; None and {} send ''."""
+    return urlencode(_pairs("", data or {}))
+
+
+# -- responses and Stripe errors --------------------------------------------------------------------
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    text: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == wanted), None)
+
+
+def assert_stripe_error(
+    status: int,
+    body: Any,
+    expected_status: int | None = None,
+    *,
+    type: str | None = None,
+    code: str | None = None,
+    param: str | None = None,
+) -> dict[str, Any]:
+    """Check Stripe's error envelope (`{"error": {"type", "message", ...}}`); returns the error."""
+    assert isinstance(body, dict) and set(body) == {"error"}, body
+    error = body["error"]
+    assert isinstance(error.get("type"), str) and error["type"], error
+    assert isinstance(error.get("message"), str) and error["message"], error
+    if expected_status is not None:
+        assert status == expected_status, (status, error)
+    if type is not None:
+        assert error["type"] == type, error
+    if code is not None:
+        assert error.get("code") == code, error
+    if param is not None:
+        assert error.get("param") == param, error
+    return error
+
+
+# -- the in-process API (handlers under moto's mock_aws) ----------------------------------------------
+@dataclass(frozen=True)
+class Account:
+    id: str
+    key: str
+
+
+def new_account() -> Account:
+    """Create an account and register its secret key in the current (mocked) objects table."""
+    from tally.api import auth
+
+    account, key = auth.new_account()
+    auth.register_key(key)
+    return Account(account, key)
+
+
+_SAMPLE_ONLY_HEADERS = {"authorization", "content-type", "content-length", "idempotency-key"}
+
+
+class Functions:
+    """The template's functions, loaded once (like warm Lambdas) and matched by route."""
+
+    def __init__(self) -> None:
+        from tally.local.template import compile_routes, load
+
+        self.template = load()
+        self.routes = compile_routes(self.template)
+        self._handlers: dict[str, Callable[[dict, Any], dict]] = {}
+
+    def handler(self, logical_id: str) -> Callable[[dict, Any], dict]:
+        from tally.local.gateway import load_handler
+
+        if logical_id not in self._handlers:
+            self._handlers[logical_id] = load_handler(self.template, logical_id)
+        return self._handlers[logical_id]
+
+    def route_table(self, logical_id: str) -> dict[str, Any]:
+        """The function module's `ROUTES` dict (routeKey → Route); tests may patch entries."""
+        return routes_of(self.handler(logical_id))
+
+
+def routes_of(handler: Callable[..., Any]) -> dict[str, Any]:
+    """`ROUTES` of the module that defines a (possibly decorated) handler."""
+    return inspect.unwrap(handler).__globals__["ROUTES"]
+
+
+class Api:
+    """Calls the handlers the way API Gateway would: template route match → payload 2.0 event.
+
+    `post(path, data)` form-encodes `data` with Stripe's brackets (or sends `json=`, or raw `body=`
+    bytes); every method authenticates with `key` (default: this client's account) unless
+    `key=None` is passed explicitly.
+    """
+
+    _DEFAULT = object()
+
+    def __init__(self, functions: Functions, account: Account) -> None:
+        self.functions = functions
+        self.account = account
+
+    @property
+    def key(self) -> str:
+        return self.account.key
+
+    def as_(self, account: Account) -> Api:
+        return Api(self.functions, account)
+
+    def post(
+        self,
+        path: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        json: Any = None,
+        body: bytes | str | None = None,
+        content_type: str | None = None,
+        key: Any = _DEFAULT,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        if json is not None:
+            payload, ctype = _json.dumps(json).encode(), "application/json"
+        elif body is not None:
+            payload, ctype = (body.encode() if isinstance(body, str) else body), None
+        else:
+            payload, ctype = form_encode(data).encode(), "application/x-www-form-urlencoded"
+        ctype = content_type or ctype or "application/x-www-form-urlencoded"
+        return self.request("POST", path, body=payload, content_type=ctype, key=key, headers=headers)
+
+    def get(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        query: str | None = None,
+        key: Any = _DEFAULT,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        return self.request(
+            "GET", path, query=query if query is not None else form_encode(params), key=key, headers=headers
+        )
+
+    def delete(self, path: str, *, key: Any = _DEFAULT, headers: Mapping[str, str] | None = None) -> Response:
+        return self.request("DELETE", path, key=key, headers=headers)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes = b"",
+        query: str = "",
+        content_type: str | None = None,
+        key: Any = _DEFAULT,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        from tally.local.gateway import LambdaContext, to_event
+        from tally.local.template import match
+
+        event = load_event("api_request.json")
+        sent = {k: v for k, v in event["headers"].items() if k not in _SAMPLE_ONLY_HEADERS}
+        key = self.key if key is Api._DEFAULT else key
+        if key is not None:
+            sent["authorization"] = f"Bearer {key}"
+        if body:
+            sent["content-type"] = content_type or "application/x-www-form-urlencoded"
+            sent["content-length"] = str(len(body))
+        sent.update({k.lower(): v for k, v in (headers or {}).items()})
+        found = match(self.functions.routes, method, path)
+        if found is None:  # API Gateway's own answer when no route (not even $default) matches
+            return Response(404, {"Content-Type": "application/json"}, '{"message":"Not Found"}')
+        route, path_params = found
+        built = to_event(method, path, query, sent, body, route, path_params)
+        context = {**event["requestContext"], **built.pop("requestContext")}
+        context["http"] = {**event["requestContext"]["http"], **context["http"]}
+        event.update(built, requestContext=context)
+        result = self.functions.handler(route.function)(event, LambdaContext(route.function))
+        raw = result.get("body") or ""
+        text = base64.b64decode(raw).decode() if result.get("isBase64Encoded") else raw
+        return Response(int(result.get("statusCode", 200)), dict(result.get("headers") or {}), text)
+
+
+# DynamoDB rejects key values over 2048 bytes on every request (GetItem, Query, DeleteItem…); moto
+# checks only on writes. Without this, an over-long id in a URL is a 404 in tests and a 500 on AWS.
+KEY_VALUE_MAX_BYTES = 2048
+_KEY_OPERATIONS = {"GetItem", "DeleteItem", "UpdateItem"}
+
+
+def _key_values(operation: str, params: dict[str, Any]) -> list[Any]:
+    if operation in _KEY_OPERATIONS:
+        return list(params.get("Key", {}).values())
+    if operation == "BatchGetItem":
+        return [
+            v for spec in params.get("RequestItems", {}).values() for k in spec["Keys"] for v in k.values()
+        ]
+    if operation == "TransactWriteItems":
+        ops = [op for item in params.get("TransactItems", []) for op in item.values()]
+        return [v for op in ops for v in op.get("Key", {}).values()]
+    if operation == "Query" and params.get("KeyConditionExpression"):
+        return list(params.get("ExpressionAttributeValues", {}).values())
+    return []
+
+
+def _check_key_sizes(params: dict[str, Any], model: Any, **_: Any) -> None:
+    from botocore.exceptions import ClientError
+
+    for value in _key_values(model.name, params):
+        text = value.get("S") if isinstance(value, dict) else None
+        if isinstance(text, str) and len(text.encode("utf-8", "surrogatepass")) > KEY_VALUE_MAX_BYTES:
+            error = {
+                "Code": "ValidationException",
+                "Message": "One or more parameter values were invalid: Size of hashkey has exceeded the "
+                f"maximum size limit of{KEY_VALUE_MAX_BYTES} bytes",
+            }
+            raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}, model.name)
+
+
+def enforce_key_size_limits() -> None:
+    """Make every botocore session created from now on reject over-long DynamoDB keys like AWS does."""
+    from botocore import handlers
+
+    entry = ("before-parameter-build.dynamodb", _check_key_sizes)
+    if entry not in handlers.BUILTIN_HANDLERS:
+        handlers.BUILTIN_HANDLERS.append(entry)
+
+
+def stored_events(account: str) -> list[dict[str, Any]]:
+    """An account's event log, newest first, read from the store (not through the API)."""
+    from tally.store import objects
+
+    out: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = objects.list_objects(account, "event", limit=100, starting_after=after)
+        out += page.data
+        if not page.has_more:
+            return out
+        after = page.data[-1]["id"]
+
+
+# -- the local server as a subprocess ----------------------------------------------------------------
+def new_test_key() -> str:
+    """A secret key for TALLY_API_KEY (its account is derived from the key's hash)."""
+    return f"sk_test_e2e{secrets.token_hex(16)}"
+
+
+_RUNNING = re.compile(r"Tally is running at (http://\S+)")
+_MOTO = re.compile(r"AWS endpoint \(moto\): (http://\S+)\s+objects table: (\S+)")
+
+
+@dataclass
+class LocalServer:
+    """`python -m tally.local` in its own process (with its own moto), on a free port."""
+
+    url: str
+    keys: list[str]
+    process: subprocess.Popen
+    log: Path
+    unused: list[str] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, keys: list[str], timeout: float = 30.0) -> LocalServer:
+        env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "TALLY_API_KEY")}
+        # TALLY_PORT=0: the gateway binds a free port and prints it, so no port can be taken meanwhile.
+        env.update(TALLY_PORT="0", TALLY_API_KEY=",".join(keys), PYTHONUNBUFFERED="1")
+        fd, name = tempfile.mkstemp(prefix="tally-e2e-", suffix=".log")
+        log = Path(name)
+        with os.fdopen(fd, "wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "tally.local"],
+                cwd=REPO_ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = _RUNNING.search(log.read_text(errors="replace"))
+            if found:
+                return cls(found.group(1), list(keys), process, log, list(keys))
+            if process.poll() is not None:
+                break
+            time.sleep(0.05)
+        process.kill()
+        process.wait(5)
+        raise RuntimeError(f"the local server did not start:\n{log.read_text(errors='replace')}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def aws(self) -> tuple[str, str]:
+        """(moto endpoint URL, objects table name) as the server printed them."""
+        found = _MOTO.search(self.output())
+        if not found:
+            raise AssertionError(f"the server did not print its AWS endpoint:\n{self.output()}")
+        return found.group(1), found.group(2)
+
+    def take_key(self) -> str:
+        """A key whose account no other test has used."""
+        if not self.unused:
+            raise RuntimeError("all e2e accounts are taken: raise E2E_ACCOUNTS in tests/e2e/conftest.py")
+        return self.unused.pop()
+
+    def stop(self, timeout: float = 5.0) -> tuple[int, str]:
+        """SIGTERM, as a process manager would; returns (exit code, output). Raises if it hangs."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+            raise AssertionError(
+                f"the local server ignored SIGTERM for {timeout}s:\n{self.output()}"
+            ) from None
+        output = self.output()
+        self.log.unlink(missing_ok=True)
+        return code, output

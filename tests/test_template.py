@@ -1,0 +1,187 @@
+"""template.yaml is the single source of truth: it must lint clean, and the code must agree with it
+(handlers exist, routes match both ways, tables match the PynamoDB models, sample events route)."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import inspect
+import pkgutil
+
+import pytest
+import support
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.models import Model
+
+from tally.local.gateway import load_handler
+from tally.local.template import compile_routes, load, match
+
+TEMPLATE = load()
+FUNCTIONS = sorted(TEMPLATE.functions)
+# Which environment variable names each model's table (settings read it; the template sets it).
+MODEL_TABLE_ENV = {"tally.store.models.ObjectItem": "OBJECTS_TABLE"}
+ATTRIBUTE_TYPES = {UnicodeAttribute: "S", NumberAttribute: "N"}
+
+
+def test_cfn_lint_is_clean():
+    # GIVEN the SAM template WHEN cfn-lint validates it (offline) THEN no findings
+    from cfnlint.api import lint_file
+
+    matches = lint_file(support.REPO_ROOT / "template.yaml")
+    assert [str(m) for m in matches] == []
+
+
+# -- functions and routes -------------------------------------------------------------------------------
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_each_function_handler_exists_and_is_callable(logical_id):
+    # GIVEN a function's CodeUri and Handler WHEN loaded like Lambda does THEN a callable handler
+    fn = TEMPLATE.functions[logical_id]
+    module, _, _ = fn.handler.rpartition(".")
+    path = fn.code_dir / f"{module.replace('.', '/')}.py"
+    assert path.is_file(), f"{logical_id}: {path.relative_to(support.REPO_ROOT)} does not exist"
+    handler = load_handler(TEMPLATE, logical_id)
+    assert callable(handler)
+    assert list(inspect.signature(handler).parameters)[:2] == ["event", "context"]
+
+
+def _routes(logical_id: str) -> tuple[set[str], set[str]]:
+    """(routes the template sends to the function, routes its ROUTES dict registers)."""
+    in_template = {r for r in TEMPLATE.functions[logical_id].routes if r != "$default"}
+    registered = set(support.routes_of(load_handler(TEMPLATE, logical_id)))
+    return in_template, registered
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_every_template_route_has_a_registered_handler(logical_id):
+    # GIVEN the HttpApi routes of a function WHEN compared with its ROUTES THEN none is unhandled
+    in_template, registered = _routes(logical_id)
+    assert sorted(in_template - registered) == [], "routes in template.yaml without a handler"
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_every_registered_route_is_in_the_template(logical_id):
+    # GIVEN a function's ROUTES WHEN compared with the template THEN none is unreachable
+    in_template, registered = _routes(logical_id)
+    assert sorted(registered - in_template) == [], "handlers with no route in template.yaml"
+
+
+def test_route_keys_are_unique_across_functions():
+    # GIVEN all functions WHEN their routes are collected THEN no route goes to two functions
+    keys = [r for fn in TEMPLATE.functions.values() for r in fn.routes]
+    assert sorted(k for k in set(keys) if keys.count(k) > 1) == []
+
+
+# -- tables and models ---------------------------------------------------------------------------------
+def _models() -> dict[str, type[Model]]:
+    import tally.store
+
+    found: dict[str, type[Model]] = {}
+    for info in pkgutil.iter_modules(tally.store.__path__, "tally.store."):
+        module = importlib.import_module(info.name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, Model) and cls is not Model and cls.__module__ == info.name:
+                found[f"{cls.__module__}.{cls.__name__}"] = cls
+    return found
+
+
+def _table_of(model_name: str) -> dict:
+    env = TEMPLATE.raw["Globals"]["Function"]["Environment"]["Variables"]
+    return TEMPLATE.tables[env[MODEL_TABLE_ENV[model_name]]["Ref"]]
+
+
+def _key_schema(model_keys: dict[str, str], schema: list[dict]) -> None:
+    assert {k["KeyType"]: k["AttributeName"] for k in schema} == model_keys
+
+
+def _model_keys(attributes: dict) -> dict[str, str]:
+    keys = {}
+    for name, attr in attributes.items():
+        if attr.is_hash_key:
+            keys["HASH"] = attr.attr_name or name
+        if attr.is_range_key:
+            keys["RANGE"] = attr.attr_name or name
+    return keys
+
+
+def test_every_model_is_mapped_to_a_template_table():
+    # GIVEN the PynamoDB models in tally.store WHEN listed THEN each says which table it lives in
+    unmapped = sorted(set(_models()) - set(MODEL_TABLE_ENV))
+    assert unmapped == [], "add these models to MODEL_TABLE_ENV in tests/test_template.py"
+
+
+@pytest.mark.parametrize("model_name", sorted(MODEL_TABLE_ENV))
+def test_table_keys_match_the_model(model_name):
+    # GIVEN a model and its table WHEN key schemas and attribute types are compared THEN they agree
+    model = _models()[model_name]
+    table = _table_of(model_name)
+    _key_schema(_model_keys(model.get_attributes()), table["KeySchema"])
+    declared = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+    for name, attr in model.get_attributes().items():
+        if (attr.attr_name or name) in declared:
+            assert declared[attr.attr_name or name] == ATTRIBUTE_TYPES[type(attr)], name
+
+
+@pytest.mark.parametrize("model_name", sorted(MODEL_TABLE_ENV))
+def test_table_indexes_match_the_model(model_name):
+    # GIVEN a model's global secondary indexes WHEN compared with the table's THEN same names and keys
+    model = _models()[model_name]
+    table = _table_of(model_name)
+    in_table = {i["IndexName"]: i for i in table.get("GlobalSecondaryIndexes", [])}
+    in_model = {index.Meta.index_name: index for index in model._indexes.values()}
+    assert sorted(in_table) == sorted(in_model)
+    for name, index in in_model.items():
+        _key_schema(_model_keys(index.Meta.attributes), in_table[name]["KeySchema"])
+        assert in_table[name]["Projection"]["ProjectionType"] == index.Meta.projection.projection_type
+
+
+@pytest.mark.parametrize("model_name", sorted(MODEL_TABLE_ENV))
+def test_table_ttl_attribute_is_a_number_on_the_model(model_name):
+    # GIVEN a table with TTL WHEN the model is read THEN the TTL attribute is a NumberAttribute on it
+    ttl = _table_of(model_name).get("TimeToLiveSpecification")
+    if ttl:
+        attribute = _models()[model_name].get_attributes().get(ttl["AttributeName"])
+        assert isinstance(attribute, NumberAttribute)
+
+
+def test_idempotency_table_matches_powertools_defaults():
+    # GIVEN the idempotency table WHEN compared with the Powertools persistence layer's defaults
+    # (tally.store.idempotency uses them) THEN the key and TTL attributes agree
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    defaults = inspect.signature(DynamoDBPersistenceLayer.__init__).parameters
+    table = TEMPLATE.tables["IdempotencyTable"]
+    _key_schema({"HASH": defaults["key_attr"].default}, table["KeySchema"])
+    assert defaults["sort_key_attr"].default is None
+    assert table["TimeToLiveSpecification"]["AttributeName"] == defaults["expiry_attr"].default
+
+
+# -- sample events --------------------------------------------------------------------------------------
+SAMPLES = sorted(p.name for p in support.EVENTS_DIR.glob("*.json"))
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_sample_event_is_a_routable_http_api_request(name):
+    # GIVEN a sample trigger in events/ WHEN matched against the template's routes
+    event = support.load_event(name)
+    assert event["version"] == "2.0"
+    method = event["requestContext"]["http"]["method"]
+    found = match(compile_routes(TEMPLATE), method, event["rawPath"])
+    # THEN it reaches a real (non-$default) route, named consistently, with a decodable body
+    assert found is not None and found[0].key != "$default", (
+        f"{name}: no route for {method} {event['rawPath']}"
+    )
+    assert event["routeKey"] == event["requestContext"]["routeKey"] == found[0].key
+    if event.get("isBase64Encoded"):
+        base64.b64decode(event["body"], validate=True).decode("utf-8")
+
+
+def test_every_function_has_a_sample_event():
+    # GIVEN the template's functions WHEN the samples are routed THEN each function has at least one
+    routes = compile_routes(TEMPLATE)
+    covered = set()
+    for name in SAMPLES:
+        event = support.load_event(name)
+        found = match(routes, event["requestContext"]["http"]["method"], event["rawPath"])
+        if found:
+            covered.add(found[0].function)
+    assert sorted(set(FUNCTIONS) - covered) == []
