@@ -11,6 +11,9 @@ every TransactWriteItems (to roll back), so transactions slow down as a table fi
 - `functions`: the loaded Lambda handlers and the template's routes (`functions.route_table(...)`).
 - `moto_tables`: {logical id: table name} of the mocked tables.
 
+moto is made stricter in one place where it differs from DynamoDB: key values over 2048 bytes are
+rejected on reads too (`support.enforce_key_size_limits`), as AWS does.
+
 Do not start another `mock_aws()` in a test: it would share (not reset) this one anyway.
 """
 

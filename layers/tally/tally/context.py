@@ -13,4 +13,4 @@ class RequestInfo:
 
 
 NO_REQUEST = RequestInfo()
-current_request: ContextVar[RequestInfo] = ContextVar("current_request", default=NO_REQUEST)  # noqa: B039 - frozen
+current_request: ContextVar[RequestInfo] = ContextVar("current_request", default=NO_REQUEST)

@@ -43,7 +43,8 @@ def _next_subscription(account: str, customer_id: str, now: int) -> dict[str, An
         account,
         "subscription",
         limit=100,
-        where=lambda s: s["customer"] == customer_id and s["status"] == "active",
+        customer=customer_id,
+        where=lambda s: s["status"] == "active",
     )
     if not page.data:
         raise _no_upcoming("customer", customer_id)

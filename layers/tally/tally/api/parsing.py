@@ -21,7 +21,9 @@ _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
 def _split_key(key: str) -> list[str]:
     head, bracket, rest = key.partition("[")
     if not head:
-        raise InvalidRequest(f"Invalid parameter name: {key[:100]!r}.", code="parameter_invalid", param=key[:100])
+        raise InvalidRequest(
+            f"Invalid parameter name: {key[:100]!r}.", code="parameter_invalid", param=key[:100]
+        )
     parts = [head]
     if bracket:
         rest = "[" + rest
@@ -64,9 +66,13 @@ def parse_form(body: str) -> dict[str, Any]:
             body, keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_KEYS, errors="strict"
         )
     except UnicodeDecodeError as exc:
-        raise InvalidRequest("A parameter is not valid percent-encoded UTF-8.", code="parameter_invalid") from exc
+        raise InvalidRequest(
+            "A parameter is not valid percent-encoded UTF-8.", code="parameter_invalid"
+        ) from exc
     except ValueError as exc:
-        raise InvalidRequest(f"Too many parameters in the request (at most {MAX_KEYS}).", code="parameter_invalid") from exc
+        raise InvalidRequest(
+            f"Too many parameters in the request (at most {MAX_KEYS}).", code="parameter_invalid"
+        ) from exc
     root: dict[str, Any] = {}
     for key, value in pairs:
         parts = _split_key(key)

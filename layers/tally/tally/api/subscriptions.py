@@ -361,6 +361,7 @@ def list_(request: Request) -> dict[str, Any]:
         ending_before=args.ending_before,
         created_gte=args.created_gte,
         created_lte=args.created_lte,
+        customer=customer,
         where=lambda s: all(test(s) for test in tests),
     )
     page.data = [present(s, request.now) for s in page.data]

@@ -7,14 +7,14 @@ item, so a period read touches one item per hour per shard, whatever the number 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 MINUTE = 60
 HOUR = 3600
 DAY = 86400
 
 
-class Formula(str, Enum):
+class Formula(StrEnum):
     SUM = "sum"
     COUNT = "count"
     LAST = "last"

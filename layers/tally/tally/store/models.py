@@ -27,6 +27,17 @@ class ByTypeIndex(GlobalSecondaryIndex["ObjectItem"]):
     lsk = UnicodeAttribute(range_key=True)
 
 
+class ByCustomerIndex(GlobalSecondaryIndex["ObjectItem"]):
+    """A customer's objects of one type, newest first: cpk = acct#customer#type, csk = lsk."""
+
+    class Meta:
+        index_name = "by_customer"
+        projection = AllProjection()
+
+    cpk = UnicodeAttribute(hash_key=True)
+    csk = UnicodeAttribute(range_key=True)
+
+
 class ObjectItem(Model):
     """A Stripe object (body as JSON), an event-log entry, a uniqueness claim or an API key."""
 
@@ -38,12 +49,15 @@ class ObjectItem(Model):
     sk = UnicodeAttribute(range_key=True, default=OBJECT_SK)
     lpk = UnicodeAttribute(null=True)
     lsk = UnicodeAttribute(null=True)
+    cpk = UnicodeAttribute(null=True)
+    csk = UnicodeAttribute(null=True)
     kind = UnicodeAttribute(null=True)
     body = UnicodeAttribute(null=True)
     owner = UnicodeAttribute(null=True)
     version = NumberAttribute(default=1)
     expires = NumberAttribute(null=True)  # the table's TTL attribute (unix seconds)
     by_type = ByTypeIndex()
+    by_customer = ByCustomerIndex()
 
     @staticmethod
     def object_key(account: str, object_id: str) -> str:
@@ -52,6 +66,10 @@ class ObjectItem(Model):
     @staticmethod
     def list_key(account: str, kind: str) -> str:
         return f"{account}#{kind}"
+
+    @staticmethod
+    def customer_list_key(account: str, customer: str, kind: str) -> str:
+        return f"{account}#{customer}#{kind}"
 
     @staticmethod
     def list_sort(created_ms: int, object_id: str) -> str:
@@ -82,4 +100,5 @@ def bind() -> None:
         model.Meta.host = s.endpoint_url  # type: ignore[attr-defined]
         model._connection = None
         model.by_type.Meta.model = model  # type: ignore[attr-defined]
+        model.by_customer.Meta.model = model  # type: ignore[attr-defined]
     _bound = wanted

@@ -103,11 +103,16 @@ def _run(write: Callable[[TransactWrite], None], uniques: list[Unique]) -> None:
 
 
 def _object_item(account: str, obj: dict[str, Any], created_ms: int, version: int) -> ObjectItem:
+    sort = ObjectItem.list_sort(created_ms, obj["id"])
+    customer = obj.get("customer") if obj["object"] != "customer" else None
     return ObjectItem(
         pk=ObjectItem.object_key(account, obj["id"]),
         sk=OBJECT_SK,
         lpk=ObjectItem.list_key(account, obj["object"]),
-        lsk=ObjectItem.list_sort(created_ms, obj["id"]),
+        lsk=sort,
+        # Objects that belong to a customer (subscriptions) are also listed per customer.
+        cpk=ObjectItem.customer_list_key(account, customer, obj["object"]) if isinstance(customer, str) else None,
+        csk=sort if isinstance(customer, str) else None,
         kind=obj["object"],
         body=json.dumps(obj, separators=(",", ":")),
         version=version,
@@ -232,8 +237,12 @@ def list_objects(
     created_gte: int | None = None,
     created_lte: int | None = None,
     label: str | None = None,
+    customer: str | None = None,
 ) -> Page:
-    """One page of an account's objects of `kind`, newest first, Stripe cursor semantics."""
+    """One page of an account's objects of `kind`, newest first, Stripe cursor semantics.
+
+    With `customer`, only that customer's objects are read (the `by_customer` index).
+    """
     bind()
     low = ObjectItem.list_sort(created_gte * 1000, "") if created_gte is not None else "0"
     high = ObjectItem.list_sort(created_lte * 1000 + 999, "~") if created_lte is not None else "~"
@@ -254,9 +263,14 @@ def list_objects(
             low, forward = max(low, cursor_sort), True
     results: list[dict[str, Any]] = []
     try:
-        for item in ObjectItem.by_type.query(
-            ObjectItem.list_key(account, kind),
-            ObjectItem.lsk.between(low, high),
+        index, hash_key, range_attr = (
+            (ObjectItem.by_type, ObjectItem.list_key(account, kind), ObjectItem.lsk)
+            if customer is None
+            else (ObjectItem.by_customer, ObjectItem.customer_list_key(account, customer, kind), ObjectItem.csk)
+        )
+        for item in index.query(
+            hash_key,
+            range_attr.between(low, high),
             scan_index_forward=forward,
             page_size=max(limit + 1, 25),
         ):
