@@ -29,6 +29,7 @@ from tally.api.lists import envelope, list_args
 from tally.api.params import Params, apply_metadata
 from tally.api.routing import Routes
 from tally.domain import periods
+from tally.domain.currencies import SUPPORTED_CURRENCIES
 from tally.domain.pricing import (
     BILLING_SCHEMES,
     ROUNDINGS,
@@ -49,18 +50,6 @@ LOOKUP_KEY_MAX = 200
 MAX_AMOUNT = 99_999_999
 MAX_TIERS = 100
 METER_KIND = "billing.meter"
-
-# ISO 4217 codes Stripe accepts for prices (its "supported currencies" list).
-SUPPORTED_CURRENCIES = frozenset(
-    """
-    aed afn all amd ang aoa ars aud awg azn bam bbd bdt bgn bhd bif bmd bnd bob brl bsd bwp byn bzd
-    cad cdf chf clp cny cop crc cve czk djf dkk dop dzd egp etb eur fjd fkp gbp gel gip gmd gnf gtq
-    gyd hkd hnl htg huf idr ils inr isk jmd jod jpy kes kgs khr kmf krw kwd kyd kzt lak lbp lkr lrd
-    lsl mad mdl mga mkd mmk mnt mop mur mvr mwk mxn myr mzn nad ngn nio nok npr nzd omr pab pen pgk
-    php pkr pln pyg qar ron rsd rub rwf sar sbd scr sek sgd shp sle sll sos srd std szl thb tjs tnd
-    top try ttd twd tzs uah ugx usd uyu uzs vnd vuv wst xaf xcd xcg xof xpf yer zar zmw
-    """.split()  # noqa: SIM905 - a word list reads better than 140 quoted strings
-)
 
 
 # -- parsing ------------------------------------------------------------------------------------

@@ -105,14 +105,15 @@ def _run(write: Callable[[TransactWrite], None], uniques: list[Unique]) -> None:
 def _object_item(account: str, obj: dict[str, Any], created_ms: int, version: int) -> ObjectItem:
     sort = ObjectItem.list_sort(created_ms, obj["id"])
     customer = obj.get("customer") if obj["object"] != "customer" else None
+    owned = isinstance(customer, str)
     return ObjectItem(
         pk=ObjectItem.object_key(account, obj["id"]),
         sk=OBJECT_SK,
         lpk=ObjectItem.list_key(account, obj["object"]),
         lsk=sort,
         # Objects that belong to a customer (subscriptions) are also listed per customer.
-        cpk=ObjectItem.customer_list_key(account, customer, obj["object"]) if isinstance(customer, str) else None,
-        csk=sort if isinstance(customer, str) else None,
+        cpk=ObjectItem.customer_list_key(account, str(customer), obj["object"]) if owned else None,
+        csk=sort if owned else None,
         kind=obj["object"],
         body=json.dumps(obj, separators=(",", ":")),
         version=version,
@@ -266,7 +267,11 @@ def list_objects(
         index, hash_key, range_attr = (
             (ObjectItem.by_type, ObjectItem.list_key(account, kind), ObjectItem.lsk)
             if customer is None
-            else (ObjectItem.by_customer, ObjectItem.customer_list_key(account, customer, kind), ObjectItem.csk)
+            else (
+                ObjectItem.by_customer,
+                ObjectItem.customer_list_key(account, customer, kind),
+                ObjectItem.csk,
+            )
         )
         for item in index.query(
             hash_key,
