@@ -57,7 +57,8 @@ def to_event(
     route: CompiledRoute | None,
     path_params: dict[str, str],
 ) -> dict[str, Any]:
-    text_types = ("application/json", "application/x-www-form-urlencoded", "text/")
+    # Like AWS HTTP APIs: JSON and text/* arrive as text, everything else (forms too) base64-encoded.
+    text_types = ("application/json", "text/")
     ctype = headers.get("content-type", "")
     is_text = not body or any(ctype.startswith(t) for t in text_types)
     try:

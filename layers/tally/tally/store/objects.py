@@ -49,9 +49,16 @@ class Change:
     release: list[tuple[str, str]] = field(default_factory=list)
 
 
+_connections: dict[tuple[str, str | None], Connection] = {}
+
+
 def _connection() -> Connection:
+    """One PynamoDB connection per (region, endpoint), reused: a new one costs a botocore client."""
     s = settings()
-    return Connection(region=s.region, host=s.endpoint_url)
+    key = (s.region, s.endpoint_url)
+    if key not in _connections:
+        _connections[key] = Connection(region=s.region, host=s.endpoint_url)
+    return _connections[key]
 
 
 def _event(account: str, change: Change, now: float) -> ObjectItem:
