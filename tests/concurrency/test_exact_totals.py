@@ -7,55 +7,23 @@ no read-modify-write — which is exactly what real DynamoDB relies on.
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import requests
+import support
 
-ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk_test_concurrency0000000000000000"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def server():
-    port = _free_port()
-    env = {**os.environ, "TALLY_PORT": str(port), "TALLY_API_KEY": KEY}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tally.local"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            requests.get(f"{url}/v1/customers", auth=(KEY, ""), timeout=1)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail(f"local server did not start: {proc.stdout.read() if proc.stdout else ''}")
-    yield url
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=10)
+    local = support.LocalServer.start([KEY])
+    yield local.url
+    code, output = local.stop(timeout=10)
+    assert code == 0, output
 
 
 def _post(session: requests.Session, url: str, path: str, **kwargs) -> requests.Response:
