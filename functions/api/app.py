@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.logging import correlation_paths
-
 from tally.api import customers, events, invoices, meters, prices, products, subscriptions
 from tally.api.http import handle
 from tally.api.routing import merge
-from tally.observability import logger, metrics
+from tally.observability import entry_point
 
 ROUTES = merge(
     customers.routes,
@@ -22,7 +20,6 @@ ROUTES = merge(
 )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@metrics.log_metrics
+@entry_point
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(event, context, ROUTES)

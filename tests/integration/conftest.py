@@ -29,10 +29,11 @@ import support
 def moto_tables() -> Iterator[dict[str, str]]:
     from moto import mock_aws
 
-    from tally.local import aws
+    from tally.local import aws, moto_patch
     from tally.local.template import load
 
     support.enforce_key_size_limits()
+    moto_patch.install()  # as `make run` does: item-level rollback, checked by test_moto_patch.py
     with mock_aws():
         template = load()
         names = aws.table_names(template, prefix="tally-test-")

@@ -38,8 +38,11 @@ class _Lookups:
 
     def meter(self, event_name: str, param: str) -> dict[str, Any]:
         if event_name not in self.meters:
-            meter_id = objects.owner_of(self.account, "meter_event_name", event_name)
-            meter = objects.get(self.account, meter_id, "billing.meter") if meter_id else None
+            claim = objects.claim_of(self.account, "meter_event_name", event_name)
+            meter = None
+            if claim is not None:  # the claim carries the meter's ingest view (see meters.ingest_view)
+                owner, view = claim
+                meter = view if view is not None else objects.get(self.account, owner, "billing.meter")
             if meter is None or meter["status"] != "active":
                 self.meters[event_name] = InvalidRequest(
                     f"No active meter found for event_name '{event_name}'. Create one with POST "

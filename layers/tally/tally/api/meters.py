@@ -23,7 +23,25 @@ LABEL = "billing meter"
 MAX_SHARDS = 32
 
 
-def _claim(event_name: str) -> Unique:
+def ingest_view(meter: dict[str, Any]) -> dict[str, Any]:
+    """What ingestion needs of a meter. None of it changes while the meter is active, so it is
+    kept on the event_name claim (created on activation, deleted on deactivation) and the ingest
+    path reads one item, not two."""
+    keep = (
+        "id",
+        "object",
+        "event_name",
+        "customer_mapping",
+        "value_settings",
+        "default_aggregation",
+        "write_shards",
+        "status",
+    )
+    return {k: meter[k] for k in keep if k in meter}
+
+
+def _claim(meter: dict[str, Any]) -> Unique:
+    event_name = meter["event_name"]
     return Unique(
         "meter_event_name",
         event_name,
@@ -33,6 +51,7 @@ def _claim(event_name: str) -> Unique:
             code="resource_already_exists",
             param="event_name",
         ),
+        data=ingest_view(meter),
     )
 
 
@@ -81,7 +100,7 @@ def create(request: Request) -> dict[str, Any]:
     }
     assert event_name is not None
     return objects.create(
-        request.account, Change(meter, "billing.meter.created", claim=[_claim(event_name)]), request.now
+        request.account, Change(meter, "billing.meter.created", claim=[_claim(meter)]), request.now
     )
 
 
@@ -128,7 +147,7 @@ def _set_status(request: Request, active: bool) -> dict[str, Any]:
         after,
         "billing.meter.reactivated" if active else "billing.meter.deactivated",
         {"status": before["status"]},
-        claim=[_claim(before["event_name"])] if active else [],
+        claim=[_claim(after)] if active else [],
         release=[] if active else [("meter_event_name", before["event_name"])],
     )
     return objects.update(request.account, stored, change, request.now)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import sys
 import threading
 
+STOP_SECONDS = 4.0
+
 
 def main() -> int:
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack
     port = int(os.environ.get("TALLY_PORT", "4242"))
     print("Starting Tally locally (moto as AWS, tables from template.yaml)…", flush=True)
     from tally.local.stack import Stack, default_keys
@@ -35,7 +39,12 @@ def main() -> int:
     print("State lives in memory and is gone when you stop. Ctrl-C to stop.", flush=True)
     stop.wait()
     print("\nStopping…", flush=True)
-    stack.stop()
+    # Bounded: state lives in memory, so nothing is lost by not waiting for a stuck request.
+    stopper = threading.Thread(target=stack.stop, name="stop", daemon=True)
+    stopper.start()
+    stopper.join(STOP_SECONDS)
+    if stopper.is_alive():
+        print(f"Requests were still running after {STOP_SECONDS}s; exiting anyway.", flush=True)
     return 0
 
 

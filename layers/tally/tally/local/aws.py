@@ -10,6 +10,7 @@ import socket
 import threading
 from typing import Any
 
+from tally.local import moto_patch
 from tally.local.template import Template
 
 FAKE_CREDENTIALS = {
@@ -30,9 +31,12 @@ def free_port() -> int:
 class MotoServer:
     """moto's app behind a single-threaded werkzeug server: requests are handled one at a time."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, fast_transactions: bool = True) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
+
+        if fast_transactions:  # item-level rollback instead of a table copy per action
+            moto_patch.install()
 
         self.port = port or free_port()
         app = DomainDispatcherApplication(create_backend_app)

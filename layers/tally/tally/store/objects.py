@@ -36,6 +36,7 @@ class Unique:
     kind: str
     value: str
     error: StripeError
+    data: dict[str, Any] | None = None  # kept on the claim: what a reader needs without the owner
 
 
 @dataclass
@@ -127,6 +128,14 @@ def _object_item(account: str, obj: dict[str, Any], created_ms: int, version: in
     )
 
 
+def _claim_item(account: str, claim: Unique, owner: str) -> ObjectItem:
+    return ObjectItem(
+        pk=ObjectItem.unique_key(account, claim.kind, claim.value),
+        owner=owner,
+        body=json.dumps(claim.data, separators=(",", ":")) if claim.data is not None else None,
+    )
+
+
 def create(account: str, change: Change, now: float | None = None) -> dict[str, Any]:
     """Store a new object and its event atomically. Raises a claim's error if its value is taken."""
     now = time.time() if now is None else now
@@ -134,10 +143,7 @@ def create(account: str, change: Change, now: float | None = None) -> dict[str, 
 
     def write(tx: TransactWrite) -> None:
         for claim in change.claim:
-            tx.save(
-                ObjectItem(pk=ObjectItem.unique_key(account, claim.kind, claim.value), owner=obj["id"]),
-                condition=ObjectItem.pk.does_not_exist(),
-            )
+            tx.save(_claim_item(account, claim, obj["id"]), condition=ObjectItem.pk.does_not_exist())
         tx.save(_object_item(account, obj, int(now * 1000), 1), condition=ObjectItem.pk.does_not_exist())
         tx.save(_event(account, change, now))
 
@@ -220,12 +226,21 @@ def delete(account: str, stored: Stored, change: Change, now: float | None = Non
 
 def owner_of(account: str, kind: str, value: str) -> str | None:
     """The id of the object holding a uniqueness claim, if any."""
+    found = claim_of(account, kind, value)
+    return found[0] if found else None
+
+
+def claim_of(account: str, kind: str, value: str) -> tuple[str, dict[str, Any] | None] | None:
+    """(owner id, the data kept on the claim) of a uniqueness claim, if any."""
     bind()
     try:
         item = ObjectItem.get(ObjectItem.unique_key(account, kind, value), OBJECT_SK, consistent_read=True)
     except ObjectItem.DoesNotExist:
         return None
-    return item.owner
+    except GetError as exc:
+        _raise_throttled(exc)
+        raise
+    return str(item.owner), json.loads(item.body) if item.body else None
 
 
 @dataclass

@@ -273,7 +273,7 @@ def record(
             first[e.identifier] = e
             fresh.append(e)
     dup_ids: list[MeterEvent] = []
-    for batch in _pack(_units(account, formula, shards, fresh)):
+    for batch in _pack(formula, _units(account, formula, shards, fresh)):
         _write(account, formula, batch, now, outcome, dup_ids)
     if dup_ids:
         standing = _standing(account, [e.identifier for e in dup_ids])
@@ -282,11 +282,13 @@ def record(
     return outcome
 
 
-def _pack(units: list[_Unit]) -> list[list[_Unit]]:
+def _pack(formula: Formula, units: list[_Unit]) -> list[list[_Unit]]:
+    """Units into transactions of at most 100 actions (events + their bucket updates)."""
     batches: list[list[_Unit]] = []
     size = 0
     for unit in units:
-        need = 2 * len(unit.events) + 1  # upper bound (last: one update per minute at most)
+        # additive: one Put per event + one ADD; last: + one update per minute at most, + the hour
+        need = len(unit.events) + 1 if formula.additive else 2 * len(unit.events) + 1
         if batches and size + need <= MAX_TX_ACTIONS:
             batches[-1].append(unit)
             size += need

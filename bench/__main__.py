@@ -1,0 +1,301 @@
+"""`python -m bench` (`make bench`): run every stage, print a Markdown summary, write latest.json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TARGET_BATCHED_WRU = 2.1
+TARGET_INGEST_IMPORT_MS = 150.0
+STAGES = 6
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    out = {"python": platform.python_version()}
+    for dist in ("moto", "boto3", "botocore", "pynamodb", "aws-lambda-powertools"):
+        try:
+            out[dist] = version(dist)
+        except Exception:
+            out[dist] = "?"
+    return out
+
+
+def _ok(passed: bool) -> str:
+    return "✅ met" if passed else "❌ missed"
+
+
+def summary(r: dict[str, Any]) -> str:
+    rows: list[tuple[str, str, str]] = []
+    cases = {c["case"]: c for c in r["write_units"]["cases"]}
+    single = cases["v1 single event"]
+    same = next(c for k, c in cases.items() if "same hour" in k and "Idempotency" not in k)
+    spread = next(c for k, c in cases.items() if "spread" in k)
+    idem_single = cases["v1 single event + Idempotency-Key"]
+    idem_batch = next(c for k, c in cases.items() if k.startswith("v2") and "Idempotency" in k)
+    rows += [
+        ("WRU per event, v1 single (1 request = 1 event)", f"{single['wru_per_event']:.2f}", "—"),
+        (
+            "WRU per event, v2 batch of 100 (4 customers, same hour)",
+            f"{same['wru_per_event']:.2f}",
+            f"≤ {TARGET_BATCHED_WRU} — {_ok(same['wru_per_event'] <= TARGET_BATCHED_WRU)}",
+        ),
+        ("WRU per event, v2 batch of 100 (4 customers × 6 hours)", f"{spread['wru_per_event']:.2f}", "—"),
+        (
+            "$ per million events (writes, $0.625/M WRU): single / batched / spread",
+            f"${single['usd_per_million_events']:.2f} / ${same['usd_per_million_events']:.2f} / "
+            f"${spread['usd_per_million_events']:.2f}",
+            "—",
+        ),
+        (
+            "usage transactions per request: single / batched / spread",
+            f"{single['transactions_per_request']:g} / {same['transactions_per_request']:g} / "
+            f"{spread['transactions_per_request']:g}",
+            "—",
+        ),
+        (
+            "other writes on the ingest path (no Idempotency-Key sent)",
+            str(single["writes_outside_usage_table"] + same["writes_outside_usage_table"]),
+            "—",
+        ),
+        (
+            "with Idempotency-Key (as the SDKs send): total WRU per event, single / batched",
+            f"{idem_single['total_wru_per_event']:.2f} / {idem_batch['total_wru_per_event']:.2f} "
+            f"(${idem_single['usd_per_million_events_total']:.2f} / "
+            f"${idem_batch['usd_per_million_events_total']:.2f} per M)",
+            "—",
+        ),
+        (
+            "objects-table reads per request (RRU, modelled): single / batched",
+            f"{single['objects_reads_rru_per_request']:g} / {same['objects_reads_rru_per_request']:g}",
+            "—",
+        ),
+    ]
+    t = r["throughput"]
+    rows += [
+        (
+            f"v1 single events/s ({t['single']['events']} events) vs bare put_item",
+            f"{t['single']['events_per_s']:.0f} vs {t['single']['bare_put_item_per_s']:.0f} "
+            f"(×{t['single']['ratio_ours_over_bare']:.2f})",
+            "—",
+        ),
+        (
+            f"v2 batched events/s ({t['batched']['batches']}×100) vs bare put_item",
+            f"{t['batched']['events_per_s']:.0f} vs {t['batched']['bare_put_item_per_s']:.0f} "
+            f"(×{t['batched']['ratio_ours_over_bare']:.2f})",
+            "—",
+        ),
+        (
+            "v2 batched events/s vs bare transact_write_items (100 Puts each)",
+            f"{t['batched']['events_per_s']:.0f} vs {t['batched']['bare_transact_100_puts_items_per_s']:.0f} "
+            f"(×{t['batched']['ratio_ours_over_bare_transact']:.2f})",
+            "—",
+        ),
+    ]
+    stock = t.get("stock_moto_sample")
+    if stock:
+        rows.append(
+            (
+                f"same, stock moto transactions (usage table at {stock['usage_table_items']:,} items)",
+                f"single {stock['single_events_per_s']:.1f}/s, batched {stock['batched_events_per_s']:.0f}/s",
+                "—",
+            )
+        )
+    u = r["usage_reads"]
+    a, z = u["aggregate"]["1k"], u["aggregate"]["100k"]
+    rows.append(
+        (
+            f"usage.aggregate over {u['period']['hours']} h: items read at "
+            f"{a['events']:,} / {z['events']:,} events",
+            f"{a['items_read']} / {z['items_read']} ({a['requests']} / {z['requests']} queries; "
+            f"{a['read_units']:g} / {z['read_units']:g} RRU as the store models it, "
+            f"{a['read_units_by_size']} / {z['read_units_by_size']} by item size)",
+            f"equal, ≤ {u['period']['hours']} per shard — {_ok(a['items_read'] == z['items_read'])}",
+        )
+    )
+    p = u["preview"]
+    if "skipped" in p:
+        rows.append(("create_preview: items read at 1k / 100k events", p["skipped"], "—"))
+    else:
+        rows.append(
+            (
+                "create_preview: usage items read at 1k / 100k events",
+                f"{p['1k']['items_read']} / {p['100k']['items_read']} "
+                f"({p['1k']['dynamodb_calls_total']} / {p['100k']['dynamodb_calls_total']} DynamoDB calls)",
+                f"equal — {_ok(p['items_read_equal'])}",
+            )
+        )
+    c = r["cold_start"]
+    ingest, api = c["handlers"]["IngestFunction"], c["handlers"]["ApiFunction"]
+    rows += [
+        (f"import boto3 (median of {c['runs']})", f"{c['boto3_ms']:.0f} ms", "—"),
+        (
+            "ingest handler import; over boto3; added after boto3",
+            f"{ingest['import_ms']:.0f} ms; {ingest['over_boto3_ms']:+.0f} ms; "
+            f"{ingest['added_after_boto3_ms']:.0f} ms",
+            f"≤ {TARGET_INGEST_IMPORT_MS:.0f} ms over boto3 — "
+            f"{_ok(ingest['over_boto3_ms'] <= TARGET_INGEST_IMPORT_MS)}",
+        ),
+        (
+            "api handler import; over boto3; added after boto3",
+            f"{api['import_ms']:.0f} ms; {api['over_boto3_ms']:+.0f} ms; "
+            f"{api['added_after_boto3_ms']:.0f} ms",
+            "—",
+        ),
+        (
+            "ingest module imports aws_xray_sdk",
+            "yes" if ingest["imports_aws_xray_sdk"] else "no",
+            f"no — {_ok(not ingest['imports_aws_xray_sdk'])}",
+        ),
+    ]
+    cpu = r["handler_cpu"]
+    s, b = cpu["single"], cpu["batched"]
+    rows += [
+        (
+            "ingest handler CPU per event (its thread): single / batched",
+            f"{s['thread_cpu_ms_per_event']:.2f} ms / {b['thread_cpu_ms_per_event']:.3f} ms",
+            "—",
+        ),
+        (
+            "… of which botocore (DynamoDB client calls): single / batched",
+            f"{s['of_which_botocore_ms_per_event']:.2f} ms / {b['of_which_botocore_ms_per_event']:.3f} ms",
+            "—",
+        ),
+    ]
+    lines = ["| Metric | Result | Target |", "|---|---|---|"]
+    lines += [f"| {m} | {v} | {tg} |" for m, v, tg in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="shrink every loop (e.g. 0.1 for a quick smoke run)"
+    )
+    parser.add_argument("--runs", type=int, default=5, help="cold-start runs per module (median)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    args = parser.parse_args(argv)
+
+    began = time.perf_counter()
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+        },
+        "versions": _versions(),
+        "scale": args.scale,
+    }
+
+    def stage(n: int, name: str, fn: Any, describe: Any) -> Any:
+        t0 = time.perf_counter()
+        say(f"[{n}/{STAGES}] {name} …")
+        value = fn()
+        say(f"[{n}/{STAGES}] {name}: {describe(value)} ({time.perf_counter() - t0:.1f} s)")
+        return value
+
+    from bench import coldstart, stages
+    from bench.harness import Bench
+
+    box: dict[str, Any] = {}
+
+    def start() -> dict[str, Any]:
+        box["bench"] = Bench()
+        box["run"] = stages.Run(box["bench"], say, scale=args.scale)
+        return stages.setup(box["run"])
+
+    try:
+        results["setup"] = stage(
+            1,
+            "setup",
+            start,
+            lambda v: f"moto at {v['moto']}, meter {v['meter']} (sum), {v['customers']} customers",
+        )
+        run = box["run"]
+        results["write_units"] = stage(
+            2,
+            "write units per event",
+            lambda: stages.write_units(run),
+            lambda v: "; ".join(f"{c['case']}: {c['total_wru_per_event']:.2f} WRU" for c in v["cases"]),
+        )
+        results["throughput"] = stage(
+            3,
+            "throughput",
+            lambda: stages.throughput(run),
+            lambda v: ", ".join(
+                f"{kind} {v[kind]['events_per_s']:.0f}/s (bare put {v[kind]['bare_put_item_per_s']:.0f}/s)"
+                for kind in ("single", "batched")
+            ),
+        )
+        results["usage_reads"] = stage(
+            4,
+            "usage reads",
+            lambda: stages.usage_reads(run),
+            lambda v: (
+                "items read "
+                + " / ".join(f"{k}: {a['items_read']}" for k, a in v["aggregate"].items())
+                + (
+                    f"; preview {v['preview']['1k']['items_read']} / {v['preview']['100k']['items_read']}"
+                    if "skipped" not in v["preview"]
+                    else "; preview skipped"
+                )
+            ),
+        )
+        results["cold_start"] = stage(
+            5,
+            "cold start (fresh subprocesses)",
+            lambda: coldstart.measure(box["bench"].template, box["bench"].env, runs=args.runs),
+            lambda v: (
+                f"boto3 {v['boto3_ms']:.0f} ms, "
+                + ", ".join(
+                    f"{k} {h['import_ms']:.0f} ms ({h['over_boto3_ms']:+.0f})"
+                    for k, h in v["handlers"].items()
+                )
+            ),
+        )
+        results["handler_cpu"] = stage(
+            6,
+            "handler CPU per event",
+            lambda: stages.handler_cpu(run),
+            lambda v: (
+                f"single {v['single']['thread_cpu_ms_per_event']:.2f} ms, "
+                f"batched {v['batched']['thread_cpu_ms_per_event']:.3f} ms"
+            ),
+        )
+    finally:
+        if "bench" in box:
+            box["bench"].stop()
+
+    from bench.harness import STDOUT
+
+    results["handler_stdout_emf_blobs"] = STDOUT.emf_blobs
+    results["seconds"] = round(time.perf_counter() - began, 1)
+    table = summary(results)
+    results["summary_markdown"] = table
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    say("")
+    say(f"## Tally bench — {results['date']} — {results['seconds']:.0f} s (scale {args.scale:g})")
+    say("")
+    say(table)
+    say("")
+    say(f"Written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
