@@ -42,9 +42,6 @@ class Request:
     def params(self) -> Params:
         return Params(self.data)
 
-    def url(self) -> str:
-        return self.path
-
 
 def to_json(body: Any) -> str:
     return json.dumps(body, separators=(",", ":"))

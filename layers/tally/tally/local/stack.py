@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from tally.local import aws
 from tally.local.gateway import Gateway
@@ -63,7 +62,3 @@ class Stack:
             self.gateway.shutdown()
         if self.moto:
             self.moto.stop()
-
-
-def project_root() -> Path:
-    return ROOT
