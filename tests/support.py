@@ -301,7 +301,7 @@ def stored_events(account: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     after = None
     while True:
-        page = objects.list_objects(account, "event", limit=100, starting_after=after)
+        page = objects.list_objects(account, "event", objects.Window(limit=100, starting_after=after))
         out += page.data
         if not page.has_more:
             return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tally.api import lists
 from tally.api.http import Request
 from tally.api.lists import envelope, list_args
 from tally.api.params import Params, apply_metadata
@@ -68,10 +69,7 @@ def create(request: Request) -> dict[str, Any]:
 
 @routes.route("GET /v1/customers/{id}")
 def retrieve(request: Request) -> dict[str, Any]:
-    params = request.params()
-    params.expand()
-    params.done()
-    return objects.get(request.account, request.path_params["id"], KIND)
+    return lists.retrieve(request, KIND)
 
 
 @routes.route("POST /v1/customers/{id}")
@@ -107,11 +105,7 @@ def list_(request: Request) -> dict[str, Any]:
     page = objects.list_objects(
         request.account,
         KIND,
-        limit=args.limit,
-        starting_after=args.starting_after,
-        ending_before=args.ending_before,
-        created_gte=args.created_gte,
-        created_lte=args.created_lte,
+        args,
         where=(lambda c: c.get("email") == email) if email else None,
     )
     return envelope("/v1/customers", page)

@@ -64,11 +64,7 @@ def list_(request: Request) -> dict[str, Any]:
     page = objects.list_objects(
         request.account,
         KIND,
-        limit=args.limit,
-        starting_after=args.starting_after,
-        ending_before=args.ending_before,
-        created_gte=args.created_gte,
-        created_lte=args.created_lte,
+        args,
         where=(lambda e: all(test(e["type"]) for test in tests)) if tests else None,
     )
     return envelope("/v1/events", page)

@@ -42,7 +42,7 @@ def _next_subscription(account: str, customer_id: str, now: int) -> dict[str, An
     page = objects.list_objects(
         account,
         "subscription",
-        limit=100,
+        objects.Window(limit=100),
         customer=customer_id,
         where=lambda s: s["status"] == "active",
     )

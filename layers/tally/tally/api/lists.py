@@ -1,25 +1,16 @@
-"""Stripe list envelopes and their cursor params."""
+"""Reading stored objects the Stripe way: retrieve by id, list envelopes and their cursor params."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from tally.api.params import Params
 from tally.errors import InvalidRequest
-from tally.store.objects import Page
+from tally.store import objects
+from tally.store.objects import Page, Window
 
 
-@dataclass
-class ListArgs:
-    limit: int
-    starting_after: str | None
-    ending_before: str | None
-    created_gte: int | None = None
-    created_lte: int | None = None
-
-
-def list_args(params: Params, *, created: bool = False) -> ListArgs:
+def list_args(params: Params, *, created: bool = False) -> Window:
     limit = params.int("limit", min=1, max=100)
     starting_after = params.str("starting_after", max_length=255)
     ending_before = params.str("ending_before", max_length=255)
@@ -28,7 +19,7 @@ def list_args(params: Params, *, created: bool = False) -> ListArgs:
             "You may only specify one of these parameters: starting_after, ending_before.",
             param="ending_before",
         )
-    args = ListArgs(10 if limit is None else limit, starting_after, ending_before)
+    args = Window(10 if limit is None else limit, starting_after, ending_before)
     if created and params.has("created"):
         window = params.sub("created")
         if window is None:
@@ -45,3 +36,11 @@ def list_args(params: Params, *, created: bool = False) -> ListArgs:
 
 def envelope(url: str, page: Page) -> dict[str, Any]:
     return {"object": "list", "data": page.data, "has_more": page.has_more, "url": url}
+
+
+def retrieve(request: Any, kind: str, *, label: str | None = None) -> dict[str, Any]:
+    """`GET /v1/<objects>/{id}`: only `expand[]` is accepted (and ignored: objects are whole)."""
+    params = request.params()
+    params.expand()
+    params.done()
+    return objects.get(request.account, request.path_params["id"], kind, label=label)

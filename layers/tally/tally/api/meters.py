@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tally.api import lists
 from tally.api.http import Request
 from tally.api.lists import envelope, list_args
 from tally.api.params import Params
@@ -106,10 +107,7 @@ def create(request: Request) -> dict[str, Any]:
 
 @routes.route("GET /v1/billing/meters/{id}")
 def retrieve(request: Request) -> dict[str, Any]:
-    params = request.params()
-    params.expand()
-    params.done()
-    return objects.get(request.account, request.path_params["id"], KIND, label=LABEL)
+    return lists.retrieve(request, KIND, label=LABEL)
 
 
 @routes.route("POST /v1/billing/meters/{id}")
@@ -172,9 +170,7 @@ def list_(request: Request) -> dict[str, Any]:
     page = objects.list_objects(
         request.account,
         KIND,
-        limit=args.limit,
-        starting_after=args.starting_after,
-        ending_before=args.ending_before,
+        args,
         where=(lambda m: m["status"] == status) if status else None,
         label=LABEL,
     )

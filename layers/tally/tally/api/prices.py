@@ -23,7 +23,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from tally.api import products
+from tally.api import lists, products
 from tally.api.http import Request
 from tally.api.lists import envelope, list_args
 from tally.api.params import Params, apply_metadata
@@ -325,10 +325,7 @@ def create(request: Request) -> dict[str, Any]:
 
 @routes.route("GET /v1/prices/{id}")
 def retrieve(request: Request) -> dict[str, Any]:
-    params = request.params()
-    params.expand()
-    params.done()
-    return objects.get(request.account, request.path_params["id"], KIND)
+    return lists.retrieve(request, KIND)
 
 
 @routes.route("POST /v1/prices/{id}")
@@ -401,11 +398,7 @@ def list_(request: Request) -> dict[str, Any]:
     page = objects.list_objects(
         request.account,
         KIND,
-        limit=args.limit,
-        starting_after=args.starting_after,
-        ending_before=args.ending_before,
-        created_gte=args.created_gte,
-        created_lte=args.created_lte,
+        args,
         where=(lambda p: all(test(p) for test in tests)) if tests else None,
     )
     return envelope("/v1/prices", page)

@@ -356,11 +356,7 @@ def list_(request: Request) -> dict[str, Any]:
     page = objects.list_objects(
         request.account,
         KIND,
-        limit=args.limit,
-        starting_after=args.starting_after,
-        ending_before=args.ending_before,
-        created_gte=args.created_gte,
-        created_lte=args.created_lte,
+        args,
         customer=customer,
         where=lambda s: all(test(s) for test in tests),
     )

@@ -244,6 +244,17 @@ def claim_of(account: str, kind: str, value: str) -> tuple[str, dict[str, Any] |
 
 
 @dataclass
+class Window:
+    """Which page of a list: Stripe's cursors, limit and created range."""
+
+    limit: int = 10
+    starting_after: str | None = None
+    ending_before: str | None = None
+    created_gte: int | None = None
+    created_lte: int | None = None
+
+
+@dataclass
 class Page:
     data: list[dict[str, Any]]
     has_more: bool
@@ -252,13 +263,9 @@ class Page:
 def list_objects(
     account: str,
     kind: str,
+    window: Window | None = None,
     *,
-    limit: int = 10,
-    starting_after: str | None = None,
-    ending_before: str | None = None,
     where: Callable[[dict[str, Any]], bool] | None = None,
-    created_gte: int | None = None,
-    created_lte: int | None = None,
     label: str | None = None,
     customer: str | None = None,
 ) -> Page:
@@ -266,6 +273,9 @@ def list_objects(
 
     With `customer`, only that customer's objects are read (the `by_customer` index).
     """
+    w = window or Window()
+    limit, starting_after, ending_before = w.limit, w.starting_after, w.ending_before
+    created_gte, created_lte = w.created_gte, w.created_lte
     bind()
     low = ObjectItem.list_sort(created_gte * 1000, "") if created_gte is not None else "0"
     high = ObjectItem.list_sort(created_lte * 1000 + 999, "~") if created_lte is not None else "~"
