@@ -18,31 +18,15 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+
+from tally.api.parsing import encode_form
 
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
-# -- Stripe's form encoding (as the SDKs send it) -------------------------------------------------
+# -- Stripe's form encoding (as the SDKs send it): the parser's own inverse -------------------------
 
 
-def _pairs(prefix: str, value: Any) -> list[tuple[str, str]]:
-    if isinstance(value, Mapping):
-        out: list[tuple[str, str]] = []
-        for key, item in value.items():
-            out += _pairs(f"{prefix}[{key}]" if prefix else str(key), item)
-        return out
-    if isinstance(value, list | tuple):
-        out = []
-        for i, item in enumerate(value):
-            out += _pairs(f"{prefix}[{i}]", item)
-        return out
-    if isinstance(value, bool):
-        return [(prefix, "true" if value else "false")]
-    return [(prefix, "" if value is None else str(value))]
-
-
-def form_encode(data: Mapping[str, Any]) -> str:
-    return urlencode(_pairs("", data))
+form_encode = encode_form
 
 
 # -- counting every DynamoDB request the process sends ---------------------------------------------

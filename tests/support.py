@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 _json = json  # `json` is also a keyword argument of Api.post, as in `requests`
 
@@ -44,29 +43,11 @@ def load_event(name: str) -> dict[str, Any]:
 
 
 # -- Stripe's form encoding -----------------------------------------------------------------------
-def _pairs(prefix: str, value: Any) -> list[tuple[str, str]]:
-    if isinstance(value, Mapping):
-        if not value and prefix:
-            return [(prefix, "")]
-        out: list[tuple[str, str]] = []
-        for key, item in value.items():
-            out += _pairs(f"{prefix}[{key}]" if prefix else str(key), item)
-        return out
-    if isinstance(value, list | tuple):
-        out = []
-        for i, item in enumerate(value):
-            out += _pairs(f"{prefix}[{i}]", item)
-        return out
-    if value is None:
-        return [(prefix, "")]
-    if isinstance(value, bool):
-        return [(prefix, "true" if value else "false")]
-    return [(prefix, str(value))]
-
-
 def form_encode(data: Mapping[str, Any] | None) -> str:
     """Encode like Stripe's SDKs: `a[b]=1`, `items[0][price]=p`, `expand[0]=x`; None and {} send ''."""
-    return urlencode(_pairs("", data or {}))
+    from tally.api.parsing import encode_form
+
+    return encode_form(data)
 
 
 # -- responses and Stripe errors --------------------------------------------------------------------

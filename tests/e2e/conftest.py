@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import stripe
 import support
 
 E2E_ACCOUNTS = 24
@@ -26,3 +27,13 @@ def local_server() -> Iterator[support.LocalServer]:
 @pytest.fixture
 def e2e_key(local_server: support.LocalServer) -> str:
     return local_server.take_key()
+
+
+@pytest.fixture
+def client(local_server: support.LocalServer, e2e_key: str) -> stripe.StripeClient:
+    """The official SDK on the local server: only the base addresses and the key change."""
+    return stripe.StripeClient(
+        e2e_key,
+        base_addresses={"api": local_server.url, "meter_events": local_server.url},
+        max_network_retries=2,
+    )

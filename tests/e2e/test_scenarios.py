@@ -11,15 +11,6 @@ import stripe
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def client(local_server, e2e_key) -> stripe.StripeClient:
-    return stripe.StripeClient(
-        e2e_key,
-        base_addresses={"api": local_server.url, "meter_events": local_server.url},
-        max_network_retries=2,
-    )
-
-
 def _meter(client: stripe.StripeClient, event_name: str) -> stripe.billing.Meter:
     return client.v1.billing.meters.create(
         {"display_name": event_name, "event_name": event_name, "default_aggregation": {"formula": "sum"}}

@@ -8,15 +8,6 @@ import stripe
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def client(local_server, e2e_key) -> stripe.StripeClient:
-    return stripe.StripeClient(
-        e2e_key,
-        base_addresses={"api": local_server.url, "meter_events": local_server.url},
-        max_network_retries=2,
-    )
-
-
 def test_customer_round_trip(client):
     # GIVEN a customer created through the SDK
     customer = client.v1.customers.create({"name": "Jenny Rosen", "metadata": {"order": "6735"}})

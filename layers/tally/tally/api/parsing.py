@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from tally.errors import InvalidRequest
 
@@ -154,3 +155,29 @@ def parse_body(body: str, content_type: str) -> dict[str, Any]:
     if ctype == "application/json" or (not ctype and body.lstrip().startswith("{")):
         return parse_json(body)
     return parse_form(body)
+
+
+def _pairs(prefix: str, value: Any) -> list[tuple[str, str]]:
+    if isinstance(value, Mapping):
+        if not value and prefix:
+            return [(prefix, "")]
+        out: list[tuple[str, str]] = []
+        for key, item in value.items():
+            out += _pairs(f"{prefix}[{key}]" if prefix else str(key), item)
+        return out
+    if isinstance(value, list | tuple):
+        out = []
+        for i, item in enumerate(value):
+            out += _pairs(f"{prefix}[{i}]", item)
+        return out
+    if value is None:
+        return [(prefix, "")]
+    if isinstance(value, bool):
+        return [(prefix, "true" if value else "false")]
+    return [(prefix, str(value))]
+
+
+def encode_form(data: Mapping[str, Any] | None) -> str:
+    """The inverse of parse_form, as Stripe's SDKs encode: `a[b]=1`, `items[0][price]=p`;
+    None and {} send '' (Stripe's "unset")."""
+    return urlencode(_pairs("", data or {}))
