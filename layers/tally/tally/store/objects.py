@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,6 +52,17 @@ class Change:
 
 
 _connections: dict[tuple[str, str | None], Connection] = {}
+_stamp_lock = threading.Lock()
+_last_stamp = 0
+
+
+def _sort_stamp(now: float) -> int:
+    """Milliseconds for list order, strictly increasing within a process: two writes of one
+    request (a product then its price, an object then its event) list in the order made."""
+    global _last_stamp
+    with _stamp_lock:
+        _last_stamp = max(int(now * 1000), _last_stamp + 1)
+        return _last_stamp
 
 
 def _connection() -> Connection:
@@ -83,7 +95,7 @@ def _event(account: str, change: Change, now: float) -> ObjectItem:
         pk=ObjectItem.object_key(account, event_id),
         sk=OBJECT_SK,
         lpk=ObjectItem.list_key(account, "event"),
-        lsk=ObjectItem.list_sort(int(now * 1000), event_id),
+        lsk=ObjectItem.list_sort(_sort_stamp(now), event_id),
         kind="event",
         body=json.dumps(body, separators=(",", ":")),
         expires=created + EVENT_RETENTION_SECONDS,
@@ -144,7 +156,7 @@ def create(account: str, change: Change, now: float | None = None) -> dict[str, 
     def write(tx: TransactWrite) -> None:
         for claim in change.claim:
             tx.save(_claim_item(account, claim, obj["id"]), condition=ObjectItem.pk.does_not_exist())
-        tx.save(_object_item(account, obj, int(now * 1000), 1), condition=ObjectItem.pk.does_not_exist())
+        tx.save(_object_item(account, obj, _sort_stamp(now), 1), condition=ObjectItem.pk.does_not_exist())
         tx.save(_event(account, change, now))
 
     _run(write, change.claim)
