@@ -15,3 +15,9 @@ for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "TALLY_API_KEY", "TALLY_LIVEMOD
 os.environ.update(FAKE_CREDENTIALS)
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+
+# Property tests: no per-example deadline (CI shares 2 cores with moto and the e2e server).
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("tally", deadline=None, print_blob=True)
+_hypothesis_settings.load_profile("tally")
