@@ -82,7 +82,7 @@ def update(request: Request) -> dict[str, Any]:
     params.done()
     before = stored.obj
     after = {**before, **fields, "metadata": apply_metadata(before["metadata"], metadata)}
-    previous = {k: before[k] for k in after if after[k] != before.get(k)}
+    previous = objects.previous_attributes(before, after)
     if not previous:
         return before
     return objects.update(request.account, stored, Change(after, "customer.updated", previous), request.now)

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from tally.api import lists
 from tally.api.http import Request
 from tally.api.lists import envelope, list_args
 from tally.api.routing import Routes
-from tally.errors import NotFound, invalid
+from tally.errors import invalid
 from tally.store import objects
-from tally.store.objects import EVENT_RETENTION_SECONDS
 
 routes = Routes()
 KIND = "event"
@@ -34,13 +34,7 @@ def type_matcher(pattern: str) -> Callable[[str], bool]:
 
 @routes.route("GET /v1/events/{id}")
 def retrieve(request: Request) -> dict[str, Any]:
-    params = request.params()
-    params.expand()
-    params.done()
-    event = objects.get(request.account, request.path_params["id"], KIND)
-    if event["created"] + EVENT_RETENTION_SECONDS <= request.now:
-        raise NotFound(KIND, event["id"])
-    return event
+    return lists.retrieve(request, KIND)  # past the 30-day retention the store answers 404
 
 
 @routes.route("GET /v1/events")

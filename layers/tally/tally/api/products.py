@@ -114,7 +114,7 @@ def update(request: Request) -> dict[str, Any]:
     params.done()
     before = stored.obj
     after = {**before, **values, "metadata": apply_metadata(before["metadata"], metadata)}
-    previous = {k: before[k] for k in after if after[k] != before.get(k)}
+    previous = objects.previous_attributes(before, after)
     if not previous:
         return before
     after["updated"] = int(request.now)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from tally.api import lists
 from tally.api.http import Request
 from tally.api.lists import envelope, list_args
 from tally.api.params import apply_metadata
@@ -306,10 +307,7 @@ def create(request: Request) -> dict[str, Any]:
 
 @routes.route("GET /v1/subscriptions/{id}")
 def retrieve(request: Request) -> dict[str, Any]:
-    params = request.params()
-    params.expand()
-    params.done()
-    return present(objects.get(request.account, request.path_params["id"], KIND), request.now)
+    return present(lists.retrieve(request, KIND), request.now)
 
 
 @routes.route("DELETE /v1/subscriptions/{id}")

@@ -40,6 +40,11 @@ class Unique:
     data: dict[str, Any] | None = None  # kept on the claim: what a reader needs without the owner
 
 
+def previous_attributes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """Stripe's `data.previous_attributes`: the old value of every field the change altered."""
+    return {k: before.get(k) for k in after if after[k] != before.get(k)}
+
+
 @dataclass
 class Change:
     """What one write does: the object after the change and what to claim or release."""
@@ -188,6 +193,8 @@ def load(account: str, object_id: str, kind: str, *, label: str | None = None, p
         raise
     if item.kind != kind or item.body is None:
         raise NotFound(label or kind, object_id, param=param)
+    if item.expires is not None and item.expires <= time.time():
+        raise NotFound(label or kind, object_id, param=param)  # past retention (TTL deletes lazily)
     created_ms = int((item.lsk or "0#").split("#")[0])
     return Stored(json.loads(item.body), int(item.version), created_ms)
 
