@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml layers/tally/requirements.txt
 	@touch $(STAMP)
 
 run: $(STAMP)
-	@$(BIN)/python -m tally.local
+	@$(BIN)/python -m tally_local
 
 test: $(STAMP)
 	@$(BIN)/python -m pytest

@@ -2,7 +2,7 @@
 
 Each measurement is one subprocess (the venv's python) that times a single import with
 time.perf_counter() and reports what ended up in sys.modules. The environment is the one
-tally.local.aws.configure_environment sets (fake credentials, table names, a 127.0.0.1 endpoint);
+tally_local.aws.configure_environment sets (fake credentials, table names, a 127.0.0.1 endpoint);
 importing a handler must not call AWS, and nothing here sends a request.
 """
 

@@ -160,8 +160,8 @@ class Bench:
     """moto + tables + one account + the template's handlers, called like API Gateway would."""
 
     def __init__(self, *, stock_moto: bool = False) -> None:
-        from tally.local import aws, moto_patch
-        from tally.local.template import compile_routes, load
+        from tally_local import aws, moto_patch
+        from tally_local.template import compile_routes, load
 
         self.template = load()
         self.moto = aws.MotoServer(fast_transactions=not stock_moto).start()
@@ -188,7 +188,7 @@ class Bench:
         self.moto.stop()
 
     def handler(self, logical_id: str) -> Callable[[dict, Any], dict]:
-        from tally.local.gateway import load_handler
+        from tally_local.gateway import load_handler
 
         if logical_id not in self.handlers:
             self.handlers[logical_id] = load_handler(self.template, logical_id)
@@ -208,8 +208,8 @@ class Bench:
         idempotency_key: str | None = None,
     ) -> tuple[Callable[[dict, Any], dict], dict[str, Any], str]:
         """(handler, API Gateway v2 event, function) for one request; nothing is sent yet."""
-        from tally.local.gateway import to_event
-        from tally.local.template import match
+        from tally_local.gateway import to_event
+        from tally_local.template import match
 
         raw_path, _, query = path.partition("?")
         headers = {"authorization": f"Bearer {self.key}", "user-agent": "tally-bench"}
@@ -237,7 +237,7 @@ class Bench:
     def call(
         self, method: str, path: str, *, form: Mapping[str, Any] | None = None, json_body: Any = None
     ) -> Reply:
-        from tally.local.gateway import LambdaContext
+        from tally_local.gateway import LambdaContext
 
         handler, event, function = self.event(method, path, form=form, json_body=json_body)
         return invoke(handler, event, LambdaContext(function))

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.harness import COUNTER, Bench, Reply, expect_ok, invoke, item_bytes
-from tally.local import moto_patch
+from tally_local import moto_patch
 
 WRU_PRICE_PER_MILLION = 0.625  # USD, on-demand write request units (us-east-1 list price)
 RRU_PRICE_PER_MILLION = 0.125  # USD, on-demand read request units (us-east-1 list price)
@@ -82,7 +82,7 @@ class Run:
 
 
 def _send(call: tuple[Callable, dict[str, Any], str]) -> Reply:
-    from tally.local.gateway import LambdaContext
+    from tally_local.gateway import LambdaContext
 
     handler, event, function = call
     return invoke(handler, event, LambdaContext(function))

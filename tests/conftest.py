@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from tally.local.aws import FAKE_CREDENTIALS
+from tally_local.aws import FAKE_CREDENTIALS
 
 for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "TALLY_API_KEY", "TALLY_LIVEMODE"):
     os.environ.pop(_name, None)

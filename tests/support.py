@@ -114,14 +114,14 @@ class Functions:
     """The template's functions, loaded once (like warm Lambdas) and matched by route."""
 
     def __init__(self) -> None:
-        from tally.local.template import compile_routes, load
+        from tally_local.template import compile_routes, load
 
         self.template = load()
         self.routes = compile_routes(self.template)
         self._handlers: dict[str, Callable[[dict, Any], dict]] = {}
 
     def handler(self, logical_id: str) -> Callable[[dict, Any], dict]:
-        from tally.local.gateway import load_handler
+        from tally_local.gateway import load_handler
 
         if logical_id not in self._handlers:
             self._handlers[logical_id] = load_handler(self.template, logical_id)
@@ -205,8 +205,8 @@ class Api:
         key: Any = _DEFAULT,
         headers: Mapping[str, str] | None = None,
     ) -> Response:
-        from tally.local.gateway import LambdaContext, to_event
-        from tally.local.template import match
+        from tally_local.gateway import LambdaContext, to_event
+        from tally_local.template import match
 
         event = load_event("api_request.json")
         sent = {k: v for k, v in event["headers"].items() if k not in _SAMPLE_ONLY_HEADERS}
@@ -301,7 +301,7 @@ _MOTO = re.compile(r"AWS endpoint \(moto\): (http://\S+)\s+objects table: (\S+)"
 
 @dataclass
 class LocalServer:
-    """`python -m tally.local` in its own process (with its own moto), on a free port."""
+    """`python -m tally_local` in its own process (with its own moto), on a free port."""
 
     url: str
     keys: list[str]
@@ -318,7 +318,7 @@ class LocalServer:
         log = Path(name)
         with os.fdopen(fd, "wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "tally.local"],
+                [sys.executable, "-m", "tally_local"],
                 cwd=REPO_ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,

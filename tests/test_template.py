@@ -13,8 +13,8 @@ import support
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from tally.local.gateway import load_handler
-from tally.local.template import compile_routes, load, match
+from tally_local.gateway import load_handler
+from tally_local.template import compile_routes, load, match
 
 TEMPLATE = load()
 FUNCTIONS = sorted(TEMPLATE.functions)

@@ -1,4 +1,4 @@
-"""The real local stack (`python -m tally.local`) in a subprocess with its own moto.
+"""The real local stack (`python -m tally_local`) in a subprocess with its own moto.
 
 Started once per session on a free port with E2E_ACCOUNTS explicit keys (TALLY_API_KEY); each test
 takes an unused key with `e2e_key`, so every test works in a fresh account. At the end the server

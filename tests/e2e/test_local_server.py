@@ -1,4 +1,4 @@
-"""The local server (`python -m tally.local`) over plain HTTP, as curl or any HTTP client uses it."""
+"""The local server (`python -m tally_local`) over plain HTTP, as curl or any HTTP client uses it."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def test_tally_accounts_create_against_the_local_stack(local_server):
         [
             sys.executable,
             "-m",
-            "tally.cli",
+            "tally_local.cli",
             "accounts",
             "create",
             "--table",

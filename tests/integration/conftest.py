@@ -29,8 +29,8 @@ import support
 def moto_tables() -> Iterator[dict[str, str]]:
     from moto import mock_aws
 
-    from tally.local import aws, moto_patch
-    from tally.local.template import load
+    from tally_local import aws, moto_patch
+    from tally_local.template import load
 
     support.enforce_key_size_limits()
     moto_patch.install()  # as `make run` does: item-level rollback, checked by test_moto_patch.py
@@ -46,9 +46,9 @@ def moto_tables() -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="module", autouse=True)
 def empty_tables(moto_tables: dict[str, str]) -> None:
-    from tally.local import aws
-    from tally.local.template import load
     from tally.store.aws import dynamodb
+    from tally_local import aws
+    from tally_local.template import load
 
     client = dynamodb()
     for name in moto_tables.values():

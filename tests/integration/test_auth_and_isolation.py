@@ -10,8 +10,8 @@ import re
 import pytest
 import support
 
-from tally import cli
 from tally.api import auth
+from tally_local import cli
 
 pytestmark = pytest.mark.usefixtures("moto_tables")
 

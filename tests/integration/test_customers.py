@@ -43,7 +43,7 @@ def test_the_sample_event_creates_a_customer(api, functions):
     event = support.load_event("api_request.json")
     event["headers"]["authorization"] = f"Bearer {api.key}"
     # WHEN the API function handles it
-    from tally.local.gateway import LambdaContext
+    from tally_local.gateway import LambdaContext
 
     result = functions.handler("ApiFunction")(event, LambdaContext("ApiFunction"))
     # THEN the customer in the sample body is created

@@ -3,7 +3,7 @@
     tally accounts create [--table NAME] [--region R] [--endpoint-url URL]
 
 creates an account and its secret key in the objects table of any DynamoDB endpoint (real AWS, or
-moto behind `python -m tally.local`). Only the key's hash is stored: the key is printed once.
+moto behind `python -m tally_local`). Only the key's hash is stored: the key is printed once.
 
 Imports stay inside the commands: `tally --help` must not pay for boto3 and PynamoDB, and the
 environment has to be set from the flags before the store reads its settings.

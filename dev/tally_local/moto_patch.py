@@ -22,6 +22,27 @@ from typing import Any
 _lock = threading.Lock()
 _state: dict[str, Any] = {}
 
+# The patch replaces a moto internal; it is written and tested for exactly this release.
+MOTO_VERSION = "5.2.5"
+
+
+class WrongMotoVersion(RuntimeError):
+    pass
+
+
+def check_version(found: str | None = None) -> None:
+    """Refuse to run on a moto release the patch was not written for (raises WrongMotoVersion)."""
+    if found is None:
+        from importlib.metadata import version
+
+        found = version("moto")
+    if found != MOTO_VERSION:
+        raise WrongMotoVersion(
+            f"Tally's local runtime needs moto {MOTO_VERSION} (its transaction patch replaces a moto "
+            f"internal), but moto {found} is installed. Run `make clean && make install` to rebuild "
+            f".venv from pyproject.toml, or `.venv/bin/pip install 'moto[server]=={MOTO_VERSION}'`."
+        )
+
 
 class _NoTableCopy:
     """Stands in for the `copy` module inside moto.dynamodb.models during one transaction."""
@@ -53,7 +74,10 @@ def _key_of(backend: Any, op_type: str, op: dict[str, Any]) -> tuple[str, dict[s
 
 
 def install() -> None:
-    """Patch moto's DynamoDB backend class (affects the in-process moto server). Idempotent."""
+    """Patch moto's DynamoDB backend class (affects the in-process moto server). Idempotent.
+
+    Raises WrongMotoVersion on a moto release other than MOTO_VERSION."""
+    check_version()
     with _lock:
         if _state:
             return

@@ -1,6 +1,6 @@
 """A small HTTP API Gateway: requests become payload-2.0 events for the template's functions.
 
-Routes come from template.yaml (see tally.local.template); handlers are loaded from
+Routes come from template.yaml (see tally_local.template); handlers are loaded from
 functions/<name>/app.py exactly as Lambda would, and called in-process.
 """
 
@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from tally.local.template import CompiledRoute, Template, compile_routes, match
+from tally_local.template import CompiledRoute, Template, compile_routes, match
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's own limit; the app enforces its 1 MiB limit itself
 

@@ -15,8 +15,14 @@ def main() -> int:
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack
     port = int(os.environ.get("TALLY_PORT", "4242"))
     print("Starting Tally locally (moto as AWS, tables from template.yaml)…", flush=True)
-    from tally.local.stack import Stack, default_keys
+    from tally_local.moto_patch import WrongMotoVersion, check_version
+    from tally_local.stack import Stack, default_keys
 
+    try:
+        check_version()
+    except WrongMotoVersion as exc:
+        print(exc, file=sys.stderr)
+        return 1
     stack = Stack(port=port, keys=default_keys())
     try:
         stack.start()

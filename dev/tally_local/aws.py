@@ -10,8 +10,8 @@ import socket
 import threading
 from typing import Any
 
-from tally.local import moto_patch
-from tally.local.template import Template
+from tally_local import moto_patch
+from tally_local.template import Template
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",

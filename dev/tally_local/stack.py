@@ -6,9 +6,9 @@ import os
 import threading
 from dataclasses import dataclass, field
 
-from tally.local import aws
-from tally.local.gateway import Gateway
-from tally.local.template import ROOT, Template, load
+from tally_local import aws
+from tally_local.gateway import Gateway
+from tally_local.template import ROOT, Template, load
 
 KEY_FILE = ROOT / ".tally" / "local-key"
 
