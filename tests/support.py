@@ -277,12 +277,14 @@ def enforce_key_size_limits() -> None:
 
 def stored_events(account: str) -> list[dict[str, Any]]:
     """An account's event log, newest first, read from the store (not through the API)."""
-    from tally.store import objects
+    from tally.clock import Clock
+    from tally.domain.listing import Window
+    from tally.store import lists
 
     out: list[dict[str, Any]] = []
     after = None
     while True:
-        page = objects.list_objects(account, "event", objects.Window(limit=100, starting_after=after))
+        page = lists.list_events(account, Window(limit=100, starting_after=after), Clock.system())
         out += page.data
         if not page.has_more:
             return out

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +18,7 @@ from tally.api import auth
 from tally.api.params import Params
 from tally.api.parsing import parse_body, parse_form
 from tally.api.routing import Route
+from tally.clock import Clock
 from tally.context import RequestInfo, current_request
 from tally.ids import new_id
 from tally.observability import logger
@@ -37,7 +37,11 @@ class Request:
     data: dict[str, Any]
     account: str
     request_id: str
-    now: float = field(default_factory=time.time)
+    clock: Clock = field(default_factory=Clock.system)  # the request's instant, for everything below
+
+    @property
+    def now(self) -> float:
+        return self.clock.instant
 
     def params(self) -> Params:
         return Params(self.data)
@@ -83,13 +87,13 @@ def _parse(event: dict[str, Any], method: str, headers: dict[str, str]) -> dict[
     return parse_form(query)
 
 
-def _authenticate(route: Route, headers: dict[str, str]) -> str:
+def _authenticate(route: Route, headers: dict[str, str], clock: Clock) -> str:
     authorization = headers.get("authorization")
     if route.session_auth and authorization and authorization.lower().startswith("bearer "):
         token = authorization[7:].strip()
         if auth.is_session_token(token):
-            return auth.authenticate_session(token)
-    return auth.authenticate(authorization)
+            return auth.authenticate_session(token, clock)
+    return auth.authenticate(authorization, clock)
 
 
 def _call(route: Route, request: Request) -> dict[str, Any]:
@@ -111,6 +115,7 @@ def _idempotent_call(route: Route, request: Request, key: str, context: Any) -> 
 
 def handle(event: dict[str, Any], context: Any, routes: dict[str, Route]) -> dict[str, Any]:
     """Serve one API Gateway v2 event with the given route table."""
+    clock = Clock.system()  # the request's instant: everything below runs at it
     request_ctx = event.get("requestContext") or {}
     request_id = f"req_{(request_ctx.get('requestId') or new_id('x'))[-14:]}"
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
@@ -124,10 +129,18 @@ def handle(event: dict[str, Any], context: Any, routes: dict[str, Route]) -> dic
         route = routes.get(event.get("routeKey") or "")
         if route is None:
             raise errors.RouteNotFound(method, path)
-        account = _authenticate(route, headers)
+        account = _authenticate(route, headers, clock)
         data = _parse(event, method, headers)
         request = Request(
-            method, path, route.key, event.get("pathParameters") or {}, headers, data, account, request_id
+            method,
+            path,
+            route.key,
+            event.get("pathParameters") or {},
+            headers,
+            data,
+            account,
+            request_id,
+            clock,
         )
         logger.append_keys(account=account, route=route.key)
         if key is not None:

@@ -1,13 +1,13 @@
-"""Reading stored objects the Stripe way: retrieve by id, list envelopes and their cursor params."""
+"""Lists the Stripe way: cursor and `created` params in, list envelopes out."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tally.api.params import Params
+from tally.domain.listing import Page, Window
 from tally.errors import InvalidRequest
-from tally.store import objects
-from tally.store.objects import Page, Window
 
 
 def list_args(params: Params, *, created: bool = False) -> Window:
@@ -34,13 +34,15 @@ def list_args(params: Params, *, created: bool = False) -> Window:
     return args
 
 
-def envelope(url: str, page: Page) -> dict[str, Any]:
-    return {"object": "list", "data": page.data, "has_more": page.has_more, "url": url}
+def envelope(
+    url: str, page: Page[Any], present: Callable[[Any], dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    data = page.data if present is None else [present(item) for item in page.data]
+    return {"object": "list", "data": data, "has_more": page.has_more, "url": url}
 
 
-def retrieve(request: Any, kind: str, *, label: str | None = None) -> dict[str, Any]:
-    """`GET /v1/<objects>/{id}`: only `expand[]` is accepted (and ignored: objects are whole)."""
+def retrieve_params(request: Any) -> None:
+    """`GET /v1/<objects>/{id}` takes only `expand[]` (accepted; objects are returned whole)."""
     params = request.params()
     params.expand()
     params.done()
-    return objects.get(request.account, request.path_params["id"], kind, label=label)

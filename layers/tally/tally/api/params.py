@@ -11,6 +11,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeAlias
 
+from tally.domain.metadata import apply_metadata  # noqa: F401 — re-exported for callers of the reader
 from tally.errors import InvalidRequest, invalid, missing, unknown
 
 INT64_MAX = 2**63 - 1
@@ -203,20 +204,3 @@ class Params:
         """Reject every parameter nobody took."""
         for name in self._data:
             raise unknown(self.path(name))
-
-
-def apply_metadata(current: dict[_str, _str], updates: dict[_str, _str | None] | None) -> dict[_str, _str]:
-    """Merge Stripe-style metadata updates (None deletes a key; {"*": None} clears all)."""
-    if updates is None:
-        return current
-    if updates == {"*": None}:
-        return {}
-    merged = dict(current)
-    for key, value in updates.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    if len(merged) > 50:
-        raise invalid("metadata", "Invalid metadata: at most 50 keys.")
-    return merged

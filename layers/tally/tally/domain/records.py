@@ -1,0 +1,205 @@
+"""Typed records of what Tally keeps: the fields that vary, parsed and validated once.
+
+Stripe's JSON is built from these by `tally.presenters` at the edges (the HTTP answer and the
+event log); the store keeps the records themselves (`tally.store.codec`). A record refers to
+other objects by id (a subscription item names its price) instead of embedding copies.
+Records are immutable: a change is `dataclasses.replace(record, ...)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import ClassVar
+
+from tally.domain.aggregation import Formula
+from tally.domain.pricing import PriceModel, Tier
+
+Metadata = dict[str, str]
+LICENSED = "licensed"
+METERED = "metered"
+
+
+@dataclass(frozen=True)
+class Customer:
+    OBJECT: ClassVar[str] = "customer"
+
+    id: str
+    created: int
+    livemode: bool
+    invoice_prefix: str
+    name: str | None = None
+    email: str | None = None
+    description: str | None = None
+    phone: str | None = None
+    balance: int = 0  # minor units; negative is a credit
+    next_invoice_sequence: int = 1
+    metadata: Metadata = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Product:
+    OBJECT: ClassVar[str] = "product"
+
+    id: str
+    created: int
+    updated: int
+    livemode: bool
+    name: str
+    active: bool = True
+    description: str | None = None
+    unit_label: str | None = None
+    default_price: str | None = None
+    metadata: Metadata = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Meter:
+    OBJECT: ClassVar[str] = "billing.meter"
+
+    id: str
+    created: int
+    updated: int
+    livemode: bool
+    display_name: str
+    event_name: str
+    formula: Formula
+    customer_key: str = "stripe_customer_id"  # customer_mapping[event_payload_key]
+    value_key: str = "value"  # value_settings[event_payload_key]
+    event_time_window: str | None = None
+    status: str = "active"
+    deactivated_at: int | None = None
+    write_shards: int = 1  # Tally extension: usage buckets spread over this many partitions
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+
+@dataclass(frozen=True)
+class Recurring:
+    interval: str
+    interval_count: int = 1
+    usage_type: str = LICENSED
+    meter: str | None = None
+
+
+@dataclass(frozen=True)
+class Transform:
+    divide_by: int
+    round: str
+
+
+@dataclass(frozen=True)
+class Price:
+    """A price. Construction validates the pricing model (ValueError), so a stored price is sound."""
+
+    OBJECT: ClassVar[str] = "price"
+
+    id: str
+    created: int
+    livemode: bool
+    currency: str
+    product: str
+    billing_scheme: str = "per_unit"
+    unit_amount: Decimal | None = None  # minor units, up to 12 decimal places
+    tiers_mode: str | None = None
+    tiers: tuple[Tier, ...] = ()
+    transform: Transform | None = None
+    recurring: Recurring | None = None
+    active: bool = True
+    lookup_key: str | None = None
+    nickname: str | None = None
+    tax_behavior: str = "unspecified"
+    metadata: Metadata = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.model  # noqa: B018 — validates
+
+    @property
+    def model(self) -> PriceModel:
+        """What the price charges for a quantity (tiers and transform)."""
+        return PriceModel(
+            billing_scheme=self.billing_scheme,
+            unit_amount=self.unit_amount,
+            tiers_mode=self.tiers_mode,
+            tiers=self.tiers,
+            divide_by=self.transform.divide_by if self.transform else None,
+            round=self.transform.round if self.transform else None,
+        )
+
+    @property
+    def type(self) -> str:
+        return "one_time" if self.recurring is None else "recurring"
+
+    @property
+    def usage_type(self) -> str:
+        return self.recurring.usage_type if self.recurring else LICENSED
+
+    @property
+    def metered(self) -> bool:
+        return self.usage_type == METERED
+
+    @property
+    def meter(self) -> str | None:
+        return self.recurring.meter if self.recurring else None
+
+
+@dataclass(frozen=True)
+class SubscriptionItem:
+    id: str
+    price: str  # the price's id; presenters are handed the prices
+    created: int
+    quantity: int | None = None  # None for metered items
+    metadata: Metadata = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    OBJECT: ClassVar[str] = "subscription"
+
+    id: str
+    customer: str
+    created: int  # also Stripe's start_date
+    livemode: bool
+    currency: str
+    interval: str  # every item shares the interval
+    interval_count: int
+    billing_cycle_anchor: int
+    items: tuple[SubscriptionItem, ...]
+    status: str = "active"
+    description: str | None = None
+    metadata: Metadata = field(default_factory=dict)
+    canceled_at: int | None = None
+    ended_at: int | None = None
+    cancellation_reason: str | None = None
+    # Set when the subscription ends (the period it ended in); while it runs, the current period
+    # is computed from the anchor at the instant of the read.
+    ended_period_start: int | None = None
+    ended_period_end: int | None = None
+
+    @property
+    def start_date(self) -> int:
+        return self.created
+
+    @property
+    def price_ids(self) -> list[str]:
+        return [item.price for item in self.items]
+
+
+@dataclass(frozen=True)
+class MeterEvent:
+    """A validated meter event, ready to store."""
+
+    identifier: str
+    event_name: str
+    meter_id: str
+    customer: str
+    value: int
+    timestamp: int
+    payload: Metadata
+    created: int
+    livemode: bool = False
+
+
+Record = Customer | Product | Meter | Price | Subscription

@@ -1,0 +1,71 @@
+"""The event log: one `evt_…` entry per change, written in the change's own transaction.
+
+Entries are Stripe event objects (`data.object` is the object as the API presents it) kept 30
+days. They are the transactional outbox later delivery reads.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import TYPE_CHECKING, Any
+
+from tally.clock import Clock
+from tally.context import current_request
+from tally.ids import new_id
+from tally.settings import settings
+from tally.store.models import OBJECT_SK, ObjectItem
+
+if TYPE_CHECKING:
+    from tally.store.objects import Change
+
+API_VERSION = "2025-09-30.clover"
+RETENTION_SECONDS = 30 * 24 * 3600
+KIND = "event"
+
+_stamp_lock = threading.Lock()
+_last_stamp = 0
+
+
+def sort_stamp(clock: Clock) -> int:
+    """Milliseconds for list order, strictly increasing within a process: two writes of one
+    request (a product then its price, an object then its event) list in the order made."""
+    global _last_stamp
+    with _stamp_lock:
+        _last_stamp = max(clock.millis, _last_stamp + 1)
+        return _last_stamp
+
+
+def entry(account: str, change: Change, clock: Clock) -> ObjectItem:
+    """The event-log item recording `change` (saved by the caller in the same transaction)."""
+    request = current_request.get()
+    event_id = new_id("evt")
+    body: dict[str, Any] = {
+        "id": event_id,
+        "object": KIND,
+        "api_version": API_VERSION,
+        "created": clock.now,
+        "data": {"object": change.event_object},
+        "livemode": settings().livemode,
+        "pending_webhooks": 0,
+        "request": {"id": request.request_id, "idempotency_key": request.idempotency_key},
+        "type": change.event_type,
+    }
+    if change.previous_attributes is not None:
+        body["data"]["previous_attributes"] = change.previous_attributes
+    return ObjectItem(
+        pk=ObjectItem.object_key(account, event_id),
+        sk=OBJECT_SK,
+        lpk=ObjectItem.list_key(account, KIND),
+        lsk=ObjectItem.list_sort(sort_stamp(clock), event_id),
+        kind=KIND,
+        body=json.dumps(body, separators=(",", ":")),
+        expires=clock.now + RETENTION_SECONDS,
+    )
+
+
+def load(account: str, event_id: str, clock: Clock) -> dict[str, Any]:
+    """One event; NotFound (404) when absent or past the retention window."""
+    from tally.store.objects import read_item
+
+    return json.loads(str(read_item(account, event_id, KIND, clock).body))
