@@ -172,6 +172,7 @@ class Bench:
         COUNTER.install(labels)
 
         from tally.api.auth import new_account, register_key
+        from tally.clock import Clock
         from tally.store.aws import dynamodb
 
         aws.create_tables(self.template, self.names, dynamodb())
@@ -180,7 +181,7 @@ class Bench:
 
             moto_patch.canary(dynamodb(), settings().usage_table, "bench")
         _, self.key = new_account()
-        self.account = register_key(self.key)
+        self.account = register_key(self.key, Clock.system())
         self.routes = compile_routes(self.template)
         self.handlers: dict[str, Callable[[dict, Any], dict]] = {}
 

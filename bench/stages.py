@@ -251,7 +251,7 @@ def write_units(run: Run) -> dict[str, Any]:
 
 # -- stage 3 ------------------------------------------------------------------------------------------
 def _bare_item(account: str, i: int, meter: str, customer: str, now: int) -> dict[str, Any]:
-    """An item shaped and sized like the stored meter event (see usage._event_put)."""
+    """An item shaped and sized like the stored meter event (see tally.store.usage.actions.event_put)."""
     ident = f"bare-{i:06d}-0a1b2c3d4e5f"
     return {
         "pk": {"S": f"{account}#mev#{ident}"},
@@ -426,10 +426,11 @@ def _month_after(ts: int) -> int:
 def _load(run: Run, customer: str, count: int, start: int, hours: int, label: str) -> tuple[int, float]:
     """`count` events over `hours` hours from `start` (every hour gets ≥ 1 if count ≥ hours)."""
     from tally.domain.aggregation import Formula
+    from tally.domain.records import MeterEvent
     from tally.store import usage
 
     now = int(time.time())
-    per_hour: list[list[usage.MeterEvent]] = [[] for _ in range(hours)]
+    per_hour: list[list[MeterEvent]] = [[] for _ in range(hours)]
     total = 0
     for i in range(count):
         h = i % hours
@@ -437,7 +438,7 @@ def _load(run: Run, customer: str, count: int, start: int, hours: int, label: st
         value = 1 + i % 9
         total += value
         per_hour[h].append(
-            usage.MeterEvent(
+            MeterEvent(
                 f"{run.prefix}-load{label}-{i}",
                 EVENT_NAME,
                 run.meter["id"],
@@ -468,9 +469,12 @@ def _load(run: Run, customer: str, count: int, start: int, hours: int, label: st
 
 
 def usage_reads(run: Run) -> dict[str, Any]:
+    from tally.billing import meters
+    from tally.clock import Clock
     from tally.store import usage
 
     now = int(time.time())
+    meter = meters.retrieve(run.bench.account, run.meter["id"], Clock.at(now))
     end = now - now % HOUR
     hours = 720
     start = end - hours * HOUR
@@ -482,7 +486,7 @@ def usage_reads(run: Run) -> dict[str, Any]:
         usage.STATS.reset()
         COUNTER.reset()
         t0 = time.perf_counter()
-        value = usage.aggregate(run.bench.account, run.meter, customer, start, end)
+        value = usage.aggregate(run.bench.account, meter, customer, start, end)
         took = time.perf_counter() - t0
         if value != total:
             raise RuntimeError(f"aggregate {value} != loaded total {total} ({label})")

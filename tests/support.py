@@ -101,9 +101,10 @@ class Account:
 def new_account() -> Account:
     """Create an account and register its secret key in the current (mocked) objects table."""
     from tally.api import auth
+    from tally.clock import Clock
 
     account, key = auth.new_account()
-    auth.register_key(key)
+    auth.register_key(key, Clock.system())
     return Account(account, key)
 
 

@@ -39,13 +39,14 @@ def _create_account(args: argparse.Namespace) -> int:
     from pynamodb.exceptions import PynamoDBException
 
     from tally.api.auth import new_account, register_key
+    from tally.clock import Clock
     from tally.store import aws
 
     aws.reset()
     account, key = new_account()
     table = settings.settings().objects_table
     try:
-        register_key(key)
+        register_key(key, Clock.system())
     except (PynamoDBException, BotoCoreError, ClientError) as exc:
         cause = getattr(exc, "cause", None) or exc
         print(f"tally: could not store the key in table {table!r}: {cause}", file=sys.stderr)

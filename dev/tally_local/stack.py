@@ -50,9 +50,10 @@ class Stack:
 
         aws.create_tables(self.template, names, dynamodb())
         from tally.api.auth import register_key
+        from tally.clock import Clock
 
         for key in self.keys:
-            self.accounts[key] = register_key(key)
+            self.accounts[key] = register_key(key, Clock.system())
         self.gateway = Gateway(self.template, self.port)
         threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
         return self

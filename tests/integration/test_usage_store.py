@@ -10,27 +10,36 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tally.domain.aggregation import HOUR, Formula
+from tally.domain.records import Meter, MeterEvent
 from tally.store import usage
+from tally.store.usage import write
 
 NOW = int(time.time())
 BASE = NOW // HOUR * HOUR - 48 * HOUR
 
 
-def _meter(meter_id: str, formula: str = "sum", shards: int = 1) -> dict:
-    return {"id": meter_id, "default_aggregation": {"formula": formula}, "write_shards": shards}
+def _meter(meter_id: str, formula: str = "sum", shards: int = 1) -> Meter:
+    return Meter(
+        id=meter_id,
+        created=NOW,
+        updated=NOW,
+        livemode=False,
+        display_name="m",
+        event_name="e",
+        formula=Formula(formula),
+        write_shards=shards,
+    )
 
 
-def _ev(
-    ident: str, value: int, ts: int, meter_id: str = "mtr_s", customer: str = "cus_s"
-) -> usage.MeterEvent:
-    return usage.MeterEvent(ident, "e", meter_id, customer, value, ts, {"value": str(value)}, NOW)
+def _ev(ident: str, value: int, ts: int, meter_id: str = "mtr_s", customer: str = "cus_s") -> MeterEvent:
+    return MeterEvent(ident, "e", meter_id, customer, value, ts, {"value": str(value)}, NOW)
 
 
 def test_a_crash_between_transactions_then_a_retry_counts_each_event_once(moto_tables, monkeypatch):
     # GIVEN a batch spanning several bucket hours (so it needs several transactions)
     account = "acct_crash"
     events = [_ev(f"c{i}", i + 1, BASE + (i % 5) * HOUR + i, meter_id="mtr_crash") for i in range(300)]
-    real = usage._transact
+    real = write.transact
     calls = {"n": 0}
 
     def crash_on_third(actions, units):
@@ -40,10 +49,10 @@ def test_a_crash_between_transactions_then_a_retry_counts_each_event_once(moto_t
         return real(actions, units)
 
     # WHEN the first attempt dies after two transactions committed
-    monkeypatch.setattr(usage, "_transact", crash_on_third)
+    monkeypatch.setattr(write, "transact", crash_on_third)
     with pytest.raises(ConnectionError):
         usage.record(account, Formula.SUM, 1, events, now=NOW)
-    monkeypatch.setattr(usage, "_transact", real)
+    monkeypatch.setattr(write, "transact", real)
     # AND the client retries the whole batch
     outcome = usage.record(account, Formula.SUM, 1, events, now=NOW)
     # THEN what the first attempt stored is reported as duplicates, and the total is exact

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -10,6 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tally.domain.invoices import Cycle, ItemInput, Period, assemble, cycle_at_period_end, item_line, totals
+from tally.domain.pricing import Tier
+from tally.domain.records import Price, Recurring, Transform
 
 
 def ts(year: int, month: int, day: int, hour: int = 0) -> int:
@@ -21,17 +25,21 @@ def price(
     currency: str = "usd",
     unit: str | None = "1000",
     **extra: Any,
-) -> dict[str, Any]:
-    return {
-        "id": f"price_{usage_type}",
-        "product": "prod_1",
-        "currency": currency,
-        "billing_scheme": "per_unit",
-        "unit_amount": None,
-        "unit_amount_decimal": unit,
-        "recurring": {"interval": "month", "interval_count": 1, "usage_type": usage_type},
+) -> Price:
+    transform = extra.pop("transform_quantity", None)
+    tiers = extra.pop("tiers", None)
+    return Price(
+        id=extra.pop("id", f"price_{usage_type}"),
+        created=0,
+        livemode=False,
+        currency=currency,
+        product="prod_1",
+        unit_amount=None if unit is None else Decimal(unit),
+        recurring=Recurring("month", 1, usage_type, "mtr_1" if usage_type == "metered" else None),
+        transform=Transform(**transform) if transform else None,
+        tiers=tuple(Tier.from_dict(t) for t in tiers) if tiers else (),
         **extra,
-    }
+    )
 
 
 MARCH = Cycle(usage=Period(ts(2025, 3, 1), ts(2025, 4, 1)), advance=Period(ts(2025, 4, 1), ts(2025, 5, 1)))
@@ -166,8 +174,8 @@ def test_negative_licensed_quantity_is_an_error() -> None:
 def test_assemble_rounds_each_line_then_sums() -> None:
     # GIVEN two metered lines of 1.5 each and a licensed line
     items = [
-        ItemInput("si_a", {**price("metered", unit="0.05"), "id": "price_a"}, "A", usage=30),
-        ItemInput("si_b", {**price("metered", unit="0.05"), "id": "price_b"}, "B", usage=30),
+        ItemInput("si_a", replace(price("metered", unit="0.05"), id="price_a"), "A", usage=30),
+        ItemInput("si_b", replace(price("metered", unit="0.05"), id="price_b"), "B", usage=30),
         ItemInput("si_c", price(), "Seats", quantity=2),
     ]
     # WHEN assembled

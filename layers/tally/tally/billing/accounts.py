@@ -46,10 +46,10 @@ def new_account(livemode: bool = False) -> tuple[str, str]:
     return f"acct_{suffix}", key
 
 
-def register_key(key: str, clock: Clock | None = None) -> str:
-    """Store the key's hash under its account; returns the account id."""
+def register_key(key: str, clock: Clock) -> str:
+    """Store the key's hash under its account (registered at the clock's instant); returns the account."""
     account = account_of(key)
-    api_keys.put(account, key_hash(key), (clock or Clock.system()).now)
+    api_keys.put(account, key_hash(key), clock.now)
     return account
 
 

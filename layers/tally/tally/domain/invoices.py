@@ -16,15 +16,12 @@ discounts yet, so `total == subtotal`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from tally.domain import periods
-from tally.domain.pricing import PriceModel, billable_quantity, line_amount
-
-LICENSED = "licensed"
-METERED = "metered"
+from tally.domain.pricing import billable_quantity, line_amount
+from tally.domain.records import METERED, Price
 
 
 @dataclass(frozen=True)
@@ -57,20 +54,19 @@ def cycle_at_period_end(start_date: int, anchor: int, interval: str, interval_co
 class ItemInput:
     """One subscription item as an invoice sees it.
 
-    `price` is the Stripe-shaped price dict; `quantity` is the licensed quantity (ignored for
-    metered prices); `usage` is the metered period's aggregated value (may be negative, which
-    bills 0; ignored for licensed prices).
+    `quantity` is the licensed quantity (ignored for metered prices); `usage` is the metered
+    period's aggregated value (may be negative, which bills 0; ignored for licensed prices).
     """
 
     subscription_item: str
-    price: Mapping[str, Any]
+    price: Price
     product_name: str
     quantity: int | None = None
     usage: int | None = None
 
     @property
     def usage_type(self) -> str:
-        return (self.price.get("recurring") or {}).get("usage_type") or LICENSED
+        return self.price.usage_type
 
 
 @dataclass(frozen=True)
@@ -104,8 +100,8 @@ class Draft:
 
 
 def item_line(item: ItemInput, cycle: Cycle) -> Line:
-    """Price one item. Raises ValueError if the price is malformed or a quantity is negative."""
-    model = PriceModel.from_price(dict(item.price))
+    """Price one item. Raises ValueError if a quantity is negative."""
+    model = item.price.model
     if item.usage_type == METERED:
         shown = max(item.usage or 0, 0)
         period = cycle.usage
@@ -117,8 +113,8 @@ def item_line(item: ItemInput, cycle: Cycle) -> Line:
     billed = billable_quantity(model, shown)
     return Line(
         subscription_item=item.subscription_item,
-        price=str(item.price.get("id")),
-        product=str(item.price.get("product")),
+        price=item.price.id,
+        product=item.price.product,
         usage_type=item.usage_type,
         quantity=billed,
         raw_quantity=shown,
@@ -148,7 +144,7 @@ def assemble(items: Sequence[ItemInput], cycle: Cycle, starting_balance: int = 0
     """
     if not items:
         raise ValueError("An invoice needs at least one item.")
-    currencies = {str(item.price.get("currency")) for item in items}
+    currencies = {item.price.currency for item in items}
     if len(currencies) != 1:
         raise ValueError(f"All items of an invoice must share one currency, got {sorted(currencies)}.")
     lines = tuple(item_line(item, cycle) for item in items)

@@ -34,7 +34,7 @@ def to_plain(value: Any) -> Any:
 
 
 @cache
-def _hints(cls: type) -> dict[str, Any]:
+def _hints(cls: Any) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
@@ -61,7 +61,7 @@ def _convert(hint: Any, value: Any) -> Any:
 
 
 def from_plain(cls: type[T], data: dict[str, Any]) -> T:
-    hints = _hints(cls)
+    hints = _hints(cls)  # type: ignore[arg-type]  # record classes are hashable
     known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     return cls(**{k: _convert(hints[k], v) for k, v in data.items() if k in known})
 

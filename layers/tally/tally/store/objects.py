@@ -19,7 +19,6 @@ from pynamodb.exceptions import GetError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from tally.clock import Clock
-from tally.domain.listing import Page, Window  # noqa: F401 — TRANSITIONAL, removed when every module is converted
 from tally.errors import NotFound, StripeError
 from tally.settings import settings
 from tally.store import codec, event_log

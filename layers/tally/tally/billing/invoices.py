@@ -1,0 +1,94 @@
+"""Invoices: building the invoice of a subscription period from its usage and prices.
+
+`build` assembles the invoice that closes the period containing an instant (metered lines in
+arrears over that period, licensed lines in advance for the next; see `tally.domain.invoices`).
+It reads, never writes, so a preview and (later) the scheduled period close call the same code.
+
+`preview` is `/v1/invoices/create_preview`: `subscription` picks the subscription; `customer`
+alone picks, among the customer's active subscriptions, the one whose period ends first (Stripe:
+"the next upcoming invoice from among the customer's subscriptions"); without one, 400
+`invoice_upcoming_none`. The preview's id is `upcoming_in_…` and changes on every call; `created`
+is when the invoice will be created (the period end).
+"""
+
+from __future__ import annotations
+
+from tally.billing.references import referenced
+from tally.billing.subscriptions import current_period, prices_of
+from tally.clock import Clock
+from tally.domain import invoices
+from tally.domain.listing import Window
+from tally.domain.records import Customer, Meter, Product, Subscription
+from tally.errors import InvalidRequest, invalid
+from tally.ids import new_id
+from tally.presenters.invoices import InvoiceView
+from tally.store import lists, objects, usage
+
+
+def _no_upcoming(what: str, object_id: str) -> InvalidRequest:
+    return InvalidRequest(f"No upcoming invoices for {what}: {object_id}", code="invoice_upcoming_none")
+
+
+def _next_subscription(account: str, customer_id: str, clock: Clock) -> Subscription:
+    """The customer's active subscription whose current period ends first (oldest on a tie)."""
+    page = lists.list_records(
+        account,
+        Subscription,
+        Window(limit=100),
+        clock,
+        customer=customer_id,
+        where=lambda s: s.status == "active",
+    )
+    if not page.data:
+        raise _no_upcoming("customer", customer_id)
+    return min(reversed(page.data), key=lambda s: current_period(s, clock)[1])
+
+
+def build(account: str, subscription: Subscription, clock: Clock, *, invoice_id: str) -> InvoiceView:
+    """The invoice closing the period of `subscription` that contains the clock's instant."""
+    customer = referenced(account, subscription.customer, Customer, "customer", clock)
+    s = subscription
+    cycle = invoices.cycle_at_period_end(
+        s.created, s.billing_cycle_anchor, s.interval, s.interval_count, clock.now
+    )
+    prices = prices_of(account, s, clock)
+    names: dict[str, str] = {}
+    inputs = []
+    for item in s.items:
+        price = prices[item.price]
+        if price.product not in names:
+            names[price.product] = objects.get(account, price.product, Product, clock).name
+        used = None
+        if price.metered and price.meter:
+            meter = objects.get(account, price.meter, Meter, clock, label="billing meter")
+            used = usage.aggregate(account, meter, s.customer, cycle.usage.start, cycle.usage.end)
+        inputs.append(
+            invoices.ItemInput(item.id, price, names[price.product], quantity=item.quantity, usage=used)
+        )
+    draft = invoices.assemble(inputs, cycle, starting_balance=customer.balance)
+    return InvoiceView(
+        id=invoice_id,
+        line_ids=[new_id("il_tmp") for _ in draft.lines],
+        draft=draft,
+        subscription=s,
+        customer=customer,
+        prices=prices,
+        created=cycle.usage.end,
+    )
+
+
+def preview(account: str, subscription_id: str | None, customer_id: str | None, clock: Clock) -> InvoiceView:
+    if subscription_id is not None:
+        subscription = referenced(account, subscription_id, Subscription, "subscription", clock)
+        if customer_id is not None and subscription.customer != customer_id:
+            raise invalid("customer", f"The subscription {subscription_id} belongs to another customer.")
+        if subscription.status == "canceled":
+            raise _no_upcoming("subscription", subscription_id)
+    elif customer_id is not None:
+        referenced(account, customer_id, Customer, "customer", clock)
+        subscription = _next_subscription(account, customer_id, clock)
+    else:
+        raise InvalidRequest(
+            "You must pass customer or subscription.", code="parameter_missing", param="customer"
+        )
+    return build(account, subscription, clock, invoice_id=f"upcoming_{new_id('in')}")

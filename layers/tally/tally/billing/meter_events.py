@@ -1,0 +1,161 @@
+"""Accepting meter events, cancelling them, and v2 meter-event sessions: the ingest use cases.
+
+Every event is checked synchronously (meter active, customer exists, value, timestamp); valid
+events of a batch are stored even when others are rejected, and each rejection names its index.
+This module is on the ingest function's hot path: it imports nothing of other resources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tally.billing import accounts, references
+from tally.clock import Clock
+from tally.domain import meter_events as rules
+from tally.domain.aggregation import Formula
+from tally.domain.records import Customer, Meter, MeterEvent
+from tally.errors import InvalidRequest, StripeError
+from tally.ids import new_id
+from tally.settings import settings
+from tally.store import meter_names, usage
+
+
+@dataclass(frozen=True)
+class EventInput:
+    """One event as sent: parsed, not yet checked against the account's meters and customers.
+
+    `prefix` is where the event sits in the request ("" for v1, "events[3]" for the v2 stream),
+    so errors name the right parameter.
+    """
+
+    event_name: str
+    payload: dict[str, str]
+    identifier: str | None = None
+    timestamp: int | None = None  # None: now
+    prefix: str = ""
+
+    def path(self, name: str) -> str:
+        return f"{self.prefix}[{name}]" if self.prefix else name
+
+
+@dataclass
+class Accepted:
+    """What became of a batch: the valid events (by index), which were stored, which were
+    duplicates (index, event, the event standing for its identifier), which were rejected."""
+
+    events: dict[int, MeterEvent] = field(default_factory=dict)
+    stored: list[MeterEvent] = field(default_factory=list)
+    duplicates: list[tuple[int, MeterEvent, MeterEvent]] = field(default_factory=list)
+    rejected: list[tuple[int, StripeError]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    token: str
+    created: float
+    expires_at: float
+    livemode: bool
+
+
+class _Lookups:
+    """Meters by event_name and customers seen in one request (each read once)."""
+
+    def __init__(self, account: str, clock: Clock) -> None:
+        self.account = account
+        self.clock = clock
+        self.meters: dict[str, Meter | None] = {}
+        self.customers: dict[str, bool] = {}
+
+    def meter(self, event_name: str, param: str) -> Meter:
+        if event_name not in self.meters:
+            self.meters[event_name] = meter_names.active_meter(self.account, event_name, self.clock)
+        found = self.meters[event_name]
+        if found is None:  # a new error each time: each names its own event's parameter
+            raise InvalidRequest(
+                f"No active meter found for event_name '{event_name}'. Create one with POST "
+                "/v1/billing/meters (or reactivate it) before sending events.",
+                code="resource_missing",
+                param=param,
+            )
+        return found
+
+    def customer(self, customer_id: str, param: str) -> None:
+        if customer_id not in self.customers:
+            self.customers[customer_id] = references.exists(self.account, customer_id, Customer, self.clock)
+        if not self.customers[customer_id]:
+            raise InvalidRequest(f"No such customer: '{customer_id}'", code="resource_missing", param=param)
+
+
+def _event(given: EventInput, lookups: _Lookups, clock: Clock) -> tuple[MeterEvent, Meter]:
+    """The event to store and its meter, or the StripeError that rejects it."""
+    now = clock.now
+    identifier = rules.identifier_or_new(given.identifier)
+    ts = now if given.timestamp is None else given.timestamp
+    rules.check_timestamp(ts, now, given.path("timestamp"))
+    meter = lookups.meter(given.event_name, given.path("event_name"))
+    payload_param = given.path("payload")
+    customer = given.payload.get(meter.customer_key)
+    if not customer:
+        raise InvalidRequest(
+            f"Missing {payload_param}[{meter.customer_key}]: the meter maps customers from that payload key.",
+            code="parameter_missing",
+            param=f"{payload_param}[{meter.customer_key}]",
+        )
+    lookups.customer(customer, f"{payload_param}[{meter.customer_key}]")
+    if meter.formula is Formula.COUNT and meter.value_key not in given.payload:
+        value = 1
+    else:
+        value = rules.whole_number(given.payload.get(meter.value_key), f"{payload_param}[{meter.value_key}]")
+    event = MeterEvent(
+        identifier=identifier,
+        event_name=given.event_name,
+        meter_id=meter.id,
+        customer=customer,
+        value=value,
+        timestamp=ts,
+        payload=given.payload,
+        created=now,
+        livemode=settings().livemode,
+    )
+    return event, meter
+
+
+def accept(account: str, inputs: dict[int, EventInput], clock: Clock) -> Accepted:
+    """Check each event (keyed by its index in the request) and store the valid ones, grouped by
+    meter (each meter has its formula and shard count)."""
+    lookups = _Lookups(account, clock)
+    out = Accepted()
+    meters: dict[str, Meter] = {}
+    by_meter: dict[str, list[MeterEvent]] = {}
+    positions: dict[int, int] = {}
+    for index, given in inputs.items():
+        try:
+            event, meter = _event(given, lookups, clock)
+        except StripeError as exc:
+            out.rejected.append((index, exc))
+            continue
+        out.events[index] = event
+        positions[id(event)] = index
+        meters[meter.id] = meter
+        by_meter.setdefault(meter.id, []).append(event)
+    for meter_id, events in by_meter.items():
+        meter = meters[meter_id]
+        part = usage.record(account, meter.formula, meter.write_shards or 1, events, clock.now)
+        out.stored += part.stored
+        out.duplicates += [(positions[id(e)], e, standing) for e, standing in part.duplicates]
+    return out
+
+
+def cancel(account: str, event_name: str, identifier: str, clock: Clock) -> None:
+    """Cancel one event of the active meter for `event_name` (received within 24 h)."""
+    meter = _Lookups(account, clock).meter(event_name, "event_name")
+    usage.cancel(account, meter.formula, identifier, event_name, clock.now)
+
+
+def new_session(account: str, clock: Clock) -> Session:
+    """A v2 meter-event session: a token that authenticates the event stream for 15 minutes."""
+    token = accounts.new_session_token(account, clock)
+    return Session(
+        new_id("mes"), token, clock.instant, clock.instant + accounts.SESSION_SECONDS, settings().livemode
+    )

@@ -1,0 +1,130 @@
+"""Meters: create, rename, deactivate/reactivate, read, and usage summaries.
+
+One active meter per event_name: the meter holds the event-name claim while it is active
+(`tally.store.meter_names`), which also carries the meter to the ingest path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from tally.clock import Clock
+from tally.domain import event_summaries as summaries
+from tally.domain.aggregation import HOUR, Formula
+from tally.domain.event_summaries import EventSummary
+from tally.domain.listing import Page, Window
+from tally.domain.records import Customer, Meter
+from tally.errors import InvalidRequest, invalid
+from tally.ids import new_id
+from tally.presenters.meters import meter as present
+from tally.settings import settings
+from tally.store import lists, meter_names, objects, usage
+from tally.store.objects import Change
+
+LABEL = "billing meter"
+MAX_SHARDS = 32
+
+
+@dataclass(frozen=True)
+class MeterSpec:
+    """What a caller chooses when creating a meter."""
+
+    display_name: str
+    event_name: str
+    formula: Formula
+    customer_key: str = "stripe_customer_id"
+    value_key: str = "value"
+    event_time_window: str | None = None
+    write_shards: int = 1
+
+
+def create(account: str, spec: MeterSpec, clock: Clock) -> Meter:
+    meter = Meter(
+        id=new_id("mtr"),
+        created=clock.now,
+        updated=clock.now,
+        livemode=settings().livemode,
+        display_name=spec.display_name,
+        event_name=spec.event_name,
+        formula=spec.formula,
+        customer_key=spec.customer_key,
+        value_key=spec.value_key,
+        event_time_window=spec.event_time_window,
+        write_shards=spec.write_shards,
+    )
+    change = Change(meter, "billing.meter.created", present(meter), claim=[meter_names.claim(meter)])
+    objects.create(account, change, clock)
+    return meter
+
+
+def retrieve(account: str, meter_id: str, clock: Clock) -> Meter:
+    return objects.get(account, meter_id, Meter, clock, label=LABEL)
+
+
+def update(account: str, meter_id: str, display_name: str | None, clock: Clock) -> Meter:
+    """Rename a meter (the only field that may change)."""
+    stored = objects.load(account, meter_id, Meter, clock, label=LABEL)
+    before = stored.record
+    if display_name is None or display_name == before.display_name:
+        return before
+    after = replace(before, display_name=display_name, updated=clock.now)
+    change = Change(after, "billing.meter.updated", present(after), {"display_name": before.display_name})
+    objects.update(account, stored, change, clock)
+    return after
+
+
+def set_active(account: str, meter_id: str, active: bool, clock: Clock) -> Meter:
+    """Deactivate (releasing the event name) or reactivate (claiming it again) a meter."""
+    stored = objects.load(account, meter_id, Meter, clock, label=LABEL)
+    before = stored.record
+    status = "active" if active else "inactive"
+    if before.status == status:
+        raise InvalidRequest(f"The meter {before.id} is already {status}.", code="meter_status_unchanged")
+    after = replace(before, status=status, deactivated_at=None if active else clock.now, updated=clock.now)
+    change = Change(
+        after,
+        "billing.meter.reactivated" if active else "billing.meter.deactivated",
+        present(after),
+        {"status": before.status},
+        claim=[meter_names.claim(after)] if active else [],
+        release=[] if active else [meter_names.release(before)],
+    )
+    objects.update(account, stored, change, clock)
+    return after
+
+
+def list_(account: str, window: Window, clock: Clock, *, status: str | None = None) -> Page[Meter]:
+    return lists.list_records(
+        account,
+        Meter,
+        window,
+        clock,
+        where=(lambda m: m.status == status) if status else None,
+        label=LABEL,
+    )
+
+
+# -- summaries ---------------------------------------------------------------------------------
+def event_summaries(
+    account: str,
+    meter_id: str,
+    customer: str,
+    start: int,
+    end: int,
+    grouping: str | None,
+    window: Window,
+    clock: Clock,
+) -> Page[EventSummary]:
+    """A customer's usage of a meter over [start, end), whole or per hour/day, newest first."""
+    meter = retrieve(account, meter_id, clock)
+    if end <= start:
+        raise invalid("end_time", "end_time must be after start_time.")
+    objects.get(account, customer, Customer, clock, param="customer")
+    windows = summaries.windows(start, end, grouping)
+    hours = usage.hourly(account, meter, customer, start, end)
+    livemode = settings().livemode
+    found = []
+    for lo, hi in reversed(windows):  # newest first, like every Stripe list
+        inside = [h for hour, h in hours.items() if lo <= hour < hi or (hour < lo < hour + HOUR)]
+        found.append(EventSummary(meter.id, lo, hi, usage.combine(meter.formula, inside), livemode))
+    return summaries.page(found, window)

@@ -1,0 +1,81 @@
+"""Products: create, update, read (products are never deleted).
+
+`default_price` may be set on update to one of the product's own prices (None clears it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from tally.billing import changes
+from tally.billing.references import referenced
+from tally.clock import Clock
+from tally.domain.listing import Page, Window
+from tally.domain.metadata import MetadataUpdate, apply_metadata
+from tally.domain.records import Price, Product
+from tally.errors import invalid
+from tally.ids import new_id
+from tally.presenters.products import product as present
+from tally.settings import settings
+from tally.store import lists, objects
+
+# Fields a caller may set: name (required on create), active, description, unit_label (None
+# clears), and on update default_price.
+FIELDS = ("name", "active", "description", "unit_label")
+NAME_MAX = 250
+DESCRIPTION_MAX = 40000
+UNIT_LABEL_MAX = 12
+
+
+def new(fields: dict[str, Any], metadata: MetadataUpdate, clock: Clock) -> Product:
+    """A product not yet stored (prices' `product_data` stores it with the price)."""
+    return Product(
+        id=new_id("prod", 14),
+        created=clock.now,
+        updated=clock.now,
+        livemode=settings().livemode,
+        metadata=apply_metadata({}, metadata),
+        **fields,
+    )
+
+
+def store(account: str, product: Product, clock: Clock) -> None:
+    """Store a new product with its `product.created` event."""
+    objects.create(account, changes.created(product, "product.created", present(product)), clock)
+
+
+def create(account: str, fields: dict[str, Any], metadata: MetadataUpdate, clock: Clock) -> Product:
+    product = new(fields, metadata, clock)
+    store(account, product, clock)
+    return product
+
+
+def retrieve(account: str, product_id: str, clock: Clock) -> Product:
+    return objects.get(account, product_id, Product, clock)
+
+
+def update(
+    account: str, product_id: str, fields: dict[str, Any], metadata: MetadataUpdate, clock: Clock
+) -> Product:
+    """Apply `fields` (and `default_price`, which must be one of the product's own prices)."""
+    stored = objects.load(account, product_id, Product, clock)
+    before = stored.record
+    default_price = fields.get("default_price")
+    if default_price is not None:
+        price = referenced(account, default_price, Price, "default_price", clock)
+        if price.product != before.id:
+            raise invalid("default_price", f"The price {default_price} belongs to another product.")
+    after = replace(before, **fields, metadata=apply_metadata(before.metadata, metadata))
+    previous = changes.previous_attributes(present(before), present(after))
+    if not previous:
+        return before
+    after = replace(after, updated=clock.now)  # not itself a previous attribute
+    objects.update(account, stored, objects.Change(after, "product.updated", present(after), previous), clock)
+    return after
+
+
+def list_(account: str, window: Window, clock: Clock, *, active: bool | None = None) -> Page[Product]:
+    return lists.list_records(
+        account, Product, window, clock, where=(lambda p: p.active == active) if active is not None else None
+    )

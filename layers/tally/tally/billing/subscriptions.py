@@ -1,0 +1,241 @@
+"""Subscriptions: the rules of creating, reading, listing and canceling one.
+
+Rules on create (Stripe's, where it has them):
+- the customer and every item's price exist (400 `resource_missing` naming the param);
+- prices are active and recurring, all in one currency and one interval/interval_count, and no
+  price appears twice;
+- `quantity` (default 1) is for licensed prices only; metered items have no quantity;
+- `billing_cycle_anchor` (default: now) lies between now (5 minutes of client clock skew
+  tolerated) and the first natural period end.
+
+Periods are derived from `start_date`, `billing_cycle_anchor` and the interval at the instant of
+the read, so they roll over without a background job; a canceled subscription keeps the period
+it ended in. Items name their prices; a subscription is presented with the prices as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from tally.billing import changes
+from tally.billing.references import referenced
+from tally.clock import Clock
+from tally.domain import periods
+from tally.domain.listing import Page, Window
+from tally.domain.metadata import MetadataUpdate, apply_metadata
+from tally.domain.records import Customer, Price, Subscription, SubscriptionItem
+from tally.errors import InvalidRequest, invalid
+from tally.ids import new_id
+from tally.presenters.subscriptions import SubscriptionView
+from tally.presenters.subscriptions import subscription as present
+from tally.settings import settings
+from tally.store import lists, objects
+
+MAX_ITEMS = 20
+ANCHOR_SKEW_SECONDS = 300
+MAX_QUANTITY = 10**12
+STATUSES = (
+    "active",
+    "all",
+    "canceled",
+    "ended",
+    "incomplete",
+    "incomplete_expired",
+    "past_due",
+    "paused",
+    "trialing",
+    "unpaid",
+)
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    """One requested item; `param` is the request path of its price (for errors)."""
+
+    price: str
+    param: str
+    quantity: int | None = None
+    quantity_given: bool = False
+    quantity_param: str = ""
+    metadata: MetadataUpdate = None
+
+
+# -- periods ------------------------------------------------------------------------------------
+def current_period(subscription: Subscription, clock: Clock) -> tuple[int, int]:
+    """The period containing the clock's instant, or the one a canceled subscription ended in."""
+    s = subscription
+    if s.ended_period_start is not None and s.ended_period_end is not None:
+        return s.ended_period_start, s.ended_period_end
+    return periods.current_period(s.created, s.billing_cycle_anchor, s.interval, s.interval_count, clock.now)
+
+
+def prices_of(account: str, subscription: Subscription, clock: Clock) -> dict[str, Price]:
+    return {pid: objects.get(account, pid, Price, clock) for pid in dict.fromkeys(subscription.price_ids)}
+
+
+def view(account: str, subscription: Subscription, clock: Clock) -> SubscriptionView:
+    return SubscriptionView(
+        subscription, prices_of(account, subscription, clock), current_period(subscription, clock)
+    )
+
+
+# -- rules --------------------------------------------------------------------------------------
+def _check_price(price: Price, param: str) -> None:
+    if not price.active:
+        raise invalid(param, f"The price {price.id} is inactive; this field only accepts active prices.")
+    if price.recurring is None:
+        raise invalid(
+            param,
+            f"The price {price.id} is a one_time price; subscriptions only accept prices with "
+            "type=recurring.",
+        )
+
+
+def _check_together(prices: Sequence[Price]) -> None:
+    first = prices[0]
+    for i, price in enumerate(prices[1:], start=1):
+        param = f"items[{i}][price]"
+        if price.id in {p.id for p in prices[:i]}:
+            raise invalid(param, f"The price {price.id} appears in more than one item.")
+        if price.currency != first.currency:
+            raise invalid(
+                param,
+                f"All prices of a subscription must share one currency: {price.id} is in "
+                f"{price.currency}, {first.id} in {first.currency}.",
+            )
+        a, b = price.recurring, first.recurring
+        assert a is not None and b is not None
+        if (a.interval, a.interval_count) != (b.interval, b.interval_count):
+            raise invalid(
+                param,
+                "All prices of a subscription must share one billing interval: "
+                f"{price.id} is every {a.interval_count} {a.interval}, {first.id} every "
+                f"{b.interval_count} {b.interval}.",
+            )
+
+
+def _check_anchor(anchor: int, created: int, interval: str, count: int) -> None:
+    if anchor < created - ANCHOR_SKEW_SECONDS:
+        raise invalid("billing_cycle_anchor", "billing_cycle_anchor cannot be in the past.")
+    natural = periods.add_intervals(created, interval, count, 1)
+    if anchor > natural:
+        raise invalid(
+            "billing_cycle_anchor",
+            f"billing_cycle_anchor cannot be later than the next natural billing date ({natural}).",
+        )
+
+
+# -- use cases ----------------------------------------------------------------------------------
+def create(
+    account: str,
+    customer_id: str,
+    specs: Sequence[ItemSpec],
+    clock: Clock,
+    *,
+    anchor: int | None = None,
+    description: str | None = None,
+    metadata: MetadataUpdate = None,
+) -> SubscriptionView:
+    if not specs:
+        raise InvalidRequest("Missing required param: items.", code="parameter_missing", param="items")
+    referenced(account, customer_id, Customer, "customer", clock)
+    created = clock.now
+    prices = []
+    for spec in specs:
+        price = referenced(account, spec.price, Price, spec.param, clock)
+        _check_price(price, spec.param)
+        if price.metered and spec.quantity_given:
+            raise invalid(
+                spec.quantity_param, "Quantity should not be specified where usage_type is metered."
+            )
+        prices.append(price)
+    _check_together(prices)
+    recurring = prices[0].recurring
+    assert recurring is not None
+    anchor = created if anchor is None else anchor
+    _check_anchor(anchor, created, recurring.interval, recurring.interval_count)
+    sub_id = new_id("sub")
+    items = tuple(
+        SubscriptionItem(
+            id=new_id("si", 14),
+            price=price.id,
+            created=created,
+            quantity=None if price.metered else (1 if spec.quantity is None else spec.quantity),
+            metadata=apply_metadata({}, spec.metadata),
+        )
+        for price, spec in zip(prices, specs, strict=True)
+    )
+    subscription = Subscription(
+        id=sub_id,
+        customer=customer_id,
+        created=created,
+        livemode=settings().livemode,
+        currency=prices[0].currency,
+        interval=recurring.interval,
+        interval_count=recurring.interval_count,
+        billing_cycle_anchor=anchor,
+        items=items,
+        description=description,
+        metadata=apply_metadata({}, metadata),
+    )
+    shown = SubscriptionView(subscription, {p.id: p for p in prices}, current_period(subscription, clock))
+    objects.create(
+        account, changes.created(subscription, "customer.subscription.created", present(shown)), clock
+    )
+    return shown
+
+
+def retrieve(account: str, subscription_id: str, clock: Clock) -> SubscriptionView:
+    return view(account, objects.get(account, subscription_id, Subscription, clock), clock)
+
+
+def cancel(
+    account: str, subscription_id: str, clock: Clock, reason: str = "cancellation_requested"
+) -> SubscriptionView:
+    """End a subscription now (Stripe's DELETE): status `canceled`, keeping the period it ended in."""
+    stored = objects.load(account, subscription_id, Subscription, clock)
+    before = stored.record
+    if before.status == "canceled":
+        raise InvalidRequest(f"The subscription {before.id} is already canceled.", param="id")
+    start, end = current_period(before, clock)
+    after = replace(
+        before,
+        status="canceled",
+        canceled_at=clock.now,
+        ended_at=clock.now,
+        cancellation_reason=reason,
+        ended_period_start=start,
+        ended_period_end=end,
+    )
+    shown = view(account, after, clock)
+    objects.update(
+        account, stored, changes.created(after, "customer.subscription.deleted", present(shown)), clock
+    )
+    return shown
+
+
+def list_(
+    account: str,
+    window: Window,
+    clock: Clock,
+    *,
+    customer: str | None = None,
+    price: str | None = None,
+    status: str | None = None,
+) -> Page[SubscriptionView]:
+    tests: list[Callable[[Subscription], bool]] = []
+    if customer is not None:
+        tests.append(lambda s: s.customer == customer)
+    if price is not None:
+        tests.append(lambda s: price in s.price_ids)
+    if status is None:
+        tests.append(lambda s: s.status != "canceled")
+    elif status == "ended":
+        tests.append(lambda s: s.status in ("canceled", "incomplete_expired"))
+    elif status != "all":
+        tests.append(lambda s: s.status == status)
+    page = lists.list_records(
+        account, Subscription, window, clock, customer=customer, where=lambda s: all(t(s) for t in tests)
+    )
+    return Page([view(account, s, clock) for s in page.data], page.has_more)

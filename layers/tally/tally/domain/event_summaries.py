@@ -1,0 +1,55 @@
+"""Meter event summaries: a meter's aggregated value over windows of a span, and their paging."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tally.domain.aggregation import DAY, HOUR, floor_to
+from tally.domain.listing import Page, Window
+from tally.errors import invalid
+
+GROUPING = {"hour": HOUR, "day": DAY}
+MAX_WINDOWS = 10_000
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    """A meter's aggregated value for a customer over [start, end)."""
+
+    meter: str
+    start: int
+    end: int
+    value: int
+    livemode: bool
+
+    @property
+    def id(self) -> str:
+        return f"mtrusg_{self.start}_{self.end}"
+
+
+def windows(start: int, end: int, grouping: str | None) -> list[tuple[int, int]]:
+    """[start, end) whole, or cut at hour/day boundaries; at most MAX_WINDOWS of them."""
+    step = GROUPING.get(grouping or "")
+    if step is None:
+        return [(start, end)]
+    out = [(max(w, start), min(w + step, end)) for w in range(floor_to(start, step), end, step)]
+    if len(out) > MAX_WINDOWS:
+        raise invalid("value_grouping_window", "Too many windows: narrow start_time/end_time.")
+    return out
+
+
+def page(items: list[EventSummary], w: Window) -> Page[EventSummary]:
+    """Stripe's cursor semantics over summaries (newest first), by summary id."""
+    ids = [s.id for s in items]
+    lo, hi = 0, len(items)
+    if w.starting_after:
+        if w.starting_after not in ids:
+            raise invalid("starting_after", f"No such summary: '{w.starting_after}'")
+        lo = ids.index(w.starting_after) + 1
+    if w.ending_before:
+        if w.ending_before not in ids:
+            raise invalid("ending_before", f"No such summary: '{w.ending_before}'")
+        hi = ids.index(w.ending_before)
+        lo = max(lo, hi - w.limit)
+    chosen = items[lo:hi]
+    return Page(chosen[: w.limit], len(chosen) > w.limit or (w.ending_before is not None and lo > 0))

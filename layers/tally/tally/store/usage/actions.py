@@ -1,0 +1,104 @@
+"""The TransactWriteItems actions of the usage table, and what they cost in write units.
+
+One Put per event (its identifier item, conditional on the identifier being free), one ADD per
+bucket hour of an additive meter, one conditional SET per bucket hour and minute of a `last` meter.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from tally.domain.aggregation import Formula, Latest, minute_of_hour
+from tally.domain.records import MeterEvent
+from tally.settings import settings
+from tally.store.usage.keys import EVENT_KEEP_SECONDS, UsageKeys, event_key
+
+Action = dict[str, Any]
+
+# One bucket hour item holds at most v, n and 60 minute counters: < 1 KB whatever the traffic.
+BUCKET_UNITS = 1
+
+
+def item_units(*texts: str, numbers: int = 0) -> int:
+    """Write units of an item holding `texts` (names and strings) and `numbers` numbers."""
+    size = sum(len(t.encode()) for t in texts) + 21 * numbers
+    return max(1, -(-size // 1024))
+
+
+def event_put(account: str, e: MeterEvent, bucket_pk: str, now: int) -> tuple[Action, int]:
+    """The Put of an event's identifier item, and its write units."""
+    item = {
+        **event_key(account, e.identifier),
+        "meter": {"S": e.meter_id},
+        "customer": {"S": e.customer},
+        "event_name": {"S": e.event_name},
+        "value": {"N": str(e.value)},
+        "ts": {"N": str(e.timestamp)},
+        "created": {"N": str(e.created)},
+        "expires": {"N": str(e.created + EVENT_KEEP_SECONDS)},
+        "bucket": {"S": bucket_pk},
+        "payload": {"S": json.dumps(e.payload, separators=(",", ":"))},
+    }
+    units = item_units(*(v.get("S", "") for v in item.values()), *item.keys(), numbers=5)
+    return (
+        {
+            "Put": {
+                "TableName": settings().usage_table,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(pk) OR expires < :now",
+                "ExpressionAttributeValues": {":now": {"N": str(now)}},
+            }
+        },
+        units,
+    )
+
+
+def additive_update(pk: str, hour: int, events: list[MeterEvent], formula: Formula, sign: int = 1) -> Action:
+    """ADD the events (or subtract them, sign=-1) to the bucket hour and its minute counters."""
+    per_minute: dict[int, int] = defaultdict(int)
+    for e in events:
+        per_minute[minute_of_hour(e.timestamp)] += sign * formula.contribution(e.value)
+    names = {"#v": "v", "#n": "n"}
+    values = {":v": {"N": str(sum(per_minute.values()))}, ":n": {"N": str(sign * len(events))}}
+    parts = ["#v :v", "#n :n"]
+    for minute, amount in sorted(per_minute.items()):
+        names[f"#m{minute:02d}"] = f"m{minute:02d}"
+        values[f":m{minute:02d}"] = {"N": str(amount)}
+        parts.append(f"#m{minute:02d} :m{minute:02d}")
+    return {
+        "Update": {
+            "TableName": settings().usage_table,
+            "Key": {"pk": {"S": pk}, "sk": {"S": UsageKeys.hour(hour)}},
+            "UpdateExpression": "ADD " + ", ".join(parts),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+    }
+
+
+def last_update(pk: str, sk: str, latest: Latest) -> Action:
+    """SET a `last` bucket's value unless a newer one already stands."""
+    return {
+        "Update": {
+            "TableName": settings().usage_table,
+            "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
+            "UpdateExpression": "SET lt = :ts, lv = :v",
+            "ConditionExpression": "attribute_not_exists(lt) OR lt <= :ts",
+            "ExpressionAttributeValues": {":ts": {"N": str(latest.ts)}, ":v": {"N": str(latest.value)}},
+        }
+    }
+
+
+def cancel_mark(account: str, identifier: str, now: int) -> Action:
+    """Mark an event cancelled, unless it already is."""
+    return {
+        "Update": {
+            "TableName": settings().usage_table,
+            "Key": event_key(account, identifier),
+            "UpdateExpression": "SET cancelled = :now",
+            "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(cancelled)",
+            "ExpressionAttributeValues": {":now": {"N": str(now)}},
+        }
+    }

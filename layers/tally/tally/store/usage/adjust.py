@@ -1,0 +1,69 @@
+"""Cancelling one meter event: mark it and subtract it from its bucket, in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tally.domain.aggregation import HOUR, Formula, floor_to
+from tally.errors import InvalidRequest
+from tally.settings import settings
+from tally.store import errors
+from tally.store.aws import dynamodb
+from tally.store.usage.actions import additive_update, cancel_mark
+from tally.store.usage.duplicates import event_of
+from tally.store.usage.keys import event_key
+from tally.store.usage.stats import STATS
+
+CANCEL_WINDOW = 24 * 3600
+CANCEL_UNITS = 4  # the event item's update and the bucket's, each in a transaction
+
+
+def cancel(account: str, formula: Formula, identifier: str, event_name: str, now: int) -> None:
+    """Cancel one event received within 24 h: mark it and subtract it from its bucket, atomically.
+
+    Raises InvalidRequest if the event is unknown, of another meter, too old, or already cancelled.
+    """
+    from botocore.exceptions import ClientError
+
+    STATS.requests += 1
+    item = (
+        dynamodb()
+        .get_item(TableName=settings().usage_table, Key=event_key(account, identifier), ConsistentRead=True)
+        .get("Item")
+    )
+    param = "cancel[identifier]"
+    if not item or int(item["expires"]["N"]) < now or item["event_name"]["S"] != event_name:
+        raise InvalidRequest(
+            f"No meter event with identifier '{identifier}' for event_name '{event_name}'.",
+            code="resource_missing",
+            param=param,
+        )
+    if "cancelled" in item:
+        raise InvalidRequest(f"The meter event '{identifier}' is already cancelled.", param=param)
+    if int(item["created"]["N"]) < now - CANCEL_WINDOW:
+        raise InvalidRequest(
+            f"The meter event '{identifier}' was received more than 24 hours ago and can no "
+            "longer be cancelled.",
+            param=param,
+        )
+    if not formula.additive:
+        raise InvalidRequest(
+            "Cancelling events of a meter with formula 'last' is not supported; send a newer "
+            "event instead (see docs/API.md).",
+            param=param,
+        )
+    event = replace(event_of(item, payload=False), identifier=identifier, event_name=event_name)
+    actions = [
+        cancel_mark(account, identifier, now),
+        additive_update(item["bucket"]["S"], floor_to(event.timestamp, HOUR), [event], formula, sign=-1),
+    ]
+    STATS.requests += 1
+    try:
+        dynamodb().transact_write_items(TransactItems=actions)
+    except ClientError as exc:
+        if errors.code_of(exc) == errors.CANCELLED:
+            raise InvalidRequest(
+                f"The meter event '{identifier}' is already cancelled.", param=param
+            ) from exc
+        raise
+    STATS.write_units += CANCEL_UNITS

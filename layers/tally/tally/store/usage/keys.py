@@ -1,0 +1,33 @@
+"""Keys of the usage table's items (every key starts with the account id)."""
+
+from __future__ import annotations
+
+EVENT_SK = "e"
+EVENT_KEEP_SECONDS = 35 * 86400  # dedupe covers the whole 35-day backdating window (≥ Stripe's 24 h)
+
+
+class UsageKeys:
+    @staticmethod
+    def event(account: str, identifier: str) -> str:
+        return f"{account}#mev#{identifier}"
+
+    @staticmethod
+    def identifier(event_pk: str) -> str:
+        """The identifier of an event item's key (the inverse of `event`)."""
+        return event_pk.split("#mev#", 1)[1]
+
+    @staticmethod
+    def bucket(account: str, meter_id: str, customer: str, shard: int) -> str:
+        return f"{account}#usage#{meter_id}#{customer}#{shard}"
+
+    @staticmethod
+    def hour(hour_start: int) -> str:
+        return f"h#{hour_start:011d}"
+
+    @staticmethod
+    def minute(minute_start: int) -> str:
+        return f"m#{minute_start:011d}"
+
+
+def event_key(account: str, identifier: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": UsageKeys.event(account, identifier)}, "sk": {"S": EVENT_SK}}

@@ -1,0 +1,121 @@
+"""Events into bucket-hour units, units into transactions of at most 100 actions.
+
+A unit is the events of one (meter, customer, hour) that share a transaction: their Puts plus the
+bucket updates they need. Each event's shard is fixed by its identifier, so a retry of the same
+event lands in the same bucket.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from tally.domain.aggregation import HOUR, MINUTE, Formula, Latest, floor_to
+from tally.domain.records import MeterEvent
+from tally.store.usage.actions import BUCKET_UNITS, Action, additive_update, event_put, last_update
+from tally.store.usage.keys import UsageKeys
+
+MAX_TX_ACTIONS = 100
+
+# What each action of a transaction is: an event's Put, an additive ADD (None), or the
+# (pk, sk) of a `last` bucket update.
+Kind: TypeAlias = MeterEvent | tuple[str, str] | None
+
+
+@dataclass
+class Unit:
+    """Events of one bucket hour that go into the same transaction."""
+
+    pk: str
+    hour: int
+    events: list[MeterEvent]
+
+
+def units(account: str, formula: Formula, shards: int, events: list[MeterEvent]) -> list[Unit]:
+    groups: dict[tuple[str, int], list[MeterEvent]] = defaultdict(list)
+    for e in events:
+        groups[(e.meter_id + "#" + e.customer, floor_to(e.timestamp, HOUR))].append(e)
+    cap = MAX_TX_ACTIONS - 2 if formula.additive else (MAX_TX_ACTIONS - 1) // 2
+    out = []
+    for (_, hour), members in groups.items():
+        shard = zlib.crc32(members[0].identifier.encode()) % shards
+        pk = UsageKeys.bucket(account, members[0].meter_id, members[0].customer, shard)
+        for i in range(0, len(members), cap):
+            out.append(Unit(pk, hour, members[i : i + cap]))
+    return out
+
+
+def pack(formula: Formula, units: list[Unit]) -> list[list[Unit]]:
+    """Units into transactions of at most 100 actions (events + their bucket updates)."""
+    batches: list[list[Unit]] = []
+    size = 0
+    for unit in units:
+        # additive: one Put per event + one ADD; last: + one update per minute at most, + the hour
+        need = len(unit.events) + 1 if formula.additive else 2 * len(unit.events) + 1
+        if batches and size + need <= MAX_TX_ACTIONS:
+            batches[-1].append(unit)
+            size += need
+        else:
+            batches.append([unit])
+            size = need
+    return batches
+
+
+def _latest(events: list[MeterEvent]) -> Latest | None:
+    best: Latest | None = None
+    for e in events:
+        best = Latest.pick(best, Latest(e.timestamp, e.value))
+    return best
+
+
+def unit_actions(
+    account: str, formula: Formula, unit: Unit, now: int, skip: set[tuple[str, str]]
+) -> tuple[list[Action], list[Kind], int]:
+    """(actions, what each action is, write units) for one unit.
+
+    `skip` holds the `last` buckets already known to hold a newer value (their update would fail).
+    """
+    actions: list[Action] = []
+    kinds: list[Kind] = []
+    write_units = 0
+    for e in unit.events:
+        action, wu = event_put(account, e, unit.pk, now)
+        actions.append(action)
+        kinds.append(e)
+        write_units += 2 * wu
+    if formula.additive:
+        actions.append(additive_update(unit.pk, unit.hour, unit.events, formula))
+        kinds.append(None)
+        write_units += 2 * BUCKET_UNITS
+        return actions, kinds, write_units
+    by_minute: dict[int, list[MeterEvent]] = defaultdict(list)
+    for e in unit.events:
+        by_minute[floor_to(e.timestamp, MINUTE)].append(e)
+    targets = [(UsageKeys.hour(unit.hour), unit.events)] + [
+        (UsageKeys.minute(m), members) for m, members in sorted(by_minute.items())
+    ]
+    for sk, members in targets:
+        latest = _latest(members)
+        if latest is None or (unit.pk, sk) in skip:
+            continue
+        actions.append(last_update(unit.pk, sk, latest))
+        kinds.append((unit.pk, sk))
+        write_units += 2 * BUCKET_UNITS
+    return actions, kinds, write_units
+
+
+def batch_actions(
+    account: str, formula: Formula, batch: list[Unit], now: int, skip: set[tuple[str, str]]
+) -> tuple[list[Action], list[Kind], int]:
+    """The actions of one transaction (every unit of `batch`), what each is, and the write units."""
+    actions: list[Action] = []
+    kinds: list[Kind] = []
+    total = 0
+    for unit in batch:
+        a, k, u = unit_actions(account, formula, unit, now, skip)
+        actions += a
+        kinds += k
+        total += u
+    return actions, kinds, total

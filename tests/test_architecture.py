@@ -1,0 +1,148 @@
+"""The layering of docs/ARCHITECTURE.md, enforced over the source's imports (ast, no imports run).
+
+    functions/*/app.py → tally.api → tally.billing → tally.store / tally.presenters → tally.domain
+
+Nothing imports upward, no HTTP resource module imports another, and below the entry points
+nothing reads the wall clock: time is a `Clock` handed down.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import support
+
+PACKAGE = support.REPO_ROOT / "layers" / "tally" / "tally"
+FUNCTIONS = support.REPO_ROOT / "functions"
+BASE = {"tally.errors", "tally.settings", "tally.ids", "tally.context", "tally.clock", "tally.observability"}
+
+# What each layer may import from the package (besides itself).
+ALLOWED = {
+    "tally.domain": {"tally.errors"},
+    "tally.presenters": {"tally.domain"},
+    "tally.store": {
+        "tally.domain",
+        "tally.errors",
+        "tally.settings",
+        "tally.ids",
+        "tally.context",
+        "tally.clock",
+    },
+    "tally.billing": {"tally.domain", "tally.store", "tally.presenters"} | BASE,
+    "tally.api": {"tally.billing", "tally.presenters", "tally.domain"} | BASE,
+}
+# api/ modules that are the HTTP machinery (every resource module may use them).
+API_INFRASTRUCTURE = {"http", "params", "parsing", "routing", "lists", "auth"}
+# The one sanctioned exception: the HTTP pipeline stores Idempotency-Key results (a Powertools
+# persistence layer on DynamoDB), which is about requests, not billing.
+EXCEPTIONS = {("tally.api.http", "tally.store.idempotency")}
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:  # `from tally.store import objects` imports tally.store.objects
+                full = f"{node.module}.{alias.name}"
+                found.add(full if full.startswith("tally") and _is_module(full) else node.module)
+    return {name for name in found if name == "tally" or name.startswith("tally.")}
+
+
+def _layer(module: str) -> str | None:
+    for layer in ALLOWED:
+        if module == layer or module.startswith(layer + "."):
+            return layer
+    return None
+
+
+def _is_module(name: str) -> bool:
+    rel = Path(*name.split(".")[1:])
+    return (PACKAGE / rel).with_suffix(".py").exists() or (PACKAGE / rel / "__init__.py").exists()
+
+
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_layer_imports_upward(path: Path):
+    # GIVEN a module of the package WHEN reading what it imports
+    module = _module_name(path)
+    layer = _layer(module)
+    allowed = (ALLOWED[layer] | {layer}) if layer else (BASE | {"tally"})
+    # THEN every import of the package stays within what its layer may use
+    bad = {
+        name
+        for name in _imports(path)
+        if _is_module(name)
+        and _layer(name) != layer
+        and not any(name == a or name.startswith(a + ".") for a in allowed)
+        and (module, name) not in EXCEPTIONS
+    }
+    assert bad == set(), f"{module} ({layer or 'base'}) may not import {sorted(bad)}"
+
+
+def test_no_api_resource_module_imports_another():
+    resources = {p.stem for p in (PACKAGE / "api").glob("*.py")} - API_INFRASTRUCTURE - {"__init__"}
+    crossings = {
+        (path.stem, name)
+        for path in (PACKAGE / "api").glob("*.py")
+        if path.stem in resources
+        for name in _imports(path)
+        if name.startswith("tally.api.") and name.split(".")[2] in resources - {path.stem}
+    }
+    assert crossings == set()
+
+
+@pytest.mark.parametrize("path", sorted(FUNCTIONS.glob("*/app.py")), ids=lambda p: p.parent.name)
+def test_entry_points_do_not_reach_the_store(path: Path):
+    # Lambda entry points parse the trigger and call the api or billing layer, never the store.
+    assert not {n for n in _imports(path) if n.startswith("tally.store")}
+
+
+WALL_CLOCK = {
+    ("time", "time"),
+    ("time", "time_ns"),
+    ("datetime", "now"),
+    ("datetime", "utcnow"),
+    ("date", "today"),
+}
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_nothing_below_the_entry_points_reads_the_wall_clock(path: Path):
+    # GIVEN a module WHEN looking for wall-clock reads THEN only clock.py has one, and only the
+    # HTTP pipeline (the API's entry point) chooses the system clock
+    tree = ast.parse(path.read_text())
+    calls = {
+        (node.func.value.id, node.func.attr)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+    }
+    module = _module_name(path)
+    if module != "tally.clock":
+        assert calls & WALL_CLOCK == set()
+    if module != "tally.api.http":
+        assert ("Clock", "system") not in calls
+
+
+def test_the_checks_can_fail(tmp_path: Path):
+    # GIVEN a domain module that imports the store and reads the wall clock THEN both rules see it
+    bad = tmp_path / "bad.py"
+    bad.write_text("import time\nfrom tally.store import objects\nnow = time.time()\n")
+    assert "tally.store.objects" in _imports(bad)
+    assert _layer("tally.domain.bad") == "tally.domain" and "tally.store" not in ALLOWED["tally.domain"]
