@@ -26,6 +26,9 @@ lint: $(STAMP)
 	@$(BIN)/ruff format --check .
 	@$(BIN)/mypy
 	@$(BIN)/cfn-lint template.yaml
+	@# checkov exits 0 on a file it cannot parse: treat "Parsing errors" as a failure too.
+	@out=$$($(BIN)/checkov --file template.yaml --framework cloudformation --quiet --compact --skip-download); \
+		rc=$$?; echo "$$out"; test $$rc -eq 0 && ! echo "$$out" | grep -q "Parsing errors"
 
 format: $(STAMP)
 	@$(BIN)/ruff format .

@@ -276,6 +276,66 @@ def enforce_key_size_limits() -> None:
         handlers.BUILTIN_HANDLERS.append(entry)
 
 
+# -- IAM grants in template.yaml ----------------------------------------------------------------------
+# A DynamoDB permission as (table logical id, IAM action, "table" or "index"): what a function's
+# inline policy grants, and what a recorded call needs.
+Grant = tuple[str, str, str]
+
+
+def _grant_target(resource: Any) -> tuple[str, str]:
+    """`!GetAtt T.Arn` → (T, "table"); `!Sub "${T.Arn}/index/*"` → (T, "index")."""
+    if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+        logical_id, attribute = resource["Fn::GetAtt"]
+        assert attribute == "Arn", resource
+        return logical_id, "table"
+    if isinstance(resource, dict) and "Fn::Sub" in resource:
+        found = re.fullmatch(r"\$\{(\w+)\.Arn\}/index/\*", resource["Fn::Sub"])
+        assert found, resource
+        return found.group(1), "index"
+    raise AssertionError(f"unexpected policy resource {resource!r}")
+
+
+def template_grants(logical_id: str) -> set[Grant]:
+    """The DynamoDB permissions a function's inline policy statements grant."""
+    from tally.local.template import load
+
+    grants: set[Grant] = set()
+    for policy in load().raw["Resources"][logical_id]["Properties"].get("Policies", []):
+        for statement in policy["Statement"]:
+            assert statement["Effect"] == "Allow", statement
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+            for resource in resources:
+                table, scope = _grant_target(resource)
+                grants.update((table, action.removeprefix("dynamodb:"), scope) for action in actions)
+    return grants
+
+
+_TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+    "Get": "GetItem",
+}
+
+
+def needed_grants(operation: str, params: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(table name, IAM action, scope) an API call is authorized against. Transactions and batches
+    are authorized per item action and table (a Put inside TransactWriteItems needs PutItem)."""
+    if operation in ("TransactWriteItems", "TransactGetItems"):
+        return [
+            (body["TableName"], _TRANSACT_ACTIONS[kind], "table")
+            for item in params["TransactItems"]
+            for kind, body in item.items()
+        ]
+    if operation in ("BatchGetItem", "BatchWriteItem"):
+        return [(table, operation, "table") for table in params["RequestItems"]]
+    return [(params.get("TableName", "*"), operation, "index" if params.get("IndexName") else "table")]
+
+
 def stored_events(account: str) -> list[dict[str, Any]]:
     """An account's event log, newest first, read from the store (not through the API)."""
     from tally.clock import Clock

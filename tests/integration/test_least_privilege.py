@@ -1,0 +1,135 @@
+"""The IAM policies in template.yaml against the calls the handlers really make: every DynamoDB call
+is recorded (with the function that made it) and turned into the permission AWS checks for it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextvars import ContextVar
+
+import pytest
+import support
+
+pytestmark = pytest.mark.usefixtures("moto_tables")
+
+_running: ContextVar[str | None] = ContextVar("_running", default=None)
+# Powertools documents GetItem as required: it reads the existing record when a conditional put
+# fails without returning it (ReturnValuesOnConditionCheckFailure, boto3 >= 1.26.164, avoids that).
+IDEMPOTENCY_FALLBACK = {("IdempotencyTable", "GetItem", "table")}
+
+
+@pytest.fixture
+def needed(
+    monkeypatch: pytest.MonkeyPatch, functions: support.Functions, moto_tables: dict[str, str]
+) -> Iterator[dict[str, set[support.Grant]]]:
+    """{function logical id: the permissions its calls needed} while the test runs."""
+    from botocore.client import BaseClient
+
+    logical = {name: logical_id for logical_id, name in moto_tables.items()}
+    seen: dict[str, set[support.Grant]] = {}
+    original_call = BaseClient._make_api_call
+    original_handler = functions.handler
+
+    def make_api_call(client, operation, params):
+        function = _running.get()
+        if function is not None and client.meta.service_model.service_name == "dynamodb":
+            for table, action, scope in support.needed_grants(operation, params):
+                seen.setdefault(function, set()).add((logical.get(table, table), action, scope))
+        return original_call(client, operation, params)
+
+    def handler(logical_id):
+        inner = original_handler(logical_id)
+
+        def run(event, context):
+            token = _running.set(logical_id)
+            try:
+                return inner(event, context)
+            finally:
+                _running.reset(token)
+
+        return run
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", make_api_call)
+    monkeypatch.setattr(functions, "handler", handler)
+    yield seen
+
+
+def _event(api, customer, value, identifier, event_name="tokens", headers=None):
+    return api.post(
+        "/v1/billing/meter_events",
+        {
+            "event_name": event_name,
+            "identifier": identifier,
+            "payload": {"stripe_customer_id": customer, "value": value},
+        },
+        headers=headers,
+    )
+
+
+def _meter_and_customer(api):
+    meter = api.post(
+        "/v1/billing/meters",
+        {"display_name": "Tokens", "event_name": "tokens", "default_aggregation": {"formula": "sum"}},
+    )
+    assert meter.status == 200, meter.text
+    return meter.json, api.post("/v1/customers", {"name": "John Doe"}).json["id"]
+
+
+def test_ingest_needs_exactly_what_its_policy_grants(api, needed):
+    # GIVEN a meter and a customer
+    _, cus = _meter_and_customer(api)
+    # WHEN every ingest route runs: an idempotent event, its replay, a failing idempotent request,
+    # a duplicate identifier, a v2 session and stream, and a cancel adjustment
+    assert _event(api, cus, "10", "a", headers={"Idempotency-Key": "k1"}).status == 200
+    replay = _event(api, cus, "10", "a", headers={"Idempotency-Key": "k1"})
+    assert replay.header("Idempotent-Replayed") == "true"
+    assert _event(api, cus, "1", "b", event_name="nope", headers={"Idempotency-Key": "k2"}).status == 400
+    assert _event(api, cus, "99", "a").json["identifier"] == "a"  # duplicate: the standing event
+    token = api.post("/v2/billing/meter_event_session", json={}).json["authentication_token"]
+    stream = api.post(
+        "/v2/billing/meter_event_stream",
+        json={"events": [{"event_name": "tokens", "payload": {"stripe_customer_id": cus, "value": "4"}}]},
+        key=token,
+    )
+    assert stream.status == 200, stream.text
+    cancel = api.post(
+        "/v1/billing/meter_event_adjustments",
+        {"event_name": "tokens", "type": "cancel", "cancel": {"identifier": "a"}},
+    )
+    assert cancel.status == 200, cancel.text
+    # THEN the calls needed exactly the ingest policy: nothing missing, nothing else granted
+    assert needed["IngestFunction"] | IDEMPOTENCY_FALLBACK == support.template_grants("IngestFunction")
+
+
+def test_api_needs_exactly_what_its_policy_grants(api, needed):
+    # GIVEN the catalog, a subscription and some usage, built through the API function
+    meter, cus = _meter_and_customer(api)
+    price = api.post(
+        "/v1/prices",
+        {
+            "currency": "usd",
+            "unit_amount": 4,
+            "recurring": {"usage_type": "metered", "interval": "month", "meter": meter["id"]},
+            "product_data": {"name": "Tokens"},
+        },
+        headers={"Idempotency-Key": "p1"},
+    ).json
+    sub = api.post("/v1/subscriptions", {"customer": cus, "items": [{"price": price["id"]}]}).json
+    assert _event(api, cus, "25", "u1").status == 200
+    # WHEN reads, lists, updates, previews, summaries, replays and deletes run
+    api.post("/v1/prices", {"currency": "usd"}, headers={"Idempotency-Key": "p2"})  # fails: record deleted
+    api.post("/v1/prices", {"currency": "usd", "unit_amount": 4}, headers={"Idempotency-Key": "p1"})
+    api.post(f"/v1/customers/{cus}", {"email": "j@example.com"})
+    for path in ("/v1/customers", "/v1/prices", "/v1/products", "/v1/billing/meters", "/v1/events"):
+        assert api.get(path, {"limit": 2}).status == 200
+    assert api.get("/v1/subscriptions", {"customer": cus}).status == 200
+    assert api.post("/v1/invoices/create_preview", {"subscription": sub["id"]}).status == 200
+    summaries = api.get(
+        f"/v1/billing/meters/{meter['id']}/event_summaries",
+        {"customer": cus, "start_time": 0, "end_time": 4_000_000_020},
+    )
+    assert summaries.status == 200, summaries.text
+    assert api.post(f"/v1/billing/meters/{meter['id']}/deactivate").status == 200
+    assert api.delete(f"/v1/subscriptions/{sub['id']}").status == 200
+    assert api.delete(f"/v1/customers/{cus}").status == 200
+    # THEN the calls needed exactly the API function's policy: nothing missing, nothing else granted
+    assert needed["ApiFunction"] | IDEMPOTENCY_FALLBACK == support.template_grants("ApiFunction")
