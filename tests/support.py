@@ -297,7 +297,7 @@ def _grant_target(resource: Any) -> tuple[str, str]:
 
 def template_grants(logical_id: str) -> set[Grant]:
     """The DynamoDB permissions a function's inline policy statements grant."""
-    from tally.local.template import load
+    from tally_local.template import load
 
     grants: set[Grant] = set()
     for policy in load().raw["Resources"][logical_id]["Properties"].get("Policies", []):

@@ -8,7 +8,7 @@ import json
 import pytest
 import support
 
-from tally.local.template import load
+from tally_local.template import load
 
 TEMPLATE = load()
 RESOURCES = TEMPLATE.raw["Resources"]
