@@ -34,8 +34,9 @@ format: $(STAMP)
 	@$(BIN)/ruff format .
 	@$(BIN)/ruff check --fix .
 
+# Options go in ARGS: make bench ARGS="--scale 0.05 --runs 1" (README.md lists them).
 bench: $(STAMP)
-	@$(BIN)/python -m bench
+	@$(BIN)/python -m bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .tally

@@ -28,7 +28,7 @@ _json = json  # `json` is also a keyword argument of Api.post, as in `requests`
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EVENTS_DIR = REPO_ROOT / "events"
-SHARED_DIR = REPO_ROOT.parent / "shared"  # CI checks ../shared out beside the clone
+DATA_DIR = REPO_ROOT / "tests" / "data"  # everything the tests read lives in the repository
 
 
 # -- sample events --------------------------------------------------------------------------------
@@ -40,6 +40,16 @@ def _sample(name: str) -> str:
 def load_event(name: str) -> dict[str, Any]:
     """A fresh copy of a sample trigger from events/ (tweak it freely)."""
     return json.loads(_sample(name))
+
+
+@cache
+def _fixtures() -> str:
+    return (DATA_DIR / "stripe-fixtures.json").read_text()
+
+
+def stripe_fixture(name: str) -> dict[str, Any]:
+    """A Stripe object as Stripe documents it (tests/data/stripe-fixtures.json), e.g. "invoice"."""
+    return json.loads(_fixtures())["resources"][name]
 
 
 # -- Stripe's form encoding -----------------------------------------------------------------------

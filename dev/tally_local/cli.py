@@ -4,6 +4,7 @@
 
 creates an account and its secret key in the objects table of any DynamoDB endpoint (real AWS, or
 moto behind `python -m tally_local`). Only the key's hash is stored: the key is printed once.
+Against an endpoint on this machine (127.0.0.1, localhost) it uses fake AWS credentials.
 
 Imports stay inside the commands: `tally --help` must not pay for boto3 and PynamoDB, and the
 environment has to be set from the flags before the store reads its settings.
@@ -12,18 +13,42 @@ environment has to be set from the flags before the store reads its settings.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import sys
 from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+
+def is_local(endpoint_url: str) -> bool:
+    """Whether an endpoint is this machine (the local stack's moto), not an AWS service."""
+    host = urlsplit(endpoint_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _use_fake_credentials() -> None:
+    """moto accepts any credentials: supply fake ones, so no AWS account or profile is needed and
+    real credentials from the shell are never sent anywhere."""
+    from tally_local.aws import FAKE_CREDENTIALS
+
+    os.environ.pop("AWS_PROFILE", None)  # a profile missing from ~/.aws would fail the session
+    os.environ.update(FAKE_CREDENTIALS)  # and the local stack's region, whatever the shell says
 
 
 def _create_account(args: argparse.Namespace) -> int:
     if args.table:
         os.environ["OBJECTS_TABLE"] = args.table
-    if args.region:
-        os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = args.region
     if args.endpoint_url:
         os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
+    if is_local(os.environ.get("AWS_ENDPOINT_URL", "")):
+        _use_fake_credentials()
+    if args.region:
+        os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = args.region
     if not os.environ.get("OBJECTS_TABLE"):
         print(
             "tally: no objects table given. Pass --table NAME (the stack output ObjectsTableName) "
@@ -71,10 +96,14 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--table", help="objects table name (default: $OBJECTS_TABLE; the stack output ObjectsTableName)"
     )
-    create.add_argument("--region", help="AWS region (default: $AWS_REGION or $AWS_DEFAULT_REGION)")
+    create.add_argument(
+        "--region",
+        help="AWS region (default: $AWS_REGION or $AWS_DEFAULT_REGION; us-east-1 on a local endpoint)",
+    )
     create.add_argument(
         "--endpoint-url",
-        help="DynamoDB endpoint, e.g. the local stack's moto (default: $AWS_ENDPOINT_URL, else AWS)",
+        help="DynamoDB endpoint, e.g. the local stack's moto (default: $AWS_ENDPOINT_URL, else AWS); "
+        "on 127.0.0.1 or localhost fake AWS credentials are used",
     )
     create.set_defaults(run=_create_account)
     return parser

@@ -13,7 +13,7 @@ import pytest
 import stripe
 import support
 
-E2E_ACCOUNTS = 24
+E2E_ACCOUNTS = 36
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -117,6 +118,60 @@ def test_tally_accounts_create_against_the_local_stack(local_server):
     assert key, done.stdout
     response = requests.get(f"{local_server.url}/v1/customers", auth=(key.group(1), ""), timeout=TIMEOUT)
     assert response.status_code == 200, response.text
+
+
+def test_tally_accounts_create_needs_no_aws_credentials_for_the_local_stack(local_server, tmp_path):
+    # GIVEN a shell with no AWS_* variables and no ~/.aws (a fresh machine, no AWS account)
+    endpoint, table = local_server.aws()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["HOME"] = str(tmp_path)
+    # WHEN `tally accounts create` targets the local moto endpoint
+    local = endpoint.replace("127.0.0.1", "localhost")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tally_local.cli",
+            "accounts",
+            "create",
+            "--table",
+            table,
+            "--endpoint-url",
+            local,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    # THEN it succeeds with fake credentials, and the key works against the server
+    assert done.returncode == 0, done.stderr
+    key = re.search(r"^\s+(sk_\S+)$", done.stdout, re.MULTILINE)
+    assert key, done.stdout
+    response = requests.get(f"{local_server.url}/v1/customers", auth=(key.group(1), ""), timeout=TIMEOUT)
+    assert response.status_code == 200, response.text
+
+
+def test_ordinary_requests_print_no_library_warnings(local_server, http):
+    # GIVEN the requests of a first session: a customer, a meter, meter events (with and without
+    # Idempotency-Key), lists
+    url = local_server.url
+    customer = http.post(f"{url}/v1/customers", data={"name": "W"}, timeout=TIMEOUT).json()
+    http.post(
+        f"{url}/v1/billing/meters",
+        data={"display_name": "W", "event_name": "warn_check", "default_aggregation[formula]": "sum"},
+        timeout=TIMEOUT,
+    ).raise_for_status()
+    event = {"event_name": "warn_check", "payload[stripe_customer_id]": customer["id"], "payload[value]": "3"}
+    for headers in ({}, {"Idempotency-Key": "warn-check-1"}):
+        post = http.post(f"{url}/v1/billing/meter_events", data=event, headers=headers, timeout=TIMEOUT)
+        post.raise_for_status()
+    for path in ("/v1/customers", "/v1/billing/meters"):
+        http.get(f"{url}{path}", timeout=TIMEOUT).raise_for_status()
+    # THEN the server printed no Python warning (Powertools, botocore, …) along the way
+    warnings = re.findall(r"^.*\w+Warning\b.*$", local_server.output(), re.MULTILINE)
+    assert warnings == []
 
 
 def test_sigterm_stops_the_server_cleanly():

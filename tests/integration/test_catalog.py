@@ -6,18 +6,11 @@ Uses the `api` fixture of tests/integration/conftest.py (fresh account per test)
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 import pytest
 import support
 import time_machine
-
-FIXTURES = support.SHARED_DIR / "reference" / "stripe-fixtures3.json"
-
-
-def stripe_fixture(name: str) -> dict[str, Any]:
-    return json.loads(FIXTURES.read_text())["resources"][name]
 
 
 def ok(response: support.Response, status: int = 200) -> dict[str, Any]:
@@ -54,7 +47,7 @@ def test_product_create_has_stripe_shape_and_event(api: support.Api) -> None:
     # WHEN a product is created
     product = make_product(api, description="Tokens", unit_label="token", metadata={"tier": "a"})
     # THEN it has every field of Stripe's product (same names, same types where set)
-    fixture = stripe_fixture("product")
+    fixture = support.stripe_fixture("product")
     assert set(fixture) <= set(product)
     assert product["id"].startswith("prod_") and len(product["id"]) == len("prod_") + 14
     assert product["object"] == "product" and product["active"] is True
@@ -124,7 +117,7 @@ def test_per_unit_price_matches_stripe_shape(api: support.Api) -> None:
         )
     )
     # THEN it has Stripe's fields and types, with the currency stored lower-case
-    fixture = stripe_fixture("price")
+    fixture = support.stripe_fixture("price")
     assert set(price) == set(fixture)
     for name, value in fixture.items():
         if price[name] is not None and value is not None:
@@ -509,7 +502,7 @@ def test_events_list_and_retrieve(api: support.Api) -> None:
     assert [e["type"] for e in several["data"]] == ["product.updated", "price.created"]
     # AND one event reads back by id with Stripe's event fields
     event = ok(api.get(f"/v1/events/{prices['data'][0]['id']}"))
-    assert set(stripe_fixture("event")) <= set(event)
+    assert set(support.stripe_fixture("event")) <= set(event)
     assert event["id"].startswith("evt_") and event["object"] == "event"
 
 

@@ -7,7 +7,6 @@ fixture of tests/integration/conftest.py (fresh account per test).
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,17 +14,12 @@ import pytest
 import support
 import time_machine
 
-FIXTURES = support.SHARED_DIR / "reference" / "stripe-fixtures3.json"
 # Preview-only Stripe fields Tally does not model.
 UNMODELLED = {"billing_schedules", "managed_payments"}
 
 
 def ts(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> int:
     return int(dt.datetime(year, month, day, hour, minute, tzinfo=dt.UTC).timestamp())
-
-
-def stripe_fixture(name: str) -> dict[str, Any]:
-    return json.loads(FIXTURES.read_text())["resources"][name]
 
 
 def ok(response: support.Response, status: int = 200) -> dict[str, Any]:
@@ -124,7 +118,7 @@ def test_subscription_shape_and_event(catalog: Catalog, clock: Clock) -> None:
         metadata={"plan": "pro"},
     )
     # THEN the subscription has Stripe's fields, its items embed their prices, and periods are set
-    assert set(stripe_fixture("subscription")) - UNMODELLED <= set(sub)
+    assert set(support.stripe_fixture("subscription")) - UNMODELLED <= set(sub)
     assert sub["id"].startswith("sub_") and sub["object"] == "subscription"
     assert (sub["status"], sub["customer"], sub["currency"]) == ("active", customer["id"], "usd")
     now = ts(2025, 3, 10)
@@ -134,7 +128,7 @@ def test_subscription_shape_and_event(catalog: Catalog, clock: Clock) -> None:
     assert (items["object"], items["has_more"], items["total_count"]) == ("list", False, 2)
     assert items["url"] == f"/v1/subscription_items?subscription={sub['id']}"
     seat_item, token_item = items["data"]
-    assert set(stripe_fixture("subscription_item")) <= set(seat_item)
+    assert set(support.stripe_fixture("subscription_item")) <= set(seat_item)
     assert seat_item["id"].startswith("si_") and seat_item["subscription"] == sub["id"]
     assert (seat_item["price"], seat_item["quantity"], seat_item["metadata"]) == (seats, 2, {"team": "a"})
     assert (token_item["price"], token_item["quantity"]) == (tokens, None)
@@ -337,8 +331,8 @@ def test_hybrid_preview_bills_seats_ahead_and_usage_behind(catalog: Catalog, clo
         2002,
     )
     # AND the invoice is Stripe-shaped: a draft for the ended period, created at its end
-    assert set(stripe_fixture("invoice")) <= set(preview)
-    assert set(stripe_fixture("line_item")) <= set(token_line)
+    assert set(support.stripe_fixture("invoice")) <= set(preview)
+    assert set(support.stripe_fixture("line_item")) <= set(token_line)
     assert preview["id"].startswith("upcoming_in_") and preview["object"] == "invoice"
     assert (preview["status"], preview["billing_reason"], preview["currency"]) == ("draft", "upcoming", "usd")
     assert (preview["customer"], preview["subscription"], preview["customer_email"]) == (

@@ -125,6 +125,7 @@ def handle(event: dict[str, Any], context: Any, routes: dict[str, Route]) -> dic
     key = headers.get("idempotency-key") if method == "POST" else None
     base_headers = {"Request-Id": request_id}
     token = current_request.set(RequestInfo(request_id, key))
+    logger.remove_keys(["account", "route"])  # a warm function's previous request set them
     try:
         route = routes.get(event.get("routeKey") or "")
         if route is None:
