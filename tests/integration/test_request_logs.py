@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import support
 
-from tally.api import auth
+from tally.store import api_keys
 from tally.observability import logger
 
 
@@ -53,10 +53,10 @@ def test_a_request_failing_before_authentication_is_not_logged_under_the_previou
         assert api.get("/v1/customers").status == 500
 
         # WHEN the next request, with a key never issued, fails while its key is looked up
-        def store_down(account: str, digest: str) -> bool:
+        def store_down(account: str, digest: str, now: int) -> bool:
             raise RuntimeError("DynamoDB unavailable")
 
-        monkeypatch.setattr(auth.objects, "api_key_exists", store_down)
+        monkeypatch.setattr(api_keys, "exists", store_down)
         stranger = "sk_test_" + "S" * 40
         assert api.post("/v1/customers", {"name": "S"}, key=stranger).status == 500
     first, second = records
