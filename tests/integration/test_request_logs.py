@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import support
 
-from tally.store import api_keys
 from tally.observability import logger
+from tally.store import api_keys
 
 
 @contextmanager
