@@ -39,10 +39,6 @@ class Request:
     request_id: str
     clock: Clock = field(default_factory=Clock.system)  # the request's instant, for everything below
 
-    @property
-    def now(self) -> float:
-        return self.clock.instant
-
     def params(self) -> Params:
         return Params(self.data)
 
