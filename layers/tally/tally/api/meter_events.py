@@ -42,6 +42,15 @@ def _event(p: Params, *, v2: bool) -> EventInput:
     return EventInput(event_name, payload, identifier, ts, p._prefix)
 
 
+def _seed(request: Request, *, always: bool) -> str | None:
+    """The request's seed for derived identifiers: from its Idempotency-Key and body; without a
+    key, from the body alone when `always` (the v2 stream), else None (v1: random, as Stripe)."""
+    key = request.headers.get("idempotency-key")
+    if key is None and not always:
+        return None
+    return rules.request_seed(request.path, key, request.data)
+
+
 def _count(accepted: int, duplicate: int, rejected: int) -> None:
     for name, n in (
         ("MeterEventsAccepted", accepted),
@@ -59,7 +68,7 @@ def create_v1(request: Request) -> dict[str, Any]:
     except StripeError:
         _count(0, 0, 1)
         raise
-    result = meter_events.accept(request.account, {0: given}, request.clock)
+    result = meter_events.accept(request.account, {0: given}, request.clock, seed=_seed(request, always=False))
     if result.rejected:
         _count(0, 0, 1)
         raise result.rejected[0][1]
@@ -84,7 +93,7 @@ def create_stream(request: Request) -> dict[str, Any]:
             inputs[index] = _event(p, v2=True)
         except StripeError as exc:
             rejected.append((index, exc))
-    result = meter_events.accept(request.account, inputs, request.clock)
+    result = meter_events.accept(request.account, inputs, request.clock, seed=_seed(request, always=True))
     rejected = sorted(rejected + result.rejected, key=lambda r: r[0])
     _count(len(result.stored), len(result.duplicates), len(rejected))
     errors = [

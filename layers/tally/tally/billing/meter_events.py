@@ -87,10 +87,12 @@ class _Lookups:
             raise InvalidRequest(f"No such customer: '{customer_id}'", code="resource_missing", param=param)
 
 
-def _event(given: EventInput, lookups: _Lookups, clock: Clock) -> tuple[MeterEvent, Meter]:
+def _event(
+    given: EventInput, lookups: _Lookups, clock: Clock, index: int, seed: str | None
+) -> tuple[MeterEvent, Meter]:
     """The event to store and its meter, or the StripeError that rejects it."""
     now = clock.now
-    identifier = rules.identifier_or_new(given.identifier)
+    identifier = rules.identifier_for(given.identifier, lookups.account, seed, index)
     ts = now if given.timestamp is None else given.timestamp
     rules.check_timestamp(ts, now, given.path("timestamp"))
     meter = lookups.meter(given.event_name, given.path("event_name"))
@@ -121,9 +123,14 @@ def _event(given: EventInput, lookups: _Lookups, clock: Clock) -> tuple[MeterEve
     return event, meter
 
 
-def accept(account: str, inputs: dict[int, EventInput], clock: Clock) -> Accepted:
+def accept(account: str, inputs: dict[int, EventInput], clock: Clock, *, seed: str | None = None) -> Accepted:
     """Check each event (keyed by its index in the request) and store the valid ones, grouped by
-    meter (each meter has its formula and shard count)."""
+    meter (each meter has its formula and shard count).
+
+    `seed` identifies the request (`rules.request_seed`): an event sent without identifier gets
+    one derived from (account, seed, index), so a retry of a partly stored request counts nothing
+    twice. Without a seed (a v1 event without Idempotency-Key) it gets a random one, as on Stripe.
+    """
     lookups = _Lookups(account, clock)
     out = Accepted()
     meters: dict[str, Meter] = {}
@@ -131,7 +138,7 @@ def accept(account: str, inputs: dict[int, EventInput], clock: Clock) -> Accepte
     positions: dict[int, int] = {}
     for index, given in inputs.items():
         try:
-            event, meter = _event(given, lookups, clock)
+            event, meter = _event(given, lookups, clock, index, seed)
         except StripeError as exc:
             out.rejected.append((index, exc))
             continue
