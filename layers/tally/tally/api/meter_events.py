@@ -14,7 +14,7 @@ from tally.api.http import Request
 from tally.api.params import Params
 from tally.api.routing import Routes
 from tally.billing import meter_events
-from tally.billing.meter_events import EventInput
+from tally.billing.meter_events import EventInput, Unreadable
 from tally.domain import meter_events as rules
 from tally.errors import StripeError, invalid
 from tally.observability import metrics
@@ -42,6 +42,21 @@ def _event(p: Params, *, v2: bool) -> EventInput:
     return EventInput(event_name, payload, identifier, ts, p._prefix)
 
 
+def _text(p: Params, name: str) -> str | None:
+    """A raw string parameter of an event that failed to parse (for its error report), if usable."""
+    value = p._data.get(name) if isinstance(p._data, dict) else None
+    return value if isinstance(value, str) and 0 < len(value) <= rules.MAX_NAME else None
+
+
+def _seed(request: Request, *, always: bool) -> str | None:
+    """The request's seed for derived identifiers: from its Idempotency-Key and body; without a
+    key, from the body alone when `always` (the v2 stream), else None (v1: random, as Stripe)."""
+    key = request.headers.get("idempotency-key")
+    if key is None and not always:
+        return None
+    return rules.request_seed(request.path, key, request.data)
+
+
 def _count(accepted: int, duplicate: int, rejected: int) -> None:
     for name, n in (
         ("MeterEventsAccepted", accepted),
@@ -59,7 +74,9 @@ def create_v1(request: Request) -> dict[str, Any]:
     except StripeError:
         _count(0, 0, 1)
         raise
-    result = meter_events.accept(request.account, {0: given}, request.clock)
+    result = meter_events.accept(
+        request.account, {0: given}, request.clock, seed=_seed(request, always=False)
+    )
     if result.rejected:
         _count(0, 0, 1)
         raise result.rejected[0][1]
@@ -78,14 +95,17 @@ def create_stream(request: Request) -> dict[str, Any]:
     if not raw:
         raise invalid("events", "events must hold 1–100 events.")
     inputs: dict[int, EventInput] = {}
-    rejected: list[tuple[int, StripeError]] = []
+    unreadable: dict[int, Unreadable] = {}
     for index, p in enumerate(raw):
+        name, identifier = _text(p, "event_name"), _text(p, "identifier")  # before parsing reads them
         try:
             inputs[index] = _event(p, v2=True)
         except StripeError as exc:
-            rejected.append((index, exc))
-    result = meter_events.accept(request.account, inputs, request.clock)
-    rejected = sorted(rejected + result.rejected, key=lambda r: r[0])
+            unreadable[index] = Unreadable(name, identifier, exc)
+    seed = _seed(request, always=True)
+    assert seed is not None
+    result = meter_events.accept_stream(request.account, inputs, unreadable, request.clock, seed)
+    rejected = sorted([(i, u.error) for i, u in unreadable.items()] + result.rejected, key=lambda r: r[0])
     _count(len(result.stored), len(result.duplicates), len(rejected))
     errors = [
         {"index": index, "code": exc.code, "param": exc.param, "message": exc.message}

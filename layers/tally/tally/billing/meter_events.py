@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tally.billing import accounts, references
+from tally.billing import accounts, meter_error_reports, references
 from tally.clock import Clock
+from tally.domain import meter_error_reports as reports
 from tally.domain import meter_events as rules
 from tally.domain.aggregation import Formula
 from tally.domain.records import Customer, Meter, MeterEvent
@@ -80,6 +81,14 @@ class _Lookups:
             )
         return found
 
+    def meter_or_none(self, event_name: str | None) -> Meter | None:
+        if not event_name:
+            return None
+        try:
+            return self.meter(event_name, "event_name")
+        except StripeError:
+            return None
+
     def customer(self, customer_id: str, param: str) -> None:
         if customer_id not in self.customers:
             self.customers[customer_id] = references.exists(self.account, customer_id, Customer, self.clock)
@@ -87,10 +96,12 @@ class _Lookups:
             raise InvalidRequest(f"No such customer: '{customer_id}'", code="resource_missing", param=param)
 
 
-def _event(given: EventInput, lookups: _Lookups, clock: Clock) -> tuple[MeterEvent, Meter]:
+def _event(
+    given: EventInput, lookups: _Lookups, clock: Clock, index: int, seed: str | None
+) -> tuple[MeterEvent, Meter]:
     """The event to store and its meter, or the StripeError that rejects it."""
     now = clock.now
-    identifier = rules.identifier_or_new(given.identifier)
+    identifier = rules.identifier_for(given.identifier, lookups.account, seed, index)
     ts = now if given.timestamp is None else given.timestamp
     rules.check_timestamp(ts, now, given.path("timestamp"))
     meter = lookups.meter(given.event_name, given.path("event_name"))
@@ -121,17 +132,27 @@ def _event(given: EventInput, lookups: _Lookups, clock: Clock) -> tuple[MeterEve
     return event, meter
 
 
-def accept(account: str, inputs: dict[int, EventInput], clock: Clock) -> Accepted:
+def accept(account: str, inputs: dict[int, EventInput], clock: Clock, *, seed: str | None = None) -> Accepted:
     """Check each event (keyed by its index in the request) and store the valid ones, grouped by
-    meter (each meter has its formula and shard count)."""
-    lookups = _Lookups(account, clock)
+    meter (each meter has its formula and shard count).
+
+    `seed` identifies the request (`rules.request_seed`): an event sent without identifier gets
+    one derived from (account, seed, index), so a retry of a partly stored request counts nothing
+    twice. Without a seed (a v1 event without Idempotency-Key) it gets a random one, as on Stripe.
+    """
+    return _accept(account, inputs, clock, seed, _Lookups(account, clock))
+
+
+def _accept(
+    account: str, inputs: dict[int, EventInput], clock: Clock, seed: str | None, lookups: _Lookups
+) -> Accepted:
     out = Accepted()
     meters: dict[str, Meter] = {}
     by_meter: dict[str, list[MeterEvent]] = {}
     positions: dict[int, int] = {}
     for index, given in inputs.items():
         try:
-            event, meter = _event(given, lookups, clock)
+            event, meter = _event(given, lookups, clock, index, seed)
         except StripeError as exc:
             out.rejected.append((index, exc))
             continue
@@ -144,6 +165,44 @@ def accept(account: str, inputs: dict[int, EventInput], clock: Clock) -> Accepte
         part = usage.record(account, meter.formula, meter.write_shards or 1, events, clock.now)
         out.stored += part.stored
         out.duplicates += [(positions[id(e)], e, standing) for e, standing in part.duplicates]
+    return out
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """An event of a stream request rejected before it could be read (a bad parameter)."""
+
+    event_name: str | None
+    identifier: str | None
+    error: StripeError
+
+
+def accept_stream(
+    account: str, inputs: dict[int, EventInput], unreadable: dict[int, Unreadable], clock: Clock, seed: str
+) -> Accepted:
+    """`accept` for the v2 stream, whose caller never sees per-event errors (the SDK returns
+    nothing): every rejection, including `unreadable` ones, is also counted into the meter's
+    error report in the event log, once per request `seed`."""
+    lookups = _Lookups(account, clock)
+    out = _accept(account, inputs, clock, seed, lookups)
+    given: list[tuple[int, str | None, str | None, StripeError]] = [
+        (i, u.event_name, u.identifier, u.error) for i, u in unreadable.items()
+    ]
+    given += [(i, inputs[i].event_name, inputs[i].identifier, exc) for i, exc in out.rejected]
+    rejections = []
+    for index, name, identifier, exc in sorted(given, key=lambda g: g[0]):
+        meter = lookups.meter_or_none(name)
+        rejections.append(
+            reports.Rejection(
+                meter_id=meter.id if meter else None,
+                event_name=name,
+                code=reports.report_code(exc, meter is not None, meter.customer_key if meter else None),
+                message=exc.message,
+                identifier=rules.identifier_for(identifier, account, seed, index),
+            )
+        )
+    if rejections:
+        meter_error_reports.report(account, rejections, seed, clock)
     return out
 
 

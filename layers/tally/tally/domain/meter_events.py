@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import uuid
 from datetime import datetime
@@ -20,8 +22,35 @@ MAX_ABS_VALUE = 10**15
 _WHOLE = re.compile(r"-?[0-9]{1,16}")
 
 
+_DERIVED = uuid.UUID("5d1c7a52-5b0e-4a4e-9a43-7d6f0b1c2e31")  # namespace of derived identifiers
+
+
 def identifier_or_new(identifier: str | None) -> str:
     return identifier if identifier else str(uuid.uuid4())
+
+
+def request_seed(path: str, idempotency_key: str | None, params: Any) -> str:
+    """What makes a request "the same request" again: its path, its Idempotency-Key (if any) and
+    a digest of its canonical parameters. A retry (same key, same body) has the same seed; the
+    same key with another body, or another key, has another."""
+    canonical = json.dumps(
+        {"path": path, "key": idempotency_key, "params": params},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def identifier_for(identifier: str | None, account: str, seed: str | None, index: int) -> str:
+    """The event's identifier: the one sent; else derived from (account, request seed, index in
+    the request), so a retried request names the same events again; else (no seed) a new uuid4."""
+    if identifier:
+        return identifier
+    if seed is None:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(_DERIVED, f"{account}\n{seed}\n{index}"))
 
 
 def check_timestamp(ts: int, now: int, param: str) -> int:
