@@ -45,7 +45,7 @@ def _reports(api, type_: str = REPORT) -> list[dict]:
 
 
 def _by_code(report: dict) -> dict[str, int]:
-    return {t["code"]: t["error_count"] for t in report["data"]["reason"]["error_types"]}
+    return {t["code"]: t["error_count"] for t in report["data"]["object"]["reason"]["error_types"]}
 
 
 def _bad_batch(cus: str, tag: str) -> list[dict]:
@@ -71,28 +71,30 @@ def test_rejected_events_are_reported_per_meter_with_counts_and_samples(api):
     # THEN there is one per meter, with counts per code and the identifiers of samples
     assert set(reports) == {a["id"], b["id"]}
     ra, rb = reports[a["id"]], reports[b["id"]]
-    assert ra["type"] == REPORT and ra["object"] == "v2.core.event"
+    assert ra["type"] == REPORT and ra["object"] == "event"
     assert ra["related_object"] == {
         "id": a["id"],
         "type": "billing.meter",
         "url": f"/v1/billing/meters/{a['id']}",
     }
     assert _by_code(ra) == {"meter_event_invalid_value": 2, "meter_event_customer_not_found": 1}
-    assert ra["data"]["reason"]["error_count"] == 3
+    assert ra["data"]["object"]["reason"]["error_count"] == 3
     samples = {
         t["code"]: sorted(s["request"]["identifier"] for s in t["sample_errors"])
-        for t in ra["data"]["reason"]["error_types"]
+        for t in ra["data"]["object"]["reason"]["error_types"]
     }
     assert samples == {
         "meter_event_invalid_value": ["r1-bad1", "r1-bad3"],
         "meter_event_customer_not_found": ["r1-bad2"],
     }
-    assert all(s["error_message"] for t in ra["data"]["reason"]["error_types"] for s in t["sample_errors"])
+    assert all(
+        s["error_message"] for t in ra["data"]["object"]["reason"]["error_types"] for s in t["sample_errors"]
+    )
     assert _by_code(rb) == {"timestamp_too_far_in_past": 1}
-    assert ra["data"]["validation_end"] > ra["data"]["validation_start"]
+    assert ra["data"]["object"]["validation_end"] > ra["data"]["object"]["validation_start"]
     # AND the unknown event name is reported once as no_meter_found, without a meter
     (nm,) = _reports(api, NO_METER)
-    assert nm["related_object"] is None and nm["data"]["event_name"] == "rep_nobody"
+    assert nm["related_object"] is None and nm["data"]["object"]["event_name"] == "rep_nobody"
     assert _by_code(nm) == {"no_meter": 1}
     # AND the report reads back by id as listed
     assert api.get(f"/v1/events/{ra['id']}").json == ra
@@ -122,13 +124,18 @@ def test_reports_accumulate_within_the_minute_and_a_retry_counts_nothing_twice(a
     # THEN still one report per meter for the minute, counting each request's rejections once
     reports = [r for r in _reports(api) if r["related_object"]["id"] == a["id"]]
     if len(reports) == 2:  # the requests straddled a minute boundary: the windows add up
-        assert reports[0]["data"]["validation_start"] != reports[1]["data"]["validation_start"]
+        assert (
+            reports[0]["data"]["object"]["validation_start"]
+            != reports[1]["data"]["object"]["validation_start"]
+        )
     total = {}
     for r in reports:
         for code, n in _by_code(r).items():
             total[code] = total.get(code, 0) + n
     assert total == {"meter_event_invalid_value": 6, "meter_event_customer_not_found": 3}
-    assert all(len(t["sample_errors"]) <= 10 for r in reports for t in r["data"]["reason"]["error_types"])
+    assert all(
+        len(t["sample_errors"]) <= 10 for r in reports for t in r["data"]["object"]["reason"]["error_types"]
+    )
 
 
 @pytest.mark.parametrize("crash_at", ["transact", "append_samples", "publish"])

@@ -1,15 +1,17 @@
-"""A meter error report as Stripe's thin event (`v2.core.event`), as the event log keeps it."""
+"""A meter error report as an event of the log (`GET /v1/events`).
+
+Stripe delivers these as v2 thin events; Tally keeps one event log, so the report travels in the
+v1 event envelope every other entry has (integer `created`, `data.object`) and a typed SDK decodes
+every entry of `/v1/events` alike. The report itself (`data.object`) carries Stripe's v2 payload:
+`developer_message_summary`, `reason.error_types[]`, `validation_start`/`validation_end`.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
+from tally.domain.api_version import API_VERSION
 from tally.domain.meter_error_reports import WINDOW, ErrorReport
-
-
-def _rfc3339(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def event(report: ErrorReport, livemode: bool) -> dict[str, Any]:
@@ -30,19 +32,25 @@ def event(report: ErrorReport, livemode: bool) -> dict[str, Any]:
     )
     return {
         "id": report.id,
-        "object": "v2.core.event",
-        "context": None,
-        "created": _rfc3339(report.created),
+        "object": "event",
+        "api_version": API_VERSION,
+        "created": report.created,
         "data": {
-            "developer_message_summary": f"There {'is' if total == 1 else 'are'} {total} invalid "
-            f"event{'' if total == 1 else 's'}",
-            "reason": {"error_count": total, "error_types": types},
-            "validation_start": _rfc3339(report.window_start),
-            "validation_end": _rfc3339(report.window_start + WINDOW),
-            "event_name": report.event_name,  # Tally extension: which name matched no meter
+            "object": {
+                "object": "billing.meter_error_report",
+                "developer_message_summary": f"There {'is' if total == 1 else 'are'} {total} invalid "
+                f"event{'' if total == 1 else 's'}",
+                "event_name": report.event_name,  # which name the events carried (no_meter_found)
+                "livemode": livemode,
+                "meter": report.meter_id,
+                "reason": {"error_count": total, "error_types": types},
+                "validation_end": report.window_start + WINDOW,
+                "validation_start": report.window_start,
+            }
         },
         "livemode": livemode,
-        "reason": None,
-        "related_object": related,
+        "pending_webhooks": 0,
+        "related_object": related,  # as on Stripe's thin event
+        "request": {"id": None, "idempotency_key": None},
         "type": report.type,
     }

@@ -19,7 +19,8 @@ from tally.store.models import OBJECT_SK, ObjectItem
 if TYPE_CHECKING:
     from tally.store.objects import Change
 
-API_VERSION = "2025-09-30.clover"
+from tally.domain.api_version import API_VERSION
+
 RETENTION_SECONDS = 30 * 24 * 3600
 KIND = "event"
 
