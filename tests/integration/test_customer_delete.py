@@ -26,7 +26,12 @@ def _price(api: support.Api) -> str:
     return ok(
         api.post(
             "/v1/prices",
-            {"currency": "usd", "unit_amount": 100, "recurring": {"interval": "month"}, "product_data": {"name": "Seat"}},
+            {
+                "currency": "usd",
+                "unit_amount": 100,
+                "recurring": {"interval": "month"},
+                "product_data": {"name": "Seat"},
+            },
         )
     )["id"]
 
@@ -53,7 +58,9 @@ def _assert_all_canceled(api: support.Api, customer: str, subs: list[str]) -> No
         assert shown["canceled_at"] is not None and shown["ended_at"] is not None
     deleted = [e["data"]["object"]["id"] for e in _events(api, "customer.subscription.deleted")]
     assert sorted(deleted) == sorted(subs)  # one event per subscription, none twice
-    assert all(e["data"]["object"]["status"] == "canceled" for e in _events(api, "customer.subscription.deleted"))
+    assert all(
+        e["data"]["object"]["status"] == "canceled" for e in _events(api, "customer.subscription.deleted")
+    )
     assert api.get(f"/v1/customers/{customer}").status == 404
     assert len(_events(api, "customer.deleted")) == 1
 
@@ -62,9 +69,13 @@ def test_deleting_a_customer_cancels_its_subscriptions(api):
     # GIVEN a customer with two active subscriptions, one of another customer, one already canceled
     customer, subs = _customer_with_subscriptions(api, 3)
     ok(api.delete(f"/v1/subscriptions/{subs[2]}"))
-    other, other_subs = _customer_with_subscriptions(api, 1)
+    _, other_subs = _customer_with_subscriptions(api, 1)
     # WHEN the customer is deleted
-    assert ok(api.delete(f"/v1/customers/{customer}")) == {"id": customer, "object": "customer", "deleted": True}
+    assert ok(api.delete(f"/v1/customers/{customer}")) == {
+        "id": customer,
+        "object": "customer",
+        "deleted": True,
+    }
     # THEN its subscriptions are canceled with Stripe's reason and one event each, the customer is gone
     _assert_all_canceled(api, customer, subs)
     # AND the other customer's subscription is untouched
@@ -92,7 +103,9 @@ def test_a_preview_of_an_active_subscription_whose_customer_is_gone_has_no_upcom
 
     customer, subs = _customer_with_subscriptions(api, 1)
     stored = objects.load(api.account.id, customer, Customer, Clock.system())
-    objects.delete(api.account.id, stored, changes.created(stored.record, "customer.deleted", {}), Clock.system())
+    objects.delete(
+        api.account.id, stored, changes.created(stored.record, "customer.deleted", {}), Clock.system()
+    )
     # WHEN its invoice is previewed by subscription
     response = api.post("/v1/invoices/create_preview", {"subscription": subs[0]})
     # THEN 400 invoice_upcoming_none, naming no param
@@ -148,7 +161,9 @@ def test_a_subscription_created_during_the_delete_is_not_left_active(api, monkey
     def listed_then_a_create(account, customer_id, clock):
         found = real(account, customer_id, clock)
         if not late:
-            late.append(ok(api.post("/v1/subscriptions", {"customer": customer, "items": [{"price": price}]}))["id"])
+            late.append(
+                ok(api.post("/v1/subscriptions", {"customer": customer, "items": [{"price": price}]}))["id"]
+            )
         return found
 
     monkeypatch.setattr(customers.subscriptions, "of_customer", listed_then_a_create)
@@ -177,7 +192,9 @@ def test_a_subscription_create_for_a_customer_deleted_meanwhile_fails(api, monke
     monkeypatch.setattr(subscriptions, "_check_together", then_deleted)
     # WHEN the subscription is written THEN 400 resource_missing customer, and nothing is stored
     response = api.post("/v1/subscriptions", {"customer": customer, "items": [{"price": price}]})
-    support.assert_stripe_error(response.status, response.json, 400, code="resource_missing", param="customer")
+    support.assert_stripe_error(
+        response.status, response.json, 400, code="resource_missing", param="customer"
+    )
     assert _events(api, "customer.subscription.created") == []
 
 

@@ -353,8 +353,20 @@ ROWS: list[Row] = [
         code="parameter_unknown",
         listing="/v1/products",
     ),
-    Row("DELETE /v1/products/{id} over-long id", "DELETE", "/v1/products/" + "x" * 3000, 404, listing="/v1/products"),
-    Row("DELETE /v1/products/{id} NUL in the id", "DELETE", "/v1/products/prod_%00", 404, listing="/v1/products"),
+    Row(
+        "DELETE /v1/products/{id} over-long id",
+        "DELETE",
+        "/v1/products/" + "x" * 3000,
+        404,
+        listing="/v1/products",
+    ),
+    Row(
+        "DELETE /v1/products/{id} NUL in the id",
+        "DELETE",
+        "/v1/products/prod_%00",
+        404,
+        listing="/v1/products",
+    ),
     Row(
         "DELETE /v1/products/{id} a product with prices",
         "DELETE",

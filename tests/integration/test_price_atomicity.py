@@ -71,8 +71,16 @@ def test_a_taken_lookup_key_leaves_no_product_behind(api):
 def test_a_crash_during_a_transfer_never_leaves_the_old_price_without_its_key(api, crash_at):
     # GIVEN a price holding a lookup key
     product = ok(api.post("/v1/products", {"name": "P"}))["id"]
-    old = ok(api.post("/v1/prices", {"product": product, "currency": "usd", "unit_amount": 1, "lookup_key": "k"}))
-    new = {"product": product, "currency": "usd", "unit_amount": 2, "lookup_key": "k", "transfer_lookup_key": "true"}
+    old = ok(
+        api.post("/v1/prices", {"product": product, "currency": "usd", "unit_amount": 1, "lookup_key": "k"})
+    )
+    new = {
+        "product": product,
+        "currency": "usd",
+        "unit_amount": 2,
+        "lookup_key": "k",
+        "transfer_lookup_key": "true",
+    }
     # WHEN a new price taking it with transfer_lookup_key crashes at its `crash_at`-th transaction
     with support.TransactionCrash(at=crash_at) as crash:
         response = api.post("/v1/prices", new)
@@ -107,12 +115,16 @@ def test_a_transfer_racing_another_changes_nothing(api, monkeypatch):
         write = real(*args)
         if not raced:  # once: the racing request itself runs unpatched
             raced.append(True)
-            b.append(ok(api.post("/v1/prices", {**base, "lookup_key": "k", "transfer_lookup_key": "true"}))["id"])
+            b.append(
+                ok(api.post("/v1/prices", {**base, "lookup_key": "k", "transfer_lookup_key": "true"}))["id"]
+            )
         return write
 
     monkeypatch.setattr(prices, "_without_key", read_then_raced)
     # WHEN C's transfer commits
-    late = api.post("/v1/prices", {**base, "unit_amount": 3, "lookup_key": "k", "transfer_lookup_key": "true"})
+    late = api.post(
+        "/v1/prices", {**base, "unit_amount": 3, "lookup_key": "k", "transfer_lookup_key": "true"}
+    )
     # THEN it fails whole: B holds the key, A lost it to B only, C does not exist
     support.assert_stripe_error(late.status, late.json, 400, param="lookup_key")
     assert [p["id"] for p in ok(api.get("/v1/prices", {"lookup_keys": ["k"]}))["data"]] == b

@@ -25,7 +25,9 @@ def test_a_product_without_prices_is_deleted(api):
     assert ok(api.delete(f"/v1/products/{product}")) == {"id": product, "object": "product", "deleted": True}
     events = [e for e in support.stored_events(api.account.id) if e["type"] == "product.deleted"]
     assert [e["data"]["object"]["id"] for e in events] == [product]
-    support.assert_stripe_error(*_status_json(api.get(f"/v1/products/{product}")), 404, code="resource_missing")
+    support.assert_stripe_error(
+        *_status_json(api.get(f"/v1/products/{product}")), 404, code="resource_missing"
+    )
     assert ok(api.get("/v1/products"))["data"] == []
     # AND a second delete is a 404
     support.assert_stripe_error(*_status_json(api.delete(f"/v1/products/{product}")), 404)
@@ -48,7 +50,9 @@ def test_a_product_with_a_price_cannot_be_deleted_even_archived(api):
 
 def test_a_product_created_with_product_data_has_a_price(api):
     # GIVEN a product created by a price's product_data WHEN deleted THEN 400
-    price = ok(api.post("/v1/prices", {"currency": "usd", "unit_amount": 1, "product_data": {"name": "Inline"}}))
+    price = ok(
+        api.post("/v1/prices", {"currency": "usd", "unit_amount": 1, "product_data": {"name": "Inline"}})
+    )
     error = support.assert_stripe_error(*_status_json(api.delete(f"/v1/products/{price['product']}")), 400)
     assert error["message"] == HAS_PRICES
 

@@ -20,7 +20,12 @@ def _subscription(api: support.Api, n: int = 3) -> dict[str, Any]:
         ok(
             api.post(
                 "/v1/prices",
-                {"product": product, "currency": "usd", "unit_amount": 100 + i, "recurring": {"interval": "month"}},
+                {
+                    "product": product,
+                    "currency": "usd",
+                    "unit_amount": 100 + i,
+                    "recurring": {"interval": "month"},
+                },
             )
         )["id"]
         for i in range(n)
@@ -84,9 +89,13 @@ def test_items_of_a_canceled_subscription_stay_readable(api):
 def test_subscription_is_required_and_must_exist(api):
     # GIVEN no subscription param THEN 400 parameter_missing; an unknown one THEN 400 resource_missing
     missing = api.get("/v1/subscription_items")
-    support.assert_stripe_error(missing.status, missing.json, 400, code="parameter_missing", param="subscription")
+    support.assert_stripe_error(
+        missing.status, missing.json, 400, code="parameter_missing", param="subscription"
+    )
     unknown = api.get("/v1/subscription_items", {"subscription": "sub_nope"})
-    support.assert_stripe_error(unknown.status, unknown.json, 400, code="resource_missing", param="subscription")
+    support.assert_stripe_error(
+        unknown.status, unknown.json, 400, code="resource_missing", param="subscription"
+    )
 
 
 def test_an_unknown_item_is_404(api):

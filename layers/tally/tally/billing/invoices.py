@@ -9,8 +9,8 @@ alone picks, among the customer's active subscriptions, the one whose period end
 "the next upcoming invoice from among the customer's subscriptions"); without one, 400
 `invoice_upcoming_none`. A canceled subscription, or one whose customer is gone (deleting a
 customer cancels its subscriptions; older data may still hold an active one), has no upcoming
-invoice either: the same 400, naming no param. The preview's id is `upcoming_in_…` and changes on every call; `created`
-is when the invoice will be created (the period end).
+invoice either: the same 400, naming no param. The preview's id is `upcoming_in_…` and changes
+on every call; `created` is when the invoice will be created (the period end).
 """
 
 from __future__ import annotations

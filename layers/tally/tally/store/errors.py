@@ -50,8 +50,9 @@ def translate(
     """The Tally error for a failed read or write; `exc` itself when it is not a known case.
 
     `claim_errors[i]` is the error to raise when the transaction's i-th action (a uniqueness
-    claim, an existence check, a counter guard) failed its condition (None: a plain race). A busy store answers 409 inside a transaction
-    (the SDKs retry it) and 429 elsewhere. Use as `raise translate(exc, ...) from exc`.
+    claim, an existence check, a counter guard) failed its condition (None: a plain race), in
+    the order the actions were sent. A busy store answers 409 inside a transaction (the SDKs
+    retry it) and 429 elsewhere. Use as `raise translate(exc, ...) from exc`.
     """
     reasons = cancellation_codes(exc)
     for i, reason in enumerate(reasons):

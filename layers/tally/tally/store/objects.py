@@ -143,7 +143,9 @@ class _Tx:
 
     def __init__(self, tx: TransactWrite) -> None:
         self.tx = tx
-        self._errors: dict[str, list[StripeError | None]] = {k: [] for k in ("check", "delete", "put", "update")}
+        self._errors: dict[str, list[StripeError | None]] = {
+            k: [] for k in ("check", "delete", "put", "update")
+        }
 
     @property
     def errors(self) -> list[StripeError | None]:
