@@ -441,3 +441,41 @@ class LocalServer:
         output = self.output()
         self.log.unlink(missing_ok=True)
         return code, output
+
+
+# -- crash injection ----------------------------------------------------------------------------------
+class InjectedCrash(RuntimeError):
+    """A failure injected in place of one object-store transaction (the process "dies" there)."""
+
+
+class TransactionCrash:
+    """Counts the object store's TransactWriteItems; the `at`-th one fails before reaching DynamoDB.
+
+    Use as a context manager: `with TransactionCrash(at=2) as crash: ...`; `crash.calls` is how many
+    transactions were attempted (so a test knows when `at` was past the request's last one).
+    """
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+        self.calls = 0
+        self._real: Any = None
+
+    def __enter__(self) -> TransactionCrash:
+        from pynamodb.connection.base import Connection
+
+        self._real = Connection.transact_write_items
+        crash = self
+
+        def transact_write_items(conn: Any, *args: Any, **kwargs: Any) -> Any:
+            crash.calls += 1
+            if crash.calls == crash.at:
+                raise InjectedCrash(f"injected crash at transaction {crash.at}")
+            return crash._real(conn, *args, **kwargs)
+
+        Connection.transact_write_items = transact_write_items  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        from pynamodb.connection.base import Connection
+
+        Connection.transact_write_items = self._real  # type: ignore[method-assign]

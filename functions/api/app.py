@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from tally.api import customers, events, invoices, meters, prices, products, subscriptions
+from tally.api import (
+    customers,
+    events,
+    invoices,
+    meters,
+    prices,
+    products,
+    subscription_items,
+    subscriptions,
+)
 from tally.api.http import handle
 from tally.api.routing import merge
 from tally.observability import entry_point
@@ -15,6 +24,7 @@ ROUTES = merge(
     products.routes,
     prices.routes,
     subscriptions.routes,
+    subscription_items.routes,
     invoices.routes,
     events.routes,
 )

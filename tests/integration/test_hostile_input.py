@@ -169,11 +169,13 @@ def post_cases(target: Target) -> list[Row]:
     return rows
 
 
-def get_cases(path: str) -> list[Row]:
-    """Rows every GET (list) route must reject the same way."""
+def get_cases(path: str, base: str = "") -> list[Row]:
+    """Rows every GET (list) route must reject the same way (`base`: the query it needs to be valid)."""
+    listing = f"{path}?{base}" if base else path
 
     def row(name: str, query: str, status: int = 400, **kwargs: Any) -> Row:
-        return Row(f"GET {path} {name}", "GET", path, status, query=query, listing=path, **kwargs)
+        query = f"{base}&{query}" if base else query
+        return Row(f"GET {path} {name}", "GET", path, status, query=query, listing=listing, **kwargs)
 
     return [
         row("huge limit", "limit=" + "9" * 40, code="parameter_invalid_integer"),
@@ -279,6 +281,7 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
             "recurring": {"interval": "month"},
         },
     ).json["id"],
+    "priced_product": lambda api, get: (get("price"), get("product"))[1],
     "subscription": lambda api, get: api.post(
         "/v1/subscriptions", {"customer": get("customer"), "items": [{"price": get("price")}]}
     ).json["id"],
@@ -294,6 +297,83 @@ ROWS: list[Row] = [
     *get_cases("/v1/prices"),
     *get_cases("/v1/subscriptions"),
     *get_cases("/v1/events"),
+    *get_cases("/v1/subscription_items", base="subscription={subscription}"),
+    Row(
+        "GET /v1/subscription_items without subscription",
+        "GET",
+        "/v1/subscription_items",
+        400,
+        code="parameter_missing",
+        param="subscription",
+        listing="/v1/subscription_items?subscription={subscription}",
+    ),
+    Row(
+        "GET /v1/subscription_items unknown subscription",
+        "GET",
+        "/v1/subscription_items",
+        400,
+        query="subscription=sub_nope",
+        code="resource_missing",
+        param="subscription",
+        listing="/v1/subscription_items?subscription={subscription}",
+    ),
+    Row(
+        "GET /v1/subscription_items over-long subscription",
+        "GET",
+        "/v1/subscription_items",
+        400,
+        query="subscription=" + "x" * 3000,
+        listing="/v1/subscription_items?subscription={subscription}",
+    ),
+    Row(
+        "GET /v1/subscription_items unknown cursor",
+        "GET",
+        "/v1/subscription_items",
+        404,
+        query="subscription={subscription}&starting_after=si_nope",
+        code="resource_missing",
+        param="starting_after",
+        listing="/v1/subscription_items?subscription={subscription}",
+    ),
+    Row("GET /v1/subscription_items/{id} over-long id", "GET", "/v1/subscription_items/" + "x" * 3000, 404),
+    Row("GET /v1/subscription_items/{id} NUL in the id", "GET", "/v1/subscription_items/si_%00", 404),
+    Row(
+        "GET /v1/subscription_items/{id} a subscription's id",
+        "GET",
+        "/v1/subscription_items/{subscription}",
+        404,
+        code="resource_missing",
+    ),
+    Row(
+        "DELETE /v1/products/{id} with a param",
+        "DELETE",
+        "/v1/products/{product}",
+        400,
+        query="x=1",
+        code="parameter_unknown",
+        listing="/v1/products",
+    ),
+    Row(
+        "DELETE /v1/products/{id} over-long id",
+        "DELETE",
+        "/v1/products/" + "x" * 3000,
+        404,
+        listing="/v1/products",
+    ),
+    Row(
+        "DELETE /v1/products/{id} NUL in the id",
+        "DELETE",
+        "/v1/products/prod_%00",
+        404,
+        listing="/v1/products",
+    ),
+    Row(
+        "DELETE /v1/products/{id} a product with prices",
+        "DELETE",
+        "/v1/products/{priced_product}",
+        400,
+        listing="/v1/products",
+    ),
     Row(
         "DELETE /v1/subscriptions/{id} with a param",
         "DELETE",

@@ -179,7 +179,6 @@ ENTRIES: list[Entry] = [
     url("POST /v1/subscriptions/{id}", SUB, doc=SUB_UPDATE, proration_behavior="none"),
     url("POST /v1/subscriptions/{id}", SUB, doc=SUB_UPDATE, metadata={"k": "v"}),
     url("POST /v1/subscriptions/{id}/resume", SUB + "/resume"),
-    url("GET /v1/subscription_items", subscription="{subscription}"),
     url("POST /v1/subscription_items", subscription="{subscription}", price="{price}"),
     url("POST /v1/subscription_items/{id}", quantity=2),
     url("DELETE /v1/subscription_items/{id}"),
@@ -237,7 +236,6 @@ ENTRIES: list[Entry] = [
     ),
     url("GET /v1/customers/{id}/balance_transactions", CUS + "/balance_transactions"),
     # -- products and prices -----------------------------------------------------------------------
-    url("DELETE /v1/products/{id}", "/v1/products/{product}"),
     unknown("GET /v1/products/search", {"query": "active:'true'"}, "query"),
     unknown("POST /v1/products", {"id": "tokens"}, "id"),
     unknown(

@@ -1,4 +1,4 @@
-"""/v1/products: create, retrieve, update, list (products are never deleted here).
+"""/v1/products: create, retrieve, update, list, delete (only a product without prices).
 
 `default_price` may be set on update to one of the product's own prices ('' clears it).
 """
@@ -12,6 +12,7 @@ from tally.api.lists import envelope, list_args, retrieve_params
 from tally.api.params import Params
 from tally.api.routing import Routes
 from tally.billing import products
+from tally.presenters.products import deleted
 from tally.presenters.products import product as present
 
 routes = Routes()
@@ -68,6 +69,12 @@ def update(request: Request) -> dict[str, Any]:
     return present(
         products.update(request.account, request.path_params["id"], fields, metadata, request.clock)
     )
+
+
+@routes.route("DELETE /v1/products/{id}")
+def delete(request: Request) -> dict[str, Any]:
+    request.params().done()
+    return deleted(products.delete(request.account, request.path_params["id"], request.clock).id)
 
 
 @routes.route("GET /v1/products")

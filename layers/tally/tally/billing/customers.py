@@ -1,22 +1,43 @@
-"""Customers: create, update, delete, read."""
+"""Customers: create, update, delete, read.
+
+Deleting a customer cancels its subscriptions first, as Stripe does (each gets
+`customer.subscription.deleted`, status `canceled`, `cancellation_details.reason`
+`cancellation_requested`), then deletes the customer:
+
+- Up to `SUBSCRIPTIONS_WITH_CUSTOMER` active subscriptions are canceled in the customer's own
+  transaction (2 actions each, plus the customer, its event and the counter guard: ≤ 100).
+- More are canceled first, `SUBSCRIPTIONS_PER_TRANSACTION` per transaction, and the customer is
+  deleted last. Crash points: after any of those transactions, before the last one. Each leaves
+  the customer in place with fewer active subscriptions, every change with its event; a retry of
+  the DELETE lists the subscriptions again, skips the canceled ones and finishes the job.
+- The customer's delete is conditional on its subscription counter (read before listing) and
+  subscription creates check that the customer exists, so a subscription created meanwhile either
+  makes the delete fail with a 409 (retry) or fails itself. The by_customer index is eventually
+  consistent on AWS: when it shows fewer subscriptions than the counter, the delete answers 409.
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
 
-from tally.billing import changes
+from tally.billing import changes, subscriptions
 from tally.clock import Clock
 from tally.domain.listing import Page, Window
 from tally.domain.metadata import MetadataUpdate, apply_metadata
-from tally.domain.records import Customer
+from tally.domain.records import Customer, Subscription
+from tally.errors import Conflict
 from tally.ids import new_id
 from tally.presenters.customers import customer as present
 from tally.settings import settings
 from tally.store import lists, objects
+from tally.store.objects import Guard, Write
 
 # Fields a caller may set: name, email, description, phone (None clears).
 FIELDS = ("name", "email", "description", "phone")
+SUBSCRIPTIONS_WITH_CUSTOMER = 48  # 2 actions each + customer, its event, the guard = 99
+SUBSCRIPTIONS_PER_TRANSACTION = 50  # 2 actions each = 100
+CANCELLATION_REASON = "cancellation_requested"  # Stripe's only reason for a canceled-on-request sub
 
 
 def create(account: str, fields: dict[str, Any], metadata: MetadataUpdate, clock: Clock) -> Customer:
@@ -49,11 +70,31 @@ def update(
     return after
 
 
+def _cancellations(account: str, ids: list[str], clock: Clock) -> list[Write]:
+    """The cancel writes of those subscriptions that are not canceled yet (read consistently)."""
+    writes = []
+    for subscription_id in ids:
+        stored = objects.load(account, subscription_id, Subscription, clock)
+        if stored.record.status != "canceled":
+            writes.append(Write(subscriptions.canceled(account, stored, clock, CANCELLATION_REASON), stored))
+    return writes
+
+
 def delete(account: str, customer_id: str, clock: Clock) -> Customer:
+    """Cancel the customer's subscriptions, then delete it (see the module docstring)."""
     stored = objects.load(account, customer_id, Customer, clock)
-    objects.delete(
-        account, stored, changes.created(stored.record, "customer.deleted", present(stored.record)), clock
-    )
+    counted = objects.count(account, customer_id, Subscription.OBJECT)  # before listing
+    ids = subscriptions.of_customer(account, customer_id, clock)
+    if len(ids) < counted:
+        raise Conflict("The customer's subscriptions are still being indexed; retry.")
+    pending = _cancellations(account, ids, clock)
+    while len(pending) > SUBSCRIPTIONS_WITH_CUSTOMER:
+        batch, pending = pending[:SUBSCRIPTIONS_PER_TRANSACTION], pending[SUBSCRIPTIONS_PER_TRANSACTION:]
+        objects.commit(account, batch, clock)
+    change = changes.created(stored.record, "customer.deleted", present(stored.record))
+    raced = Conflict("A subscription was created for this customer at the same time; retry.")
+    change.guards.append(Guard(customer_id, Subscription.OBJECT, counted, raced))
+    objects.commit(account, [*pending, Write(change, stored, delete=True)], clock)
     return stored.record
 
 

@@ -7,8 +7,10 @@ It reads, never writes, so a preview and (later) the scheduled period close call
 `preview` is `/v1/invoices/create_preview`: `subscription` picks the subscription; `customer`
 alone picks, among the customer's active subscriptions, the one whose period ends first (Stripe:
 "the next upcoming invoice from among the customer's subscriptions"); without one, 400
-`invoice_upcoming_none`. The preview's id is `upcoming_in_…` and changes on every call; `created`
-is when the invoice will be created (the period end).
+`invoice_upcoming_none`. A canceled subscription, or one whose customer is gone (deleting a
+customer cancels its subscriptions; older data may still hold an active one), has no upcoming
+invoice either: the same 400, naming no param. The preview's id is `upcoming_in_…` and changes
+on every call; `created` is when the invoice will be created (the period end).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from tally.clock import Clock
 from tally.domain import invoices
 from tally.domain.listing import Window
 from tally.domain.records import Customer, Meter, Product, Subscription
-from tally.errors import InvalidRequest, invalid
+from tally.errors import InvalidRequest, NotFound, invalid
 from tally.ids import new_id
 from tally.presenters.invoices import InvoiceView
 from tally.store import lists, objects, usage
@@ -44,9 +46,17 @@ def _next_subscription(account: str, customer_id: str, clock: Clock) -> Subscrip
     return min(reversed(page.data), key=lambda s: current_period(s, clock)[1])
 
 
-def build(account: str, subscription: Subscription, clock: Clock, *, invoice_id: str) -> InvoiceView:
+def build(
+    account: str,
+    subscription: Subscription,
+    clock: Clock,
+    *,
+    invoice_id: str,
+    customer: Customer | None = None,
+) -> InvoiceView:
     """The invoice closing the period of `subscription` that contains the clock's instant."""
-    customer = referenced(account, subscription.customer, Customer, "customer", clock)
+    if customer is None:
+        customer = referenced(account, subscription.customer, Customer, "customer", clock)
     s = subscription
     cycle = invoices.cycle_at_period_end(
         s.created, s.billing_cycle_anchor, s.interval, s.interval_count, clock.now
@@ -84,11 +94,15 @@ def preview(account: str, subscription_id: str | None, customer_id: str | None, 
             raise invalid("customer", f"The subscription {subscription_id} belongs to another customer.")
         if subscription.status == "canceled":
             raise _no_upcoming("subscription", subscription_id)
+        try:
+            customer = objects.get(account, subscription.customer, Customer, clock)
+        except NotFound:
+            raise _no_upcoming("subscription", subscription_id) from None
     elif customer_id is not None:
-        referenced(account, customer_id, Customer, "customer", clock)
+        customer = referenced(account, customer_id, Customer, "customer", clock)
         subscription = _next_subscription(account, customer_id, clock)
     else:
         raise InvalidRequest(
             "You must pass customer or subscription.", code="parameter_missing", param="customer"
         )
-    return build(account, subscription, clock, invoice_id=f"upcoming_{new_id('in')}")
+    return build(account, subscription, clock, invoice_id=f"upcoming_{new_id('in')}", customer=customer)

@@ -6,10 +6,15 @@
 - For the three-decimal currencies (BHD JOD KWD OMR TND) every amount must be a multiple of 10.
 - A metered price names an active meter.
 - `lookup_key` is unique among an account's prices (a uniqueness claim in the store).
-  `transfer_lookup_key` first removes it from the price holding it (a `price.updated` event),
-  then claims it: two writes, so a concurrent claim in between makes the request fail with the
-  usual "already uses" error and leaves the old price without the key.
-- `product_data` creates the product (its own `product.created` event) before the price.
+  `transfer_lookup_key` moves it in ONE transaction: the claim changes owner (conditional on the
+  old owner still holding it), the old price loses the key (`price.updated`, version-checked) and
+  the new price is created or updated with its event. A concurrent claim makes the whole request
+  fail with the usual "already uses" error and changes nothing; no price is ever left without a
+  key it held.
+- `product_data` creates the product (its own `product.created` event) in the same transaction
+  as the price: a failed lookup-key claim leaves no product behind.
+- Every price bumps its product's price counter in its transaction (and checks the product still
+  exists), so deleting a product with prices is refused race-free (`billing.products.delete`).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from tally.ids import new_id
 from tally.presenters.prices import price as present
 from tally.settings import settings
 from tally.store import claims, lists, objects
-from tally.store.objects import Change, Unique
+from tally.store.objects import Change, Counter, Exists, Unique, Write
 
 LOOKUP_KEY = "price_lookup_key"
 
@@ -179,48 +184,53 @@ def _lookup_key_taken(key: str, owner: str | None) -> InvalidRequest:
     )
 
 
-def _claim_lookup_key(account: str, key: str, transfer: bool, self_id: str, clock: Clock) -> Unique:
-    """Check `key` is free (or take it from its holder when `transfer`); returns the claim."""
+def _claim_lookup_key(
+    account: str, key: str, transfer: bool, self_id: str, clock: Clock
+) -> tuple[Unique, list[Write]]:
+    """The claim of `key` for `self_id`, and (when `transfer`) the write taking it off its holder."""
+    taken = _lookup_key_taken(key, None)
     owner = claims.owner_of(account, LOOKUP_KEY, key)
-    if owner is not None and owner != self_id:
-        if not transfer:
-            raise _lookup_key_taken(key, owner)
-        transfer_lookup_key(account, owner, key, clock)
-    return Unique(LOOKUP_KEY, key, _lookup_key_taken(key, None))
+    if owner is None or owner == self_id:
+        return Unique(LOOKUP_KEY, key, taken), []
+    if not transfer:
+        raise _lookup_key_taken(key, owner)
+    return Unique(LOOKUP_KEY, key, taken, from_owner=owner), [_without_key(account, owner, key, clock)]
 
 
-def transfer_lookup_key(account: str, price_id: str, key: str, clock: Clock) -> None:
-    """Remove `key` from the price holding it (a `price.updated` event), releasing the claim."""
+def _without_key(account: str, price_id: str, key: str, clock: Clock) -> Write:
+    """The update removing `key` from the price holding it (its claim moves with the new owner's
+    write, so nothing is released here)."""
     stored = objects.load(account, price_id, Price, clock)
-    before = stored.record
-    after = replace(before, lookup_key=None)
-    change = Change(
-        after, "price.updated", present(after), {"lookup_key": before.lookup_key}, release=[(LOOKUP_KEY, key)]
-    )
-    objects.update(account, stored, change, clock)
+    after = replace(stored.record, lookup_key=None)
+    return Write(Change(after, "price.updated", present(after), {"lookup_key": key}), stored)
 
 
 # -- use cases ----------------------------------------------------------------------------------
 def create(account: str, new: NewPrice, clock: Clock) -> Price:
-    product: Product | None = None  # created with the price (`product_data`)
+    """One transaction: the product (`product_data`), the price, their events, the lookup-key
+    claim (and a transfer's update of the old holder), and the product's price counter."""
+    writes: list[Write] = []
     if new.product is not None:
         product_id = referenced(account, new.product, Product, "product", clock).id
     else:
         product = products.new(new.product_fields or {}, new.product_metadata, clock)
         product_id = product.id
+        writes.append(Write(products.created(product)))
     for amount in new.tier_amounts:
         _check_three_decimal(new.currency, amount)
     _check_meter(account, new.recurring, clock)
     _check_scheme(new)
     price = _build(new, product_id, clock)
-    lookup = (
-        [_claim_lookup_key(account, price.lookup_key, new.transfer_lookup_key, price.id, clock)]
-        if price.lookup_key
-        else []
-    )
-    if product is not None:
-        products.store(account, product, clock)
-    objects.create(account, changes.created(price, "price.created", present(price), lookup), clock)
+    change = changes.created(price, "price.created", present(price))
+    change.bump.append(Counter(product_id, Price.OBJECT))
+    if new.product is not None:  # the product must still exist when the price is written
+        gone = InvalidRequest(f"No such product: '{product_id}'", code="resource_missing", param="product")
+        change.requires.append(Exists(product_id, gone))
+    if price.lookup_key:
+        claim, moves = _claim_lookup_key(account, price.lookup_key, new.transfer_lookup_key, price.id, clock)
+        change.claim.append(claim)
+        writes += moves
+    objects.commit(account, [*writes, Write(change)], clock)
     return price
 
 
@@ -245,14 +255,14 @@ def update(
     if not previous:
         return before
     change = Change(after, "price.updated", present(after), previous)
+    moves: list[Write] = []
     if "lookup_key" in previous:
         if before.lookup_key:
             change.release.append((LOOKUP_KEY, before.lookup_key))
         if after.lookup_key:
-            change.claim.append(
-                _claim_lookup_key(account, after.lookup_key, transfer_lookup_key, before.id, clock)
-            )
-    objects.update(account, stored, change, clock)
+            claim, moves = _claim_lookup_key(account, after.lookup_key, transfer_lookup_key, before.id, clock)
+            change.claim.append(claim)
+    objects.commit(account, [*moves, Write(change, stored)], clock)
     return after
 
 

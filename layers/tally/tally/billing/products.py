@@ -1,6 +1,10 @@
-"""Products: create, update, read (products are never deleted).
+"""Products: create, update, read, delete.
 
 `default_price` may be set on update to one of the product's own prices (None clears it).
+A product can be deleted only while it has no prices (Stripe's rule): the delete is conditional
+on the product's price counter being absent, which every price create bumps in its own
+transaction (`billing.prices`), so a price created concurrently either makes the delete fail or
+fails itself (its product is gone).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from tally.clock import Clock
 from tally.domain.listing import Page, Window
 from tally.domain.metadata import MetadataUpdate, apply_metadata
 from tally.domain.records import Price, Product
-from tally.errors import invalid
+from tally.errors import InvalidRequest, invalid
 from tally.ids import new_id
 from tally.presenters.products import product as present
 from tally.settings import settings
@@ -40,15 +44,29 @@ def new(fields: dict[str, Any], metadata: MetadataUpdate, clock: Clock) -> Produ
     )
 
 
-def store(account: str, product: Product, clock: Clock) -> None:
-    """Store a new product with its `product.created` event."""
-    objects.create(account, changes.created(product, "product.created", present(product)), clock)
+def created(product: Product) -> objects.Change:
+    """The change storing a new product with its `product.created` event."""
+    return changes.created(product, "product.created", present(product))
 
 
 def create(account: str, fields: dict[str, Any], metadata: MetadataUpdate, clock: Clock) -> Product:
     product = new(fields, metadata, clock)
-    store(account, product, clock)
+    objects.create(account, created(product), clock)
     return product
+
+
+def delete(account: str, product_id: str, clock: Clock) -> Product:
+    """Delete a product without prices (`product.deleted`); one with prices is a 400."""
+    stored = objects.load(account, product_id, Product, clock)
+    has_prices = InvalidRequest(
+        "This product cannot be deleted because it has one or more user-created prices.", param="id"
+    )
+    if objects.count(account, product_id, Price.OBJECT):
+        raise has_prices
+    change = changes.created(stored.record, "product.deleted", present(stored.record))
+    change.guards.append(objects.Guard(product_id, Price.OBJECT, 0, has_prices))
+    objects.delete(account, stored, change, clock)
+    return stored.record
 
 
 def retrieve(account: str, product_id: str, clock: Clock) -> Product:

@@ -8,6 +8,11 @@ Rules on create (Stripe's, where it has them):
 - `billing_cycle_anchor` (default: now) lies between now (5 minutes of client clock skew
   tolerated) and the first natural period end.
 
+Each item id is claimed for its subscription in the create transaction (a small claim item), so
+`GET /v1/subscription_items/{id}` finds the subscription with one read, without a scan. The
+create also bumps the customer's subscription counter and checks the customer still exists, so
+deleting a customer (`billing.customers.delete`) never misses a subscription created meanwhile.
+
 Periods are derived from `start_date`, `billing_cycle_anchor` and the interval at the instant of
 the read, so they roll over without a background job; a canceled subscription keeps the period
 it ended in. Items name their prices; a subscription is presented with the prices as they are.
@@ -15,6 +20,7 @@ it ended in. Items name their prices; a subscription is presented with the price
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -25,12 +31,16 @@ from tally.domain import periods
 from tally.domain.listing import Page, Window
 from tally.domain.metadata import MetadataUpdate, apply_metadata
 from tally.domain.records import Customer, Price, Subscription, SubscriptionItem
-from tally.errors import InvalidRequest, invalid
+from tally.errors import Conflict, InvalidRequest, NotFound, invalid
 from tally.ids import new_id
 from tally.presenters.subscriptions import SubscriptionView
 from tally.presenters.subscriptions import subscription as present
 from tally.settings import settings
-from tally.store import lists, objects
+from tally.store import claims, lists, objects
+from tally.store.objects import Change, Counter, Exists, Stored, Unique
+
+ITEM = "subscription_item"  # claim: item id → its subscription
+_ITEM_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
 
 MAX_ITEMS = 20
 ANCHOR_SKEW_SECONDS = 300
@@ -180,9 +190,17 @@ def create(
         metadata=apply_metadata({}, metadata),
     )
     shown = SubscriptionView(subscription, {p.id: p for p in prices}, current_period(subscription, clock))
-    objects.create(
-        account, changes.created(subscription, "customer.subscription.created", present(shown)), clock
+    clash = Conflict("A subscription item id was taken at the same time; retry.")
+    change = changes.created(
+        subscription,
+        "customer.subscription.created",
+        present(shown),
+        [Unique(ITEM, item.id, clash) for item in items],
     )
+    gone = InvalidRequest(f"No such customer: '{customer_id}'", code="resource_missing", param="customer")
+    change.requires.append(Exists(customer_id, gone))
+    change.bump.append(Counter(customer_id, Subscription.OBJECT))
+    objects.create(account, change, clock)
     return shown
 
 
@@ -190,14 +208,9 @@ def retrieve(account: str, subscription_id: str, clock: Clock) -> SubscriptionVi
     return view(account, objects.get(account, subscription_id, Subscription, clock), clock)
 
 
-def cancel(
-    account: str, subscription_id: str, clock: Clock, reason: str = "cancellation_requested"
-) -> SubscriptionView:
-    """End a subscription now (Stripe's DELETE): status `canceled`, keeping the period it ended in."""
-    stored = objects.load(account, subscription_id, Subscription, clock)
+def canceled(account: str, stored: Stored[Subscription], clock: Clock, reason: str) -> Change:
+    """The change ending a subscription now: status `canceled`, keeping the period it ended in."""
     before = stored.record
-    if before.status == "canceled":
-        raise InvalidRequest(f"The subscription {before.id} is already canceled.", param="id")
     start, end = current_period(before, clock)
     after = replace(
         before,
@@ -208,11 +221,71 @@ def cancel(
         ended_period_start=start,
         ended_period_end=end,
     )
-    shown = view(account, after, clock)
-    objects.update(
-        account, stored, changes.created(after, "customer.subscription.deleted", present(shown)), clock
-    )
-    return shown
+    return changes.created(after, "customer.subscription.deleted", present(view(account, after, clock)))
+
+
+def cancel(
+    account: str, subscription_id: str, clock: Clock, reason: str = "cancellation_requested"
+) -> SubscriptionView:
+    """End a subscription now (Stripe's DELETE)."""
+    stored = objects.load(account, subscription_id, Subscription, clock)
+    if stored.record.status == "canceled":
+        raise InvalidRequest(f"The subscription {subscription_id} is already canceled.", param="id")
+    change = canceled(account, stored, clock, reason)
+    objects.update(account, stored, change, clock)
+    return view(account, change.record, clock)
+
+
+def of_customer(account: str, customer_id: str, clock: Clock) -> list[str]:
+    """Ids of every subscription of a customer, any status (by_customer index, page by page)."""
+    ids: list[str] = []
+    after = None
+    while True:
+        page = lists.list_records(
+            account, Subscription, Window(limit=100, starting_after=after), clock, customer=customer_id
+        )
+        ids += [s.id for s in page.data]
+        if not page.has_more:
+            return ids
+        after = ids[-1]
+
+
+# -- subscription items ---------------------------------------------------------------------------
+def item(account: str, item_id: str, clock: Clock) -> tuple[SubscriptionItem, SubscriptionView]:
+    """One subscription item and the subscription it belongs to (404 when unknown)."""
+    missing = NotFound("subscription_item", item_id)
+    if not _ITEM_ID.fullmatch(item_id):
+        raise missing  # no id of ours looks like this (and it could not be a key)
+    owner = claims.owner_of(account, ITEM, item_id)
+    if owner is None:
+        raise missing
+    try:
+        subscription = objects.get(account, owner, Subscription, clock)
+    except NotFound:
+        raise missing from None
+    found = next((i for i in subscription.items if i.id == item_id), None)
+    if found is None:
+        raise missing
+    return found, view(account, subscription, clock)
+
+
+def items(
+    account: str, subscription_id: str, window: Window, clock: Clock
+) -> tuple[Page[SubscriptionItem], SubscriptionView]:
+    """A page of a subscription's items, in the subscription's order (`items.data`)."""
+    shown = view(account, referenced(account, subscription_id, Subscription, "subscription", clock), clock)
+    all_items = list(shown.subscription.items)
+    ids = [i.id for i in all_items]
+    for cursor, param in ((window.starting_after, "starting_after"), (window.ending_before, "ending_before")):
+        if cursor is not None and cursor not in ids:
+            raise NotFound("subscription_item", cursor, param=param)
+    if window.starting_after is not None:
+        rest = all_items[ids.index(window.starting_after) + 1 :]
+        return Page(rest[: window.limit], len(rest) > window.limit), shown
+    if window.ending_before is not None:
+        rest = all_items[: ids.index(window.ending_before)]
+        return Page(rest[-window.limit :], len(rest) > window.limit), shown
+    return Page(all_items[: window.limit], len(all_items) > window.limit), shown
 
 
 def list_(

@@ -29,3 +29,7 @@ def product(p: Product) -> dict[str, Any]:
         "updated": p.updated,
         "url": None,
     }
+
+
+def deleted(product_id: str) -> dict[str, Any]:
+    return {"id": product_id, "object": "product", "deleted": True}

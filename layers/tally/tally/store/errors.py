@@ -45,18 +45,19 @@ def cancellation_codes(exc: BaseException) -> list[str | None]:
 
 
 def translate(
-    exc: BaseException, claim_errors: Sequence[StripeError] = (), *, transaction: bool = False
+    exc: BaseException, claim_errors: Sequence[StripeError | None] = (), *, transaction: bool = False
 ) -> Exception:
     """The Tally error for a failed read or write; `exc` itself when it is not a known case.
 
     `claim_errors[i]` is the error to raise when the transaction's i-th action (a uniqueness
-    claim, written first) failed its condition. A busy store answers 409 inside a transaction
-    (the SDKs retry it) and 429 elsewhere. Use as `raise translate(exc, ...) from exc`.
+    claim, an existence check, a counter guard) failed its condition (None: a plain race), in
+    the order the actions were sent. A busy store answers 409 inside a transaction (the SDKs
+    retry it) and 429 elsewhere. Use as `raise translate(exc, ...) from exc`.
     """
     reasons = cancellation_codes(exc)
     for i, reason in enumerate(reasons):
-        if reason == CONDITION_FAILED and i < len(claim_errors):
-            return claim_errors[i]
+        if reason == CONDITION_FAILED and i < len(claim_errors) and claim_errors[i] is not None:
+            return claim_errors[i]  # type: ignore[return-value]
     code = code_of(exc)
     if transaction:
         if code in THROTTLED or any(r in _CONFLICTING_REASONS for r in reasons):
@@ -69,6 +70,6 @@ def translate(
 
 
 def raise_translated(
-    exc: BaseException, claim_errors: Sequence[StripeError] = (), *, transaction: bool = False
+    exc: BaseException, claim_errors: Sequence[StripeError | None] = (), *, transaction: bool = False
 ) -> Any:
     raise translate(exc, claim_errors, transaction=transaction) from exc

@@ -76,6 +76,11 @@ class ObjectItem(Model):
         return f"{created_ms:015d}#{object_id}"
 
     @staticmethod
+    def counter_sk(kind: str) -> str:
+        """Sort key of the counter of an owner's `kind` objects (pk is the owner's object key)."""
+        return f"count#{kind}"
+
+    @staticmethod
     def unique_key(account: str, kind: str, value: str) -> str:
         return f"{account}#unique#{kind}#{value}"
 

@@ -2,15 +2,22 @@
 
 Every change is one TransactWriteItems: the record, any uniqueness claims, and the `evt_…`
 event-log entry (`tally.store.event_log`). A change without its event, or an event without its
-change, cannot exist. Conditional checks turn races into clean domain errors
-(`tally.store.errors`). Records are encoded by `tally.store.codec`; every key starts with the
-account id (`tally.store.models`).
+change, cannot exist. `commit` writes several changes (a product and its price, two prices
+trading a lookup key, a customer and its subscriptions) in one transaction. Conditional checks
+turn races into clean domain errors (`tally.store.errors`). Records are encoded by
+`tally.store.codec`; every key starts with the account id (`tally.store.models`).
+
+Counters (`Counter`, `Guard`) keep how many objects of a kind were ever created for an owner (a
+product's prices, a customer's subscriptions) in a small item beside the owner's, bumped in the
+creating transaction. Deleting the owner is conditional on the count it read (and removes the
+counter), and the creating transaction checks that the owner still exists (`Exists`): of a
+delete and a concurrent create, whichever commits second fails.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -24,6 +31,8 @@ from tally.settings import settings
 from tally.store import codec, event_log
 from tally.store.errors import raise_translated
 from tally.store.models import OBJECT_SK, ObjectItem, bind
+
+MAX_ACTIONS = 100  # DynamoDB's limit of actions in one TransactWriteItems
 
 
 class Record(Protocol):
@@ -42,6 +51,40 @@ class Unique:
     value: str
     error: StripeError
     data: dict[str, Any] | None = None  # kept on the claim: what a reader needs without the owner
+    from_owner: str | None = None  # a transfer: taken over from this owner, if it still holds it
+
+
+@dataclass
+class Counter:
+    """Bump the count of `kind` objects created for `owner` (e.g. a product's prices)."""
+
+    owner: str
+    kind: str
+
+
+@dataclass
+class Guard:
+    """`owner`'s count of `kind` is still `count` (0: none ever); the counter goes with its owner."""
+
+    owner: str
+    kind: str
+    count: int
+    error: StripeError
+
+
+@dataclass
+class Exists:
+    """The object `object_id` must still exist when the transaction commits."""
+
+    object_id: str
+    error: StripeError
+
+
+@dataclass
+class Stored(Generic[R]):
+    record: R
+    version: int
+    created_ms: int
 
 
 @dataclass
@@ -58,13 +101,23 @@ class Change:
     previous_attributes: dict[str, Any] | None = None
     claim: list[Unique] = field(default_factory=list)
     release: list[tuple[str, str]] = field(default_factory=list)
+    bump: list[Counter] = field(default_factory=list)
+    requires: list[Exists] = field(default_factory=list)
+    guards: list[Guard] = field(default_factory=list)
+
+    @property
+    def actions(self) -> int:
+        """Transaction actions this change takes: record, event, claims, checks, counters."""
+        return 2 + sum(len(p) for p in (self.claim, self.release, self.bump, self.requires, self.guards))
 
 
 @dataclass
-class Stored(Generic[R]):
-    record: R
-    version: int
-    created_ms: int
+class Write:
+    """One change of a `commit`: a create (`stored` None), an update, or a delete of `stored`."""
+
+    change: Change
+    stored: Stored[Any] | None = None
+    delete: bool = False
 
 
 _connections: dict[tuple[str, str | None], Connection] = {}
@@ -80,14 +133,51 @@ def connection() -> Connection:
     return _connections[key]
 
 
-def _run(write: Callable[[TransactWrite], None], uniques: list[Unique]) -> None:
-    """Run one transaction; a failed claim raises its own error, other races a 409."""
+class _Tx:
+    """A TransactWrite that remembers, per action, the error its failed condition means.
+
+    PynamoDB sends a transaction's actions grouped by type — condition checks, deletes, puts,
+    updates — whatever order they were added in; `errors` follows that order, which is the order
+    of DynamoDB's cancellation reasons.
+    """
+
+    def __init__(self, tx: TransactWrite) -> None:
+        self.tx = tx
+        self._errors: dict[str, list[StripeError | None]] = {
+            k: [] for k in ("check", "delete", "put", "update")
+        }
+
+    @property
+    def errors(self) -> list[StripeError | None]:
+        return [e for kind in ("check", "delete", "put", "update") for e in self._errors[kind]]
+
+    def save(self, item: ObjectItem, condition: Any = None, error: StripeError | None = None) -> None:
+        self.tx.save(item, condition=condition)
+        self._errors["put"].append(error)
+
+    def delete(self, item: ObjectItem, condition: Any = None, error: StripeError | None = None) -> None:
+        self.tx.delete(item, condition=condition)
+        self._errors["delete"].append(error)
+
+    def update(self, item: ObjectItem, actions: list[Any]) -> None:
+        self.tx.update(item, actions=actions)
+        self._errors["update"].append(None)
+
+    def check(self, pk: str, sk: str, condition: Any, error: StripeError) -> None:
+        self.tx.condition_check(ObjectItem, pk, sk, condition=condition)
+        self._errors["check"].append(error)
+
+
+def _run(write: Callable[[_Tx], None]) -> None:
+    """One transaction; a failed condition raises the error its action names, other races a 409."""
     bind()
+    tx: _Tx | None = None
     try:
-        with TransactWrite(connection=connection()) as tx:
+        with TransactWrite(connection=connection()) as raw:
+            tx = _Tx(raw)
             write(tx)
     except TransactWriteError as exc:
-        raise_translated(exc, [u.error for u in uniques], transaction=True)
+        raise_translated(exc, tx.errors if tx is not None else [], transaction=True)
 
 
 def _record_item(account: str, record: Any, created_ms: int, version: int) -> ObjectItem:
@@ -116,23 +206,87 @@ def _claim_item(account: str, claim: Unique, owner: str) -> ObjectItem:
     )
 
 
-def _claims_and_releases(tx: TransactWrite, account: str, change: Change) -> None:
-    for claim in change.claim:  # first: a failed claim is found by its index
-        tx.save(_claim_item(account, claim, change.record.id), condition=ObjectItem.pk.does_not_exist())
+def _counter_item(account: str, owner: str, kind: str) -> ObjectItem:
+    return ObjectItem(pk=ObjectItem.object_key(account, owner), sk=ObjectItem.counter_sk(kind))
+
+
+def _conditions(tx: _Tx, account: str, change: Change) -> None:
+    """Claims (first), releases, existence checks, guards and counters of one change."""
+    for claim in change.claim:
+        free = ObjectItem.pk.does_not_exist()
+        taken = free if claim.from_owner is None else ObjectItem.owner == claim.from_owner
+        tx.save(_claim_item(account, claim, change.record.id), condition=taken, error=claim.error)
     for kind, value in change.release:
         tx.delete(ObjectItem(pk=ObjectItem.unique_key(account, kind, value), sk=OBJECT_SK))
+    for needed in change.requires:
+        pk = ObjectItem.object_key(account, needed.object_id)
+        tx.check(pk, OBJECT_SK, ObjectItem.pk.exists(), needed.error)
+    for guard in change.guards:
+        same = ObjectItem.pk.does_not_exist() if guard.count == 0 else ObjectItem.version == guard.count
+        tx.delete(_counter_item(account, guard.owner, guard.kind), condition=same, error=guard.error)
+    for counter in change.bump:
+        tx.update(_counter_item(account, counter.owner, counter.kind), [ObjectItem.version.add(1)])
+
+
+def _record(tx: _Tx, account: str, w: Write, clock: Clock) -> None:
+    record = w.change.record
+    if w.stored is None:
+        item = _record_item(account, record, event_log.sort_stamp(clock), 1)
+        tx.save(item, condition=ObjectItem.pk.does_not_exist())
+    elif w.delete:
+        key = ObjectItem(pk=ObjectItem.object_key(account, record.id), sk=OBJECT_SK)
+        tx.delete(key, condition=ObjectItem.version == w.stored.version)
+    else:
+        item = _record_item(account, record, w.stored.created_ms, w.stored.version + 1)
+        tx.save(item, condition=ObjectItem.version == w.stored.version)
+
+
+def commit(account: str, writes: Sequence[Write], clock: Clock) -> None:
+    """Every change and its event in ONE TransactWriteItems: all or nothing, ≤ 100 actions.
+
+    Conditions come first, so a failed claim, check or guard raises its own error; a record
+    changed since it was read (optimistic lock) or any other race is a 409. No two writes may name
+    the same item (DynamoDB rejects a transaction touching one item twice).
+    """
+    if sum(w.change.actions for w in writes) > MAX_ACTIONS:
+        raise ValueError(f"one transaction takes at most {MAX_ACTIONS} actions")
+
+    def write(tx: _Tx) -> None:
+        for w in writes:
+            _conditions(tx, account, w.change)
+        for w in writes:
+            _record(tx, account, w, clock)
+            tx.save(event_log.entry(account, w.change, clock))
+
+    _run(write)
 
 
 def create(account: str, change: Change, clock: Clock) -> None:
     """Store a new record and its event atomically. Raises a claim's error if its value is taken."""
+    commit(account, [Write(change)], clock)
 
-    def write(tx: TransactWrite) -> None:
-        _claims_and_releases(tx, account, change)
-        item = _record_item(account, change.record, event_log.sort_stamp(clock), 1)
-        tx.save(item, condition=ObjectItem.pk.does_not_exist())
-        tx.save(event_log.entry(account, change, clock))
 
-    _run(write, change.claim)
+def update(account: str, stored: Stored[Any], change: Change, clock: Clock) -> None:
+    """Replace a record if nobody changed it since `stored` was read (optimistic lock)."""
+    commit(account, [Write(change, stored)], clock)
+
+
+def delete(account: str, stored: Stored[Any], change: Change, clock: Clock) -> None:
+    """Delete a record (and release its claims) with its `*.deleted` event."""
+    commit(account, [Write(change, stored, delete=True)], clock)
+
+
+def count(account: str, owner: str, kind: str) -> int:
+    """How many objects of `kind` were ever created for `owner` (0 when none were)."""
+    bind()
+    key = ObjectItem.object_key(account, owner)
+    try:
+        item = ObjectItem.get(key, ObjectItem.counter_sk(kind), consistent_read=True)
+    except ObjectItem.DoesNotExist:
+        return 0
+    except GetError as exc:
+        raise_translated(exc)
+    return int(item.version)
 
 
 def read_item(
@@ -171,31 +325,3 @@ def get(
     account: str, object_id: str, cls: type[R], clock: Clock, *, label: str | None = None, param: str = "id"
 ) -> R:
     return load(account, object_id, cls, clock, label=label, param=param).record
-
-
-def update(account: str, stored: Stored[Any], change: Change, clock: Clock) -> None:
-    """Replace a record if nobody changed it since `stored` was read (optimistic lock)."""
-
-    def write(tx: TransactWrite) -> None:
-        _claims_and_releases(tx, account, change)
-        tx.save(
-            _record_item(account, change.record, stored.created_ms, stored.version + 1),
-            condition=ObjectItem.version == stored.version,
-        )
-        tx.save(event_log.entry(account, change, clock))
-
-    _run(write, change.claim)
-
-
-def delete(account: str, stored: Stored[Any], change: Change, clock: Clock) -> None:
-    """Delete a record (and release its claims) with its `*.deleted` event."""
-
-    def write(tx: TransactWrite) -> None:
-        _claims_and_releases(tx, account, change)
-        tx.delete(
-            ObjectItem(pk=ObjectItem.object_key(account, change.record.id), sk=OBJECT_SK),
-            condition=ObjectItem.version == stored.version,
-        )
-        tx.save(event_log.entry(account, change, clock))
-
-    _run(write, change.claim)
