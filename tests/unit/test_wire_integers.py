@@ -98,7 +98,9 @@ def _view(items: list[ItemInput]) -> InvoiceView:
     )
     customer = Customer(id="cus_1", created=0, livemode=False, invoice_prefix="ABC")
     prices = {i.price.id: i.price for i in items}
-    return InvoiceView("upcoming_in_1", [f"il_{n}" for n in range(len(items))], draft, sub, customer, prices, 0)
+    return InvoiceView(
+        "upcoming_in_1", [f"il_{n}" for n in range(len(items))], draft, sub, customer, prices, 0
+    )
 
 
 @given(invoices_inputs())

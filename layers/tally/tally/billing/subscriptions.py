@@ -154,7 +154,10 @@ def create(
     _check_together(prices)
     limits.check_licensed(
         [
-            (line_amount(price.model, 1 if spec.quantity is None else spec.quantity), spec.quantity_param or "items")
+            (
+                line_amount(price.model, 1 if spec.quantity is None else spec.quantity),
+                spec.quantity_param or "items",
+            )
             for price, spec in zip(prices, specs, strict=True)
             if not price.metered
         ]

@@ -9,6 +9,7 @@ account id (`tally.store.models`).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from pynamodb.transactions import TransactWrite
 from tally.clock import Clock
 from tally.errors import NotFound, StripeError
 from tally.settings import settings
-from tally.store import codec, event_log
+from tally.store import bodies, codec, event_log
 from tally.store.errors import raise_translated
 from tally.store.models import OBJECT_SK, ObjectItem, bind
 
@@ -94,7 +95,7 @@ def _record_item(account: str, record: Any, created_ms: int, version: int) -> Ob
     sort = ObjectItem.list_sort(created_ms, record.id)
     customer = getattr(record, "customer", None) if record.OBJECT != "customer" else None
     owned = isinstance(customer, str)
-    return ObjectItem(
+    item = ObjectItem(
         pk=ObjectItem.object_key(account, record.id),
         sk=OBJECT_SK,
         lpk=ObjectItem.list_key(account, record.OBJECT),
@@ -103,9 +104,21 @@ def _record_item(account: str, record: Any, created_ms: int, version: int) -> Ob
         cpk=ObjectItem.customer_list_key(account, str(customer), record.OBJECT) if owned else None,
         csk=sort if owned else None,
         kind=record.OBJECT,
-        body=codec.dumps(record),
         version=version,
     )
+    item.set_body(codec.dumps(record))
+    return item
+
+
+def _fits(item: ObjectItem, change: Change, what: str) -> ObjectItem:
+    """`item`, checked against DynamoDB's 400 KB before anything is written: otherwise a 400
+    `object_too_large` naming the largest field of the object (where shortening helps most)."""
+    attributes = item.serialize()
+    if bodies.item_size(attributes) >= bodies.MAX_ITEM_BYTES:
+        fields = {**change.event_object, **(change.previous_attributes or {})}
+        largest = max(fields, key=lambda k: len(json.dumps(fields[k], ensure_ascii=False)), default=None)
+        bodies.check_item(attributes, largest, what)
+    return item
 
 
 def _claim_item(account: str, claim: Unique, owner: str) -> ObjectItem:
@@ -129,8 +142,8 @@ def create(account: str, change: Change, clock: Clock) -> None:
     def write(tx: TransactWrite) -> None:
         _claims_and_releases(tx, account, change)
         item = _record_item(account, change.record, event_log.sort_stamp(clock), 1)
-        tx.save(item, condition=ObjectItem.pk.does_not_exist())
-        tx.save(event_log.entry(account, change, clock))
+        tx.save(_fits(item, change, change.record.OBJECT), condition=ObjectItem.pk.does_not_exist())
+        tx.save(_fits(event_log.entry(account, change, clock), change, "event"))
 
     _run(write, change.claim)
 
@@ -150,7 +163,11 @@ def read_item(
         raise NotFound(label or kind, object_id, param=param) from None
     except GetError as exc:
         raise_translated(exc)
-    if item.kind != kind or item.body is None or (item.expires is not None and item.expires <= clock.now):
+    if (
+        item.kind != kind
+        or (item.body is None and item.zbody is None)
+        or (item.expires is not None and item.expires <= clock.now)
+    ):
         raise NotFound(label or kind, object_id, param=param)
     return item
 
@@ -164,7 +181,7 @@ def load(
 ) -> Stored[R]:
     """Read one record of `cls`; raises NotFound (404) if absent or of another kind/account."""
     item = read_item(account, object_id, cls.OBJECT, clock, label=label, param=param)
-    return Stored(codec.loads(cls, str(item.body)), int(item.version), created_ms(item))
+    return Stored(codec.loads(cls, str(item.text)), int(item.version), created_ms(item))
 
 
 def get(
@@ -178,11 +195,9 @@ def update(account: str, stored: Stored[Any], change: Change, clock: Clock) -> N
 
     def write(tx: TransactWrite) -> None:
         _claims_and_releases(tx, account, change)
-        tx.save(
-            _record_item(account, change.record, stored.created_ms, stored.version + 1),
-            condition=ObjectItem.version == stored.version,
-        )
-        tx.save(event_log.entry(account, change, clock))
+        item = _record_item(account, change.record, stored.created_ms, stored.version + 1)
+        tx.save(_fits(item, change, change.record.OBJECT), condition=ObjectItem.version == stored.version)
+        tx.save(_fits(event_log.entry(account, change, clock), change, "event"))
 
     _run(write, change.claim)
 
@@ -196,6 +211,6 @@ def delete(account: str, stored: Stored[Any], change: Change, clock: Clock) -> N
             ObjectItem(pk=ObjectItem.object_key(account, change.record.id), sk=OBJECT_SK),
             condition=ObjectItem.version == stored.version,
         )
-        tx.save(event_log.entry(account, change, clock))
+        tx.save(_fits(event_log.entry(account, change, clock), change, "event"))
 
     _run(write, change.claim)
