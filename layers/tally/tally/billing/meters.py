@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 from tally.clock import Clock
 from tally.domain import event_summaries as summaries
+from tally.domain import limits
 from tally.domain.aggregation import HOUR, Formula
 from tally.domain.event_summaries import EventSummary
 from tally.domain.listing import Page, Window
@@ -127,4 +128,7 @@ def event_summaries(
     for lo, hi in reversed(windows):  # newest first, like every Stripe list
         inside = [h for hour, h in hours.items() if lo <= hour < hi or (hour < lo < hour + HOUR)]
         found.append(EventSummary(meter.id, lo, hi, usage.combine(meter.formula, inside), livemode))
-    return summaries.page(found, window)
+    page = summaries.page(found, window)
+    for summary in page.data:  # what is shown must fit a 64-bit integer (tally.domain.limits)
+        limits.check_usage(f"The aggregated value of {summary.id}", summary.value)
+    return page

@@ -27,9 +27,10 @@ from dataclasses import dataclass, replace
 from tally.billing import changes
 from tally.billing.references import referenced
 from tally.clock import Clock
-from tally.domain import periods
+from tally.domain import limits, periods
 from tally.domain.listing import Page, Window
 from tally.domain.metadata import MetadataUpdate, apply_metadata
+from tally.domain.pricing import line_amount
 from tally.domain.records import Customer, Price, Subscription, SubscriptionItem
 from tally.errors import Conflict, InvalidRequest, NotFound, invalid
 from tally.ids import new_id
@@ -161,6 +162,16 @@ def create(
             )
         prices.append(price)
     _check_together(prices)
+    limits.check_licensed(
+        [
+            (
+                line_amount(price.model, 1 if spec.quantity is None else spec.quantity),
+                spec.quantity_param or "items",
+            )
+            for price, spec in zip(prices, specs, strict=True)
+            if not price.metered
+        ]
+    )
     recurring = prices[0].recurring
     assert recurring is not None
     anchor = created if anchor is None else anchor

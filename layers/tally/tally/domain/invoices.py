@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tally.domain import periods
+from tally.domain import limits, periods
 from tally.domain.pricing import billable_quantity, line_amount
 from tally.domain.records import METERED, Price
 
@@ -100,7 +100,8 @@ class Draft:
 
 
 def item_line(item: ItemInput, cycle: Cycle) -> Line:
-    """Price one item. Raises ValueError if a quantity is negative."""
+    """Price one item. Raises ValueError if a quantity is negative, and a 400 when its usage or
+    amount is beyond `tally.domain.limits` (never an integer a typed SDK cannot decode)."""
     model = item.price.model
     if item.usage_type == METERED:
         shown = max(item.usage or 0, 0)
@@ -111,6 +112,8 @@ def item_line(item: ItemInput, cycle: Cycle) -> Line:
             raise ValueError(f"Quantity must be non-negative, got {shown}.")
         period = cycle.advance
     billed = billable_quantity(model, shown)
+    limits.check_usage(f"The usage of {item.subscription_item}", shown)
+    amount = limits.check_amount(f"The amount of {item.subscription_item}", line_amount(model, billed))
     return Line(
         subscription_item=item.subscription_item,
         price=item.price.id,
@@ -118,7 +121,7 @@ def item_line(item: ItemInput, cycle: Cycle) -> Line:
         usage_type=item.usage_type,
         quantity=billed,
         raw_quantity=shown,
-        amount=line_amount(model, billed),
+        amount=amount,
         period=period,
         description=_describe(item, shown, billed),
     )
@@ -132,8 +135,9 @@ def _describe(item: ItemInput, raw: int, billed: int) -> str:
 
 def totals(lines: Sequence[Line], starting_balance: int = 0) -> Totals:
     """Sum lines; a customer balance (negative = credit) is applied to what is due, never below 0."""
-    subtotal = sum(line.amount for line in lines)
-    due = max(subtotal + starting_balance, 0)
+    subtotal = limits.check_amount("The invoice total", sum(line.amount for line in lines))
+    limits.check_amount("The starting balance", starting_balance)
+    due = limits.check_amount("The amount due", max(subtotal + starting_balance, 0))
     return Totals(subtotal, subtotal, due, due, starting_balance)
 
 

@@ -54,19 +54,21 @@ def entry(account: str, change: Change, clock: Clock) -> ObjectItem:
     }
     if change.previous_attributes is not None:
         body["data"]["previous_attributes"] = change.previous_attributes
-    return ObjectItem(
+    item = ObjectItem(
         pk=ObjectItem.object_key(account, event_id),
         sk=OBJECT_SK,
         lpk=ObjectItem.list_key(account, KIND),
         lsk=ObjectItem.list_sort(sort_stamp(clock), event_id),
         kind=KIND,
-        body=json.dumps(body, separators=(",", ":")),
         expires=clock.now + RETENTION_SECONDS,
     )
+    # Raw UTF-8 (not \u escapes: 4 bytes, not 12, for an emoji), compressed when large.
+    item.set_body(json.dumps(body, separators=(",", ":"), ensure_ascii=False))
+    return item
 
 
 def load(account: str, event_id: str, clock: Clock) -> dict[str, Any]:
     """One event; NotFound (404) when absent or past the retention window."""
     from tally.store.objects import read_item
 
-    return json.loads(str(read_item(account, event_id, KIND, clock).body))
+    return json.loads(str(read_item(account, event_id, KIND, clock).text))

@@ -82,11 +82,12 @@ def _page(
             scan_index_forward=forward,
             page_size=max(w.limit + 1, 25),
         ):
-            if item.pk == skip or item.body is None:
+            text = item.text
+            if item.pk == skip or text is None:
                 continue
             if item.expires is not None and item.expires <= clock.now:
                 continue  # TTL deletion is lazy (and never happens in moto): hide expired items
-            value = decode(item.body)
+            value = decode(text)
             if where is None or where(value):
                 results.append(value)
                 if len(results) > w.limit:

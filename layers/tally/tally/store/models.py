@@ -7,11 +7,12 @@ first use (`bind()`), never at import time.
 
 from __future__ import annotations
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from tally.settings import settings
+from tally.store import bodies
 
 OBJECT_SK = "obj"
 
@@ -53,11 +54,20 @@ class ObjectItem(Model):
     csk = UnicodeAttribute(null=True)
     kind = UnicodeAttribute(null=True)
     body = UnicodeAttribute(null=True)
+    zbody = BinaryAttribute(null=True, legacy_encoding=False)  # `body` zlib-compressed when large
     owner = UnicodeAttribute(null=True)
     version = NumberAttribute(default=1)
     expires = NumberAttribute(null=True)  # the table's TTL attribute (unix seconds)
     by_type = ByTypeIndex()
     by_customer = ByCustomerIndex()
+
+    @property
+    def text(self) -> str | None:
+        """The body, whether kept as text or compressed (`tally.store.bodies`)."""
+        return bodies.unpack(self.body, self.zbody)
+
+    def set_body(self, text: str) -> None:
+        self.body, self.zbody = bodies.pack(text)
 
     @staticmethod
     def object_key(account: str, object_id: str) -> str:

@@ -16,6 +16,7 @@ delete and a concurrent create, whichever commits second fails.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from pynamodb.transactions import TransactWrite
 from tally.clock import Clock
 from tally.errors import NotFound, StripeError
 from tally.settings import settings
-from tally.store import codec, event_log
+from tally.store import bodies, codec, event_log
 from tally.store.errors import raise_translated
 from tally.store.models import OBJECT_SK, ObjectItem, bind
 
@@ -184,7 +185,7 @@ def _record_item(account: str, record: Any, created_ms: int, version: int) -> Ob
     sort = ObjectItem.list_sort(created_ms, record.id)
     customer = getattr(record, "customer", None) if record.OBJECT != "customer" else None
     owned = isinstance(customer, str)
-    return ObjectItem(
+    item = ObjectItem(
         pk=ObjectItem.object_key(account, record.id),
         sk=OBJECT_SK,
         lpk=ObjectItem.list_key(account, record.OBJECT),
@@ -193,9 +194,21 @@ def _record_item(account: str, record: Any, created_ms: int, version: int) -> Ob
         cpk=ObjectItem.customer_list_key(account, str(customer), record.OBJECT) if owned else None,
         csk=sort if owned else None,
         kind=record.OBJECT,
-        body=codec.dumps(record),
         version=version,
     )
+    item.set_body(codec.dumps(record))
+    return item
+
+
+def _fits(item: ObjectItem, change: Change, what: str) -> ObjectItem:
+    """`item`, checked against DynamoDB's 400 KB before anything is written: otherwise a 400
+    `object_too_large` naming the largest field of the object (where shortening helps most)."""
+    attributes = item.serialize()
+    if bodies.item_size(attributes) >= bodies.MAX_ITEM_BYTES:
+        fields = {**change.event_object, **(change.previous_attributes or {})}
+        largest = max(fields, key=lambda k: len(json.dumps(fields[k], ensure_ascii=False)), default=None)
+        bodies.check_item(attributes, largest, what)
+    return item
 
 
 def _claim_item(account: str, claim: Unique, owner: str) -> ObjectItem:
@@ -232,13 +245,13 @@ def _record(tx: _Tx, account: str, w: Write, clock: Clock) -> None:
     record = w.change.record
     if w.stored is None:
         item = _record_item(account, record, event_log.sort_stamp(clock), 1)
-        tx.save(item, condition=ObjectItem.pk.does_not_exist())
+        tx.save(_fits(item, w.change, record.OBJECT), condition=ObjectItem.pk.does_not_exist())
     elif w.delete:
         key = ObjectItem(pk=ObjectItem.object_key(account, record.id), sk=OBJECT_SK)
         tx.delete(key, condition=ObjectItem.version == w.stored.version)
     else:
         item = _record_item(account, record, w.stored.created_ms, w.stored.version + 1)
-        tx.save(item, condition=ObjectItem.version == w.stored.version)
+        tx.save(_fits(item, w.change, record.OBJECT), condition=ObjectItem.version == w.stored.version)
 
 
 def commit(account: str, writes: Sequence[Write], clock: Clock) -> None:
@@ -256,7 +269,7 @@ def commit(account: str, writes: Sequence[Write], clock: Clock) -> None:
             _conditions(tx, account, w.change)
         for w in writes:
             _record(tx, account, w, clock)
-            tx.save(event_log.entry(account, w.change, clock))
+            tx.save(_fits(event_log.entry(account, w.change, clock), w.change, "event"))
 
     _run(write)
 
@@ -304,7 +317,11 @@ def read_item(
         raise NotFound(label or kind, object_id, param=param) from None
     except GetError as exc:
         raise_translated(exc)
-    if item.kind != kind or item.body is None or (item.expires is not None and item.expires <= clock.now):
+    if (
+        item.kind != kind
+        or (item.body is None and item.zbody is None)
+        or (item.expires is not None and item.expires <= clock.now)
+    ):
         raise NotFound(label or kind, object_id, param=param)
     return item
 
@@ -318,7 +335,7 @@ def load(
 ) -> Stored[R]:
     """Read one record of `cls`; raises NotFound (404) if absent or of another kind/account."""
     item = read_item(account, object_id, cls.OBJECT, clock, label=label, param=param)
-    return Stored(codec.loads(cls, str(item.body)), int(item.version), created_ms(item))
+    return Stored(codec.loads(cls, str(item.text)), int(item.version), created_ms(item))
 
 
 def get(
