@@ -170,7 +170,7 @@ class Expander:
         for k in range(len(steps), 0, -1):
             field = ".".join(steps[:k])
             if field in table:
-                holder = value
+                holder: Any = value
                 for step in steps[: k - 1]:
                     holder = holder.get(step) if isinstance(holder, dict) else None
                 if not isinstance(holder, dict):
