@@ -13,6 +13,7 @@ import support
 DATA_READERS = [
     "tests/integration/test_catalog.py",
     "tests/integration/test_subscriptions_preview.py",
+    "tests/integration/test_stripe_types.py",
     "tests/e2e/test_walkthrough.py",
 ]
 

@@ -42,7 +42,7 @@ def envelope(
 
 
 def retrieve_params(request: Any) -> None:
-    """`GET /v1/<objects>/{id}` takes only `expand[]` (accepted; objects are returned whole)."""
+    """`GET /v1/<objects>/{id}` takes only `expand[]` (the pipeline expands: `api/expand.py`)."""
     params = request.params()
     params.expand()
     params.done()

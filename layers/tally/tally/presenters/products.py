@@ -24,6 +24,7 @@ def product(p: Product) -> dict[str, Any]:
         "shippable": None,
         "statement_descriptor": None,
         "tax_code": None,
+        "tax_details": None,
         "type": "service",
         "unit_label": p.unit_label,
         "updated": p.updated,

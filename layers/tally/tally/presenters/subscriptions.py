@@ -22,13 +22,14 @@ class SubscriptionView:
 
 
 def item(i: SubscriptionItem, p: Price, subscription_id: str, period: tuple[int, int]) -> dict[str, Any]:
-    return {
+    out = {
         "id": i.id,
         "object": "subscription_item",
         "billing_thresholds": None,
         "created": i.created,
         "current_period_end": period[1],
         "current_period_start": period[0],
+        "current_trial": None,
         "discounts": [],
         "metadata": dict(i.metadata),
         "plan": plan(p),
@@ -37,6 +38,9 @@ def item(i: SubscriptionItem, p: Price, subscription_id: str, period: tuple[int,
         "subscription": subscription_id,
         "tax_rates": [],
     }
+    if i.quantity is None:  # a metered item: Stripe leaves `quantity` out (it is never null)
+        del out["quantity"]
+    return out
 
 
 def subscription(view: SubscriptionView) -> dict[str, Any]:
@@ -51,12 +55,18 @@ def subscription(view: SubscriptionView) -> dict[str, Any]:
         "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
         "billing_cycle_anchor": s.billing_cycle_anchor,
         "billing_cycle_anchor_config": None,
-        "billing_mode": {"type": "classic"},
+        "billing_schedules": [],
+        "billing_mode": {"flexible": None, "type": "classic"},
         "billing_thresholds": None,
         "cancel_at": None,
         "cancel_at_period_end": False,
         "canceled_at": s.canceled_at,
-        "cancellation_details": {"comment": None, "feedback": None, "reason": s.cancellation_reason},
+        "cancellation_details": {
+            "comment": None,
+            "feedback": None,
+            "feedback_option": None,
+            "reason": s.cancellation_reason,
+        },
         "collection_method": "charge_automatically",
         "created": s.created,
         "currency": s.currency,
@@ -71,7 +81,13 @@ def subscription(view: SubscriptionView) -> dict[str, Any]:
         "description": s.description,
         "discounts": [],
         "ended_at": s.ended_at,
-        "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
+        "invoice_settings": {
+            "account_tax_ids": None,
+            "custom_fields": None,
+            "description": None,
+            "footer": None,
+            "issuer": {"type": "self"},
+        },
         "items": {
             "object": "list",
             "data": items,
@@ -81,6 +97,7 @@ def subscription(view: SubscriptionView) -> dict[str, Any]:
         },
         "latest_invoice": None,
         "livemode": s.livemode,
+        "managed_payments": None,
         "metadata": dict(s.metadata),
         "next_pending_invoice_item_invoice": None,
         "on_behalf_of": None,
@@ -99,6 +116,8 @@ def subscription(view: SubscriptionView) -> dict[str, Any]:
         "test_clock": None,
         "transfer_data": None,
         "trial_end": None,
-        "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
+        "trial_settings": {
+            "end_behavior": {"billing_cycle_anchor": None, "missing_payment_method": "create_invoice"}
+        },
         "trial_start": None,
     }
