@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tally.api import customers, events, invoices, meters, prices, products, subscriptions
+from tally.api import customers, events, invoices, meters, prices, products, search, subscriptions
 from tally.api.http import handle
 from tally.api.routing import merge
 from tally.observability import entry_point
@@ -17,6 +17,7 @@ ROUTES = merge(
     subscriptions.routes,
     invoices.routes,
     events.routes,
+    search.routes,
 )
 
 

@@ -13,7 +13,7 @@ import pytest
 import stripe
 import support
 
-E2E_ACCOUNTS = 36
+E2E_ACCOUNTS = 40
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from pynamodb.transactions import TransactWrite
 from tally.clock import Clock
 from tally.errors import NotFound, StripeError
 from tally.settings import settings
-from tally.store import codec, event_log
+from tally.store import codec, event_log, search_index
 from tally.store.errors import raise_translated
 from tally.store.models import OBJECT_SK, ObjectItem, bind
 
@@ -131,6 +131,7 @@ def create(account: str, change: Change, clock: Clock) -> None:
         item = _record_item(account, change.record, event_log.sort_stamp(clock), 1)
         tx.save(item, condition=ObjectItem.pk.does_not_exist())
         tx.save(event_log.entry(account, change, clock))
+        search_index.write(tx, account, change, before=None, sort=str(item.lsk))
 
     _run(write, change.claim)
 
@@ -183,6 +184,8 @@ def update(account: str, stored: Stored[Any], change: Change, clock: Clock) -> N
             condition=ObjectItem.version == stored.version,
         )
         tx.save(event_log.entry(account, change, clock))
+        sort = ObjectItem.list_sort(stored.created_ms, change.record.id)
+        search_index.write(tx, account, change, before=stored.record, sort=sort)
 
     _run(write, change.claim)
 
@@ -197,5 +200,7 @@ def delete(account: str, stored: Stored[Any], change: Change, clock: Clock) -> N
             condition=ObjectItem.version == stored.version,
         )
         tx.save(event_log.entry(account, change, clock))
+        sort = ObjectItem.list_sort(stored.created_ms, change.record.id)
+        search_index.write(tx, account, change, before=stored.record, sort=sort, deleted=True)
 
     _run(write, change.claim)
