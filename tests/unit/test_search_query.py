@@ -6,6 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tally.domain.records import Customer, Price, Recurring
 from tally.domain.search_fields import check, matches
@@ -14,7 +16,7 @@ from tally.domain.search_plan import (
     LOOKUP_KEY,
     METADATA,
     Source,
-    created_window,
+    created_floor,
     decode_page,
     encode_page,
     plan,
@@ -85,6 +87,20 @@ def test_a_malformed_query_says_where(text, where, says):
     assert f"at character {where}:" in raised.value.message and says in raised.value.message
 
 
+QUERY_CHARACTERS = list("ab:~<>=-'\"\\[] \tANDORnulmetadcr1²٣")
+
+
+@given(st.text(alphabet=st.sampled_from(QUERY_CHARACTERS), max_size=60) | st.text())
+def test_any_text_is_a_query_or_a_query_error(text):
+    # GIVEN any text WHEN parsed and checked for every resource THEN it is a query or a 400 on
+    # `query` — never another exception (which would be a 500)
+    for kind in ("customer", "product", "price", "subscription"):
+        try:
+            check(kind, parse(text))
+        except InvalidRequest as error:
+            assert (error.code, error.param) == ("parameter_invalid", "query")
+
+
 # -- the fields of each resource ------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("kind", "text", "says"),
@@ -96,6 +112,8 @@ def test_a_malformed_query_says_where(text, where, says):
         ("customer", "metadata['k']~'abc'", "does not take ~"),
         ("customer", "name>'a'", "does not take >"),
         ("customer", "created>'soon'", "takes a number"),
+        ("customer", "created:'²'", "takes a number"),
+        ("customer", "created:'--5'", "takes a number"),
         ("product", "active:'yes'", "true or false"),
         ("product", "name:null", "never null"),
         ("customer", "email:42", "quoted string"),
@@ -182,17 +200,17 @@ def test_an_or_query_reads_every_index_or_everything():
     assert _plan("customer", "metadata['a']:'1' OR email:'a@b.c'") == (Source(BY_TYPE),)
 
 
-def test_created_clauses_bound_the_positions_read():
-    # GIVEN created bounds in an AND query THEN [low, high) in positions (created ms, 15 digits)
-    def window(text: str) -> tuple[str, str]:
-        return created_window(check("customer", parse(text)))
+def test_created_clauses_set_the_lowest_position_read():
+    # GIVEN created lower bounds in an AND query THEN the floor in positions (created ms, 15 digits)
+    def floor(text: str) -> str:
+        return created_floor(check("customer", parse(text)))
 
-    assert window("created>10 AND created<=20") == ("000000000011000", "000000000021000")
-    assert window("created:10") == ("000000000010000", "000000000011000")
-    assert window("created>=10 email:'a@b.c'") == ("000000000010000", "~")
-    # AND negations, OR queries and out-of-range numbers do not narrow (or clamp)
-    assert window("-created>10") == window("created>1 OR created<5") == ("000000000000000", "~")
-    assert window("created<-5") == ("000000000000000", "000000000000000")
+    assert floor("created>10 AND created>=5") == "000000000011000"
+    assert floor("created:10 email:'a@b.c'") == "000000000010000"
+    assert floor("created>=99999999999999") == "~"  # past any position: nothing to read
+    # AND upper bounds, negations and OR queries do not narrow (stamps may run ahead of created)
+    for text in ("created<10", "-created>10", "created>1 OR created>5", "email:'a@b.c'"):
+        assert floor(text) == ""
 
 
 # -- the page cursor ------------------------------------------------------------------------------

@@ -34,9 +34,7 @@ class SearchArgs:
 def _search(account: str, cls: type[Any], args: SearchArgs, clock: Clock) -> SearchPage[Any]:
     kind = cls.OBJECT
     query = search_fields.check(kind, search_query.parse(args.query))
-    low, high = search_plan.created_window(query)
     after = search_plan.decode_page(args.page, args.query) if args.page else None
-    after = min(after or high, high)
     found = store.find(
         account,
         cls,
@@ -46,7 +44,7 @@ def _search(account: str, cls: type[Any], args: SearchArgs, clock: Clock) -> Sea
         after=after,
         clock=clock,
         max_read=MAX_READ,
-        low=low,
+        low=search_plan.created_floor(query),
     )
     next_page = search_plan.encode_page(found.position, args.query) if found.position else None
     return SearchPage(found.data, found.has_more, next_page)

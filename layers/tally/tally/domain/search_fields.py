@@ -11,6 +11,7 @@ least 3 characters on the text fields that allow it; `>`, `<`, `>=`, `<=` compar
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -19,6 +20,7 @@ from tally.domain.search_query import Clause, Query, query_error
 
 MIN_SUBSTRING = 3
 TEXT, EXACT, BOOL, NUMBER = "text", "exact", "bool", "number"  # EXACT: case-sensitive (ids, keys)
+_INTEGER = re.compile(r"-?[0-9]{1,18}")  # ASCII digits only (str.isdigit accepts "²")
 _COMPARE = {">": operator.gt, "<": operator.lt, ">=": operator.ge, "<=": operator.le}
 
 
@@ -91,7 +93,7 @@ def _check(kind: str, c: Clause) -> Clause:
     elif c.op in _COMPARE or field.type == NUMBER:
         if field.type != NUMBER:
             raise query_error(c.at, f"{c.label} does not take {c.op}; only numeric fields (created) do.")
-        if isinstance(value, str) and value.lstrip("-").isdigit() and len(value) <= 18:
+        if isinstance(value, str) and _INTEGER.fullmatch(value):
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool):
             raise query_error(c.at, f"{c.label} takes a number (unix seconds), as in created>1609459200.")

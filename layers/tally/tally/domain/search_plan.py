@@ -72,20 +72,21 @@ def plan(kind: str, query: Query) -> tuple[Source, ...]:
     return (min(found, key=lambda s: PREFERENCE.index(s.index)),)
 
 
-def created_window(query: Query) -> tuple[str, str]:
-    """The positions [low, high) an AND query's `created` clauses allow (every source is in
-    position order, so reading stops below `low` and starts below `high`)."""
-    low, high = 0, 10**15  # created milliseconds
+def created_floor(query: Query) -> str:
+    """The lowest position an AND query's `created` clauses allow ("" for none).
+
+    A position's milliseconds are never earlier than the object's `created` (the store's sort
+    stamp is the write's clock, bumped forward to stay strictly increasing), so every source,
+    being newest first, can stop below `created*1000` without missing a match. The stamp can run
+    ahead of `created` (a burst of writes, a clock set in the future), so an upper bound
+    (`created<…`) cannot skip positions: those clauses are only checked on the objects read."""
+    floor = 0
     for c in () if query.any_of else query.clauses:
-        if c.field != "created" or c.negated or not isinstance(c.value, int) or isinstance(c.value, bool):
+        if c.field != "created" or c.negated or c.op not in (">", ">=", ":"):
             continue
-        first_ms, next_ms = c.value * 1000, (c.value + 1) * 1000
-        if c.op in (">", ">=", ":"):
-            low = max(low, next_ms if c.op == ">" else first_ms)
-        if c.op in ("<", "<=", ":"):
-            high = min(high, first_ms if c.op == "<" else next_ms)
-    low, high = max(0, min(low, 10**15)), max(0, min(high, 10**15))
-    return f"{low:015d}" if low < 10**15 else "~", f"{high:015d}" if high < 10**15 else "~"
+        if isinstance(c.value, int) and not isinstance(c.value, bool):
+            floor = max(floor, (c.value + 1 if c.op == ">" else c.value) * 1000)
+    return "" if floor == 0 else f"{floor:015d}" if floor < 10**15 else "~"
 
 
 # -- the page cursor: where the last page stopped, tied to its query ------------------------------
