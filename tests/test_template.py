@@ -7,6 +7,7 @@ import base64
 import importlib
 import inspect
 import pkgutil
+from pathlib import Path
 
 import pytest
 import support
@@ -14,7 +15,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
 from tally_local.gateway import load_handler
-from tally_local.template import compile_routes, load, match
+from tally_local.template import Function, Template, compile_routes, load, match
 
 TEMPLATE = load()
 FUNCTIONS = sorted(TEMPLATE.functions)
@@ -185,3 +186,23 @@ def test_every_function_has_a_sample_event():
         if found:
             covered.add(found[0].function)
     assert sorted(set(FUNCTIONS) - covered) == []
+
+
+@pytest.mark.parametrize("resource", ["customers", "products", "prices", "subscriptions"])
+def test_the_search_route_wins_over_the_id_route(resource):
+    # GIVEN the template's routes WHEN /v1/<resource>/search is matched THEN the literal route
+    # answers (as API Gateway prefers it over {id}), and any other id still reaches the retrieve
+    routes = compile_routes(TEMPLATE)
+    found = match(routes, "GET", f"/v1/{resource}/search")
+    assert found is not None and (found[0].key, found[1]) == (f"GET /v1/{resource}/search", {})
+    found = match(routes, "GET", f"/v1/{resource}/x_123")
+    assert found is not None and found[0].key == f"GET /v1/{resource}/{{id}}"
+
+
+def test_literal_segments_win_whatever_the_declaration_order():
+    # GIVEN a template declaring the {id} route before the literal one
+    fn = Function("Fn", Path("."), "app.handler", routes=["GET /v1/things/{id}", "GET /v1/things/search"])
+    routes = compile_routes(Template({}, {"Fn": fn}, {}))
+    # WHEN matched THEN the literal route still wins
+    found = match(routes, "GET", "/v1/things/search")
+    assert found is not None and found[0].key == "GET /v1/things/search"

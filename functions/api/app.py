@@ -11,6 +11,7 @@ from tally.api import (
     meters,
     prices,
     products,
+    search,
     subscription_items,
     subscriptions,
 )
@@ -27,6 +28,7 @@ ROUTES = merge(
     subscription_items.routes,
     invoices.routes,
     events.routes,
+    search.routes,
 )
 
 

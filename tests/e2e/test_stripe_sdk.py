@@ -91,3 +91,46 @@ def test_walkthrough_previews_25_tokens_as_4_cents(client):
     lines = preview.lines.data
     assert any(line.quantity == 1 and line.amount == 4 for line in lines), lines
     assert preview.total == 4
+
+
+def test_search_with_the_sdk_pages_through_next_page(client):
+    # GIVEN 5 customers carrying a metadata pair and one that does not
+    ids = [client.v1.customers.create({"name": f"s{i}", "metadata": {"cohort": "a"}}).id for i in range(5)]
+    client.v1.customers.create({"name": "other", "metadata": {"cohort": "b"}})
+    # WHEN the SDK searches with pages of 2 and auto-pages over next_page
+    result = client.v1.customers.search({"query": "metadata['cohort']:'a'", "limit": 2})
+    assert result.object == "search_result" and result.has_more is True and result.next_page
+    seen = [c.id for c in result.auto_paging_iter()]
+    # THEN every match comes back once, newest first
+    assert seen == ids[::-1]
+
+
+def test_search_of_each_resource_with_the_sdk(client):
+    # GIVEN a product, a lookup-keyed price and a subscription
+    product = client.v1.products.create({"name": "Search plan"})
+    price = client.v1.prices.create(
+        {
+            "currency": "usd",
+            "unit_amount": 900,
+            "product": product.id,
+            "recurring": {"interval": "month"},
+            "lookup_key": "search_monthly",
+        }
+    )
+    customer = client.v1.customers.create({"email": "sdk@example.com"})
+    sub = client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}]})
+    # WHEN each resource is searched through the SDK THEN it finds them
+    assert [c.id for c in client.v1.customers.search({"query": "email:'sdk@example.com'"})] == [customer.id]
+    assert [p.id for p in client.v1.products.search({"query": "name~'search' AND active:'true'"})] == [
+        product.id
+    ]
+    assert [p.id for p in client.v1.prices.search({"query": "lookup_key:'search_monthly'"})] == [price.id]
+    assert [s.id for s in client.v1.subscriptions.search({"query": "status:'active'"})] == [sub.id]
+
+
+def test_a_malformed_search_raises_invalid_request_error(client):
+    # GIVEN AND mixed with OR WHEN searched THEN InvalidRequestError on `query` saying where
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.customers.search({"query": "email:'a@b.c' AND name:'x' OR name:'y'"})
+    assert (raised.value.code, raised.value.param) == ("parameter_invalid", "query")
+    assert "character 1" in str(raised.value.user_message)

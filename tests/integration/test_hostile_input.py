@@ -22,11 +22,13 @@ Adding an endpoint:
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import support
@@ -189,6 +191,39 @@ def get_cases(path: str, base: str = "") -> list[Row]:
         row("invalid UTF-8 in the query", "ending_before=%FF%FE"),
         row("NUL in a cursor", "starting_after=x_%00"),
         row("over-long cursor", "starting_after=" + "x" * 5000),
+    ]
+
+
+def search_cases(path: str, valid: str) -> list[Row]:
+    """Rows every search route must reject: each is the valid query `valid` with one hostile part."""
+    listing = path.rsplit("/", 1)[0]
+    q = "query=" + quote(valid)
+
+    def row(name: str, query: str, status: int = 400, **kwargs: Any) -> Row:
+        return Row(f"GET {path} {name}", "GET", path, status, query=query, listing=listing, **kwargs)
+
+    forged = base64.urlsafe_b64encode(b'{"p":"000000000000001#x","q":"0000000000000000"}').decode()
+    return [
+        row("no query", "limit=3", code="parameter_missing", param="query"),
+        row("empty query", "query=", code="parameter_invalid_empty", param="query"),
+        row("query as a hash", "query[x]=1", param="query"),
+        row("NUL in the query", "query=" + quote(valid[:-1] + "\x00'"), param="query"),
+        row("over-long query", "query=" + quote(valid + " AND name~'" + "x" * 5000 + "'"), param="query"),
+        row("invalid UTF-8 in the query", "query=%FF%FE"),
+        row("unclosed quote", "query=" + quote(valid[:-1]), param="query"),
+        row("AND mixed with OR", "query=" + quote(f"{valid} AND {valid} OR {valid}"), param="query"),
+        row("11 clauses", "query=" + quote(" AND ".join([valid] * 11)), param="query"),
+        row("unknown field", "query=" + quote("address:'x'"), param="query"),
+        row("parentheses", "query=" + quote(f"({valid})"), param="query"),
+        row("huge limit", q + "&limit=" + "9" * 40, code="parameter_invalid_integer"),
+        row("limit 0", q + "&limit=0", code="parameter_invalid_integer"),
+        row("limit 101", q + "&limit=101", code="parameter_invalid_integer"),
+        row("garbage page", q + "&page=%%%", param="page"),
+        row("forged page", q + "&page=" + forged, param="page"),
+        row("page as a hash", q + "&page[x]=1", param="page"),
+        row("over-long page", q + "&page=" + "x" * 5000, param="page"),
+        row("a list cursor", q + "&starting_after=cus_x", code="parameter_unknown"),
+        row("10k params", q + "&" + "&".join(f"p{i}=1" for i in range(10_000))),
     ]
 
 
@@ -374,6 +409,10 @@ ROWS: list[Row] = [
         400,
         listing="/v1/products",
     ),
+    *search_cases("/v1/customers/search", "email:'ada@example.com'"),
+    *search_cases("/v1/products/search", "name:'seed'"),
+    *search_cases("/v1/prices/search", "currency:'usd'"),
+    *search_cases("/v1/subscriptions/search", "status:'active'"),
     Row(
         "DELETE /v1/subscriptions/{id} with a param",
         "DELETE",

@@ -115,10 +115,12 @@ def test_api_needs_exactly_what_its_policy_grants(api, needed):
     ).json
     sub = api.post("/v1/subscriptions", {"customer": cus, "items": [{"price": price["id"]}]}).json
     assert _event(api, cus, "25", "u1").status == 200
-    # WHEN reads, lists, updates, previews, summaries, replays and deletes run
+    # WHEN reads, lists, searches, updates, previews, summaries, replays and deletes run
     api.post("/v1/prices", {"currency": "usd"}, headers={"Idempotency-Key": "p2"})  # fails: record deleted
     api.post("/v1/prices", {"currency": "usd", "unit_amount": 4}, headers={"Idempotency-Key": "p1"})
-    api.post(f"/v1/customers/{cus}", {"email": "j@example.com"})
+    api.post(f"/v1/customers/{cus}", {"email": "j@example.com", "metadata": {"plan": "pro"}})
+    assert api.get("/v1/customers/search", {"query": "metadata['plan']:'pro'"}).json["data"]
+    assert api.get("/v1/prices/search", {"query": "lookup_key:'none' OR type:'recurring'"}).status == 200
     for path in ("/v1/customers", "/v1/prices", "/v1/products", "/v1/billing/meters", "/v1/events"):
         assert api.get(path, {"limit": 2}).status == 200
     assert api.get("/v1/subscriptions", {"customer": cus}).status == 200

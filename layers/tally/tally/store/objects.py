@@ -29,7 +29,7 @@ from pynamodb.transactions import TransactWrite
 from tally.clock import Clock
 from tally.errors import NotFound, StripeError
 from tally.settings import settings
-from tally.store import bodies, codec, event_log
+from tally.store import bodies, codec, event_log, search_index
 from tally.store.errors import raise_translated
 from tally.store.models import OBJECT_SK, ObjectItem, bind
 
@@ -241,17 +241,20 @@ def _conditions(tx: _Tx, account: str, change: Change) -> None:
         tx.update(_counter_item(account, counter.owner, counter.kind), [ObjectItem.version.add(1)])
 
 
-def _record(tx: _Tx, account: str, w: Write, clock: Clock) -> None:
+def _record(tx: _Tx, account: str, w: Write, clock: Clock) -> str:
+    """Add the record's own action; returns its list sort key."""
     record = w.change.record
     if w.stored is None:
         item = _record_item(account, record, event_log.sort_stamp(clock), 1)
         tx.save(_fits(item, w.change, record.OBJECT), condition=ObjectItem.pk.does_not_exist())
-    elif w.delete:
+        return str(item.lsk)
+    if w.delete:
         key = ObjectItem(pk=ObjectItem.object_key(account, record.id), sk=OBJECT_SK)
         tx.delete(key, condition=ObjectItem.version == w.stored.version)
     else:
         item = _record_item(account, record, w.stored.created_ms, w.stored.version + 1)
         tx.save(_fits(item, w.change, record.OBJECT), condition=ObjectItem.version == w.stored.version)
+    return ObjectItem.list_sort(w.stored.created_ms, record.id)
 
 
 def commit(account: str, writes: Sequence[Write], clock: Clock) -> None:
@@ -261,17 +264,29 @@ def commit(account: str, writes: Sequence[Write], clock: Clock) -> None:
     changed since it was read (optimistic lock) or any other race is a 409. No two writes may name
     the same item (DynamoDB rejects a transaction touching one item twice).
     """
-    if sum(w.change.actions for w in writes) > MAX_ACTIONS:
+    used = sum(w.change.actions for w in writes)
+    if used > MAX_ACTIONS:
         raise ValueError(f"one transaction takes at most {MAX_ACTIONS} actions")
+    later: list[ObjectItem] = []
 
     def write(tx: _Tx) -> None:
+        room = MAX_ACTIONS - used
         for w in writes:
             _conditions(tx, account, w.change)
+        sorts = []
         for w in writes:
-            _record(tx, account, w, clock)
+            sorts.append(_record(tx, account, w, clock))
             tx.save(_fits(event_log.entry(account, w.change, clock), w.change, "event"))
+        for w, sort in zip(writes, sorts, strict=True):  # the search index, in the room left
+            before = w.stored.record if w.stored is not None else None
+            added, left = search_index.write(
+                tx, account, w.change, before=before, sort=sort, room=room, deleted=w.delete
+            )
+            room -= added
+            later.extend(left)
 
     _run(write)
+    search_index.write_after(later)
 
 
 def create(account: str, change: Change, clock: Clock) -> None:
