@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tally import errors
-from tally.api import auth, expand
+from tally.api import auth
 from tally.api.params import Params
 from tally.api.parsing import parse_body, parse_form
 from tally.api.routing import Route
@@ -93,8 +93,13 @@ def _authenticate(route: Route, headers: dict[str, str], clock: Clock) -> str:
 
 
 def _call(route: Route, request: Request) -> dict[str, Any]:
-    steps = expand.paths(route.key, request.data)  # checked first: a bad path changes nothing
-    body = expand.apply(request.account, request.clock, route.handler(request), steps)
+    if "expand" not in request.data:
+        body = route.handler(request)
+    else:
+        from tally.api import expand  # lazy: expansion reads every resource; ingest never needs it
+
+        steps = expand.paths(route.key, request.data)  # checked first: a bad path changes nothing
+        body = expand.apply(request.account, request.clock, route.handler(request), steps)
     # The body is kept as text so an idempotent replay is byte-identical to the first answer.
     return {"status": route.status, "body": to_json(body)}
 
