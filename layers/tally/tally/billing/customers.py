@@ -58,6 +58,8 @@ def delete(account: str, customer_id: str, clock: Clock) -> Customer:
 
 
 def list_(account: str, window: Window, clock: Clock, *, email: str | None = None) -> Page[Customer]:
+    if not email:
+        return lists.list_records(account, Customer, window, clock)
     return lists.list_records(
-        account, Customer, window, clock, where=(lambda c: c.email == email) if email else None
+        account, Customer, window, clock, where=lambda c: c.email == email, any_of=[("email", email)]
     )

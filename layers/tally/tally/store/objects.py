@@ -21,7 +21,7 @@ from pynamodb.transactions import TransactWrite
 from tally.clock import Clock
 from tally.errors import NotFound, StripeError
 from tally.settings import settings
-from tally.store import codec, event_log
+from tally.store import codec, event_log, filters
 from tally.store.errors import raise_translated
 from tally.store.models import OBJECT_SK, ObjectItem, bind
 
@@ -108,6 +108,15 @@ def _record_item(account: str, record: Any, created_ms: int, version: int) -> Ob
     )
 
 
+def record_items(account: str, record: Any, created_ms: int) -> list[ObjectItem]:
+    """Every item stored for a new record (bulk loads): the record item and its filter entries."""
+    item = _record_item(account, record, created_ms, 1)
+    return [
+        item,
+        *filters.entries(account, record.OBJECT, record.id, str(item.lsk), filters.of_record(record)),
+    ]
+
+
 def _claim_item(account: str, claim: Unique, owner: str) -> ObjectItem:
     return ObjectItem(
         pk=ObjectItem.unique_key(account, claim.kind, claim.value),
@@ -130,7 +139,8 @@ def create(account: str, change: Change, clock: Clock) -> None:
         _claims_and_releases(tx, account, change)
         item = _record_item(account, change.record, event_log.sort_stamp(clock), 1)
         tx.save(item, condition=ObjectItem.pk.does_not_exist())
-        tx.save(event_log.entry(account, change, clock))
+        filters.write(tx, account, change.record, str(item.lsk))
+        event_log.save(tx, account, change, clock)
 
     _run(write, change.claim)
 
@@ -178,11 +188,10 @@ def update(account: str, stored: Stored[Any], change: Change, clock: Clock) -> N
 
     def write(tx: TransactWrite) -> None:
         _claims_and_releases(tx, account, change)
-        tx.save(
-            _record_item(account, change.record, stored.created_ms, stored.version + 1),
-            condition=ObjectItem.version == stored.version,
-        )
-        tx.save(event_log.entry(account, change, clock))
+        item = _record_item(account, change.record, stored.created_ms, stored.version + 1)
+        tx.save(item, condition=ObjectItem.version == stored.version)
+        filters.write(tx, account, change.record, str(item.lsk), stored.record)
+        event_log.save(tx, account, change, clock)
 
     _run(write, change.claim)
 
@@ -196,6 +205,8 @@ def delete(account: str, stored: Stored[Any], change: Change, clock: Clock) -> N
             ObjectItem(pk=ObjectItem.object_key(account, change.record.id), sk=OBJECT_SK),
             condition=ObjectItem.version == stored.version,
         )
-        tx.save(event_log.entry(account, change, clock))
+        sort = ObjectItem.list_sort(stored.created_ms, change.record.id)
+        filters.write(tx, account, change.record, sort, stored.record, deleted=True)
+        event_log.save(tx, account, change, clock)
 
     _run(write, change.claim)
