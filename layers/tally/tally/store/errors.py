@@ -45,7 +45,7 @@ def cancellation_codes(exc: BaseException) -> list[str | None]:
 
 
 def translate(
-    exc: BaseException, claim_errors: Sequence[StripeError] = (), *, transaction: bool = False
+    exc: BaseException, claim_errors: Sequence[StripeError | None] = (), *, transaction: bool = False
 ) -> Exception:
     """The Tally error for a failed read or write; `exc` itself when it is not a known case.
 
@@ -55,8 +55,8 @@ def translate(
     """
     reasons = cancellation_codes(exc)
     for i, reason in enumerate(reasons):
-        if reason == CONDITION_FAILED and i < len(claim_errors):
-            return claim_errors[i]
+        if reason == CONDITION_FAILED and i < len(claim_errors) and (error := claim_errors[i]) is not None:
+            return error
     code = code_of(exc)
     if transaction:
         if code in THROTTLED or any(r in _CONFLICTING_REASONS for r in reasons):
@@ -69,6 +69,6 @@ def translate(
 
 
 def raise_translated(
-    exc: BaseException, claim_errors: Sequence[StripeError] = (), *, transaction: bool = False
+    exc: BaseException, claim_errors: Sequence[StripeError | None] = (), *, transaction: bool = False
 ) -> Any:
     raise translate(exc, claim_errors, transaction=transaction) from exc

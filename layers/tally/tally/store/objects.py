@@ -83,11 +83,15 @@ def connection() -> Connection:
 def _run(write: Callable[[TransactWrite], None], uniques: list[Unique]) -> None:
     """Run one transaction; a failed claim raises its own error, other races a 409."""
     bind()
+    tx = TransactWrite(connection=connection())
     try:
-        with TransactWrite(connection=connection()) as tx:
+        with tx:
             write(tx)
     except TransactWriteError as exc:
-        raise_translated(exc, [u.error for u in uniques], transaction=True)
+        # PynamoDB sends condition checks and deletes (releases, stale filter entries) before puts,
+        # whatever the order they were added in; the claims are the first puts.
+        ahead = len(tx._condition_check_items) + len(tx._delete_items)
+        raise_translated(exc, [None] * ahead + [u.error for u in uniques], transaction=True)
 
 
 def _record_item(account: str, record: Any, created_ms: int, version: int) -> ObjectItem:
