@@ -15,7 +15,7 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_BATCHED_WRU = 2.1
 TARGET_INGEST_IMPORT_MS = 150.0
-STAGES = 6
+STAGES = 7
 
 
 def say(line: str) -> None:
@@ -175,9 +175,37 @@ def summary(r: dict[str, Any]) -> str:
             "—",
         ),
     ]
+    lr = r.get("list_reads")
+    if lr:
+        u = lr["unrelated"]
+        for name, v in lr["lists"].items():
+            rows.append(
+                (
+                    f"GET {name}: items read at {u['small']:,} / {u['large']:,} unrelated objects",
+                    f"{v['small']['items_read']} / {v['large']['items_read']} "
+                    f"({v['small']['returned']} returned)",
+                    f"equal — {_ok(v['small']['items_read'] == v['large']['items_read'])}",
+                )
+            )
     lines = ["| Metric | Result | Target |", "|---|---|---|"]
     lines += [f"| {m} | {v} | {tg} |" for m, v, tg in rows]
     return "\n".join(lines)
+
+
+def _lists_only(results: dict[str, Any], stage: Any, run: Any, out: Path) -> int:
+    from bench import list_reads
+
+    results["list_reads"] = v = stage(
+        7, "filtered list reads", lambda: list_reads.list_reads(run), lambda v: f"equal: {v['equal']}"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    u = v["unrelated"]
+    say(f"\n| list (limit=3) | items read at {u['small']:,} / {u['large']:,} unrelated objects |\n|---|---|")
+    for name, x in v["lists"].items():
+        say(f"| GET {name} | {x['small']['items_read']} / {x['large']['items_read']} |")
+    say(f"\nWritten to {out}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         "--scale", type=float, default=1.0, help="shrink every loop (e.g. 0.1 for a quick smoke run)"
     )
     parser.add_argument("--runs", type=int, default=5, help="cold-start runs per module (median)")
+    parser.add_argument(
+        "--lists-only", action="store_true", help="run only setup and the filtered-list stage (7)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args(argv)
 
@@ -226,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
             lambda v: f"moto at {v['moto']}, meter {v['meter']} (sum), {v['customers']} customers",
         )
         run = box["run"]
+        if args.lists_only:
+            return _lists_only(results, stage, run, args.out)
         results["write_units"] = stage(
             2,
             "write units per event",
@@ -274,6 +307,17 @@ def main(argv: list[str] | None = None) -> int:
             lambda v: (
                 f"single {v['single']['thread_cpu_ms_per_event']:.2f} ms, "
                 f"batched {v['batched']['thread_cpu_ms_per_event']:.3f} ms"
+            ),
+        )
+        from bench import list_reads
+
+        results["list_reads"] = stage(
+            7,
+            "filtered list reads",
+            lambda: list_reads.list_reads(run),
+            lambda v: (
+                f"items read equal at {v['unrelated']['small']:,} and {v['unrelated']['large']:,} "
+                f"unrelated objects: {v['equal']}"
             ),
         )
     finally:

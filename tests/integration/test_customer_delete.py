@@ -113,14 +113,26 @@ def test_a_preview_of_an_active_subscription_whose_customer_is_gone_has_no_upcom
     assert error.get("param") is None
 
 
-def test_up_to_48_subscriptions_go_in_the_customers_own_transaction(api):
-    # GIVEN a customer with 48 active subscriptions (2 actions each + customer, event, guard = 99)
+def test_as_many_subscriptions_as_fit_go_in_the_customers_own_transaction(api):
+    # GIVEN a customer with as many active subscriptions as fit beside it in one transaction
     customer, subs = _customer_with_subscriptions(api, customers.SUBSCRIPTIONS_WITH_CUSTOMER)
     # WHEN it is deleted, counting the transactions
     with support.TransactionCrash(at=0) as counted:
         ok(api.delete(f"/v1/customers/{customer}"))
     # THEN one transaction did everything
     assert counted.calls == 1
+    _assert_all_canceled(api, customer, subs)
+
+
+def test_one_subscription_more_than_fits_takes_a_second_transaction(api):
+    # GIVEN one active subscription more than fit beside the customer (every change counted with
+    # its list-filter entries and its event's, so no transaction passes DynamoDB's 100 actions)
+    customer, subs = _customer_with_subscriptions(api, customers.SUBSCRIPTIONS_WITH_CUSTOMER + 1)
+    # WHEN it is deleted
+    with support.TransactionCrash(at=0) as counted:
+        ok(api.delete(f"/v1/customers/{customer}"))
+    # THEN two transactions did it
+    assert counted.calls == 2
     _assert_all_canceled(api, customer, subs)
 
 

@@ -124,6 +124,7 @@ def test_api_needs_exactly_what_its_policy_grants(api, needed):
     for path in ("/v1/customers", "/v1/prices", "/v1/products", "/v1/billing/meters", "/v1/events"):
         assert api.get(path, {"limit": 2}).status == 200
     assert api.get("/v1/subscriptions", {"customer": cus}).status == 200
+    assert api.get("/v1/customers", {"email": "j@example.com"}).status == 200  # by_field + BatchGetItem
     assert api.post("/v1/invoices/create_preview", {"subscription": sub["id"]}).status == 200
     summaries = api.get(
         f"/v1/billing/meters/{meter['id']}/event_summaries",

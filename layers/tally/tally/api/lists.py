@@ -21,10 +21,9 @@ def list_args(params: Params, *, created: bool = False) -> Window:
         )
     args = Window(10 if limit is None else limit, starting_after, ending_before)
     if created and params.has("created"):
-        window = params.sub("created")
-        if window is None:
-            params.int("created", min=0)  # a bare integer means "exactly then"
-        else:
+        if not params.is_hash("created"):  # a bare integer means "exactly then" (Stripe)
+            args.created_gte = args.created_lte = params.int("created", required=True, min=0)
+        elif (window := params.sub("created")) is not None:
             gt, gte = window.int("gt", min=0), window.int("gte", min=0)
             lt, lte = window.int("lt", min=0), window.int("lte", min=0)
             window.done()

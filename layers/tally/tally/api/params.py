@@ -37,6 +37,10 @@ class Params:
     def has(self, name: _str) -> bool:
         return name in self._data
 
+    def is_hash(self, name: _str) -> bool:
+        """Whether `name` was sent as a hash (`created[gte]=…`) rather than a value (`created=…`)."""
+        return isinstance(self._data.get(name), dict)
+
     def _take(self, name: _str, required: _bool) -> Any:
         value = self._data.pop(name, _MISSING)
         if value is _MISSING or value is None:

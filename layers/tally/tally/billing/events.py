@@ -17,9 +17,10 @@ from tally.store import event_log, lists
 
 
 def type_matcher(pattern: str) -> Callable[[str], bool]:
-    """Exact match, or prefix match for a pattern ending in `*`. Raises ValueError otherwise."""
-    if "*" in pattern[:-1]:
-        raise ValueError("Only a trailing '*' wildcard is supported (e.g. 'customer.*').")
+    """Exact match, or prefix match for a pattern ending in `.*` (or `*` alone). Raises ValueError
+    otherwise."""
+    if "*" in pattern[:-1] or (pattern.endswith("*") and pattern != "*" and not pattern.endswith(".*")):
+        raise ValueError("Only a trailing '.*' wildcard is supported (e.g. 'customer.*').")
     if pattern.endswith("*"):
         prefix = pattern[:-1]
         return lambda t: t.startswith(prefix)
@@ -41,17 +42,22 @@ def list_(
     if pattern is not None and types is not None:
         raise invalid("types", "You may only specify one of these parameters: type, types.")
     tests: list[Callable[[str], bool]] = []
+    any_of: list[tuple[str, str]] | None = None  # the by_field partitions (store/filters.py)
     if pattern is not None:
         try:
             tests.append(type_matcher(pattern))
         except ValueError as exc:
             raise invalid("type", str(exc)) from None
+        if pattern != "*":
+            any_of = [("type", pattern)]  # `a.b.*` is indexed as such, like exact types
     if types is not None:
         wanted = set(types)
         tests.append(lambda t: t in wanted)
+        any_of = [("type", t) for t in types]
     return lists.list_events(
         account,
         window,
         clock,
         where=(lambda e: all(test(e["type"]) for test in tests)) if tests else None,
+        any_of=any_of,
     )

@@ -102,6 +102,7 @@ def list_(account: str, window: Window, clock: Clock, *, status: str | None = No
         clock,
         where=(lambda m: m.status == status) if status else None,
         label=LABEL,
+        any_of=[("status", status)] if status else None,
     )
 
 

@@ -82,6 +82,22 @@ class PriceFilter:
     lookup_keys: frozenset[str] | None = None
     recurring: dict[str, str] = field(default_factory=dict)  # interval, usage_type, meter
 
+    def partition(self) -> tuple[str, str]:
+        """The by_field partition to read (tally.store.filters): the most selective filter set."""
+        r = self.recurring
+        for name, value in (
+            ("product", self.product),
+            ("recurring.meter", r.get("meter")),
+            ("currency", self.currency),
+            ("recurring.interval", r.get("interval")),
+            ("type", self.type),
+            ("recurring.usage_type", r.get("usage_type")),
+            ("active", None if self.active is None else ("true" if self.active else "false")),
+        ):
+            if value is not None:
+                return name, value
+        raise ValueError("no filter set")
+
     def matches(self, p: Price) -> bool:
         if self.active is not None and p.active != self.active:
             return False
@@ -267,5 +283,15 @@ def update(
 
 
 def list_(account: str, window: Window, clock: Clock, filters: PriceFilter | None = None) -> Page[Price]:
-    where = filters.matches if filters is not None and filters != PriceFilter() else None
-    return lists.list_records(account, Price, window, clock, where=where)
+    """Answered from the most selective index a filter has (lookup keys' claims, then the by_field
+    partition of the first filter in PriceFilter.partition's order); the other filters are applied
+    to what that reads."""
+    if filters is None or filters == PriceFilter():
+        return lists.list_records(account, Price, window, clock)
+    if filters.lookup_keys is not None:
+        return lists.list_claimed(
+            account, Price, LOOKUP_KEY, filters.lookup_keys, window, clock, where=filters.matches
+        )
+    return lists.list_records(
+        account, Price, window, clock, where=filters.matches, any_of=[filters.partition()]
+    )

@@ -94,6 +94,13 @@ def update(
 
 
 def list_(account: str, window: Window, clock: Clock, *, active: bool | None = None) -> Page[Product]:
+    if active is None:
+        return lists.list_records(account, Product, window, clock)
     return lists.list_records(
-        account, Product, window, clock, where=(lambda p: p.active == active) if active is not None else None
+        account,
+        Product,
+        window,
+        clock,
+        where=lambda p: p.active == active,
+        any_of=[("active", "true" if active else "false")],
     )

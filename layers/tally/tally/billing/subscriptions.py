@@ -319,7 +319,23 @@ def list_(
         tests.append(lambda s: s.status in ("canceled", "incomplete_expired"))
     elif status != "all":
         tests.append(lambda s: s.status == status)
+    # One index: the customer's subscriptions, else the price's, else the status partitions.
+    any_of: list[tuple[str, str]] | None = None
+    if customer is None and price is not None:
+        any_of = [("price", price)]
+    elif customer is None and status != "all":
+        wanted = {
+            None: [s for s in STATUSES if s not in ("canceled", "all", "ended")],
+            "ended": ["canceled", "incomplete_expired"],
+        }.get(status, [str(status)])
+        any_of = [("status", s) for s in wanted]
     page = lists.list_records(
-        account, Subscription, window, clock, customer=customer, where=lambda s: all(t(s) for t in tests)
+        account,
+        Subscription,
+        window,
+        clock,
+        customer=customer,
+        where=lambda s: all(t(s) for t in tests),
+        any_of=any_of,
     )
     return Page([view(account, s, clock) for s in page.data], page.has_more)

@@ -24,9 +24,9 @@ import json
 from typing import Any
 
 from tally.clock import Clock
-from tally.domain.meter_error_reports import MAX_SAMPLES, ErrorReport, Rejection
+from tally.domain.meter_error_reports import ERROR_REPORT, MAX_SAMPLES, NO_METER_FOUND, ErrorReport, Rejection
 from tally.settings import settings
-from tally.store import errors, event_log
+from tally.store import errors, event_log, filters
 from tally.store.aws import dynamodb
 from tally.store.models import OBJECT_SK, ObjectItem
 
@@ -150,7 +150,25 @@ def record(
             "ExpressionAttributeValues": values,
         }
     }
-    if transact([marker, update]):
+    # The report is listed by type like every event: its filter entries (`tally.store.filters`)
+    # travel with the counts and take the report's first sort key, as its `lsk` does.
+    event_type = ERROR_REPORT if first.meter_id else NO_METER_FOUND
+    entries = [
+        {
+            "Update": {
+                "TableName": table,
+                "Key": {"pk": {"S": key["pk"]["S"]}, "sk": {"S": ObjectItem.field_sort(field, value)}},
+                "UpdateExpression": "SET xpk = :xpk, xsk = if_not_exists(xsk, :lsk), expires = :expires",
+                "ExpressionAttributeValues": {
+                    ":xpk": {"S": ObjectItem.field_key(account, event_log.KIND, field, value)},
+                    ":lsk": values[":lsk"],
+                    ":expires": values[":expires"],
+                },
+            }
+        }
+        for field, value in sorted(filters.of_event_type(event_type))
+    ]
+    if transact([marker, update, *entries]):
         samples = [json.dumps([r.code, r.message, r.identifier]) for r in rejections[:MAX_SAMPLES]]
         append_samples(key, samples)
     return _load(key)

@@ -56,8 +56,8 @@ def translate(
     """
     reasons = cancellation_codes(exc)
     for i, reason in enumerate(reasons):
-        if reason == CONDITION_FAILED and i < len(claim_errors) and claim_errors[i] is not None:
-            return claim_errors[i]  # type: ignore[return-value]
+        if reason == CONDITION_FAILED and i < len(claim_errors) and (error := claim_errors[i]) is not None:
+            return error
     code = code_of(exc)
     if transaction:
         if code in THROTTLED or any(r in _CONFLICTING_REASONS for r in reasons):

@@ -14,9 +14,12 @@ from tally.clock import Clock
 from tally.context import current_request
 from tally.ids import new_id
 from tally.settings import settings
+from tally.store import filters
 from tally.store.models import OBJECT_SK, ObjectItem
 
 if TYPE_CHECKING:
+    from pynamodb.transactions import TransactWrite
+
     from tally.store.objects import Change
 
 from tally.domain.api_version import API_VERSION
@@ -62,17 +65,40 @@ def entry(account: str, change: Change, clock: Clock) -> ObjectItem:
     }
     if change.previous_attributes is not None:
         body["data"]["previous_attributes"] = change.previous_attributes
-    item = ObjectItem(
-        pk=ObjectItem.object_key(account, event_id),
+    return item(account, body, sort_stamp(clock))
+
+
+def save(tx: TransactWrite, account: str, change: Change, clock: Clock) -> None:
+    """Add the event recording `change`, and its filter entries, to the change's transaction."""
+    event = entry(account, change, clock)
+    for each in items_of(account, event):
+        tx.save(each)
+
+
+def item(account: str, body: dict[str, Any], sort_ms: int) -> ObjectItem:
+    """The stored item of the event `body` (listed at `sort_ms`, kept RETENTION_SECONDS)."""
+    stored = ObjectItem(
+        pk=ObjectItem.object_key(account, body["id"]),
         sk=OBJECT_SK,
         lpk=ObjectItem.list_key(account, KIND),
-        lsk=ObjectItem.list_sort(sort_stamp(clock), event_id),
+        lsk=ObjectItem.list_sort(sort_ms, body["id"]),
         kind=KIND,
-        expires=clock.now + RETENTION_SECONDS,
+        expires=body["created"] + RETENTION_SECONDS,
     )
     # Raw UTF-8 (not \u escapes: 4 bytes, not 12, for an emoji), compressed when large.
-    item.set_body(json.dumps(body, separators=(",", ":"), ensure_ascii=False))
-    return item
+    stored.set_body(json.dumps(body, separators=(",", ":"), ensure_ascii=False))
+    return stored
+
+
+def items(account: str, body: dict[str, Any], sort_ms: int) -> list[ObjectItem]:
+    """Every item stored for one event: the entry itself and its filter entries."""
+    return items_of(account, item(account, body, sort_ms))
+
+
+def items_of(account: str, event: ObjectItem) -> list[ObjectItem]:
+    body = json.loads(str(event.text))
+    found = filters.of_event_type(body["type"])
+    return [event, *filters.entries(account, KIND, body["id"], str(event.lsk), found, event.expires)]
 
 
 def load(account: str, event_id: str, clock: Clock) -> dict[str, Any]:

@@ -7,8 +7,10 @@ first use (`bind()`), never at import time.
 
 from __future__ import annotations
 
+import hashlib
+
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from tally.settings import settings
@@ -39,6 +41,19 @@ class ByCustomerIndex(GlobalSecondaryIndex["ObjectItem"]):
     csk = UnicodeAttribute(range_key=True)
 
 
+class ByFieldIndex(GlobalSecondaryIndex["ObjectItem"]):
+    """An account's objects of one kind whose `field` is `value`, newest first (list filters):
+    xpk = acct#kind#field=value, xsk = lsk. Sparse: only filter entries carry xpk. Keys only —
+    a list reads the objects of its page by key."""
+
+    class Meta:
+        index_name = "by_field"
+        projection = KeysOnlyProjection()
+
+    xpk = UnicodeAttribute(hash_key=True)
+    xsk = UnicodeAttribute(range_key=True)
+
+
 class ObjectItem(Model):
     """A Stripe object (body as JSON), an event-log entry, a uniqueness claim or an API key."""
 
@@ -52,6 +67,8 @@ class ObjectItem(Model):
     lsk = UnicodeAttribute(null=True)
     cpk = UnicodeAttribute(null=True)
     csk = UnicodeAttribute(null=True)
+    xpk = UnicodeAttribute(null=True)
+    xsk = UnicodeAttribute(null=True)
     kind = UnicodeAttribute(null=True)
     body = UnicodeAttribute(null=True)
     zbody = BinaryAttribute(null=True, legacy_encoding=False)  # `body` zlib-compressed when large
@@ -60,6 +77,7 @@ class ObjectItem(Model):
     expires = NumberAttribute(null=True)  # the table's TTL attribute (unix seconds)
     by_type = ByTypeIndex()
     by_customer = ByCustomerIndex()
+    by_field = ByFieldIndex()
 
     @property
     def text(self) -> str | None:
@@ -91,12 +109,29 @@ class ObjectItem(Model):
         return f"count#{kind}"
 
     @staticmethod
+    def field_key(account: str, kind: str, field: str, value: str) -> str:
+        """The by_field partition of `kind` objects whose `field` is `value` (long values hashed,
+        so the key stays under DynamoDB's 2,048 bytes; readers re-check the value)."""
+        return f"{account}#{kind}#{field}={_short(value)}"
+
+    @staticmethod
+    def field_sort(field: str, value: str) -> str:
+        """The sort key of an object's filter entry (its pk is the object's own)."""
+        return f"ix#{field}={_short(value)}"
+
+    @staticmethod
     def unique_key(account: str, kind: str, value: str) -> str:
         return f"{account}#unique#{kind}#{value}"
 
     @staticmethod
     def api_key_key(account: str, key_hash: str) -> str:
         return f"{account}#apikey#{key_hash}"
+
+
+def _short(value: str) -> str:
+    if len(value.encode()) <= 400:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
 
 
 _bound: tuple | None = None
@@ -116,4 +151,5 @@ def bind() -> None:
         model._connection = None
         model.by_type.Meta.model = model  # type: ignore[attr-defined]
         model.by_customer.Meta.model = model  # type: ignore[attr-defined]
+        model.by_field.Meta.model = model  # type: ignore[attr-defined]
     _bound = wanted

@@ -29,7 +29,7 @@ from pynamodb.transactions import TransactWrite
 from tally.clock import Clock
 from tally.errors import NotFound, StripeError
 from tally.settings import settings
-from tally.store import bodies, codec, event_log, search_index
+from tally.store import bodies, codec, event_log, filters, search_index
 from tally.store.errors import raise_translated
 from tally.store.models import OBJECT_SK, ObjectItem, bind
 
@@ -211,6 +211,15 @@ def _fits(item: ObjectItem, change: Change, what: str) -> ObjectItem:
     return item
 
 
+def record_items(account: str, record: Any, created_ms: int) -> list[ObjectItem]:
+    """Every item stored for a new record (bulk loads): the record item and its filter entries."""
+    item = _record_item(account, record, created_ms, 1)
+    return [
+        item,
+        *filters.entries(account, record.OBJECT, record.id, str(item.lsk), filters.of_record(record)),
+    ]
+
+
 def _claim_item(account: str, claim: Unique, owner: str) -> ObjectItem:
     return ObjectItem(
         pk=ObjectItem.unique_key(account, claim.kind, claim.value),
@@ -257,6 +266,18 @@ def _record(tx: _Tx, account: str, w: Write, clock: Clock) -> str:
     return ObjectItem.list_sort(w.stored.created_ms, record.id)
 
 
+def actions(w: Write) -> int:
+    """The transaction actions `w` takes, search-index entries aside (they take the room left):
+    its change's own, its filter entries added or removed, and its event's filter entries."""
+    before = filters.of_record(w.stored.record) if w.stored is not None else frozenset()
+    after = frozenset() if w.delete else filters.of_record(w.change.record)
+    return w.change.actions + len(before ^ after) + len(filters.of_event_type(w.change.event_type))
+
+
+def fits(writes: Sequence[Write]) -> bool:
+    return sum(actions(w) for w in writes) <= MAX_ACTIONS
+
+
 def commit(account: str, writes: Sequence[Write], clock: Clock) -> None:
     """Every change and its event in ONE TransactWriteItems: all or nothing, ≤ 100 actions.
 
@@ -264,7 +285,7 @@ def commit(account: str, writes: Sequence[Write], clock: Clock) -> None:
     changed since it was read (optimistic lock) or any other race is a 409. No two writes may name
     the same item (DynamoDB rejects a transaction touching one item twice).
     """
-    used = sum(w.change.actions for w in writes)
+    used = sum(actions(w) for w in writes)
     if used > MAX_ACTIONS:
         raise ValueError(f"one transaction takes at most {MAX_ACTIONS} actions")
     later: list[ObjectItem] = []
@@ -275,8 +296,14 @@ def commit(account: str, writes: Sequence[Write], clock: Clock) -> None:
             _conditions(tx, account, w.change)
         sorts = []
         for w in writes:
-            sorts.append(_record(tx, account, w, clock))
-            tx.save(_fits(event_log.entry(account, w.change, clock), w.change, "event"))
+            sort = _record(tx, account, w, clock)
+            sorts.append(sort)
+            before = w.stored.record if w.stored is not None else None
+            filters.write(tx, account, w.change.record, sort, before, deleted=w.delete)
+            event, *entries = event_log.items_of(account, event_log.entry(account, w.change, clock))
+            tx.save(_fits(event, w.change, "event"))
+            for entry in entries:
+                tx.save(entry)
         for w, sort in zip(writes, sorts, strict=True):  # the search index, in the room left
             before = w.stored.record if w.stored is not None else None
             added, left = search_index.write(

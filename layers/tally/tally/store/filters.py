@@ -1,0 +1,111 @@
+"""Filter entries: what list filters find through the `by_field` index.
+
+For each value a list can filter on, an object gets one small entry item beside its record:
+pk = the object's own pk, sk = `ix#<field>=<value>`, xpk = `acct#<kind>#<field>=<value>`,
+xsk = the record's list sort key (`created_ms#id`). Entries are written, and removed when the value
+changes or the object is deleted, in the record's own transaction (`objects`, `event_log`), so a
+filtered list queries one partition of matching objects and never reads unrelated ones.
+
+Indexed fields (the names `lists.list_records(any_of=...)` takes):
+
+- customer: `email`
+- product: `active` (`true`/`false`)
+- billing.meter: `status`
+- price: `product`, `active`, `type`, `currency`, `recurring.interval`, `recurring.usage_type`,
+  `recurring.meter`
+- subscription: `status`, `price` (one entry per distinct price of its items)
+- event: `type`, and `type` = `<prefix>.*` for each dotted prefix (`customer.*`,
+  `customer.subscription.*`)
+
+Price `lookup_keys` need no entry: the uniqueness claims already map a key to its price.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.transactions import TransactWrite
+
+from tally.store.models import ObjectItem
+
+Fields = frozenset[tuple[str, str]]
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def of_record(record: Any) -> Fields:
+    """The (field, value) pairs a record is listed under."""
+    kind = record.OBJECT
+    out: set[tuple[str, str]] = set()
+    if kind == "customer":
+        if record.email:
+            out.add(("email", record.email))
+    elif kind == "product":
+        out.add(("active", _flag(record.active)))
+    elif kind == "billing.meter":
+        out.add(("status", record.status))
+    elif kind == "price":
+        out |= {
+            ("product", record.product),
+            ("active", _flag(record.active)),
+            ("type", record.type),
+            ("currency", record.currency),
+        }
+        if record.recurring is not None:
+            out |= {
+                ("recurring.interval", record.recurring.interval),
+                ("recurring.usage_type", record.recurring.usage_type),
+            }
+            if record.recurring.meter:
+                out.add(("recurring.meter", record.recurring.meter))
+    elif kind == "subscription":
+        out.add(("status", record.status))
+        out |= {("price", item.price) for item in record.items}
+    return frozenset(out)
+
+
+def of_event_type(event_type: str) -> Fields:
+    """An event is listed under its type and each dotted prefix of it (`a.*`, `a.b.*`)."""
+    parts = event_type.split(".")
+    prefixes = {("type", ".".join(parts[:n]) + ".*") for n in range(1, len(parts))}
+    return frozenset({("type", event_type)} | prefixes)
+
+
+def entry(
+    account: str, kind: str, object_id: str, sort: str, field: str, value: str, expires: int | None = None
+) -> ObjectItem:
+    return ObjectItem(
+        pk=ObjectItem.object_key(account, object_id),
+        sk=ObjectItem.field_sort(field, value),
+        xpk=ObjectItem.field_key(account, kind, field, value),
+        xsk=sort,
+        expires=expires,
+    )
+
+
+def entries(
+    account: str, kind: str, object_id: str, sort: str, fields: Fields, expires: int | None = None
+) -> list[ObjectItem]:
+    return [entry(account, kind, object_id, sort, f, v, expires) for f, v in sorted(fields)]
+
+
+def write(
+    tx: TransactWrite,
+    account: str,
+    record: Any,
+    sort: str,
+    before: Any | None = None,
+    *,
+    deleted: bool = False,
+) -> None:
+    """Add `tx`'s entry puts and deletes for `record` (after the change) given `before`."""
+    old = of_record(before) if before is not None else frozenset()
+    new = frozenset() if deleted else of_record(record)
+    for item in entries(account, record.OBJECT, record.id, sort, new - old):
+        tx.save(item)
+    for field, value in sorted(old - new):
+        tx.delete(
+            ObjectItem(pk=ObjectItem.object_key(account, record.id), sk=ObjectItem.field_sort(field, value))
+        )
