@@ -8,7 +8,6 @@ import logging
 import os
 import socket
 import threading
-import warnings
 from typing import Any
 
 from tally_local import moto_patch
@@ -112,9 +111,6 @@ def configure_environment(
     env.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     env["POWERTOOLS_LOG_LEVEL"] = os.environ.get("TALLY_LOG_LEVEL", "WARNING")
     os.environ.update(env)
-    # Powertools warns after every invocation that published no application metrics (most API
-    # requests), even with metrics disabled; this filter is its documented remedy.
-    warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
     from tally import settings
     from tally.store import aws
 

@@ -20,12 +20,12 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def entry_point(handler: Handler) -> Handler:
-    """The decorator stack every function uses: JSON logs keyed by the API Gateway request id,
-    metrics flushed per invocation (and dropped when disabled, which Powertools would otherwise
-    keep buffering forever in a long-running local process)."""
-    logged = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
-        metrics.log_metrics(handler)
-    )
+    """The decorator stack every function uses: JSON logs keyed by the API Gateway request id, and
+    metrics flushed after each invocation that recorded some. Most requests record none (only meter
+    events do): Powertools' `log_metrics` would warn "No application metrics to publish" on each of
+    those, burying real warnings, so the flush is done here. Disabled metrics are dropped (Powertools
+    would otherwise keep buffering them forever in a long-running local process)."""
+    logged = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(handler)
 
     @wraps(handler)
     def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -34,5 +34,7 @@ def entry_point(handler: Handler) -> Handler:
         finally:
             if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
                 metrics.clear_metrics()
+            elif metrics.metric_set:
+                metrics.flush_metrics()
 
     return run
