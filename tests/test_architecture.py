@@ -34,7 +34,7 @@ ALLOWED = {
     "tally.api": {"tally.billing", "tally.presenters", "tally.domain"} | BASE,
 }
 # api/ modules that are the HTTP machinery (every resource module may use them).
-API_INFRASTRUCTURE = {"http", "params", "parsing", "routing", "lists", "auth", "expand"}
+API_INFRASTRUCTURE = {"http", "params", "parsing", "routing", "lists", "auth", "forms", "expand"}
 # The one sanctioned exception: the HTTP pipeline stores Idempotency-Key results (a Powertools
 # persistence layer on DynamoDB), which is about requests, not billing.
 EXCEPTIONS = {("tally.api.http", "tally.store.idempotency")}

@@ -17,11 +17,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from tally.api.forms import product_fields
 from tally.api.http import Request
 from tally.api.lists import envelope, list_args, retrieve_params
 from tally.api.params import Params
 from tally.api.routing import Routes
-from tally.billing import prices, products
+from tally.billing import prices
 from tally.billing.prices import Amount, NewPrice, PriceFilter
 from tally.domain import periods
 from tally.domain.currencies import SUPPORTED_CURRENCIES
@@ -140,30 +141,10 @@ def _product(params: Params) -> dict[str, Any]:
         )
     if product_data is None:
         return {"product": product_id}
-    fields = _product_data_fields(product_data, creating=True)
+    fields = product_fields(product_data, creating=True)
     metadata = product_data.metadata()
     product_data.done()
     return {"product_fields": fields, "product_metadata": metadata}
-
-
-def _product_data_fields(params: Params, *, creating: bool) -> dict[str, Any]:
-    """`product_data`: the fields of `POST /v1/products` (api/products.py parses them alike)."""
-    out: dict[str, Any] = {}
-    if creating or params.has("name"):
-        out["name"] = params.str("name", required=True, max_length=products.NAME_MAX)
-    if params.has("active"):
-        active = params.bool("active")
-        if active is not None:
-            out["active"] = active
-    if params.has("description"):
-        out["description"] = (
-            params.str("description", max_length=products.DESCRIPTION_MAX, empty_ok=True) or None
-        )
-    if params.has("unit_label"):
-        out["unit_label"] = (
-            params.str("unit_label", max_length=products.UNIT_LABEL_MAX, empty_ok=True) or None
-        )
-    return out
 
 
 # -- routes -------------------------------------------------------------------------------------

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from tally.api.forms import product_fields
 from tally.api.http import Request
 from tally.api.lists import envelope, list_args, retrieve_params
-from tally.api.params import Params
 from tally.api.routing import Routes
 from tally.billing import products
 from tally.presenters.products import deleted
@@ -18,33 +18,10 @@ from tally.presenters.products import product as present
 routes = Routes()
 
 
-def _fields(params: Params, *, creating: bool) -> dict[str, Any]:
-    """name (required when creating), active, description, unit_label ('' clears).
-
-    Prices' `product_data` takes the same fields (api/prices.py parses them alike).
-    """
-    out: dict[str, Any] = {}
-    if creating or params.has("name"):
-        out["name"] = params.str("name", required=True, max_length=products.NAME_MAX)
-    if params.has("active"):
-        active = params.bool("active")
-        if active is not None:
-            out["active"] = active
-    if params.has("description"):
-        out["description"] = (
-            params.str("description", max_length=products.DESCRIPTION_MAX, empty_ok=True) or None
-        )
-    if params.has("unit_label"):
-        out["unit_label"] = (
-            params.str("unit_label", max_length=products.UNIT_LABEL_MAX, empty_ok=True) or None
-        )
-    return out
-
-
 @routes.route("POST /v1/products")
 def create(request: Request) -> dict[str, Any]:
     params = request.params()
-    fields = _fields(params, creating=True)
+    fields = product_fields(params, creating=True)
     metadata = params.metadata()
     params.expand()
     params.done()
@@ -60,7 +37,7 @@ def retrieve(request: Request) -> dict[str, Any]:
 @routes.route("POST /v1/products/{id}")
 def update(request: Request) -> dict[str, Any]:
     params = request.params()
-    fields = _fields(params, creating=False)
+    fields = product_fields(params, creating=False)
     metadata = params.metadata()
     if params.has("default_price"):
         fields["default_price"] = params.str("default_price", max_length=255, empty_ok=True) or None
