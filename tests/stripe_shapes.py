@@ -107,6 +107,11 @@ def problems(obj: Any, cls: type[StripeObject] | None = None, path: str = "") ->
         if kind == "list":
             _list(obj, None, path or "list", out)
             return out
+        if kind == "search_result":
+            _search_result(obj, path or "search_result", out)
+            return out
+        if kind in roots() and obj.get("deleted") is True:
+            return _deleted(obj, path or f"deleted {kind}")
         if kind not in roots():
             return [f"{path or '$'}: unknown object {kind!r}"]
         cls = roots()[kind]
@@ -161,6 +166,29 @@ def _list(obj: Any, item: Any, path: str, out: list[str]) -> None:
             out.extend(problems(element, None, f"{path}.data[{i}]"))
         else:
             _value(element, item, f"{path}.data[{i}]", out)
+
+
+def _search_result(obj: dict[str, Any], path: str, out: list[str]) -> None:
+    """Stripe's `SearchResultObject`: object, data, has_more, next_page (string or null), url."""
+    for name in set(obj) - {"object", "data", "has_more", "next_page", "url"}:
+        out.append(f"{path}.{name}: a search result has no such field")
+    if not isinstance(obj.get("has_more"), bool):
+        out.append(f"{path}.has_more: not a boolean")
+    if not isinstance(obj.get("url"), str):
+        out.append(f"{path}.url: not a string")
+    if obj.get("next_page") is not None and not isinstance(obj["next_page"], str):
+        out.append(f"{path}.next_page: not a string or null")
+    for i, element in enumerate(obj.get("data") or []):
+        out.extend(problems(element, None, f"{path}.data[{i}]"))
+
+
+def _deleted(obj: dict[str, Any], path: str) -> list[str]:
+    """Stripe's `Deleted<Object>`: exactly id (string), object, deleted: true."""
+    extra = sorted(set(obj) - {"id", "object", "deleted"})
+    out = [f"{path}.{name}: a deleted object has no such field" for name in extra]
+    if not isinstance(obj.get("id"), str):
+        out.append(f"{path}.id: not a string")
+    return out
 
 
 def _is_int(value: Any) -> bool:

@@ -118,6 +118,18 @@ def served(api: support.Api) -> dict[str, dict[str, Any]]:
         out[f"list {name}"] = ok(api.get(f"/v1/{name}", {"status": "all"} if name == "subscriptions" else {}))
     events = out["list events"]["data"]
     out["event"] = ok(api.get(f"/v1/events/{events[0]['id']}"))
+    out["subscription_items"] = items = ok(api.get("/v1/subscription_items", {"subscription": sub["id"]}))
+    out["subscription_item"] = ok(api.get(f"/v1/subscription_items/{items['data'][0]['id']}"))
+    for name, query in (
+        ("customers", "email:'j@example.com'"),
+        ("products", "active:'true'"),
+        ("prices", "currency:'usd'"),
+        ("subscriptions", "status:'canceled'"),
+    ):
+        out[f"search {name}"] = ok(api.get(f"/v1/{name}/search", {"query": query}))
+    spare = ok(api.post("/v1/products", {"name": "Spare"}))
+    out["deleted_product"] = ok(api.delete(f"/v1/products/{spare['id']}"))
+    out["deleted_customer"] = ok(api.delete(f"/v1/customers/{customer['id']}"))
     return out
 
 
