@@ -134,3 +134,19 @@ def test_a_malformed_search_raises_invalid_request_error(client):
         client.v1.customers.search({"query": "email:'a@b.c' AND name:'x' OR name:'y'"})
     assert (raised.value.code, raised.value.param) == ("parameter_invalid", "query")
     assert "character 1" in str(raised.value.user_message)
+
+
+def test_customer_search_by_email_with_the_static_api(local_server, e2e_key, client, monkeypatch):
+    # GIVEN a customer whose email is not lower case, among others (the search reads the email
+    # index: the exact partition and the case-folded twins', docs/API.md "What each query reads")
+    wanted = client.v1.customers.create({"email": "Grace.Hopper@Example.com", "name": "Grace"})
+    others = [client.v1.customers.create({"email": f"other{i}@example.com"}).id for i in range(3)]
+    # WHEN the SDK's module-level API searches by email in another case
+    monkeypatch.setattr(stripe, "api_key", e2e_key)
+    monkeypatch.setattr(stripe, "api_base", local_server.url)
+    found = stripe.Customer.search(query="email:'grace.hopper@EXAMPLE.com'")
+    # THEN exactly that customer comes back, with the whole query checked
+    assert ([c.id for c in found.data], found.has_more) == ([wanted.id], False)
+    assert stripe.Customer.search(query="email:'grace.hopper@example.com' AND name:'ada'").data == []
+    paged = stripe.Customer.search(query="email:'OTHER1@example.com'", limit=1).auto_paging_iter()
+    assert [c.id for c in paged] == [others[1]]

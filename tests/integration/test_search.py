@@ -257,6 +257,107 @@ def test_subscriptions_search(api):
     assert active["url"] == "/v1/subscriptions/search"
 
 
+# -- exact clauses answered from the by_field index -----------------------------------------------
+DAY_MS = 86_400_000
+
+
+def _unrelated(account: str, count: int, start: int) -> None:
+    """`count` customers, products, prices and subscriptions that none of the searches below
+    match, created a day ago: other emails, inactive products, inactive usd one-time prices of
+    another product, canceled subscriptions."""
+    import time
+    from decimal import Decimal
+
+    from tally.domain.records import Customer, Price, Product, Subscription, SubscriptionItem
+    from tally.store import bulk
+
+    made_ms = int(time.time() * 1000) - DAY_MS
+    records: list[tuple[object, int]] = []
+    for n in range(start, start + count):
+        ms, s = made_ms + n, (made_ms + n) // 1000
+        records += [
+            (Customer(f"cus_unrel{n:09d}", s, False, "X", email=f"Other{n}@Example.test"), ms),
+            (Product(f"prod_unrel{n:08d}", s, s, False, "Other", active=False), ms),
+            (Price(f"price_unrel{n:07d}", s, False, "usd", "prod_other", unit_amount=Decimal(5),
+                   active=False), ms),
+            (
+                Subscription(
+                    f"sub_unrel{n:09d}", "cus_other", s, False, "usd", "month", 1, s,
+                    (SubscriptionItem(f"si_unrel{n:09d}", "price_other", s, 1),), status="canceled",
+                ),
+                ms,
+            ),
+        ]  # fmt: skip
+    bulk.put_records(account, records)
+
+
+def _searches(api: support.Api) -> dict[str, tuple[str, str, list[str]]]:
+    """A few matching objects; each search with the ids it must answer (newest first)."""
+    product, monthly, once = _catalog(api)
+    lower = _post(api, "/v1/customers", email="jenny@example.com")
+    mixed = _post(api, "/v1/customers", email="Jenny@Example.COM")
+    sub = _post(api, "/v1/subscriptions", customer=lower["id"], items=[{"price": monthly["id"]}])
+    return {
+        "email": ("customers", "email:'JENNY@example.com'", [mixed["id"], lower["id"]]),
+        "email (none)": ("customers", "email:'nobody@example.com'", []),
+        "status": ("subscriptions", "status:'active'", [sub["id"]]),
+        "status or": ("subscriptions", "status:'past_due' OR status:'Active'", [sub["id"]]),
+        "product": ("prices", f"product:'{product['id']}'", [once["id"], monthly["id"]]),
+        "products active": ("products", "active:'true'", [product["id"]]),
+        "prices active": ("prices", "active:true", [once["id"], monthly["id"]]),
+        "currency": ("prices", "currency:'EUR'", [once["id"]]),
+        "type": ("prices", "type:'recurring' AND active:'true'", [monthly["id"]]),
+    }
+
+
+def _read(api: support.Api, searches: dict[str, tuple[str, str, list[str]]]) -> dict[str, int]:
+    from tally.store import search
+
+    reads = {}
+    for name, (resource, query, ids) in searches.items():
+        search.STATS.reset()
+        result = _search(api, resource, query)
+        assert (_ids(result), result["has_more"]) == (ids, False), name
+        reads[name] = search.STATS.items_read
+    return reads
+
+
+def test_exact_clauses_read_their_matches_not_every_object_of_the_type(api):
+    # GIVEN a handful of matching objects and 300 unrelated objects of each searched type
+    searches = _searches(api)
+    _unrelated(api.account.id, 300, 0)
+    # WHEN each exact clause is searched
+    small = _read(api, searches)
+    # AND again after 300 more unrelated objects of each type
+    _unrelated(api.account.id, 300, 300)
+    large = _read(api, searches)
+    # THEN each search reads exactly as many items as before: its matches' index entries and
+    # objects (at most 2 items per match, plus the other clause's rejects), never the others
+    assert large == small
+    assert small["email (none)"] == 0
+    assert all(reads <= 2 * len(searches[name][2]) + 2 for name, reads in small.items()), small
+
+
+def test_email_search_ignores_case_and_follows_updates(api):
+    # GIVEN a customer whose email is not lower case
+    cus = _post(api, "/v1/customers", email="Ada@Example.com", name="Ada")
+    # THEN any case finds it, and the list filter stays exact (Stripe's email= is case-sensitive)
+    assert _ids(_search(api, "customers", "email:'ada@example.com'")) == [cus["id"]]
+    assert _ids(_search(api, "customers", "email:'ADA@EXAMPLE.COM' AND name:'ada'")) == [cus["id"]]
+    assert _ids(_search(api, "customers", "email:'ada@example.com' AND name:'bob'")) == []
+    assert [c["id"] for c in api.get("/v1/customers", {"email": "ada@example.com"}).json["data"]] == []
+    assert [c["id"] for c in api.get("/v1/customers", {"email": "Ada@Example.com"}).json["data"]] == [
+        cus["id"]
+    ]
+    # WHEN the email changes to another mixed-case one THEN only the new one finds it
+    _post(api, f"/v1/customers/{cus['id']}", email="Lovelace@Example.com")
+    assert _ids(_search(api, "customers", "email:'ada@example.com'")) == []
+    assert _ids(_search(api, "customers", "email:'lovelace@EXAMPLE.com'")) == [cus["id"]]
+    # WHEN it is deleted THEN nothing finds it
+    assert api.delete(f"/v1/customers/{cus['id']}").status == 200
+    assert _ids(_search(api, "customers", "email:'lovelace@example.com'")) == []
+
+
 # -- errors ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("resource", "params", "code", "param", "says"),

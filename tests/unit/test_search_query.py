@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 from tally.domain.records import Customer, Price, Recurring
 from tally.domain.search_fields import check, matches
 from tally.domain.search_plan import (
+    BY_FIELD,
     BY_TYPE,
+    INDEXED,
     LOOKUP_KEY,
     METADATA,
     Source,
@@ -186,8 +188,65 @@ def test_the_planner_picks_an_index_for_an_exact_clause():
     assert _plan("customer", "name~'jen' AND metadata['plan']:'pro'") == (Source(METADATA, "plan", "pro"),)
     assert _plan("price", "metadata['a']:'b' lookup_key:'pro'") == (Source(LOOKUP_KEY, value="pro"),)
     # AND nothing indexed (a substring, a negation, a null, a field without an index) reads by type
-    for text in ("name~'jen'", "-metadata['plan']:'pro'", "metadata['plan']:null", "email:'a@b.c'"):
+    for text in ("name~'jen'", "-metadata['plan']:'pro'", "metadata['plan']:null", "name:'Jen'"):
         assert _plan("customer", text) == (Source(BY_TYPE),)
+    for text in ("email:null", "email:''", "-email:'a@b.c'", "email~'a@b'"):
+        assert _plan("customer", text) == (Source(BY_TYPE),)
+
+
+def test_exact_clauses_on_filtered_fields_read_the_by_field_index():
+    # GIVEN an exact clause on a field with list-filter entries THEN its by_field partition(s):
+    # text in any case (the value case-folded), ids exact, booleans as the entries spell them
+    assert _plan("customer", "email:'Jenny@Example.COM'") == (
+        Source(BY_FIELD, "email", "jenny@example.com", True),
+    )
+    assert _plan("subscription", "status:'ACTIVE'") == (Source(BY_FIELD, "status", "active", True),)
+    assert _plan("price", "product:'prod_AbC'") == (Source(BY_FIELD, "product", "prod_AbC"),)
+    assert _plan("price", "currency:'EUR'") == (Source(BY_FIELD, "currency", "eur", True),)
+    assert _plan("price", "type:'Recurring'") == (Source(BY_FIELD, "type", "recurring", True),)
+    assert _plan("product", "active:'true'") == (Source(BY_FIELD, "active", "true"),)
+    assert _plan("price", "active:false") == (Source(BY_FIELD, "active", "false"),)
+    # AND an AND query reads the most selective index: lookup key, email, metadata, product, …
+    assert _plan("customer", "metadata['a']:'1' AND email:'a@b.c'") == (
+        Source(BY_FIELD, "email", "a@b.c", True),
+    )
+    assert _plan("price", "active:true AND type:'one_time' AND product:'prod_1'") == (
+        Source(BY_FIELD, "product", "prod_1"),
+    )
+    assert _plan("price", "active:true AND metadata['a']:'1'") == (Source(METADATA, "a", "1"),)
+    assert _plan("price", "product:'prod_1' AND lookup_key:'k'") == (Source(LOOKUP_KEY, value="k"),)
+    # AND an OR of indexed clauses reads each partition, merged
+    assert _plan("subscription", "status:'active' OR status:'trialing'") == (
+        Source(BY_FIELD, "status", "active", True),
+        Source(BY_FIELD, "status", "trialing", True),
+    )
+
+
+def test_every_indexed_clause_has_entries_the_store_writes():
+    # GIVEN the planner's by_field fields THEN the store writes entries for each, and a twin in
+    # any case for those searched case-insensitively
+    from tally.domain.records import Product, Subscription, SubscriptionItem
+    from tally.domain.search_fields import BOOL, EXACT, FIELDS
+    from tally.store import filters
+
+    samples = {
+        "customer": Customer("cus_1", 1, False, "C", email="A@B.c"),
+        "product": Product("prod_1", 1, 1, False, "P"),
+        "price": Price("price_1", 1, False, "usd", "prod_1", unit_amount=Decimal(5)),
+        "subscription": Subscription(
+            "sub_1", "cus_1", 1, False, "usd", "month", 1, 1, (SubscriptionItem("si_1", "price_1", 1, 1),)
+        ),
+    }
+    for kind, fields in INDEXED.items():
+        written = {field for field, _ in filters.of_record(samples[kind])}
+        assert set(fields) <= written, kind
+        for field in fields:
+            if FIELDS[kind][field].type not in (EXACT, BOOL):
+                assert field in filters.ANY_CASE[kind], (kind, field)
+    # AND a value that is not case-folded gets its folded twin; a folded one does not
+    assert ("casefold(email)", "a@b.c") in filters.of_record(samples["customer"])
+    lower = Customer("cus_2", 1, False, "C", email="a@b.c")
+    assert {f for f, _ in filters.of_record(lower)} == {"email"}
 
 
 def test_an_or_query_reads_every_index_or_everything():
@@ -197,7 +256,7 @@ def test_an_or_query_reads_every_index_or_everything():
         Source(METADATA, "b", "2"),
     )
     # AND one clause without an index means reading every object of the type
-    assert _plan("customer", "metadata['a']:'1' OR email:'a@b.c'") == (Source(BY_TYPE),)
+    assert _plan("customer", "metadata['a']:'1' OR name:'Jen'") == (Source(BY_TYPE),)
 
 
 def test_created_clauses_set_the_lowest_position_read():

@@ -5,8 +5,9 @@ Every source yields objects newest first, in the order of the `by_type` index (`
 continues any of them. Whatever the source, the store returns only objects that match the whole
 query (`search_fields.matches`): an index only narrows what is read.
 
-To serve another clause from an index (e.g. a GSI on `email` or `status`), add it to
-`source_for` and teach `tally.store.search` to read that source.
+To serve another clause from an index, add it to `source_for` (and, for a `by_field` clause, to
+`INDEXED`, after checking that `tally.store.filters.of_record` writes entries for that field) and
+teach `tally.store.search` to read that source.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from tally.domain.search_fields import EXACT, FIELDS
 from tally.domain.search_query import Clause, Query
 from tally.errors import invalid
 
@@ -27,16 +29,28 @@ T = TypeVar("T")
 BY_TYPE = "by_type"  # every object of the type, newest first (the fallback: bounded by MAX_READ)
 METADATA = "metadata"  # the metadata index: objects with metadata[key] == value (case-insensitive)
 LOOKUP_KEY = "lookup_key"  # the price lookup-key claim: at most one price
-# When several clauses of an AND query have an index, the first kind here is read.
-PREFERENCE = (LOOKUP_KEY, METADATA, BY_TYPE)
+BY_FIELD = "by_field"  # the list-filter entries (`by_field` GSI): objects with field == value
+# The exact clauses `by_field` answers, per resource (fields tally.store.filters writes entries
+# for; tests/unit/test_search_query.py checks that it does).
+INDEXED: dict[str, tuple[str, ...]] = {
+    "customer": ("email",),
+    "product": ("active",),
+    "price": ("product", "currency", "type", "active"),
+    "subscription": ("status",),
+}
+# When several clauses of an AND query have an index, the first here is read: a lookup key (one
+# price), an email (about one customer), a metadata pair, then the other fields, likely most
+# selective first.
+_RANK = ("lookup_key", "email", "metadata", "product", "currency", "status", "type", "active")
 _POSITION = re.compile(r"[0-9]{15}#[A-Za-z0-9_]{1,255}")
 
 
 @dataclass(frozen=True)
 class Source:
     index: str
-    key: str | None = None
-    value: str | None = None
+    key: str | None = None  # the metadata key, or the by_field field
+    value: str | None = None  # for by_field: the entry value ("true"/"false" for booleans)
+    any_case: bool = False  # by_field: value is case-folded, objects match in any case
 
 
 @dataclass
@@ -49,13 +63,26 @@ class SearchPage(Generic[T]):
 def source_for(kind: str, clause: Clause) -> Source | None:
     """The index that finds every object matching `clause`, if one does (only positive exact
     clauses can be answered by an index)."""
-    if clause.negated or clause.op != ":" or not isinstance(clause.value, str):
+    value = clause.value
+    if clause.negated or clause.op != ":" or value is None:
+        return None  # a negation, a substring, a comparison or `:null` can match unindexed objects
+    if clause.field == "metadata" and isinstance(value, str):
+        return Source(METADATA, clause.key, value)
+    if kind == "price" and clause.field == "lookup_key" and isinstance(value, str):
+        return Source(LOOKUP_KEY, value=value)
+    if clause.field not in INDEXED.get(kind, ()):
         return None
-    if clause.field == "metadata":
-        return Source(METADATA, clause.key, clause.value)
-    if kind == "price" and clause.field == "lookup_key":
-        return Source(LOOKUP_KEY, value=clause.value)
-    return None
+    if isinstance(value, bool):
+        return Source(BY_FIELD, clause.field, "true" if value else "false")
+    if not isinstance(value, str) or value == "":
+        return None  # no entry is written for an empty value (an email set to "")
+    if FIELDS[kind][clause.field].type == EXACT:
+        return Source(BY_FIELD, clause.field, value)  # ids: case-sensitive
+    return Source(BY_FIELD, clause.field, value.casefold(), any_case=True)  # text: any case
+
+
+def _rank(source: Source) -> int:
+    return _RANK.index(source.index if source.index != BY_FIELD else str(source.key))
 
 
 def plan(kind: str, query: Query) -> tuple[Source, ...]:
@@ -69,7 +96,7 @@ def plan(kind: str, query: Query) -> tuple[Source, ...]:
         return (Source(BY_TYPE),)
     if not found:
         return (Source(BY_TYPE),)
-    return (min(found, key=lambda s: PREFERENCE.index(s.index)),)
+    return (min(found, key=_rank),)
 
 
 def created_floor(query: Query) -> str:

@@ -18,6 +18,16 @@ Indexed fields (the names `lists.list_records(any_of=...)` takes):
   `customer.subscription.*`)
 
 Price `lookup_keys` need no entry: the uniqueness claims already map a key to its price.
+
+Search reads the same partitions (`tally.store.search`, `search_partitions`). Its exact match
+ignores case on text fields (`email:'JENNY@example.com'` finds `jenny@example.com`) while a list
+filter is exact (Stripe's `email=` is case-sensitive), so each field search reads in any case
+(`ANY_CASE`) gets one more entry when — and only when — its value is not already case-folded:
+`casefold(<field>)=<value.casefold()>`. A value equal to its case-folded form (every status,
+currency and type, and nearly every email) is found in its own partition; the others in the
+twin's. So a case-insensitive search for v reads the partitions `<field>=<v.casefold()>` and
+`casefold(<field>)=<v.casefold()>`, which together hold exactly the objects whose value folds to
+v's, and a lower-case email costs no extra write.
 """
 
 from __future__ import annotations
@@ -29,6 +39,15 @@ from pynamodb.transactions import TransactWrite
 from tally.store.models import ObjectItem
 
 Fields = frozenset[tuple[str, str]]
+Partition = tuple[str, str]  # (field, value): one partition of the by_field index
+
+# Fields searched case-insensitively (tally.domain.search_fields: TEXT fields with an index):
+# their values that are not case-folded also get a `casefold(<field>)` twin entry.
+ANY_CASE: dict[str, frozenset[str]] = {
+    "customer": frozenset({"email"}),
+    "price": frozenset({"currency", "type"}),
+    "subscription": frozenset({"status"}),
+}
 
 
 def _flag(value: bool) -> str:
@@ -63,7 +82,29 @@ def of_record(record: Any) -> Fields:
     elif kind == "subscription":
         out.add(("status", record.status))
         out |= {("price", item.price) for item in record.items}
+    folds = ANY_CASE.get(kind, frozenset())
+    out |= {
+        (_folded(field), value.casefold())
+        for field, value in out
+        if field in folds and value.casefold() != value
+    }
     return frozenset(out)
+
+
+def _folded(field: str) -> str:
+    return f"casefold({field})"
+
+
+def search_partitions(kind: str, field: str, value: str, *, any_case: bool) -> list[Partition]:
+    """The partitions holding every `kind` object whose `field` is `value` — in any case when
+    `any_case` (then `value` must be case-folded): the exact partition and the folded twins'."""
+    if not any_case:
+        return [(field, value)]
+    if field not in ANY_CASE.get(kind, frozenset()):
+        raise ValueError(f"{kind} {field} has no case-folded entries")
+    if value.casefold() != value:
+        raise ValueError("a case-insensitive lookup takes the case-folded value")
+    return [(field, value), (_folded(field), value)]
 
 
 def of_event_type(event_type: str) -> Fields:
