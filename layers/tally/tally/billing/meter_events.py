@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tally.billing import accounts, meter_error_reports, references
+from tally.billing import accounts, references
 from tally.clock import Clock
-from tally.domain import meter_error_reports as reports
 from tally.domain import meter_events as rules
 from tally.domain.aggregation import Formula
 from tally.domain.records import Customer, Meter, MeterEvent
@@ -189,6 +188,12 @@ def accept_stream(
         (i, u.event_name, u.identifier, u.error) for i, u in unreadable.items()
     ]
     given += [(i, inputs[i].event_name, inputs[i].identifier, exc) for i, exc in out.rejected]
+    if not given:
+        return out
+    # Lazy: a batch without rejections (the hot path) never loads the error-report machinery.
+    from tally.billing import meter_error_reports
+    from tally.domain import meter_error_reports as reports
+
     rejections = []
     for index, name, identifier, exc in sorted(given, key=lambda g: g[0]):
         meter = lookups.meter_or_none(name)
@@ -201,8 +206,7 @@ def accept_stream(
                 identifier=rules.identifier_for(identifier, account, seed, index),
             )
         )
-    if rejections:
-        meter_error_reports.report(account, rejections, seed, clock)
+    meter_error_reports.report(account, rejections, seed, clock)
     return out
 
 
