@@ -287,17 +287,21 @@ def enforce_key_size_limits() -> None:
 
 
 # -- IAM grants in template.yaml ----------------------------------------------------------------------
-# A DynamoDB permission as (table logical id, IAM action, "table" or "index"): what a function's
-# inline policy grants, and what a recorded call needs.
+# A permission as (table or queue logical id, IAM action, "table", "index" or "queue"): what a
+# function's inline policy grants, and what a recorded call needs. DynamoDB actions lose their
+# `dynamodb:` prefix; SQS actions keep `sqs:`.
 Grant = tuple[str, str, str]
 
 
 def _grant_target(resource: Any) -> tuple[str, str]:
-    """`!GetAtt T.Arn` → (T, "table"); `!Sub "${T.Arn}/index/*"` → (T, "index")."""
+    """`!GetAtt T.Arn` → (T, "table"), or (Q, "queue") for an SQS queue; `!Sub "${T.Arn}/index/*"`
+    → (T, "index")."""
     if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+        from tally_local.template import load
+
         logical_id, attribute = resource["Fn::GetAtt"]
         assert attribute == "Arn", resource
-        return logical_id, "table"
+        return logical_id, "queue" if logical_id in load().queues else "table"
     if isinstance(resource, dict) and "Fn::Sub" in resource:
         found = re.fullmatch(r"\$\{(\w+)\.Arn\}/index/\*", resource["Fn::Sub"])
         assert found, resource
@@ -306,7 +310,7 @@ def _grant_target(resource: Any) -> tuple[str, str]:
 
 
 def template_grants(logical_id: str) -> set[Grant]:
-    """The DynamoDB permissions a function's inline policy statements grant."""
+    """The DynamoDB and SQS permissions a function's inline policy statements grant."""
     from tally_local.template import load
 
     grants: set[Grant] = set()
@@ -330,6 +334,15 @@ _TRANSACT_ACTIONS = {
     "ConditionCheck": "ConditionCheckItem",
     "Get": "GetItem",
 }
+
+
+_SQS_ACTIONS = {"SendMessageBatch": "sqs:SendMessage", "SendMessage": "sqs:SendMessage"}
+
+
+def needed_sqs_grants(operation: str, params: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(queue name, IAM action, "queue") an SQS call is authorized against."""
+    name = str(params.get("QueueUrl", "")).rsplit("/", 1)[-1]
+    return [(name, _SQS_ACTIONS.get(operation, f"sqs:{operation}"), "queue")]
 
 
 def needed_grants(operation: str, params: dict[str, Any]) -> list[tuple[str, str, str]]:

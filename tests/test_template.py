@@ -19,6 +19,7 @@ from tally_local.template import Function, Template, compile_routes, load, match
 
 TEMPLATE = load()
 FUNCTIONS = sorted(TEMPLATE.functions)
+HTTP_FUNCTIONS = sorted(k for k, fn in TEMPLATE.functions.items() if fn.routes)
 # Which environment variable names each model's table (settings read it; the template sets it).
 MODEL_TABLE_ENV = {"tally.store.models.ObjectItem": "OBJECTS_TABLE"}
 ATTRIBUTE_TYPES = {UnicodeAttribute: "S", NumberAttribute: "N"}
@@ -52,14 +53,14 @@ def _routes(logical_id: str) -> tuple[set[str], set[str]]:
     return in_template, registered
 
 
-@pytest.mark.parametrize("logical_id", FUNCTIONS)
+@pytest.mark.parametrize("logical_id", HTTP_FUNCTIONS)
 def test_every_template_route_has_a_registered_handler(logical_id):
     # GIVEN the HttpApi routes of a function WHEN compared with its ROUTES THEN none is unhandled
     in_template, registered = _routes(logical_id)
     assert sorted(in_template - registered) == [], "routes in template.yaml without a handler"
 
 
-@pytest.mark.parametrize("logical_id", FUNCTIONS)
+@pytest.mark.parametrize("logical_id", HTTP_FUNCTIONS)
 def test_every_registered_route_is_in_the_template(logical_id):
     # GIVEN a function's ROUTES WHEN compared with the template THEN none is unreachable
     in_template, registered = _routes(logical_id)
@@ -160,7 +161,19 @@ def test_idempotency_table_matches_powertools_defaults():
 SAMPLES = sorted(p.name for p in support.EVENTS_DIR.glob("*.json"))
 
 
-@pytest.mark.parametrize("name", SAMPLES)
+def _kind(event: dict) -> str:
+    """Which trigger a sample is: an SQS batch, a schedule's event, or an HTTP API request."""
+    if "Records" in event:
+        return "sqs"
+    if "detail-type" in event:
+        return "schedule"
+    return "http"
+
+
+HTTP_SAMPLES = [n for n in SAMPLES if _kind(support.load_event(n)) == "http"]
+
+
+@pytest.mark.parametrize("name", HTTP_SAMPLES)
 def test_sample_event_is_a_routable_http_api_request(name):
     # GIVEN a sample trigger in events/ WHEN matched against the template's routes
     event = support.load_event(name)
@@ -180,12 +193,40 @@ def test_every_function_has_a_sample_event():
     # GIVEN the template's functions WHEN the samples are routed THEN each function has at least one
     routes = compile_routes(TEMPLATE)
     covered = set()
-    for name in SAMPLES:
+    kinds = {_kind(support.load_event(name)) for name in SAMPLES}
+    for name in HTTP_SAMPLES:
         event = support.load_event(name)
         found = match(routes, event["requestContext"]["http"]["method"], event["rawPath"])
         if found:
             covered.add(found[0].function)
+    for logical_id, fn in TEMPLATE.functions.items():
+        if (fn.schedules and "schedule" in kinds) or (fn.queues and "sqs" in kinds):
+            covered.add(logical_id)
     assert sorted(set(FUNCTIONS) - covered) == []
+
+
+def test_schedule_sample_matches_the_template_input():
+    # GIVEN the close schedule's Input in the template and the sample schedule event
+    (schedule,) = TEMPLATE.functions["ClosePeriodsFunction"].schedules
+    sample = support.load_event("schedule_close_periods.json")
+    # THEN the sample has the keys the scheduler sends, and the schedule runs every minute (UTC)
+    from tally_local.triggers import scheduled_event
+
+    assert set(scheduled_event(schedule, 0, "arn")) == set(sample)
+    assert schedule.seconds == 60
+
+
+def test_billing_queue_trigger_reports_partial_failures_and_has_a_dead_letter_queue():
+    # GIVEN the billing worker's SQS trigger
+    (trigger,) = TEMPLATE.functions["BillPeriodFunction"].queues
+    assert trigger.report_failures and trigger.batch_size <= 10
+    # THEN its queue redrives to a dead-letter queue that has an alarm
+    redrive = TEMPLATE.queues[trigger.queue]["RedrivePolicy"]
+    dlq = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    alarms = [
+        r["Properties"] for r in TEMPLATE.raw["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"
+    ]
+    assert any(a["Dimensions"][0]["Value"] == {"Fn::GetAtt": [dlq, "QueueName"]} for a in alarms)
 
 
 @pytest.mark.parametrize("resource", ["customers", "products", "prices", "subscriptions"])

@@ -4,6 +4,7 @@ with the template's tables created in it.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -96,6 +97,34 @@ def create_tables(template: Template, names: dict[str, str], client: Any) -> Non
         ttl = props.get("TimeToLiveSpecification")
         if ttl:
             client.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+
+
+def create_queues(template: Template, client: Any, prefix: str = "tally-local-") -> dict[str, str]:
+    """Create the template's SQS queues (dead-letter queues first, so redrive policies resolve);
+    returns {logical id: queue URL}, which `!Ref Queue` stands for in a function's environment."""
+    urls: dict[str, str] = {}
+    arns: dict[str, str] = {}
+    pending = dict(template.queues)
+    while pending:
+        for logical_id, props in list(pending.items()):
+            redrive = props.get("RedrivePolicy")
+            target = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0] if redrive else None
+            if target is not None and target not in arns:
+                continue
+            attributes = {
+                k: str(props[k]) for k in ("VisibilityTimeout", "MessageRetentionPeriod") if k in props
+            }
+            if target is not None:
+                attributes["RedrivePolicy"] = json.dumps(
+                    {"deadLetterTargetArn": arns[target], "maxReceiveCount": str(redrive["maxReceiveCount"])}
+                )
+            url = client.create_queue(QueueName=f"{prefix}{logical_id}", Attributes=attributes)["QueueUrl"]
+            urls[logical_id] = url
+            arns[logical_id] = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+            del pending[logical_id]
+    return urls
 
 
 def configure_environment(

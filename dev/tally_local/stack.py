@@ -1,4 +1,5 @@
-"""The whole local stack in one object: moto, the tables, the API keys and the gateway."""
+"""The whole local stack in one object: moto, the tables and queues, the API keys, the gateway, and
+the template's schedules and queue pollers (`tally_local.triggers`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 
-from tally_local import aws
+from tally_local import aws, triggers
 from tally_local.gateway import Gateway
 from tally_local.template import ROOT, Template, load
 
@@ -37,6 +38,8 @@ class Stack:
     moto: aws.MotoServer | None = None
     gateway: Gateway | None = None
     accounts: dict[str, str] = field(default_factory=dict)
+    triggers: bool = True  # fire schedules and poll queues (tests driving handlers turn it off)
+    _stop: threading.Event = field(default_factory=threading.Event)
 
     @property
     def url(self) -> str:
@@ -46,9 +49,11 @@ class Stack:
         self.moto = aws.MotoServer().start()
         names = aws.table_names(self.template)
         aws.configure_environment(self.template, self.moto.url, names)
-        from tally.store.aws import dynamodb
+        from tally.store.aws import dynamodb, sqs
 
         aws.create_tables(self.template, names, dynamodb())
+        queue_urls = aws.create_queues(self.template, sqs())
+        aws.configure_environment(self.template, self.moto.url, {**names, **queue_urls})
         from tally.api.auth import register_key
         from tally.clock import Clock
 
@@ -56,9 +61,18 @@ class Stack:
             self.accounts[key] = register_key(key, Clock.system())
         self.gateway = Gateway(self.template, self.port)
         threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
+        if self.triggers:
+            import logging
+
+            triggers.start(self.template, queue_urls, sqs(), self._stop)
+            # One line per period closed: the billing functions log it at INFO (set after the
+            # handlers are loaded: the shared logger takes its level when first imported).
+            tally_logger = logging.getLogger("tally")
+            tally_logger.setLevel(min(tally_logger.level or logging.INFO, logging.INFO))
         return self
 
     def stop(self) -> None:
+        self._stop.set()
         if self.gateway:
             self.gateway.shutdown()
         if self.moto:

@@ -1,4 +1,5 @@
-"""Read template.yaml: the functions, their routes and environment, and the tables.
+"""Read template.yaml: the functions, their routes, schedules, queue triggers and environment, the
+tables and the queues.
 
 The local runtime and the tests take everything from here, so nothing is declared twice.
 """
@@ -37,6 +38,24 @@ def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
 _Loader.add_multi_constructor("!", _tag)
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """A `ScheduleV2` event: `rate(...)` every `seconds`, with its Input template (or None)."""
+
+    name: str
+    seconds: int
+    input: str | None = None
+
+
+@dataclass(frozen=True)
+class QueueTrigger:
+    """An `SQS` event source mapping: the queue's logical id and how it batches."""
+
+    queue: str
+    batch_size: int = 10
+    report_failures: bool = False
+
+
 @dataclass
 class Function:
     logical_id: str
@@ -44,6 +63,8 @@ class Function:
     handler: str
     routes: list[str] = field(default_factory=list)  # "METHOD /path/{param}" or "$default"
     environment: dict[str, Any] = field(default_factory=dict)
+    schedules: list[Schedule] = field(default_factory=list)
+    queues: list[QueueTrigger] = field(default_factory=list)
 
 
 @dataclass
@@ -51,6 +72,26 @@ class Template:
     raw: dict[str, Any]
     functions: dict[str, Function]
     tables: dict[str, dict[str, Any]]
+    queues: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+_RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
+_UNIT = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def rate_seconds(expression: str) -> int:
+    """`rate(1 minute)` → 60. Raises ValueError on what the local scheduler cannot run (cron)."""
+    found = _RATE.fullmatch(expression.strip())
+    if not found:
+        raise ValueError(f"the local scheduler runs rate(...) expressions only, not {expression!r}")
+    return int(found.group(1)) * _UNIT[found.group(2).rstrip("s")]
+
+
+def _queue_of(arn: Any) -> str:
+    """`!GetAtt Q.Arn` → Q."""
+    if isinstance(arn, dict) and "Fn::GetAtt" in arn:
+        return str(arn["Fn::GetAtt"][0])
+    raise ValueError(f"an SQS event source must name a queue of the template: {arn!r}")
 
 
 @lru_cache(maxsize=1)
@@ -69,14 +110,28 @@ def load(path: Path = TEMPLATE) -> Template:
             props["Handler"],
             environment={**global_env, **props.get("Environment", {}).get("Variables", {})},
         )
-        for event in props.get("Events", {}).values():
+        for name, event in props.get("Events", {}).items():
+            ep = event.get("Properties", {})
+            if event["Type"] == "ScheduleV2":
+                fn.schedules.append(Schedule(name, rate_seconds(ep["ScheduleExpression"]), ep.get("Input")))
+                continue
+            if event["Type"] == "SQS":
+                fn.queues.append(
+                    QueueTrigger(
+                        _queue_of(ep["Queue"]),
+                        int(ep.get("BatchSize", 10)),
+                        "ReportBatchItemFailures" in ep.get("FunctionResponseTypes", []),
+                    )
+                )
+                continue
             if event["Type"] != "HttpApi":
                 continue
             path, method = event["Properties"]["Path"], event["Properties"]["Method"].upper()
             fn.routes.append("$default" if path == "$default" else f"{method} {path}")
         functions[logical_id] = fn
     tables = {k: v["Properties"] for k, v in resources.items() if v["Type"] == "AWS::DynamoDB::Table"}
-    return Template(raw, functions, tables)
+    queues = {k: v.get("Properties", {}) for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"}
+    return Template(raw, functions, tables, queues)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ every TransactWriteItems (to roll back), so transactions slow down as a table fi
   function for the route. `api.as_(other_account)` is the same client for another account.
 - `account`, `other_account`: `support.Account(id, key)`, each with a registered secret key.
 - `functions`: the loaded Lambda handlers and the template's routes (`functions.route_table(...)`).
-- `moto_tables`: {logical id: table name} of the mocked tables.
+- `moto_tables`: {logical id: table name} of the mocked tables (the template's SQS queues are
+  created too, and `BILLING_QUEUE_URL` points at the mocked billing queue).
 
 moto is made stricter in one place where it differs from DynamoDB: key values over 2048 bytes are
 rejected on reads too (`support.enforce_key_size_limits`), as AWS does.
@@ -38,9 +39,11 @@ def moto_tables() -> Iterator[dict[str, str]]:
         template = load()
         names = aws.table_names(template, prefix="tally-test-")
         aws.configure_environment(template, None, names)
-        from tally.store.aws import dynamodb
+        from tally.store.aws import dynamodb, sqs
 
         aws.create_tables(template, names, dynamodb())
+        queues = aws.create_queues(template, sqs(), prefix="tally-test-")
+        aws.configure_environment(template, None, {**names, **queues})
         yield names
 
 

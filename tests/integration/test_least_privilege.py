@@ -25,15 +25,20 @@ def needed(
     from botocore.client import BaseClient
 
     logical = {name: logical_id for logical_id, name in moto_tables.items()}
+    logical.update({f"tally-test-{q}": q for q in functions.template.queues})
     seen: dict[str, set[support.Grant]] = {}
     original_call = BaseClient._make_api_call
     original_handler = functions.handler
 
     def make_api_call(client, operation, params):
         function = _running.get()
-        if function is not None and client.meta.service_model.service_name == "dynamodb":
-            for table, action, scope in support.needed_grants(operation, params):
-                seen.setdefault(function, set()).add((logical.get(table, table), action, scope))
+        service = client.meta.service_model.service_name
+        if function is not None and service in ("dynamodb", "sqs"):
+            grants = (support.needed_grants if service == "dynamodb" else support.needed_sqs_grants)(
+                operation, params
+            )
+            for resource, action, scope in grants:
+                seen.setdefault(function, set()).add((logical.get(resource, resource), action, scope))
         return original_call(client, operation, params)
 
     def handler(logical_id):
@@ -136,3 +141,18 @@ def test_api_needs_exactly_what_its_policy_grants(api, needed):
     assert api.delete(f"/v1/customers/{cus}").status == 200
     # THEN the calls needed exactly the API function's policy: nothing missing, nothing else granted
     assert needed["ApiFunction"] | IDEMPOTENCY_FALLBACK == support.template_grants("ApiFunction")
+
+
+def test_billing_cycle_functions_need_exactly_what_their_policies_grant(functions, needed):
+    # GIVEN a subscription whose period has ended (the flow of test_billing_cycles.py)
+    import test_billing_cycles as cycles_flow
+
+    cycles_flow._drain()
+    plan = cycles_flow._plan()
+    # WHEN the schedule closes it, the worker bills it, and the duplicate delivery is a no-op
+    cycles_flow.close(functions, cycles_flow.JUNE + 60)
+    records = cycles_flow.queued(plan.account)
+    assert cycles_flow.bill(functions, records + records) == []
+    # THEN each function's calls needed exactly its policy: nothing missing, nothing else granted
+    assert needed["ClosePeriodsFunction"] == support.template_grants("ClosePeriodsFunction")
+    assert needed["BillPeriodFunction"] == support.template_grants("BillPeriodFunction")

@@ -82,6 +82,7 @@ BASE: dict[str, tuple[str, dict[str, Any]]] = {
     "GET /v1/subscriptions": ("/v1/subscriptions", {}),
     "DELETE /v1/subscriptions/{id}": ("/v1/subscriptions/{subscription}", {}),
     "POST /v1/invoices/create_preview": ("/v1/invoices/create_preview", {"subscription": "{subscription}"}),
+    "GET /v1/invoices": ("/v1/invoices", {}),
     "GET /v1/events": ("/v1/events", {}),
 }
 
@@ -141,9 +142,8 @@ SUB_UPDATE = "`POST /v1/subscriptions/{id}` (any update)"
 
 ENTRIES: list[Entry] = [
     # -- invoices ----------------------------------------------------------------------------------
-    url("GET /v1/invoices", customer="{customer}"),
+    unknown("GET /v1/invoices", {"created": 1}, "created"),
     url("POST /v1/invoices", customer="{customer}"),
-    url("GET /v1/invoices/{id}"),
     url("POST /v1/invoices/{id}", description="x"),
     url("DELETE /v1/invoices/{id}"),
     url("POST /v1/invoices/{id}/finalize"),
@@ -152,9 +152,18 @@ ENTRIES: list[Entry] = [
     url("POST /v1/invoices/{id}/mark_uncollectible"),
     url("POST /v1/invoices/{id}/send"),
     url("GET /v1/invoices/{id}/lines"),
-    url("GET /v1/invoices/upcoming", customer="{customer}"),
+    Entry(
+        "`GET /v1/invoices/upcoming`",
+        "GET",
+        "/v1/invoices/upcoming",
+        404,
+        code="resource_missing",
+        param="id",
+    ),
     url("GET /v1/invoices/upcoming/lines", customer="{customer}"),
-    url("GET /v1/invoices/search", query="status:'open'"),
+    Entry(
+        "`GET /v1/invoices/search`", "GET", "/v1/invoices/search", 404, code="resource_missing", param="id"
+    ),
     url("POST /v1/invoiceitems", customer="{customer}", amount=100, currency="usd"),
     url("GET /v1/invoiceitems"),
     url("POST /v1/credit_notes", invoice="in_123"),

@@ -15,6 +15,7 @@ class Settings:
     region: str
     endpoint_url: str | None
     livemode: bool
+    billing_queue_url: str | None = None  # where the scheduled close sends due periods
     max_body_bytes: int = 1024 * 1024
 
     @classmethod
@@ -27,6 +28,7 @@ class Settings:
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             livemode=env.get("TALLY_LIVEMODE", "false").lower() == "true",
+            billing_queue_url=env.get("BILLING_QUEUE_URL") or None,
         )
 
 

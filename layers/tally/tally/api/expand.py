@@ -23,6 +23,8 @@ _OBJECTS = {
 # routeKey → the type of its answer (`list:<object>` for lists).
 ANSWERS: dict[str, str] = {
     "POST /v1/invoices/create_preview": "invoice",
+    "GET /v1/invoices/{id}": "invoice",
+    "GET /v1/invoices": "list:invoice",
     "GET /v1/events/{id}": "event",
     "GET /v1/events": "list:event",
     "DELETE /v1/subscriptions/{id}": "subscription",

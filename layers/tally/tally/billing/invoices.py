@@ -2,7 +2,8 @@
 
 `build` assembles the invoice that closes the period containing an instant (metered lines in
 arrears over that period, licensed lines in advance for the next; see `tally.domain.invoices`).
-It reads, never writes, so a preview and (later) the scheduled period close call the same code.
+It reads, never writes, so a preview and the scheduled period close (`tally.billing.cycles`) call
+the same code. `retrieve` and `list_` read the invoices the close stored.
 
 `preview` is `/v1/invoices/create_preview`: `subscription` picks the subscription; `customer`
 alone picks, among the customer's active subscriptions, the one whose period ends first (Stripe:
@@ -19,8 +20,8 @@ from tally.billing.references import referenced
 from tally.billing.subscriptions import current_period, prices_of
 from tally.clock import Clock
 from tally.domain import invoices
-from tally.domain.listing import Window
-from tally.domain.records import Customer, Meter, Product, Subscription
+from tally.domain.listing import Page, Window
+from tally.domain.records import Customer, Invoice, Meter, Product, Subscription
 from tally.errors import InvalidRequest, NotFound, invalid
 from tally.ids import new_id
 from tally.presenters.invoices import InvoiceView
@@ -53,6 +54,7 @@ def build(
     *,
     invoice_id: str,
     customer: Customer | None = None,
+    line_prefix: str = "il_tmp",
 ) -> InvoiceView:
     """The invoice closing the period of `subscription` that contains the clock's instant."""
     if customer is None:
@@ -78,7 +80,7 @@ def build(
     draft = invoices.assemble(inputs, cycle, starting_balance=customer.balance)
     return InvoiceView(
         id=invoice_id,
-        line_ids=[new_id("il_tmp") for _ in draft.lines],
+        line_ids=[new_id(line_prefix) for _ in draft.lines],
         draft=draft,
         subscription=s,
         customer=customer,
@@ -106,3 +108,37 @@ def preview(account: str, subscription_id: str | None, customer_id: str | None, 
             "You must pass customer or subscription.", code="parameter_missing", param="customer"
         )
     return build(account, subscription, clock, invoice_id=f"upcoming_{new_id('in')}", customer=customer)
+
+
+def retrieve(account: str, invoice_id: str, clock: Clock) -> Invoice:
+    return objects.get(account, invoice_id, Invoice, clock)
+
+
+INVOICE_STATUSES = ("draft", "open", "paid", "uncollectible", "void")
+
+
+def list_(
+    account: str,
+    window: Window,
+    clock: Clock,
+    *,
+    customer: str | None = None,
+    subscription: str | None = None,
+    status: str | None = None,
+) -> Page[Invoice]:
+    """Newest first. One index answers: the customer's (`by_customer`), else the subscription's,
+    else the status's partition (`by_field`); the other filters are checked on what it returns."""
+
+    def wanted(inv: Invoice) -> bool:
+        return (
+            (customer is None or inv.customer == customer)
+            and (subscription is None or inv.subscription == subscription)
+            and (status is None or inv.status == status)
+        )
+
+    any_of = None
+    if customer is None and subscription is not None:
+        any_of = [("subscription", subscription)]
+    elif customer is None and status is not None:
+        any_of = [("status", status)]
+    return lists.list_records(account, Invoice, window, clock, customer=customer, where=wanted, any_of=any_of)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import ClassVar
 
+from tally.domain import periods
 from tally.domain.aggregation import Formula
 from tally.domain.pricing import PriceModel, Tier
 
@@ -177,6 +178,10 @@ class Subscription:
     # is computed from the anchor at the instant of the read.
     ended_period_start: int | None = None
     ended_period_end: int | None = None
+    # Billing cycles: the start of the first period not yet invoiced (None: `created`, nothing
+    # billed yet). The scheduled close bills [billed_through, end of its period) and moves it on,
+    # in the same transaction as the invoice (`tally.billing.cycles`).
+    billed_through: int | None = None
 
     @property
     def start_date(self) -> int:
@@ -185,6 +190,19 @@ class Subscription:
     @property
     def price_ids(self) -> list[str]:
         return [item.price for item in self.items]
+
+    @property
+    def unbilled_period(self) -> tuple[int, int]:
+        """The first period `[start, end)` not yet invoiced: the next one the close bills."""
+        start = self.created if self.billed_through is None else self.billed_through
+        return periods.current_period(
+            self.created, self.billing_cycle_anchor, self.interval, self.interval_count, start
+        )
+
+    @property
+    def due_at(self) -> int | None:
+        """When the scheduled close must bill this subscription (None: never, it has ended)."""
+        return self.unbilled_period[1] if self.status == "active" else None
 
 
 @dataclass(frozen=True)
@@ -202,4 +220,52 @@ class MeterEvent:
     livemode: bool = False
 
 
-Record = Customer | Product | Meter | Price | Subscription
+@dataclass(frozen=True)
+class InvoiceLine:
+    """One line of a stored invoice: what `tally.domain.invoices.Line` computed, with its id and
+    the price's unit amount as it was (the invoice never changes when a price does)."""
+
+    id: str
+    subscription_item: str
+    price: str
+    product: str
+    usage_type: str
+    quantity: int
+    amount: int
+    period_start: int
+    period_end: int
+    description: str
+    currency: str
+    unit_amount: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """A subscription's invoice (or a preview of the next one, never stored). Customer and
+    subscription fields Stripe shows on an invoice are copied when it is created."""
+
+    OBJECT: ClassVar[str] = "invoice"
+
+    id: str
+    customer: str
+    subscription: str
+    created: int
+    livemode: bool
+    currency: str
+    period_start: int
+    period_end: int
+    lines: tuple[InvoiceLine, ...]
+    subtotal: int
+    total: int
+    amount_due: int
+    amount_remaining: int
+    starting_balance: int = 0
+    status: str = "draft"
+    billing_reason: str = "subscription_cycle"
+    customer_email: str | None = None
+    customer_name: str | None = None
+    customer_phone: str | None = None
+    subscription_metadata: Metadata = field(default_factory=dict)
+
+
+Record = Customer | Product | Meter | Price | Subscription | Invoice

@@ -1,4 +1,5 @@
-"""The Stripe `invoice` object and its line items, from an assembled draft."""
+"""The Stripe `invoice` object and its line items, from a stored `Invoice` record or from an
+assembled draft (a preview: `InvoiceView`, turned into the same record, never stored)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tally.domain.invoices import Draft, Line
-from tally.domain.records import Customer, Price, Subscription
+from tally.domain.invoices import Draft
+from tally.domain.records import Customer, Invoice, InvoiceLine, Price, Subscription
 from tally.presenters.prices import amount_fields
 
 
@@ -23,22 +24,64 @@ class InvoiceView:
     billing_reason: str = "upcoming"
     status: str = "draft"
 
+    def as_record(self) -> Invoice:
+        """The invoice record of this draft: lines keep their price's unit amount, and the
+        customer and subscription fields Stripe shows are copied (an invoice does not follow them)."""
+        d, s, c, t = self.draft, self.subscription, self.customer, self.draft.totals
+        lines = tuple(
+            InvoiceLine(
+                id=line_id,
+                subscription_item=ln.subscription_item,
+                price=ln.price,
+                product=ln.product,
+                usage_type=ln.usage_type,
+                quantity=ln.quantity,
+                amount=ln.amount,
+                period_start=ln.period.start,
+                period_end=ln.period.end,
+                description=ln.description,
+                currency=self.prices[ln.price].currency,
+                unit_amount=self.prices[ln.price].unit_amount,
+            )
+            for line_id, ln in zip(self.line_ids, d.lines, strict=True)
+        )
+        return Invoice(
+            id=self.id,
+            customer=c.id,
+            subscription=s.id,
+            created=self.created,
+            livemode=s.livemode,
+            currency=d.currency,
+            period_start=d.period.start,
+            period_end=d.period.end,
+            lines=lines,
+            subtotal=t.subtotal,
+            total=t.total,
+            amount_due=t.amount_due,
+            amount_remaining=t.amount_remaining,
+            starting_balance=t.starting_balance,
+            status=self.status,
+            billing_reason=self.billing_reason,
+            customer_email=c.email,
+            customer_name=c.name,
+            customer_phone=c.phone,
+            subscription_metadata=dict(s.metadata),
+        )
 
-def line(view: InvoiceView, line_id: str, ln: Line) -> dict[str, Any]:
-    s = view.subscription
-    price = view.prices[ln.price]
+
+def line(inv: Invoice, ln: InvoiceLine) -> dict[str, Any]:
     return {
-        "id": line_id,
+        "id": ln.id,
         "object": "line_item",
         "amount": ln.amount,
-        "currency": price.currency,
+        "currency": ln.currency,
         "description": ln.description,
         "discount_amounts": [],
         "discountable": True,
         "discounts": [],
-        "invoice": view.id,
-        "livemode": s.livemode,
-        "metadata": dict(s.metadata),
+        "invoice": inv.id,
+        "livemode": inv.livemode,
+        "metadata": dict(inv.subscription_metadata),
         "parent": {
             "type": "subscription_item_details",
             "invoice_item_details": None,
@@ -46,39 +89,38 @@ def line(view: InvoiceView, line_id: str, ln: Line) -> dict[str, Any]:
                 "invoice_item": None,
                 "proration": False,
                 "proration_details": {"credited_items": None},
-                "subscription": s.id,
+                "subscription": inv.subscription,
                 "subscription_item": ln.subscription_item,
             },
         },
-        "period": {"end": ln.period.end, "start": ln.period.start},
+        "period": {"end": ln.period_end, "start": ln.period_start},
         "pretax_credit_amounts": [],
         "pricing": {
             "type": "price_details",
             "price_details": {"price": ln.price, "product": ln.product},
-            "unit_amount_decimal": amount_fields("unit_amount", price.unit_amount)["unit_amount_decimal"],
+            "unit_amount_decimal": amount_fields("unit_amount", ln.unit_amount)["unit_amount_decimal"],
         },
         "quantity": ln.quantity,
         "quantity_decimal": str(ln.quantity),
-        "subscription": s.id,
+        "subscription": inv.subscription,
         "subtotal": ln.amount,
         "taxes": [],
     }
 
 
-def invoice(view: InvoiceView) -> dict[str, Any]:
-    draft, s, c = view.draft, view.subscription, view.customer
-    lines = [line(view, line_id, ln) for line_id, ln in zip(view.line_ids, draft.lines, strict=True)]
-    t = draft.totals
+def invoice(shown: Invoice | InvoiceView) -> dict[str, Any]:
+    inv = shown.as_record() if isinstance(shown, InvoiceView) else shown
+    lines = [line(inv, ln) for ln in inv.lines]
     return {
-        "id": view.id,
+        "id": inv.id,
         "object": "invoice",
         "account_country": None,
         "account_name": None,
         "account_tax_ids": None,
-        "amount_due": t.amount_due,
+        "amount_due": inv.amount_due,
         "amount_overpaid": 0,
         "amount_paid": 0,
-        "amount_remaining": t.amount_remaining,
+        "amount_remaining": inv.amount_remaining,
         "amount_shipping": 0,
         "application": None,
         "attempt_count": 0,
@@ -92,17 +134,17 @@ def invoice(view: InvoiceView) -> dict[str, Any]:
             "status": None,
         },
         "automatically_finalizes_at": None,
-        "billing_reason": view.billing_reason,
+        "billing_reason": inv.billing_reason,
         "collection_method": "charge_automatically",
-        "created": view.created,
-        "currency": draft.currency,
+        "created": inv.created,
+        "currency": inv.currency,
         "custom_fields": None,
-        "customer": c.id,
+        "customer": inv.customer,
         "customer_account": None,
         "customer_address": None,
-        "customer_email": c.email,
-        "customer_name": c.name,
-        "customer_phone": c.phone,
+        "customer_email": inv.customer_email,
+        "customer_name": inv.customer_name,
+        "customer_phone": inv.customer_phone,
         "customer_shipping": None,
         "customer_tax_exempt": "none",
         "customer_tax_ids": [],
@@ -126,9 +168,9 @@ def invoice(view: InvoiceView) -> dict[str, Any]:
             "data": lines,
             "has_more": False,
             "total_count": len(lines),
-            "url": f"/v1/invoices/{view.id}/lines",
+            "url": f"/v1/invoices/{inv.id}/lines",
         },
-        "livemode": s.livemode,
+        "livemode": inv.livemode,
         "metadata": {},
         "next_payment_attempt": None,
         "number": None,
@@ -136,37 +178,40 @@ def invoice(view: InvoiceView) -> dict[str, Any]:
         "parent": {
             "type": "subscription_details",
             "quote_details": None,
-            "subscription_details": {"metadata": dict(s.metadata), "subscription": s.id},
+            "subscription_details": {
+                "metadata": dict(inv.subscription_metadata),
+                "subscription": inv.subscription,
+            },
         },
         "payment_settings": {
             "default_mandate": None,
             "payment_method_options": None,
             "payment_method_types": None,
         },
-        "period_end": draft.period.end,
-        "period_start": draft.period.start,
+        "period_end": inv.period_end,
+        "period_start": inv.period_start,
         "post_payment_credit_notes_amount": 0,
         "pre_payment_credit_notes_amount": 0,
         "receipt_number": None,
         "rendering": None,
         "shipping_cost": None,
         "shipping_details": None,
-        "starting_balance": t.starting_balance,
+        "starting_balance": inv.starting_balance,
         "statement_descriptor": None,
-        "status": view.status,
+        "status": inv.status,
         "status_transitions": {
             "finalized_at": None,
             "marked_uncollectible_at": None,
             "paid_at": None,
             "voided_at": None,
         },
-        "subscription": s.id,
-        "subtotal": t.subtotal,
-        "subtotal_excluding_tax": t.subtotal,
+        "subscription": inv.subscription,
+        "subtotal": inv.subtotal,
+        "subtotal_excluding_tax": inv.subtotal,
         "test_clock": None,
-        "total": t.total,
+        "total": inv.total,
         "total_discount_amounts": [],
-        "total_excluding_tax": t.total,
+        "total_excluding_tax": inv.total,
         "total_pretax_credit_amounts": [],
         "total_taxes": [],
         "webhooks_delivered_at": None,

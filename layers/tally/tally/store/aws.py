@@ -23,5 +23,10 @@ def dynamodb() -> Any:
     return _client("dynamodb", s.region, s.endpoint_url)
 
 
+def sqs() -> Any:
+    s = settings()
+    return _client("sqs", s.region, s.endpoint_url)
+
+
 def reset() -> None:
     _client.cache_clear()

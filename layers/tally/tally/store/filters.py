@@ -14,6 +14,7 @@ Indexed fields (the names `lists.list_records(any_of=...)` takes):
 - price: `product`, `active`, `type`, `currency`, `recurring.interval`, `recurring.usage_type`,
   `recurring.meter`
 - subscription: `status`, `price` (one entry per distinct price of its items)
+- invoice: `status`, `subscription` (an invoice's `customer` is listed through `by_customer`)
 - event: `type`, and `type` = `<prefix>.*` for each dotted prefix (`customer.*`,
   `customer.subscription.*`)
 
@@ -82,6 +83,8 @@ def of_record(record: Any) -> Fields:
     elif kind == "subscription":
         out.add(("status", record.status))
         out |= {("price", item.price) for item in record.items}
+    elif kind == "invoice":
+        out |= {("status", record.status), ("subscription", record.subscription)}
     folds = ANY_CASE.get(kind, frozenset())
     out |= {
         (_folded(field), value.casefold())

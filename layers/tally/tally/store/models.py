@@ -54,6 +54,19 @@ class ByFieldIndex(GlobalSecondaryIndex["ObjectItem"]):
     xsk = UnicodeAttribute(range_key=True)
 
 
+class ByDueIndex(GlobalSecondaryIndex["ObjectItem"]):
+    """Subscriptions due for their period close, across accounts (`tally.store.due`):
+    dpk = due#<shard>, dsk = <due time, 12 digits>#<account>#<subscription id>. Sparse: only
+    active subscription records carry it. Keys only — the close enqueues (account, id) pairs."""
+
+    class Meta:
+        index_name = "by_due"
+        projection = KeysOnlyProjection()
+
+    dpk = UnicodeAttribute(hash_key=True)
+    dsk = UnicodeAttribute(range_key=True)
+
+
 class ObjectItem(Model):
     """A Stripe object (body as JSON), an event-log entry, a uniqueness claim or an API key."""
 
@@ -69,6 +82,8 @@ class ObjectItem(Model):
     csk = UnicodeAttribute(null=True)
     xpk = UnicodeAttribute(null=True)
     xsk = UnicodeAttribute(null=True)
+    dpk = UnicodeAttribute(null=True)
+    dsk = UnicodeAttribute(null=True)
     kind = UnicodeAttribute(null=True)
     body = UnicodeAttribute(null=True)
     zbody = BinaryAttribute(null=True, legacy_encoding=False)  # `body` zlib-compressed when large
@@ -78,6 +93,7 @@ class ObjectItem(Model):
     by_type = ByTypeIndex()
     by_customer = ByCustomerIndex()
     by_field = ByFieldIndex()
+    by_due = ByDueIndex()
 
     @property
     def text(self) -> str | None:
@@ -120,6 +136,17 @@ class ObjectItem(Model):
         return f"ix#{field}={_short(value)}"
 
     @staticmethod
+    def due_key(shard: int) -> str:
+        """The by_due partition of one shard (the only key not starting with an account id:
+        the close reads across accounts, and only ever enqueues the (account, id) it finds)."""
+        return f"due#{shard:02d}"
+
+    @staticmethod
+    def due_sort(due: int, account: str = "", object_id: str = "") -> str:
+        """The by_due sort key: due time first, so `dsk < due_sort(t)` is everything due before t."""
+        return f"{due:012d}#{account}#{object_id}" if account else f"{due:012d}#"
+
+    @staticmethod
     def unique_key(account: str, kind: str, value: str) -> str:
         return f"{account}#unique#{kind}#{value}"
 
@@ -152,4 +179,5 @@ def bind() -> None:
         model.by_type.Meta.model = model  # type: ignore[attr-defined]
         model.by_customer.Meta.model = model  # type: ignore[attr-defined]
         model.by_field.Meta.model = model  # type: ignore[attr-defined]
+        model.by_due.Meta.model = model  # type: ignore[attr-defined]
     _bound = wanted

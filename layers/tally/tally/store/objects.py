@@ -30,6 +30,7 @@ from tally.clock import Clock
 from tally.errors import NotFound, StripeError
 from tally.settings import settings
 from tally.store import bodies, codec, event_log, filters, search_index
+from tally.store.due import due_shard
 from tally.store.errors import raise_translated
 from tally.store.models import OBJECT_SK, ObjectItem, bind
 
@@ -196,6 +197,10 @@ def _record_item(account: str, record: Any, created_ms: int, version: int) -> Ob
         kind=record.OBJECT,
         version=version,
     )
+    due = getattr(record, "due_at", None) if record.OBJECT == "subscription" else None
+    if due is not None:  # the scheduled close finds it (`tally.store.due`); gone once it ends
+        item.dpk = ObjectItem.due_key(due_shard(account, record.id))
+        item.dsk = ObjectItem.due_sort(due, account, record.id)
     item.set_body(codec.dumps(record))
     return item
 

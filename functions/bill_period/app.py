@@ -1,0 +1,46 @@
+"""Lambda entry point of the billing queue: bills each message's period (`billing.cycles`).
+
+Each message is `{"account", "subscription", "period_end", "at"}`; `at` (the close's instant) is
+the clock. A message that fails is reported in `batchItemFailures`, so SQS retries only it (and
+moves it to the dead-letter queue after the redrive limit); the others are deleted.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tally.billing import cycles
+from tally.clock import Clock
+from tally.observability import entry_point, logger
+
+
+def _bill(body: dict[str, Any]) -> cycles.Billed:
+    return cycles.bill_period(
+        str(body["account"]), str(body["subscription"]), int(body["period_end"]), Clock.at(int(body["at"]))
+    )
+
+
+@entry_point
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    failures = []
+    for record in event.get("Records", []):
+        try:
+            body = json.loads(record["body"])
+            billed = _bill(body)
+        except Exception:  # any failure: this message only is retried
+            logger.exception("billing a period failed", extra={"message_id": record.get("messageId")})
+            failures.append({"itemIdentifier": record["messageId"]})
+            continue
+        logger.info(
+            "period closed",
+            extra={
+                "account": body["account"],
+                "subscription": body["subscription"],
+                "period_end": body["period_end"],
+                "outcome": billed.outcome,
+                "invoice": billed.invoice.id if billed.invoice else None,
+                "total": billed.invoice.total if billed.invoice else None,
+            },
+        )
+    return {"batchItemFailures": failures}

@@ -1,0 +1,139 @@
+"""Billing cycles: the scheduled close of ended periods, and billing one period exactly once.
+
+`close_periods` (the schedule, every minute) reads the due index (`tally.store.due`: every active
+subscription whose unbilled period has ended, across accounts, shard by shard) and sends one
+message per (account, subscription, period end) to the billing queue. It writes nothing else, so
+two overlapping runs, or a run that dies halfway, only send some messages twice.
+
+`bill_period` (the queue worker) bills one message: the draft invoice of the subscription's
+unbilled period `[start, end)` — metered lines from usage over it, licensed lines in advance for
+the next period, assembled by `billing.invoices.build`, the code a preview runs — and the
+subscription advanced to its next period (`billed_through = end`, which moves its due-index entry
+to the next period's end), in ONE transaction (`objects.commit`) with:
+
+- the invoice Put, conditional on the id being new;
+- a claim `invoice_period` = `<subscription>@<start>`, conditional on not existing: at most one
+  invoice per (subscription, period), whatever else happens;
+- the subscription Put, conditional on the version read (optimistic lock);
+- the `invoice.created` and `customer.subscription.updated` events.
+
+So the invoice exists exactly when the subscription has moved past the period. What happens on:
+
+- a duplicate delivery, or a message sent by two overlapping runs: the subscription has moved on
+  (`unbilled_period` ends later than the message's `period_end`): nothing is written;
+- a crash before or inside the transaction: nothing was written; SQS delivers again;
+- a crash after it (before SQS deletes the message): the redelivery is a duplicate (above);
+- two deliveries at once, or a subscription changed (or canceled) between our read and our write:
+  the version check (or the claim) cancels the transaction; we read again and re-decide, up to
+  `ATTEMPTS` times, then fail the message so SQS retries it later (DLQ after the redrive limit).
+
+A subscription that is no longer active is not billed (its final invoice, Stripe's `invoice_now`,
+belongs to the cancel flow, not yet built).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from tally.billing import changes
+from tally.billing import invoices as invoice_builder
+from tally.billing.subscriptions import prices_of
+from tally.clock import Clock
+from tally.domain.records import Customer, Invoice, Subscription
+from tally.errors import Conflict
+from tally.ids import new_id
+from tally.presenters.invoices import invoice as present_invoice
+from tally.presenters.subscriptions import SubscriptionView
+from tally.presenters.subscriptions import subscription as present_subscription
+from tally.store import due, objects, queues
+from tally.store.objects import Change, Unique, Write
+
+PER_SHARD = 2_000  # due subscriptions a run sends per shard; the rest go at the next run
+ATTEMPTS = 3
+INVOICE_PERIOD = "invoice_period"  # claim: one invoice per (subscription, period start)
+
+
+# -- the schedule ---------------------------------------------------------------------------------
+def due_messages(clock: Clock, per_shard: int = PER_SHARD) -> Iterator[dict[str, Any]]:
+    for shard in range(due.SHARDS):
+        for d in due.due(clock.now, shard, per_shard):
+            yield {
+                "account": d.account,
+                "subscription": d.subscription,
+                "period_end": d.period_end,
+                "at": clock.now,  # the worker bills as of the close's instant (its Clock)
+            }
+
+
+def close_periods(
+    clock: Clock,
+    *,
+    per_shard: int = PER_SHARD,
+    send: Callable[[Iterable[dict[str, Any]]], int] | None = None,
+) -> int:
+    """Send every period ended by the clock's instant to the billing queue (`send`, default the
+    SQS queue); returns how many."""
+    return (send or queues.send)(due_messages(clock, per_shard))
+
+
+# -- the worker -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Billed:
+    """What `bill_period` did: `billed` (with the invoice), or why nothing was to be done —
+    `already_billed` (a duplicate), `not_due` (the period has not ended), `ended` (not active)."""
+
+    outcome: str
+    invoice: Invoice | None = None
+
+
+def bill_period(account: str, subscription_id: str, period_end: int, clock: Clock) -> Billed:
+    """Bill the period of `subscription_id` ending at `period_end`, exactly once (module doc).
+
+    Raises Conflict when the subscription kept changing under us (the message is retried), and
+    NotFound when the subscription does not exist.
+    """
+    for attempt in range(ATTEMPTS):
+        try:
+            return _bill_once(account, subscription_id, period_end, clock)
+        except Conflict:
+            if attempt == ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _bill_once(account: str, subscription_id: str, period_end: int, clock: Clock) -> Billed:
+    stored = objects.load(account, subscription_id, Subscription, clock)
+    s = stored.record
+    if s.status != "active":
+        return Billed("ended")
+    start, end = s.unbilled_period
+    if end > period_end:
+        return Billed("already_billed")
+    if end < period_end or end > clock.now:
+        return Billed("not_due")  # a message from the future (or a clock behind): the index re-sends
+    customer = objects.get(account, s.customer, Customer, clock)
+    view = invoice_builder.build(
+        account, s, Clock.at(start), invoice_id=new_id("in"), customer=customer, line_prefix="il"
+    )
+    invoice = replace(view, billing_reason="subscription_cycle").as_record()
+    after = replace(s, billed_through=end)
+    prices = prices_of(account, s, clock)
+    nxt = after.unbilled_period
+    advanced = changes.updated(
+        after,
+        "customer.subscription.updated",
+        present_subscription(SubscriptionView(s, prices, (start, end))),
+        present_subscription(SubscriptionView(after, prices, nxt)),
+    )
+    assert advanced is not None  # the period moved, so the presented object changed
+    taken = Conflict(f"The period starting {start} of {s.id} is already invoiced.")
+    created = Change(
+        invoice,
+        "invoice.created",
+        present_invoice(invoice),
+        claim=[Unique(INVOICE_PERIOD, f"{s.id}@{start}", taken)],
+    )
+    objects.commit(account, [Write(created), Write(advanced, stored)], clock)
+    return Billed("billed", invoice)

@@ -1,0 +1,57 @@
+"""The due index: which subscriptions' current periods have ended, across every account.
+
+Each active subscription record carries `dpk = due#<shard>` and `dsk = <due time>#<account>#<id>`
+(`ObjectItem.due_key/due_sort`), set from `Subscription.due_at` whenever the record is written —
+so the create transaction puts it, the transaction that bills a period moves it to the next
+period's end, and a cancel removes it. `by_due` is a sparse, keys-only GSI on those attributes.
+
+Why one partition per shard, sorted by due time (rather than one partition per minute): a run
+reads, per shard, everything with `dsk < now` in one bounded Query, so a missed or failed run
+never leaves a subscription behind (a per-minute partition would need a look-back window and lose
+what fell out of it). `SHARDS` partitions spread the writes of subscriptions renewing at the same
+instant (month starts) and the reads of one run. The shard is a hash of (account, subscription):
+it never changes for a subscription, so no move is ever needed. `SHARDS` must not shrink: items in
+a dropped shard would not be read.
+
+The index is the only key that does not start with the account id. It cannot leak across tenants:
+nothing answers a request from it; the close only enqueues the (account, subscription) pairs it
+names, and billing then reads with that account's keys as every use case does.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from pynamodb.exceptions import QueryError
+
+from tally.store.errors import raise_translated
+from tally.store.models import ObjectItem, bind
+
+SHARDS = 16
+
+
+@dataclass(frozen=True)
+class Due:
+    account: str
+    subscription: str
+    period_end: int
+
+
+def due_shard(account: str, subscription_id: str) -> int:
+    return zlib.crc32(f"{account}#{subscription_id}".encode()) % SHARDS
+
+
+def due(now: int, shard: int, limit: int) -> Iterator[Due]:
+    """Up to `limit` subscriptions of one shard whose unbilled period ended at or before `now`,
+    oldest due first (one Query page per 1 MB of keys)."""
+    bind()
+    try:
+        for item in ObjectItem.by_due.query(
+            ObjectItem.due_key(shard), ObjectItem.dsk < ObjectItem.due_sort(now + 1), limit=limit
+        ):
+            when, account, subscription_id = str(item.dsk).split("#", 2)
+            yield Due(account, subscription_id, int(when))
+    except QueryError as exc:
+        raise_translated(exc)
