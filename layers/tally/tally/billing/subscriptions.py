@@ -150,7 +150,7 @@ def create(
 ) -> SubscriptionView:
     if not specs:
         raise InvalidRequest("Missing required param: items.", code="parameter_missing", param="items")
-    referenced(account, customer_id, Customer, "customer", clock)
+    customer = referenced(account, customer_id, Customer, "customer", clock)
     created = clock.now
     prices = []
     for spec in specs:
@@ -199,6 +199,7 @@ def create(
         items=items,
         description=description,
         metadata=apply_metadata({}, metadata),
+        test_clock=customer.test_clock,
     )
     shown = SubscriptionView(subscription, {p.id: p for p in prices}, current_period(subscription, clock))
     clash = Conflict("A subscription item id was taken at the same time; retry.")
