@@ -164,6 +164,9 @@ def test_advancing_a_month_bills_the_period_once(api):
     (line,) = inv["lines"]["data"]
     assert (line["quantity"], line["amount"]) == (13, 52)
     assert inv["total"] == inv["amount_due"] == 52
+    # AND the subscription is shown in its period at the clock's time
+    sub = ok(api.get(f"/v1/subscriptions/{ids['subscription']}"))
+    assert (sub["current_period_start"], sub["current_period_end"]) == (FEB_15, MAR_15)
     # AND the clock's events: created, advancing and ready twice (Jan 20, then Feb 15)
     types = [e["type"] for e in support.stored_events(api.account.id) if e["type"].startswith("test_helpers")]
     assert sorted(types) == sorted(

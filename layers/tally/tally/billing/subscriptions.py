@@ -86,6 +86,10 @@ def prices_of(account: str, subscription: Subscription, clock: Clock) -> dict[st
 
 
 def view(account: str, subscription: Subscription, clock: Clock) -> SubscriptionView:
+    if subscription.test_clock is not None:  # its current period is the one at the clock's time
+        from tally.billing import test_clocks  # lazy: test_clocks reads subscriptions
+
+        clock = test_clocks.frozen(account, subscription.test_clock, clock)
     return SubscriptionView(
         subscription, prices_of(account, subscription, clock), current_period(subscription, clock)
     )
