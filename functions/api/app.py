@@ -14,6 +14,7 @@ from tally.api import (
     search,
     subscription_items,
     subscriptions,
+    test_clocks,
 )
 from tally.api.http import handle
 from tally.api.routing import merge
@@ -29,6 +30,7 @@ ROUTES = merge(
     invoices.routes,
     events.routes,
     search.routes,
+    test_clocks.routes,
 )
 
 

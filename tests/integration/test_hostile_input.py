@@ -228,6 +228,8 @@ def search_cases(path: str, valid: str) -> list[Row]:
 
 
 EVENT_NAME = "hostile_tokens"
+CLOCKS = "/v1/test_helpers/test_clocks"
+FROZEN = 1_900_000_000  # the seed clock's frozen time
 SUMMARIES = "/v1/billing/meters/{meter}/event_summaries?customer={customer}&start_time={start}&end_time={end}"
 TARGETS = [
     Target("/v1/customers", {"name": "Hostile", "metadata": {"k": "v"}}, "name", "/v1/customers"),
@@ -273,6 +275,8 @@ TARGETS = [
         "/v1/subscriptions",
         stores=False,
     ),
+    Target(CLOCKS, {"frozen_time": FROZEN, "name": "Hostile"}, "name", CLOCKS),
+    Target(CLOCKS + "/{test_clock}/advance", {"frozen_time": FROZEN + 86400}, None, CLOCKS),
     Target(
         "/v2/billing/meter_event_stream",
         {
@@ -320,6 +324,7 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
     "subscription": lambda api, get: api.post(
         "/v1/subscriptions", {"customer": get("customer"), "items": [{"price": get("price")}]}
     ).json["id"],
+    "test_clock": lambda api, get: api.post(CLOCKS, {"frozen_time": FROZEN}).json["id"],
     "start": lambda api, get: str((int(time.time()) - 30 * 86400) // 60 * 60),
     "end": lambda api, get: str((int(time.time()) // 60 + 10) * 60),
 }
@@ -332,6 +337,101 @@ ROWS: list[Row] = [
     *get_cases("/v1/prices"),
     *get_cases("/v1/subscriptions"),
     *get_cases("/v1/events"),
+    *get_cases(CLOCKS),
+    *(
+        Row(
+            f"POST {CLOCKS}/{{id}}/advance {name}",
+            "POST",
+            CLOCKS + "/{test_clock}/advance",
+            400,
+            form({"frozen_time": value}),
+            code=code,
+            param="frozen_time",
+            listing=CLOCKS,
+        )
+        for name, value, code in (
+            ("backwards", FROZEN - 1, None),
+            ("to the same time", FROZEN, None),
+            ("beyond two years without subscriptions", FROZEN + 3 * 365 * 86400, None),
+            ("as a float", "1900000001.5", "parameter_invalid_integer"),
+            ("negative", -1, None),
+            ("beyond int64", 2**63, "parameter_invalid_integer"),
+            ("past year 3000", 10**12, None),
+        )
+    ),
+    Row(
+        f"POST {CLOCKS}/{{id}}/advance without frozen_time",
+        "POST",
+        CLOCKS + "/{test_clock}/advance",
+        400,
+        form({}),
+        code="parameter_missing",
+        param="frozen_time",
+        listing=CLOCKS,
+    ),
+    Row(
+        f"POST {CLOCKS}/{{id}}/advance unknown clock",
+        "POST",
+        CLOCKS + "/clock_nope/advance",
+        404,
+        form({"frozen_time": FROZEN + 60}),
+        code="resource_missing",
+        listing=CLOCKS,
+    ),
+    Row(
+        f"POST {CLOCKS}/{{id}}/advance over-long id",
+        "POST",
+        CLOCKS + "/" + "x" * 3000 + "/advance",
+        404,
+        form({"frozen_time": FROZEN + 60}),
+        listing=CLOCKS,
+    ),
+    Row(
+        f"POST {CLOCKS} without frozen_time",
+        "POST",
+        CLOCKS,
+        400,
+        form({"name": "x"}),
+        code="parameter_missing",
+        param="frozen_time",
+        listing=CLOCKS,
+    ),
+    Row(f"GET {CLOCKS}/{{id}} NUL in the id", "GET", CLOCKS + "/clock_%00", 404, listing=CLOCKS),
+    Row(
+        f"DELETE {CLOCKS}/{{id}} with a param",
+        "DELETE",
+        CLOCKS + "/{test_clock}",
+        400,
+        query="x=1",
+        code="parameter_unknown",
+        listing=CLOCKS,
+    ),
+    Row(f"DELETE {CLOCKS}/{{id}} over-long id", "DELETE", CLOCKS + "/" + "x" * 3000, 404, listing=CLOCKS),
+    Row(
+        "POST /v1/customers with an unknown test_clock",
+        "POST",
+        "/v1/customers",
+        400,
+        form({"name": "x", "test_clock": "clock_nope"}),
+        code="resource_missing",
+        param="test_clock",
+    ),
+    Row(
+        "POST /v1/customers with an over-long test_clock",
+        "POST",
+        "/v1/customers",
+        400,
+        form({"name": "x", "test_clock": "c" * 3000}),
+        param="test_clock",
+    ),
+    Row(
+        "POST /v1/customers with a test_clock hash",
+        "POST",
+        "/v1/customers",
+        400,
+        form({"name": "x", "test_clock": {"id": "{test_clock}"}}),
+        param="test_clock",
+    ),
     *get_cases("/v1/subscription_items", base="subscription={subscription}"),
     Row(
         "GET /v1/subscription_items without subscription",

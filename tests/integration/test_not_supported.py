@@ -212,10 +212,6 @@ ENTRIES: list[Entry] = [
     ),
     unknown("GET /v1/subscriptions", {"collection_method": "send_invoice"}, "collection_method"),
     # -- test clocks -------------------------------------------------------------------------------
-    url("POST /v1/test_helpers/test_clocks", frozen_time=int(time.time())),
-    url("POST /v1/test_helpers/test_clocks/{id}/advance", frozen_time=int(time.time()) + 86400),
-    url("GET /v1/test_helpers/test_clocks"),
-    unknown("POST /v1/customers", {"test_clock": "clock_123"}, "test_clock"),
     unknown("GET /v1/subscriptions", {"test_clock": "clock_123"}, "test_clock"),
     # -- customers ---------------------------------------------------------------------------------
     unknown("POST /v1/customers", {"balance": -500}, "balance"),

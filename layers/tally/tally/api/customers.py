@@ -8,7 +8,7 @@ from tally.api.http import Request
 from tally.api.lists import envelope, list_args, retrieve_params
 from tally.api.params import Params
 from tally.api.routing import Routes
-from tally.billing import customers
+from tally.billing import customers, test_clocks
 from tally.presenters.customers import customer as present
 from tally.presenters.customers import deleted
 
@@ -29,8 +29,13 @@ def create(request: Request) -> dict[str, Any]:
     params = request.params()
     fields = _fields(params)
     metadata = params.metadata()
+    test_clock = params.str("test_clock", max_length=255)
     params.expand()
     params.done()
+    if test_clock:
+        return present(
+            test_clocks.create_customer(request.account, test_clock, fields, metadata, request.clock)
+        )
     return present(customers.create(request.account, fields, metadata, request.clock))
 
 

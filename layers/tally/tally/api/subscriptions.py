@@ -7,7 +7,7 @@ from typing import Any
 from tally.api.http import Request
 from tally.api.lists import envelope, list_args, retrieve_params
 from tally.api.routing import Routes
-from tally.billing import subscriptions
+from tally.billing import subscriptions, test_clocks
 from tally.billing.subscriptions import MAX_ITEMS, MAX_QUANTITY, STATUSES, ItemSpec
 from tally.presenters.subscriptions import subscription as present
 
@@ -46,7 +46,7 @@ def create(request: Request) -> dict[str, Any]:
         request.account,
         customer_id,
         specs,
-        request.clock,
+        test_clocks.clock_for(request.account, customer_id, request.clock),  # the customer's time
         anchor=anchor,
         description=description,
         metadata=metadata,

@@ -33,7 +33,7 @@ from tally.ids import new_id
 from tally.presenters.customers import customer as present
 from tally.settings import settings
 from tally.store import lists, objects
-from tally.store.objects import Guard, Write
+from tally.store.objects import Change, Guard, Write
 
 # Fields a caller may set: name, email, description, phone (None clears).
 FIELDS = ("name", "email", "description", "phone")
@@ -44,7 +44,8 @@ SUBSCRIPTIONS_PER_TRANSACTION = 14
 CANCELLATION_REASON = "cancellation_requested"  # Stripe's only reason for a canceled-on-request sub
 
 
-def create(account: str, fields: dict[str, Any], metadata: MetadataUpdate, clock: Clock) -> Customer:
+def new(fields: dict[str, Any], metadata: MetadataUpdate, clock: Clock) -> Change:
+    """The change creating a customer (its record and `customer.created`), not yet written."""
     customer = Customer(
         id=new_id("cus", 14),
         created=clock.now,
@@ -53,8 +54,13 @@ def create(account: str, fields: dict[str, Any], metadata: MetadataUpdate, clock
         metadata=apply_metadata({}, metadata),
         **fields,
     )
-    objects.create(account, changes.created(customer, "customer.created", present(customer)), clock)
-    return customer
+    return changes.created(customer, "customer.created", present(customer))
+
+
+def create(account: str, fields: dict[str, Any], metadata: MetadataUpdate, clock: Clock) -> Customer:
+    change = new(fields, metadata, clock)
+    objects.create(account, change, clock)
+    return change.record  # type: ignore[no-any-return]
 
 
 def retrieve(account: str, customer_id: str, clock: Clock) -> Customer:

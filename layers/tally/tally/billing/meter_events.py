@@ -65,7 +65,8 @@ class _Lookups:
         self.account = account
         self.clock = clock
         self.meters: dict[str, Meter | None] = {}
-        self.customers: dict[str, bool] = {}
+        self.customers: dict[str, Customer | None] = {}
+        self.clocks: dict[str, Clock] = {}  # test clock id → its frozen time
 
     def meter(self, event_name: str, param: str) -> Meter:
         if event_name not in self.meters:
@@ -88,18 +89,36 @@ class _Lookups:
         except StripeError:
             return None
 
-    def customer(self, customer_id: str, param: str) -> None:
+    def _customer(self, customer_id: str) -> Customer | None:
         if customer_id not in self.customers:
-            self.customers[customer_id] = references.exists(self.account, customer_id, Customer, self.clock)
-        if not self.customers[customer_id]:
+            self.customers[customer_id] = references.found(self.account, customer_id, Customer, self.clock)
+        return self.customers[customer_id]
+
+    def customer(self, customer_id: str, param: str) -> None:
+        if self._customer(customer_id) is None:
             raise InvalidRequest(f"No such customer: '{customer_id}'", code="resource_missing", param=param)
+
+    def clock_of(self, event_name: str, payload: dict[str, str]) -> Clock:
+        """The clock an event's timestamp is checked against: its customer's test clock, if any."""
+        meter = self.meter_or_none(event_name)
+        customer_id = payload.get(meter.customer_key) if meter else None
+        customer = self._customer(customer_id) if customer_id else None
+        if customer is None or customer.test_clock is None:
+            return self.clock
+        if customer.test_clock not in self.clocks:
+            from tally.billing import test_clocks  # lazy: only test-clock customers need it
+
+            self.clocks[customer.test_clock] = test_clocks.frozen(
+                self.account, customer.test_clock, self.clock
+            )
+        return self.clocks[customer.test_clock]
 
 
 def _event(
     given: EventInput, lookups: _Lookups, clock: Clock, index: int, seed: str | None
 ) -> tuple[MeterEvent, Meter]:
     """The event to store and its meter, or the StripeError that rejects it."""
-    now = clock.now
+    now = lookups.clock_of(given.event_name, given.payload).now  # a test clock's frozen time
     identifier = rules.identifier_for(given.identifier, lookups.account, seed, index)
     ts = now if given.timestamp is None else given.timestamp
     rules.check_timestamp(ts, now, given.path("timestamp"))
@@ -125,7 +144,7 @@ def _event(
         value=value,
         timestamp=ts,
         payload=given.payload,
-        created=now,
+        created=clock.now,  # when it was received (its identifier's retention counts from it)
         livemode=settings().livemode,
     )
     return event, meter

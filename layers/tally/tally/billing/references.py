@@ -21,6 +21,14 @@ def referenced(
         raise InvalidRequest(exc.message, code="resource_missing", param=param) from None
 
 
+def found(account: str, object_id: str, cls: type[R], clock: Clock) -> R | None:
+    """The object, or None when there is none."""
+    try:
+        return objects.get(account, object_id, cls, clock)
+    except NotFound:
+        return None
+
+
 def exists(account: str, object_id: str, cls: Any, clock: Clock) -> bool:
     try:
         objects.get(account, object_id, cls, clock)

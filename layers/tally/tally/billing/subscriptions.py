@@ -86,6 +86,10 @@ def prices_of(account: str, subscription: Subscription, clock: Clock) -> dict[st
 
 
 def view(account: str, subscription: Subscription, clock: Clock) -> SubscriptionView:
+    if subscription.test_clock is not None:  # its current period is the one at the clock's time
+        from tally.billing import test_clocks  # lazy: test_clocks reads subscriptions
+
+        clock = test_clocks.frozen(account, subscription.test_clock, clock)
     return SubscriptionView(
         subscription, prices_of(account, subscription, clock), current_period(subscription, clock)
     )
@@ -150,7 +154,7 @@ def create(
 ) -> SubscriptionView:
     if not specs:
         raise InvalidRequest("Missing required param: items.", code="parameter_missing", param="items")
-    referenced(account, customer_id, Customer, "customer", clock)
+    customer = referenced(account, customer_id, Customer, "customer", clock)
     created = clock.now
     prices = []
     for spec in specs:
@@ -199,6 +203,7 @@ def create(
         items=items,
         description=description,
         metadata=apply_metadata({}, metadata),
+        test_clock=customer.test_clock,
     )
     shown = SubscriptionView(subscription, {p.id: p for p in prices}, current_period(subscription, clock))
     clash = Conflict("A subscription item id was taken at the same time; retry.")

@@ -36,6 +36,7 @@ class Customer:
     balance: int = 0  # minor units; negative is a credit
     next_invoice_sequence: int = 1
     metadata: Metadata = field(default_factory=dict)
+    test_clock: str | None = None  # the test clock it runs on (its objects follow its frozen_time)
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,9 @@ class Subscription:
     # billed yet). The scheduled close bills [billed_through, end of its period) and moves it on,
     # in the same transaction as the invoice (`tally.billing.cycles`).
     billed_through: int | None = None
+    # Copied from the customer: a subscription on a test clock is billed when its clock advances
+    # (`tally.billing.test_clocks`), never by the wall-clock schedule (no due-index entry).
+    test_clock: str | None = None
 
     @property
     def start_date(self) -> int:
@@ -201,8 +205,9 @@ class Subscription:
 
     @property
     def due_at(self) -> int | None:
-        """When the scheduled close must bill this subscription (None: never, it has ended)."""
-        return self.unbilled_period[1] if self.status == "active" else None
+        """When the scheduled close must bill this subscription (None: never — it has ended, or it
+        runs on a test clock, whose advance bills it)."""
+        return self.unbilled_period[1] if self.status == "active" and self.test_clock is None else None
 
 
 @dataclass(frozen=True)
@@ -268,4 +273,22 @@ class Invoice:
     subscription_metadata: Metadata = field(default_factory=dict)
 
 
-Record = Customer | Product | Meter | Price | Subscription | Invoice
+@dataclass(frozen=True)
+class TestClock:
+    """A test clock (`/v1/test_helpers/test_clocks`): its customers' objects run at `frozen_time`.
+    While `status` is `advancing`, `advancing_to` is the frozen_time the advance will reach."""
+
+    OBJECT: ClassVar[str] = "test_helpers.test_clock"
+    __test__: ClassVar[bool] = False  # not a pytest class
+
+    id: str
+    created: int
+    livemode: bool
+    frozen_time: int
+    deletes_after: int
+    name: str | None = None
+    status: str = "ready"
+    advancing_to: int | None = None
+
+
+Record = Customer | Product | Meter | Price | Subscription | Invoice | TestClock

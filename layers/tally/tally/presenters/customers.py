@@ -35,7 +35,7 @@ def customer(c: Customer) -> dict[str, Any]:
         "preferred_locales": [],
         "shipping": None,
         "tax_exempt": "none",
-        "test_clock": None,
+        "test_clock": c.test_clock,
     }
 
 

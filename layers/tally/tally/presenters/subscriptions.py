@@ -113,7 +113,7 @@ def subscription(view: SubscriptionView) -> dict[str, Any]:
         "schedule": None,
         "start_date": s.start_date,
         "status": s.status,
-        "test_clock": None,
+        "test_clock": s.test_clock,
         "transfer_data": None,
         "trial_end": None,
         "trial_settings": {

@@ -1,0 +1,229 @@
+"""Test clocks (`/v1/test_helpers/test_clocks`): customers whose objects run at a frozen time.
+
+A customer created with `test_clock` runs at the clock's `frozen_time`: it is created then, and
+the entry points choose `clock_for(account, customer, request_clock)` for the use cases acting for
+it (subscription create, meter events' default timestamp and 35-day/5-minute window).
+
+Membership: a customer joins a clock in its own create transaction, which bumps the clock's
+customer counter (`objects.Counter`), requires the clock to exist, and claims slot
+`<clock>#<n>` (n = the count read, so two concurrent joins cannot take the same slot and a fourth
+is refused: at most `MAX_CUSTOMERS`). The slots are how `advance` and `delete` find the customers
+(one GetItem each, no index). A customer deleted on its own keeps its slot (it still counts).
+
+The wall-clock schedule never bills a subscription on a test clock: such subscriptions have no
+due-index entry (`Subscription.due_at` is None). `advance` bills them instead, synchronously
+within the request (module `advance` below; docs/API.md "Test clocks").
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import replace
+
+from tally.billing import changes, customers, cycles, subscriptions
+from tally.billing.references import referenced
+from tally.clock import Clock
+from tally.domain import periods
+from tally.domain.listing import Page, Window
+from tally.domain.metadata import MetadataUpdate
+from tally.domain.records import Customer, Invoice, Subscription, TestClock
+from tally.errors import Conflict, InvalidRequest, NotFound, invalid
+from tally.ids import new_id
+from tally.presenters.test_clocks import clock as present
+from tally.settings import settings
+from tally.store import claims, lists, objects
+from tally.store.objects import Counter, Exists, Guard, Stored
+
+MAX_CUSTOMERS = 3  # Stripe's limit of customers per test clock
+DELETES_AFTER_SECONDS = 30 * 86400  # Stripe deletes a clock 30 days after its creation
+NO_SUBSCRIPTION_YEARS = 2  # how far one advance may go when the clock has no subscription
+SLOT = "test_clock_customer"  # claim: <clock>#<n> → the clock's n-th customer
+MAX_FROZEN_TIME = 32503680000  # 3000-01-01: an advance then still has its two years of room
+
+
+# -- reading --------------------------------------------------------------------------------------
+def retrieve(account: str, clock_id: str, clock: Clock) -> TestClock:
+    return objects.get(account, clock_id, TestClock, clock, label="test_helpers.test_clock")
+
+
+def list_(account: str, window: Window, clock: Clock) -> Page[TestClock]:
+    return lists.list_records(account, TestClock, window, clock, label="test_helpers.test_clock")
+
+
+def frozen(account: str, clock_id: str, request_clock: Clock) -> Clock:
+    """The Clock of a test clock's frozen time (the request's clock if the test clock is gone)."""
+    try:
+        return Clock.at(retrieve(account, clock_id, request_clock).frozen_time)
+    except NotFound:
+        return request_clock
+
+
+def clock_for(account: str, customer_id: str | None, request_clock: Clock) -> Clock:
+    """The clock a use case acting for `customer_id` runs at: its test clock's frozen time, else
+    the request's. An unknown customer runs at the request's clock (the use case reports it)."""
+    if not customer_id:
+        return request_clock
+    try:
+        customer = objects.get(account, customer_id, Customer, request_clock)
+    except NotFound:
+        return request_clock
+    if customer.test_clock is None:
+        return request_clock
+    return frozen(account, customer.test_clock, request_clock)
+
+
+def customers_of(account: str, test_clock: TestClock) -> list[str]:
+    """Ids of the customers that joined the clock, in order (deleted ones included)."""
+    count = objects.count(account, test_clock.id, Customer.OBJECT)
+    owners = (claims.owner_of(account, SLOT, f"{test_clock.id}#{n}") for n in range(count))
+    return [o for o in owners if o is not None]
+
+
+def _subscriptions(account: str, test_clock: TestClock, clock: Clock) -> list[Subscription]:
+    """The active subscriptions of the clock's customers."""
+    found = []
+    for customer_id in customers_of(account, test_clock):
+        for sub_id in subscriptions.of_customer(account, customer_id, clock):
+            s = objects.get(account, sub_id, Subscription, clock)
+            if s.status == "active" and s.test_clock == test_clock.id:
+                found.append(s)
+    return found
+
+
+# -- create, join ---------------------------------------------------------------------------------
+def create(account: str, frozen_time: int, name: str | None, clock: Clock) -> TestClock:
+    test_clock = TestClock(
+        id=new_id("clock"),
+        created=clock.now,
+        livemode=settings().livemode,
+        frozen_time=frozen_time,
+        deletes_after=clock.now + DELETES_AFTER_SECONDS,
+        name=name,
+    )
+    objects.create(
+        account, changes.created(test_clock, "test_helpers.test_clock.created", present(test_clock)), clock
+    )
+    return test_clock
+
+
+def create_customer(
+    account: str, clock_id: str, fields: dict[str, object], metadata: MetadataUpdate, request_clock: Clock
+) -> Customer:
+    """A customer on a test clock, created at its frozen time (one transaction: module doc)."""
+    test_clock = referenced(
+        account, clock_id, TestClock, "test_clock", request_clock, label="test_helpers.test_clock"
+    )
+    if test_clock.status != "ready":
+        raise invalid("test_clock", f"The test clock {clock_id} is advancing; retry when it is ready.")
+    n = objects.count(account, test_clock.id, Customer.OBJECT)
+    if n >= MAX_CUSTOMERS:
+        raise invalid(
+            "test_clock", f"A test clock can have at most {MAX_CUSTOMERS} customers; {clock_id} has {n}."
+        )
+    at = Clock.at(test_clock.frozen_time)
+    change = customers.new({**fields, "test_clock": test_clock.id}, metadata, at)
+    change.claim.append(
+        objects.Unique(
+            SLOT,
+            f"{test_clock.id}#{n}",
+            Conflict("A customer joined this test clock at the same time; retry."),
+        )
+    )
+    gone = InvalidRequest(
+        f"No such test_helpers.test_clock: '{clock_id}'", code="resource_missing", param="test_clock"
+    )
+    change.requires.append(Exists(test_clock.id, gone))
+    change.bump.append(Counter(test_clock.id, Customer.OBJECT))
+    objects.create(account, change, at)
+    return change.record  # type: ignore[no-any-return]
+
+
+# -- advance --------------------------------------------------------------------------------------
+def limit(test_clock: TestClock, subs: list[Subscription]) -> int:
+    """The latest frozen_time one advance may reach (Stripe's rule): two intervals of the shortest
+    subscription from the current frozen time, or two years without subscriptions."""
+    ends = [periods.add_intervals(test_clock.frozen_time, s.interval, s.interval_count, 2) for s in subs]
+    return min(ends, default=periods.add_intervals(test_clock.frozen_time, "year", NO_SUBSCRIPTION_YEARS, 1))
+
+
+def boundaries(subs: list[Subscription], target: int) -> list[tuple[int, str]]:
+    """Every (period end, subscription) to bill up to `target`, in time order."""
+    per_sub = []
+    for s in subs:
+        ends = []
+        while (end := s.unbilled_period[1]) <= target:
+            ends.append((end, s.id))
+            s = replace(s, billed_through=end)
+        per_sub.append(ends)
+    return list(heapq.merge(*per_sub))
+
+
+def advance(
+    account: str, clock_id: str, frozen_time: int, request_clock: Clock
+) -> tuple[TestClock, list[Invoice]]:
+    """Move the clock to `frozen_time`, billing every period boundary it crosses, in order.
+
+    Writes: (1) the clock → `advancing` (with `advancing_to`); (2) one transaction per period
+    billed (`cycles.bill_period`, exactly once per period); (3) the clock → `ready` at
+    `frozen_time`. Crash points: after (1) or any (2), the clock stays `advancing`; the same
+    advance sent again resumes it (periods already billed are skipped), another is refused.
+    """
+    stored = objects.load(account, clock_id, TestClock, request_clock, label="test_helpers.test_clock")
+    tc = stored.record
+    at = Clock.at(tc.frozen_time)
+    if tc.status == "advancing":
+        if tc.advancing_to != frozen_time:
+            raise invalid(
+                "frozen_time",
+                f"The test clock {clock_id} is advancing to {tc.advancing_to}; send that frozen_time "
+                "again to finish the advance.",
+            )
+    else:
+        if frozen_time <= tc.frozen_time:
+            raise invalid(
+                "frozen_time",
+                f"The frozen_time must be after the test clock's current frozen_time ({tc.frozen_time}).",
+            )
+        furthest = limit(tc, _subscriptions(account, tc, at))
+        if frozen_time > furthest:
+            raise invalid(
+                "frozen_time",
+                "Cannot advance more than two intervals of the shortest subscription on this test "
+                f"clock (or two years without subscriptions): at most {furthest}.",
+            )
+        after = replace(tc, status="advancing", advancing_to=frozen_time)
+        change = changes.updated(after, "test_helpers.test_clock.advancing", present(tc), present(after))
+        assert change is not None
+        objects.update(account, stored, change, request_clock)
+        stored = Stored(after, stored.version + 1, stored.created_ms)
+        tc = after
+    billed = []
+    for end, sub_id in boundaries(_subscriptions(account, tc, at), frozen_time):
+        done = cycles.bill_period(account, sub_id, end, Clock.at(end))
+        if done.invoice is not None:
+            billed.append(done.invoice)
+    ready = replace(tc, status="ready", frozen_time=frozen_time, advancing_to=None)
+    change = changes.updated(ready, "test_helpers.test_clock.ready", present(tc), present(ready))
+    assert change is not None
+    objects.update(account, stored, change, request_clock)
+    return ready, billed
+
+
+# -- delete ---------------------------------------------------------------------------------------
+def delete(account: str, clock_id: str, request_clock: Clock) -> TestClock:
+    """Delete the clock's customers (`customers.delete`: their subscriptions are canceled), then
+    the clock. Crash points: after any customer's delete; a retry skips the deleted ones."""
+    stored = objects.load(account, clock_id, TestClock, request_clock, label="test_helpers.test_clock")
+    tc = stored.record
+    count = objects.count(account, tc.id, Customer.OBJECT)  # before reading the slots
+    for customer_id in customers_of(account, tc):
+        try:
+            customers.delete(account, customer_id, Clock.at(tc.frozen_time))
+        except NotFound:
+            pass  # deleted already (on its own, or by an interrupted delete of the clock)
+    change = changes.created(tc, "test_helpers.test_clock.deleted", present(tc))
+    change.release = [(SLOT, f"{tc.id}#{n}") for n in range(count)]
+    raced = Conflict("A customer joined this test clock at the same time; retry.")
+    change.guards.append(Guard(tc.id, Customer.OBJECT, count, raced))
+    objects.delete(account, stored, change, request_clock)
+    return tc

@@ -1,0 +1,58 @@
+"""A month on a test clock through the official `stripe` SDK (module-level API, as Stripe's guide
+writes it): only the base URL and the key change. The walkthrough price: 4 cents per 100 tokens,
+rounded up."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import stripe
+
+pytestmark = pytest.mark.e2e
+
+T0 = int(dt.datetime(2031, 1, 15, tzinfo=dt.UTC).timestamp())
+FEB_15 = int(dt.datetime(2031, 2, 15, tzinfo=dt.UTC).timestamp())
+
+
+def test_a_month_on_a_test_clock_bills_the_usage(local_server, e2e_key, monkeypatch):
+    monkeypatch.setattr(stripe, "api_key", e2e_key)
+    monkeypatch.setattr(stripe, "api_base", local_server.url)
+    # GIVEN a clock at 15 Jan 2031, a customer on it, the walkthrough meter, price and subscription
+    clock = stripe.test_helpers.TestClock.create(frozen_time=T0, name="walkthrough")
+    assert (clock.status, clock.frozen_time) == ("ready", T0)
+    customer = stripe.Customer.create(name="John Doe", test_clock=clock.id)
+    assert customer.test_clock == clock.id and customer.created == T0
+    meter = stripe.billing.Meter.create(
+        display_name="Alpaca AI tokens",
+        event_name="alpaca_ai_tokens",
+        default_aggregation={"formula": "sum"},
+    )
+    price = stripe.Price.create(
+        currency="usd",
+        unit_amount=4,
+        transform_quantity={"divide_by": 100, "round": "up"},
+        recurring={"usage_type": "metered", "interval": "month", "meter": meter.id},
+        product_data={"name": "Alpaca AI tokens"},
+    )
+    subscription = stripe.Subscription.create(customer=customer.id, items=[{"price": price.id}])
+    assert subscription.start_date == T0
+    # AND 1,201 tokens reported at the clock's time (the events default to it)
+    for value in (150, 1_000, 51):
+        event = stripe.billing.MeterEvent.create(
+            event_name="alpaca_ai_tokens", payload={"stripe_customer_id": customer.id, "value": str(value)}
+        )
+        assert event.timestamp == T0
+    # WHEN the clock advances past the period's end
+    advanced = stripe.test_helpers.TestClock.advance(clock.id, frozen_time=FEB_15 + 3600)
+    # THEN it is ready (Tally advances within the request) and one draft invoice bills
+    # ceil(1,201 / 100) = 13 × 4 = 52 cents for Jan 15 → Feb 15
+    assert (advanced.status, advanced.frozen_time) == ("ready", FEB_15 + 3600)
+    assert stripe.test_helpers.TestClock.retrieve(clock.id).status == "ready"
+    (invoice,) = stripe.Invoice.list(subscription=subscription.id).data
+    assert (invoice.status, invoice.period_start, invoice.period_end) == ("draft", T0, FEB_15)
+    assert invoice.total == 52
+    # AND deleting the clock deletes its customer
+    assert stripe.test_helpers.TestClock.delete(clock.id).deleted is True
+    with pytest.raises(stripe.InvalidRequestError):
+        stripe.Customer.retrieve(customer.id)

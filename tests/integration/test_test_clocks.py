@@ -1,0 +1,311 @@
+"""Test clocks through the API: a customer's month (and more) on a frozen clock, billed by
+`advance` through the same close path as the schedule, exactly once.
+
+The plan is the seed walkthrough's price: 0.04 USD per 100 tokens, rounded up (unit_amount 4 cents,
+transform_quantity divide_by 100, round up), metered monthly. The clock starts 15 Jan 2031 00:00
+UTC — years away from the wall clock, so anything that used the wall clock would show.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import pytest
+import support
+
+from tally.billing import cycles
+from tally.clock import Clock
+
+pytestmark = pytest.mark.usefixtures("moto_tables")
+
+CLOCKS = "/v1/test_helpers/test_clocks"
+EVENT = "walkthrough_tokens"
+
+
+def _at(*args: int) -> int:
+    return int(dt.datetime(*args, tzinfo=dt.UTC).timestamp())
+
+
+T0 = _at(2031, 1, 15)
+JAN_20 = _at(2031, 1, 20)
+FEB_15, MAR_15, APR_15 = _at(2031, 2, 15), _at(2031, 3, 15), _at(2031, 4, 15)
+HOUR = 3600
+# The keys of Stripe's test_helpers.test_clock (its documented fixture, ../shared/reference)
+STRIPE_TEST_CLOCK = (
+    "created",
+    "deletes_after",
+    "frozen_time",
+    "id",
+    "livemode",
+    "name",
+    "object",
+    "status",
+    "status_details",
+)
+
+
+def ok(response: support.Response, status: int = 200) -> Any:
+    assert response.status == status, response.text
+    return response.json
+
+
+def refused(response: support.Response, **expected: Any) -> dict[str, Any]:
+    """A 400 in Stripe's error envelope (with `code`/`param` as expected)."""
+    return support.assert_stripe_error(response.status, response.json, 400, **expected)
+
+
+def _setup(api: support.Api) -> dict[str, str]:
+    """A clock at T0, a customer on it, the walkthrough meter and price, and a subscription."""
+    clock = ok(api.post(CLOCKS, {"frozen_time": T0, "name": "walkthrough"}))
+    customer = ok(api.post("/v1/customers", {"name": "Alpaca AI", "test_clock": clock["id"]}))
+    meter = ok(
+        api.post(
+            "/v1/billing/meters",
+            {"display_name": "Tokens", "event_name": EVENT, "default_aggregation": {"formula": "sum"}},
+        )
+    )
+    product = ok(api.post("/v1/products", {"name": "Tokens"}))
+    price = ok(
+        api.post(
+            "/v1/prices",
+            {
+                "currency": "usd",
+                "product": product["id"],
+                "unit_amount": 4,
+                "transform_quantity": {"divide_by": 100, "round": "up"},
+                "recurring": {"interval": "month", "usage_type": "metered", "meter": meter["id"]},
+            },
+        )
+    )
+    sub = ok(api.post("/v1/subscriptions", {"customer": customer["id"], "items": [{"price": price["id"]}]}))
+    return {"clock": clock["id"], "customer": customer["id"], "subscription": sub["id"], "price": price["id"]}
+
+
+def _event(api: support.Api, customer: str, value: int, timestamp: int | None = None) -> support.Response:
+    body: dict[str, Any] = {
+        "event_name": EVENT,
+        "payload": {"stripe_customer_id": customer, "value": str(value)},
+    }
+    if timestamp is not None:
+        body["timestamp"] = timestamp
+    return api.post("/v1/billing/meter_events", body)
+
+
+def _advance(api: support.Api, clock: str, to: int, **kwargs: Any) -> support.Response:
+    return api.post(f"{CLOCKS}/{clock}/advance", {"frozen_time": to}, **kwargs)
+
+
+def _invoices(api: support.Api, subscription: str) -> list[dict[str, Any]]:
+    """The subscription's invoices, oldest first."""
+    return ok(api.get("/v1/invoices", {"subscription": subscription, "limit": 100}))["data"][::-1]
+
+
+def _first_month(api: support.Api) -> dict[str, str]:
+    """The setup, with 1,201 tokens used in the first period (Jan 15 → Feb 15)."""
+    ids = _setup(api)
+    assert ok(_event(api, ids["customer"], 150))["timestamp"] == T0  # defaults to the clock's time
+    assert ok(_advance(api, ids["clock"], JAN_20))["status"] == "ready"
+    assert ok(_event(api, ids["customer"], 1_000))["timestamp"] == JAN_20
+    assert ok(_event(api, ids["customer"], 51, JAN_20 - HOUR))["timestamp"] == JAN_20 - HOUR
+    return ids
+
+
+# -- create, retrieve, list -----------------------------------------------------------------------
+def test_a_clock_is_created_retrieved_and_listed(api, other_account):
+    # WHEN a clock is created THEN Stripe's test_clock object, ready at its frozen time
+    clock = ok(api.post(CLOCKS, {"frozen_time": T0, "name": "Q1"}))
+    assert set(clock) == set(STRIPE_TEST_CLOCK)
+    assert clock["id"].startswith("clock_") and clock["object"] == "test_helpers.test_clock"
+    assert (clock["frozen_time"], clock["name"], clock["status"]) == (T0, "Q1", "ready")
+    assert clock["deletes_after"] == clock["created"] + 30 * 86400
+    # AND it is retrieved and listed by its account only
+    assert ok(api.get(f"{CLOCKS}/{clock['id']}")) == clock
+    assert [c["id"] for c in ok(api.get(CLOCKS))["data"]] == [clock["id"]]
+    assert api.as_(other_account).get(f"{CLOCKS}/{clock['id']}").status == 404
+    assert ok(api.as_(other_account).get(CLOCKS))["data"] == []
+
+
+def test_a_customer_and_its_subscription_start_at_the_clock_time(api):
+    # GIVEN a clock at T0 WHEN a customer on it subscribes
+    ids = _setup(api)
+    # THEN both were created at the frozen time, and name their clock
+    customer = ok(api.get(f"/v1/customers/{ids['customer']}"))
+    assert (customer["created"], customer["test_clock"]) == (T0, ids["clock"])
+    sub = ok(api.get(f"/v1/subscriptions/{ids['subscription']}"))
+    assert (sub["start_date"], sub["billing_cycle_anchor"], sub["test_clock"]) == (T0, T0, ids["clock"])
+
+
+def test_usage_is_validated_against_the_clock_time(api):
+    # GIVEN a customer on a clock frozen in 2031
+    ids = _setup(api)
+    # WHEN events are stamped with the wall clock's time (years before the frozen time) or 36
+    # days before the frozen time THEN they are too old for the clock (Stripe's 35-day window)
+    for too_old in (int(time.time()), T0 - 36 * 86400):
+        refused(_event(api, ids["customer"], 5, too_old), param="timestamp")
+    # AND 10 minutes past the frozen time is too new; 35 days before it is accepted
+    refused(_event(api, ids["customer"], 5, T0 + 600), param="timestamp")
+    assert ok(_event(api, ids["customer"], 5, T0 - 35 * 86400 + 60))["timestamp"] == T0 - 35 * 86400 + 60
+
+
+# -- advance: the month -----------------------------------------------------------------------------
+def test_advancing_a_month_bills_the_period_once(api):
+    # GIVEN 1,201 tokens used from Jan 15 to Feb 15 on the clock
+    ids = _first_month(api)
+    assert _invoices(api, ids["subscription"]) == []
+    # WHEN the clock advances past the period's end
+    clock = ok(_advance(api, ids["clock"], FEB_15 + HOUR))
+    # THEN it is ready at the new time, with one draft invoice: ceil(1,201 / 100) = 13 × 4 = 52 cents
+    assert (clock["status"], clock["frozen_time"]) == ("ready", FEB_15 + HOUR)
+    (inv,) = _invoices(api, ids["subscription"])
+    assert (inv["status"], inv["billing_reason"]) == ("draft", "subscription_cycle")
+    assert (inv["period_start"], inv["period_end"], inv["created"]) == (T0, FEB_15, FEB_15)
+    (line,) = inv["lines"]["data"]
+    assert (line["quantity"], line["amount"]) == (13, 52)
+    assert inv["total"] == inv["amount_due"] == 52
+    # AND the subscription is shown in its period at the clock's time
+    sub = ok(api.get(f"/v1/subscriptions/{ids['subscription']}"))
+    assert (sub["current_period_start"], sub["current_period_end"]) == (FEB_15, MAR_15)
+    # AND the clock's events: created, advancing and ready twice (Jan 20, then Feb 15)
+    types = [e["type"] for e in support.stored_events(api.account.id) if e["type"].startswith("test_helpers")]
+    assert sorted(types) == sorted(
+        ["test_helpers.test_clock.created"]
+        + ["test_helpers.test_clock.advancing"] * 2
+        + ["test_helpers.test_clock.ready"] * 2
+    )
+
+
+def test_advancing_two_more_months_bills_each_period_in_order(api):
+    # GIVEN the first month billed, and 250 tokens used right after it
+    ids = _first_month(api)
+    ok(_advance(api, ids["clock"], FEB_15 + HOUR))
+    ok(_event(api, ids["customer"], 250))
+    # WHEN the clock advances two months at once (Stripe's furthest: two intervals)
+    clock = ok(_advance(api, ids["clock"], APR_15 + HOUR))
+    # THEN two more invoices, in period order: 250 tokens → ceil(2.5) = 3 × 4 = 12 cents, then 0
+    assert clock["status"] == "ready"
+    invoices = _invoices(api, ids["subscription"])
+    assert [(i["period_start"], i["period_end"], i["total"]) for i in invoices] == [
+        (T0, FEB_15, 52),
+        (FEB_15, MAR_15, 12),
+        (MAR_15, APR_15, 0),
+    ]
+    assert [i["created"] for i in invoices] == [FEB_15, MAR_15, APR_15]
+
+
+def test_the_wall_clock_schedule_never_bills_a_test_clock_subscription(api):
+    # GIVEN a subscription on a clock whose first period ends Feb 15 2031
+    ids = _first_month(api)
+    # WHEN the schedule runs long after (wall-clock time far in the future)
+    due = [m for m in cycles.due_messages(Clock.at(_at(2040, 1, 1))) if m["account"] == api.account.id]
+    # THEN nothing of it is due: only its clock's advance bills it
+    assert due == []
+    assert _invoices(api, ids["subscription"]) == []
+
+
+# -- exactly once ---------------------------------------------------------------------------------
+def test_a_retried_advance_bills_nothing_twice(api):
+    # GIVEN a month advanced and billed
+    ids = _first_month(api)
+    ok(_advance(api, ids["clock"], FEB_15 + HOUR, headers={"Idempotency-Key": "adv-1"}))
+    # WHEN the same advance is sent again, with its Idempotency-Key and without
+    replay = _advance(api, ids["clock"], FEB_15 + HOUR, headers={"Idempotency-Key": "adv-1"})
+    assert replay.status == 200 and replay.header("Idempotent-Replayed") == "true"
+    again = _advance(api, ids["clock"], FEB_15 + HOUR)
+    # THEN the plain retry is refused (the clock is already there) and still one invoice
+    refused(again, param="frozen_time")
+    assert len(_invoices(api, ids["subscription"])) == 1
+
+
+@pytest.mark.parametrize("crash_at", [1, 2, 3, 4])
+def test_an_advance_that_crashes_resumes_and_bills_each_period_once(api, crash_at):
+    # GIVEN the first month used; the two-month advance takes 4 transactions: the clock →
+    # advancing, the Feb 15 period, the Mar 15 period, the clock → ready
+    ids = _first_month(api)
+    # WHEN the process dies at one of them
+    with support.TransactionCrash(at=crash_at) as crash:
+        assert _advance(api, ids["clock"], MAR_15 + HOUR).status == 500
+    assert crash.calls == crash_at
+    status = ok(api.get(f"{CLOCKS}/{ids['clock']}"))["status"]
+    assert status == ("ready" if crash_at == 1 else "advancing")
+    billed = len(_invoices(api, ids["subscription"]))
+    assert billed == max(0, min(crash_at - 2, 2))
+    # AND another advance is refused while it is unfinished
+    if status == "advancing":
+        refused(_advance(api, ids["clock"], MAR_15 + 2 * HOUR), param="frozen_time")
+    # WHEN the same advance is sent again THEN it finishes: ready, each period billed once
+    clock = ok(_advance(api, ids["clock"], MAR_15 + HOUR))
+    assert (clock["status"], clock["frozen_time"]) == ("ready", MAR_15 + HOUR)
+    invoices = _invoices(api, ids["subscription"])
+    assert [(i["period_start"], i["total"]) for i in invoices] == [(T0, 52), (FEB_15, 0)]
+
+
+# -- limits ---------------------------------------------------------------------------------------
+def test_advance_limits_are_refused_and_change_nothing(api):
+    # GIVEN a monthly subscription on a clock at T0 (Jan 15)
+    ids = _setup(api)
+    before = ok(api.get(f"{CLOCKS}/{ids['clock']}"))
+    # WHEN advanced backwards, to the same time, or past two intervals (Mar 15 + 1 s)
+    for to in (T0 - 1, T0, MAR_15 + 1):
+        # THEN 400 naming frozen_time, and the clock is unchanged
+        refused(_advance(api, ids["clock"], to), param="frozen_time")
+        assert ok(api.get(f"{CLOCKS}/{ids['clock']}")) == before
+    # AND exactly two intervals is allowed
+    assert ok(_advance(api, ids["clock"], MAR_15))["frozen_time"] == MAR_15
+    assert len(_invoices(api, ids["subscription"])) == 2
+
+
+def test_a_clock_without_subscriptions_advances_at_most_two_years(api):
+    clock = ok(api.post(CLOCKS, {"frozen_time": T0}))
+    refused(_advance(api, clock["id"], _at(2033, 1, 15) + 1), param="frozen_time")
+    assert ok(_advance(api, clock["id"], _at(2033, 1, 15)))["frozen_time"] == _at(2033, 1, 15)
+
+
+def test_a_clock_holds_at_most_three_customers(api):
+    # GIVEN a clock with 3 customers
+    clock = ok(api.post(CLOCKS, {"frozen_time": T0}))
+    for n in range(3):
+        ok(api.post("/v1/customers", {"name": f"c{n}", "test_clock": clock["id"]}))
+    before = ok(api.get("/v1/customers", {"limit": 100}))["data"]
+    # WHEN a fourth joins THEN 400 naming test_clock, and no customer is created
+    refused(api.post("/v1/customers", {"name": "c3", "test_clock": clock["id"]}), param="test_clock")
+    # AND an unknown clock is a missing resource
+    refused(
+        api.post("/v1/customers", {"name": "x", "test_clock": "clock_nope"}),
+        code="resource_missing",
+        param="test_clock",
+    )
+    assert ok(api.get("/v1/customers", {"limit": 100}))["data"] == before
+
+
+# -- delete ---------------------------------------------------------------------------------------
+def test_deleting_a_clock_deletes_its_customers_and_cancels_their_subscriptions(api):
+    # GIVEN a clock with a subscribed customer, and a customer not on it
+    ids = _setup(api)
+    other = ok(api.post("/v1/customers", {"name": "not on the clock"}))
+    # WHEN the clock is deleted
+    answer = ok(api.delete(f"{CLOCKS}/{ids['clock']}"))
+    # THEN Stripe's deleted object; the clock, its customer are gone; the subscription is canceled
+    assert answer == {"id": ids["clock"], "object": "test_helpers.test_clock", "deleted": True}
+    assert api.get(f"{CLOCKS}/{ids['clock']}").status == 404
+    assert api.get(f"/v1/customers/{ids['customer']}").status == 404
+    assert ok(api.get(f"/v1/subscriptions/{ids['subscription']}"))["status"] == "canceled"
+    assert ok(api.get(f"/v1/customers/{other['id']}"))["id"] == other["id"]
+    assert ok(api.get(CLOCKS))["data"] == []
+
+
+def test_a_clock_delete_that_crashes_is_finished_by_a_retry(api):
+    # GIVEN a clock with two customers WHEN its delete dies after the first customer's delete
+    clock = ok(api.post(CLOCKS, {"frozen_time": T0}))
+    customers = [
+        ok(api.post("/v1/customers", {"name": f"c{n}", "test_clock": clock["id"]}))["id"] for n in range(2)
+    ]
+    with support.TransactionCrash(at=2):
+        assert api.delete(f"{CLOCKS}/{clock['id']}").status == 500
+    assert api.get(f"/v1/customers/{customers[0]}").status == 404
+    assert ok(api.get(f"{CLOCKS}/{clock['id']}"))["id"] == clock["id"]
+    # WHEN retried THEN everything is gone
+    ok(api.delete(f"{CLOCKS}/{clock['id']}"))
+    assert [api.get(f"/v1/customers/{c}").status for c in customers] == [404, 404]
+    assert api.get(f"{CLOCKS}/{clock['id']}").status == 404
