@@ -381,3 +381,17 @@ def test_pay_refuses_without_out_of_band_before_anything(functions, plan):
     with pytest.raises(InvalidRequest):
         lifecycle.pay(plan.account, draft.id, False, Clock.at(JUNE + 600))
     assert _invoice(plan, draft.id).status == "draft" and _customer(plan).next_invoice_sequence == 1
+
+
+def test_a_draft_whose_customer_was_deleted_stops_being_sent(functions, plan):
+    # GIVEN the June draft WHEN its customer is deleted during the grace period
+    draft = _draft(functions, plan)
+    customers.delete(plan.account, plan.customer, Clock.at(JUNE + 600))
+    # THEN the worker does not fail on it (no number to give): it turns auto_advance off
+    close(functions, GRACE_END + 60)
+    assert bill(functions, queued(plan.account)) == []
+    inv = _invoice(plan, draft.id)
+    assert (inv.status, inv.auto_advance, inv.number) == ("draft", False, None)
+    # AND the next close sends nothing for it
+    close(functions, GRACE_END + 120)
+    assert queued(plan.account) == []

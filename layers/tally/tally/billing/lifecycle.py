@@ -128,7 +128,9 @@ def finalize(account: str, invoice_id: str, clock: Clock) -> Invoice:
 def advance_due(account: str, invoice_id: str, clock: Clock) -> tuple[str, Invoice | None]:
     """The close's message for a due invoice: finalize a draft whose grace period ended, pay an
     open invoice with nothing remaining; anything else (a duplicate, a draft finalized early, one
-    with `auto_advance` off, a grace period not ended) is left alone. Returns (outcome, invoice)."""
+    with `auto_advance` off, a grace period not ended) is left alone. A draft whose customer was
+    deleted cannot be numbered: its `auto_advance` is turned off, so it stops coming back (it stays
+    a draft). Returns (outcome, invoice)."""
 
     def step() -> tuple[str, Invoice | None]:
         stored = objects.load(account, invoice_id, Invoice, clock)
@@ -139,9 +141,22 @@ def advance_due(account: str, invoice_id: str, clock: Clock) -> tuple[str, Invoi
             return "already_finalized", None
         if inv.due_at is None or inv.due_at > clock.now:
             return "not_due", None
+        try:
+            objects.get(account, inv.customer, Customer, clock)
+        except NotFound:  # deleted during the grace period: no number to give; stop advancing it
+            return "customer_deleted", _stop(account, stored, clock)
         return "finalized", _finalized(account, stored, clock)
 
     return _retrying(step)
+
+
+def _stop(account: str, stored: Stored[Invoice], clock: Clock) -> Invoice:
+    """Turn `auto_advance` off (the invoice leaves the due index), with `invoice.updated`."""
+    after = replace(stored.record, auto_advance=False)
+    change = changes.updated(after, "invoice.updated", present(stored.record), present(after))
+    assert change is not None  # auto_advance changed
+    objects.update(account, stored, change, clock)
+    return after
 
 
 # -- pay, void, mark_uncollectible ----------------------------------------------------------------
