@@ -395,3 +395,25 @@ def test_a_draft_whose_customer_was_deleted_stops_being_sent(functions, plan):
     # AND the next close sends nothing for it
     close(functions, GRACE_END + 120)
     assert queued(plan.account) == []
+
+
+def test_every_state_reads_as_stripes_types(functions, plan, api_at):
+    import stripe_shapes
+
+    # GIVEN invoices in each state, and a lines page, as the API answers them
+    draft = _draft(functions, plan)
+    api = api_at(JUNE + 600)
+    path = f"/v1/invoices/{draft.id}"
+    shown = {"draft": api.get(path).json, "lines": api.get(f"{path}/lines", {"limit": 1}).json}
+    shown["open"] = api.post(f"{path}/finalize").json
+    shown["uncollectible"] = api.post(f"{path}/mark_uncollectible").json
+    shown["paid"] = api.post(f"{path}/pay", {"paid_out_of_band": "true"}).json
+    shown["list"] = api.get("/v1/invoices", {"status": "paid", "created": JUNE}).json
+    # THEN each reads as the stripe SDK's types (no null where Stripe has none, no unknown field)
+    assert {name: p for name, obj in shown.items() if (p := stripe_shapes.problems(obj))} == {}
+    assert [shown[s]["status"] for s in ("draft", "open", "uncollectible", "paid")] == [
+        "draft",
+        "open",
+        "uncollectible",
+        "paid",
+    ]
