@@ -1,8 +1,10 @@
 """Lambda entry point of the billing queue: bills each message's period (`billing.cycles`).
 
-Each message is `{"account", "subscription", "period_end", "at"}`; `at` (the close's instant) is
-the clock. A message that fails is reported in `batchItemFailures`, so SQS retries only it (and
-moves it to the dead-letter queue after the redrive limit); the others are deleted.
+Each message is `{"account", "subscription", "period_end", "at"}` (bill a period), or
+`{"kind": "finalize", "account", "invoice", "at"}` (advance a draft invoice whose grace period
+ended: `billing.lifecycle.advance_due`); `at` (the close's instant) is the clock. A message that
+fails is reported in `batchItemFailures`, so SQS retries only it (and moves it to the dead-letter
+queue after the redrive limit); the others are deleted.
 """
 
 from __future__ import annotations
@@ -10,15 +12,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tally.billing import cycles
+from tally.billing import cycles, lifecycle
 from tally.clock import Clock
 from tally.observability import entry_point, logger
 
 
 def _bill(body: dict[str, Any]) -> cycles.Billed:
-    return cycles.bill_period(
-        str(body["account"]), str(body["subscription"]), int(body["period_end"]), Clock.at(int(body["at"]))
-    )
+    clock = Clock.at(int(body["at"]))
+    if body.get("kind") == cycles.FINALIZE:  # a draft whose grace period ended
+        outcome, invoice = lifecycle.advance_due(str(body["account"]), str(body["invoice"]), clock)
+        return cycles.Billed(outcome, invoice)
+    return cycles.bill_period(str(body["account"]), str(body["subscription"]), int(body["period_end"]), clock)
 
 
 @entry_point
@@ -33,11 +37,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             failures.append({"itemIdentifier": record["messageId"]})
             continue
         logger.info(
-            "period closed",
+            "invoice finalized" if body.get("kind") == cycles.FINALIZE else "period closed",
             extra={
                 "account": body["account"],
-                "subscription": body["subscription"],
-                "period_end": body["period_end"],
+                "subscription": body.get("subscription"),
+                "period_end": body.get("period_end"),
                 "outcome": billed.outcome,
                 "invoice": billed.invoice.id if billed.invoice else None,
                 "total": billed.invoice.total if billed.invoice else None,

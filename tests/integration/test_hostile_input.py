@@ -277,6 +277,7 @@ TARGETS = [
     ),
     Target(CLOCKS, {"frozen_time": FROZEN, "name": "Hostile"}, "name", CLOCKS),
     Target(CLOCKS + "/{test_clock}/advance", {"frozen_time": FROZEN + 86400}, None, CLOCKS),
+    Target("/v1/invoices/{invoice}", {"description": "Hostile"}, "description", "/v1/invoices"),
     Target(
         "/v2/billing/meter_event_stream",
         {
@@ -304,6 +305,20 @@ def _seed_event(api: support.Api, get: Callable[[str], str]) -> str:
     return "seed-1"
 
 
+def _seed_invoice(api: support.Api, get: Callable[[str], str]) -> str:
+    """A draft invoice: the seeded subscription's first period, billed at its end."""
+    from tally.billing import cycles
+    from tally.clock import Clock
+    from tally.domain.records import Subscription
+    from tally.store import objects
+
+    sub = objects.get(api.account.id, get("subscription"), Subscription, Clock.system())
+    end = sub.unbilled_period[1]
+    billed = cycles.bill_period(api.account.id, sub.id, end, Clock.at(end))
+    assert billed.invoice is not None
+    return billed.invoice.id
+
+
 SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
     "customer": lambda api, get: api.post("/v1/customers", {"name": "seed", "metadata": {"k": "v"}}).json[
         "id"
@@ -325,6 +340,7 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
         "/v1/subscriptions", {"customer": get("customer"), "items": [{"price": get("price")}]}
     ).json["id"],
     "test_clock": lambda api, get: api.post(CLOCKS, {"frozen_time": FROZEN}).json["id"],
+    "invoice": _seed_invoice,
     "start": lambda api, get: str((int(time.time()) - 30 * 86400) // 60 * 60),
     "end": lambda api, get: str((int(time.time()) // 60 + 10) * 60),
 }
@@ -431,6 +447,52 @@ ROWS: list[Row] = [
         400,
         form({"name": "x", "test_clock": {"id": "{test_clock}"}}),
         param="test_clock",
+    ),
+    *get_cases("/v1/invoices"),
+    *get_cases("/v1/invoices/{invoice}/lines"),
+    # -- /v1/invoices/{id}: the lifecycle's own rules (a draft seed; every row leaves it as it was) --
+    *(
+        Row(
+            f"POST /v1/invoices/{{id}} {name}",
+            "POST",
+            f"/v1/invoices/{path}",
+            status,
+            form(data),
+            listing="/v1/invoices",
+            **more,
+        )
+        for name, path, status, data, more in (
+            ("pay without paid_out_of_band", "{invoice}/pay", 400, {}, {"param": "paid_out_of_band"}),
+            (
+                "pay paid_out_of_band=false",
+                "{invoice}/pay",
+                400,
+                {"paid_out_of_band": "false"},
+                {"param": "paid_out_of_band"},
+            ),
+            (
+                "pay paid_out_of_band not a boolean",
+                "{invoice}/pay",
+                400,
+                {"paid_out_of_band": "maybe"},
+                {"code": "parameter_invalid_boolean"},
+            ),
+            ("pay with a payment method", "{invoice}/pay", 400, {"payment_method": "pm_card_visa"}, {}),
+            ("void a draft", "{invoice}/void", 400, {}, {"code": "invoice_not_editable"}),
+            (
+                "mark_uncollectible a draft",
+                "{invoice}/mark_uncollectible",
+                400,
+                {},
+                {"code": "invoice_not_editable"},
+            ),
+            ("finalize unknown param", "{invoice}/finalize", 400, {"x": "1"}, {"code": "parameter_unknown"}),
+            ("finalize unknown invoice", "in_nope/finalize", 404, {}, {"code": "resource_missing"}),
+            ("finalize over-long id", "x" * 3000 + "/finalize", 404, {}, {}),
+            ("update auto_advance not a boolean", "{invoice}", 400, {"auto_advance": "maybe"}, {}),
+            ("update metadata as a string", "{invoice}", 400, {"metadata": "x"}, {}),
+            ("update a total", "{invoice}", 400, {"total": "1"}, {"code": "parameter_unknown"}),
+        )
     ),
     *get_cases("/v1/subscription_items", base="subscription={subscription}"),
     Row(

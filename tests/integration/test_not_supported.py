@@ -142,16 +142,9 @@ SUB_UPDATE = "`POST /v1/subscriptions/{id}` (any update)"
 
 ENTRIES: list[Entry] = [
     # -- invoices ----------------------------------------------------------------------------------
-    unknown("GET /v1/invoices", {"created": 1}, "created"),
     url("POST /v1/invoices", customer="{customer}"),
-    url("POST /v1/invoices/{id}", description="x"),
     url("DELETE /v1/invoices/{id}"),
-    url("POST /v1/invoices/{id}/finalize"),
-    url("POST /v1/invoices/{id}/pay"),
-    url("POST /v1/invoices/{id}/void"),
-    url("POST /v1/invoices/{id}/mark_uncollectible"),
     url("POST /v1/invoices/{id}/send"),
-    url("GET /v1/invoices/{id}/lines"),
     Entry(
         "`GET /v1/invoices/upcoming`",
         "GET",
@@ -160,7 +153,15 @@ ENTRIES: list[Entry] = [
         code="resource_missing",
         param="id",
     ),
-    url("GET /v1/invoices/upcoming/lines", customer="{customer}"),
+    Entry(
+        "`GET /v1/invoices/upcoming/lines`",
+        "GET",
+        "/v1/invoices/upcoming/lines",
+        404,
+        {"customer": "{customer}"},
+        code="resource_missing",
+        param="id",
+    ),
     Entry(
         "`GET /v1/invoices/search`", "GET", "/v1/invoices/search", 404, code="resource_missing", param="id"
     ),

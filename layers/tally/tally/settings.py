@@ -17,6 +17,8 @@ class Settings:
     livemode: bool
     billing_queue_url: str | None = None  # where the scheduled close sends due periods
     max_body_bytes: int = 1024 * 1024
+    # How long a period's invoice stays draft (late usage still counts) before it is finalized.
+    invoice_grace_seconds: int = 3600
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -29,7 +31,19 @@ class Settings:
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             livemode=env.get("TALLY_LIVEMODE", "false").lower() == "true",
             billing_queue_url=env.get("BILLING_QUEUE_URL") or None,
+            invoice_grace_seconds=_grace(env.get("INVOICE_GRACE_SECONDS", "3600")),
         )
+
+
+MAX_GRACE_SECONDS = 72 * 3600
+
+
+def _grace(text: str) -> int:
+    """The invoice grace period: whole seconds, 0 to 72 h (Stripe's limit); else a startup error."""
+    seconds = int(text)
+    if not 0 <= seconds <= MAX_GRACE_SECONDS:
+        raise ValueError(f"INVOICE_GRACE_SECONDS must be between 0 and {MAX_GRACE_SECONDS}, got {seconds}.")
+    return seconds
 
 
 @lru_cache(maxsize=1)

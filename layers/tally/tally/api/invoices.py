@@ -1,5 +1,6 @@
 """/v1/invoices: the preview of the next invoice (computed, never stored), and the invoices the
-scheduled close stored (retrieve, list).
+scheduled close stored (retrieve, list, lines) and their lifecycle (update, finalize, pay, void,
+mark_uncollectible: `tally.billing.lifecycle`).
 
 See `tally.billing.invoices` for which subscription and period a preview shows,
 `tally.billing.cycles` for when an invoice is created, and `tally.domain.invoices` for how lines
@@ -15,9 +16,10 @@ from typing import Any
 from tally.api.http import Request
 from tally.api.lists import envelope, list_args, retrieve_params
 from tally.api.routing import Routes
-from tally.billing import invoices
+from tally.billing import invoices, lifecycle
 from tally.billing.invoices import INVOICE_STATUSES
 from tally.presenters.invoices import invoice as present
+from tally.presenters.invoices import line as present_line
 
 routes = Routes()
 
@@ -41,7 +43,7 @@ def retrieve(request: Request) -> dict[str, Any]:
 @routes.route("GET /v1/invoices")
 def list_(request: Request) -> dict[str, Any]:
     params = request.params()
-    window = list_args(params)
+    window = list_args(params, created=True)
     customer = params.str("customer", max_length=255)
     subscription = params.str("subscription", max_length=255)
     status = params.str("status", choices=INVOICE_STATUSES)
@@ -50,3 +52,72 @@ def list_(request: Request) -> dict[str, Any]:
         request.account, window, request.clock, customer=customer, subscription=subscription, status=status
     )
     return envelope("/v1/invoices", page, present)
+
+
+@routes.route("GET /v1/invoices/{id}/lines")
+def lines(request: Request) -> dict[str, Any]:
+    invoice_id = request.path_params["id"]
+    inv = invoices.retrieve(request.account, invoice_id, request.clock)  # 404 first (`upcoming`)
+    params = request.params()
+    window = list_args(params)
+    params.done()
+    page = lifecycle.lines(request.account, invoice_id, window, request.clock)
+    return envelope(f"/v1/invoices/{inv.id}/lines", page, lambda ln: present_line(inv, ln))
+
+
+@routes.route("POST /v1/invoices/{id}")
+def update(request: Request) -> dict[str, Any]:
+    params = request.params()
+    fields: dict[str, Any] = {}
+    if params.has("description"):
+        fields["description"] = params.str("description", max_length=1500, empty_ok=True) or None
+    auto_advance = params.bool("auto_advance")
+    metadata = params.metadata()
+    params.expand()
+    params.done()
+    return present(
+        lifecycle.update(
+            request.account,
+            request.path_params["id"],
+            request.clock,
+            metadata=metadata,
+            auto_advance=auto_advance,
+            **fields,
+        )
+    )
+
+
+@routes.route("POST /v1/invoices/{id}/finalize")
+def finalize(request: Request) -> dict[str, Any]:
+    params = request.params()
+    params.bool("auto_advance")  # Stripe's: whether to collect after; Tally collects nothing
+    params.expand()
+    params.done()
+    return present(lifecycle.finalize(request.account, request.path_params["id"], request.clock))
+
+
+@routes.route("POST /v1/invoices/{id}/pay")
+def pay(request: Request) -> dict[str, Any]:
+    params = request.params()
+    out_of_band = params.bool("paid_out_of_band")
+    params.expand()
+    params.done()
+    return present(
+        lifecycle.pay(request.account, request.path_params["id"], bool(out_of_band), request.clock)
+    )
+
+
+@routes.route("POST /v1/invoices/{id}/void")
+def void(request: Request) -> dict[str, Any]:
+    params = request.params()
+    params.expand()
+    params.done()
+    return present(lifecycle.void(request.account, request.path_params["id"], request.clock))
+
+
+@routes.route("POST /v1/invoices/{id}/mark_uncollectible")
+def mark_uncollectible(request: Request) -> dict[str, Any]:
+    params = request.params()
+    params.expand()
+    params.done()
+    return present(lifecycle.mark_uncollectible(request.account, request.path_params["id"], request.clock))

@@ -27,6 +27,10 @@ So the invoice exists exactly when the subscription has moved past the period. W
   the version check (or the claim) cancels the transaction; we read again and re-decide, up to
   `ATTEMPTS` times, then fail the message so SQS retries it later (DLQ after the redrive limit).
 
+The draft is created with `automatically_finalizes_at` = period end + the grace period
+(`settings().invoice_grace_seconds`), which puts it in the same due index; `close_periods` then
+sends `{"kind": "finalize", …}` for it and the worker hands it to `tally.billing.lifecycle`.
+
 A subscription that is no longer active is not billed (its final invoice, Stripe's `invoice_now`,
 belongs to the cancel flow, not yet built).
 """
@@ -47,18 +51,23 @@ from tally.ids import new_id
 from tally.presenters.invoices import invoice as present_invoice
 from tally.presenters.subscriptions import SubscriptionView
 from tally.presenters.subscriptions import subscription as present_subscription
+from tally.settings import settings
 from tally.store import due, objects, queues
 from tally.store.objects import Change, Unique, Write
 
 PER_SHARD = 2_000  # due subscriptions a run sends per shard; the rest go at the next run
 ATTEMPTS = 3
 INVOICE_PERIOD = "invoice_period"  # claim: one invoice per (subscription, period start)
+FINALIZE = "finalize"  # the `kind` of a message that advances a draft invoice
 
 
 # -- the schedule ---------------------------------------------------------------------------------
 def due_messages(clock: Clock, per_shard: int = PER_SHARD) -> Iterator[dict[str, Any]]:
     for shard in range(due.SHARDS):
         for d in due.due(clock.now, shard, per_shard):
+            if d.invoice:  # a draft whose grace period ended (`tally.billing.lifecycle`)
+                yield {"kind": FINALIZE, "account": d.account, "invoice": d.subscription, "at": clock.now}
+                continue
             yield {
                 "account": d.account,
                 "subscription": d.subscription,
@@ -117,7 +126,10 @@ def _bill_once(account: str, subscription_id: str, period_end: int, clock: Clock
     view = invoice_builder.build(
         account, s, Clock.at(start), invoice_id=new_id("in"), customer=customer, line_prefix="il"
     )
-    invoice = replace(view, billing_reason="subscription_cycle").as_record()
+    invoice = replace(
+        replace(view, billing_reason="subscription_cycle").as_record(),
+        automatically_finalizes_at=end + settings().invoice_grace_seconds,
+    )
     after = replace(s, billed_through=end)
     prices = prices_of(account, s, clock)
     nxt = after.unbilled_period

@@ -16,6 +16,8 @@ on every call; `created` is when the invoice will be created (the period end).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tally.billing.references import referenced
 from tally.billing.subscriptions import current_period, prices_of
 from tally.clock import Clock
@@ -129,9 +131,16 @@ def list_(
     """Newest first. One index answers: the customer's (`by_customer`), else the subscription's,
     else the status's partition (`by_field`); the other filters are checked on what it returns."""
 
+    # An invoice is listed at the instant the close stored it, which may be after its `created`
+    # (the period end): the index bounds it from below only, `created` itself is checked here.
+    low, high = window.created_gte, window.created_lte
+    window = replace(window, created_lte=None)
+
     def wanted(inv: Invoice) -> bool:
         return (
-            (customer is None or inv.customer == customer)
+            (low is None or inv.created >= low)
+            and (high is None or inv.created <= high)
+            and (customer is None or inv.customer == customer)
             and (subscription is None or inv.subscription == subscription)
             and (status is None or inv.status == status)
         )

@@ -271,6 +271,29 @@ class Invoice:
     customer_name: str | None = None
     customer_phone: str | None = None
     subscription_metadata: Metadata = field(default_factory=dict)
+    # The lifecycle (`tally.billing.lifecycle`): draft → open (numbered) → paid | void | uncollectible.
+    number: str | None = None
+    description: str | None = None
+    metadata: Metadata = field(default_factory=dict)
+    auto_advance: bool = True
+    automatically_finalizes_at: int | None = None  # end of the grace period (drafts)
+    amount_paid: int = 0
+    paid_out_of_band: bool = False
+    finalized_at: int | None = None
+    paid_at: int | None = None
+    voided_at: int | None = None
+    marked_uncollectible_at: int | None = None
+
+    @property
+    def due_at(self) -> int | None:
+        """When the scheduled close must advance this invoice (`tally.store.due`): a draft that
+        finalizes automatically at the end of its grace period, or an open invoice with nothing
+        left to pay (paid at once; kept due if a crash fell between finalizing and paying)."""
+        if self.status == "draft" and self.auto_advance:
+            return self.automatically_finalizes_at
+        if self.status == "open" and self.amount_remaining == 0:
+            return self.finalized_at
+        return None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,10 @@ instant (month starts) and the reads of one run. The shard is a hash of (account
 it never changes for a subscription, so no move is ever needed. `SHARDS` must not shrink: items in
 a dropped shard would not be read.
 
+Draft invoices are in the same index (`Invoice.due_at`, `tally.billing.lifecycle`): the end of
+their grace period, when the close sends them to be finalized; the entry goes when they are.
+`Due.subscription` then holds the invoice's id (`in_…`; `Due.invoice` tells them apart).
+
 The index is the only key that does not start with the account id. It cannot leak across tenants:
 nothing answers a request from it; the close only enqueues the (account, subscription) pairs it
 names, and billing then reads with that account's keys as every use case does.
@@ -37,6 +41,11 @@ class Due:
     account: str
     subscription: str
     period_end: int
+
+    @property
+    def invoice(self) -> bool:
+        """The entry is a draft invoice to finalize (its id in `subscription`), not a period."""
+        return self.subscription.startswith("in_")
 
 
 def due_shard(account: str, subscription_id: str) -> int:

@@ -57,7 +57,8 @@ class ByFieldIndex(GlobalSecondaryIndex["ObjectItem"]):
 class ByDueIndex(GlobalSecondaryIndex["ObjectItem"]):
     """Subscriptions due for their period close, across accounts (`tally.store.due`):
     dpk = due#<shard>, dsk = <due time, 12 digits>#<account>#<subscription id>. Sparse: only
-    active subscription records carry it. Keys only — the close enqueues (account, id) pairs."""
+    active subscription records (and invoices to finalize) carry it. Keys only — the close
+    enqueues (account, id) pairs."""
 
     class Meta:
         index_name = "by_due"

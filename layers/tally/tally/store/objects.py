@@ -197,7 +197,7 @@ def _record_item(account: str, record: Any, created_ms: int, version: int) -> Ob
         kind=record.OBJECT,
         version=version,
     )
-    due = getattr(record, "due_at", None) if record.OBJECT == "subscription" else None
+    due = getattr(record, "due_at", None) if record.OBJECT in ("subscription", "invoice") else None
     if due is not None:  # the scheduled close finds it (`tally.store.due`); gone once it ends
         item.dpk = ObjectItem.due_key(due_shard(account, record.id))
         item.dsk = ObjectItem.due_sort(due, account, record.id)

@@ -1,0 +1,300 @@
+"""The invoice lifecycle (Stripe's): `draft` → `open` → `paid` | `void` | `uncollectible`.
+
+- **finalize** (`draft` → `open`): at the end of the grace period (`automatically_finalizes_at`,
+  the close's due index sends it: `advance_due`) or early (`POST /v1/invoices/{id}/finalize`).
+  The metered lines are rebuilt from the usage stored NOW over their period, so late usage that
+  arrived during the grace period counts; licensed lines stay. The invoice gets its number
+  `<customer.invoice_prefix>-<NNNN>` from the customer's `next_invoice_sequence`, bumped in the
+  same transaction (invoice Put conditional on the draft's version, customer Put conditional on
+  its version, `invoice.finalized` and `customer.updated` events): two invoices never share a
+  number, and a number is never skipped.
+- **paid**: only out of band (`paid_out_of_band=true`), Tally collects no payments. An invoice
+  with nothing to pay is paid right after it is finalized (Stripe).
+- **void** (`open`/`uncollectible`), **mark_uncollectible** (`open`).
+- **update** (`description`, `metadata`, `auto_advance` on drafts; `metadata` on any invoice).
+
+Each state change is ONE transaction with its event. Finalizing a zero invoice is two (finalize,
+then pay). Crash points: before/inside the finalize transaction → nothing written, the draft is
+still due (the close re-sends it; an API caller retries); between it and the pay transaction →
+the invoice is `open` with nothing remaining, which keeps it in the due index
+(`Invoice.due_at`), so the next close pays it. A duplicate message finds no draft: nothing done.
+Concurrent writers: the version checks refuse the second; we re-read and re-decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TypeVar
+
+from tally.billing import changes
+from tally.clock import Clock
+from tally.domain import invoices as domain
+from tally.domain.listing import Page, Window
+from tally.domain.metadata import MetadataUpdate, apply_metadata
+from tally.domain.records import METERED, Customer, Invoice, InvoiceLine, Meter, Price, Product
+from tally.errors import Conflict, InvalidRequest, NotFound
+from tally.presenters.customers import customer as present_customer
+from tally.presenters.invoices import invoice as present
+from tally.store import objects, usage
+from tally.store.objects import Change, Stored, Write
+
+ATTEMPTS = 3
+T = TypeVar("T")
+
+
+def _retrying(step: Callable[[], T]) -> T:
+    """Run `step` (read, decide, write); on a version conflict read again, up to ATTEMPTS times."""
+    for attempt in range(ATTEMPTS):
+        try:
+            return step()
+        except Conflict:
+            if attempt == ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _state_error(message: str) -> InvalidRequest:
+    return InvalidRequest(message, code="invoice_not_editable")
+
+
+# -- finalize -------------------------------------------------------------------------------------
+def _line_now(account: str, ln: InvoiceLine, customer: str, clock: Clock) -> InvoiceLine:
+    """A metered line re-rated from the usage stored now over its period (late usage counts)."""
+    price = objects.get(account, ln.price, Price, clock)
+    if ln.usage_type != METERED or not price.meter:
+        return ln
+    meter = objects.get(account, price.meter, Meter, clock, label="billing meter")
+    used = usage.aggregate(account, meter, customer, ln.period_start, ln.period_end)
+    name = objects.get(account, price.product, Product, clock).name
+    period = domain.Period(ln.period_start, ln.period_end)
+    item = domain.ItemInput(ln.subscription_item, price, name, usage=used)
+    fresh = domain.item_line(item, domain.Cycle(period, period))
+    return replace(ln, quantity=fresh.quantity, amount=fresh.amount, description=fresh.description)
+
+
+def _finalize_once(account: str, stored: Stored[Invoice], clock: Clock) -> Stored[Invoice]:
+    inv = stored.record
+    lines = tuple(_line_now(account, ln, inv.customer, clock) for ln in inv.lines)
+    totals = domain.totals(lines, inv.starting_balance)
+    owner = objects.load(account, inv.customer, Customer, clock)
+    c = owner.record
+    bumped = replace(c, next_invoice_sequence=c.next_invoice_sequence + 1)
+    after = replace(
+        inv,
+        lines=lines,
+        subtotal=totals.subtotal,
+        total=totals.total,
+        amount_due=totals.amount_due,
+        amount_remaining=totals.amount_remaining,
+        status="open",
+        number=f"{c.invoice_prefix}-{c.next_invoice_sequence:04d}",
+        finalized_at=clock.now,
+    )
+    customer_change = changes.updated(
+        bumped, "customer.updated", present_customer(c), present_customer(bumped)
+    )
+    assert customer_change is not None  # next_invoice_sequence moved
+    writes = [
+        Write(Change(after, "invoice.finalized", present(after)), stored),
+        Write(customer_change, owner),
+    ]
+    objects.commit(account, writes, clock)
+    return Stored(after, stored.version + 1, stored.created_ms)
+
+
+def _finalized(account: str, stored: Stored[Invoice], clock: Clock) -> Invoice:
+    """Finalize a draft; with nothing to pay, pay it (a second transaction, see module doc)."""
+    opened = _finalize_once(account, stored, clock)
+    if opened.record.amount_remaining == 0:
+        return _pay_once(account, opened, clock, out_of_band=False)
+    return opened.record
+
+
+def finalize(account: str, invoice_id: str, clock: Clock) -> Invoice:
+    """`POST /v1/invoices/{id}/finalize`: finalize a draft now (400 when it is not a draft)."""
+
+    def step() -> Invoice:
+        stored = objects.load(account, invoice_id, Invoice, clock)
+        if stored.record.status != "draft":
+            raise _state_error(
+                "This invoice is already finalized, you can't re-finalize a non-draft invoice."
+            )
+        return _finalized(account, stored, clock)
+
+    return _retrying(step)
+
+
+def advance_due(account: str, invoice_id: str, clock: Clock) -> tuple[str, Invoice | None]:
+    """The close's message for a due invoice: finalize a draft whose grace period ended, pay an
+    open invoice with nothing remaining; anything else (a duplicate, a draft finalized early, one
+    with `auto_advance` off, a grace period not ended) is left alone. A draft whose customer was
+    deleted cannot be numbered: its `auto_advance` is turned off, so it stops coming back (it stays
+    a draft). Returns (outcome, invoice)."""
+
+    def step() -> tuple[str, Invoice | None]:
+        stored = objects.load(account, invoice_id, Invoice, clock)
+        inv = stored.record
+        if inv.status == "open" and inv.amount_remaining == 0:
+            return "paid", _pay_once(account, stored, clock, out_of_band=False)
+        if inv.status != "draft":
+            return "already_finalized", None
+        if inv.due_at is None or inv.due_at > clock.now:
+            return "not_due", None
+        try:
+            objects.get(account, inv.customer, Customer, clock)
+        except NotFound:  # deleted during the grace period: no number to give; stop advancing it
+            return "customer_deleted", _stop(account, stored, clock)
+        return "finalized", _finalized(account, stored, clock)
+
+    return _retrying(step)
+
+
+def _stop(account: str, stored: Stored[Invoice], clock: Clock) -> Invoice:
+    """Turn `auto_advance` off (the invoice leaves the due index), with `invoice.updated`."""
+    after = replace(stored.record, auto_advance=False)
+    change = changes.updated(after, "invoice.updated", present(stored.record), present(after))
+    assert change is not None  # auto_advance changed
+    objects.update(account, stored, change, clock)
+    return after
+
+
+# -- pay, void, mark_uncollectible ----------------------------------------------------------------
+def _pay_once(account: str, stored: Stored[Invoice], clock: Clock, *, out_of_band: bool) -> Invoice:
+    inv = stored.record
+    after = replace(
+        inv,
+        status="paid",
+        amount_paid=inv.amount_remaining + inv.amount_paid,
+        amount_remaining=0,
+        paid_at=clock.now,
+        paid_out_of_band=out_of_band,
+    )
+    objects.update(account, stored, Change(after, "invoice.paid", present(after)), clock)
+    return after
+
+
+def pay(account: str, invoice_id: str, paid_out_of_band: bool, clock: Clock) -> Invoice:
+    """`POST /v1/invoices/{id}/pay`: record a payment made outside Tally. A draft is finalized
+    first (Stripe); a paid or void invoice cannot be paid."""
+
+    def step() -> Invoice:
+        stored = objects.load(account, invoice_id, Invoice, clock)
+        status = stored.record.status
+        if status == "paid":
+            raise _state_error("Invoice is already paid.")
+        if status == "void":
+            raise _state_error("This invoice has been voided and can no longer be paid.")
+        if not paid_out_of_band:
+            raise InvalidRequest(
+                "Tally collects no payments: pass paid_out_of_band=true to record that this invoice "
+                "was paid outside Tally.",
+                param="paid_out_of_band",
+            )
+        if status == "draft":
+            stored = _finalize_once(account, stored, clock)
+        return _pay_once(account, stored, clock, out_of_band=True)
+
+    return _retrying(step)
+
+
+def _transition(
+    account: str,
+    invoice_id: str,
+    clock: Clock,
+    *,
+    allowed: tuple[str, ...],
+    status: str,
+    event: str,
+    message: str,
+) -> Invoice:
+    def step() -> Invoice:
+        stored = objects.load(account, invoice_id, Invoice, clock)
+        if stored.record.status not in allowed:
+            raise _state_error(message.format(status=stored.record.status))
+        stamp = {"void": "voided_at", "uncollectible": "marked_uncollectible_at"}[status]
+        after = replace(stored.record, status=status, **{stamp: clock.now})
+        objects.update(account, stored, Change(after, event, present(after)), clock)
+        return after
+
+    return _retrying(step)
+
+
+def void(account: str, invoice_id: str, clock: Clock) -> Invoice:
+    """`POST /v1/invoices/{id}/void`: open or uncollectible invoices only (Stripe)."""
+    return _transition(
+        account,
+        invoice_id,
+        clock,
+        allowed=("open", "uncollectible"),
+        status="void",
+        event="invoice.voided",
+        message="You can only void an open or uncollectible invoice; this invoice is {status}.",
+    )
+
+
+def mark_uncollectible(account: str, invoice_id: str, clock: Clock) -> Invoice:
+    """`POST /v1/invoices/{id}/mark_uncollectible`: open invoices only."""
+    return _transition(
+        account,
+        invoice_id,
+        clock,
+        allowed=("open",),
+        status="uncollectible",
+        event="invoice.marked_uncollectible",
+        message="You can only mark an open invoice as uncollectible; this invoice is {status}.",
+    )
+
+
+# -- update, lines --------------------------------------------------------------------------------
+_UNSET = object()
+
+
+def update(
+    account: str,
+    invoice_id: str,
+    clock: Clock,
+    *,
+    description: object = _UNSET,
+    metadata: MetadataUpdate = None,
+    auto_advance: bool | None = None,
+) -> Invoice:
+    """`POST /v1/invoices/{id}`: `description` and `auto_advance` on drafts, `metadata` on any."""
+
+    def step() -> Invoice:
+        stored = objects.load(account, invoice_id, Invoice, clock)
+        inv = stored.record
+        if inv.status != "draft" and (description is not _UNSET or auto_advance is not None):
+            param = "description" if description is not _UNSET else "auto_advance"
+            raise InvalidRequest(
+                f"You can only update {param} on a draft invoice; this invoice is {inv.status}.",
+                code="invoice_not_editable",
+                param=param,
+            )
+        after = replace(
+            inv,
+            description=inv.description if description is _UNSET else description,  # type: ignore[arg-type]
+            metadata=apply_metadata(inv.metadata, metadata),
+            auto_advance=inv.auto_advance if auto_advance is None else auto_advance,
+        )
+        change = changes.updated(after, "invoice.updated", present(inv), present(after))
+        if change is not None:
+            objects.update(account, stored, change, clock)
+        return after
+
+    return _retrying(step)
+
+
+def lines(account: str, invoice_id: str, window: Window, clock: Clock) -> Page[InvoiceLine]:
+    """`GET /v1/invoices/{id}/lines`: the invoice's lines in order, with Stripe's cursors."""
+    all_lines = list(objects.get(account, invoice_id, Invoice, clock).lines)
+    ids = [ln.id for ln in all_lines]
+    for cursor, param in ((window.starting_after, "starting_after"), (window.ending_before, "ending_before")):
+        if cursor is not None and cursor not in ids:
+            raise NotFound("line item", cursor, param=param)
+    if window.ending_before is not None:
+        end = ids.index(window.ending_before)
+        start = max(end - window.limit, 0)
+        return Page(all_lines[start:end], start > 0)
+    start = ids.index(window.starting_after) + 1 if window.starting_after is not None else 0
+    return Page(all_lines[start : start + window.limit], start + window.limit < len(all_lines))
