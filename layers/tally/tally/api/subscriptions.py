@@ -1,4 +1,5 @@
-"""/v1/subscriptions: create, retrieve, list, cancel (DELETE). Rules: `tally.billing.subscriptions`."""
+"""/v1/subscriptions: create, retrieve, update, list, cancel (DELETE). Rules: `tally.billing.subscriptions`
+and `tally.billing.subscription_changes` (updates)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from tally.api.http import Request
 from tally.api.lists import envelope, list_args, retrieve_params
 from tally.api.routing import Routes
-from tally.billing import subscriptions
+from tally.billing import subscription_changes, subscriptions
 from tally.billing.subscriptions import MAX_ITEMS, MAX_QUANTITY, STATUSES, ItemSpec
 from tally.presenters.subscriptions import subscription as present
 
@@ -58,6 +59,52 @@ def create(request: Request) -> dict[str, Any]:
 def retrieve(request: Request) -> dict[str, Any]:
     retrieve_params(request)
     return present(subscriptions.retrieve(request.account, request.path_params["id"], request.clock))
+
+
+@routes.route("POST /v1/subscriptions/{id}")
+def update(request: Request) -> dict[str, Any]:
+    params = request.params()
+    description_given = params.has("description")
+    description = params.str("description", max_length=500, empty_ok=True) or None
+    metadata = params.metadata()
+    cancel_at_period_end = params.bool("cancel_at_period_end")
+    behavior = params.str("proration_behavior", choices=subscription_changes.BEHAVIORS)
+    proration_date = params.int("proration_date", min=0)
+    item_params = params.sublist("items", max_items=MAX_ITEMS) or []
+    params.expand()
+    changes = []
+    for item in item_params:
+        item_id = item.str("id", max_length=255)
+        price_id = item.str("price", max_length=255)
+        quantity_given = item.has("quantity")
+        quantity = item.int("quantity", min=0, max=MAX_QUANTITY)
+        deleted = item.bool("deleted") or False
+        item_metadata = item.metadata()
+        item.done()
+        path = item.path("x")[: -len("[x]")]
+        changes.append(
+            subscription_changes.ItemChange(
+                path,
+                item_id,
+                price_id,
+                quantity,
+                quantity_given and quantity is not None,
+                deleted,
+                item_metadata,
+            )
+        )
+    params.done()
+    upd = subscription_changes.Update(
+        description=description,
+        description_given=description_given,
+        metadata=metadata,
+        cancel_at_period_end=cancel_at_period_end,
+        items=changes,
+        proration_behavior=behavior or "create_prorations",
+        proration_date=proration_date,
+    )
+    done = subscription_changes.update(request.account, request.path_params["id"], upd, request.clock)
+    return present(done.view)
 
 
 @routes.route("DELETE /v1/subscriptions/{id}")

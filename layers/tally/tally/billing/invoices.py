@@ -16,6 +16,7 @@ on every call; `created` is when the invoice will be created (the period end).
 
 from __future__ import annotations
 
+from tally.billing import pending
 from tally.billing.references import referenced
 from tally.billing.subscriptions import current_period, prices_of
 from tally.clock import Clock
@@ -73,11 +74,14 @@ def build(
         used = None
         if price.metered and price.meter:
             meter = objects.get(account, price.meter, Meter, clock, label="billing meter")
-            used = usage.aggregate(account, meter, s.customer, cycle.usage.start, cycle.usage.end)
+            since = max(cycle.usage.start, item.usage_since or 0)  # switched or added mid-period
+            end = cycle.usage.end
+            used = usage.aggregate(account, meter, s.customer, since, end) if since < end else 0
         inputs.append(
             invoices.ItemInput(item.id, price, names[price.product], quantity=item.quantity, usage=used)
         )
-    draft = invoices.assemble(inputs, cycle, starting_balance=customer.balance)
+    extra = pending.lines(account, s, cycle, prices, names, clock)  # prorations, replaced prices
+    draft = invoices.assemble(inputs, cycle, starting_balance=customer.balance, extra=extra)
     return InvoiceView(
         id=invoice_id,
         line_ids=[new_id(line_prefix) for _ in draft.lines],

@@ -58,8 +58,8 @@ def subscription(view: SubscriptionView) -> dict[str, Any]:
         "billing_schedules": [],
         "billing_mode": {"flexible": None, "type": "classic"},
         "billing_thresholds": None,
-        "cancel_at": None,
-        "cancel_at_period_end": False,
+        "cancel_at": end if s.cancel_at_period_end and s.status != "canceled" else None,
+        "cancel_at_period_end": s.cancel_at_period_end and s.status != "canceled",
         "canceled_at": s.canceled_at,
         "cancellation_details": {
             "comment": None,
