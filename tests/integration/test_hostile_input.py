@@ -228,6 +228,7 @@ def search_cases(path: str, valid: str) -> list[Row]:
 
 
 EVENT_NAME = "hostile_tokens"
+SUB_PATH = "/v1/subscriptions/{subscription}"
 SUMMARIES = "/v1/billing/meters/{meter}/event_summaries?customer={customer}&start_time={start}&end_time={end}"
 TARGETS = [
     Target("/v1/customers", {"name": "Hostile", "metadata": {"k": "v"}}, "name", "/v1/customers"),
@@ -265,6 +266,9 @@ TARGETS = [
         {"customer": "{customer}", "items": [{"price": "{price}"}], "description": "Hostile"},
         "description",
         "/v1/subscriptions",
+    ),
+    Target(
+        "/v1/subscriptions/{subscription}", {"description": "Renamed"}, "description", "/v1/subscriptions"
     ),
     Target(
         "/v1/invoices/create_preview",
@@ -421,6 +425,47 @@ ROWS: list[Row] = [
         query="x=1",
         code="parameter_unknown",
         listing="/v1/subscriptions",
+    ),
+    # -- POST /v1/subscriptions/{id}: its own params ----------------------------------------------------
+    *(
+        Row(
+            f"POST /v1/subscriptions/{{id}} {name}",
+            "POST",
+            SUB_PATH,
+            400,
+            form(body),
+            param=param,
+            listing="/v1/subscriptions",
+        )
+        for name, body, param in [
+            ("proration_behavior unknown", {"proration_behavior": "sometimes"}, "proration_behavior"),
+            ("proration_date a string", {"proration_date": "soon"}, "proration_date"),
+            ("proration_date negative", {"proration_date": -1}, "proration_date"),
+            ("proration_date far future", {"proration_date": 2**62}, "proration_date"),
+            ("cancel_at_period_end not a boolean", {"cancel_at_period_end": "yes"}, "cancel_at_period_end"),
+            ("items a string", {"items": "x"}, "items"),
+            ("item id too long", {"items": [{"id": "si_" + "x" * 300, "quantity": 2}]}, "items[0][id]"),
+            ("item id unknown", {"items": [{"id": "si_../../x", "quantity": 2}]}, "items[0][id]"),
+            (
+                "item quantity over the maximum",
+                {"items": [{"price": "{price}", "quantity": 10**13}]},
+                "items[0][quantity]",
+            ),
+            (
+                "item quantity negative",
+                {"items": [{"price": "{price}", "quantity": -1}]},
+                "items[0][quantity]",
+            ),
+            ("item without id or price", {"items": [{"quantity": 2}]}, "items[0][price]"),
+            (
+                "item deleted not a boolean",
+                {"items": [{"price": "{price}", "deleted": "x"}]},
+                "items[0][deleted]",
+            ),
+            ("item price repeated", {"items": [{"price": "{price}"}]}, "items[1][price]"),
+            ("item with an unknown field", {"items": [{"price": "{price}", "plan": "x"}]}, "items[0][plan]"),
+            ("21 items", {"items": [{"price": f"price_{i}"} for i in range(21)]}, "items"),
+        ]
     ),
     # -- /v1/customers: its own params -----------------------------------------------------------------
     Row("POST /v1/customers name over 256", "POST", "/v1/customers", 400, form({"name": "x" * 257})),
