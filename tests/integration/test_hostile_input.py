@@ -426,6 +426,22 @@ ROWS: list[Row] = [
         code="parameter_unknown",
         listing="/v1/subscriptions",
     ),
+    *(
+        Row(
+            f"DELETE /v1/subscriptions/{{id}} {name}",
+            "DELETE",
+            SUB_PATH,
+            400,
+            query=query,
+            param=param,
+            listing="/v1/subscriptions",
+        )
+        for name, query, param in [
+            ("invoice_now not a boolean", "invoice_now=yes", "invoice_now"),
+            ("prorate not a boolean", "invoice_now=true&prorate=1", "prorate"),
+            ("prorate without invoice_now", "prorate=true", "prorate"),
+        ]
+    ),
     # -- POST /v1/subscriptions/{id}: its own params ----------------------------------------------------
     *(
         Row(

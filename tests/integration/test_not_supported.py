@@ -206,8 +206,6 @@ ENTRIES: list[Entry] = [
         {"items": [{"price_data": {"currency": "usd"}}]},
         "items[0][price_data]",
     ),
-    unknown("DELETE /v1/subscriptions/{id}", {"invoice_now": "true"}, "invoice_now"),
-    unknown("DELETE /v1/subscriptions/{id}", {"prorate": "true"}, "prorate"),
     unknown(
         "DELETE /v1/subscriptions/{id}", {"cancellation_details": {"comment": "x"}}, "cancellation_details"
     ),

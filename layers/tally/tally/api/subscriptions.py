@@ -8,7 +8,7 @@ from typing import Any
 from tally.api.http import Request
 from tally.api.lists import envelope, list_args, retrieve_params
 from tally.api.routing import Routes
-from tally.billing import subscription_changes, subscriptions
+from tally.billing import cancellations, subscription_changes, subscriptions
 from tally.billing.subscriptions import MAX_ITEMS, MAX_QUANTITY, STATUSES, ItemSpec
 from tally.presenters.subscriptions import subscription as present
 
@@ -110,9 +110,14 @@ def update(request: Request) -> dict[str, Any]:
 @routes.route("DELETE /v1/subscriptions/{id}")
 def cancel(request: Request) -> dict[str, Any]:
     params = request.params()
+    invoice_now = params.bool("invoice_now") or False
+    prorate = params.bool("prorate") or False
     params.expand()
     params.done()
-    return present(subscriptions.cancel(request.account, request.path_params["id"], request.clock))
+    shown, _ = cancellations.cancel(
+        request.account, request.path_params["id"], request.clock, invoice_now=invoice_now, prorate=prorate
+    )
+    return present(shown)
 
 
 @routes.route("GET /v1/subscriptions")
