@@ -442,6 +442,23 @@ ROWS: list[Row] = [
             ("prorate without invoice_now", "prorate=true", "prorate"),
         ]
     ),
+    *(
+        Row(
+            f"POST /v1/subscriptions {name}",
+            "POST",
+            "/v1/subscriptions",
+            400,
+            form({"customer": "{customer}", "items": [{"price": "{price}"}], **extra}),
+            param=param,
+            listing="/v1/subscriptions",
+        )
+        for name, extra, param in [
+            ("trial_period_days a string", {"trial_period_days": "two weeks"}, "trial_period_days"),
+            ("trial_period_days over 730", {"trial_period_days": 731}, "trial_period_days"),
+            ("trial_end far future", {"trial_end": 2**62}, "trial_end"),
+            ("trial_end in the past", {"trial_end": 1}, "trial_end"),
+        ]
+    ),
     # -- POST /v1/subscriptions/{id}: its own params ----------------------------------------------------
     *(
         Row(

@@ -183,8 +183,6 @@ ENTRIES: list[Entry] = [
     url("DELETE /v1/subscription_items/{id}"),
     url("POST /v1/subscription_schedules", customer="{customer}"),
     url("GET /v1/subscription_schedules"),
-    unknown("POST /v1/subscriptions", {"trial_period_days": 14}, "trial_period_days"),
-    unknown("POST /v1/subscriptions", {"trial_end": int(time.time()) + 86400}, "trial_end"),
     unknown("POST /v1/subscriptions", {"proration_behavior": "none"}, "proration_behavior"),
     unknown("POST /v1/subscriptions", {"cancel_at_period_end": "true"}, "cancel_at_period_end"),
     unknown("POST /v1/subscriptions", {"cancel_at": int(time.time()) + 86400}, "cancel_at"),

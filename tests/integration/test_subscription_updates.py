@@ -407,3 +407,81 @@ def test_a_crash_in_the_cancel_transaction_writes_nothing(
     _, invoice = cancellations.cancel(account.id, sub["id"], TallyClock(MAR_20), invoice_now=True)
     assert invoice is not None and invoice.total == 80
     assert len(ok(catalog.api.get("/v1/invoices", {"subscription": sub["id"]}))["data"]) == 1
+
+
+# -- trials -----------------------------------------------------------------------------------------
+def test_trial_then_active(catalog: Catalog, clock: Clock, account: support.Account) -> None:
+    # GIVEN 2 seats at 10.00 and tokens at 2 each, with a 14-day trial from Mar 10 (to Mar 24)
+    customer = catalog.customer()
+    meter = catalog.meter()
+    seats = catalog.price("Seats", unit_amount=1000)
+    tokens = catalog.metered("Tokens", meter, unit_amount=2)
+    mar_24 = ts(2025, 3, 24)
+    sub = catalog.subscribe(
+        customer, {"price": seats["id"], "quantity": 2}, {"price": tokens["id"]}, trial_period_days=14
+    )
+    # THEN it is trialing over [Mar 10, Mar 24), anchored at the trial end
+    assert (sub["status"], sub["trial_start"], sub["trial_end"]) == ("trialing", MAR_10, mar_24)
+    assert (sub["current_period_start"], sub["current_period_end"], sub["billing_cycle_anchor"]) == (
+        MAR_10,
+        mar_24,
+        mar_24,
+    )
+    # WHEN 100 tokens are used during the trial and the seats go 2 → 5 on Mar 20
+    clock.at(ts(2025, 3, 15))
+    catalog.usage(meter, customer, 100)
+    clock.at(MAR_20)
+    ok(update(catalog, sub, items=[{"id": sub["items"]["data"][0]["id"], "quantity": 5}]))
+    # THEN the invoice closing the trial bills no usage and no proration, and 5 seats in advance
+    #      for [Mar 24, Apr 24): 5000
+    preview = ok(catalog.preview(subscription=sub["id"]))
+    assert [(q, a, p) for _, q, a, _, p in lines_of(preview)] == [
+        (5, 5000, (mar_24, ts(2025, 4, 24))),
+        (0, 0, (MAR_10, mar_24)),
+    ]
+    # AND the close at Mar 24 bills that, and the subscription is active from then
+    billed = cycles.bill_period(account.id, sub["id"], mar_24, TallyClock(mar_24))
+    assert billed.invoice is not None and billed.invoice.total == 5000
+    clock.at(ts(2025, 3, 25))
+    now = ok(catalog.api.get(f"/v1/subscriptions/{sub['id']}"))
+    assert (now["status"], now["current_period_start"], now["current_period_end"]) == (
+        "active",
+        mar_24,
+        ts(2025, 4, 24),
+    )
+    event = ok(catalog.api.get("/v1/events", {"type": "customer.subscription.updated"}))["data"][0]
+    assert event["data"]["previous_attributes"]["status"] == "trialing"
+
+
+def test_trial_end_timestamp(catalog: Catalog, clock: Clock) -> None:
+    customer = catalog.customer()
+    seats = catalog.price("Seats", unit_amount=1000)
+    sub = catalog.subscribe(customer, {"price": seats["id"]}, trial_end=MAR_20 + 1)
+    assert (sub["status"], sub["trial_end"], sub["current_period_end"]) == (
+        "trialing",
+        MAR_20 + 1,
+        MAR_20 + 1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"trial_end": MAR_10 - 1}, "trial_end"),
+        ({"trial_end": MAR_10 + 731 * 86400}, "trial_end"),
+        ({"trial_period_days": 731}, "trial_period_days"),
+        ({"trial_period_days": 0}, "trial_period_days"),
+        ({"trial_period_days": 7, "trial_end": MAR_20}, "trial_period_days"),
+        ({"trial_period_days": 7, "billing_cycle_anchor": MAR_20}, "trial_period_days"),
+    ],
+)
+def test_bad_trials_create_nothing(
+    catalog: Catalog, clock: Clock, fields: dict[str, Any], param: str
+) -> None:
+    customer = catalog.customer()
+    seats = catalog.price("Seats", unit_amount=1000)
+    refused = catalog.api.post(
+        "/v1/subscriptions", {"customer": customer["id"], "items": [{"price": seats["id"]}], **fields}
+    )
+    support.assert_stripe_error(refused.status, refused.json, 400, param=param)
+    assert ok(catalog.api.get("/v1/subscriptions", {"customer": customer["id"]}))["data"] == []

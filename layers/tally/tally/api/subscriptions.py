@@ -21,6 +21,8 @@ def create(request: Request) -> dict[str, Any]:
     customer_id = params.str("customer", required=True, max_length=255)
     item_params = params.sublist("items", required=True, max_items=MAX_ITEMS) or []
     anchor = params.int("billing_cycle_anchor", min=0)
+    trial_end = params.int("trial_end", min=0)
+    trial_days = params.int("trial_period_days", min=1, max=subscriptions.MAX_TRIAL_DAYS)
     description = params.str("description", max_length=500)
     metadata = params.metadata()
     params.expand()
@@ -51,6 +53,8 @@ def create(request: Request) -> dict[str, Any]:
         anchor=anchor,
         description=description,
         metadata=metadata,
+        trial_end=trial_end,
+        trial_period_days=trial_days,
     )
     return present(shown)
 

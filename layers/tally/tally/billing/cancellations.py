@@ -51,12 +51,12 @@ def _final_lines(account: str, s: Subscription, prorate: bool, prices: dict, clo
             names[price.product] = objects.get(account, price.product, Product, clock).name
         name = names[price.product]
         if price.metered and price.meter:
-            since = max(start, item.usage_since or 0)
+            since = max(start, item.usage_since or 0, s.trial_end or 0)
             meter = objects.get(account, price.meter, Meter, clock, label="billing meter")
             used = usage.aggregate(account, meter, s.customer, since, now) if since < now else 0
             usage_cycle = Cycle(Period(start, now), Period(now, now))
             lines.append(invoices.item_line(ItemInput(item.id, price, name, usage=used), usage_cycle))
-        elif prorate and item.quantity is not None and now < period[1]:
+        elif prorate and item.quantity is not None and now < period[1] and not s.trialing(period[1]):
             p = prorations.credit(price, item.quantity, name, period, now)
             if p.amount != 0:
                 lines.append(

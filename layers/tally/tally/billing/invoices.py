@@ -74,7 +74,8 @@ def build(
         used = None
         if price.metered and price.meter:
             meter = objects.get(account, price.meter, Meter, clock, label="billing meter")
-            since = max(cycle.usage.start, item.usage_since or 0)  # switched or added mid-period
+            # from when the item was added or switched mid-period; usage in a trial is free
+            since = max(cycle.usage.start, item.usage_since or 0, s.trial_end or 0)
             end = cycle.usage.end
             used = usage.aggregate(account, meter, s.customer, since, end) if since < end else 0
         inputs.append(

@@ -317,8 +317,8 @@ def update(account: str, subscription_id: str, upd: Update, clock: Clock) -> Upd
     items, _removed = _new_items(account, s, upd, prices, clock)
     _check_items(items, prices, s)
     lines, segments = _changes_of(account, s, items, prices, period, at, clock)
-    if upd.proration_behavior == "none":
-        lines = []
+    if upd.proration_behavior == "none" or s.trialing(period[1]):
+        lines = []  # a trial is free: nothing to credit or charge
     waiting, old_segments = pending.unbilled(s)
     after = replace(
         s,

@@ -218,6 +218,13 @@ class Subscription:
     pending_items: tuple[PendingItem, ...] = ()
     usage_segments: tuple[UsageSegment, ...] = ()
     cancel_at_period_end: bool = False
+    # A free trial `[created, trial_end)`: the first period ends at `trial_end` (the anchor), no
+    # licensed line bills it and its usage is not billed; status reads `trialing` meanwhile.
+    trial_end: int | None = None
+
+    def trialing(self, period_end: int) -> bool:
+        """Whether the period ending at `period_end` is (within) the trial."""
+        return self.status == "active" and self.trial_end is not None and period_end <= self.trial_end
 
     @property
     def start_date(self) -> int:

@@ -112,12 +112,12 @@ def subscription(view: SubscriptionView) -> dict[str, Any]:
         "pending_update": None,
         "schedule": None,
         "start_date": s.start_date,
-        "status": s.status,
+        "status": "trialing" if s.trialing(end) else s.status,
         "test_clock": None,
         "transfer_data": None,
-        "trial_end": None,
+        "trial_end": s.trial_end,
         "trial_settings": {
             "end_behavior": {"billing_cycle_anchor": None, "missing_payment_method": "create_invoice"}
         },
-        "trial_start": None,
+        "trial_start": s.created if s.trial_end is not None else None,
     }
