@@ -27,12 +27,13 @@ from tally.billing.subscriptions import canceled, current_period, prices_of, vie
 from tally.clock import Clock
 from tally.domain import invoices, prorations
 from tally.domain.invoices import Cycle, ItemInput, Line, Period
-from tally.domain.records import Customer, Invoice, Meter, Product, Subscription
+from tally.domain.records import LICENSED, Customer, Invoice, Meter, Product, Subscription
 from tally.errors import InvalidRequest, invalid
 from tally.ids import new_id
 from tally.presenters.invoices import InvoiceView
 from tally.presenters.invoices import invoice as present_invoice
 from tally.presenters.subscriptions import SubscriptionView
+from tally.presenters.subscriptions import subscription as present
 from tally.store import objects, usage
 from tally.store.objects import Change, Stored, Write
 
@@ -124,3 +125,43 @@ def cancel(
         invoice = None
     objects.commit(account, writes, clock)
     return view(account, change.record, clock), invoice
+
+
+def at_period_end(
+    account: str, s: Subscription, cycle_invoice: InvoiceView, period: tuple[int, int], clock: Clock
+) -> tuple[Invoice, Change]:
+    """`cancel_at_period_end`: the period close's invoice and change when the subscription ends
+    at `period`'s end instead of renewing (called by `billing.cycles.bill_period`, in its one
+    transaction). The invoice is the cycle invoice without the licensed lines in advance (there
+    is no next period): metered usage in arrears and pending prorations. The subscription is
+    canceled at the period end (`customer.subscription.deleted`)."""
+    start, end = period
+    kept = [
+        (line_id, ln)
+        for line_id, ln in zip(cycle_invoice.line_ids, cycle_invoice.draft.lines, strict=True)
+        if ln.usage_type != LICENSED or ln.proration
+    ]
+    lines = tuple(ln for _, ln in kept)
+    draft = replace(
+        cycle_invoice.draft,
+        lines=lines,
+        totals=invoices.totals(lines, cycle_invoice.draft.totals.starting_balance),
+    )
+    final = replace(
+        cycle_invoice, draft=draft, line_ids=[i for i, _ in kept], billing_reason="subscription_cycle"
+    )
+    after = replace(
+        s,
+        status="canceled",
+        canceled_at=end,
+        ended_at=end,
+        cancellation_reason="cancellation_requested",
+        ended_period_start=start,
+        ended_period_end=end,
+        billed_through=end,
+        pending_items=(),
+        usage_segments=(),
+    )
+    prices = dict(cycle_invoice.prices)
+    shown = present(SubscriptionView(after, prices, period))
+    return final.as_record(), Change(after, "customer.subscription.deleted", shown)
