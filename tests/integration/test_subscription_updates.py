@@ -82,37 +82,9 @@ def test_metadata_description_and_cancel_at_period_end(catalog: Catalog, clock: 
         "cancel_at": None,
         "cancel_at_period_end": False,
     }
-    # AND no proration is pending: the preview is the plain renewal
-    assert lines_of(ok(catalog.preview(subscription=sub["id"]))) == [
-        ("2 × Seats", 2, 2000, False, (APR_10, ts(2025, 5, 10)))
-    ]
-
-
-def test_cancel_at_period_end_ends_at_the_close_with_a_final_invoice(
-    catalog: Catalog, clock: Clock, account: support.Account
-) -> None:
-    # GIVEN 3 seats at 10.00 and tokens at 2 each; 40 tokens on Mar 15; cancel_at_period_end set
-    customer, meter, sub = hybrid(catalog)
-    clock.at(ts(2025, 3, 15))
-    catalog.usage(meter, customer, 40)
-    clock.at(MAR_20)
-    ok(update(catalog, sub, cancel_at_period_end="true"))
-    # WHEN the period [Mar 10, Apr 10) is closed (twice: a duplicate delivery)
-    billed = cycles.bill_period(account.id, sub["id"], APR_10, TallyClock(APR_10))
-    again = cycles.bill_period(account.id, sub["id"], APR_10, TallyClock(APR_10))
-    # THEN the invoice bills the usage in arrears (40 × 2 = 80) and no seats in advance
-    assert (billed.outcome, again.outcome) == ("billed", "ended")
-    assert billed.invoice is not None
-    assert [(ln.quantity, ln.amount) for ln in billed.invoice.lines] == [(40, 80)]
-    assert billed.invoice.total == 80
-    # AND the subscription ended at the period end, with customer.subscription.deleted
-    clock.at(ts(2025, 4, 11))
-    got = ok(catalog.api.get(f"/v1/subscriptions/{sub['id']}"))
-    assert (got["status"], got["ended_at"], got["cancel_at_period_end"]) == ("canceled", APR_10, False)
-    assert (got["current_period_start"], got["current_period_end"]) == (MAR_10, APR_10)
-    deleted = ok(catalog.api.get("/v1/events", {"type": "customer.subscription.deleted"}))["data"]
-    assert [e["data"]["object"]["id"] for e in deleted] == [sub["id"]]
-    assert len(ok(catalog.api.get("/v1/invoices", {"subscription": sub["id"]}))["data"]) == 1
+    # AND no proration is pending, and the preview is the final invoice: no seats in advance
+    preview = ok(catalog.preview(subscription=sub["id"]))
+    assert (lines_of(preview), preview["total"]) == ([], 0)
 
 
 # -- licensed prorations --------------------------------------------------------------------------

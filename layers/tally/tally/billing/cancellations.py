@@ -127,15 +127,9 @@ def cancel(
     return view(account, change.record, clock), invoice
 
 
-def at_period_end(
-    account: str, s: Subscription, cycle_invoice: InvoiceView, period: tuple[int, int], clock: Clock
-) -> tuple[Invoice, Change]:
-    """`cancel_at_period_end`: the period close's invoice and change when the subscription ends
-    at `period`'s end instead of renewing (called by `billing.cycles.bill_period`, in its one
-    transaction). The invoice is the cycle invoice without the licensed lines in advance (there
-    is no next period): metered usage in arrears and pending prorations. The subscription is
-    canceled at the period end (`customer.subscription.deleted`)."""
-    start, end = period
+def without_advance(cycle_invoice: InvoiceView) -> InvoiceView:
+    """The cycle invoice of a subscription ending at the period end: its licensed lines in advance
+    dropped (there is no next period), metered lines and prorations kept."""
     kept = [
         (line_id, ln)
         for line_id, ln in zip(cycle_invoice.line_ids, cycle_invoice.draft.lines, strict=True)
@@ -147,9 +141,19 @@ def at_period_end(
         lines=lines,
         totals=invoices.totals(lines, cycle_invoice.draft.totals.starting_balance),
     )
-    final = replace(
-        cycle_invoice, draft=draft, line_ids=[i for i, _ in kept], billing_reason="subscription_cycle"
-    )
+    return replace(cycle_invoice, draft=draft, line_ids=[i for i, _ in kept])
+
+
+def at_period_end(
+    account: str, s: Subscription, cycle_invoice: InvoiceView, period: tuple[int, int], clock: Clock
+) -> tuple[Invoice, Change]:
+    """`cancel_at_period_end`: the period close's invoice and change when the subscription ends
+    at `period`'s end instead of renewing (called by `billing.cycles.bill_period`, in its one
+    transaction). The invoice is the cycle invoice without the licensed lines in advance (there
+    is no next period): metered usage in arrears and pending prorations. The subscription is
+    canceled at the period end (`customer.subscription.deleted`)."""
+    start, end = period
+    final = without_advance(cycle_invoice)
     after = replace(
         s,
         status="canceled",
@@ -164,4 +168,6 @@ def at_period_end(
     )
     prices = dict(cycle_invoice.prices)
     shown = present(SubscriptionView(after, prices, period))
-    return final.as_record(), Change(after, "customer.subscription.deleted", shown)
+    return replace(final, billing_reason="subscription_cycle").as_record(), Change(
+        after, "customer.subscription.deleted", shown
+    )

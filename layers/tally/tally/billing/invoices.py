@@ -16,7 +16,7 @@ on every call; `created` is when the invoice will be created (the period end).
 
 from __future__ import annotations
 
-from tally.billing import pending
+from tally.billing import cancellations, pending
 from tally.billing.references import referenced
 from tally.billing.subscriptions import current_period, prices_of
 from tally.clock import Clock
@@ -112,7 +112,9 @@ def preview(account: str, subscription_id: str | None, customer_id: str | None, 
         raise InvalidRequest(
             "You must pass customer or subscription.", code="parameter_missing", param="customer"
         )
-    return build(account, subscription, clock, invoice_id=f"upcoming_{new_id('in')}", customer=customer)
+    shown = build(account, subscription, clock, invoice_id=f"upcoming_{new_id('in')}", customer=customer)
+    # a subscription ending at the period end renews nothing: the close drafts it without advance
+    return cancellations.without_advance(shown) if subscription.cancel_at_period_end else shown
 
 
 def retrieve(account: str, invoice_id: str, clock: Clock) -> Invoice:
