@@ -230,6 +230,7 @@ def search_cases(path: str, valid: str) -> list[Row]:
 EVENT_NAME = "hostile_tokens"
 CLOCKS = "/v1/test_helpers/test_clocks"
 FROZEN = 1_900_000_000  # the seed clock's frozen time
+SUB_PATH = "/v1/subscriptions/{subscription}"
 SUMMARIES = "/v1/billing/meters/{meter}/event_summaries?customer={customer}&start_time={start}&end_time={end}"
 TARGETS = [
     Target("/v1/customers", {"name": "Hostile", "metadata": {"k": "v"}}, "name", "/v1/customers"),
@@ -267,6 +268,9 @@ TARGETS = [
         {"customer": "{customer}", "items": [{"price": "{price}"}], "description": "Hostile"},
         "description",
         "/v1/subscriptions",
+    ),
+    Target(
+        "/v1/subscriptions/{subscription}", {"description": "Renamed"}, "description", "/v1/subscriptions"
     ),
     Target(
         "/v1/invoices/create_preview",
@@ -583,6 +587,80 @@ ROWS: list[Row] = [
         query="x=1",
         code="parameter_unknown",
         listing="/v1/subscriptions",
+    ),
+    *(
+        Row(
+            f"DELETE /v1/subscriptions/{{id}} {name}",
+            "DELETE",
+            SUB_PATH,
+            400,
+            query=query,
+            param=param,
+            listing="/v1/subscriptions",
+        )
+        for name, query, param in [
+            ("invoice_now not a boolean", "invoice_now=yes", "invoice_now"),
+            ("prorate not a boolean", "invoice_now=true&prorate=1", "prorate"),
+            ("prorate without invoice_now", "prorate=true", "prorate"),
+        ]
+    ),
+    *(
+        Row(
+            f"POST /v1/subscriptions {name}",
+            "POST",
+            "/v1/subscriptions",
+            400,
+            form({"customer": "{customer}", "items": [{"price": "{price}"}], **extra}),
+            param=param,
+            listing="/v1/subscriptions",
+        )
+        for name, extra, param in [
+            ("trial_period_days a string", {"trial_period_days": "two weeks"}, "trial_period_days"),
+            ("trial_period_days over 730", {"trial_period_days": 731}, "trial_period_days"),
+            ("trial_end far future", {"trial_end": 2**62}, "trial_end"),
+            ("trial_end in the past", {"trial_end": 1}, "trial_end"),
+        ]
+    ),
+    # -- POST /v1/subscriptions/{id}: its own params ----------------------------------------------------
+    *(
+        Row(
+            f"POST /v1/subscriptions/{{id}} {name}",
+            "POST",
+            SUB_PATH,
+            400,
+            form(body),
+            param=param,
+            listing="/v1/subscriptions",
+        )
+        for name, body, param in [
+            ("proration_behavior unknown", {"proration_behavior": "sometimes"}, "proration_behavior"),
+            ("proration_date a string", {"proration_date": "soon"}, "proration_date"),
+            ("proration_date negative", {"proration_date": -1}, "proration_date"),
+            ("proration_date far future", {"proration_date": 2**62}, "proration_date"),
+            ("cancel_at_period_end not a boolean", {"cancel_at_period_end": "yes"}, "cancel_at_period_end"),
+            ("items a string", {"items": "x"}, "items"),
+            ("item id too long", {"items": [{"id": "si_" + "x" * 300, "quantity": 2}]}, "items[0][id]"),
+            ("item id unknown", {"items": [{"id": "si_../../x", "quantity": 2}]}, "items[0][id]"),
+            (
+                "item quantity over the maximum",
+                {"items": [{"price": "{price}", "quantity": 10**13}]},
+                "items[0][quantity]",
+            ),
+            (
+                "item quantity negative",
+                {"items": [{"price": "{price}", "quantity": -1}]},
+                "items[0][quantity]",
+            ),
+            ("item without id or price", {"items": [{"quantity": 2}]}, "items[0][price]"),
+            (
+                "item deleted not a boolean",
+                {"items": [{"price": "{price}", "deleted": "x"}]},
+                "items[0][deleted]",
+            ),
+            ("item price repeated", {"items": [{"price": "{price}"}]}, "items[1][price]"),
+            ("item with an unknown field", {"items": [{"price": "{price}", "plan": "x"}]}, "items[0][plan]"),
+            ("21 items", {"items": [{"price": f"price_{i}"} for i in range(21)]}, "items"),
+        ]
     ),
     # -- /v1/customers: its own params -----------------------------------------------------------------
     Row("POST /v1/customers name over 256", "POST", "/v1/customers", 400, form({"name": "x" * 257})),

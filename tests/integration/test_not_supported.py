@@ -81,6 +81,7 @@ BASE: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "GET /v1/subscriptions": ("/v1/subscriptions", {}),
     "DELETE /v1/subscriptions/{id}": ("/v1/subscriptions/{subscription}", {}),
+    "POST /v1/subscriptions/{id}": ("/v1/subscriptions/{subscription}", {"metadata": {"k": "v"}}),
     "POST /v1/invoices/create_preview": ("/v1/invoices/create_preview", {"subscription": "{subscription}"}),
     "GET /v1/invoices": ("/v1/invoices", {}),
     "GET /v1/events": ("/v1/events", {}),
@@ -138,7 +139,6 @@ SUB = "/v1/subscriptions/{subscription}"
 CUS = "/v1/customers/{customer}"
 PREVIEW = "POST /v1/invoices/create_preview"
 ALERT_ACTIONS = "`POST /v1/billing/alerts/{id}/activate` · `/archive` · `/deactivate`"
-SUB_UPDATE = "`POST /v1/subscriptions/{id}` (any update)"
 
 ENTRIES: list[Entry] = [
     # -- invoices ----------------------------------------------------------------------------------
@@ -174,17 +174,16 @@ ENTRIES: list[Entry] = [
     unknown(PREVIEW, {"preview_mode": "recurring"}, "preview_mode"),
     unknown(PREVIEW, {"schedule": "sub_sched_123"}, "schedule"),
     # -- subscriptions -----------------------------------------------------------------------------
-    url("POST /v1/subscriptions/{id}", SUB, doc=SUB_UPDATE, cancel_at_period_end="true"),
-    url("POST /v1/subscriptions/{id}", SUB, doc=SUB_UPDATE, proration_behavior="none"),
-    url("POST /v1/subscriptions/{id}", SUB, doc=SUB_UPDATE, metadata={"k": "v"}),
+    unknown("POST /v1/subscriptions/{id}", {"trial_end": int(time.time()) + 86400}, "trial_end"),
+    unknown("POST /v1/subscriptions/{id}", {"cancel_at": int(time.time()) + 86400}, "cancel_at"),
+    unknown("POST /v1/subscriptions/{id}", {"billing_cycle_anchor": "now"}, "billing_cycle_anchor"),
+    unknown("POST /v1/subscriptions/{id}", {"pause_collection": {"behavior": "void"}}, "pause_collection"),
     url("POST /v1/subscriptions/{id}/resume", SUB + "/resume"),
     url("POST /v1/subscription_items", subscription="{subscription}", price="{price}"),
     url("POST /v1/subscription_items/{id}", quantity=2),
     url("DELETE /v1/subscription_items/{id}"),
     url("POST /v1/subscription_schedules", customer="{customer}"),
     url("GET /v1/subscription_schedules"),
-    unknown("POST /v1/subscriptions", {"trial_period_days": 14}, "trial_period_days"),
-    unknown("POST /v1/subscriptions", {"trial_end": int(time.time()) + 86400}, "trial_end"),
     unknown("POST /v1/subscriptions", {"proration_behavior": "none"}, "proration_behavior"),
     unknown("POST /v1/subscriptions", {"cancel_at_period_end": "true"}, "cancel_at_period_end"),
     unknown("POST /v1/subscriptions", {"cancel_at": int(time.time()) + 86400}, "cancel_at"),
@@ -206,8 +205,6 @@ ENTRIES: list[Entry] = [
         {"items": [{"price_data": {"currency": "usd"}}]},
         "items[0][price_data]",
     ),
-    unknown("DELETE /v1/subscriptions/{id}", {"invoice_now": "true"}, "invoice_now"),
-    unknown("DELETE /v1/subscriptions/{id}", {"prorate": "true"}, "prorate"),
     unknown(
         "DELETE /v1/subscriptions/{id}", {"cancellation_details": {"comment": "x"}}, "cancellation_details"
     ),

@@ -309,3 +309,29 @@ def test_a_clock_delete_that_crashes_is_finished_by_a_retry(api):
     ok(api.delete(f"{CLOCKS}/{clock['id']}"))
     assert [api.get(f"/v1/customers/{c}").status for c in customers] == [404, 404]
     assert api.get(f"{CLOCKS}/{clock['id']}").status == 404
+
+
+def test_a_subscription_on_a_clock_is_updated_and_canceled_at_the_clocks_time(api):
+    # GIVEN a subscription created on a test clock frozen in 2030
+    frozen = 1_900_000_000
+    clock = api.post("/v1/test_helpers/test_clocks", {"frozen_time": frozen}).json
+    customer = api.post("/v1/customers", {"name": "C", "test_clock": clock["id"]}).json
+    product = api.post("/v1/products", {"name": "Seats"}).json
+    price = api.post(
+        "/v1/prices",
+        {
+            "currency": "usd",
+            "unit_amount": 1000,
+            "product": product["id"],
+            "recurring": {"interval": "month"},
+        },
+    ).json
+    sub = api.post("/v1/subscriptions", {"customer": customer["id"], "items": [{"price": price["id"]}]}).json
+    # WHEN it is updated and then canceled through the API (at today's wall-clock time)
+    updated = api.post(f"/v1/subscriptions/{sub['id']}", {"metadata": {"k": "v"}})
+    canceled = api.delete(f"/v1/subscriptions/{sub['id']}")
+    # THEN both happen at the clock's frozen time, not the wall clock's
+    assert updated.status == 200, updated.text
+    assert canceled.status == 200, canceled.text
+    assert canceled.json["canceled_at"] == frozen
+    assert canceled.json["current_period_start"] == frozen

@@ -1,4 +1,5 @@
-"""/v1/subscriptions: create, retrieve, list, cancel (DELETE). Rules: `tally.billing.subscriptions`."""
+"""/v1/subscriptions: create, retrieve, update, list, cancel (DELETE). Rules: `tally.billing.subscriptions`
+and `tally.billing.subscription_changes` (updates)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from tally.api.http import Request
 from tally.api.lists import envelope, list_args, retrieve_params
 from tally.api.routing import Routes
-from tally.billing import subscriptions, test_clocks
+from tally.billing import cancellations, subscription_changes, subscriptions, test_clocks
 from tally.billing.subscriptions import MAX_ITEMS, MAX_QUANTITY, STATUSES, ItemSpec
 from tally.presenters.subscriptions import subscription as present
 
@@ -20,6 +21,8 @@ def create(request: Request) -> dict[str, Any]:
     customer_id = params.str("customer", required=True, max_length=255)
     item_params = params.sublist("items", required=True, max_items=MAX_ITEMS) or []
     anchor = params.int("billing_cycle_anchor", min=0)
+    trial_end = params.int("trial_end", min=0)
+    trial_days = params.int("trial_period_days", min=1, max=subscriptions.MAX_TRIAL_DAYS)
     description = params.str("description", max_length=500)
     metadata = params.metadata()
     params.expand()
@@ -50,6 +53,8 @@ def create(request: Request) -> dict[str, Any]:
         anchor=anchor,
         description=description,
         metadata=metadata,
+        trial_end=trial_end,
+        trial_period_days=trial_days,
     )
     return present(shown)
 
@@ -60,12 +65,65 @@ def retrieve(request: Request) -> dict[str, Any]:
     return present(subscriptions.retrieve(request.account, request.path_params["id"], request.clock))
 
 
+@routes.route("POST /v1/subscriptions/{id}")
+def update(request: Request) -> dict[str, Any]:
+    params = request.params()
+    description_given = params.has("description")
+    description = params.str("description", max_length=500, empty_ok=True) or None
+    metadata = params.metadata()
+    cancel_at_period_end = params.bool("cancel_at_period_end")
+    behavior = params.str("proration_behavior", choices=subscription_changes.BEHAVIORS)
+    proration_date = params.int("proration_date", min=0)
+    item_params = params.sublist("items", max_items=MAX_ITEMS) or []
+    params.expand()
+    changes = []
+    for item in item_params:
+        item_id = item.str("id", max_length=255)
+        price_id = item.str("price", max_length=255)
+        quantity_given = item.has("quantity")
+        quantity = item.int("quantity", min=0, max=MAX_QUANTITY)
+        deleted = item.bool("deleted") or False
+        item_metadata = item.metadata()
+        item.done()
+        path = item.path("x")[: -len("[x]")]
+        changes.append(
+            subscription_changes.ItemChange(
+                path,
+                item_id,
+                price_id,
+                quantity,
+                quantity_given and quantity is not None,
+                deleted,
+                item_metadata,
+            )
+        )
+    params.done()
+    upd = subscription_changes.Update(
+        description=description,
+        description_given=description_given,
+        metadata=metadata,
+        cancel_at_period_end=cancel_at_period_end,
+        items=changes,
+        proration_behavior=behavior or "create_prorations",
+        proration_date=proration_date,
+    )
+    sub_id = request.path_params["id"]
+    clock = test_clocks.clock_for_subscription(request.account, sub_id, request.clock)
+    done = subscription_changes.update(request.account, sub_id, upd, clock)
+    return present(done.view)
+
+
 @routes.route("DELETE /v1/subscriptions/{id}")
 def cancel(request: Request) -> dict[str, Any]:
     params = request.params()
+    invoice_now = params.bool("invoice_now") or False
+    prorate = params.bool("prorate") or False
     params.expand()
     params.done()
-    return present(subscriptions.cancel(request.account, request.path_params["id"], request.clock))
+    sub_id = request.path_params["id"]
+    clock = test_clocks.clock_for_subscription(request.account, sub_id, request.clock)
+    shown, _ = cancellations.cancel(request.account, sub_id, clock, invoice_now=invoice_now, prorate=prorate)
+    return present(shown)
 
 
 @routes.route("GET /v1/subscriptions")

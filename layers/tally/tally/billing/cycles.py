@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from tally.billing import changes
+from tally.billing import cancellations, changes
 from tally.billing import invoices as invoice_builder
 from tally.billing.subscriptions import prices_of
 from tally.clock import Clock
@@ -140,6 +140,8 @@ def _bill_once(account: str, subscription_id: str, period_end: int, clock: Clock
         present_subscription(SubscriptionView(after, prices, nxt)),
     )
     assert advanced is not None  # the period moved, so the presented object changed
+    if s.cancel_at_period_end:  # ends instead of renewing: no lines in advance (billing.cancellations)
+        invoice, advanced = cancellations.at_period_end(account, s, view, (start, end), clock)
     taken = Conflict(f"The period starting {start} of {s.id} is already invoiced.")
     created = Change(
         invoice,

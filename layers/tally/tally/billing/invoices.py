@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from tally.billing import cancellations, pending
 from tally.billing.references import referenced
 from tally.billing.subscriptions import current_period, prices_of
 from tally.clock import Clock
@@ -75,11 +76,15 @@ def build(
         used = None
         if price.metered and price.meter:
             meter = objects.get(account, price.meter, Meter, clock, label="billing meter")
-            used = usage.aggregate(account, meter, s.customer, cycle.usage.start, cycle.usage.end)
+            # from when the item was added or switched mid-period; usage in a trial is free
+            since = max(cycle.usage.start, item.usage_since or 0, s.trial_end or 0)
+            end = cycle.usage.end
+            used = usage.aggregate(account, meter, s.customer, since, end) if since < end else 0
         inputs.append(
             invoices.ItemInput(item.id, price, names[price.product], quantity=item.quantity, usage=used)
         )
-    draft = invoices.assemble(inputs, cycle, starting_balance=customer.balance)
+    extra = pending.lines(account, s, cycle, prices, names, clock)  # prorations, replaced prices
+    draft = invoices.assemble(inputs, cycle, starting_balance=customer.balance, extra=extra)
     return InvoiceView(
         id=invoice_id,
         line_ids=[new_id(line_prefix) for _ in draft.lines],
@@ -109,7 +114,9 @@ def preview(account: str, subscription_id: str | None, customer_id: str | None, 
         raise InvalidRequest(
             "You must pass customer or subscription.", code="parameter_missing", param="customer"
         )
-    return build(account, subscription, clock, invoice_id=f"upcoming_{new_id('in')}", customer=customer)
+    shown = build(account, subscription, clock, invoice_id=f"upcoming_{new_id('in')}", customer=customer)
+    # a subscription ending at the period end renews nothing: the close drafts it without advance
+    return cancellations.without_advance(shown) if subscription.cancel_at_period_end else shown
 
 
 def retrieve(account: str, invoice_id: str, clock: Clock) -> Invoice:

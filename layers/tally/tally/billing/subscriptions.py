@@ -46,6 +46,8 @@ _ITEM_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
 MAX_ITEMS = 20
 ANCHOR_SKEW_SECONDS = 300
 MAX_QUANTITY = 10**12
+MAX_TRIAL_DAYS = 730  # Stripe's limit
+DAY = 86_400
 STATUSES = (
     "active",
     "all",
@@ -141,6 +143,28 @@ def _check_anchor(anchor: int, created: int, interval: str, count: int) -> None:
         )
 
 
+def _trial_end(created: int, anchor: int | None, end: int | None, days: int | None) -> int | None:
+    """The trial's end (Stripe: `trial_end`, or `trial_period_days` from now), or None.
+
+    The trial is the first period: the anchor moves to its end, so the first licensed charge is
+    the invoice closing the trial (in advance for the first paid period)."""
+    if end is None and days is None:
+        return None
+    if end is not None and days is not None:
+        raise invalid("trial_period_days", "You may only specify one of trial_end and trial_period_days.")
+    if anchor is not None:
+        param = "trial_end" if end is not None else "trial_period_days"
+        raise invalid(param, "A trial cannot be combined with billing_cycle_anchor in Tally.")
+    if days is not None:
+        return created + days * DAY
+    assert end is not None
+    if end <= created:
+        raise invalid("trial_end", "trial_end must be in the future.")
+    if end > created + MAX_TRIAL_DAYS * DAY:
+        raise invalid("trial_end", f"trial_end can be at most {MAX_TRIAL_DAYS} days in the future.")
+    return end
+
+
 # -- use cases ----------------------------------------------------------------------------------
 def create(
     account: str,
@@ -151,6 +175,8 @@ def create(
     anchor: int | None = None,
     description: str | None = None,
     metadata: MetadataUpdate = None,
+    trial_end: int | None = None,
+    trial_period_days: int | None = None,
 ) -> SubscriptionView:
     if not specs:
         raise InvalidRequest("Missing required param: items.", code="parameter_missing", param="items")
@@ -178,8 +204,10 @@ def create(
     )
     recurring = prices[0].recurring
     assert recurring is not None
-    anchor = created if anchor is None else anchor
-    _check_anchor(anchor, created, recurring.interval, recurring.interval_count)
+    trial = _trial_end(created, anchor, trial_end, trial_period_days)
+    anchor = trial if trial is not None else (created if anchor is None else anchor)
+    if trial is None:
+        _check_anchor(anchor, created, recurring.interval, recurring.interval_count)
     sub_id = new_id("sub")
     items = tuple(
         SubscriptionItem(
@@ -204,6 +232,7 @@ def create(
         description=description,
         metadata=apply_metadata({}, metadata),
         test_clock=customer.test_clock,
+        trial_end=trial,
     )
     shown = SubscriptionView(subscription, {p.id: p for p in prices}, current_period(subscription, clock))
     clash = Conflict("A subscription item id was taken at the same time; retry.")

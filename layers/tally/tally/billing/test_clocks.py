@@ -72,6 +72,19 @@ def clock_for(account: str, customer_id: str | None, request_clock: Clock) -> Cl
     return frozen(account, customer.test_clock, request_clock)
 
 
+def clock_for_subscription(account: str, subscription_id: str, request_clock: Clock) -> Clock:
+    """The clock a use case acting on a subscription runs at: its test clock's frozen time (an
+    update or cancel of a subscription on a test clock happens at the clock's time), else the
+    request's. An unknown subscription runs at the request's clock (the use case reports it)."""
+    try:
+        subscription = objects.get(account, subscription_id, Subscription, request_clock)
+    except NotFound:
+        return request_clock
+    if subscription.test_clock is None:
+        return request_clock
+    return frozen(account, subscription.test_clock, request_clock)
+
+
 def customers_of(account: str, test_clock: TestClock) -> list[str]:
     """Ids of the customers that joined the clock, in order (deleted ones included)."""
     count = objects.count(account, test_clock.id, Customer.OBJECT)

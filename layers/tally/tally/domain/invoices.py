@@ -80,6 +80,7 @@ class Line:
     amount: int
     period: Period
     description: str
+    proration: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,9 +142,12 @@ def totals(lines: Sequence[Line], starting_balance: int = 0) -> Totals:
     return Totals(subtotal, subtotal, due, due, starting_balance)
 
 
-def assemble(items: Sequence[ItemInput], cycle: Cycle, starting_balance: int = 0) -> Draft:
+def assemble(
+    items: Sequence[ItemInput], cycle: Cycle, starting_balance: int = 0, extra: Sequence[Line] = ()
+) -> Draft:
     """The draft invoice closing `cycle.usage` for `items` (all of one currency).
 
+    `extra` lines (prorations, usage under replaced prices: `tally.billing.pending`) come first.
     Raises ValueError when there are no items, currencies differ, or a price is malformed.
     """
     if not items:
@@ -151,5 +155,5 @@ def assemble(items: Sequence[ItemInput], cycle: Cycle, starting_balance: int = 0
     currencies = {item.price.currency for item in items}
     if len(currencies) != 1:
         raise ValueError(f"All items of an invoice must share one currency, got {sorted(currencies)}.")
-    lines = tuple(item_line(item, cycle) for item in items)
+    lines = (*extra, *(item_line(item, cycle) for item in items))
     return Draft(currencies.pop(), cycle.usage, lines, totals(lines, starting_balance))

@@ -147,11 +147,21 @@ def line_amount(model: PriceModel, quantity: int) -> int:
     that hold units, and 0 units touch no tier); volume lands in the first tier and charges its
     flat amount. Raises ValueError on a negative quantity.
     """
+    return round_amount(exact_amount(model, quantity))
+
+
+def exact_amount(model: PriceModel, quantity: int) -> Decimal:
+    """The line's exact amount for `quantity`, not rounded (prorations scale it, then round once)."""
     if quantity < 0:
         raise ValueError(f"Quantity must be non-negative, got {quantity}.")
     kind = model.billing_scheme if model.billing_scheme == "per_unit" else model.tiers_mode
     with localcontext(_EXACT):
-        exact = _STRATEGIES[kind or ""](model, quantity)
+        return _STRATEGIES[kind or ""](model, quantity)
+
+
+def round_amount(exact: Decimal) -> int:
+    """An exact amount in integer minor units, ROUND_HALF_UP (away from zero on a half)."""
+    with localcontext(_EXACT):
         return int(exact.to_integral_value(rounding=ROUND_HALF_UP))
 
 

@@ -154,6 +154,37 @@ class SubscriptionItem:
     created: int
     quantity: int | None = None  # None for metered items
     metadata: Metadata = field(default_factory=dict)
+    # Metered items: usage counts from this instant (the item was added or switched price
+    # mid-period; the usage before it is billed by a `UsageSegment`). None: the period start.
+    usage_since: int | None = None
+
+
+@dataclass(frozen=True)
+class PendingItem:
+    """A pending invoice item (Stripe's `ii_…`): a proration line a subscription update created,
+    billed by the invoice closing the period that contains `at` (`tally.billing.pending`)."""
+
+    id: str
+    subscription_item: str
+    price: str
+    quantity: int
+    amount: int  # minor units; negative for the credit of unused time
+    period_start: int
+    period_end: int
+    description: str
+    at: int  # the proration instant (`proration_date`)
+    proration: bool = True
+
+
+@dataclass(frozen=True)
+class UsageSegment:
+    """Usage of a metered item under a price it no longer has (switched or removed at `end`):
+    the invoice closing the period containing `end` bills [start, end) at that price."""
+
+    subscription_item: str
+    price: str
+    start: int
+    end: int
 
 
 @dataclass(frozen=True)
@@ -186,6 +217,18 @@ class Subscription:
     # Copied from the customer: a subscription on a test clock is billed when its clock advances
     # (`tally.billing.test_clocks`), never by the wall-clock schedule (no due-index entry).
     test_clock: str | None = None
+    # Subscription updates (`tally.billing.subscription_changes`): prorations and usage under
+    # replaced metered prices, waiting for the invoice of their period; cancel at the period end.
+    pending_items: tuple[PendingItem, ...] = ()
+    usage_segments: tuple[UsageSegment, ...] = ()
+    cancel_at_period_end: bool = False
+    # A free trial `[created, trial_end)`: the first period ends at `trial_end` (the anchor), no
+    # licensed line bills it and its usage is not billed; status reads `trialing` meanwhile.
+    trial_end: int | None = None
+
+    def trialing(self, period_end: int) -> bool:
+        """Whether the period ending at `period_end` is (within) the trial."""
+        return self.status == "active" and self.trial_end is not None and period_end <= self.trial_end
 
     @property
     def start_date(self) -> int:
@@ -242,6 +285,7 @@ class InvoiceLine:
     description: str
     currency: str
     unit_amount: Decimal | None = None
+    proration: bool = False
 
 
 @dataclass(frozen=True)

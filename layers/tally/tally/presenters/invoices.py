@@ -42,6 +42,7 @@ class InvoiceView:
                 description=ln.description,
                 currency=self.prices[ln.price].currency,
                 unit_amount=self.prices[ln.price].unit_amount,
+                proration=ln.proration,
             )
             for line_id, ln in zip(self.line_ids, d.lines, strict=True)
         )
@@ -87,7 +88,7 @@ def line(inv: Invoice, ln: InvoiceLine) -> dict[str, Any]:
             "invoice_item_details": None,
             "subscription_item_details": {
                 "invoice_item": None,
-                "proration": False,
+                "proration": ln.proration,
                 "proration_details": {"credited_items": None},
                 "subscription": inv.subscription,
                 "subscription_item": ln.subscription_item,

@@ -58,8 +58,8 @@ def subscription(view: SubscriptionView) -> dict[str, Any]:
         "billing_schedules": [],
         "billing_mode": {"flexible": None, "type": "classic"},
         "billing_thresholds": None,
-        "cancel_at": None,
-        "cancel_at_period_end": False,
+        "cancel_at": end if s.cancel_at_period_end and s.status != "canceled" else None,
+        "cancel_at_period_end": s.cancel_at_period_end and s.status != "canceled",
         "canceled_at": s.canceled_at,
         "cancellation_details": {
             "comment": None,
@@ -112,12 +112,12 @@ def subscription(view: SubscriptionView) -> dict[str, Any]:
         "pending_update": None,
         "schedule": None,
         "start_date": s.start_date,
-        "status": s.status,
+        "status": "trialing" if s.trialing(end) else s.status,
         "test_clock": s.test_clock,
         "transfer_data": None,
-        "trial_end": None,
+        "trial_end": s.trial_end,
         "trial_settings": {
             "end_behavior": {"billing_cycle_anchor": None, "missing_payment_method": "create_invoice"}
         },
-        "trial_start": None,
+        "trial_start": s.created if s.trial_end is not None else None,
     }

@@ -1,0 +1,173 @@
+"""Canceling a subscription now (`DELETE /v1/subscriptions/{id}`) with `invoice_now` / `prorate`.
+
+- Neither: the subscription ends (`billing.subscriptions.cancel`); its pending prorations are
+  dropped, as Stripe removes them when both are false.
+- `invoice_now=true`: a final draft invoice (`billing_reason: subscription_update`, `created` =
+  now, period `[start, now)` where `start` is the first instant not yet invoiced) bills the
+  metered usage to date (each item from its `usage_since`), the usage under replaced metered
+  prices, and every pending proration item.
+- `prorate=true` (with `invoice_now`): the invoice also credits the unused time of each licensed
+  item, `[now, period end)`, as an update's proration does (`tally.domain.prorations`).
+  `prorate=true` without `invoice_now` is refused (400 `prorate`): Tally has no customer-level
+  pending invoice items to hold the credit.
+
+The canceled subscription, its `customer.subscription.deleted` event, the invoice and its
+`invoice.created` event are ONE transaction (the subscription Put conditional on the version
+read): a crash before it writes nothing, after it everything; a second `DELETE` answers 400
+(already canceled), so the final invoice exists at most once. The period close never bills a
+canceled subscription, so the usage is not billed twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tally.billing import pending
+from tally.billing.subscriptions import canceled, current_period, prices_of, view
+from tally.clock import Clock
+from tally.domain import invoices, prorations
+from tally.domain.invoices import Cycle, ItemInput, Line, Period
+from tally.domain.records import LICENSED, Customer, Invoice, Meter, Product, Subscription
+from tally.errors import InvalidRequest, invalid
+from tally.ids import new_id
+from tally.presenters.invoices import InvoiceView
+from tally.presenters.invoices import invoice as present_invoice
+from tally.presenters.subscriptions import SubscriptionView
+from tally.presenters.subscriptions import subscription as present
+from tally.store import objects, usage
+from tally.store.objects import Change, Stored, Write
+
+
+def _final_lines(account: str, s: Subscription, prorate: bool, prices: dict, clock: Clock) -> list[Line]:
+    start = s.unbilled_period[0]
+    period = current_period(s, clock)
+    now = clock.now
+    names: dict[str, str] = {}
+    lines = pending.lines(
+        account, s, Cycle(Period(start, period[1]), Period(period[1], period[1])), prices, names, clock
+    )
+    for item in s.items:
+        price = prices[item.price]
+        if price.product not in names:
+            names[price.product] = objects.get(account, price.product, Product, clock).name
+        name = names[price.product]
+        if price.metered and price.meter:
+            since = max(start, item.usage_since or 0, s.trial_end or 0)
+            meter = objects.get(account, price.meter, Meter, clock, label="billing meter")
+            used = usage.aggregate(account, meter, s.customer, since, now) if since < now else 0
+            usage_cycle = Cycle(Period(start, now), Period(now, now))
+            lines.append(invoices.item_line(ItemInput(item.id, price, name, usage=used), usage_cycle))
+        elif prorate and item.quantity is not None and now < period[1] and not s.trialing(period[1]):
+            p = prorations.credit(price, item.quantity, name, period, now)
+            if p.amount != 0:
+                lines.append(
+                    Line(
+                        item.id,
+                        price.id,
+                        price.product,
+                        price.usage_type,
+                        p.quantity,
+                        p.quantity,
+                        p.amount,
+                        Period(p.period_start, p.period_end),
+                        p.description,
+                        proration=True,
+                    )
+                )
+    return lines
+
+
+def cancel(
+    account: str,
+    subscription_id: str,
+    clock: Clock,
+    *,
+    invoice_now: bool = False,
+    prorate: bool = False,
+    reason: str = "cancellation_requested",
+) -> tuple[SubscriptionView, Invoice | None]:
+    if prorate and not invoice_now:
+        raise invalid(
+            "prorate",
+            "prorate=true needs invoice_now=true: Tally credits the unused time on the final invoice.",
+        )
+    stored = objects.load(account, subscription_id, Subscription, clock)
+    s = stored.record
+    if s.status == "canceled":
+        raise InvalidRequest(f"The subscription {subscription_id} is already canceled.", param="id")
+    invoice = None
+    if invoice_now:
+        prices = prices_of(account, s, clock)
+        lines = tuple(_final_lines(account, s, prorate, prices, clock))
+        customer = objects.get(account, s.customer, Customer, clock)
+        draft = invoices.Draft(
+            s.currency,
+            Period(s.unbilled_period[0], clock.now),
+            lines,
+            invoices.totals(lines, customer.balance),
+        )
+        invoice = InvoiceView(
+            id=new_id("in"),
+            line_ids=[new_id("il") for _ in lines],
+            draft=draft,
+            subscription=s,
+            customer=customer,
+            prices=prices,
+            created=clock.now,
+            billing_reason="subscription_update",
+        ).as_record()
+    cleared = Stored(replace(s, pending_items=(), usage_segments=()), stored.version, stored.created_ms)
+    change = canceled(account, cleared, clock, reason)
+    writes = [Write(change, stored)]
+    if invoice is not None and invoice.lines:
+        writes.append(Write(Change(invoice, "invoice.created", present_invoice(invoice))))
+    else:
+        invoice = None
+    objects.commit(account, writes, clock)
+    return view(account, change.record, clock), invoice
+
+
+def without_advance(cycle_invoice: InvoiceView) -> InvoiceView:
+    """The cycle invoice of a subscription ending at the period end: its licensed lines in advance
+    dropped (there is no next period), metered lines and prorations kept."""
+    kept = [
+        (line_id, ln)
+        for line_id, ln in zip(cycle_invoice.line_ids, cycle_invoice.draft.lines, strict=True)
+        if ln.usage_type != LICENSED or ln.proration
+    ]
+    lines = tuple(ln for _, ln in kept)
+    draft = replace(
+        cycle_invoice.draft,
+        lines=lines,
+        totals=invoices.totals(lines, cycle_invoice.draft.totals.starting_balance),
+    )
+    return replace(cycle_invoice, draft=draft, line_ids=[i for i, _ in kept])
+
+
+def at_period_end(
+    account: str, s: Subscription, cycle_invoice: InvoiceView, period: tuple[int, int], clock: Clock
+) -> tuple[Invoice, Change]:
+    """`cancel_at_period_end`: the period close's invoice and change when the subscription ends
+    at `period`'s end instead of renewing (called by `billing.cycles.bill_period`, in its one
+    transaction). The invoice is the cycle invoice without the licensed lines in advance (there
+    is no next period): metered usage in arrears and pending prorations. The subscription is
+    canceled at the period end (`customer.subscription.deleted`)."""
+    start, end = period
+    final = without_advance(cycle_invoice)
+    after = replace(
+        s,
+        status="canceled",
+        canceled_at=end,
+        ended_at=end,
+        cancellation_reason="cancellation_requested",
+        ended_period_start=start,
+        ended_period_end=end,
+        billed_through=end,
+        pending_items=(),
+        usage_segments=(),
+    )
+    prices = dict(cycle_invoice.prices)
+    shown = present(SubscriptionView(after, prices, period))
+    return replace(final, billing_reason="subscription_cycle").as_record(), Change(
+        after, "customer.subscription.deleted", shown
+    )

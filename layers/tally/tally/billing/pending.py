@@ -1,0 +1,79 @@
+"""What a subscription update left for the next invoice: pending proration items and usage under
+replaced metered prices (`tally.billing.subscription_changes` writes them on the subscription).
+
+`lines` is called by `billing.invoices.build` (so the preview and the period close agree): the
+invoice closing the usage period `[start, end)` bills
+
+- every pending item whose proration instant `at` lies in `[start, end)`, as it was computed;
+- every usage segment whose end lies in `[start, end)`: the item's usage over
+  `[max(segment start, start), segment end)` at the segment's (old) price.
+
+Both stay on the subscription until the period close has moved `billed_through` past them (the
+update prunes them then), so an invoice includes them exactly when it closes their period: the
+close's transaction is conditional on the subscription version it read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tally.clock import Clock
+from tally.domain import invoices
+from tally.domain.invoices import Cycle, Line, Period
+from tally.domain.records import LICENSED, Meter, PendingItem, Price, Product, Subscription, UsageSegment
+from tally.store import objects, usage
+
+
+def line(item: PendingItem, price: Price) -> Line:
+    return Line(
+        subscription_item=item.subscription_item,
+        price=item.price,
+        product=price.product,
+        usage_type=LICENSED,
+        quantity=item.quantity,
+        raw_quantity=item.quantity,
+        amount=item.amount,
+        period=Period(item.period_start, item.period_end),
+        description=item.description,
+        proration=item.proration,
+    )
+
+
+def unbilled(s: Subscription) -> tuple[tuple[PendingItem, ...], tuple[UsageSegment, ...]]:
+    """The pending items and segments the period close has not billed yet (the rest are pruned)."""
+    billed = s.created if s.billed_through is None else s.billed_through
+    return (
+        tuple(p for p in s.pending_items if p.at >= billed),
+        tuple(u for u in s.usage_segments if u.end >= billed),
+    )
+
+
+def _price(account: str, price_id: str, prices: dict[str, Price], clock: Clock) -> Price:
+    if price_id not in prices:
+        prices[price_id] = objects.get(account, price_id, Price, clock)
+    return prices[price_id]
+
+
+def lines(
+    account: str,
+    s: Subscription,
+    cycle: Cycle,
+    prices: dict[str, Price],
+    names: dict[str, str],
+    clock: Clock,
+) -> list[Line]:
+    """The extra lines of the invoice closing `cycle.usage` (adds the old prices to `prices`)."""
+    start, end = cycle.usage.start, cycle.usage.end
+    out = [line(p, _price(account, p.price, prices, clock)) for p in s.pending_items if start <= p.at < end]
+    segments: Iterable[UsageSegment] = (u for u in s.usage_segments if start <= u.end < end)
+    for seg in segments:
+        price = _price(account, seg.price, prices, clock)
+        if price.product not in names:
+            names[price.product] = objects.get(account, price.product, Product, clock).name
+        used = 0
+        if price.meter:
+            meter = objects.get(account, price.meter, Meter, clock, label="billing meter")
+            used = usage.aggregate(account, meter, s.customer, max(seg.start, start), seg.end)
+        item = invoices.ItemInput(seg.subscription_item, price, names[price.product], usage=used)
+        out.append(invoices.item_line(item, Cycle(Period(max(seg.start, start), seg.end), cycle.advance)))
+    return out
