@@ -45,13 +45,16 @@ def test_a_month_on_a_test_clock_bills_the_usage(local_server, e2e_key, monkeypa
         assert event.timestamp == T0
     # WHEN the clock advances past the period's end
     advanced = stripe.test_helpers.TestClock.advance(clock.id, frozen_time=FEB_15 + 3600)
-    # THEN it is ready (Tally advances within the request) and one draft invoice bills
-    # ceil(1,201 / 100) = 13 × 4 = 52 cents for Jan 15 → Feb 15
+    # THEN it is ready (Tally advances within the request) and one invoice bills
+    # ceil(1,201 / 100) = 13 × 4 = 52 cents for Jan 15 → Feb 15, finalized at the end of its
+    # 1-hour grace period as the schedule would (numbered, open)
     assert (advanced.status, advanced.frozen_time) == ("ready", FEB_15 + 3600)
     assert stripe.test_helpers.TestClock.retrieve(clock.id).status == "ready"
     (invoice,) = stripe.Invoice.list(subscription=subscription.id).data
-    assert (invoice.status, invoice.period_start, invoice.period_end) == ("draft", T0, FEB_15)
-    assert invoice.total == 52
+    assert (invoice.status, invoice.period_start, invoice.period_end) == ("open", T0, FEB_15)
+    assert invoice.total == 52 and invoice.number.endswith("-0001")
+    # AND it is paid out of band through the SDK
+    assert stripe.Invoice.pay(invoice.id, paid_out_of_band=True).status == "paid"
     # AND deleting the clock deletes its customer
     assert stripe.test_helpers.TestClock.delete(clock.id).deleted is True
     with pytest.raises(stripe.InvalidRequestError):

@@ -156,10 +156,12 @@ def test_advancing_a_month_bills_the_period_once(api):
     assert _invoices(api, ids["subscription"]) == []
     # WHEN the clock advances past the period's end
     clock = ok(_advance(api, ids["clock"], FEB_15 + HOUR))
-    # THEN it is ready at the new time, with one draft invoice: ceil(1,201 / 100) = 13 × 4 = 52 cents
+    # THEN it is ready at the new time, with one invoice: ceil(1,201 / 100) = 13 × 4 = 52 cents,
+    # finalized as the schedule would at the end of its 1-hour grace period
     assert (clock["status"], clock["frozen_time"]) == ("ready", FEB_15 + HOUR)
     (inv,) = _invoices(api, ids["subscription"])
-    assert (inv["status"], inv["billing_reason"]) == ("draft", "subscription_cycle")
+    assert (inv["status"], inv["billing_reason"]) == ("open", "subscription_cycle")
+    assert inv["number"].endswith("-0001") and inv["status_transitions"]["finalized_at"] == FEB_15 + HOUR
     assert (inv["period_start"], inv["period_end"], inv["created"]) == (T0, FEB_15, FEB_15)
     (line,) = inv["lines"]["data"]
     assert (line["quantity"], line["amount"]) == (13, 52)
@@ -218,10 +220,11 @@ def test_a_retried_advance_bills_nothing_twice(api):
     assert len(_invoices(api, ids["subscription"])) == 1
 
 
-@pytest.mark.parametrize("crash_at", [1, 2, 3, 4])
+@pytest.mark.parametrize("crash_at", [1, 2, 3, 4, 5, 6, 7])
 def test_an_advance_that_crashes_resumes_and_bills_each_period_once(api, crash_at):
-    # GIVEN the first month used; the two-month advance takes 4 transactions: the clock →
-    # advancing, the Feb 15 period, the Mar 15 period, the clock → ready
+    # GIVEN the first month used; the two-month advance takes 7 transactions: the clock →
+    # advancing, the Feb 15 period, its finalization at Feb 15 + 1 h, the Mar 15 period, its
+    # finalization and (a zero total) its payment at Mar 15 + 1 h, the clock → ready
     ids = _first_month(api)
     # WHEN the process dies at one of them
     with support.TransactionCrash(at=crash_at) as crash:
@@ -229,16 +232,29 @@ def test_an_advance_that_crashes_resumes_and_bills_each_period_once(api, crash_a
     assert crash.calls == crash_at
     status = ok(api.get(f"{CLOCKS}/{ids['clock']}"))["status"]
     assert status == ("ready" if crash_at == 1 else "advancing")
-    billed = len(_invoices(api, ids["subscription"]))
-    assert billed == max(0, min(crash_at - 2, 2))
+    assert len(_invoices(api, ids["subscription"])) <= 2
     # AND another advance is refused while it is unfinished
     if status == "advancing":
         refused(_advance(api, ids["clock"], MAR_15 + 2 * HOUR), param="frozen_time")
-    # WHEN the same advance is sent again THEN it finishes: ready, each period billed once
+    # WHEN the same advance is sent again THEN it finishes: ready, each period billed once,
+    # finalized once (one number each), the zero invoice paid
     clock = ok(_advance(api, ids["clock"], MAR_15 + HOUR))
     assert (clock["status"], clock["frozen_time"]) == ("ready", MAR_15 + HOUR)
     invoices = _invoices(api, ids["subscription"])
-    assert [(i["period_start"], i["total"]) for i in invoices] == [(T0, 52), (FEB_15, 0)]
+    assert [(i["period_start"], i["total"], i["status"]) for i in invoices] == [
+        (T0, 52, "open"),
+        (FEB_15, 0, "paid"),
+    ]
+    assert sorted(i["number"][-4:] for i in invoices) == ["0001", "0002"]
+
+
+def test_a_two_month_advance_takes_seven_transactions(api):
+    # GIVEN the first month used WHEN the clock advances two months, counting transactions
+    ids = _first_month(api)
+    with support.TransactionCrash(at=0) as counted:
+        ok(_advance(api, ids["clock"], MAR_15 + HOUR))
+    # THEN the crash points above cover every one of them
+    assert counted.calls == 7
 
 
 # -- limits ---------------------------------------------------------------------------------------
@@ -335,3 +351,21 @@ def test_a_subscription_on_a_clock_is_updated_and_canceled_at_the_clocks_time(ap
     assert canceled.status == 200, canceled.text
     assert canceled.json["canceled_at"] == frozen
     assert canceled.json["current_period_start"] == frozen
+
+
+def test_an_advance_inside_the_grace_period_drafts_and_the_next_one_finalizes_with_late_usage(api):
+    # GIVEN 1,201 tokens used in the first month on the clock
+    ids = _first_month(api)
+    # WHEN the clock advances one minute past the period's end
+    ok(_advance(api, ids["clock"], FEB_15 + 60))
+    # THEN the invoice is a draft (its grace period runs until FEB_15 + 1 h)
+    (inv,) = _invoices(api, ids["subscription"])
+    assert (inv["status"], inv["total"]) == ("draft", 52)
+    # WHEN late usage for the ended period arrives in the grace period (100 tokens at Feb 14)
+    ok(_event(api, ids["customer"], 100, FEB_15 - 86400))
+    # AND the clock advances past the grace period
+    ok(_advance(api, ids["clock"], FEB_15 + 2 * HOUR))
+    # THEN the invoice is finalized with the late usage: ceil(1,301 / 100) = 14 × 4 = 56 cents
+    (inv,) = _invoices(api, ids["subscription"])
+    assert (inv["status"], inv["total"]) == ("open", 56)
+    assert inv["status_transitions"]["finalized_at"] == FEB_15 + HOUR

@@ -20,7 +20,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import replace
 
-from tally.billing import changes, customers, cycles, subscriptions
+from tally.billing import changes, customers, cycles, lifecycle, subscriptions
 from tally.billing.references import referenced
 from tally.clock import Clock
 from tally.domain import periods
@@ -171,6 +171,41 @@ def boundaries(subs: list[Subscription], target: int) -> list[tuple[int, str]]:
     return list(heapq.merge(*per_sub))
 
 
+def _invoices_due(account: str, tc: TestClock, at: Clock, until: int) -> list[tuple[int, str]]:
+    """(due time, id) of the clock's customers' invoices the schedule would advance by `until`:
+    drafts whose grace period ends, and open zero totals left unpaid by a crash."""
+    out = []
+    for customer_id in customers_of(account, tc):
+        page = lists.list_records(account, Invoice, Window(limit=100), at, customer=customer_id)
+        out += [(inv.due_at, inv.id) for inv in page.data if inv.due_at is not None and inv.due_at <= until]
+    return out
+
+
+def _run_until(account: str, tc: TestClock, at: Clock, frozen_time: int) -> list[Invoice]:
+    """What the schedule would have done between the clock's time and `frozen_time`, in time
+    order: bill every period end crossed (`cycles.bill_period`) and finalize every draft whose
+    grace period ends (`lifecycle.advance_due`, which also pays a zero total) — each step at its
+    own instant, each exactly once, so a resumed advance repeats nothing."""
+    events: list[tuple[int, int, str, str]] = [
+        (end, 0, "bill", sub_id) for end, sub_id in boundaries(_subscriptions(account, tc, at), frozen_time)
+    ]
+    events += [(due, 1, "finalize", inv_id) for due, inv_id in _invoices_due(account, tc, at, frozen_time)]
+    heapq.heapify(events)
+    billed = []
+    while events:
+        when, _, kind, object_id = heapq.heappop(events)
+        if kind == "bill":
+            done = cycles.bill_period(account, object_id, when, Clock.at(when))
+            if done.invoice is not None:
+                billed.append(done.invoice)
+                due = done.invoice.due_at
+                if due is not None and due <= frozen_time:
+                    heapq.heappush(events, (due, 1, "finalize", done.invoice.id))
+        else:
+            lifecycle.advance_due(account, object_id, Clock.at(when))
+    return billed
+
+
 def advance(
     account: str, clock_id: str, frozen_time: int, request_clock: Clock
 ) -> tuple[TestClock, list[Invoice]]:
@@ -210,11 +245,7 @@ def advance(
         objects.update(account, stored, change, request_clock)
         stored = Stored(after, stored.version + 1, stored.created_ms)
         tc = after
-    billed = []
-    for end, sub_id in boundaries(_subscriptions(account, tc, at), frozen_time):
-        done = cycles.bill_period(account, sub_id, end, Clock.at(end))
-        if done.invoice is not None:
-            billed.append(done.invoice)
+    billed = _run_until(account, tc, at, frozen_time)
     ready = replace(tc, status="ready", frozen_time=frozen_time, advancing_to=None)
     change = changes.updated(ready, "test_helpers.test_clock.ready", present(tc), present(ready))
     assert change is not None
