@@ -39,7 +39,6 @@ from typing import Any
 
 from tally.billing import changes
 from tally.billing import invoices as invoice_builder
-from tally.billing.subscriptions import prices_of
 from tally.clock import Clock
 from tally.domain.records import Customer, Invoice, Subscription
 from tally.errors import Conflict
@@ -119,7 +118,7 @@ def _bill_once(account: str, subscription_id: str, period_end: int, clock: Clock
     )
     invoice = replace(view, billing_reason="subscription_cycle").as_record()
     after = replace(s, billed_through=end)
-    prices = prices_of(account, s, clock)
+    prices = view.prices  # read once, by the builder (a second read was 1 GetItem per price)
     nxt = after.unbilled_period
     advanced = changes.updated(
         after,
