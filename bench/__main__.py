@@ -226,10 +226,14 @@ def close_rows(cp: dict[str, Any]) -> list[tuple[str, str, str]]:
 def _close_only(results: dict[str, Any], stage: Any, run: Any, out: Path, sizes: tuple[int, ...]) -> int:
     from bench import close_periods
 
+    def partial(done: list[dict[str, Any]]) -> None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results | {"close_periods_partial": done}, indent=2) + "\n")
+
     results["close_periods"] = v = stage(
         8,
         "close N subscriptions",
-        lambda: close_periods.close_periods(run, sizes),
+        lambda: close_periods.close_periods(run, sizes, partial),
         lambda v: f"max {v['max_requests_per_subscription']:.2f} requests per subscription",
     )
     out.parent.mkdir(parents=True, exist_ok=True)

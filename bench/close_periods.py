@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,9 @@ def invoke_raw(handler: Any, event: dict[str, Any], context: Any) -> dict[str, A
     return result
 
 
+PROGRESS_EVERY = 1_000
+
+
 def _drain(run: Any) -> dict[str, Any]:
     """Every message of the billing queue through the worker, 10 per invocation, as the event
     source mapping does: receive ≤ 10, invoke, delete those not reported as failures."""
@@ -150,17 +154,25 @@ def _drain(run: Any) -> dict[str, Any]:
     template = json.loads((EVENTS / "sqs_bill_period.json").read_text())["Records"][0]
     handler = run.bench.handler("BillPeriodFunction")
     invocations = failures = messages = 0
-    handler_s = 0.0
+    handler_s = handler_cpu_s = 0.0
+    began = time.perf_counter()
     while True:
         got = sqs().receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
         if not got:
             break
         records = [{**template, "messageId": m["MessageId"], "body": m["Body"]} for m in got]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         answer = invoke_raw(handler, {"Records": records}, LambdaContext("BillPeriodFunction"))
         handler_s += time.perf_counter() - t0
+        handler_cpu_s += time.thread_time() - c0  # the handler's own thread: moto serves from another
         invocations += 1
         messages += len(got)
+        if messages % PROGRESS_EVERY < len(got):  # a running count, for runs too long to wait for
+            requests = sum(COUNTER.snapshot().values())
+            run.say(
+                f"        billed {messages:,}: {requests / messages:.2f} DynamoDB requests per subscription "
+                f"so far, {messages / (time.perf_counter() - began):.1f}/s"
+            )
         failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
         failures += len(failed)
         done = [m for m in got if m["MessageId"] not in failed]
@@ -174,6 +186,7 @@ def _drain(run: Any) -> dict[str, Any]:
         "messages": messages,
         "failures": failures,
         "handler_seconds": round(handler_s, 2),
+        "handler_cpu_ms_per_subscription": round(handler_cpu_s * 1000 / max(1, messages), 2),
     }
 
 
@@ -329,9 +342,17 @@ def close_one(run: Any, n: int, prices: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def close_periods(run: Any, sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
+def close_periods(
+    run: Any, sizes: tuple[int, ...] = SIZES, on_size: Callable[[list[dict[str, Any]]], None] | None = None
+) -> dict[str, Any]:
+    """Every size in turn (same stack: the tables keep what earlier sizes wrote); `on_size` gets
+    the results so far after each size (the bench writes them, in case a long run is stopped)."""
     prices = _catalog(run)
-    results = [close_one(run, n, prices) for n in sizes]
+    results = []
+    for n in sizes:
+        results.append(close_one(run, n, prices))
+        if on_size is not None:
+            on_size(results)
     per = [r["requests_per_subscription"] - r["close_requests_per_subscription"] for r in results]
     return {
         "due": DUE,
