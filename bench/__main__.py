@@ -15,7 +15,8 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_BATCHED_WRU = 2.1
 TARGET_INGEST_IMPORT_MS = 150.0
-STAGES = 7
+STAGES = 8
+TARGET_CLOSE_REQUESTS = 10
 
 
 def say(line: str) -> None:
@@ -187,9 +188,61 @@ def summary(r: dict[str, Any]) -> str:
                     f"equal — {_ok(v['small']['items_read'] == v['large']['items_read'])}",
                 )
             )
+    cp = r.get("close_periods")
+    if cp:
+        rows += close_rows(cp)
     lines = ["| Metric | Result | Target |", "|---|---|---|"]
     lines += [f"| {m} | {v} | {tg} |" for m, v, tg in rows]
     return "\n".join(lines)
+
+
+def close_rows(cp: dict[str, Any]) -> list[tuple[str, str, str]]:
+    runs = cp["runs"]
+    sizes = " / ".join(f"{x['subscriptions']:,}" for x in runs)
+    ok = cp["bill_requests_constant"] and cp["max_requests_per_subscription"] <= TARGET_CLOSE_REQUESTS
+    return [
+        (
+            f"close, subscriptions billed per second at N = {sizes}",
+            " / ".join(f"{x['subscriptions_per_second']:.0f}" for x in runs),
+            "—",
+        ),
+        (
+            f"close, DynamoDB requests per subscription (close + bill) at N = {sizes}",
+            " / ".join(
+                f"{x['requests_per_subscription']:.2f} ({x['close_requests_per_subscription']:.3f} + "
+                f"{x['bill_requests_per_subscription']:.2f})"
+                for x in runs
+            ),
+            f"constant, ≤ {TARGET_CLOSE_REQUESTS} — {_ok(ok)}",
+        ),
+        (
+            f"close, write units per subscription (modelled) at N = {sizes}",
+            " / ".join(f"{x['write_units_per_subscription']:.1f}" for x in runs),
+            "—",
+        ),
+    ]
+
+
+def _close_only(results: dict[str, Any], stage: Any, run: Any, out: Path, sizes: tuple[int, ...]) -> int:
+    from bench import close_periods
+
+    def partial(done: list[dict[str, Any]]) -> None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results | {"close_periods_partial": done}, indent=2) + "\n")
+
+    results["close_periods"] = v = stage(
+        8,
+        "close N subscriptions",
+        lambda: close_periods.close_periods(run, sizes, partial),
+        lambda v: f"max {v['max_requests_per_subscription']:.2f} requests per subscription",
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    say("\n| Metric | Result | Target |\n|---|---|---|")
+    for m, x, tg in close_rows(v):
+        say(f"| {m} | {x} | {tg} |")
+    say(f"\nWritten to {out}")
+    return 0
 
 
 def _lists_only(results: dict[str, Any], stage: Any, run: Any, out: Path) -> int:
@@ -216,6 +269,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="cold-start runs per module (median)")
     parser.add_argument(
         "--lists-only", action="store_true", help="run only setup and the filtered-list stage (7)"
+    )
+    parser.add_argument(
+        "--close-only", action="store_true", help="run only setup and the period-close stage (8)"
+    )
+    parser.add_argument(
+        "--close-sizes",
+        default="100,1000,10000",
+        help="subscriptions due at once, per close run (comma-separated; --scale shrinks them)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args(argv)
@@ -259,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
         run = box["run"]
         if args.lists_only:
             return _lists_only(results, stage, run, args.out)
+        close_sizes = tuple(max(1, int(int(x) * args.scale)) for x in args.close_sizes.split(","))
+        if args.close_only:
+            return _close_only(results, stage, run, args.out, close_sizes)
         results["write_units"] = stage(
             2,
             "write units per event",
@@ -319,6 +383,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"items read equal at {v['unrelated']['small']:,} and {v['unrelated']['large']:,} "
                 f"unrelated objects: {v['equal']}"
             ),
+        )
+        from bench import close_periods
+
+        results["close_periods"] = stage(
+            8,
+            "close N subscriptions",
+            lambda: close_periods.close_periods(run, close_sizes),
+            lambda v: f"max {v['max_requests_per_subscription']:.2f} DynamoDB requests per subscription",
         )
     finally:
         if "bench" in box:

@@ -138,6 +138,29 @@ class DynamoCounter:
                 value_bytes(v) for v in values.values()
             )
             return max(1, -(-(before + added) // 1024))
+        if operation == "TransactWriteItems":
+            # 2 WRU per started KB of each item; an Update is sized by its key and the values it
+            # sets (items it updates in place here are small counters); a Delete or a
+            # ConditionCheck at the minimum (2: their items are not in the request).
+            units = 0
+            for action in params.get("TransactItems", []):
+                ((kind, body),) = action.items()
+                if kind == "Put":
+                    size = item_bytes(body.get("Item", {}))
+                elif kind == "Update":
+                    size = item_bytes(body.get("Key", {})) + sum(
+                        value_bytes(v) for v in body.get("ExpressionAttributeValues", {}).values()
+                    )
+                else:
+                    size = 1
+                units += 2 * max(1, -(-size // 1024))
+            return units
+        if operation == "BatchWriteItem":
+            return sum(
+                max(1, -(-item_bytes(r["PutRequest"]["Item"]) // 1024)) if "PutRequest" in r else 1
+                for requests in params.get("RequestItems", {}).values()
+                for r in requests
+            )
         return 1  # deletes and others: at least 1 WRU each (none are expected on these paths)
 
     def snapshot(self) -> dict[str, int]:
@@ -176,6 +199,11 @@ class Bench:
         from tally.store.aws import dynamodb
 
         aws.create_tables(self.template, self.names, dynamodb())
+        from tally.store.aws import sqs
+
+        # The template's queues (the close sends to the billing queue; `!Ref` = its URL).
+        self.queues = aws.create_queues(self.template, sqs(), prefix="tally-bench-")
+        self.env = aws.configure_environment(self.template, self.moto.url, {**self.names, **self.queues})
         if moto_patch.installed():
             from tally.settings import settings
 

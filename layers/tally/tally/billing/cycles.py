@@ -43,7 +43,6 @@ from typing import Any
 
 from tally.billing import cancellations, changes
 from tally.billing import invoices as invoice_builder
-from tally.billing.subscriptions import prices_of
 from tally.clock import Clock
 from tally.domain.records import Customer, Invoice, Subscription
 from tally.errors import Conflict
@@ -131,7 +130,7 @@ def _bill_once(account: str, subscription_id: str, period_end: int, clock: Clock
         automatically_finalizes_at=end + settings().invoice_grace_seconds,
     )
     after = replace(s, billed_through=end)
-    prices = prices_of(account, s, clock)
+    prices = view.prices  # read once, by the builder (a second read was 1 GetItem per price)
     nxt = after.unbilled_period
     advanced = changes.updated(
         after,
