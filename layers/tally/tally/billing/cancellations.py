@@ -27,9 +27,8 @@ from tally.billing.subscriptions import canceled, current_period, prices_of, vie
 from tally.clock import Clock
 from tally.domain import invoices, prorations
 from tally.domain.invoices import Cycle, ItemInput, Line, Period
-from tally.domain.records import LICENSED, Customer, Invoice, Meter, Product, Subscription
+from tally.domain.records import LICENSED, Invoice, Meter, Product, Subscription
 from tally.errors import InvalidRequest, invalid
-from tally.ids import new_id
 from tally.presenters.invoices import InvoiceView
 from tally.presenters.invoices import invoice as present_invoice
 from tally.presenters.subscriptions import SubscriptionView
@@ -99,23 +98,9 @@ def cancel(
     if invoice_now:
         prices = prices_of(account, s, clock)
         lines = tuple(_final_lines(account, s, prorate, prices, clock))
-        customer = objects.get(account, s.customer, Customer, clock)
-        draft = invoices.Draft(
-            s.currency,
-            Period(s.unbilled_period[0], clock.now),
-            lines,
-            invoices.totals(lines, customer.balance),
+        invoice = pending.invoice_now(
+            account, s, lines, Period(s.unbilled_period[0], clock.now), prices, clock
         )
-        invoice = InvoiceView(
-            id=new_id("in"),
-            line_ids=[new_id("il") for _ in lines],
-            draft=draft,
-            subscription=s,
-            customer=customer,
-            prices=prices,
-            created=clock.now,
-            billing_reason="subscription_update",
-        ).as_record()
     cleared = Stored(replace(s, pending_items=(), usage_segments=()), stored.version, stored.created_ms)
     change = canceled(account, cleared, clock, reason)
     writes = [Write(change, stored)]

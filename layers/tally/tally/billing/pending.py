@@ -15,13 +15,48 @@ close's transaction is conditional on the subscription version it read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from tally.clock import Clock
 from tally.domain import invoices
 from tally.domain.invoices import Cycle, Line, Period
-from tally.domain.records import LICENSED, Meter, PendingItem, Price, Product, Subscription, UsageSegment
+from tally.domain.records import (
+    LICENSED,
+    Customer,
+    Invoice,
+    Meter,
+    PendingItem,
+    Price,
+    Product,
+    Subscription,
+    UsageSegment,
+)
+from tally.ids import new_id
+from tally.presenters.invoices import InvoiceView
 from tally.store import objects, usage
+
+
+def invoice_now(
+    account: str,
+    s: Subscription,
+    lines: tuple[Line, ...],
+    period: Period,
+    prices: Mapping[str, Price],
+    clock: Clock,
+) -> Invoice:
+    """A `subscription_update` invoice billing `lines` at once (a cancel's final invoice, an
+    update with `proration_behavior=always_invoice`); the caller writes it in its transaction."""
+    customer = objects.get(account, s.customer, Customer, clock)
+    return InvoiceView(
+        id=new_id("in"),
+        line_ids=[new_id("il") for _ in lines],
+        draft=invoices.Draft(s.currency, period, lines, invoices.totals(lines, customer.balance)),
+        subscription=s,
+        customer=customer,
+        prices=prices,
+        created=clock.now,
+        billing_reason="subscription_update",
+    ).as_record()
 
 
 def line(item: PendingItem, price: Price) -> Line:

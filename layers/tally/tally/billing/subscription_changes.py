@@ -45,12 +45,11 @@ from tally.billing.subscriptions import (
     prices_of,
 )
 from tally.clock import Clock
-from tally.domain import invoices, limits, prorations
+from tally.domain import limits, prorations
 from tally.domain.invoices import Period
 from tally.domain.metadata import MetadataUpdate, apply_metadata
 from tally.domain.pricing import line_amount
 from tally.domain.records import (
-    Customer,
     Invoice,
     PendingItem,
     Price,
@@ -61,7 +60,6 @@ from tally.domain.records import (
 )
 from tally.errors import Conflict, InvalidRequest, invalid
 from tally.ids import new_id
-from tally.presenters.invoices import InvoiceView
 from tally.presenters.invoices import invoice as present_invoice
 from tally.presenters.subscriptions import SubscriptionView
 from tally.presenters.subscriptions import subscription as present
@@ -284,22 +282,8 @@ def _invoice_now(
     account: str, s: Subscription, items: Sequence[PendingItem], prices: dict[str, Price], clock: Clock
 ) -> Invoice:
     """The `subscription_update` invoice billing `items` now."""
-    customer = objects.get(account, s.customer, Customer, clock)
     lines = tuple(pending.line(p, prices[p.price]) for p in items)
-    draft = invoices.Draft(
-        s.currency, Period(clock.now, clock.now), lines, invoices.totals(lines, customer.balance)
-    )
-    view = InvoiceView(
-        id=new_id("in"),
-        line_ids=[new_id("il") for _ in lines],
-        draft=draft,
-        subscription=s,
-        customer=customer,
-        prices=prices,
-        created=clock.now,
-        billing_reason="subscription_update",
-    )
-    return view.as_record()
+    return pending.invoice_now(account, s, lines, Period(clock.now, clock.now), prices, clock)
 
 
 def update(account: str, subscription_id: str, upd: Update, clock: Clock) -> Updated:
