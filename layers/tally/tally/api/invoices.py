@@ -56,12 +56,11 @@ def list_(request: Request) -> dict[str, Any]:
 
 @routes.route("GET /v1/invoices/{id}/lines")
 def lines(request: Request) -> dict[str, Any]:
-    invoice_id = request.path_params["id"]
-    inv = invoices.retrieve(request.account, invoice_id, request.clock)  # 404 first (`upcoming`)
+    inv = invoices.retrieve(request.account, request.path_params["id"], request.clock)  # 404 first
     params = request.params()
     window = list_args(params)
     params.done()
-    page = lifecycle.lines(request.account, invoice_id, window, request.clock)
+    page = lifecycle.lines(inv, window)
     return envelope(f"/v1/invoices/{inv.id}/lines", page, lambda ln: present_line(inv, ln))
 
 

@@ -30,7 +30,7 @@ from typing import TypeVar
 from tally.billing import changes
 from tally.clock import Clock
 from tally.domain import invoices as domain
-from tally.domain.listing import Page, Window
+from tally.domain.listing import Page, Window, page_of
 from tally.domain.metadata import MetadataUpdate, apply_metadata
 from tally.domain.records import METERED, Customer, Invoice, InvoiceLine, Meter, Price, Product
 from tally.errors import Conflict, InvalidRequest, NotFound
@@ -285,16 +285,10 @@ def update(
     return _retrying(step)
 
 
-def lines(account: str, invoice_id: str, window: Window, clock: Clock) -> Page[InvoiceLine]:
-    """`GET /v1/invoices/{id}/lines`: the invoice's lines in order, with Stripe's cursors."""
-    all_lines = list(objects.get(account, invoice_id, Invoice, clock).lines)
-    ids = [ln.id for ln in all_lines]
-    for cursor, param in ((window.starting_after, "starting_after"), (window.ending_before, "ending_before")):
-        if cursor is not None and cursor not in ids:
-            raise NotFound("line item", cursor, param=param)
-    if window.ending_before is not None:
-        end = ids.index(window.ending_before)
-        start = max(end - window.limit, 0)
-        return Page(all_lines[start:end], start > 0)
-    start = ids.index(window.starting_after) + 1 if window.starting_after is not None else 0
-    return Page(all_lines[start : start + window.limit], start + window.limit < len(all_lines))
+def lines(invoice: Invoice, window: Window) -> Page[InvoiceLine]:
+    """`GET /v1/invoices/{id}/lines`: a page of the (already read) invoice's lines, in order."""
+
+    def missing(cursor: str, param: str) -> Exception:
+        return NotFound("line item", cursor, param=param)
+
+    return page_of(invoice.lines, window, lambda ln: ln.id, missing)

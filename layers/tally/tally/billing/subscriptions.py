@@ -28,7 +28,7 @@ from tally.billing import changes
 from tally.billing.references import referenced
 from tally.clock import Clock
 from tally.domain import limits, periods
-from tally.domain.listing import Page, Window
+from tally.domain.listing import Page, Window, page_of
 from tally.domain.metadata import MetadataUpdate, apply_metadata
 from tally.domain.pricing import line_amount
 from tally.domain.records import Customer, Price, Subscription, SubscriptionItem
@@ -319,18 +319,13 @@ def items(
 ) -> tuple[Page[SubscriptionItem], SubscriptionView]:
     """A page of a subscription's items, in the subscription's order (`items.data`)."""
     shown = view(account, referenced(account, subscription_id, Subscription, "subscription", clock), clock)
-    all_items = list(shown.subscription.items)
-    ids = [i.id for i in all_items]
-    for cursor, param in ((window.starting_after, "starting_after"), (window.ending_before, "ending_before")):
-        if cursor is not None and cursor not in ids:
-            raise NotFound("subscription_item", cursor, param=param)
-    if window.starting_after is not None:
-        rest = all_items[ids.index(window.starting_after) + 1 :]
-        return Page(rest[: window.limit], len(rest) > window.limit), shown
-    if window.ending_before is not None:
-        rest = all_items[: ids.index(window.ending_before)]
-        return Page(rest[-window.limit :], len(rest) > window.limit), shown
-    return Page(all_items[: window.limit], len(all_items) > window.limit), shown
+    found = page_of(
+        shown.subscription.items,
+        window,
+        lambda i: i.id,
+        lambda cursor, param: NotFound("subscription_item", cursor, param=param),
+    )
+    return found, shown
 
 
 def list_(

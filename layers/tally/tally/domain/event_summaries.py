@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tally.domain.aggregation import DAY, HOUR, floor_to
-from tally.domain.listing import Page, Window
+from tally.domain.listing import Page, Window, page_of
 from tally.errors import invalid
 
 GROUPING = {"hour": HOUR, "day": DAY}
@@ -40,16 +40,6 @@ def windows(start: int, end: int, grouping: str | None) -> list[tuple[int, int]]
 
 def page(items: list[EventSummary], w: Window) -> Page[EventSummary]:
     """Stripe's cursor semantics over summaries (newest first), by summary id."""
-    ids = [s.id for s in items]
-    lo, hi = 0, len(items)
-    if w.starting_after:
-        if w.starting_after not in ids:
-            raise invalid("starting_after", f"No such summary: '{w.starting_after}'")
-        lo = ids.index(w.starting_after) + 1
-    if w.ending_before:
-        if w.ending_before not in ids:
-            raise invalid("ending_before", f"No such summary: '{w.ending_before}'")
-        hi = ids.index(w.ending_before)
-        lo = max(lo, hi - w.limit)
-    chosen = items[lo:hi]
-    return Page(chosen[: w.limit], len(chosen) > w.limit or (w.ending_before is not None and lo > 0))
+    return page_of(
+        items, w, lambda s: s.id, lambda cursor, param: invalid(param, f"No such summary: '{cursor}'")
+    )

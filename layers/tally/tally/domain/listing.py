@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -23,3 +24,29 @@ class Window:
 class Page(Generic[T]):
     data: list[T]
     has_more: bool
+
+
+def page_of(
+    items: Sequence[T],
+    window: Window,
+    key: Callable[[T], str],
+    missing: Callable[[str, str], Exception],
+) -> Page[T]:
+    """Stripe's cursor semantics over a list held in memory (an invoice's lines, a subscription's
+    items, a meter's summaries), in its order. `missing(cursor, param)` is the error for a cursor
+    that is not in the list."""
+    ids = [key(item) for item in items]
+    lo, hi = 0, len(items)
+    if window.starting_after is not None:
+        if window.starting_after not in ids:
+            raise missing(window.starting_after, "starting_after")
+        lo = ids.index(window.starting_after) + 1
+    if window.ending_before is not None:
+        if window.ending_before not in ids:
+            raise missing(window.ending_before, "ending_before")
+        hi = ids.index(window.ending_before)
+        lo = max(lo, hi - window.limit)
+    chosen = list(items[lo:hi])
+    return Page(
+        chosen[: window.limit], len(chosen) > window.limit or (window.ending_before is not None and lo > 0)
+    )
