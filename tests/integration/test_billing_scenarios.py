@@ -403,3 +403,71 @@ def test_a_jpy_plan_bills_whole_yen(api, functions):
     check_invoice(
         final, status="open", number=number, period=(MAR_1, APR_1), lines=lines, total=5_618, currency="jpy"
     )
+
+
+def test_hybrid_usage_at_the_period_edges_and_in_the_grace_period(api, functions):
+    # GIVEN the seed's hybrid plan (99.00 a month including 10,000 calls, then 0.5 cent a call)
+    calls = meter(api, "edge_calls")
+    base = price(api, "Pro plan", currency="usd", unit_amount=9900, recurring={"interval": "month"})
+    overage = price(
+        api,
+        "API calls",
+        currency="usd",
+        billing_scheme="tiered",
+        tiers_mode="graduated",
+        tiers=[{"up_to": 10000, "unit_amount": 0}, {"up_to": "inf", "unit_amount_decimal": "0.5"}],
+        recurring=metered(calls["id"]),
+    )
+    clock = ok(api.post(CLOCKS, {"frozen_time": MAR_1}))
+    edge = customer_on(api, clock["id"], "Edge")
+    sub = subscribe(api, edge, base, overage)
+    # WHEN 9,990 calls are used on Mar 1, and 5 in the period's last second (Mar 31 23:59:59)
+    report(api, "edge_calls", edge, 9_990)
+    advance(api, functions, clock["id"], APR_1 - 1)
+    report(api, "edge_calls", edge, 5)
+    # AND 1,000 in April's first second, once the clock is there
+    advance(api, functions, clock["id"], APR_1)
+    report(api, "edge_calls", edge, 1_000)
+    advance(api, functions, clock["id"], APR_1 + 10 * MINUTE)
+    # THEN the draft has 9,990 + 5 = 9,995 March calls, all in the allowance: 0; the base for
+    # April in advance: 9,900
+    (draft,) = invoices(api, sub)
+    base_april = (9_900, 1, (APR_1, MAY_1), "1 × Pro plan")
+    check_invoice(
+        draft,
+        status="draft",
+        number=None,
+        period=(MAR_1, APR_1),
+        lines=[base_april, (0, 9_995, (MAR_1, APR_1), "9995 × API calls")],
+        total=9_900,
+    )
+    # WHEN, still in the grace period, 20 late calls for Mar 31 12:00 arrive (and 7 for April)
+    late = {"event_name": "edge_calls", "payload": {"stripe_customer_id": edge["id"], "value": "20"}}
+    ok(api.post("/v1/billing/meter_events", {**late, "timestamp": at(2031, 3, 31, 12)}))
+    report(api, "edge_calls", edge, 7)
+    advance(api, functions, clock["id"], APR_1 + GRACE + MINUTE)
+    # THEN the finalized invoice re-rates March with them: 10,015 calls → 15 over × 0.5 = 7.5 → 8
+    # (half-up); the base line is kept: 9,908; April's calls are not in it
+    (final,) = invoices(api, sub)
+    check_invoice(
+        final,
+        status="open",
+        number=f"{edge['invoice_prefix']}-0001",
+        period=(MAR_1, APR_1),
+        lines=[base_april, (8, 10_015, (MAR_1, APR_1), "10015 × API calls")],
+        total=9_908,
+    )
+    # AND April's invoice counts April's 1,000 + 7 = 1,007 calls (free) with May's base: 9,900
+    advance(api, functions, clock["id"], MAY_1 + GRACE + MINUTE)
+    _, april = invoices(api, sub)
+    check_invoice(
+        april,
+        status="open",
+        number=f"{edge['invoice_prefix']}-0002",
+        period=(APR_1, MAY_1),
+        lines=[
+            (9_900, 1, (MAY_1, at(2031, 6, 1)), "1 × Pro plan"),
+            (0, 1_007, (APR_1, MAY_1), "1007 × API calls"),
+        ],
+        total=9_900,
+    )

@@ -205,3 +205,85 @@ def test_one_advance_over_two_boundaries_bills_both_in_order(api, functions):
         utc(2031, 3, 1, 23),
         utc(2031, 3, 2, 23),
     )
+
+
+def test_usage_is_split_at_a_clamped_month_end_boundary(api, functions):
+    # GIVEN a metered subscription (1 cent a call) anchored on Jan 31 2031 12:30
+    start = utc(2031, 1, 31, 12, 30)
+    clock = ok(api.post(CLOCKS, {"frozen_time": start}))
+    customer = ok(api.post("/v1/customers", {"name": "Edges", "test_clock": clock["id"]}))
+    meter = ok(
+        api.post(
+            "/v1/billing/meters",
+            {"display_name": "calls", "event_name": "edge_calls", "default_aggregation": {"formula": "sum"}},
+        )
+    )
+    recurring = {"interval": "month", "usage_type": "metered", "meter": meter["id"]}
+    price = ok(
+        api.post(
+            "/v1/prices",
+            {"currency": "usd", "unit_amount": 1, "recurring": recurring, "product_data": {"name": "Calls"}},
+        )
+    )
+    sub = ok(api.post("/v1/subscriptions", {"customer": customer["id"], "items": [{"price": price["id"]}]}))
+
+    def use(value: int) -> None:  # stamped with the clock's time
+        body = {
+            "event_name": "edge_calls",
+            "payload": {"stripe_customer_id": customer["id"], "value": str(value)},
+        }
+        ok(api.post("/v1/billing/meter_events", body))
+
+    # WHEN 3 calls are used at the anchor, 40 in the last minute before Feb 28 12:30, 500 at
+    # Feb 28 12:30 itself, and 6 in the last minute before Mar 31 12:30
+    use(3)
+    advance(api, functions, clock["id"], utc(2031, 2, 28, 12, 29, 59))
+    use(40)
+    advance(api, functions, clock["id"], utc(2031, 2, 28, 12, 30))
+    use(500)
+    advance(api, functions, clock["id"], utc(2031, 3, 31, 12, 29))
+    use(6)
+    advance(api, functions, clock["id"], utc(2031, 3, 31, 12, 30) + GRACE + 60)
+    # THEN Jan 31 → Feb 28 bills 3 + 40 = 43 cents; Feb 28 → Mar 31 bills 500 + 6 = 506 cents
+    found = _invoices(api, sub)
+    assert [(i["period_start"], i["period_end"], i["total"], i["status"]) for i in found] == [
+        (start, utc(2031, 2, 28, 12, 30), 43, "open"),
+        (utc(2031, 2, 28, 12, 30), utc(2031, 3, 31, 12, 30), 506, "open"),
+    ]
+    assert [ln["quantity"] for i in found for ln in i["lines"]["data"]] == [43, 506]
+
+
+def test_a_future_anchor_on_a_month_end_starts_with_a_short_period(api, functions):
+    # GIVEN a monthly subscription created on Jan 15 2031 with billing_cycle_anchor Jan 31 2031
+    created, anchor = utc(2031, 1, 15), utc(2031, 1, 31)
+    clock = ok(api.post(CLOCKS, {"frozen_time": created}))
+    customer = ok(api.post("/v1/customers", {"name": "Anchored", "test_clock": clock["id"]}))
+    price = ok(
+        api.post(
+            "/v1/prices",
+            {
+                "currency": "usd",
+                "unit_amount": 1000,
+                "recurring": {"interval": "month"},
+                "product_data": {"name": "Plan"},
+            },
+        )
+    )
+    body = {"customer": customer["id"], "items": [{"price": price["id"]}], "billing_cycle_anchor": anchor}
+    sub = ok(api.post("/v1/subscriptions", body))
+    # THEN its first period is the short one up to the anchor
+    assert (sub["current_period_start"], sub["current_period_end"]) == (created, anchor)
+    # WHEN the clock passes the anchor, then Feb 28 and Mar 31
+    for to in (anchor, utc(2031, 2, 28), utc(2031, 3, 31)):
+        advance(api, functions, clock["id"], to + GRACE + 60)
+    # THEN one invoice per boundary: Jan 15 → Jan 31, Jan 31 → Feb 28 (clamped), Feb 28 → Mar 31
+    assert [(i["period_start"], i["period_end"]) for i in _invoices(api, sub)] == [
+        (created, anchor),
+        (anchor, utc(2031, 2, 28)),
+        (utc(2031, 2, 28), utc(2031, 3, 31)),
+    ]
+    shown = ok(api.get(f"/v1/subscriptions/{sub['id']}"))
+    assert (shown["current_period_start"], shown["current_period_end"]) == (
+        utc(2031, 3, 31),
+        utc(2031, 4, 30),
+    )
