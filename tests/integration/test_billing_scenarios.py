@@ -471,3 +471,53 @@ def test_hybrid_usage_at_the_period_edges_and_in_the_grace_period(api, functions
         ],
         total=9_900,
     )
+
+
+# -- acting on a clock customer's invoices happens at the clock's time ----------------------------
+def test_a_preview_mid_month_shows_the_clock_period_and_its_usage_so_far(api, functions):
+    # GIVEN the walkthrough price and John Doe on a clock at 1 Mar 2031, 1,301 tokens used by Mar 20
+    tokens = meter(api, "preview_tokens")
+    alpaca = price(
+        api,
+        "Alpaca AI tokens",
+        currency="usd",
+        unit_amount=4,
+        transform_quantity={"divide_by": 100, "round": "up"},
+        recurring=metered(tokens["id"]),
+    )
+    clock = ok(api.post(CLOCKS, {"frozen_time": MAR_1}))
+    john = customer_on(api, clock["id"], "John Doe")
+    sub = subscribe(api, john, alpaca)
+    report(api, "preview_tokens", john, 1_300)
+    advance(api, functions, clock["id"], at(2031, 3, 20))
+    report(api, "preview_tokens", john, 1)
+    # WHEN the next invoice is previewed (by subscription, and by customer)
+    for by in ({"subscription": sub["id"]}, {"customer": john["id"]}):
+        preview = ok(api.post("/v1/invoices/create_preview", by))
+        # THEN it is March's, at the clock's time: ceil(1,301 / 100) = 14 × 4 = 56 cents so far
+        assert (preview["period_start"], preview["period_end"], preview["created"]) == (MAR_1, APR_1, APR_1)
+        assert lines_of(preview) == [(56, 14, (MAR_1, APR_1), "14 × Alpaca AI tokens (usage 1301)")]
+        assert preview["total"] == 56
+
+
+def test_finalizing_and_paying_by_hand_happen_at_the_clock_time(api, functions):
+    # GIVEN a 10.00 monthly plan on a clock at 1 Mar 2031, advanced past Apr 1 (a draft)
+    plan = price(api, "Plan", currency="usd", unit_amount=1000, recurring={"interval": "month"})
+    clock = ok(api.post(CLOCKS, {"frozen_time": MAR_1}))
+    customer = customer_on(api, clock["id"], "By hand")
+    sub = subscribe(api, customer, plan)
+    advance(api, functions, clock["id"], APR_1 + MINUTE)
+    (draft,) = invoices(api, sub)
+    assert draft["status"] == "draft"
+    # WHEN it is finalized by hand at Apr 1 00:01 on the clock, and paid out of band at 00:30
+    final = ok(api.post(f"/v1/invoices/{draft['id']}/finalize"))
+    advance(api, functions, clock["id"], APR_1 + 30 * MINUTE)
+    paid = ok(api.post(f"/v1/invoices/{draft['id']}/pay", {"paid_out_of_band": "true"}))
+    # THEN both are stamped with the clock's time, not the wall clock's
+    assert final["status_transitions"]["finalized_at"] == final["effective_at"] == APR_1 + MINUTE
+    assert final["number"] == f"{customer['invoice_prefix']}-0001"
+    assert paid["status_transitions"]["paid_at"] == APR_1 + 30 * MINUTE
+    assert (paid["status"], paid["amount_paid"], paid["amount_remaining"]) == ("paid", 1000, 0)
+    # AND the grace period's end leaves it as it is
+    advance(api, functions, clock["id"], APR_1 + GRACE + MINUTE)
+    assert ok(api.get(f"/v1/invoices/{draft['id']}")) == paid
