@@ -91,6 +91,12 @@ def test_the_hybrid_plan_for_two_months_on_a_test_clock(local_server, e2e_key, m
     advance(clock.id, at(2031, 3, 20))
     use(under, 4_000)
     use(over, 4_001)
+    # THEN Over's preview on Mar 20 (the clock's time) shows March so far: 9,900 for April in
+    # advance, and (12,001 − 10,000) = 2,001 calls × 0.5 = 1,000.5 → 1,001 (half-up) in arrears
+    preview = stripe.Invoice.create_preview(subscription=subs[over.id].id)
+    assert (preview.period_start, preview.period_end) == (MAR_1, APR_1)
+    assert [(ln.amount, ln.quantity) for ln in preview.lines.data] == [(9_900, 1), (1_001, 12_001)]
+    assert preview.total == 10_901
     # AND the clock passes Apr 1 (the invoices are drafted), then the 1-hour grace period
     advance(clock.id, APR_1 + MINUTE)
     drafts = {c: stripe.Invoice.list(subscription=s.id).data for c, s in subs.items()}
@@ -115,7 +121,9 @@ def test_the_hybrid_plan_for_two_months_on_a_test_clock(local_server, e2e_key, m
         assert invoice.number == f"{customer.invoice_prefix}-0001"
         assert invoice.status_transitions.finalized_at == APR_1 + HOUR
     # AND March's invoices are paid out of band
-    assert stripe.Invoice.pay(march_over.id, paid_out_of_band=True).amount_paid == 10_901
+    paid = stripe.Invoice.pay(march_over.id, paid_out_of_band=True)
+    assert (paid.status, paid.amount_paid, paid.amount_remaining) == ("paid", 10_901, 0)
+    assert paid.status_transitions.paid_at == APR_1 + HOUR + MINUTE  # the clock's time
     # WHEN in April Under uses 10,003 calls and Over none, and the clock passes May 1 and its grace
     advance(clock.id, at(2031, 4, 10))
     use(under, 10_003)
