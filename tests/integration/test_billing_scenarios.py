@@ -46,16 +46,16 @@ def advance(api: support.Api, functions: support.Functions, clock_id: str, to: i
         functions.drain()
     clock = ok(api.get(f"{CLOCKS}/{clock_id}"))
     assert (clock["status"], clock["frozen_time"]) == ("ready", to), clock
-    return clock  # type: ignore[no-any-return]
+    return clock
 
 
 def meter(api: support.Api, event_name: str) -> dict[str, Any]:
     body = {"display_name": event_name, "event_name": event_name, "default_aggregation": {"formula": "sum"}}
-    return ok(api.post("/v1/billing/meters", body))  # type: ignore[no-any-return]
+    return ok(api.post("/v1/billing/meters", body))
 
 
 def price(api: support.Api, product: str, **fields: Any) -> dict[str, Any]:
-    return ok(api.post("/v1/prices", {"product_data": {"name": product}, **fields}))  # type: ignore[no-any-return]
+    return ok(api.post("/v1/prices", {"product_data": {"name": product}, **fields}))
 
 
 def metered(meter_id: str, interval: str = "month") -> dict[str, Any]:
@@ -63,12 +63,12 @@ def metered(meter_id: str, interval: str = "month") -> dict[str, Any]:
 
 
 def customer_on(api: support.Api, clock_id: str, name: str) -> dict[str, Any]:
-    return ok(api.post("/v1/customers", {"name": name, "test_clock": clock_id}))  # type: ignore[no-any-return]
+    return ok(api.post("/v1/customers", {"name": name, "test_clock": clock_id}))
 
 
 def subscribe(api: support.Api, customer: dict[str, Any], *prices: dict[str, Any]) -> dict[str, Any]:
     items = [{"price": p["id"]} for p in prices]
-    return ok(api.post("/v1/subscriptions", {"customer": customer["id"], "items": items}))  # type: ignore[no-any-return]
+    return ok(api.post("/v1/subscriptions", {"customer": customer["id"], "items": items}))
 
 
 def report(api: support.Api, event_name: str, customer: dict[str, Any], value: int) -> None:
@@ -80,7 +80,7 @@ def report(api: support.Api, event_name: str, customer: dict[str, Any], value: i
 def invoices(api: support.Api, subscription: dict[str, Any]) -> list[dict[str, Any]]:
     """The subscription's invoices, oldest first."""
     page = ok(api.get("/v1/invoices", {"subscription": subscription["id"], "limit": 100}))
-    return page["data"][::-1]  # type: ignore[no-any-return]
+    return page["data"][::-1]
 
 
 def lines_of(invoice: dict[str, Any]) -> list[tuple[int, int, tuple[int, int], str]]:

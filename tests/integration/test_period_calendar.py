@@ -45,7 +45,7 @@ def advance(api: support.Api, functions: support.Functions, clock_id: str, to: i
         functions.drain()
     clock = ok(api.get(f"{CLOCKS}/{clock_id}"))
     assert (clock["status"], clock["frozen_time"]) == ("ready", to), clock
-    return clock  # type: ignore[no-any-return]
+    return clock
 
 
 # (interval, interval_count, boundaries): the first boundary is the subscription's start (its
@@ -157,7 +157,7 @@ def _plan(api: support.Api, interval: str, count: int, start: int) -> tuple[str,
 
 
 def _invoices(api: support.Api, sub: dict[str, Any]) -> list[dict[str, Any]]:
-    return ok(api.get("/v1/invoices", {"subscription": sub["id"], "limit": 100}))["data"][::-1]  # type: ignore[no-any-return]
+    return ok(api.get("/v1/invoices", {"subscription": sub["id"], "limit": 100}))["data"][::-1]
 
 
 @pytest.mark.parametrize("name", list(CALENDARS))
