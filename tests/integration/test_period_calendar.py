@@ -74,6 +74,21 @@ CALENDARS = {
             utc(2028, 5, 31),
         ],
     ),
+    "monthly from Jan 30: Feb 28, then the 30th again": (
+        "month",
+        1,
+        [utc(2031, 1, 30, 5), utc(2031, 2, 28, 5), utc(2031, 3, 30, 5), utc(2031, 4, 30, 5)],
+    ),
+    "monthly on the 29th, into a non-leap February": (
+        "month",
+        1,
+        [
+            utc(2028, 12, 29, 18),  # anchored on the 29th
+            utc(2029, 1, 29, 18),
+            utc(2029, 2, 28, 18),  # no Feb 29 in 2029
+            utc(2029, 3, 29, 18),  # the 29th again
+        ],
+    ),
     "monthly from Mar 31 through a 30-day month": (
         "month",
         1,
