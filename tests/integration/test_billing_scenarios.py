@@ -160,6 +160,10 @@ def test_walkthrough_price_bills_the_month_rounded_up_per_hundred_tokens(api, fu
     advance(api, functions, clock["id"], APR_1 - HOUR)
     report(api, "alpaca_ai_tokens", john, 0)
     assert invoices(api, sub) == []  # nothing is billed before the period ends
+    # AND the walkthrough's "retrieve usage for a custom time period" sums the month so far
+    window = {"customer": john["id"], "start_time": MAR_1, "end_time": APR_1}
+    (summary,) = ok(api.get(f"/v1/billing/meters/{tokens['id']}/event_summaries", window))["data"]
+    assert (summary["aggregated_value"], summary["start_time"], summary["end_time"]) == (1_301, MAR_1, APR_1)
     # AND the clock passes the period end, then the grace period
     draft, final = close_month(api, functions, clock["id"], sub, APR_1)
     # THEN 250 + 1,000 + 25 + 26 + 0 = 1,301 tokens → ceil(1,301 / 100) = 14 units (not 13.01,
