@@ -119,6 +119,30 @@ def preview(account: str, subscription_id: str | None, customer_id: str | None, 
     return cancellations.without_advance(shown) if subscription.cancel_at_period_end else shown
 
 
+def clock_for_invoice(account: str, invoice_id: str, request_clock: Clock) -> Clock:
+    """The clock a use case acting on an invoice runs at: its customer's test clock's frozen time
+    (finalizing or paying an invoice of a test-clock customer happens at the clock's time), else
+    the request's. An unknown invoice runs at the request's clock (the use case reports it)."""
+    from tally.billing import test_clocks  # lazy: test_clocks → cycles → invoices
+
+    try:
+        inv = objects.get(account, invoice_id, Invoice, request_clock)
+    except NotFound:
+        return request_clock
+    return test_clocks.clock_for(account, inv.customer, request_clock)
+
+
+def preview_clock(
+    account: str, subscription_id: str | None, customer_id: str | None, request_clock: Clock
+) -> Clock:
+    """The clock a preview runs at: the previewed subscription's (or customer's) test clock time."""
+    from tally.billing import test_clocks  # lazy: test_clocks → cycles → invoices
+
+    if subscription_id is not None:
+        return test_clocks.clock_for_subscription(account, subscription_id, request_clock)
+    return test_clocks.clock_for(account, customer_id, request_clock)
+
+
 def retrieve(account: str, invoice_id: str, clock: Clock) -> Invoice:
     return objects.get(account, invoice_id, Invoice, clock)
 
