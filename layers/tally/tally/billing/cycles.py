@@ -134,15 +134,17 @@ def _bill_once(account: str, subscription_id: str, period_end: int, clock: Clock
     after = replace(s, billed_through=end, status="active")  # a trial ends with its period
     prices = view.prices  # read once, by the builder (a second read was 1 GetItem per price)
     nxt = after.unbilled_period
-    advanced = changes.updated(
-        after,
-        "customer.subscription.updated",
-        present_subscription(SubscriptionView(s, prices, (start, end))),
-        present_subscription(SubscriptionView(after, prices, nxt)),
-    )
-    assert advanced is not None  # the period moved, so the presented object changed
     if s.cancel_at_period_end or s.cancel_at == end:  # ends: no lines in advance (billing.cancellations)
         invoice, advanced = cancellations.at_period_end(account, s, view, (start, end), clock)
+    else:
+        renewed = changes.updated(
+            after,
+            "customer.subscription.updated",
+            present_subscription(SubscriptionView(s, prices, (start, end))),
+            present_subscription(SubscriptionView(after, prices, nxt)),
+        )
+        assert renewed is not None  # the period moved, so the presented object changed
+        advanced = renewed
     taken = Conflict(f"The period starting {start} of {s.id} is already invoiced.")
     created = Change(
         invoice,
