@@ -399,6 +399,18 @@ def test_cancel_at_on_create(catalog: Catalog, clock: Clock, account: support.Ac
     assert subscription(catalog, sub)["status"] == "canceled"
 
 
+def test_cancel_at_period_end_on_create(catalog: Catalog, clock: Clock, account: support.Account) -> None:
+    customer = catalog.customer()
+    seats = catalog.price("Seats", unit_amount=1000)
+    sub = catalog.subscribe(customer, {"price": seats["id"]}, cancel_at_period_end="true")
+    assert (sub["cancel_at"], sub["cancel_at_period_end"]) == (APR_10, True)
+    at_end = catalog.subscribe(customer, {"price": seats["id"]}, cancel_at=APR_10)
+    assert (at_end["cancel_at"], at_end["cancel_at_period_end"]) == (APR_10, True)
+    billed = cycles.bill_period(account.id, sub["id"], APR_10, TallyClock(APR_10))
+    assert billed.invoice is not None and billed.invoice.lines == ()
+    assert subscription(catalog, sub)["status"] == "canceled"
+
+
 @pytest.mark.parametrize(
     ("fields", "param"),
     [

@@ -42,6 +42,7 @@ def create(request: Request) -> dict[str, Any]:
     trial_days = params.int("trial_period_days", min=1, max=subscriptions.MAX_TRIAL_DAYS)
     backdate = params.int("backdate_start_date", min=0, max=MAX_TIMESTAMP)
     cancel_at = params.int("cancel_at", min=0, max=MAX_TIMESTAMP)
+    cancel_at_period_end = params.bool("cancel_at_period_end") or False
     description = params.str("description", max_length=500)
     metadata = params.metadata()
     params.expand()
@@ -76,6 +77,7 @@ def create(request: Request) -> dict[str, Any]:
         trial_period_days=trial_days,
         backdate_start_date=backdate,
         cancel_at=cancel_at,
+        cancel_at_period_end=cancel_at_period_end,
     )
     return present(shown)
 

@@ -238,6 +238,7 @@ def create(
     trial_period_days: int | None = None,
     backdate_start_date: int | None = None,
     cancel_at: int | None = None,
+    cancel_at_period_end: bool = False,
 ) -> SubscriptionView:
     if not specs:
         raise InvalidRequest("Missing required param: items.", code="parameter_missing", param="items")
@@ -272,11 +273,17 @@ def create(
     if trial is None:
         _check_anchor(anchor, created, recurring.interval, recurring.interval_count)
     start = created if backdate_start_date is None else backdate_start_date
+    if cancel_at is not None and cancel_at_period_end:
+        raise invalid(
+            "cancel_at", "You may only specify one of these parameters: cancel_at, cancel_at_period_end."
+        )
     if cancel_at is not None:
         first_end = periods.current_period(
             start, anchor, recurring.interval, recurring.interval_count, created
         )[1]
         check_cancel_at(cancel_at, created, first_end)
+        if cancel_at == first_end:  # the period end: Stripe's cancel_at_period_end
+            cancel_at, cancel_at_period_end = None, True
     sub_id = new_id("sub")
     items = tuple(
         SubscriptionItem(
@@ -305,6 +312,7 @@ def create(
         status="active" if trial is None else "trialing",
         backdated_start=backdate_start_date,
         cancel_at=cancel_at,
+        cancel_at_period_end=cancel_at_period_end,
     )
     if backdate_start_date is not None:  # the licensed time before now, billed by the first invoice
         subscription = replace(
