@@ -11,7 +11,6 @@ from tally.api.lists import retrieve_params
 from tally.api.params import Params
 from tally.api.routing import Routes
 from tally.billing import account_settings
-from tally.presenters.account_settings import account_settings as present
 from tally.settings import MAX_GRACE_SECONDS
 
 routes = Routes()
@@ -21,7 +20,7 @@ URL = "/v1/tally/account_settings"
 @routes.route(f"GET {URL}")
 def retrieve(request: Request) -> dict[str, Any]:
     retrieve_params(request)
-    return present(account_settings.retrieve(request.account, request.clock))
+    return account_settings.present(account_settings.retrieve(request.account, request.clock))
 
 
 @routes.route(f"POST {URL}")
@@ -34,4 +33,4 @@ def update(request: Request) -> dict[str, Any]:
         chosen = account_settings.CLEAR
     elif text is not None:
         chosen = Params({"invoice_grace_period": text}).int("invoice_grace_period", min=0, max=MAX_GRACE_SECONDS)
-    return present(account_settings.update(request.account, request.clock, invoice_grace_period=chosen))
+    return account_settings.present(account_settings.update(request.account, request.clock, invoice_grace_period=chosen))

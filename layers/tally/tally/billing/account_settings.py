@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from typing import Any
 
 from tally.billing import changes
 from tally.clock import Clock
 from tally.domain.records import AccountSettings
 from tally.errors import NotFound
-from tally.presenters.account_settings import account_settings as present
+from tally.presenters.account_settings import account_settings as presented
 from tally.settings import MAX_GRACE_SECONDS, settings
 from tally.store import objects
 from tally.store.objects import Change
@@ -29,6 +30,11 @@ from tally.store.objects import Change
 CACHE_SECONDS = 60.0
 _cache: dict[str, tuple[int, float]] = {}  # account → (grace seconds, monotonic expiry)
 CLEAR = -1  # `invoice_grace_period=""`: follow the deployment's setting again
+
+
+def present(s: AccountSettings) -> dict[str, Any]:
+    """The `tally.account_settings` object (an unset setting shows the deployment's)."""
+    return presented(s, settings().invoice_grace_seconds)
 
 
 def retrieve(account: str, clock: Clock) -> AccountSettings:
