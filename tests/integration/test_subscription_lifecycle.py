@@ -19,7 +19,7 @@ import time_machine
 from test_subscription_updates import APR_10, MAR_10, MAR_20, hybrid, lines_of, seats_subscription, update
 from test_subscriptions_preview import Catalog, Clock, ok, ts
 
-from tally.billing import cycles
+from tally.billing import cycles, subscription_changes, trials
 from tally.clock import Clock as TallyClock
 
 DAY = 86_400
@@ -182,6 +182,26 @@ def test_trial_end_now_ends_the_trial_and_invoices_the_first_period(
     assert nxt.invoice is not None
     assert sorted((ln.quantity, ln.amount) for ln in nxt.invoice.lines) == [(2, 2000), (30, 60)]
     assert len(invoices_of(catalog, sub)) == 2
+
+
+def test_a_crash_in_the_trial_ending_transaction_writes_nothing(
+    catalog: Catalog, clock: Clock, account: support.Account
+) -> None:
+    # GIVEN a trial to Mar 24
+    _, _, sub = trial_subscription(catalog, trial_period_days=14)
+    upd = subscription_changes.Update(trial_end=trials.NOW)
+    # WHEN the process dies at the update's one transaction (subscription, invoice, claim, events)
+    with support.TransactionCrash(at=1), pytest.raises(support.InjectedCrash):
+        subscription_changes.update(account.id, sub["id"], upd, TallyClock(MAR_20))
+    # THEN nothing was written; the retry ends the trial with one invoice, and a second "now"
+    #      is refused (no longer trialing): the period is invoiced once
+    clock.at(MAR_20)
+    assert subscription(catalog, sub)["status"] == "trialing" and invoices_of(catalog, sub) == []
+    done = subscription_changes.update(account.id, sub["id"], upd, TallyClock(MAR_20))
+    assert done.invoice is not None and done.invoice.total == 2000
+    refused = update(catalog, sub, trial_end="now")
+    support.assert_stripe_error(refused.status, refused.json, 400, param="trial_end")
+    assert len(invoices_of(catalog, sub)) == 1
 
 
 @pytest.mark.parametrize(
