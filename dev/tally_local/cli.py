@@ -180,8 +180,7 @@ def _parser() -> argparse.ArgumentParser:
     update = actions.add_parser(
         "update",
         help="change an account's settings",
-        description="Change an account's settings (a Tally extension; also "
-        "POST /v1/tally/account_settings).",
+        description="Change an account's settings (a Tally extension; also POST /v1/tally/account_settings).",
     )
     update.add_argument("account", help="the account id (acct_…)")
     update.add_argument(

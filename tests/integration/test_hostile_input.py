@@ -625,8 +625,16 @@ ROWS: list[Row] = [
             ("trial_end now", {"trial_end": "now"}, "trial_end"),
             ("backdate_start_date a string", {"backdate_start_date": "yesterday"}, "backdate_start_date"),
             ("backdate_start_date negative", {"backdate_start_date": -1}, "backdate_start_date"),
-            ("backdate_start_date in the future", {"backdate_start_date": NOW + 86400}, "backdate_start_date"),
-            ("backdate_start_date 2 months back", {"backdate_start_date": NOW - 62 * 86400}, "backdate_start_date"),
+            (
+                "backdate_start_date in the future",
+                {"backdate_start_date": NOW + 86400},
+                "backdate_start_date",
+            ),
+            (
+                "backdate_start_date 2 months back",
+                {"backdate_start_date": NOW - 62 * 86400},
+                "backdate_start_date",
+            ),
             (
                 "backdate_start_date with a trial",
                 {"backdate_start_date": NOW - 86400, "trial_period_days": 7},
@@ -710,7 +718,15 @@ ROWS: list[Row] = [
             ("grace huge", {"invoice_grace_period": "9" * 40}, "invoice_grace_period"),
         ]
     ),
-    Row(f"GET {SETTINGS} with a param", "GET", SETTINGS, 400, query="limit=3", param="limit", listing="/v1/events"),
+    Row(
+        f"GET {SETTINGS} with a param",
+        "GET",
+        SETTINGS,
+        400,
+        query="limit=3",
+        param="limit",
+        listing="/v1/events",
+    ),
     # -- /v1/customers: its own params -----------------------------------------------------------------
     Row("POST /v1/customers name over 256", "POST", "/v1/customers", 400, form({"name": "x" * 257})),
     Row("POST /v1/customers email over 512", "POST", "/v1/customers", 400, form({"email": "x" * 513})),

@@ -63,13 +63,17 @@ def listed(catalog: Catalog, status: str) -> list[str]:
     return [s["id"] for s in ok(catalog.api.get("/v1/subscriptions", {"status": status}))["data"]]
 
 
-def trial_subscription(catalog: Catalog, **fields: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+def trial_subscription(
+    catalog: Catalog, **fields: Any
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """2 seats at 10.00 and tokens at 2 each, created Mar 10 with a trial."""
     customer = catalog.customer()
     meter = catalog.meter()
     seats = catalog.price("Seats", unit_amount=1000)
     tokens = catalog.metered("Tokens", meter, unit_amount=2)
-    sub = catalog.subscribe(customer, {"price": seats["id"], "quantity": 2}, {"price": tokens["id"]}, **fields)
+    sub = catalog.subscribe(
+        customer, {"price": seats["id"], "quantity": 2}, {"price": tokens["id"]}, **fields
+    )
     return customer, meter, sub
 
 
@@ -92,13 +96,17 @@ def test_a_trial_is_stored_trialing_then_the_close_at_its_end_makes_it_active(
     done = cycles.bill_period(account.id, sub["id"], MAR_24, TallyClock(ts(2025, 3, 21)))
     # THEN customer.subscription.trial_will_end is written once (a duplicate message writes nothing)
     assert done.outcome == "reminded"
-    assert cycles.bill_period(account.id, sub["id"], MAR_24, TallyClock(ts(2025, 3, 21))).outcome != "reminded"
+    assert (
+        cycles.bill_period(account.id, sub["id"], MAR_24, TallyClock(ts(2025, 3, 21))).outcome != "reminded"
+    )
     (will_end,) = events(catalog, "customer.subscription.trial_will_end")
     assert (will_end["data"]["object"]["id"], will_end["data"]["object"]["trial_end"]) == (sub["id"], MAR_24)
     # AND a day before the trial ends, invoice.upcoming shows the first paid invoice, without an id:
     #     2 seats × 10.00 in advance for [Mar 24, Apr 24), and no usage (the trial's is free)
     assert due_for(account.id, sub["id"], ts(2025, 3, 23)) == [MAR_24]
-    assert cycles.bill_period(account.id, sub["id"], MAR_24, TallyClock(ts(2025, 3, 23))).outcome == "reminded"
+    assert (
+        cycles.bill_period(account.id, sub["id"], MAR_24, TallyClock(ts(2025, 3, 23))).outcome == "reminded"
+    )
     (upcoming,) = events(catalog, "invoice.upcoming")
     preview = upcoming["data"]["object"]
     assert "id" not in preview and preview["object"] == "invoice"
@@ -212,7 +220,9 @@ def test_a_crash_in_the_trial_ending_transaction_writes_nothing(
         ({"trial_end": MAR_10 + 731 * DAY}, "parameter_invalid"),
     ],
 )
-def test_bad_trial_ends_change_nothing(catalog: Catalog, clock: Clock, fields: dict[str, Any], code: str) -> None:
+def test_bad_trial_ends_change_nothing(
+    catalog: Catalog, clock: Clock, fields: dict[str, Any], code: str
+) -> None:
     _, _, sub = trial_subscription(catalog, trial_period_days=14)
     clock.at(MAR_20)
     before = subscription(catalog, sub)
@@ -339,7 +349,9 @@ def test_bad_backdates_create_nothing(catalog: Catalog, clock: Clock, fields: di
         "/v1/subscriptions", {"customer": customer["id"], "items": [{"price": seats["id"]}], **fields}
     )
     support.assert_stripe_error(refused.status, refused.json, 400, param="backdate_start_date")
-    assert ok(catalog.api.get("/v1/subscriptions", {"customer": customer["id"], "status": "all"}))["data"] == []
+    assert (
+        ok(catalog.api.get("/v1/subscriptions", {"customer": customer["id"], "status": "all"}))["data"] == []
+    )
 
 
 # -- cancel_at ------------------------------------------------------------------------------------------
@@ -483,13 +495,18 @@ def test_the_account_grace_period_sets_new_drafts_finalization(
     assert first.invoice is not None and first.invoice.automatically_finalizes_at == APR_10 + 10800
     # AND changing it moves no draft; the next draft takes the new one
     ok(catalog.api.post(url, {"invoice_grace_period": 0}))
-    assert ok(catalog.api.get(f"/v1/invoices/{first.invoice.id}"))["automatically_finalizes_at"] == APR_10 + 10800
+    assert (
+        ok(catalog.api.get(f"/v1/invoices/{first.invoice.id}"))["automatically_finalizes_at"]
+        == APR_10 + 10800
+    )
     may_10 = ts(2025, 5, 10)
     second = cycles.bill_period(account.id, sub["id"], may_10, TallyClock(may_10))
     assert second.invoice is not None and second.invoice.automatically_finalizes_at == may_10
     # AND another account keeps the deployment's; "" goes back to it
     assert ok(catalog.api.as_(other_account).get(url))["invoice_grace_period"] == 3600
-    assert ok(catalog.api.post(url, {"invoice_grace_period": ""}))["invoice_grace_period_source"] == "deployment"
+    assert (
+        ok(catalog.api.post(url, {"invoice_grace_period": ""}))["invoice_grace_period_source"] == "deployment"
+    )
 
 
 @pytest.mark.parametrize("value", [72 * 3600 + 1, -1, "3h", "1.5"])

@@ -32,5 +32,9 @@ def update(request: Request) -> dict[str, Any]:
     if text == "":
         chosen = account_settings.CLEAR
     elif text is not None:
-        chosen = Params({"invoice_grace_period": text}).int("invoice_grace_period", min=0, max=MAX_GRACE_SECONDS)
-    return account_settings.present(account_settings.update(request.account, request.clock, invoice_grace_period=chosen))
+        chosen = Params({"invoice_grace_period": text}).int(
+            "invoice_grace_period", min=0, max=MAX_GRACE_SECONDS
+        )
+    return account_settings.present(
+        account_settings.update(request.account, request.clock, invoice_grace_period=chosen)
+    )

@@ -7,8 +7,8 @@ from typing import Any
 
 from tally.api.http import Request
 from tally.api.lists import envelope, list_args, retrieve_params
-from tally.api.routing import Routes
 from tally.api.params import Params
+from tally.api.routing import Routes
 from tally.billing import cancellations, subscription_changes, subscriptions, test_clocks, trials
 from tally.billing.subscriptions import MAX_ITEMS, MAX_QUANTITY, STATUSES, ItemSpec
 from tally.presenters.subscriptions import subscription as present

@@ -75,7 +75,9 @@ def update(account: str, clock: Clock, *, invoice_grace_period: int | None = Non
     if stored is not None and after.invoice_grace_period == before.invoice_grace_period:
         return before  # nothing changed: nothing written
     event = "tally.account_settings.updated"
-    change = changes.updated(after, event, present(before), present(after)) or Change(after, event, present(after))
+    change = changes.updated(after, event, present(before), present(after)) or Change(
+        after, event, present(after)
+    )
     if stored is None:
         objects.create(account, change, clock)
     else:

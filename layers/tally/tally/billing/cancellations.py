@@ -188,7 +188,15 @@ def cancel_at_lines(
             made.append(prorations.credit(price, item.quantity, names[price.product], period, cancel_at))
         out += [
             PendingItem(
-                new_id("ii"), item.id, p.price, p.quantity, p.amount, p.period_start, p.period_end, p.description, at
+                new_id("ii"),
+                item.id,
+                p.price,
+                p.quantity,
+                p.amount,
+                p.period_start,
+                p.period_end,
+                p.description,
+                at,
             )
             for p in made
             if p.amount != 0
@@ -217,10 +225,11 @@ def at_period_end(
     account: str, s: Subscription, cycle_invoice: InvoiceView, period: tuple[int, int], clock: Clock
 ) -> tuple[Invoice, Change]:
     """`cancel_at_period_end` (or `cancel_at`, which cut the period short): the period close's
-    invoice and change when the subscription ends at `period`'s end instead of renewing (called by `billing.cycles.bill_period`, in its one
-    transaction). The invoice is the cycle invoice without the licensed lines in advance (there
-    is no next period): metered usage in arrears and pending prorations. The subscription is
-    canceled at the period end (`customer.subscription.deleted`)."""
+    invoice and change when the subscription ends at `period`'s end instead of renewing (called
+    by `billing.cycles.bill_period`, in its one transaction). The invoice is the cycle invoice
+    without the licensed lines in advance (there is no next period): metered usage in arrears and
+    pending prorations. The subscription is canceled at the period end
+    (`customer.subscription.deleted`)."""
     start, end = period
     final = without_advance(cycle_invoice)
     after = replace(

@@ -28,8 +28,9 @@ So the invoice exists exactly when the subscription has moved past the period. W
   `ATTEMPTS` times, then fail the message so SQS retries it later (DLQ after the redrive limit).
 
 The draft is created with `automatically_finalizes_at` = period end + the account's grace period
-(`billing.account_settings`; default the deployment's `INVOICE_GRACE_SECONDS`), which puts it in the same due index; `close_periods` then
-sends `{"kind": "finalize", …}` for it and the worker hands it to `tally.billing.lifecycle`.
+(`billing.account_settings`; default the deployment's `INVOICE_GRACE_SECONDS`), which puts it in
+the same due index; `close_periods` then sends `{"kind": "finalize", …}` for it and the worker
+hands it to `tally.billing.lifecycle`.
 
 A subscription that is no longer active is not billed (its final invoice, Stripe's `invoice_now`,
 belongs to the cancel flow, not yet built).

@@ -68,7 +68,9 @@ def build(
     )
     if s.cancel_at is not None and cycle.usage.start < s.cancel_at < cycle.usage.end:
         # the last period is cut short at `cancel_at`, and nothing follows it
-        cycle = invoices.Cycle(invoices.Period(cycle.usage.start, s.cancel_at), invoices.Period(s.cancel_at, s.cancel_at))
+        cycle = invoices.Cycle(
+            invoices.Period(cycle.usage.start, s.cancel_at), invoices.Period(s.cancel_at, s.cancel_at)
+        )
     prices = prices_of(account, s, clock)
     names: dict[str, str] = {}
     inputs = []

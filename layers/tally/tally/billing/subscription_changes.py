@@ -305,13 +305,15 @@ def update(account: str, subscription_id: str, upd: Update, clock: Clock) -> Upd
     period = current_period(s, clock)
     at = _proration_instant(upd, period, clock)
     prices = prices_of(account, s, clock)
-    ends = cancellations.ending(s, upd.cancel_at_period_end, upd.cancel_at, upd.cancel_at_given, period, clock)
+    ends = cancellations.ending(
+        s, upd.cancel_at_period_end, upd.cancel_at, upd.cancel_at_given, period, clock
+    )
     trials.check(s, upd.trial_end, ends.cancel_at, clock)
     if upd.items and ends.cancel_at is not None:
         raise invalid(
             "items",
             "Tally does not change the items of a subscription with cancel_at set: clear cancel_at "
-            "(cancel_at=\"\"), change the items, then set it again.",
+            '(cancel_at=""), change the items, then set it again.',
         )
     items, _removed = _new_items(account, s, upd, prices, clock)
     _check_items(items, prices, s)

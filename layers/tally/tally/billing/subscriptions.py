@@ -206,7 +206,9 @@ def _backdated_items(
         if price.metered or item.quantity is None:
             continue
         name = objects.get(account, price.product, Product, clock).name
-        p = prorations.backdated(price, item.quantity, name, s.start_date, s.created, s.interval, s.interval_count)
+        p = prorations.backdated(
+            price, item.quantity, name, s.start_date, s.created, s.interval, s.interval_count
+        )
         if p.amount != 0:
             out.append(
                 PendingItem(

@@ -39,11 +39,14 @@ def check(s: Subscription, trial_end: int | None, cancel_at: int | None, clock: 
     if trial_end is None:
         return
     if s.status != "trialing":
-        raise invalid("trial_end", f"The subscription {s.id} is not trialing: Tally changes trial_end only during a trial.")
+        raise invalid(
+            "trial_end",
+            f"The subscription {s.id} is not trialing: Tally changes trial_end only during a trial.",
+        )
     if s.start_date >= clock.now:
         raise invalid("trial_end", "The trial began this second; change trial_end from the next second on.")
     if cancel_at is not None:
-        raise invalid("trial_end", "Clear cancel_at before changing the trial (cancel_at=\"\").")
+        raise invalid("trial_end", 'Clear cancel_at before changing the trial (cancel_at="").')
     if trial_end == NOW:
         return
     if trial_end <= clock.now:

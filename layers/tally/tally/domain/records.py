@@ -291,9 +291,14 @@ class Subscription:
         if renews and self.upcoming_sent_for != period_end and period_end - UPCOMING_SECONDS > start:
             out.append(period_end - UPCOMING_SECONDS)
         trial = self.trial_end
-        if self.status == "trialing" and trial is not None and not self.trial_will_end_sent:
-            if trial - TRIAL_WILL_END_SECONDS > start and trial == period_end:
-                out.append(trial - TRIAL_WILL_END_SECONDS)
+        if (
+            self.status == "trialing"
+            and trial is not None
+            and not self.trial_will_end_sent
+            and trial == period_end
+            and trial - TRIAL_WILL_END_SECONDS > start
+        ):
+            out.append(trial - TRIAL_WILL_END_SECONDS)
         return tuple(out)
 
 
