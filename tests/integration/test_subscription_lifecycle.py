@@ -421,6 +421,34 @@ def test_cancel_at_and_cancel_at_period_end_replace_each_other(catalog: Catalog,
     assert (got["cancel_at"], got["cancel_at_period_end"]) == (None, False)
 
 
+def test_cancel_at_without_prorations_charges_nothing_back(catalog: Catalog, clock: Clock) -> None:
+    # GIVEN 3 seats set on Mar 20 to cancel Mar 25 without prorations
+    _, _, sub = hybrid(catalog)
+    clock.at(MAR_20)
+    ok(update(catalog, sub, cancel_at=MAR_25, proration_behavior="none"))
+    # WHEN cancel_at is cleared (default prorations) THEN no credit was given, none is charged back
+    ok(update(catalog, sub, cancel_at=""))
+    preview = ok(catalog.preview(subscription=sub["id"]))
+    assert [a for _, _, a, prorated, _ in lines_of(preview) if prorated] == []
+
+
+def test_delete_with_prorate_credits_once_after_a_cancel_at_credit(catalog: Catalog, clock: Clock) -> None:
+    # GIVEN 3 seats, 40 tokens on Mar 15, set on Mar 20 to cancel Mar 25 (pending credit -1548)
+    customer, meter, sub = hybrid(catalog)
+    clock.at(ts(2025, 3, 15))
+    catalog.usage(meter, customer, 40)
+    clock.at(MAR_20)
+    ok(update(catalog, sub, cancel_at=MAR_25))
+    # WHEN it is canceled now with invoice_now and prorate
+    ok(catalog.api.request("DELETE", f"/v1/subscriptions/{sub['id']}", query="invoice_now=true&prorate=true"))
+    # THEN the unused time [Mar 20, Apr 10) is credited once: -3000 × 21/31 = -2032, the pending
+    #      -1548 and its charge-back +1548 cancel out; with 80 of tokens
+    (inv,) = invoices_of(catalog, sub)
+    amounts = sorted(a for _, _, a, _, _ in lines_of(inv))
+    assert amounts == [-2032, -1548, 80, 1548]
+    assert inv["total"] == 80 - 2032
+
+
 def test_cancel_at_on_create(catalog: Catalog, clock: Clock, account: support.Account) -> None:
     customer = catalog.customer()
     seats = catalog.price("Seats", unit_amount=1000)

@@ -68,22 +68,25 @@ def _final_lines(account: str, s: Subscription, prorate: bool, prices: dict, clo
             usage_cycle = Cycle(Period(start, now), Period(now, now))
             lines.append(invoices.item_line(ItemInput(item.id, price, name, usage=used), usage_cycle))
         elif prorate and item.quantity is not None and now < period[1] and not s.trialing(period[1]):
-            p = prorations.credit(price, item.quantity, name, period, now)
-            if p.amount != 0:
-                lines.append(
-                    Line(
-                        item.id,
-                        price.id,
-                        price.product,
-                        price.usage_type,
-                        p.quantity,
-                        p.quantity,
-                        p.amount,
-                        Period(p.period_start, p.period_end),
-                        p.description,
-                        proration=True,
-                    )
+            made = [prorations.credit(price, item.quantity, name, period, now)]
+            if s.cancel_at is not None and s.cancel_at_credited:  # its pending credit is billed too
+                made.append(prorations.charge(price, item.quantity, name, period, s.cancel_at))
+            lines += [
+                Line(
+                    item.id,
+                    price.id,
+                    price.product,
+                    price.usage_type,
+                    p.quantity,
+                    p.quantity,
+                    p.amount,
+                    Period(p.period_start, p.period_end),
+                    p.description,
+                    proration=True,
                 )
+                for p in made
+                if p.amount != 0
+            ]
     return lines
 
 
@@ -168,9 +171,10 @@ def cancel_at_lines(
     clock: Clock,
 ) -> list[PendingItem]:
     """The prorations of moving the subscription's end from `s.cancel_at` (or the period end) to
-    `cancel_at` (or the period end): each licensed item's time after the old end is charged back,
-    and its time after the new end credited (Stripe's lines for `cancel_at` inside a period). The
-    proration instant `at` picks the invoice that bills them (the one closing this period)."""
+    `cancel_at` (or the period end): each licensed item's time after the old end is charged back
+    (if it was credited: `cancel_at_credited`), and its time after the new end credited (Stripe's
+    lines for `cancel_at` inside a period). The proration instant `at` picks the invoice that
+    bills them (the one closing this period)."""
     if cancel_at == s.cancel_at:
         return []
     names: dict[str, str] = {}
@@ -182,7 +186,7 @@ def cancel_at_lines(
         if price.product not in names:
             names[price.product] = objects.get(account, price.product, Product, clock).name
         made = []
-        if s.cancel_at is not None:
+        if s.cancel_at is not None and s.cancel_at_credited:
             made.append(prorations.charge(price, item.quantity, names[price.product], period, s.cancel_at))
         if cancel_at is not None:
             made.append(prorations.credit(price, item.quantity, names[price.product], period, cancel_at))

@@ -318,9 +318,13 @@ def update(account: str, subscription_id: str, upd: Update, clock: Clock) -> Upd
     items, _removed = _new_items(account, s, upd, prices, clock)
     _check_items(items, prices, s)
     lines, segments = _changes_of(account, s, items, prices, period, at, clock)
-    lines += cancellations.cancel_at_lines(account, s, items, prices, ends.cancel_at, period, at, clock)
+    ending_lines = cancellations.cancel_at_lines(account, s, items, prices, ends.cancel_at, period, at, clock)
+    lines += ending_lines
     if upd.proration_behavior == "none" or s.trialing(period[1]):
-        lines = []  # a trial is free: nothing to credit or charge
+        lines = ending_lines = []  # a trial is free: nothing to credit or charge
+    credited = s.cancel_at_credited  # whether the time after `cancel_at` was credited
+    if ends.cancel_at != s.cancel_at:
+        credited = any(p.amount < 0 for p in ending_lines)
     waiting, old_segments = pending.unbilled(s)
     after = replace(
         s,
@@ -329,6 +333,7 @@ def update(account: str, subscription_id: str, upd: Update, clock: Clock) -> Upd
         metadata=apply_metadata(dict(s.metadata), upd.metadata),
         cancel_at_period_end=ends.at_period_end,
         cancel_at=ends.cancel_at,
+        cancel_at_credited=credited,
         pending_items=(*waiting, *lines),
         usage_segments=(*old_segments, *segments),
     )

@@ -234,6 +234,7 @@ class Subscription:
     # Cancel at this instant (Stripe's `cancel_at`, within the current period): the period is cut
     # short there and the close at `cancel_at` ends the subscription (`tally.billing.cancellations`).
     cancel_at: int | None = None
+    cancel_at_credited: bool = False  # the licensed time after `cancel_at` was credited (pending)
     # Reminders (`tally.billing.reminders`): the period end whose `invoice.upcoming` was written,
     # and whether `customer.subscription.trial_will_end` was; each is written at most once.
     upcoming_sent_for: int | None = None
