@@ -545,3 +545,34 @@ def test_bad_grace_periods_change_nothing(catalog: Catalog, clock: Clock, value:
     assert ok(catalog.api.get(url))["invoice_grace_period_source"] == "deployment"
     unknown = catalog.api.post(url, {"grace": 60})
     support.assert_stripe_error(unknown.status, unknown.json, 400, param="grace", code="parameter_unknown")
+
+
+# -- Stripe's types ----------------------------------------------------------------------------------
+def test_the_new_objects_have_stripes_types(catalog: Catalog, clock: Clock, account: support.Account) -> None:
+    import stripe_shapes
+
+    # GIVEN a trialing subscription, a backdated one with cancel_at, the trial ended now, reminders
+    _, _, trialing = trial_subscription(catalog, trial_period_days=14)
+    customer = catalog.customer()
+    seats = catalog.price("Seats", unit_amount=1000)
+    backdated = catalog.subscribe(
+        customer, {"price": seats["id"]}, backdate_start_date=ts(2025, 3, 1), cancel_at=MAR_25
+    )
+    cycles.bill_period(account.id, trialing["id"], MAR_24, TallyClock(ts(2025, 3, 21)))
+    _, sub = seats_subscription(catalog)
+    cycles.bill_period(account.id, sub["id"], APR_10, TallyClock(APR_10 - DAY))
+    clock.at(MAR_20)
+    ended = ok(update(catalog, trialing, trial_end="now"))
+    served = {
+        "trialing": trialing,
+        "backdated": backdated,
+        "trial ended": ended,
+        "trial-ending invoice": invoices_of(catalog, trialing)[0],
+        "trial_will_end": events(catalog, "customer.subscription.trial_will_end")[0]["data"]["object"],
+        "upcoming": events(catalog, "invoice.upcoming")[0]["data"]["object"],
+    }
+    # THEN each reads as Stripe's SDKs read it — but for the upcoming invoice's `id`, which Stripe
+    #      documents as "always present unless the invoice is an upcoming invoice"
+    assert {name: p for name, obj in served.items() if (p := stripe_shapes.problems(obj))} == {
+        "upcoming": ["invoice.id: missing, but Stripe always sends it (required)"]
+    }
