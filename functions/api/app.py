@@ -15,6 +15,7 @@ from tally.api import (
     subscription_items,
     subscriptions,
     test_clocks,
+    webhook_endpoints,
 )
 from tally.api.http import handle
 from tally.api.routing import merge
@@ -31,6 +32,7 @@ ROUTES = merge(
     events.routes,
     search.routes,
     test_clocks.routes,
+    webhook_endpoints.routes,
 )
 
 
