@@ -164,7 +164,7 @@ def test_webhooks_function_needs_exactly_what_its_policy_grants(api, functions, 
     from tally_local.gateway import LambdaContext
 
     flow._drain(skew=10**6)
-    receiver = flow.Receiver(answers=[500, 200]).start()
+    receiver = support.WebhookReceiver(answers=[500, 200]).start()
     try:
         hook = flow._endpoint(api, receiver.url, ["*"])
         event_id = flow._customer_created(api)

@@ -9,13 +9,10 @@ messages in real time, so the tests move moto's SQS clock forward instead of sle
 
 from __future__ import annotations
 
-import http.server
 import inspect
 import json
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -31,50 +28,9 @@ URL = "/v1/webhook_endpoints"
 
 
 # -- a receiver -----------------------------------------------------------------------------------
-@dataclass
-class Receiver:
-    """An HTTP server on 127.0.0.1 answering the statuses in `answers` in turn (then the last
-    one), recording every request (headers, body)."""
-
-    answers: list[int] = field(default_factory=lambda: [200])
-    delay: float = 0.0
-    got: list[tuple[dict[str, str], str]] = field(default_factory=list)
-    server: Any = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/stripe"
-
-    def start(self) -> Receiver:
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 — http.server's name
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
-                outer.got.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                status = outer.answers[min(len(outer.got) - 1, len(outer.answers) - 1)]
-                if outer.delay:
-                    time.sleep(outer.delay)
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
+def receiver() -> Iterator[support.WebhookReceiver]:
+    r = support.WebhookReceiver().start()
     yield r
     r.stop()
 
@@ -394,3 +350,27 @@ def test_a_store_failure_fails_only_that_message(api, receiver, worker, monkeypa
     # AND its retry delivers again: nothing lost (the event may arrive twice, as with Stripe)
     assert worker([broken], now + 1) == []
     assert len(receiver.got) == 3 and len(_attempts(api, hook["id"])) == 2
+
+
+def test_on_aws_a_name_resolving_to_a_private_address_is_never_contacted(api, receiver, worker, monkeypatch):
+    # GIVEN (as deployed: no local-mode exception) an https endpoint whose host name resolves to
+    # the loopback address where the receiver listens
+    from tally import settings
+
+    port = receiver.server.server_address[1]
+    monkeypatch.setenv("TALLY_WEBHOOKS_LOCAL", "false")
+    settings.reset()
+    try:
+        hook = _endpoint(api, f"https://localhost:{port}/hooks", ["*"])
+        event_id = _customer_created(api)
+        now = int(time.time())
+        message = {"kind": "deliver", "account": api.account.id, "event": event_id, "endpoint": hook["id"]}
+        # WHEN a delivery is attempted
+        assert worker([_record({**message, "attempt": 1, "first": now, "due": now})], now) == []
+    finally:
+        monkeypatch.setenv("TALLY_WEBHOOKS_LOCAL", "true")
+        settings.reset()
+    # THEN nothing reached the receiver, and the attempt says why
+    assert receiver.got == []
+    (attempt,) = _attempts(api, hook["id"])
+    assert attempt["status_code"] is None and "may not reach" in attempt["error"]
