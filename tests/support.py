@@ -515,7 +515,7 @@ class WebhookReceiver:
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 — http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
                 outer.got.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 status = outer.answers[min(len(outer.got) - 1, len(outer.answers) - 1)]

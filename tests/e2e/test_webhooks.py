@@ -37,7 +37,9 @@ def test_an_endpoint_receives_customer_created_signed(local_server, e2e_key):
         ).json()
         assert hook["secret"].startswith("whsec_"), hook
         # WHEN a customer is created and its event reaches the webhook queue
-        customer = http.post(f"{local_server.url}/v1/customers", data={"name": "Jenny"}, timeout=TIMEOUT).json()
+        customer = http.post(
+            f"{local_server.url}/v1/customers", data={"name": "Jenny"}, timeout=TIMEOUT
+        ).json()
         events = http.get(
             f"{local_server.url}/v1/events", params={"type": "customer.created"}, timeout=TIMEOUT
         ).json()["data"]

@@ -161,6 +161,7 @@ def test_billing_cycle_functions_need_exactly_what_their_policies_grant(function
 def test_webhooks_function_needs_exactly_what_its_policy_grants(api, functions, needed):
     # GIVEN an endpoint whose receiver fails once then accepts, and a customer.created event
     import test_webhook_delivery as flow
+
     from tally_local.gateway import LambdaContext
 
     flow._drain(skew=10**6)

@@ -65,7 +65,7 @@ def _drain(skew: float = 0.0) -> list[dict[str, Any]]:
 
     real = sqs_models.unix_time_millis
     sqs_models.unix_time_millis = lambda *a: real(*a) + skew * 1000  # type: ignore[assignment]
-    template = support.load_event("sqs_bill_period.json")["Records"][0]
+    template = support.load_event("sqs_webhooks.json")["Records"][0]
     out: list[dict[str, Any]] = []
     try:
         while True:
@@ -82,7 +82,7 @@ def _drain(skew: float = 0.0) -> list[dict[str, Any]]:
 
 
 def _record(body: dict[str, Any]) -> dict[str, Any]:
-    template = support.load_event("sqs_bill_period.json")["Records"][0]
+    template = support.load_event("sqs_webhooks.json")["Records"][0]
     return {**template, "messageId": f"m-{time.monotonic_ns()}", "body": json.dumps(body)}
 
 
@@ -179,7 +179,9 @@ def test_each_matching_endpoint_gets_its_own_delivery(api, receiver, worker):
     assert worker([_record({"account": api.account.id, "event": event_id})], now) == []
     deliveries = _drain()
     # THEN one delivery message per matching endpoint, none for the other
-    assert sorted(json.loads(m["body"])["endpoint"] for m in deliveries) == sorted([wanted["id"], everything["id"]])
+    assert sorted(json.loads(m["body"])["endpoint"] for m in deliveries) == sorted(
+        [wanted["id"], everything["id"]]
+    )
     assert worker(deliveries, now) == []
     assert len(receiver.got) == 2
 
@@ -342,8 +344,9 @@ def test_a_store_failure_fails_only_that_message(api, receiver, worker, monkeypa
         real(*args)
 
     monkeypatch.setattr(store, "record_attempt", flaky)
-    broken, fine = _record({**message, "attempt": 1, "first": now, "due": now}), _record(
-        {**message, "attempt": 1, "first": now, "due": now}
+    broken, fine = (
+        _record({**message, "attempt": 1, "first": now, "due": now}),
+        _record({**message, "attempt": 1, "first": now, "due": now}),
     )
     # WHEN both are handled THEN only the first is reported failed (SQS retries it)
     assert worker([broken, fine], now) == [broken["messageId"]]
@@ -374,3 +377,13 @@ def test_on_aws_a_name_resolving_to_a_private_address_is_never_contacted(api, re
     assert receiver.got == []
     (attempt,) = _attempts(api, hook["id"])
     assert attempt["status_code"] is None and "may not reach" in attempt["error"]
+
+
+def test_the_sample_trigger_is_handled(functions):
+    # GIVEN events/sqs_webhooks.json (an event of an account that does not exist here)
+    from tally_local.gateway import LambdaContext
+
+    event = support.load_event("sqs_webhooks.json")
+    # WHEN the function gets it THEN it is consumed (the event is gone: nothing to deliver)
+    answer = functions.handler("WebhooksFunction")(event, LambdaContext("WebhooksFunction"))
+    assert answer == {"batchItemFailures": []}

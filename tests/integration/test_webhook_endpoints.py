@@ -159,7 +159,11 @@ def test_attempts_of_a_new_endpoint_is_an_empty_list(api):
         ({"url": "ftp://x.example.com/", "enabled_events": ["*"]}, "url_invalid", "url"),
         ({"url": "not a url", "enabled_events": ["*"]}, "url_invalid", "url"),
         ({"url": "https://user:pw@x.example.com/", "enabled_events": ["*"]}, "url_invalid", "url"),
-        ({"url": HOOK, "enabled_events": ["*"], "api_version": "2019-01-01"}, "parameter_invalid", "api_version"),
+        (
+            {"url": HOOK, "enabled_events": ["*"], "api_version": "2019-01-01"},
+            "parameter_invalid",
+            "api_version",
+        ),
         ({"url": HOOK, "enabled_events": ["*"], "secret": "whsec_x"}, "parameter_unknown", "secret"),
     ],
 )
@@ -196,7 +200,9 @@ def test_update_checks_the_url_and_events_too(api, on_aws):
     bad_url = api.post(f"{URL}/{created['id']}", {"url": "https://10.1.2.3/"})
     support.assert_stripe_error(bad_url.status, bad_url.json, 400, code="url_invalid", param="url")
     bad_events = api.post(f"{URL}/{created['id']}", {"enabled_events": ["nope.nope"]})
-    support.assert_stripe_error(bad_events.status, bad_events.json, 400, code="parameter_invalid", param="enabled_events")
+    support.assert_stripe_error(
+        bad_events.status, bad_events.json, 400, code="parameter_invalid", param="enabled_events"
+    )
     assert api.get(f"{URL}/{created['id']}").json["url"] == HOOK
 
 

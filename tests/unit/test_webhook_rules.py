@@ -3,6 +3,7 @@ match, and which URLs and addresses deliveries may reach."""
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -43,7 +44,7 @@ def test_the_retry_delay_doubles_from_a_minute_up_to_12_hours():
     delays = [rules.retry_delay(n) for n in range(1, 14)]
     assert delays[:5] == [60, 120, 240, 480, 960]
     assert delays[-3:] == [12 * 3600] * 3
-    assert all(a <= b for a, b in zip(delays, delays[1:], strict=False))
+    assert all(a <= b for a, b in itertools.pairwise(delays))
     assert rules.retry_delay(10_000) == 12 * 3600  # no overflow on absurd attempt numbers
 
 
@@ -94,7 +95,11 @@ def test_every_event_type_tally_writes_can_be_subscribed_to():
     root = Path(tally.__file__).parent
     written = set()
     for path in [*(root / "billing").glob("*.py"), *(root / "store").glob("*.py")]:
-        written |= set(re.findall(r'"((?:customer|invoice|price|product|billing|test_helpers)\.[a-z_.]+)"', path.read_text()))
+        written |= set(
+            re.findall(
+                r'"((?:customer|invoice|price|product|billing|test_helpers)\.[a-z_.]+)"', path.read_text()
+            )
+        )
     written = {t for t in written if t.rsplit(".", 1)[-1] in _VERBS}
     assert written, "the scan found nothing: the pattern is stale"
     assert written - rules.EVENT_TYPES == set()

@@ -172,7 +172,9 @@ class Outcome:
     detail: str | None = None
 
 
-def handle(message: dict[str, Any], clock: Clock, *, post: Post | None = None, send: Send | None = None) -> Outcome:
+def handle(
+    message: dict[str, Any], clock: Clock, *, post: Post | None = None, send: Send | None = None
+) -> Outcome:
     """One webhook-queue message: a recorded event to fan out, or one delivery to attempt."""
     send = send or webhook_queue.send
     account, event_id = str(message["account"]), str(message["event"])

@@ -4,7 +4,7 @@ Items, all under the endpoint's key `<account>#we_…` (every key starts with th
 
 | sk | what | written by |
 |---|---|---|
-| `obj` | the `WebhookEndpoint` record (listed by `by_type`: `<account>#webhook_endpoint`) | API; the worker (disable) |
+| `obj` | the `WebhookEndpoint` record (`by_type`: `<account>#webhook_endpoint`) | API; worker (disable) |
 | `secret` | the signing secret `whsec_…` (`owner` attribute) | API (create), read by the worker |
 | `health` | `failing_since`: first failed attempt since the last success | the worker |
 | `attempt#wha_<ms>…` | one delivery attempt (JSON body), kept 30 days (`expires`) | the worker |
@@ -174,9 +174,11 @@ def secret_of(account: str, endpoint_id: str) -> str | None:
     from botocore.exceptions import ClientError
 
     try:
-        item = dynamodb().get_item(
-            TableName=_table(), Key=_key(account, endpoint_id, SECRET_SK), ConsistentRead=True
-        ).get("Item")
+        item = (
+            dynamodb()
+            .get_item(TableName=_table(), Key=_key(account, endpoint_id, SECRET_SK), ConsistentRead=True)
+            .get("Item")
+        )
     except ClientError as exc:
         raise errors.translate(exc) from exc
     return item["owner"]["S"] if item else None
@@ -282,4 +284,3 @@ def attempts(
     if forward:
         page.reverse()
     return Page(page, has_more)
-
