@@ -334,25 +334,53 @@ def test_a_store_failure_fails_only_that_message(api, receiver, worker, monkeypa
     event_id = _customer_created(api)
     now = int(time.time())
     message = {"kind": "deliver", "account": api.account.id, "event": event_id, "endpoint": hook["id"]}
-    real = store.record_attempt
-    calls = {"n": 0}
-
-    def flaky(*args: Any) -> None:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise RuntimeError("injected")
-        real(*args)
-
-    monkeypatch.setattr(store, "record_attempt", flaky)
-    broken, fine = (
-        _record({**message, "attempt": 1, "first": now, "due": now}),
-        _record({**message, "attempt": 1, "first": now, "due": now}),
-    )
+    _fail_once(monkeypatch, store, "record_attempt")
+    broken = _record({**message, "attempt": 1, "first": now, "due": now})
+    fine = _record({**message, "attempt": 1, "first": now, "due": now})
     # WHEN both are handled THEN only the first is reported failed (SQS retries it)
     assert worker([broken, fine], now) == [broken["messageId"]]
     # AND its retry delivers again: nothing lost (the event may arrive twice, as with Stripe)
     assert worker([broken], now + 1) == []
     assert len(receiver.got) == 3 and len(_attempts(api, hook["id"])) == 2
+
+
+def _fail_once(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> None:
+    real = getattr(module, name)
+    calls = {"n": 0}
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError(f"injected crash in {name}")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, flaky)
+
+
+@pytest.mark.parametrize("point", ["record_attempt", "failed", "send"])
+def test_a_crash_at_each_write_of_a_failed_delivery_loses_nothing(api, receiver, worker, monkeypatch, point):
+    # GIVEN an endpoint answering 500, and a crash injected at one write of the failed delivery:
+    # the attempt (1), the health item (2), the retry's message (3)
+    from tally.store import webhook_queue
+    from tally.store import webhooks as store
+
+    receiver.answers = [500]
+    hook = _endpoint(api, receiver.url, ["*"])
+    event_id = _customer_created(api)
+    now = int(time.time())
+    message = {"kind": "deliver", "account": api.account.id, "event": event_id, "endpoint": hook["id"]}
+    _fail_once(monkeypatch, webhook_queue if point == "send" else store, point)
+    record = _record({**message, "attempt": 1, "first": now, "due": now})
+    # WHEN the worker crashes there, and SQS hands it the message again
+    assert worker([record], now) == [record["messageId"]]
+    assert worker([record], now + 30) == []
+    # THEN the event was POSTed again, the failure is recorded, and attempt 2 is queued: the
+    # delivery goes on (the attempt may be recorded twice: at least once, never lost)
+    assert len(receiver.got) == 2
+    recorded = _attempts(api, hook["id"])
+    assert 1 <= len(recorded) <= 2 and {a["attempt"] for a in recorded} == {1}
+    retries = [json.loads(m["body"]) for m in _drain(skew=10**6)]
+    assert [r["attempt"] for r in retries] in ([2], [2, 2])
 
 
 def test_on_aws_a_name_resolving_to_a_private_address_is_never_contacted(api, receiver, worker, monkeypatch):
