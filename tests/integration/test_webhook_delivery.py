@@ -300,6 +300,11 @@ def test_an_endpoint_failing_for_five_days_is_disabled(api, receiver, worker):
     posts = len(receiver.got)
     assert worker([_record({**message, "attempt": 2, "first": day5, "due": day5})], day5 + 60) == []
     assert len(receiver.got) == posts
+    # AND once its owner re-enables it, one more failure does not disable it again at once
+    assert api.post(f"{URL}/{hook['id']}", {"disabled": "false"}).json["status"] == "enabled"
+    day6 = day5 + 86400
+    assert worker([_record({**message, "attempt": 1, "first": day6, "due": day6})], day6) == []
+    assert api.get(f"{URL}/{hook['id']}").json["status"] == "enabled"
 
 
 def test_a_success_resets_the_failure_clock(api, receiver, worker):

@@ -130,6 +130,8 @@ def update(
     )
     if after != before:
         store.replace(account, stored, after)
+        if before.status == "disabled" and after.status == "enabled":
+            store.succeeded(account, endpoint_id)  # re-enabled: its failure clock starts afresh
     return after
 
 

@@ -204,7 +204,7 @@ def failed(account: str, endpoint_id: str, at: int) -> int:
 
 
 def succeeded(account: str, endpoint_id: str) -> None:
-    """A delivery went through: the endpoint is healthy again."""
+    """A delivery went through (or its owner re-enabled it): the endpoint is healthy again."""
     from botocore.exceptions import ClientError
 
     try:
@@ -271,7 +271,7 @@ def attempts(
         except ClientError as exc:
             raise errors.translate(exc) from exc
         for item in answer.get("Items", []):
-            if item["sk"]["S"] in (ATTEMPT_SK + (starting_after or ""),) and starting_after:
+            if starting_after and item["sk"]["S"] == ATTEMPT_SK + starting_after:
                 continue  # BETWEEN is inclusive: the cursor itself is not on the page
             if int(item.get("expires", {}).get("N", "0")) <= clock.now:
                 continue
