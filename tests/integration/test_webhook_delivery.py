@@ -420,3 +420,48 @@ def test_the_sample_trigger_is_handled(functions):
     # WHEN the function gets it THEN it is consumed (the event is gone: nothing to deliver)
     answer = functions.handler("WebhooksFunction")(event, LambdaContext("WebhooksFunction"))
     assert answer == {"batchItemFailures": []}
+
+
+def test_attempts_page_newest_first_with_both_cursors(api, receiver, worker):
+    # GIVEN four attempts of one endpoint, a minute apart
+    receiver.answers = [500]
+    hook = _endpoint(api, receiver.url, ["*"])
+    event_id = _customer_created(api)
+    now = int(time.time())
+    message = {"kind": "deliver", "account": api.account.id, "event": event_id, "endpoint": hook["id"]}
+    for n in range(1, 5):
+        at = now + 60 * n
+        assert worker([_record({**message, "attempt": n, "first": now + 60, "due": at})], at) == []
+    path = f"{URL}/{hook['id']}/attempts"
+    # WHEN paged two at a time THEN newest first, and the cursors walk both ways
+    first = api.get(path, {"limit": 2}).json
+    assert [a["attempt"] for a in first["data"]] == [4, 3] and first["has_more"] is True
+    second = api.get(path, {"limit": 2, "starting_after": first["data"][-1]["id"]}).json
+    assert [a["attempt"] for a in second["data"]] == [2, 1] and second["has_more"] is False
+    back = api.get(path, {"limit": 2, "ending_before": second["data"][0]["id"]}).json
+    assert [a["attempt"] for a in back["data"]] == [4, 3]
+    back_one = api.get(path, {"limit": 1, "ending_before": second["data"][0]["id"]}).json
+    assert [a["attempt"] for a in back_one["data"]] == [3] and back_one["has_more"] is True
+
+
+def test_the_secret_is_shown_once_and_stored_apart(api):
+    # GIVEN a created endpoint and its secret
+    hook = _endpoint(api, "https://hooks.example.com/x", ["*"])
+    secret = hook["secret"]
+    # THEN no other answer, no event and no record item carries it
+    from tally.settings import settings
+    from tally.store.aws import dynamodb
+    from tally.store.models import ObjectItem
+
+    answers = [
+        api.get(f"{URL}/{hook['id']}").text,
+        api.get(URL).text,
+        api.post(f"{URL}/{hook['id']}", {"description": "x"}).text,
+    ]
+    assert all(secret not in text for text in answers)
+    assert secret not in json.dumps(support.stored_events(api.account.id))
+    record = dynamodb().get_item(
+        TableName=settings().objects_table,
+        Key={"pk": {"S": ObjectItem.object_key(api.account.id, hook["id"])}, "sk": {"S": "obj"}},
+    )["Item"]
+    assert secret not in json.dumps(record)
