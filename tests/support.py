@@ -504,6 +504,7 @@ class WebhookReceiver:
 
     answers: list[int] = field(default_factory=lambda: [200])
     delay: float = 0.0
+    drip: int = 0  # header lines sent 0.1 s apart before the answer ends
     got: list[tuple[dict[str, str], str]] = field(default_factory=list)
     server: Any = None
 
@@ -521,10 +522,17 @@ class WebhookReceiver:
                 status = outer.answers[min(len(outer.got) - 1, len(outer.answers) - 1)]
                 if outer.delay:
                     time.sleep(outer.delay)
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+                try:
+                    self.send_response(status)
+                    for n in range(outer.drip):  # one header line at a time, each within any read timeout
+                        self.send_header(f"X-Drip-{n}", "1")
+                        self.flush_headers()
+                        time.sleep(0.1)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the sender gave up (its timeout): what a slow endpoint sees
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -246,6 +246,22 @@ def test_a_timeout_is_a_failed_attempt(api, receiver, worker, monkeypatch):
     assert len(_drain(skew=60)) == 1
 
 
+def test_an_answer_dripped_slower_than_the_timeout_is_cut_off(api, receiver, worker, monkeypatch):
+    # GIVEN a receiver whose every read comes within 0.1 s but whose answer takes 3 s in all
+    monkeypatch.setattr(rules, "TIMEOUT", 0.5)
+    receiver.drip = 30
+    hook = _endpoint(api, receiver.url, ["*"])
+    event_id = _customer_created(api)
+    now = int(time.time())
+    message = {"kind": "deliver", "account": api.account.id, "event": event_id, "endpoint": hook["id"]}
+    # WHEN delivered THEN the attempt is cut at the timeout and counts as failed
+    started = time.monotonic()
+    assert worker([_record({**message, "attempt": 1, "first": now, "due": now})], now) == []
+    assert time.monotonic() - started < 2.5
+    (attempt,) = _attempts(api, hook["id"])
+    assert attempt["succeeded"] is False and "timed out" in attempt["error"]
+
+
 # -- retries over days ----------------------------------------------------------------------------
 def test_retries_stop_three_days_after_the_first_attempt(api, receiver, worker):
     # GIVEN an endpoint that always fails, and an attempt due just before the 3-day window closes

@@ -14,6 +14,7 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -83,20 +84,41 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float, loca
     host = parts.hostname or ""
     port = parts.port or (443 if https else 80)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    cut = threading.Event()
     try:
         address = _address(host, port, local=local)
         kind = _PinnedHTTPS if https else _PinnedHTTP
         conn = kind(host, address, port, timeout)
+        # The socket timeout bounds each read; this bounds the whole exchange (an endpoint that
+        # drips its answer a byte at a time is cut off at `timeout` too).
+        watchdog = threading.Timer(timeout, _abort, [conn, cut])
+        watchdog.start()
         try:
             conn.request("POST", path, body=body, headers=headers)
             response = conn.getresponse()
             response.read(MAX_ANSWER_BYTES)
-            return Answer(response.status, None, took())
         finally:
+            watchdog.cancel()
             conn.close()
+        if cut.is_set():  # what was read before the cut (even a status) is not an answer
+            raise TimeoutError
+        return Answer(response.status, None, took())
     except Refused as exc:
         return Answer(None, str(exc), took())
     except TimeoutError:
         return Answer(None, f"timed out after {timeout:g} s", took())
     except (OSError, http.client.HTTPException) as exc:
+        if cut.is_set():
+            return Answer(None, f"timed out after {timeout:g} s", took())
         return Answer(None, f"{type(exc).__name__}: {exc}"[:300], took())
+
+
+def _abort(conn: http.client.HTTPConnection, cut: threading.Event) -> None:
+    """Cut a connection still open at the deadline (its blocked read then ends)."""
+    cut.set()
+    sock = conn.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
