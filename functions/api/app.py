@@ -16,6 +16,7 @@ from tally.api import (
     subscription_items,
     subscriptions,
     test_clocks,
+    webhook_endpoints,
 )
 from tally.api.http import handle
 from tally.api.routing import merge
@@ -33,6 +34,7 @@ ROUTES = merge(
     search.routes,
     test_clocks.routes,
     account_settings.routes,
+    webhook_endpoints.routes,
 )
 
 

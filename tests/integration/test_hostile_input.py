@@ -233,6 +233,7 @@ SETTINGS = "/v1/tally/account_settings"
 NOW = int(time.time())
 FROZEN = 1_900_000_000  # the seed clock's frozen time
 SUB_PATH = "/v1/subscriptions/{subscription}"
+HOOKS = "/v1/webhook_endpoints"
 SUMMARIES = "/v1/billing/meters/{meter}/event_summaries?customer={customer}&start_time={start}&end_time={end}"
 TARGETS = [
     Target("/v1/customers", {"name": "Hostile", "metadata": {"k": "v"}}, "name", "/v1/customers"),
@@ -296,6 +297,13 @@ TARGETS = [
         SUMMARIES,
         form=False,
     ),
+    Target(
+        HOOKS,
+        {"url": "https://hooks.example.com/h", "enabled_events": ["*"], "description": "Hostile"},
+        "description",
+        HOOKS,
+    ),
+    Target(HOOKS + "/{webhook_endpoint}", {"description": "Renamed"}, "description", HOOKS),
 ]
 
 
@@ -348,6 +356,9 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
     ).json["id"],
     "test_clock": lambda api, get: api.post(CLOCKS, {"frozen_time": FROZEN}).json["id"],
     "invoice": _seed_invoice,
+    "webhook_endpoint": lambda api, get: api.post(
+        HOOKS, {"url": "https://hooks.example.com/seed", "enabled_events": ["*"]}
+    ).json["id"],
     "start": lambda api, get: str((int(time.time()) - 30 * 86400) // 60 * 60),
     "end": lambda api, get: str((int(time.time()) // 60 + 10) * 60),
 }
@@ -361,6 +372,160 @@ ROWS: list[Row] = [
     *get_cases("/v1/subscriptions"),
     *get_cases("/v1/events"),
     *get_cases(CLOCKS),
+    *get_cases(HOOKS),
+    *get_cases(HOOKS + "/{webhook_endpoint}/attempts"),
+    *(
+        Row(f"POST {HOOKS} {name}", "POST", HOOKS, 400, form(data), code=code, param=param, listing=HOOKS)
+        for name, data, code, param in (
+            ("without url", {"enabled_events": ["*"]}, "parameter_missing", "url"),
+            (
+                "without enabled_events",
+                {"url": "https://h.example.com/"},
+                "parameter_missing",
+                "enabled_events",
+            ),
+            (
+                "unknown event type",
+                {"url": "https://h.example.com/", "enabled_events": ["nope.x"]},
+                None,
+                "enabled_events",
+            ),
+            (
+                "a prefix wildcard",
+                {"url": "https://h.example.com/", "enabled_events": ["invoice.*"]},
+                None,
+                "enabled_events",
+            ),
+            (
+                "101 event types",
+                {"url": "https://h.example.com/", "enabled_events": ["*"] * 101},
+                None,
+                "enabled_events",
+            ),
+            (
+                "an empty event type",
+                {"url": "https://h.example.com/", "enabled_events": [""]},
+                None,
+                "enabled_events[0]",
+            ),
+            (
+                "enabled_events as a hash",
+                {"url": "https://h.example.com/", "enabled_events": {"a": "*"}},
+                None,
+                "enabled_events",
+            ),
+            (
+                "url over 2048 chars",
+                {"url": "https://h.example.com/" + "a" * 2100, "enabled_events": ["*"]},
+                None,
+                "url",
+            ),
+            (
+                "javascript: url",
+                {"url": "javascript:alert(1)", "enabled_events": ["*"]},
+                "url_invalid",
+                "url",
+            ),
+            ("file: url", {"url": "file:///etc/passwd", "enabled_events": ["*"]}, "url_invalid", "url"),
+            (
+                "url with CRLF",
+                {"url": "https://h.example.com/\r\nX-Evil: 1", "enabled_events": ["*"]},
+                "url_invalid",
+                "url",
+            ),
+            (
+                "url with a bad port",
+                {"url": "https://h.example.com:99999/", "enabled_events": ["*"]},
+                "url_invalid",
+                "url",
+            ),
+            (
+                "url with user info",
+                {"url": "https://u:p@h.example.com/", "enabled_events": ["*"]},
+                "url_invalid",
+                "url",
+            ),
+            (
+                "metadata endpoint url",
+                {"url": "https://169.254.169.254/", "enabled_events": ["*"]},
+                "url_invalid",
+                "url",
+            ),
+            (
+                "private address url",
+                {"url": "https://10.0.0.1/", "enabled_events": ["*"]},
+                "url_invalid",
+                "url",
+            ),
+            ("IPv6 loopback url", {"url": "https://[::1]/", "enabled_events": ["*"]}, "url_invalid", "url"),
+            (
+                "http to a public host",
+                {"url": "http://h.example.com/", "enabled_events": ["*"]},
+                "url_invalid",
+                "url",
+            ),
+            (
+                "a secret",
+                {"url": "https://h.example.com/", "enabled_events": ["*"], "secret": "whsec_x"},
+                "parameter_unknown",
+                "secret",
+            ),
+            (
+                "an unknown api_version",
+                {"url": "https://h.example.com/", "enabled_events": ["*"], "api_version": "x"},
+                None,
+                "api_version",
+            ),
+        )
+    ),
+    *(
+        Row(
+            f"POST {HOOKS}/{{id}} {name}",
+            "POST",
+            HOOKS + "/{webhook_endpoint}",
+            400,
+            form(data),
+            code=code,
+            param=param,
+            listing=HOOKS,
+        )
+        for name, data, code, param in (
+            ("disabled not a boolean", {"disabled": "maybe"}, "parameter_invalid_boolean", "disabled"),
+            ("unknown event type", {"enabled_events": ["nope.x"]}, None, "enabled_events"),
+            ("private address url", {"url": "https://192.168.0.1/"}, "url_invalid", "url"),
+            ("a status", {"status": "disabled"}, "parameter_unknown", "status"),
+        )
+    ),
+    Row(
+        f"GET {HOOKS}/{{id}} unknown id",
+        "GET",
+        HOOKS + "/we_nope",
+        404,
+        code="resource_missing",
+        listing=HOOKS,
+    ),
+    Row(f"GET {HOOKS}/{{id}} NUL in the id", "GET", HOOKS + "/we_%00", 404, listing=HOOKS),
+    Row(f"GET {HOOKS}/{{id}} over-long id", "GET", HOOKS + "/" + "x" * 3000, 404, listing=HOOKS),
+    Row(f"GET {HOOKS}/{{id}}/attempts unknown id", "GET", HOOKS + "/we_nope/attempts", 404, listing=HOOKS),
+    Row(
+        f"POST {HOOKS}/{{id}} unknown id",
+        "POST",
+        HOOKS + "/we_nope",
+        404,
+        form({"description": "x"}),
+        code="resource_missing",
+        listing=HOOKS,
+    ),
+    Row(
+        f"DELETE {HOOKS}/{{id}} with a param",
+        "DELETE",
+        HOOKS + "/{webhook_endpoint}",
+        400,
+        query="x=1",
+        code="parameter_unknown",
+        listing=HOOKS,
+    ),
+    Row(f"DELETE {HOOKS}/{{id}} over-long id", "DELETE", HOOKS + "/" + "x" * 3000, 404, listing=HOOKS),
     *(
         Row(
             f"POST {CLOCKS}/{{id}}/advance {name}",

@@ -326,10 +326,6 @@ ENTRIES: list[Entry] = [
     url("POST /v1/billing/alerts/{id}/activate", doc=ALERT_ACTIONS),
     url("POST /v1/billing/alerts/{id}/archive", doc=ALERT_ACTIONS),
     url("POST /v1/billing/alerts/{id}/deactivate", doc=ALERT_ACTIONS),
-    url("POST /v1/webhook_endpoints", url="https://example.com/hook", enabled_events=["*"]),
-    url("GET /v1/webhook_endpoints"),
-    url("POST /v1/webhook_endpoints/{id}", disabled="true"),
-    url("DELETE /v1/webhook_endpoints/{id}"),
     unknown("GET /v1/events", {"delivery_success": "false"}, "delivery_success"),
     # -- discounts and tax -------------------------------------------------------------------------
     url("POST /v1/coupons", percent_off=10, duration="once"),
