@@ -102,33 +102,40 @@ _COUNTS = (
 
 def _uncounted_sends() -> Callable[[], None]:
     """moto's SendMessage reads the queue's whole attribute set to learn one flag
-    (ContentBasedDeduplication), which counts every message in the queue three times: sending N
-    messages costs O(N²) (10,000 messages took most of an hour). While a send runs, those three
-    counts answer 0; everywhere else (GetQueueAttributes) they count as moto does. Returns the undo."""
+    (ContentBasedDeduplication), and ReceiveMessage does so for every message it hands out (to
+    learn MessageRetentionPeriod); each time, every message in the queue is counted three times,
+    so sending or receiving N messages costs O(N²) (10,000 took most of an hour). While a send or
+    a receive runs, those three counts answer 0; everywhere else (GetQueueAttributes) they count
+    as moto does. Returns the undo."""
     from moto.sqs.models import Queue, SQSBackend
 
     sending = threading.local()
     originals = {name: getattr(Queue, name) for name in _COUNTS}
-    original_send = SQSBackend.send_message
+    original_send, original_receive = SQSBackend.send_message, SQSBackend.receive_message
 
     def counted(prop: property) -> property:
         return property(lambda self: 0 if getattr(sending, "on", False) else prop.fget(self))  # type: ignore[misc]
 
-    def send_message(self: Any, *args: Any, **kwargs: Any) -> Any:
-        sending.on = True
-        try:
-            return original_send(self, *args, **kwargs)
-        finally:
-            sending.on = False
+    def uncounted(original: Callable[..., Any]) -> Callable[..., Any]:
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            sending.on = True
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                sending.on = False
+
+        return call
 
     for name, prop in originals.items():
         setattr(Queue, name, counted(prop))
-    SQSBackend.send_message = send_message  # type: ignore[method-assign]
+    SQSBackend.send_message = uncounted(original_send)  # type: ignore[method-assign]
+    SQSBackend.receive_message = uncounted(original_receive)  # type: ignore[method-assign]
 
     def undo() -> None:
         for name, prop in originals.items():
             setattr(Queue, name, prop)
         SQSBackend.send_message = original_send  # type: ignore[method-assign]
+        SQSBackend.receive_message = original_receive  # type: ignore[method-assign]
 
     return undo
 
