@@ -54,16 +54,28 @@ def _customer(api: support.Api, **extra: Any) -> str:
 
 
 def _alert(
-    api: support.Api, meter: str, gte: int, recurrence: str = "one_time", customer: str | None = None, **kw: Any
+    api: support.Api,
+    meter: str,
+    gte: int,
+    recurrence: str = "one_time",
+    customer: str | None = None,
+    **kw: Any,
 ) -> support.Response:
     rule: dict[str, Any] = {"meter": meter, "gte": gte, "recurrence": recurrence}
     if customer is not None:
         rule["filters"] = [{"type": "customer", "customer": customer}]
-    return api.post(ALERTS, {"alert_type": "usage_threshold", "title": "Tokens alert", "usage_threshold": rule}, **kw)
+    return api.post(
+        ALERTS, {"alert_type": "usage_threshold", "title": "Tokens alert", "usage_threshold": rule}, **kw
+    )
 
 
-def _event(api: support.Api, customer: str, value: int, ts: int | None = None, ident: str | None = None) -> Any:
-    body: dict[str, Any] = {"event_name": EVENT, "payload": {"stripe_customer_id": customer, "value": str(value)}}
+def _event(
+    api: support.Api, customer: str, value: int, ts: int | None = None, ident: str | None = None
+) -> Any:
+    body: dict[str, Any] = {
+        "event_name": EVENT,
+        "payload": {"stripe_customer_id": customer, "value": str(value)},
+    }
     if ts is not None:
         body["timestamp"] = ts
     if ident is not None:
@@ -109,7 +121,11 @@ def test_list_filters_by_meter_and_alert_type(api):
     second = ok(
         api.post(
             "/v1/billing/meters",
-            {"display_name": "Other", "event_name": "other_tokens", "default_aggregation": {"formula": "count"}},
+            {
+                "display_name": "Other",
+                "event_name": "other_tokens",
+                "default_aggregation": {"formula": "count"},
+            },
         )
     )
     a1 = ok(_alert(api, first["id"], 10))["id"]
@@ -118,7 +134,9 @@ def test_list_filters_by_meter_and_alert_type(api):
     # WHEN listed (newest first) THEN each filter returns exactly its alerts
     assert [a["id"] for a in ok(api.get(ALERTS))["data"]] == [b1, a2, a1]
     assert [a["id"] for a in ok(api.get(ALERTS, {"meter": first["id"]}))["data"]] == [a2, a1]
-    assert [a["id"] for a in ok(api.get(ALERTS, {"meter": second["id"], "alert_type": "usage_threshold"}))["data"]] == [b1]
+    assert [
+        a["id"] for a in ok(api.get(ALERTS, {"meter": second["id"], "alert_type": "usage_threshold"}))["data"]
+    ] == [b1]
     page = ok(api.get(ALERTS, {"limit": 1, "starting_after": b1}))
     assert [a["id"] for a in page["data"]] == [a2] and page["has_more"] is True
     assert page["url"] == ALERTS
@@ -158,7 +176,11 @@ def test_at_most_25_active_alerts_per_meter_and_customer(api):
     meter, cus, other = _meter(api), _customer(api), _customer(api)
     alerts = [ok(_alert(api, meter["id"], 10 + i, customer=cus))["id"] for i in range(25)]
     # WHEN a 26th is created THEN it is refused, and nothing is stored
-    refused(_alert(api, meter["id"], 99, customer=cus), code="alert_limit_exceeded", param="usage_threshold[meter]")
+    refused(
+        _alert(api, meter["id"], 99, customer=cus),
+        code="alert_limit_exceeded",
+        param="usage_threshold[meter]",
+    )
     assert len(ok(api.get(ALERTS, {"meter": meter["id"], "limit": 100}))["data"]) == 25
     # AND another customer, or every customer, is another scope
     assert ok(_alert(api, meter["id"], 99, customer=other))["status"] == "active"
@@ -221,7 +243,9 @@ def test_each_customer_fires_once_and_a_customer_filter_limits_the_alert(api):
     only_b = ok(_alert(api, meter["id"], 10, customer=b))["id"]
     ok(_event(api, a, 15, _ahead()))
     ok(_event(api, b, 12, _ahead()))
-    fired = sorted((e["data"]["object"]["alert"]["id"], e["data"]["object"]["customer"]) for e in _triggers(api))
+    fired = sorted(
+        (e["data"]["object"]["alert"]["id"], e["data"]["object"]["customer"]) for e in _triggers(api)
+    )
     assert fired == sorted([(everyone, a), (everyone, b), (only_b, b)])
 
 

@@ -37,10 +37,14 @@ SUBSCRIPTIONS_READ = 10  # the customer's newest subscriptions looked at for the
 
 def current_period(account: str, customer: str, clock: Clock) -> tuple[int, int] | None:
     """The current period of the customer's newest subscription that has not ended, if any."""
-    page = lists.list_records(account, Subscription, Window(limit=SUBSCRIPTIONS_READ), clock, customer=customer)
+    page = lists.list_records(
+        account, Subscription, Window(limit=SUBSCRIPTIONS_READ), clock, customer=customer
+    )
     for s in page.data:
         if s.ended_at is None:
-            return periods.current_period(s.created, s.billing_cycle_anchor, s.interval, s.interval_count, clock.now)
+            return periods.current_period(
+                s.created, s.billing_cycle_anchor, s.interval, s.interval_count, clock.now
+            )
     return None
 
 

@@ -49,7 +49,11 @@ def _listed(watch: Watch, alert: Alert) -> tuple[Alert, ...]:
 
 def _limit(watch: Watch, alert: Alert) -> None:
     if alert.active and len(_listed(watch, alert)) > MAX_PER_METER_AND_CUSTOMER:
-        who = "every customer" if alert.usage_threshold and not alert.usage_threshold.customer else "this customer"
+        who = (
+            "every customer"
+            if alert.usage_threshold and not alert.usage_threshold.customer
+            else "this customer"
+        )
         raise InvalidRequest(
             f"A meter can have at most {MAX_PER_METER_AND_CUSTOMER} active alerts for {who}; "
             "deactivate or archive one first.",

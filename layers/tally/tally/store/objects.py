@@ -346,7 +346,13 @@ class _Taken(StripeError):
 
 
 def claim_with_event(
-    account: str, kind: str, value: str, owner: str, event_type: str, event_object: dict[str, Any], clock: Clock
+    account: str,
+    kind: str,
+    value: str,
+    owner: str,
+    event_type: str,
+    event_object: dict[str, Any],
+    clock: Clock,
 ) -> bool:
     """Claim `value` of `kind` for `owner` and record an event about it, in ONE transaction:
     both or neither. False (nothing written) when the claim is already held — so of any number
