@@ -41,7 +41,15 @@ FILES = {
     "Billing/MeterEventAdjustments.d.ts": "MeterEventAdjustment",
     "V2/Billing/MeterEventSession.d.ts": "MeterEventSession",
 }
-KEYS = {"Alert", "AlertTriggered", "Meter", "MeterEvent", "MeterEventSummary", "MeterEventAdjustment", "MeterEventSession"}
+KEYS = {
+    "Alert",
+    "AlertTriggered",
+    "Meter",
+    "MeterEvent",
+    "MeterEventSummary",
+    "MeterEventAdjustment",
+    "MeterEventSession",
+}
 ALIASES = {"EventBase": "Event"}  # Node types an event's common fields as `EventBase`
 PREFIX = {"Billing/": "billing.", "V2/Billing/": "v2.billing."}
 

@@ -87,9 +87,12 @@ def test_ingest_needs_exactly_what_its_policy_grants(api, needed):
         rule = {"meter": meter["id"], "gte": 5, "recurrence": "one_time"}
         if customer:
             rule["filters"] = [{"type": "customer", "customer": customer}]
-        assert api.post(
-            "/v1/billing/alerts", {"alert_type": "usage_threshold", "title": "t", "usage_threshold": rule}
-        ).status == 200
+        assert (
+            api.post(
+                "/v1/billing/alerts", {"alert_type": "usage_threshold", "title": "t", "usage_threshold": rule}
+            ).status
+            == 200
+        )
     # WHEN every ingest route runs: an idempotent event, its replay, a failing idempotent request,
     # a duplicate identifier, a v2 session and stream (crossing both alerts), and a cancel adjustment
     assert _event(api, cus, "10", "a", headers={"Idempotency-Key": "k1"}).status == 200
@@ -104,7 +107,9 @@ def test_ingest_needs_exactly_what_its_policy_grants(api, needed):
             "events": [
                 {
                     "event_name": "tokens",
-                    "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() // 60 * 60 + 120)),
+                    "timestamp": time.strftime(
+                        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() // 60 * 60 + 120)
+                    ),
                     "payload": {"stripe_customer_id": cus, "value": "40"},
                 }
             ]
@@ -112,7 +117,9 @@ def test_ingest_needs_exactly_what_its_policy_grants(api, needed):
         key=token,
     )
     assert stream.status == 200, stream.text
-    assert len([e for e in support.stored_events(api.account.id) if e["type"] == "billing.alert.triggered"]) == 2
+    assert (
+        len([e for e in support.stored_events(api.account.id) if e["type"] == "billing.alert.triggered"]) == 2
+    )
     cancel = api.post(
         "/v1/billing/meter_event_adjustments",
         {"event_name": "tokens", "type": "cancel", "cancel": {"identifier": "a"}},

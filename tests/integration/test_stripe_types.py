@@ -131,7 +131,11 @@ def served(api: support.Api) -> dict[str, dict[str, Any]]:
     )
     crossing = {"stripe_customer_id": customer["id"], "value": "5"}
     ahead = int(time.time()) // 60 * 60 + 120  # usage counts from the minute after the alert's creation
-    ok(api.post("/v1/billing/meter_events", {"event_name": "tokens", "payload": crossing, "timestamp": ahead}))
+    ok(
+        api.post(
+            "/v1/billing/meter_events", {"event_name": "tokens", "payload": crossing, "timestamp": ahead}
+        )
+    )
     out["list billing/alerts"] = ok(api.get("/v1/billing/alerts"))
     for name in ("customers", "products", "prices", "subscriptions", "events", "billing/meters"):
         out[f"list {name}"] = ok(api.get(f"/v1/{name}", {"status": "all"} if name == "subscriptions" else {}))

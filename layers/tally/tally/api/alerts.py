@@ -11,7 +11,7 @@ from tally.api.routing import Routes
 from tally.billing import alerts
 from tally.billing.alerts import AlertSpec
 from tally.domain.records import ONE_TIME, PER_PERIOD, USAGE_THRESHOLD
-from tally.errors import invalid, missing
+from tally.errors import missing
 from tally.presenters.alerts import alert as present
 
 routes = Routes()

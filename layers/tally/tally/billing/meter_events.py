@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from tally.billing import accounts, references
 from tally.clock import Clock
 from tally.domain import meter_events as rules
-from tally.domain.alerts import Watch
 from tally.domain.aggregation import Formula
+from tally.domain.alerts import Watch
 from tally.domain.records import Customer, Meter, MeterEvent
 from tally.errors import InvalidRequest, StripeError
 from tally.ids import new_id

@@ -382,9 +382,10 @@ def claimed(account: str, kind: str, values: Sequence[str]) -> set[str]:
     keys = [(ObjectItem.unique_key(account, kind, v), OBJECT_SK) for v in values]
     by_pk = {ObjectItem.unique_key(account, kind, v): v for v in values}
     try:
-        return {by_pk[item.pk] for item in ObjectItem.batch_get(keys, consistent_read=True)}
+        found = {by_pk[item.pk] for item in ObjectItem.batch_get(keys, consistent_read=True)}
     except GetError as exc:
         raise_translated(exc)
+    return found
 
 
 def create(account: str, change: Change, clock: Clock) -> None:
