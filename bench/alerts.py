@@ -64,9 +64,12 @@ def _alerts(run: Any, meter: str, count: int, gte: int, customer: str | None = N
         )
 
 
-def _measure(run: Any, meter: dict[str, Any], customer: str, ts: int | None) -> dict[str, Any]:
-    """Singles and batches of 100 for `customer` (stamped `ts`, or the clock's time when None)."""
+def _measure(run: Any, meter: dict[str, Any], customer: str, *, on_clock: bool = False) -> dict[str, Any]:
+    """Singles and batches of 100 for `customer`, stamped two minutes ahead (after the alerts'
+    creation: usage counts from the next whole minute), or at its test clock's time `on_clock`."""
     from tally.store import usage
+
+    ts = None if on_clock else (int(time.time()) // 60 + 2) * 60
 
     def single() -> dict[str, Any]:
         form: dict[str, Any] = {
@@ -139,27 +142,26 @@ def _measure(run: Any, meter: dict[str, Any], customer: str, ts: int | None) -> 
 
 def alert_costs(run: Any) -> dict[str, Any]:
     now = int(time.time())
-    ts = (now // 60 + 2) * 60  # after the alerts' creation (usage counts from the next minute)
     cases: dict[str, Any] = {}
 
     meter, cus = _subject(run, "alerts0")
-    cases["0 alerts"] = _measure(run, meter, cus, ts)
+    cases["0 alerts"] = _measure(run, meter, cus)
 
     meter, cus = _subject(run, "alerts1")
     _alerts(run, meter["id"], 1, NEVER)
-    cases["1 alert (every customer)"] = _measure(run, meter, cus, ts)
+    cases["1 alert (every customer)"] = _measure(run, meter, cus)
 
     meter, cus = _subject(run, "alerts25")
     _alerts(run, meter["id"], 25, NEVER)
-    cases["25 alerts (every customer)"] = _measure(run, meter, cus, ts)
+    cases["25 alerts (every customer)"] = _measure(run, meter, cus)
 
     meter, cus = _subject(run, "alerts25c")
     _alerts(run, meter["id"], 25, NEVER, customer=cus)
-    cases["25 alerts (this customer)"] = _measure(run, meter, cus, ts)
+    cases["25 alerts (this customer)"] = _measure(run, meter, cus)
 
     meter, cus = _subject(run, "alerts25f")
     _alerts(run, meter["id"], 25, 1)
-    cases["25 alerts, all fired"] = _measure(run, meter, cus, ts)
+    cases["25 alerts, all fired"] = _measure(run, meter, cus)
 
     # 29 days into the period, usage in every hour so far: the widest window an unfired alert reads.
     start = (now - 29 * DAY) // HOUR * HOUR
@@ -169,7 +171,7 @@ def alert_costs(run: Any) -> dict[str, Any]:
     late = start + 29 * DAY
     _post(run, f"/v1/test_helpers/test_clocks/{clock}/advance", {"frozen_time": late})
     hours = _fill_hours(run, meter["id"], cus, start, late)
-    cases["25 alerts (this customer), day 29 of the period"] = _measure(run, meter, cus, None)
+    cases["25 alerts (this customer), day 29 of the period"] = _measure(run, meter, cus, on_clock=True)
     out = {"cases": cases, "late_case_hours_with_usage": hours}
     base = cases["0 alerts"]
     out["added_requests_per_single_event"] = {
