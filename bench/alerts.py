@@ -49,10 +49,11 @@ def _subject(run: Any, tag: str, clock: str | None = None) -> tuple[dict[str, An
 
 
 def _alerts(run: Any, meter: str, count: int, gte: int, customer: str | None = None) -> None:
+    """`count` alerts at `gte`, one_time and per_period in turn."""
     for i in range(count):
         rule: dict[str, Any] = {
             "meter": meter,
-            "gte": gte + i,
+            "gte": gte,
             "recurrence": "one_time" if i % 2 else "per_period",
         }
         if customer:
