@@ -21,7 +21,7 @@ from tally.clock import Clock
 from tally.domain.alerts import Watch
 from tally.domain.records import Meter
 from tally.errors import InvalidRequest
-from tally.store import claims, codec, objects
+from tally.store import codec, objects
 from tally.store.errors import raise_translated
 from tally.store.models import OBJECT_SK, ObjectItem, bind
 from tally.store.objects import Unique
@@ -46,16 +46,6 @@ def claim(meter: Meter) -> Unique:
 
 def release(meter: Meter) -> tuple[str, str]:
     return (KIND, meter.event_name)
-
-
-def active_meter(account: str, event_name: str, clock: Clock) -> Meter | None:
-    """The active meter for `event_name`, or None."""
-    found = claims.claim_of(account, KIND, event_name)
-    if found is None:
-        return None
-    owner, data = found
-    meter = codec.from_plain(Meter, data) if data is not None else objects.get(account, owner, Meter, clock)
-    return meter if meter.active else None
 
 
 def watch_key(account: str, meter: Meter) -> tuple[str, str]:
