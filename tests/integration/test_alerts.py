@@ -368,3 +368,13 @@ def test_without_a_subscription_usage_counts_from_creation_and_per_period_fires_
     ok(_event(api, cus, 30, _ahead()))
     ok(_event(api, cus, 100, _ahead()))
     assert [e["data"]["object"]["value"] for e in _triggers(api, each)] == [100]
+
+
+def test_the_meter_expands_as_on_stripe(api):
+    meter = _meter(api)
+    alert = ok(_alert(api, meter["id"], 10))["id"]
+    shown = ok(api.get(f"{ALERTS}/{alert}", {"expand": ["usage_threshold.meter"]}))
+    assert shown["usage_threshold"]["meter"] == meter
+    listed = ok(api.get(ALERTS, {"expand": ["data.usage_threshold.meter"]}))
+    assert listed["data"][0]["usage_threshold"]["meter"]["id"] == meter["id"]
+    refused(api.get(f"{ALERTS}/{alert}", {"expand": ["usage_threshold.filters"]}), param="expand[0]")
