@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tally.api import (
+    account_settings,
     alerts,
     customers,
     events,
@@ -32,6 +33,7 @@ ROUTES = merge(
     events.routes,
     search.routes,
     test_clocks.routes,
+    account_settings.routes,
     alerts.routes,
 )
 

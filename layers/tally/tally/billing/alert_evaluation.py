@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable
 
 from tally.clock import Clock
 from tally.domain import alerts as rules
-from tally.domain import periods
 from tally.domain.listing import Window
 from tally.domain.records import Alert, Meter, Subscription
 from tally.presenters.alerts import triggered
