@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from tally.billing import subscriptions
 from tally.clock import Clock
 from tally.domain import alerts as rules
 from tally.domain.listing import Window
@@ -41,9 +42,7 @@ def current_period(account: str, customer: str, clock: Clock) -> tuple[int, int]
     )
     for s in page.data:
         if s.ended_at is None:
-            return periods.current_period(
-                s.created, s.billing_cycle_anchor, s.interval, s.interval_count, clock.now
-            )
+            return subscriptions.current_period(s, clock)
     return None
 
 
