@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tally.billing import pending
+from tally.billing import pending, true_ups
 from tally.billing.subscriptions import canceled, current_period, prices_of, view
 from tally.clock import Clock
 from tally.domain import invoices, prorations
@@ -55,7 +55,8 @@ def _final_lines(account: str, s: Subscription, prorate: bool, prices: dict, clo
             meter = objects.get(account, price.meter, Meter, clock, label="billing meter")
             used = usage.aggregate(account, meter, s.customer, since, now) if since < now else 0
             usage_cycle = Cycle(Period(start, now), Period(now, now))
-            lines.append(invoices.item_line(ItemInput(item.id, price, name, usage=used), usage_cycle))
+            counted = ItemInput(item.id, price, name, usage=used, usage_start=since if since != start else None)
+            lines.append(invoices.item_line(counted, usage_cycle))
         elif prorate and item.quantity is not None and now < period[1] and not s.trialing(period[1]):
             p = prorations.credit(price, item.quantity, name, period, now)
             if p.amount != 0:
@@ -73,6 +74,8 @@ def _final_lines(account: str, s: Subscription, prorate: bool, prices: dict, clo
                         proration=True,
                     )
                 )
+    if s.billed_through is not None:  # late usage of finalized periods: the last invoice carries it
+        lines[:0] = true_ups.lines(account, s.id, s.customer, prices, names, clock)
     return lines
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tally.billing import cancellations, pending
+from tally.billing import cancellations, pending, true_ups
 from tally.billing.references import referenced
 from tally.billing.subscriptions import current_period, prices_of
 from tally.clock import Clock
@@ -81,9 +81,18 @@ def build(
             end = cycle.usage.end
             used = usage.aggregate(account, meter, s.customer, since, end) if since < end else 0
         inputs.append(
-            invoices.ItemInput(item.id, price, names[price.product], quantity=item.quantity, usage=used)
+            invoices.ItemInput(
+                item.id,
+                price,
+                names[price.product],
+                quantity=item.quantity,
+                usage=used,
+                usage_start=since if used is not None and since != cycle.usage.start else None,
+            )
         )
     extra = pending.lines(account, s, cycle, prices, names, clock)  # prorations, replaced prices
+    if s.billed_through is not None:  # late usage of finalized periods (none before a first invoice)
+        extra = [*true_ups.lines(account, s.id, s.customer, prices, names, clock), *extra]
     draft = invoices.assemble(inputs, cycle, starting_balance=customer.balance, extra=extra)
     return InvoiceView(
         id=invoice_id,
