@@ -68,6 +68,7 @@ def build(
     )
     prices = prices_of(account, s, clock)
     names: dict[str, str] = {}
+    meters: dict[str, Meter] = {}
     inputs = []
     for item in s.items:
         price = prices[item.price]
@@ -75,7 +76,9 @@ def build(
             names[price.product] = objects.get(account, price.product, Product, clock).name
         used = None
         if price.metered and price.meter:
-            meter = objects.get(account, price.meter, Meter, clock, label="billing meter")
+            if price.meter not in meters:
+                meters[price.meter] = objects.get(account, price.meter, Meter, clock, label="billing meter")
+            meter = meters[price.meter]
             # from when the item was added or switched mid-period; usage in a trial is free
             since = max(cycle.usage.start, item.usage_since or 0, s.trial_end or 0)
             end = cycle.usage.end
@@ -92,7 +95,7 @@ def build(
         )
     extra = pending.lines(account, s, cycle, prices, names, clock)  # prorations, replaced prices
     if s.billed_through is not None:  # late usage of finalized periods (none before a first invoice)
-        extra = [*true_ups.lines(account, s.id, s.customer, prices, names, clock), *extra]
+        extra = [*true_ups.lines(account, s.id, s.customer, prices, names, clock, meters), *extra]
     draft = invoices.assemble(inputs, cycle, starting_balance=customer.balance, extra=extra)
     return InvoiceView(
         id=invoice_id,

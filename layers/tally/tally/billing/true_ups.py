@@ -48,12 +48,13 @@ def recheck(
     prices: dict[str, Price],
     names: dict[str, str],
     clock: Clock,
+    meters: dict[str, Meter] | None = None,
     *,
     skip_invoice: str | None = None,
 ) -> list[Recheck]:
     """Every open billed period of `subscription` re-rated with the usage stored now (adds the
-    prices it reads to `prices`, product names to `names`)."""
-    meters: dict[str, Meter] = {}
+    prices, product names and meters it reads to `prices`, `names` and `meters`)."""
+    meters = {} if meters is None else meters
     out = []
     for stored in billed.open_periods(account, subscription):
         if stored.record.invoice == skip_invoice:
@@ -87,10 +88,17 @@ def recheck(
 
 
 def lines(
-    account: str, subscription: str, customer: str, prices: dict[str, Price], names: dict[str, str], clock: Clock
+    account: str,
+    subscription: str,
+    customer: str,
+    prices: dict[str, Price],
+    names: dict[str, str],
+    clock: Clock,
+    meters: dict[str, Meter] | None = None,
 ) -> list[Line]:
     """The true-up lines the subscription's next invoice carries, as they stand now."""
-    return [ln for r in recheck(account, subscription, customer, prices, names, clock) for ln in r.lines]
+    checks = recheck(account, subscription, customer, prices, names, clock, meters)
+    return [ln for r in checks for ln in r.lines]
 
 
 def finalized(
