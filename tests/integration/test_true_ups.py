@@ -345,3 +345,42 @@ def test_a_canceled_subscription_bills_late_usage_on_its_final_invoice_only(func
     _use(plan, 1000, _at(2031, 6, 12), _at(2031, 7, 2))
     close(functions, JULY + 60)
     assert queued(plan.account) == []
+
+
+# -- cost -----------------------------------------------------------------------------------------
+def test_requests_of_a_close_with_a_true_up_to_recheck(functions, plan, monkeypatch):
+    """The figure docs/PERFORMANCE.md reports: the worker's DynamoDB requests for one period."""
+    from collections import Counter
+
+    from botocore.client import BaseClient
+
+    seen: Counter = Counter()
+    original = BaseClient._make_api_call
+
+    def counted(client, operation, params):
+        if client.meta.service_model.service_name == "dynamodb":
+            seen[operation] += 1
+        return original(client, operation, params)
+
+    def requests_of(end: int) -> Counter:
+        seen.clear()
+        monkeypatch.setattr(BaseClient, "_make_api_call", counted)
+        from tally.billing import cycles
+
+        assert cycles.bill_period(plan.account, plan.subscription, end, Clock.at(end + 60)).outcome == "billed"
+        monkeypatch.setattr(BaseClient, "_make_api_call", original)
+        return Counter(seen)
+
+    # GIVEN the first period: nothing billed before it, nothing to re-check
+    first = requests_of(JUNE)
+    # (one Query reads the subscription with its billed periods, one its usage; GetItem: customer,
+    # 2 prices, 2 products, the meter): the bench's 9
+    assert first == {"GetItem": 6, "Query": 2, "TransactWriteItems": 1}
+    # WHEN June is finalized and 600 late tokens arrive, the July close re-checks June
+    _finalize_at(functions, plan, JUNE)
+    _use(plan, 600, _at(2031, 6, 10), _at(2031, 6, 20))
+    second = requests_of(JULY)
+    # THEN one more request: June's usage Query (its billed usage came with the subscription; the
+    # price, product and meter are the ones the invoice reads anyway): 10
+    assert second == {"GetItem": 6, "Query": 3, "TransactWriteItems": 1}
+    assert [(u.quantity, u.amount) for u in _true_ups(_invoices(plan)[1])] == [(6, 24)]

@@ -51,7 +51,7 @@ from tally.presenters.invoices import invoice as present_invoice
 from tally.presenters.subscriptions import SubscriptionView
 from tally.presenters.subscriptions import subscription as present_subscription
 from tally.settings import settings
-from tally.store import due, objects, queues
+from tally.store import billed, due, objects, queues
 from tally.store.objects import Change, Unique, Write
 
 PER_SHARD = 2_000  # due subscriptions a run sends per shard; the rest go at the next run
@@ -112,7 +112,8 @@ def bill_period(account: str, subscription_id: str, period_end: int, clock: Cloc
 
 
 def _bill_once(account: str, subscription_id: str, period_end: int, clock: Clock) -> Billed:
-    stored = objects.load(account, subscription_id, Subscription, clock)
+    # the subscription and what its finalized invoices billed (late usage re-checked): ONE Query
+    stored, billed_periods = billed.with_open_periods(account, subscription_id, Subscription, clock)
     s = stored.record
     if s.status != "active":
         return Billed("ended")
@@ -123,7 +124,13 @@ def _bill_once(account: str, subscription_id: str, period_end: int, clock: Clock
         return Billed("not_due")  # a message from the future (or a clock behind): the index re-sends
     customer = objects.get(account, s.customer, Customer, clock)
     view = invoice_builder.build(
-        account, s, Clock.at(start), invoice_id=new_id("in"), customer=customer, line_prefix="il"
+        account,
+        s,
+        Clock.at(start),
+        invoice_id=new_id("in"),
+        customer=customer,
+        line_prefix="il",
+        billed_periods=billed_periods,
     )
     invoice = replace(
         replace(view, billing_reason="subscription_cycle").as_record(),

@@ -29,6 +29,7 @@ from tally.errors import InvalidRequest, NotFound, invalid
 from tally.ids import new_id
 from tally.presenters.invoices import InvoiceView
 from tally.store import lists, objects, usage
+from tally.store.billed import StoredPeriod
 
 
 def _no_upcoming(what: str, object_id: str) -> InvalidRequest:
@@ -58,8 +59,11 @@ def build(
     invoice_id: str,
     customer: Customer | None = None,
     line_prefix: str = "il_tmp",
+    billed_periods: list[StoredPeriod] | None = None,
 ) -> InvoiceView:
-    """The invoice closing the period of `subscription` that contains the clock's instant."""
+    """The invoice closing the period of `subscription` that contains the clock's instant, with the
+    true-ups of its finalized periods (`billed_periods` when the caller read them with the
+    subscription: `tally.store.billed.with_open_periods`)."""
     if customer is None:
         customer = referenced(account, subscription.customer, Customer, "customer", clock)
     s = subscription
@@ -95,7 +99,7 @@ def build(
         )
     extra = pending.lines(account, s, cycle, prices, names, clock)  # prorations, replaced prices
     if s.billed_through is not None:  # late usage of finalized periods (none before a first invoice)
-        extra = [*true_ups.lines(account, s.id, s.customer, prices, names, clock, meters), *extra]
+        extra = [*true_ups.lines(account, s.id, s.customer, prices, names, clock, meters, billed_periods), *extra]
     draft = invoices.assemble(inputs, cycle, starting_balance=customer.balance, extra=extra)
     return InvoiceView(
         id=invoice_id,

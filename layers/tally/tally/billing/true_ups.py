@@ -50,13 +50,15 @@ def recheck(
     clock: Clock,
     meters: dict[str, Meter] | None = None,
     *,
+    periods: list[StoredPeriod] | None = None,
     skip_invoice: str | None = None,
 ) -> list[Recheck]:
-    """Every open billed period of `subscription` re-rated with the usage stored now (adds the
-    prices, product names and meters it reads to `prices`, `names` and `meters`)."""
+    """Every open billed period of `subscription` (`periods` when the caller read them, else one
+    Query) re-rated with the usage stored now (adds the prices, product names and meters it reads
+    to `prices`, `names` and `meters`)."""
     meters = {} if meters is None else meters
     out = []
-    for stored in billed.open_periods(account, subscription):
+    for stored in billed.open_periods(account, subscription) if periods is None else periods:
         if stored.record.invoice == skip_invoice:
             continue
         lines: list[Line] = []
@@ -95,9 +97,10 @@ def lines(
     names: dict[str, str],
     clock: Clock,
     meters: dict[str, Meter] | None = None,
+    periods: list[StoredPeriod] | None = None,
 ) -> list[Line]:
     """The true-up lines the subscription's next invoice carries, as they stand now."""
-    checks = recheck(account, subscription, customer, prices, names, clock, meters)
+    checks = recheck(account, subscription, customer, prices, names, clock, meters, periods=periods)
     return [ln for r in checks for ln in r.lines]
 
 

@@ -6,7 +6,8 @@ subscription's record.
 
 Reading a subscription's open periods is ONE Query on its partition (`begins_with billed#`): the
 items are deleted once settled, so it returns only the few periods of the last 36 days (plus the
-one or two intervals before the check). Writes ride in the finalizing transaction
+interval before the check). The period close reads them with the subscription record itself, in
+the one Query it needs instead of a GetItem (`with_open_periods`). Writes ride in the finalizing transaction
 (`tally.store.objects.commit`'s `aux`), each conditional on the version read.
 """
 
@@ -16,12 +17,13 @@ from dataclasses import dataclass
 
 from pynamodb.exceptions import QueryError
 
+from tally.clock import Clock
 from tally.domain.true_ups import BilledPeriod
 from tally.errors import Conflict
-from tally.store import codec
+from tally.store import codec, objects
 from tally.store.errors import raise_translated
-from tally.store.models import ObjectItem, bind
-from tally.store.objects import Aux
+from tally.store.models import OBJECT_SK, ObjectItem, bind
+from tally.store.objects import R, Aux, Stored
 
 KIND = "billed_usage"
 PREFIX = "billed#"
@@ -52,6 +54,29 @@ def open_periods(account: str, subscription: str) -> list[StoredPeriod]:
     except QueryError as exc:
         raise_translated(exc)
         raise
+
+
+def with_open_periods(
+    account: str, subscription_id: str, cls: type[R], clock: Clock
+) -> tuple[Stored[R], list[StoredPeriod]]:
+    """A subscription's record and its open billed periods in ONE Query of its partition (sort keys
+    `billed#…` < `count#…` < `ix#…` < `obj`): the period close reads both for the price of the
+    GetItem it needs anyway. Raises NotFound like `objects.load`."""
+    bind()
+    record: ObjectItem | None = None
+    periods = []
+    try:
+        for item in ObjectItem.query(
+            _pk(account, subscription_id), ObjectItem.sk.between(PREFIX, OBJECT_SK), consistent_read=True
+        ):
+            if item.sk == OBJECT_SK:
+                record = item
+            elif item.sk.startswith(PREFIX):
+                periods.append(StoredPeriod(codec.loads(BilledPeriod, str(item.body)), int(item.version)))
+    except QueryError as exc:
+        raise_translated(exc)
+    found = objects.checked(record, cls.OBJECT, subscription_id, clock)
+    return Stored(codec.loads(cls, str(found.text)), int(found.version), objects.created_ms(found)), periods
 
 
 def _conflict(period: BilledPeriod) -> Conflict:

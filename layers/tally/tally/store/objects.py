@@ -393,8 +393,23 @@ def read_item(
         raise NotFound(label or kind, object_id, param=param) from None
     except GetError as exc:
         raise_translated(exc)
+    return checked(item, kind, object_id, clock, label=label, param=param)
+
+
+def checked(
+    item: ObjectItem | None,
+    kind: str,
+    object_id: str,
+    clock: Clock,
+    *,
+    label: str | None = None,
+    param: str = "id",
+) -> ObjectItem:
+    """`item` if it is a live object of `kind`; else NotFound (absent, of another kind, or past
+    its retention: TTL deletes lazily, and never in moto)."""
     if (
-        item.kind != kind
+        item is None
+        or item.kind != kind
         or (item.body is None and item.zbody is None)
         or (item.expires is not None and item.expires <= clock.now)
     ):
