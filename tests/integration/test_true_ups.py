@@ -58,7 +58,9 @@ def _cycle(functions, plan: Plan, end: int) -> None:
     _finalize_at(functions, plan, end)
 
 
-def _use(plan: Plan, value: int, timestamp: int, received: int, customer: str | None = None, ident=None) -> None:
+def _use(
+    plan: Plan, value: int, timestamp: int, received: int, customer: str | None = None, ident=None
+) -> None:
     event = EventInput(
         "alpaca_ai_tokens",
         {"stripe_customer_id": customer or plan.customer, "value": str(value)},
@@ -89,9 +91,7 @@ def _shown(api: support.Api, inv: Invoice) -> dict:
 def _tiered_subscription(plan: Plan, mode: str, tiers: list[Tier]) -> tuple[str, str]:
     """A second customer on a tiered price over the same meter: (customer, subscription)."""
     t0 = Clock.at(START)
-    meter_id = next(
-        m.id for m in _meters(plan) if m.event_name == "alpaca_ai_tokens"
-    )
+    meter_id = next(m.id for m in _meters(plan) if m.event_name == "alpaca_ai_tokens")
     tokens = objects.get(plan.account, plan.metered, type(_price(plan)), t0).product
     price = prices.create(
         plan.account,
@@ -157,7 +157,13 @@ def test_late_usage_after_finalization_is_trued_up_on_the_next_invoice(functions
     # price, and first; July's own lines follow: 0 tokens (0), seats for July → August (3,000)
     july = _invoices(plan)[1]
     (up,) = _true_ups(july)
-    assert (up.price, up.quantity, up.amount, up.period_start, up.period_end) == (plan.metered, 6, 24, START, JUNE)
+    assert (up.price, up.quantity, up.amount, up.period_start, up.period_end) == (
+        plan.metered,
+        6,
+        24,
+        START,
+        JUNE,
+    )
     assert up.description == MAY_JUNE and july.lines[0] == up
     assert july.total == 3024 == preview.draft.totals.total
     # AND the API shows it as a Stripe line item (type-checked by test_stripe_types' shapes)
@@ -201,7 +207,9 @@ def test_graduated_tiers_true_up_the_rated_difference(functions, plan):
 
 def test_volume_tiers_true_up_the_rated_difference(functions, plan):
     # GIVEN a volume price: all units at 10 up to 100, all at 9 beyond
-    customer, sub = _tiered_subscription(plan, "volume", [Tier(100, Decimal(10), None), Tier(None, Decimal(9), None)])
+    customer, sub = _tiered_subscription(
+        plan, "volume", [Tier(100, Decimal(10), None), Tier(None, Decimal(9), None)]
+    )
     # AND 80 tokens billed in June: 80 × 10 = 800
     _use(plan, 80, START + 86400, START + 86400, customer)
     _cycle(functions, plan, JUNE)
@@ -309,7 +317,9 @@ def test_two_invoices_finalizing_at_once_bill_a_true_up_once(functions, plan, mo
     lifecycle.finalize(plan.account, final.id, Clock.at(JULY + 800))
     # THEN the first carries the true-up; the second's version check failed, it re-read and
     # dropped it (nothing left to true up)
-    assert [(u.quantity, u.amount) for u in _true_ups(objects.get(plan.account, july.id, Invoice, Clock.at(JULY)))] == [(6, 24)]
+    assert [
+        (u.quantity, u.amount) for u in _true_ups(objects.get(plan.account, july.id, Invoice, Clock.at(JULY)))
+    ] == [(6, 24)]
     assert _true_ups(objects.get(plan.account, final.id, Invoice, Clock.at(JULY))) == []
     assert len(calls) == 3
 
@@ -324,7 +334,10 @@ def test_a_period_is_forgotten_once_no_late_usage_can_reach_it(functions, plan):
     # WHEN July finalizes (36 days after 14 June are not over on 14 July) and then August
     _cycle(functions, plan, JULY)
     june, july = _invoices(plan)
-    assert {p.record.invoice for p in billed.open_periods(plan.account, plan.subscription)} == {june.id, july.id}
+    assert {p.record.invoice for p in billed.open_periods(plan.account, plan.subscription)} == {
+        june.id,
+        july.id,
+    }
     _cycle(functions, plan, AUGUST)
     # THEN August's finalization re-checked May – June a last time and forgot it
     kept = {p.record.invoice for p in billed.open_periods(plan.account, plan.subscription)}
@@ -336,7 +349,9 @@ def test_a_canceled_subscription_bills_late_usage_on_its_final_invoice_only(func
     _cycle(functions, plan, JUNE)
     _use(plan, 600, _at(2031, 6, 10), _at(2031, 6, 20))
     # WHEN the subscription is canceled with invoice_now on 1 July
-    _, final = cancellations.cancel(plan.account, plan.subscription, Clock.at(_at(2031, 7, 1)), invoice_now=True)
+    _, final = cancellations.cancel(
+        plan.account, plan.subscription, Clock.at(_at(2031, 7, 1)), invoice_now=True
+    )
     # THEN the final invoice carries the true-up
     assert final is not None
     assert [(u.quantity, u.amount, u.description) for u in _true_ups(final)] == [(6, 24, MAY_JUNE)]
@@ -367,7 +382,9 @@ def test_requests_of_a_close_with_a_true_up_to_recheck(functions, plan, monkeypa
         monkeypatch.setattr(BaseClient, "_make_api_call", counted)
         from tally.billing import cycles
 
-        assert cycles.bill_period(plan.account, plan.subscription, end, Clock.at(end + 60)).outcome == "billed"
+        assert (
+            cycles.bill_period(plan.account, plan.subscription, end, Clock.at(end + 60)).outcome == "billed"
+        )
         monkeypatch.setattr(BaseClient, "_make_api_call", original)
         return Counter(seen)
 

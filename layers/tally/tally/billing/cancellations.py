@@ -55,7 +55,9 @@ def _final_lines(account: str, s: Subscription, prorate: bool, prices: dict, clo
             meter = objects.get(account, price.meter, Meter, clock, label="billing meter")
             used = usage.aggregate(account, meter, s.customer, since, now) if since < now else 0
             usage_cycle = Cycle(Period(start, now), Period(now, now))
-            counted = ItemInput(item.id, price, name, usage=used, usage_start=since if since != start else None)
+            counted = ItemInput(
+                item.id, price, name, usage=used, usage_start=since if since != start else None
+            )
             lines.append(invoices.item_line(counted, usage_cycle))
         elif prorate and item.quantity is not None and now < period[1] and not s.trialing(period[1]):
             p = prorations.credit(price, item.quantity, name, period, now)

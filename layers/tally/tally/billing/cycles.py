@@ -17,6 +17,11 @@ to the next period's end), in ONE transaction (`objects.commit`) with:
 - the subscription Put, conditional on the version read (optimistic lock);
 - the `invoice.created` and `customer.subscription.updated` events.
 
+The draft also carries the true-ups of the subscription's finalized periods (late usage:
+`tally.billing.true_ups`), as a preview shows them; the subscription and what its invoices billed
+are read by ONE Query of its partition (`tally.store.billed.with_open_periods`). Nothing about
+them is written here: finalization recomputes and records them.
+
 So the invoice exists exactly when the subscription has moved past the period. What happens on:
 
 - a duplicate delivery, or a message sent by two overlapping runs: the subscription has moved on

@@ -99,7 +99,10 @@ def build(
         )
     extra = pending.lines(account, s, cycle, prices, names, clock)  # prorations, replaced prices
     if s.billed_through is not None:  # late usage of finalized periods (none before a first invoice)
-        extra = [*true_ups.lines(account, s.id, s.customer, prices, names, clock, meters, billed_periods), *extra]
+        extra = [
+            *true_ups.lines(account, s.id, s.customer, prices, names, clock, meters, billed_periods),
+            *extra,
+        ]
     draft = invoices.assemble(inputs, cycle, starting_balance=customer.balance, extra=extra)
     return InvoiceView(
         id=invoice_id,

@@ -3,9 +3,11 @@
 - **finalize** (`draft` → `open`): at the end of the grace period (`automatically_finalizes_at`,
   the close's due index sends it: `advance_due`) or early (`POST /v1/invoices/{id}/finalize`).
   The metered lines are rebuilt from the usage stored NOW over their period, so late usage that
-  arrived during the grace period counts; licensed lines stay. The invoice gets its number
-  `<customer.invoice_prefix>-<NNNN>` from the customer's `next_invoice_sequence`, bumped in the
-  same transaction (invoice Put conditional on the draft's version, customer Put conditional on
+  arrived during the grace period counts; licensed lines stay. The true-up lines of earlier
+  finalized periods are recomputed (`tally.billing.true_ups`), and what this invoice billed is
+  recorded (`tally.store.billed`) in the same transaction, conditional on the versions read.
+  The invoice gets its number `<customer.invoice_prefix>-<NNNN>` from the customer's
+  `next_invoice_sequence`, bumped in the same transaction (invoice Put conditional on the draft's version, customer Put conditional on
   its version, `invoice.finalized` and `customer.updated` events): two invoices never share a
   number, and a number is never skipped.
 - **paid**: only out of band (`paid_out_of_band=true`), Tally collects no payments. An invoice

@@ -116,7 +116,11 @@ def finalized(
     the re-checks whose writes (`writes`) go into the finalizing transaction."""
     prices: dict[str, Price] = {}
     checks = recheck(account, subscription, customer, prices, {}, clock, skip_invoice=invoice_id)
-    ids = {(ln.subscription_item, ln.price, ln.period_start, ln.period_end): ln.id for ln in drafted if ln.true_up}
+    ids = {
+        (ln.subscription_item, ln.price, ln.period_start, ln.period_end): ln.id
+        for ln in drafted
+        if ln.true_up
+    }
     out = []
     for check in checks:
         for ln in check.lines:
@@ -144,7 +148,12 @@ def finalized(
 
 
 def writes(
-    account: str, subscription: str, invoice_id: str, lines: tuple[InvoiceLine, ...], checks: list[Recheck], now: int
+    account: str,
+    subscription: str,
+    invoice_id: str,
+    lines: tuple[InvoiceLine, ...],
+    checks: list[Recheck],
+    now: int,
 ) -> list[Aux]:
     """The billed-usage writes of finalizing an invoice with `lines` at `now`: what it billed for its
     own metered lines (new), each period it trued up (updated), each settled period (forgotten)."""

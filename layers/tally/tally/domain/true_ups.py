@@ -85,7 +85,9 @@ def describe_period(start: int, end: int) -> str:
     return f"{head} – {b:%b} {b.day}, {b.year}"
 
 
-def true_up(billed: BilledLine, price: Price, product_name: str, usage: int) -> tuple[Line, BilledLine] | None:
+def true_up(
+    billed: BilledLine, price: Price, product_name: str, usage: int
+) -> tuple[Line, BilledLine] | None:
     """The true-up line of `billed` when its period's usage is now `usage`, and the billed line once
     it is billed; None when nothing changed.
 

@@ -23,7 +23,7 @@ from tally.errors import Conflict
 from tally.store import codec, objects
 from tally.store.errors import raise_translated
 from tally.store.models import OBJECT_SK, ObjectItem, bind
-from tally.store.objects import R, Aux, Stored
+from tally.store.objects import Aux, R, Stored
 
 KIND = "billed_usage"
 PREFIX = "billed#"
