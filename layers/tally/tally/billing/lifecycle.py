@@ -7,9 +7,9 @@
   finalized periods are recomputed (`tally.billing.true_ups`), and what this invoice billed is
   recorded (`tally.store.billed`) in the same transaction, conditional on the versions read.
   The invoice gets its number `<customer.invoice_prefix>-<NNNN>` from the customer's
-  `next_invoice_sequence`, bumped in the same transaction (invoice Put conditional on the draft's version, customer Put conditional on
-  its version, `invoice.finalized` and `customer.updated` events): two invoices never share a
-  number, and a number is never skipped.
+  `next_invoice_sequence`, bumped in the same transaction (invoice Put conditional on the
+  draft's version, customer Put conditional on its version, `invoice.finalized` and
+  `customer.updated` events): two invoices never share a number, and a number is never skipped.
 - **paid**: only out of band (`paid_out_of_band=true`), Tally collects no payments. An invoice
   with nothing to pay is paid right after it is finalized (Stripe).
 - **void** (`open`/`uncollectible`), **mark_uncollectible** (`open`).
