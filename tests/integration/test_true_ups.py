@@ -338,10 +338,21 @@ def test_a_period_is_forgotten_once_no_late_usage_can_reach_it(functions, plan):
         june.id,
         july.id,
     }
-    _cycle(functions, plan, AUGUST)
-    # THEN August's finalization re-checked May – June a last time and forgot it
-    kept = {p.record.invoice for p in billed.open_periods(plan.account, plan.subscription)}
-    assert june.id not in kept and july.id in kept
+    _draft_at(functions, plan, AUGUST)
+    # AND August's finalization (which forgets May – June, records itself) crashes once
+    with support.TransactionCrash(at=1):
+        close(functions, AUGUST + GRACE + 60)
+        finalizing = queued(plan.account)
+        assert bill(functions, finalizing) == [finalizing[0]["messageId"]]
+    assert {p.record.invoice for p in billed.open_periods(plan.account, plan.subscription)} == {
+        june.id,
+        july.id,
+    }
+    assert bill(functions, finalizing) == []
+    # THEN the retry re-checked May – June a last time and forgot it; July and August are kept
+    august = _invoices(plan)[2]
+    kept = [p.record.invoice for p in billed.open_periods(plan.account, plan.subscription)]
+    assert kept == [july.id, august.id] and august.status == "open"
 
 
 def test_a_canceled_subscription_bills_late_usage_on_its_final_invoice_only(functions, plan):
