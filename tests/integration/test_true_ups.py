@@ -412,3 +412,31 @@ def test_requests_of_a_close_with_a_true_up_to_recheck(functions, plan, monkeypa
     # price, product and meter are the ones the invoice reads anyway): 10
     assert second == {"GetItem": 6, "Query": 3, "TransactWriteItems": 1}
     assert [(u.quantity, u.amount) for u in _true_ups(_invoices(plan)[1])] == [(6, 24)]
+
+
+def test_the_api_previews_and_finalizes_the_true_up(functions, plan, monkeypatch):
+    # GIVEN June finalized, 600 late tokens (+6 units, +24), and the API running on 1 July
+    _cycle(functions, plan, JUNE)
+    _use(plan, 600, _at(2031, 6, 10), _at(2031, 6, 20))
+    monkeypatch.setattr(Clock, "system", classmethod(lambda cls: Clock.at(_at(2031, 7, 1))))
+    api = support.Api(functions, support.Account(plan.account, plan.key))
+    # WHEN the upcoming invoice is previewed
+    preview = api.post("/v1/invoices/create_preview", {"subscription": plan.subscription})
+    assert preview.status == 200, preview.text
+    # THEN its first line is the true-up, a Stripe line item naming the original period
+    first = preview.json["lines"]["data"][0]
+    assert (first["description"], first["amount"], first["quantity"]) == (MAY_JUNE, 24, 6)
+    assert first["period"] == {"start": START, "end": JUNE}
+    assert first["pricing"]["price_details"]["price"] == plan.metered
+    assert preview.json["total"] == 3024 and stripe_shapes.problems(preview.json) == []
+    # WHEN July is drafted and finalized through the API THEN it bills the same +24
+    _draft_at(functions, plan, JULY)
+    july = _invoices(plan)[1]
+    monkeypatch.setattr(Clock, "system", classmethod(lambda cls: Clock.at(JULY + 600)))
+    done = api.post(f"/v1/invoices/{july.id}/finalize")
+    assert done.status == 200, done.text
+    assert (done.json["status"], done.json["total"], done.json["lines"]["data"][0]["amount"]) == (
+        "open",
+        3024,
+        24,
+    )
