@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tally.api import (
+    account_settings,
     customers,
     events,
     invoices,
@@ -31,6 +32,7 @@ ROUTES = merge(
     events.routes,
     search.routes,
     test_clocks.routes,
+    account_settings.routes,
 )
 
 

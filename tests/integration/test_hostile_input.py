@@ -229,6 +229,8 @@ def search_cases(path: str, valid: str) -> list[Row]:
 
 EVENT_NAME = "hostile_tokens"
 CLOCKS = "/v1/test_helpers/test_clocks"
+SETTINGS = "/v1/tally/account_settings"
+NOW = int(time.time())
 FROZEN = 1_900_000_000  # the seed clock's frozen time
 SUB_PATH = "/v1/subscriptions/{subscription}"
 SUMMARIES = "/v1/billing/meters/{meter}/event_summaries?customer={customer}&start_time={start}&end_time={end}"
@@ -279,6 +281,7 @@ TARGETS = [
         "/v1/subscriptions",
         stores=False,
     ),
+    Target(SETTINGS, {"invoice_grace_period": 7200}, None, "/v1/events"),
     Target(CLOCKS, {"frozen_time": FROZEN, "name": "Hostile"}, "name", CLOCKS),
     Target(CLOCKS + "/{test_clock}/advance", {"frozen_time": FROZEN + 86400}, None, CLOCKS),
     Target("/v1/invoices/{invoice}", {"description": "Hostile"}, "description", "/v1/invoices"),
@@ -619,6 +622,34 @@ ROWS: list[Row] = [
             ("trial_period_days over 730", {"trial_period_days": 731}, "trial_period_days"),
             ("trial_end far future", {"trial_end": 2**62}, "trial_end"),
             ("trial_end in the past", {"trial_end": 1}, "trial_end"),
+            ("trial_end now", {"trial_end": "now"}, "trial_end"),
+            ("backdate_start_date a string", {"backdate_start_date": "yesterday"}, "backdate_start_date"),
+            ("backdate_start_date negative", {"backdate_start_date": -1}, "backdate_start_date"),
+            (
+                "backdate_start_date in the future",
+                {"backdate_start_date": NOW + 86400},
+                "backdate_start_date",
+            ),
+            (
+                "backdate_start_date 2 months back",
+                {"backdate_start_date": NOW - 62 * 86400},
+                "backdate_start_date",
+            ),
+            (
+                "backdate_start_date with a trial",
+                {"backdate_start_date": NOW - 86400, "trial_period_days": 7},
+                "backdate_start_date",
+            ),
+            ("cancel_at a string", {"cancel_at": "soon"}, "cancel_at"),
+            ("cancel_at in the past", {"cancel_at": 1}, "cancel_at"),
+            ("cancel_at far future", {"cancel_at": 2**62}, "cancel_at"),
+            ("cancel_at after the first period", {"cancel_at": NOW + 62 * 86400}, "cancel_at"),
+            (
+                "cancel_at with cancel_at_period_end",
+                {"cancel_at": NOW + 86400, "cancel_at_period_end": "true"},
+                "cancel_at",
+            ),
+            ("cancel_at_period_end not a boolean", {"cancel_at_period_end": "soon"}, "cancel_at_period_end"),
         ]
     ),
     # -- POST /v1/subscriptions/{id}: its own params ----------------------------------------------------
@@ -638,6 +669,19 @@ ROWS: list[Row] = [
             ("proration_date negative", {"proration_date": -1}, "proration_date"),
             ("proration_date far future", {"proration_date": 2**62}, "proration_date"),
             ("cancel_at_period_end not a boolean", {"cancel_at_period_end": "yes"}, "cancel_at_period_end"),
+            ("trial_end not trialing", {"trial_end": "now"}, "trial_end"),
+            ("trial_end a word", {"trial_end": "tomorrow"}, "trial_end"),
+            ("trial_end far future", {"trial_end": 2**62}, "trial_end"),
+            ("trial_end hash", {"trial_end": {"x": "1"}}, "trial_end"),
+            ("cancel_at a string", {"cancel_at": "soon"}, "cancel_at"),
+            ("cancel_at in the past", {"cancel_at": 1}, "cancel_at"),
+            ("cancel_at far future", {"cancel_at": 2**62}, "cancel_at"),
+            ("cancel_at after the period", {"cancel_at": NOW + 62 * 86400}, "cancel_at"),
+            (
+                "cancel_at with cancel_at_period_end",
+                {"cancel_at": NOW + 86400, "cancel_at_period_end": "false"},
+                "cancel_at",
+            ),
             ("items a string", {"items": "x"}, "items"),
             ("item id too long", {"items": [{"id": "si_" + "x" * 300, "quantity": 2}]}, "items[0][id]"),
             ("item id unknown", {"items": [{"id": "si_../../x", "quantity": 2}]}, "items[0][id]"),
@@ -661,6 +705,27 @@ ROWS: list[Row] = [
             ("item with an unknown field", {"items": [{"price": "{price}", "plan": "x"}]}, "items[0][plan]"),
             ("21 items", {"items": [{"price": f"price_{i}"} for i in range(21)]}, "items"),
         ]
+    ),
+    # -- /v1/tally/account_settings ---------------------------------------------------------------------
+    *(
+        Row(f"POST {SETTINGS} {name}", "POST", SETTINGS, 400, form(body), param=param, listing="/v1/events")
+        for name, body, param in [
+            ("grace over 72 h", {"invoice_grace_period": 72 * 3600 + 1}, "invoice_grace_period"),
+            ("grace negative", {"invoice_grace_period": -1}, "invoice_grace_period"),
+            ("grace with a unit", {"invoice_grace_period": "3h"}, "invoice_grace_period"),
+            ("grace a decimal", {"invoice_grace_period": "1.5"}, "invoice_grace_period"),
+            ("grace a hash", {"invoice_grace_period": {"x": "1"}}, "invoice_grace_period"),
+            ("grace huge", {"invoice_grace_period": "9" * 40}, "invoice_grace_period"),
+        ]
+    ),
+    Row(
+        f"GET {SETTINGS} with a param",
+        "GET",
+        SETTINGS,
+        400,
+        query="limit=3",
+        param="limit",
+        listing="/v1/events",
     ),
     # -- /v1/customers: its own params -----------------------------------------------------------------
     Row("POST /v1/customers name over 256", "POST", "/v1/customers", 400, form({"name": "x" * 257})),
