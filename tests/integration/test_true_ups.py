@@ -380,6 +380,8 @@ def test_requests_of_a_close_with_a_true_up_to_recheck(functions, plan, monkeypa
 
     from botocore.client import BaseClient
 
+    from tally.billing import account_settings
+
     seen: Counter = Counter()
     original = BaseClient._make_api_call
 
@@ -389,6 +391,8 @@ def test_requests_of_a_close_with_a_true_up_to_recheck(functions, plan, monkeypa
         return original(client, operation, params)
 
     def requests_of(end: int) -> Counter:
+        # the account's grace setting is cached per instance (a minute): warm, as in a busy worker
+        account_settings.invoice_grace(plan.account, Clock.at(end))
         seen.clear()
         monkeypatch.setattr(BaseClient, "_make_api_call", counted)
         from tally.billing import cycles
