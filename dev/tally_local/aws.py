@@ -20,6 +20,8 @@ FAKE_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
+    # DynamoDB Streams in moto answer only without account-based endpoints (MOTO-NOTES).
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
 }
 
 
@@ -93,6 +95,9 @@ def create_tables(template: Template, names: dict[str, str], client: Any) -> Non
         }
         if props.get("GlobalSecondaryIndexes"):
             args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        stream = props.get("StreamSpecification")
+        if stream:  # the outbox's stream (DispatchFunction reads it: tally_local.streams)
+            args["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
         client.create_table(**args)
         ttl = props.get("TimeToLiveSpecification")
         if ttl:
@@ -125,6 +130,16 @@ def create_queues(template: Template, client: Any, prefix: str = "tally-local-")
             ]["QueueArn"]
             del pending[logical_id]
     return urls
+
+
+def create_topics(template: Template, client: Any, prefix: str = "tally-local-") -> dict[str, str]:
+    """Create the template's SNS topics; returns {logical id: topic ARN} (what `!Ref Topic` is).
+    Locally the topic is not encrypted (moto has no KMS behind it); its subscriptions come from the
+    API (/v1/notification_subscriptions), and email/HTTP deliveries from `tally_local.sns_delivery`."""
+    return {
+        logical_id: client.create_topic(Name=f"{prefix}{logical_id}")["TopicArn"]
+        for logical_id in template.topics
+    }
 
 
 def configure_environment(

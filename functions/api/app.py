@@ -9,6 +9,7 @@ from tally.api import (
     events,
     invoices,
     meters,
+    notification_subscriptions,
     prices,
     products,
     search,
@@ -31,6 +32,7 @@ ROUTES = merge(
     events.routes,
     search.routes,
     test_clocks.routes,
+    notification_subscriptions.routes,
 )
 
 

@@ -25,7 +25,7 @@ def needed(
     from botocore.client import BaseClient
 
     logical = {name: logical_id for logical_id, name in moto_tables.items()}
-    logical.update({f"tally-test-{q}": q for q in functions.template.queues})
+    logical.update({f"tally-test-{q}": q for q in [*functions.template.queues, *functions.template.topics]})
     seen: dict[str, set[support.Grant]] = {}
     original_call = BaseClient._make_api_call
     original_handler = functions.handler
@@ -33,10 +33,13 @@ def needed(
     def make_api_call(client, operation, params):
         function = _running.get()
         service = client.meta.service_model.service_name
-        if function is not None and service in ("dynamodb", "sqs"):
-            grants = (support.needed_grants if service == "dynamodb" else support.needed_sqs_grants)(
-                operation, params
-            )
+        if function is not None and service in ("dynamodb", "sqs", "sns"):
+            needed_for = {
+                "dynamodb": support.needed_grants,
+                "sqs": support.needed_sqs_grants,
+                "sns": support.needed_sns_grants,
+            }[service]
+            grants = needed_for(operation, params)
             for resource, action, scope in grants:
                 seen.setdefault(function, set()).add((logical.get(resource, resource), action, scope))
         return original_call(client, operation, params)
