@@ -141,6 +141,13 @@ def test_api_needs_exactly_what_its_policy_grants(api, needed):
     assert summaries.status == 200, summaries.text
     assert api.post(f"/v1/billing/meters/{meter['id']}/deactivate").status == 200
     assert api.delete(f"/v1/subscriptions/{sub['id']}").status == 200
+    nsub = api.post(
+        "/v1/notification_subscriptions",
+        {"protocol": "email", "endpoint": "lp@example.com", "event_types": ["invoice.*"], "customer": cus},
+    )
+    assert nsub.status == 200, nsub.text
+    assert api.get("/v1/notification_subscriptions").status == 200
+    assert api.delete(f"/v1/notification_subscriptions/{nsub.json['id']}").status == 200
     assert api.delete(f"/v1/customers/{cus}").status == 200
     # THEN the calls needed exactly the API function's policy: nothing missing, nothing else granted
     assert needed["ApiFunction"] | IDEMPOTENCY_FALLBACK == support.template_grants("ApiFunction")
@@ -159,3 +166,13 @@ def test_billing_cycle_functions_need_exactly_what_their_policies_grant(function
     # THEN each function's calls needed exactly its policy: nothing missing, nothing else granted
     assert needed["ClosePeriodsFunction"] == support.template_grants("ClosePeriodsFunction")
     assert needed["BillPeriodFunction"] == support.template_grants("BillPeriodFunction")
+
+
+def test_dispatch_needs_exactly_what_its_policy_grants(api, needed, outbox):
+    # GIVEN changes that write events (the outbox)
+    cus = api.post("/v1/customers", {"name": "Outboxed"}).json["id"]
+    assert api.post(f"/v1/customers/{cus}", {"name": "Renamed"}).status == 200
+    # WHEN the stream delivers them to DispatchFunction
+    outbox.drain()
+    # THEN its calls needed exactly its policy: Publish (and the topic's key), the webhook queue
+    assert needed["DispatchFunction"] == support.template_grants("DispatchFunction")
