@@ -108,7 +108,7 @@ def install() -> None:
                 )
             return original_subscribe(self)
 
-        Subscription.publish = publish  # type: ignore[method-assign]
+        Subscription.publish = publish  # type: ignore[method-assign,assignment]
         SNSResponse.subscribe = subscribe  # type: ignore[method-assign]
         _installed = True
 

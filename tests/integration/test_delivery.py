@@ -71,13 +71,13 @@ def _events(api: support.Api) -> list[dict]:
 def _alert_event(account: str, customer: str) -> str:
     """A `billing.alert.triggered` event written to the account's event log, as the alert
     evaluation writes it (an event item of the outbox, whoever writes it)."""
+    from pynamodb.transactions import TransactWrite
+
     from tally.clock import Clock
     from tally.ids import new_id
     from tally.store import event_log
     from tally.store.models import bind
     from tally.store.objects import connection
-
-    from pynamodb.transactions import TransactWrite
 
     clock = Clock.system()
     body = {
@@ -246,7 +246,7 @@ def test_a_subscription_for_one_customer_hears_of_that_customer_only(api, outbox
 class _Receiver(http.server.BaseHTTPRequestHandler):
     got: list[tuple[dict, dict]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 — http.server's name
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).got.append(({k.lower(): v for k, v in self.headers.items()}, json.loads(body)))
         self.send_response(200)
@@ -373,7 +373,7 @@ def test_a_crash_after_subscribing_then_a_retry_leaves_one_subscription(api, mon
     monkeypatch.setattr(notifications, "save", crash)
     body = {"protocol": "email", "endpoint": "retry@example.com", "event_types": ["*"]}
     assert api.post(NSUB, body).status == 500
-    # WHEN the request is retried THEN it succeeds, adopting SNS's subscription: one record, one SNS subscription
+    # WHEN the request is retried THEN it succeeds, adopting SNS's subscription: one record, one in SNS
     created = api.post(NSUB, body).json
     assert [s["id"] for s in api.get(NSUB).json["data"]] == [created["id"]]
     assert list(_sns_subscriptions()).count("retry@example.com") == 1

@@ -113,7 +113,8 @@ def message_attributes(account: str, event: dict[str, Any]) -> dict[str, str]:
         attributes["customer"] = customer
     meter = obj.get("id") if obj.get("object") == "billing.meter" else obj.get("meter")
     if not isinstance(meter, str):  # an alert (billing.alert, or the alert of billing.alert_triggered)
-        alert = obj.get("alert") if isinstance(obj.get("alert"), dict) else obj
+        nested = obj.get("alert")
+        alert: dict[str, Any] = nested if isinstance(nested, dict) else obj
         threshold = alert.get("usage_threshold")
         meter = threshold.get("meter") if isinstance(threshold, dict) else None
     if not isinstance(meter, str) and isinstance(obj.get("recurring"), dict):  # a metered price
