@@ -454,6 +454,7 @@ def new_test_key() -> str:
 
 
 _RUNNING = re.compile(r"Tally is running at (http://\S+)")
+_MAILBOX = re.compile(r"mailbox \(SNS email deliveries, one file per message\): (\S+)")
 _MOTO = re.compile(r"AWS endpoint \(moto\): (http://\S+)\s+objects table: (\S+)")
 
 
@@ -472,6 +473,8 @@ class LocalServer:
         env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "TALLY_API_KEY")}
         # TALLY_PORT=0: the gateway binds a free port and prints it, so no port can be taken meanwhile.
         env.update(TALLY_PORT="0", TALLY_API_KEY=",".join(keys), PYTHONUNBUFFERED="1")
+        # Its own mailbox (SNS email deliveries), not the developer's .tally/mailbox.
+        env["TALLY_MAILBOX"] = tempfile.mkdtemp(prefix="tally-e2e-mailbox-")
         fd, name = tempfile.mkstemp(prefix="tally-e2e-", suffix=".log")
         log = Path(name)
         with os.fdopen(fd, "wb") as out:
@@ -504,6 +507,13 @@ class LocalServer:
         if not found:
             raise AssertionError(f"the server did not print its AWS endpoint:\n{self.output()}")
         return found.group(1), found.group(2)
+
+    def mailbox(self) -> Path:
+        """The folder the server writes SNS email deliveries to, as it printed it."""
+        found = _MAILBOX.search(self.output())
+        if not found:
+            raise AssertionError(f"the server did not print its mailbox:\n{self.output()}")
+        return Path(found.group(1))
 
     def take_key(self) -> str:
         """A key whose account no other test has used."""
