@@ -4,8 +4,8 @@ which SNS never does). `install()` changes moto's subscription delivery for `ema
 `http` and `https`, after moto has applied the subscription's filter policy:
 
 - email: one file per message in the mailbox folder (`TALLY_MAILBOX`, default `.tally/mailbox/`;
-  `make run` prints it), named `<time>-<message id>.eml`, with the To/Subject headers and the
-  message as the body, as SNS's email would carry it.
+  `make run` prints it at startup, and one line per mail), named `<time>-<message id>.eml`, with
+  the To/Subject headers and the message as the body, as SNS's email would carry it.
 - http(s): a real POST of SNS's notification JSON (`Type: Notification`, the message, its
   attributes, the `x-amz-sns-*` headers) from a background thread, with SNS-like retries
   (immediate, then 1 s, then 5 s); a failing subscriber never fails the publisher.
@@ -140,7 +140,8 @@ def _run() -> None:
             if job is not None:
                 protocol, delivery = job
                 if protocol.startswith("email"):
-                    write_mail(delivery)
+                    path = write_mail(delivery)
+                    print(f"[sns] mail to {delivery['endpoint']}: {path}", flush=True)
                 else:
                     post(delivery)
         except Exception as exc:  # a delivery problem is the subscriber's, never the publisher's
