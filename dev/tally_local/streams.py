@@ -192,7 +192,7 @@ class StreamPoller(threading.Thread):
                 print(f"[{self.logical_id}] stream polling failed: {exc!r}", flush=True)
                 progressed = 0
             if not self.pending:
-                self.stop_event.wait(0.1)
+                self.stop_event.wait(0.05)
             elif not progressed:
                 self.stop_event.wait(min(0.2 * 2 ** min(self.attempts, 5), 5.0))  # back off retries
 
