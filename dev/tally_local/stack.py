@@ -49,7 +49,6 @@ class Stack:
         sns_delivery.install()  # email → the mailbox folder, http(s) → POSTs (before moto serves)
         self.moto = aws.MotoServer().start()
         names = aws.table_names(self.template)
-        os.environ.setdefault("TALLY_ALLOW_LOCAL_HTTP", "true")  # https subscriptions may be http://127.0.0.1
         aws.configure_environment(self.template, self.moto.url, names)
         from tally.store.aws import dynamodb, sns, sqs
 

@@ -41,7 +41,6 @@ def moto_tables() -> Iterator[dict[str, str]]:
     support.enforce_key_size_limits()
     moto_patch.install()  # as `make run` does: item-level rollback, checked by test_moto_patch.py
     sns_delivery.install()  # as `make run` does: email → mailbox files, http(s) → POSTs
-    os.environ["TALLY_ALLOW_LOCAL_HTTP"] = "true"  # as `make run` does
     os.environ["TALLY_MAILBOX"] = tempfile.mkdtemp(prefix="tally-mailbox-")
     with mock_aws():
         template = load()

@@ -61,7 +61,7 @@ def _webhook_messages(account: str) -> list[dict]:
     import os
 
     _webhook_seen.extend(_receive(os.environ["WEBHOOK_QUEUE_URL"]))
-    return [m for m in _webhook_seen if m["account"] == account]
+    return [m for m in _webhook_seen if m == {"account": account, "event": m.get("event")}]
 
 
 def _events(api: support.Api) -> list[dict]:

@@ -130,6 +130,11 @@ def served(api: support.Api) -> dict[str, dict[str, Any]]:
     spare = ok(api.post("/v1/products", {"name": "Spare"}))
     out["deleted_product"] = ok(api.delete(f"/v1/products/{spare['id']}"))
     out["deleted_customer"] = ok(api.delete(f"/v1/customers/{customer['id']}"))
+    out["webhook_endpoint"] = hook = ok(
+        api.post("/v1/webhook_endpoints", {"url": "https://hooks.example.com/", "enabled_events": ["*"]})
+    )
+    out["list webhook_endpoints"] = ok(api.get("/v1/webhook_endpoints"))
+    out["deleted_webhook_endpoint"] = ok(api.delete(f"/v1/webhook_endpoints/{hook['id']}"))
     return out
 
 
