@@ -6,6 +6,7 @@ from typing import Any
 
 from tally.api import (
     account_settings,
+    alerts,
     customers,
     events,
     invoices,
@@ -37,6 +38,7 @@ ROUTES = merge(
     notification_subscriptions.routes,
     account_settings.routes,
     webhook_endpoints.routes,
+    alerts.routes,
 )
 
 

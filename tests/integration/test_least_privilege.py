@@ -3,6 +3,7 @@ is recorded (with the function that made it) and turned into the permission AWS 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 
@@ -83,10 +84,20 @@ def _meter_and_customer(api):
 
 
 def test_ingest_needs_exactly_what_its_policy_grants(api, needed):
-    # GIVEN a meter and a customer
-    _, cus = _meter_and_customer(api)
+    # GIVEN a meter and a customer, with a usage alert on every customer and one on this customer
+    meter, cus = _meter_and_customer(api)
+    for customer in (None, cus):
+        rule = {"meter": meter["id"], "gte": 5, "recurrence": "one_time"}
+        if customer:
+            rule["filters"] = [{"type": "customer", "customer": customer}]
+        assert (
+            api.post(
+                "/v1/billing/alerts", {"alert_type": "usage_threshold", "title": "t", "usage_threshold": rule}
+            ).status
+            == 200
+        )
     # WHEN every ingest route runs: an idempotent event, its replay, a failing idempotent request,
-    # a duplicate identifier, a v2 session and stream, and a cancel adjustment
+    # a duplicate identifier, a v2 session and stream (crossing both alerts), and a cancel adjustment
     assert _event(api, cus, "10", "a", headers={"Idempotency-Key": "k1"}).status == 200
     replay = _event(api, cus, "10", "a", headers={"Idempotency-Key": "k1"})
     assert replay.header("Idempotent-Replayed") == "true"
@@ -95,10 +106,23 @@ def test_ingest_needs_exactly_what_its_policy_grants(api, needed):
     token = api.post("/v2/billing/meter_event_session", json={}).json["authentication_token"]
     stream = api.post(
         "/v2/billing/meter_event_stream",
-        json={"events": [{"event_name": "tokens", "payload": {"stripe_customer_id": cus, "value": "4"}}]},
+        json={
+            "events": [
+                {
+                    "event_name": "tokens",
+                    "timestamp": time.strftime(
+                        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() // 60 * 60 + 120)
+                    ),
+                    "payload": {"stripe_customer_id": cus, "value": "40"},
+                }
+            ]
+        },
         key=token,
     )
     assert stream.status == 200, stream.text
+    assert (
+        len([e for e in support.stored_events(api.account.id) if e["type"] == "billing.alert.triggered"]) == 2
+    )
     cancel = api.post(
         "/v1/billing/meter_event_adjustments",
         {"event_name": "tokens", "type": "cancel", "cancel": {"identifier": "a"}},
