@@ -68,48 +68,27 @@ def _events(api: support.Api) -> list[dict]:
     return support.stored_events(api.account.id)
 
 
-def _alert_event(account: str, customer: str) -> str:
-    """A `billing.alert.triggered` event written to the account's event log, as the alert
-    evaluation writes it (an event item of the outbox, whoever writes it)."""
-    from pynamodb.transactions import TransactWrite
-
-    from tally.clock import Clock
-    from tally.ids import new_id
-    from tally.store import event_log
-    from tally.store.models import bind
-    from tally.store.objects import connection
-
-    clock = Clock.system()
-    body = {
-        "id": new_id("evt"),
-        "object": "event",
-        "api_version": "2025-09-30.clover",
-        "created": clock.now,
-        "data": {
-            "object": {
-                "object": "billing.alert_triggered",
-                "alert": {
-                    "id": new_id("alrt"),
-                    "object": "billing.alert",
-                    "alert_type": "usage_threshold",
-                    "usage_threshold": {"gte": 10, "meter": "mtr_test", "recurrence": "one_time"},
-                },
-                "created": clock.now,
-                "customer": customer,
-                "livemode": False,
-                "value": 10,
-            }
-        },
-        "livemode": False,
-        "pending_webhooks": 0,
-        "request": {"id": None, "idempotency_key": None},
-        "type": ALERT,
-    }
-    bind()
-    with TransactWrite(connection=connection()) as tx:
-        for item in event_log.items(account, body, event_log.sort_stamp(clock)):
-            tx.save(item)
-    return body["id"]
+def _alert_crossed(api: support.Api) -> tuple[str, str, str]:
+    """A meter, a customer and an alert at 10 on it, crossed by one meter event of 12 (as
+    tests/integration/test_alerts.py does): (customer, meter, the billing.alert.triggered event id)."""
+    meter = api.post(
+        "/v1/billing/meters",
+        {"display_name": "T", "event_name": "dlv_alert_tokens", "default_aggregation": {"formula": "sum"}},
+    ).json["id"]
+    cus = api.post("/v1/customers", {"name": "Alerted"}).json["id"]
+    rule = {"meter": meter, "gte": 10, "recurrence": "one_time"}
+    made = api.post(
+        "/v1/billing/alerts", {"alert_type": "usage_threshold", "title": "T", "usage_threshold": rule}
+    )
+    assert made.status == 200, made.text
+    ts = (int(time.time()) // 60 + 2) * 60  # after the alert's creation, so it counts
+    payload = {"stripe_customer_id": cus, "value": "12"}
+    sent = api.post(
+        "/v1/billing/meter_events", {"event_name": "dlv_alert_tokens", "payload": payload, "timestamp": ts}
+    )
+    assert sent.status == 200, sent.text
+    (event,) = [e for e in _events(api) if e["type"] == ALERT]
+    return cus, meter, event["id"]
 
 
 def _mail_events(outbox: support.Outbox, address: str) -> list[tuple[dict, dict]]:
@@ -209,10 +188,9 @@ def test_an_email_subscriber_of_one_account_never_sees_another_accounts_alert(ap
     # AND B cannot subscribe A's address (SNS keeps one subscription per endpoint; it refuses B's policy)
     taken = b.post(NSUB, {"protocol": "email", "endpoint": "alerts-a@example.com", "event_types": ["*"]})
     support.assert_stripe_error(taken.status, taken.json, 400, param="endpoint")
-    # WHEN each account has a customer, an alert fires for each, and the outbox delivers
-    cus_a = api.post("/v1/customers", {"name": "A"}).json["id"]
-    cus_b = b.post("/v1/customers", {"name": "B"}).json["id"]
-    alert_a, alert_b = _alert_event(api.account.id, cus_a), _alert_event(other_account.id, cus_b)
+    # WHEN each account's usage crosses its alert (ingest writes the trigger event) and the outbox delivers
+    cus_a, meter_a, alert_a = _alert_crossed(api)
+    _, _, alert_b = _alert_crossed(b)
     outbox.drain()
     # THEN A's address got A's alert only, and B's address B's alert only (no customer events either)
     mail_a, mail_b = (
@@ -225,7 +203,7 @@ def test_an_email_subscriber_of_one_account_never_sees_another_accounts_alert(ap
         "account": api.account.id,
         "event_type": ALERT,
         "customer": cus_a,
-        "meter": "mtr_test",
+        "meter": meter_a,
     }
 
 
