@@ -187,6 +187,23 @@ def test_billing_cycle_functions_need_exactly_what_their_policies_grant(function
     cycles_flow.close(functions, cycles_flow.JUNE + 60)
     records = cycles_flow.queued(plan.account)
     assert cycles_flow.bill(functions, records + records) == []
+    # AND it finalizes June, then late usage is trued up on July, and August's finalization
+    # forgets June's billed usage (settled): every call of the late-usage path (billing.true_ups)
+    from tally.billing import meter_events
+    from tally.clock import Clock
+
+    june_10, june_20 = cycles_flow._at(2031, 6, 10), cycles_flow._at(2031, 6, 20)
+    for end in (cycles_flow.JUNE, cycles_flow.JULY, cycles_flow._at(2031, 8, 14, 9, 30)):
+        if end != cycles_flow.JUNE:
+            cycles_flow.close(functions, end + 60)
+            assert cycles_flow.bill(functions, cycles_flow.queued(plan.account)) == []
+        cycles_flow.close(functions, end + 3600 + 60)
+        assert cycles_flow.bill(functions, cycles_flow.queued(plan.account)) == []
+        if end == cycles_flow.JUNE:
+            late = meter_events.EventInput(
+                "alpaca_ai_tokens", {"stripe_customer_id": plan.customer, "value": "600"}, timestamp=june_10
+            )
+            assert meter_events.accept(plan.account, {0: late}, Clock.at(june_20)).stored
     # THEN each function's calls needed exactly its policy: nothing missing, nothing else granted
     assert needed["ClosePeriodsFunction"] == support.template_grants("ClosePeriodsFunction")
     assert needed["BillPeriodFunction"] == support.template_grants("BillPeriodFunction")

@@ -336,6 +336,10 @@ class InvoiceLine:
     currency: str
     unit_amount: Decimal | None = None
     proration: bool = False
+    # Metered lines: the usage was counted from here (None: `period_start`), so a re-rate counts
+    # the same span. `true_up`: late usage of a finalized period (`tally.domain.true_ups`).
+    usage_start: int | None = None
+    true_up: bool = False
 
 
 @dataclass(frozen=True)

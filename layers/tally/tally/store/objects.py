@@ -135,6 +135,21 @@ class Write:
     delete: bool = False
 
 
+@dataclass
+class Aux:
+    """An item a commit writes beside its records, with no event of its own (what an invoice
+    billed: `tally.store.billed`). A Put of `body` at (`pk`, `sk`): new when `version` is None,
+    else only over `version` (then bumped); or, with `body` None, a delete if still at `version`.
+    A failed condition raises `error`."""
+
+    pk: str
+    sk: str
+    body: str | None
+    version: int | None
+    error: StripeError
+    kind: str = "aux"
+
+
 _connections: dict[tuple[str, str | None], Connection] = {}
 _ID = re.compile(r"[A-Za-z0-9_]{1,255}")
 
@@ -302,20 +317,34 @@ def fits(writes: Sequence[Write]) -> bool:
     return sum(actions(w) for w in writes) <= MAX_ACTIONS
 
 
-def commit(account: str, writes: Sequence[Write], clock: Clock) -> None:
+def _aux(tx: _Tx, a: Aux) -> None:
+    if a.body is None:
+        assert a.version is not None  # a delete is of an item read
+        key = ObjectItem(pk=a.pk, sk=a.sk)
+        tx.delete(key, condition=ObjectItem.version == a.version, error=a.error)
+        return
+    item = ObjectItem(pk=a.pk, sk=a.sk, kind=a.kind, body=a.body, version=(a.version or 0) + 1)
+    same = ObjectItem.pk.does_not_exist() if a.version is None else ObjectItem.version == a.version
+    tx.save(item, condition=same, error=a.error)
+
+
+def commit(account: str, writes: Sequence[Write], clock: Clock, aux: Sequence[Aux] = ()) -> None:
     """Every change and its event in ONE TransactWriteItems: all or nothing, ≤ 100 actions.
 
     Conditions come first, so a failed claim, check or guard raises its own error; a record
     changed since it was read (optimistic lock) or any other race is a 409. No two writes may name
-    the same item (DynamoDB rejects a transaction touching one item twice).
+    the same item (DynamoDB rejects a transaction touching one item twice). `aux` items (each
+    version-checked, `Aux`) ride in the same transaction.
     """
-    used = sum(actions(w) for w in writes)
+    used = sum(actions(w) for w in writes) + len(aux)
     if used > MAX_ACTIONS:
         raise ValueError(f"one transaction takes at most {MAX_ACTIONS} actions")
     later: list[ObjectItem] = []
 
     def write(tx: _Tx) -> None:
         room = MAX_ACTIONS - used
+        for a in aux:
+            _aux(tx, a)
         for w in writes:
             _conditions(tx, account, w.change)
         sorts = []
@@ -432,8 +461,23 @@ def read_item(
         raise NotFound(label or kind, object_id, param=param) from None
     except GetError as exc:
         raise_translated(exc)
+    return checked(item, kind, object_id, clock, label=label, param=param)
+
+
+def checked(
+    item: ObjectItem | None,
+    kind: str,
+    object_id: str,
+    clock: Clock,
+    *,
+    label: str | None = None,
+    param: str = "id",
+) -> ObjectItem:
+    """`item` if it is a live object of `kind`; else NotFound (absent, of another kind, or past
+    its retention: TTL deletes lazily, and never in moto)."""
     if (
-        item.kind != kind
+        item is None
+        or item.kind != kind
         or (item.body is None and item.zbody is None)
         or (item.expires is not None and item.expires <= clock.now)
     ):
