@@ -289,9 +289,9 @@ def enforce_key_size_limits() -> None:
 
 
 # -- IAM grants in template.yaml ----------------------------------------------------------------------
-# A permission as (table or queue logical id, IAM action, "table", "index" or "queue"): what a
-# function's inline policy grants, and what a recorded call needs. DynamoDB actions lose their
-# `dynamodb:` prefix; SQS actions keep `sqs:`.
+# A permission as (table, queue, topic or key logical id, IAM action, "table", "index", "queue",
+# "topic" or "key"): what a function's inline policy grants, and what a recorded call needs.
+# DynamoDB actions lose their `dynamodb:` prefix; SQS, SNS and KMS actions keep theirs.
 Grant = tuple[str, str, str]
 
 
@@ -303,7 +303,13 @@ def _grant_target(resource: Any) -> tuple[str, str]:
 
         logical_id, attribute = resource["Fn::GetAtt"]
         assert attribute == "Arn", resource
-        return logical_id, "queue" if logical_id in load().queues else "table"
+        if logical_id in load().queues:
+            return logical_id, "queue"
+        if load().raw["Resources"][logical_id]["Type"] == "AWS::KMS::Key":
+            return logical_id, "key"
+        return logical_id, "table"
+    if isinstance(resource, dict) and "Ref" in resource and resource["Ref"] in _topics():
+        return resource["Ref"], "topic"  # !Ref of a topic is its ARN
     if isinstance(resource, dict) and "Fn::Sub" in resource:
         found = re.fullmatch(r"\$\{(\w+)\.Arn\}/index/\*", resource["Fn::Sub"])
         assert found, resource
@@ -312,7 +318,7 @@ def _grant_target(resource: Any) -> tuple[str, str]:
 
 
 def template_grants(logical_id: str) -> set[Grant]:
-    """The DynamoDB and SQS permissions a function's inline policy statements grant."""
+    """The DynamoDB, SQS, SNS and KMS permissions a function's inline policy statements grant."""
     from tally_local.template import load
 
     grants: set[Grant] = set()
@@ -339,6 +345,29 @@ _TRANSACT_ACTIONS = {
 
 
 _SQS_ACTIONS = {"SendMessageBatch": "sqs:SendMessage", "SendMessage": "sqs:SendMessage"}
+
+
+def _topics() -> dict[str, Any]:
+    from tally_local.template import load
+
+    return load().topics
+
+
+def needed_sns_grants(operation: str, params: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(topic name, IAM action, "topic") an SNS call is authorized against; publishing to a topic
+    encrypted with a KMS key also needs kms:GenerateDataKey and kms:Decrypt on that key."""
+    if operation == "Unsubscribe":  # authorized on the subscription's topic
+        arn = str(params.get("SubscriptionArn", "")).rsplit(":", 1)[0]
+    else:
+        arn = str(params.get("TopicArn", ""))
+    name = arn.rsplit(":", 1)[-1]
+    grants = [(name, f"sns:{operation}", "topic")]
+    if operation in ("Publish", "PublishBatch"):
+        for logical_id, props in _topics().items():
+            key = props.get("KmsMasterKeyId")
+            if name.endswith(logical_id) and isinstance(key, dict) and "Ref" in key:
+                grants += [(key["Ref"], "kms:GenerateDataKey", "key"), (key["Ref"], "kms:Decrypt", "key")]
+    return grants
 
 
 def needed_sqs_grants(operation: str, params: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -377,6 +406,49 @@ def stored_events(account: str) -> list[dict[str, Any]]:
         after = page.data[-1]["id"]
 
 
+# -- the outbox: the objects table's stream delivered by DispatchFunction ------------------------------
+@dataclass
+class Outbox:
+    """The objects table's stream read from now on, fed to DispatchFunction as Lambda would
+    (`tally_local.streams`: the template's filters, batch item failures retried), under mock_aws."""
+
+    poller: Any
+    mailbox: Path
+
+    @classmethod
+    def start(cls, functions: Functions, table: str) -> Outbox:
+        from tally.store.aws import dynamodb, sqs
+        from tally_local import sns_delivery, streams
+
+        (trigger,) = functions.template.functions["DispatchFunction"].streams
+        poller = streams.StreamPoller(
+            "DispatchFunction",
+            lambda event, context: functions.handler("DispatchFunction")(event, context),
+            trigger,
+            table,
+            dynamodb(),
+            streams.streams_client(),
+            sqs(),
+            os.environ.get("TALLY_TEST_DISPATCH_DLQ_URL"),
+            latest=True,
+        )
+        return cls(poller, sns_delivery.mailbox())
+
+    def drain(self, max_rounds: int = 100) -> None:
+        """Deliver every event written so far (retrying failures up to `max_rounds` invocations),
+        then wait for the local SNS deliveries (mailbox files, POSTs) to finish."""
+        from tally_local import sns_delivery
+
+        self.poller.drain(max_rounds)
+        sns_delivery.flush()
+
+    def mail_to(self, address: str) -> list[str]:
+        """The mailbox files addressed to `address`, oldest first."""
+        return [
+            p.read_text() for p in sorted(self.mailbox.glob("*.eml")) if f"\nTo: {address}\n" in p.read_text()
+        ]
+
+
 # -- the local server as a subprocess ----------------------------------------------------------------
 def new_test_key() -> str:
     """A secret key for TALLY_API_KEY (its account is derived from the key's hash)."""
@@ -384,6 +456,7 @@ def new_test_key() -> str:
 
 
 _RUNNING = re.compile(r"Tally is running at (http://\S+)")
+_MAILBOX = re.compile(r"mailbox \(SNS email deliveries, one file per message\): (\S+)")
 _MOTO = re.compile(r"AWS endpoint \(moto\): (http://\S+)\s+objects table: (\S+)")
 
 
@@ -402,6 +475,8 @@ class LocalServer:
         env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "TALLY_API_KEY")}
         # TALLY_PORT=0: the gateway binds a free port and prints it, so no port can be taken meanwhile.
         env.update(TALLY_PORT="0", TALLY_API_KEY=",".join(keys), PYTHONUNBUFFERED="1")
+        # Its own mailbox (SNS email deliveries), not the developer's .tally/mailbox.
+        env["TALLY_MAILBOX"] = tempfile.mkdtemp(prefix="tally-e2e-mailbox-")
         fd, name = tempfile.mkstemp(prefix="tally-e2e-", suffix=".log")
         log = Path(name)
         with os.fdopen(fd, "wb") as out:
@@ -434,6 +509,13 @@ class LocalServer:
         if not found:
             raise AssertionError(f"the server did not print its AWS endpoint:\n{self.output()}")
         return found.group(1), found.group(2)
+
+    def mailbox(self) -> Path:
+        """The folder the server writes SNS email deliveries to, as it printed it."""
+        found = _MAILBOX.search(self.output())
+        if not found:
+            raise AssertionError(f"the server did not print its mailbox:\n{self.output()}")
+        return Path(found.group(1))
 
     def take_key(self) -> str:
         """A key whose account no other test has used."""

@@ -162,9 +162,10 @@ SAMPLES = sorted(p.name for p in support.EVENTS_DIR.glob("*.json"))
 
 
 def _kind(event: dict) -> str:
-    """Which trigger a sample is: an SQS batch, a schedule's event, or an HTTP API request."""
+    """Which trigger a sample is: an SQS batch, a DynamoDB stream batch, a schedule's event, or an
+    HTTP API request."""
     if "Records" in event:
-        return "sqs"
+        return "dynamodb" if event["Records"][0].get("eventSource") == "aws:dynamodb" else "sqs"
     if "detail-type" in event:
         return "schedule"
     return "http"
@@ -200,7 +201,11 @@ def test_every_function_has_a_sample_event():
         if found:
             covered.add(found[0].function)
     for logical_id, fn in TEMPLATE.functions.items():
-        if (fn.schedules and "schedule" in kinds) or (fn.queues and "sqs" in kinds):
+        if (
+            (fn.schedules and "schedule" in kinds)
+            or (fn.queues and "sqs" in kinds)
+            or (fn.streams and "dynamodb" in kinds)
+        ):
             covered.add(logical_id)
     assert sorted(set(FUNCTIONS) - covered) == []
 
@@ -227,6 +232,59 @@ def test_billing_queue_trigger_reports_partial_failures_and_has_a_dead_letter_qu
         r["Properties"] for r in TEMPLATE.raw["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"
     ]
     assert any(a["Dimensions"][0]["Value"] == {"Fn::GetAtt": [dlq, "QueueName"]} for a in alarms)
+
+
+def test_outbox_stream_trigger_is_filtered_reports_partial_failures_and_has_a_destination():
+    # GIVEN the dispatch function's stream trigger on the objects table
+    (trigger,) = TEMPLATE.functions["DispatchFunction"].streams
+    assert trigger.table == "ObjectsTable" and trigger.report_failures and trigger.max_retries >= 0
+    assert TEMPLATE.tables["ObjectsTable"]["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    raw = TEMPLATE.raw["Resources"]["DispatchFunction"]["Properties"]["Events"]["Outbox"]["Properties"]
+    assert raw["BisectBatchOnFunctionError"] is True
+    # THEN only event items pass its filters: a new event, a large (compressed) one, a report's first body
+    from tally_local.streams import passes
+
+    def record(name, new, old=None):
+        out = {"eventName": name, "dynamodb": {"NewImage": new}}
+        if old is not None:
+            out["dynamodb"]["OldImage"] = old
+        return out
+
+    event = {"kind": {"S": "event"}, "body": {"S": "{}"}}
+    assert passes(trigger.filters, record("INSERT", event))
+    assert passes(trigger.filters, record("INSERT", {"kind": {"S": "event"}, "zbody": {"B": "eA=="}}))
+    assert passes(trigger.filters, record("MODIFY", event, {"kind": {"S": "event"}}))
+    assert not passes(trigger.filters, record("MODIFY", event, event))  # a report's later bodies
+    assert not passes(trigger.filters, record("INSERT", {"kind": {"S": "event"}}))  # counts, no body yet
+    assert not passes(trigger.filters, record("INSERT", {"kind": {"S": "customer"}, "body": {"S": "{}"}}))
+    assert not passes(trigger.filters, record("REMOVE", event))  # TTL
+    # AND failed batches land in a dead-letter queue that has an alarm
+    alarms = [
+        r["Properties"] for r in TEMPLATE.raw["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"
+    ]
+    dlq = trigger.on_failure
+    assert any(a["Dimensions"][0]["Value"] == {"Fn::GetAtt": [dlq, "QueueName"]} for a in alarms)
+
+
+def test_notification_topic_is_encrypted_and_not_public():
+    # GIVEN the notification topic and its policy
+    resources = TEMPLATE.raw["Resources"]
+    (topic_id,) = TEMPLATE.topics
+    assert TEMPLATE.topics[topic_id]["KmsMasterKeyId"] == {"Ref": "NotificationKey"}
+    assert resources["NotificationKey"]["Properties"]["EnableKeyRotation"] is True
+    (policy,) = [r for r in resources.values() if r["Type"] == "AWS::SNS::TopicPolicy"]
+    # THEN every Allow names this AWS account as the principal (never "*")
+    for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+        if statement["Effect"] == "Allow":
+            assert statement["Principal"] == {
+                "AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+            }
+    # AND the operator's email subscription exists only when the parameter is set, with a filter
+    operator = resources["OperatorSubscription"]
+    assert (
+        operator["Condition"] == "HasOperatorEmail" and operator["Properties"]["FilterPolicy"]["event_type"]
+    )
+    assert TEMPLATE.raw["Parameters"]["OperatorEmail"]["Default"] == ""
 
 
 @pytest.mark.parametrize("resource", ["customers", "products", "prices", "subscriptions"])

@@ -40,6 +40,9 @@ def main() -> int:
     assert stack.moto is not None
     tables = os.environ.get("OBJECTS_TABLE", "")
     print(f"  AWS endpoint (moto): {stack.moto.url}   objects table: {tables}")
+    from tally_local.sns_delivery import mailbox
+
+    print(f"  mailbox (SNS email deliveries, one file per message): {mailbox()}")
     first = next(iter(stack.accounts))
     print(f'\nTry:  curl {stack.url}/v1/customers -u {first}: -d name="John Doe"')
     print("State lives in memory and is gone when you stop. Ctrl-C to stop.", flush=True)

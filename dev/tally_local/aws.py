@@ -20,6 +20,8 @@ FAKE_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
+    # DynamoDB Streams in moto answer only without account-based endpoints (MOTO-NOTES).
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
 }
 
 
@@ -93,6 +95,9 @@ def create_tables(template: Template, names: dict[str, str], client: Any) -> Non
         }
         if props.get("GlobalSecondaryIndexes"):
             args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        stream = props.get("StreamSpecification")
+        if stream:  # the outbox's stream (DispatchFunction reads it: tally_local.streams)
+            args["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
         client.create_table(**args)
         ttl = props.get("TimeToLiveSpecification")
         if ttl:
@@ -127,6 +132,16 @@ def create_queues(template: Template, client: Any, prefix: str = "tally-local-")
     return urls
 
 
+def create_topics(template: Template, client: Any, prefix: str = "tally-local-") -> dict[str, str]:
+    """Create the template's SNS topics; returns {logical id: topic ARN} (what `!Ref Topic` is).
+    Locally the topic is not encrypted (moto has no KMS behind it); its subscriptions come from the
+    API (/v1/notification_subscriptions), and email/HTTP deliveries from `tally_local.sns_delivery`."""
+    return {
+        logical_id: client.create_topic(Name=f"{prefix}{logical_id}")["TopicArn"]
+        for logical_id in template.topics
+    }
+
+
 def configure_environment(
     template: Template, endpoint_url: str | None, names: dict[str, str]
 ) -> dict[str, str]:
@@ -137,6 +152,7 @@ def configure_environment(
     for fn in template.functions.values():
         env.update(resolve_env(template, fn.environment, names))
     env["TALLY_WEBHOOKS_LOCAL"] = "true"  # webhooks may reach http://127.0.0.1 (never on AWS)
+    env["TALLY_ALLOW_LOCAL_HTTP"] = "true"  # so may https notification subscriptions (never on AWS)
     env.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     env.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     env["POWERTOOLS_LOG_LEVEL"] = os.environ.get("TALLY_LOG_LEVEL", "WARNING")

@@ -7,7 +7,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 
-from tally_local import aws, triggers
+from tally_local import aws, sns_delivery, streams, triggers
 from tally_local.gateway import Gateway
 from tally_local.template import ROOT, Template, load
 
@@ -46,14 +46,16 @@ class Stack:
         return f"http://127.0.0.1:{self.gateway.port if self.gateway else self.port}"
 
     def start(self) -> Stack:
+        sns_delivery.install()  # email → the mailbox folder, http(s) → POSTs (before moto serves)
         self.moto = aws.MotoServer().start()
         names = aws.table_names(self.template)
         aws.configure_environment(self.template, self.moto.url, names)
-        from tally.store.aws import dynamodb, sqs
+        from tally.store.aws import dynamodb, sns, sqs
 
         aws.create_tables(self.template, names, dynamodb())
         queue_urls = aws.create_queues(self.template, sqs())
-        aws.configure_environment(self.template, self.moto.url, {**names, **queue_urls})
+        topics = aws.create_topics(self.template, sns())
+        aws.configure_environment(self.template, self.moto.url, {**names, **queue_urls, **topics})
         from tally.api.auth import register_key
         from tally.clock import Clock
 
@@ -65,6 +67,7 @@ class Stack:
             import logging
 
             triggers.start(self.template, queue_urls, sqs(), self._stop)
+            streams.start(self.template, names, queue_urls, self._stop)
             # One line per period closed: the billing functions log it at INFO (set after the
             # handlers are loaded: the shared logger takes its level when first imported).
             tally_logger = logging.getLogger("tally")

@@ -6,6 +6,7 @@ The local runtime and the tests take everything from here, so nothing is declare
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -56,6 +57,18 @@ class QueueTrigger:
     report_failures: bool = False
 
 
+@dataclass(frozen=True)
+class StreamTrigger:
+    """A `DynamoDB` stream event source: the table, how it batches and filters, where failures go."""
+
+    table: str
+    batch_size: int = 100
+    filters: tuple[dict[str, Any], ...] = ()  # FilterCriteria patterns (any one matches)
+    report_failures: bool = False
+    max_retries: int = -1  # -1: until the record expires (AWS's default)
+    on_failure: str | None = None  # the on-failure destination queue's logical id
+
+
 @dataclass
 class Function:
     logical_id: str
@@ -65,6 +78,7 @@ class Function:
     environment: dict[str, Any] = field(default_factory=dict)
     schedules: list[Schedule] = field(default_factory=list)
     queues: list[QueueTrigger] = field(default_factory=list)
+    streams: list[StreamTrigger] = field(default_factory=list)
 
 
 @dataclass
@@ -73,6 +87,7 @@ class Template:
     functions: dict[str, Function]
     tables: dict[str, dict[str, Any]]
     queues: dict[str, dict[str, Any]] = field(default_factory=dict)
+    topics: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 _RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
@@ -124,6 +139,9 @@ def load(path: Path = TEMPLATE) -> Template:
                     )
                 )
                 continue
+            if event["Type"] == "DynamoDB":
+                fn.streams.append(_stream_trigger(ep))
+                continue
             if event["Type"] != "HttpApi":
                 continue
             path, method = event["Properties"]["Path"], event["Properties"]["Method"].upper()
@@ -131,7 +149,23 @@ def load(path: Path = TEMPLATE) -> Template:
         functions[logical_id] = fn
     tables = {k: v["Properties"] for k, v in resources.items() if v["Type"] == "AWS::DynamoDB::Table"}
     queues = {k: v.get("Properties", {}) for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"}
-    return Template(raw, functions, tables, queues)
+    topics = {k: v.get("Properties", {}) for k, v in resources.items() if v["Type"] == "AWS::SNS::Topic"}
+    return Template(raw, functions, tables, queues, topics)
+
+
+def _stream_trigger(ep: dict[str, Any]) -> StreamTrigger:
+    stream = ep["Stream"]
+    if not (isinstance(stream, dict) and stream.get("Fn::GetAtt", [None, None])[1] == "StreamArn"):
+        raise ValueError(f"a DynamoDB event source must name a table's StreamArn: {stream!r}")
+    failure = ep.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+    return StreamTrigger(
+        table=str(stream["Fn::GetAtt"][0]),
+        batch_size=int(ep.get("BatchSize", 100)),
+        filters=tuple(json.loads(f["Pattern"]) for f in ep.get("FilterCriteria", {}).get("Filters", [])),
+        report_failures="ReportBatchItemFailures" in ep.get("FunctionResponseTypes", []),
+        max_retries=int(ep.get("MaximumRetryAttempts", -1)),
+        on_failure=_queue_of(failure) if failure is not None else None,
+    )
 
 
 @dataclass(frozen=True)

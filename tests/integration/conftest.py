@@ -9,8 +9,11 @@ every TransactWriteItems (to roll back), so transactions slow down as a table fi
   function for the route. `api.as_(other_account)` is the same client for another account.
 - `account`, `other_account`: `support.Account(id, key)`, each with a registered secret key.
 - `functions`: the loaded Lambda handlers and the template's routes (`functions.route_table(...)`).
-- `moto_tables`: {logical id: table name} of the mocked tables (the template's SQS queues are
-  created too, and `BILLING_QUEUE_URL` points at the mocked billing queue).
+- `moto_tables`: {logical id: table name} of the mocked tables (the template's SQS queues and SNS
+  topics are created too, `BILLING_QUEUE_URL` points at the mocked billing queue, and the objects
+  table has its stream).
+- `outbox`: `support.Outbox`, the objects table's stream from the test's start, delivered to
+  DispatchFunction as Lambda would (`outbox.drain()`), SNS email in `outbox.mailbox`.
 
 moto is made stricter in one place where it differs from DynamoDB: key values over 2048 bytes are
 rejected on reads too (`support.enforce_key_size_limits`), as AWS does.
@@ -20,6 +23,8 @@ Do not start another `mock_aws()` in a test: it would share (not reset) this one
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -30,20 +35,23 @@ import support
 def moto_tables() -> Iterator[dict[str, str]]:
     from moto import mock_aws
 
-    from tally_local import aws, moto_patch
+    from tally_local import aws, moto_patch, sns_delivery
     from tally_local.template import load
 
     support.enforce_key_size_limits()
     moto_patch.install()  # as `make run` does: item-level rollback, checked by test_moto_patch.py
+    sns_delivery.install()  # as `make run` does: email → mailbox files, http(s) → POSTs
+    os.environ["TALLY_MAILBOX"] = tempfile.mkdtemp(prefix="tally-mailbox-")
     with mock_aws():
         template = load()
         names = aws.table_names(template, prefix="tally-test-")
         aws.configure_environment(template, None, names)
-        from tally.store.aws import dynamodb, sqs
+        from tally.store.aws import dynamodb, sns, sqs
 
         aws.create_tables(template, names, dynamodb())
         queues = aws.create_queues(template, sqs(), prefix="tally-test-")
-        aws.configure_environment(template, None, {**names, **queues})
+        topics = aws.create_topics(template, sns(), prefix="tally-test-")
+        aws.configure_environment(template, None, {**names, **queues, **topics})
         yield names
 
 
@@ -77,3 +85,8 @@ def other_account(moto_tables: dict[str, str]) -> support.Account:
 @pytest.fixture
 def api(functions: support.Functions, account: support.Account) -> support.Api:
     return support.Api(functions, account)
+
+
+@pytest.fixture
+def outbox(functions: support.Functions, moto_tables: dict[str, str]) -> support.Outbox:
+    return support.Outbox.start(functions, moto_tables["ObjectsTable"])

@@ -233,6 +233,7 @@ SETTINGS = "/v1/tally/account_settings"
 NOW = int(time.time())
 FROZEN = 1_900_000_000  # the seed clock's frozen time
 SUB_PATH = "/v1/subscriptions/{subscription}"
+NSUB = "/v1/notification_subscriptions"
 HOOKS = "/v1/webhook_endpoints"
 SUMMARIES = "/v1/billing/meters/{meter}/event_summaries?customer={customer}&start_time={start}&end_time={end}"
 ALERTS = "/v1/billing/alerts"
@@ -296,6 +297,12 @@ TARGETS = [
     Target(ALERTS + "/{alert}/deactivate", {}, None, ALERTS),
     Target(ALERTS + "/{inactive_alert}/activate", {}, None, ALERTS),
     Target(ALERTS + "/{alert}/archive", {}, None, ALERTS),
+    Target(
+        NSUB,
+        {"protocol": "email", "endpoint": "ops@example.com", "event_types": ["invoice.*"]},
+        "endpoint",
+        NSUB,
+    ),
     Target(
         "/v2/billing/meter_event_stream",
         {
@@ -566,6 +573,116 @@ ROWS: list[Row] = [
     *get_cases(ALERTS),
     *ALERT_ROWS,
     *get_cases(CLOCKS),
+    *get_cases(NSUB),
+    *[
+        Row(
+            f"POST {NSUB} {name}",
+            "POST",
+            NSUB,
+            400,
+            form(
+                {
+                    k: v
+                    for k, v in {
+                        "protocol": "email",
+                        "endpoint": "ops@example.com",
+                        "event_types": ["invoice.*"],
+                        **change,
+                    }.items()
+                    if v is not None
+                }
+            ),
+            code=code,
+            param=param,
+            listing=NSUB,
+        )
+        for name, change, code, param in [
+            (
+                "unknown protocol",
+                {"protocol": "sms", "endpoint": "+15555550100"},
+                "parameter_invalid",
+                "protocol",
+            ),
+            ("lambda protocol", {"protocol": "lambda"}, "parameter_invalid", "protocol"),
+            ("missing protocol", {"protocol": None}, "parameter_missing", "protocol"),
+            ("missing endpoint", {"endpoint": None}, "parameter_missing", "endpoint"),
+            ("email without @", {"endpoint": "ops.example.com"}, "parameter_invalid", "endpoint"),
+            ("email with a space", {"endpoint": "ops @example.com"}, "parameter_invalid", "endpoint"),
+            (
+                "email with a newline",
+                {"endpoint": "ops@example.com\nBcc: x@y.z"},
+                "parameter_invalid",
+                "endpoint",
+            ),
+            ("https with an email", {"protocol": "https"}, "parameter_invalid", "endpoint"),
+            (
+                "http to another host",
+                {"protocol": "https", "endpoint": "http://example.com/hook"},
+                "parameter_invalid",
+                "endpoint",
+            ),
+            (
+                "https with a space",
+                {"protocol": "https", "endpoint": "https://exa mple.com/"},
+                "parameter_invalid",
+                "endpoint",
+            ),
+            (
+                "ftp URL",
+                {"protocol": "https", "endpoint": "ftp://example.com/"},
+                "parameter_invalid",
+                "endpoint",
+            ),
+            (
+                "sqs with a URL",
+                {"protocol": "sqs", "endpoint": "https://sqs.us-east-1.amazonaws.com/1/q"},
+                "parameter_invalid",
+                "endpoint",
+            ),
+            (
+                "sqs in another region",
+                {"protocol": "sqs", "endpoint": "arn:aws:sqs:eu-west-1:123456789012:q"},
+                "parameter_invalid",
+                "endpoint",
+            ),
+            (
+                "sqs in another AWS account",
+                {"protocol": "sqs", "endpoint": "arn:aws:sqs:us-east-1:999999999999:q"},
+                "parameter_invalid",
+                "endpoint",
+            ),
+            ("no event types", {"event_types": None}, "parameter_missing", "event_types"),
+            (
+                "event type with spaces",
+                {"event_types": ["invoice paid"]},
+                "parameter_invalid",
+                "event_types[0]",
+            ),
+            (
+                "event type wildcard inside",
+                {"event_types": ["in*.paid"]},
+                "parameter_invalid",
+                "event_types[0]",
+            ),
+            (
+                "21 event types",
+                {"event_types": [f"t{i}.x" for i in range(21)]},
+                "parameter_invalid",
+                "event_types",
+            ),
+            ("event types as a string", {"event_types": "invoice.*"}, "parameter_invalid", "event_types"),
+            ("unknown customer", {"customer": "cus_nope"}, "resource_missing", "customer"),
+            (
+                "endpoint over 2048 chars",
+                {"protocol": "https", "endpoint": "https://e.com/" + "a" * 2100},
+                "parameter_invalid",
+                "endpoint",
+            ),
+        ]
+    ],
+    Row("GET an unknown notification subscription", "GET", NSUB + "/nsub_nope", 404, listing=NSUB),
+    Row("DELETE an unknown notification subscription", "DELETE", NSUB + "/nsub_nope", 404, listing=NSUB),
+    Row("GET a notification subscription by a customer id", "GET", NSUB + "/{customer}", 404, listing=NSUB),
     *get_cases(HOOKS),
     *get_cases(HOOKS + "/{webhook_endpoint}/attempts"),
     *(

@@ -26,7 +26,7 @@ def needed(
     from botocore.client import BaseClient
 
     logical = {name: logical_id for logical_id, name in moto_tables.items()}
-    logical.update({f"tally-test-{q}": q for q in functions.template.queues})
+    logical.update({f"tally-test-{q}": q for q in [*functions.template.queues, *functions.template.topics]})
     seen: dict[str, set[support.Grant]] = {}
     original_call = BaseClient._make_api_call
     original_handler = functions.handler
@@ -34,10 +34,13 @@ def needed(
     def make_api_call(client, operation, params):
         function = _running.get()
         service = client.meta.service_model.service_name
-        if function is not None and service in ("dynamodb", "sqs"):
-            grants = (support.needed_grants if service == "dynamodb" else support.needed_sqs_grants)(
-                operation, params
-            )
+        if function is not None and service in ("dynamodb", "sqs", "sns"):
+            needed_for = {
+                "dynamodb": support.needed_grants,
+                "sqs": support.needed_sqs_grants,
+                "sns": support.needed_sns_grants,
+            }[service]
+            grants = needed_for(operation, params)
             for resource, action, scope in grants:
                 seen.setdefault(function, set()).add((logical.get(resource, resource), action, scope))
         return original_call(client, operation, params)
@@ -162,6 +165,13 @@ def test_api_needs_exactly_what_its_policy_grants(api, needed):
     assert summaries.status == 200, summaries.text
     assert api.post(f"/v1/billing/meters/{meter['id']}/deactivate").status == 200
     assert api.delete(f"/v1/subscriptions/{sub['id']}").status == 200
+    nsub = api.post(
+        "/v1/notification_subscriptions",
+        {"protocol": "email", "endpoint": "lp@example.com", "event_types": ["invoice.*"], "customer": cus},
+    )
+    assert nsub.status == 200, nsub.text
+    assert api.get("/v1/notification_subscriptions").status == 200
+    assert api.delete(f"/v1/notification_subscriptions/{nsub.json['id']}").status == 200
     assert api.delete(f"/v1/customers/{cus}").status == 200
     # THEN the calls needed exactly the API function's policy: nothing missing, nothing else granted
     assert needed["ApiFunction"] | IDEMPOTENCY_FALLBACK == support.template_grants("ApiFunction")
@@ -197,6 +207,16 @@ def test_billing_cycle_functions_need_exactly_what_their_policies_grant(function
     # THEN each function's calls needed exactly its policy: nothing missing, nothing else granted
     assert needed["ClosePeriodsFunction"] == support.template_grants("ClosePeriodsFunction")
     assert needed["BillPeriodFunction"] == support.template_grants("BillPeriodFunction")
+
+
+def test_dispatch_needs_exactly_what_its_policy_grants(api, needed, outbox):
+    # GIVEN changes that write events (the outbox)
+    cus = api.post("/v1/customers", {"name": "Outboxed"}).json["id"]
+    assert api.post(f"/v1/customers/{cus}", {"name": "Renamed"}).status == 200
+    # WHEN the stream delivers them to DispatchFunction
+    outbox.drain()
+    # THEN its calls needed exactly its policy: Publish (and the topic's key), the webhook queue
+    assert needed["DispatchFunction"] == support.template_grants("DispatchFunction")
 
 
 def test_webhooks_function_needs_exactly_what_its_policy_grants(api, functions, needed):

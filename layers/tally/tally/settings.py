@@ -16,6 +16,9 @@ class Settings:
     endpoint_url: str | None
     livemode: bool
     billing_queue_url: str | None = None  # where the scheduled close sends due periods
+    notification_topic_arn: str | None = None  # the SNS topic of /v1/notification_subscriptions
+    # Locally only: `https` notification subscriptions may be http://127.0.0.1 (never on AWS).
+    allow_local_http: bool = False
     max_body_bytes: int = 1024 * 1024
     # How long a period's invoice stays draft (late usage still counts) before it is finalized.
     invoice_grace_seconds: int = 3600
@@ -34,6 +37,8 @@ class Settings:
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             livemode=env.get("TALLY_LIVEMODE", "false").lower() == "true",
             billing_queue_url=env.get("BILLING_QUEUE_URL") or None,
+            notification_topic_arn=env.get("NOTIFICATION_TOPIC_ARN") or None,
+            allow_local_http=env.get("TALLY_ALLOW_LOCAL_HTTP", "false").lower() == "true",
             invoice_grace_seconds=_grace(env.get("INVOICE_GRACE_SECONDS", "3600")),
             webhook_queue_url=env.get("WEBHOOK_QUEUE_URL") or None,
             webhooks_local=env.get("TALLY_WEBHOOKS_LOCAL", "false").lower() == "true",

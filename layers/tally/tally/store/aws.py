@@ -8,7 +8,7 @@ from typing import Any
 from tally.settings import settings
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)
 def _client(service: str, region: str, endpoint: str | None) -> Any:
     import boto3
     from botocore.config import Config
@@ -26,6 +26,11 @@ def dynamodb() -> Any:
 def sqs() -> Any:
     s = settings()
     return _client("sqs", s.region, s.endpoint_url)
+
+
+def sns() -> Any:
+    s = settings()
+    return _client("sns", s.region, s.endpoint_url)
 
 
 def reset() -> None:
