@@ -16,6 +16,7 @@ class Settings:
     endpoint_url: str | None
     livemode: bool
     billing_queue_url: str | None = None  # where the scheduled close sends due periods
+    test_clock_queue_url: str | None = None  # where a test clock's advance is sent (its worker runs it)
     max_body_bytes: int = 1024 * 1024
     # How long a period's invoice stays draft (late usage still counts) before it is finalized.
     invoice_grace_seconds: int = 3600
@@ -31,6 +32,7 @@ class Settings:
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             livemode=env.get("TALLY_LIVEMODE", "false").lower() == "true",
             billing_queue_url=env.get("BILLING_QUEUE_URL") or None,
+            test_clock_queue_url=env.get("TEST_CLOCK_QUEUE_URL") or None,
             invoice_grace_seconds=_grace(env.get("INVOICE_GRACE_SECONDS", "3600")),
         )
 
