@@ -405,19 +405,92 @@ def test_a_clock_holds_at_most_three_customers(api):
 
 
 # -- delete ---------------------------------------------------------------------------------------
-def test_deleting_a_clock_deletes_its_customers_and_cancels_their_subscriptions(api):
-    # GIVEN a clock with a subscribed customer, and a customer not on it
-    ids = _setup(api)
+def test_deleting_a_clock_deletes_its_customers_and_their_objects(api):
+    # GIVEN a clock with a subscribed customer billed for two months, and a customer not on it
+    ids = _first_month(api)
+    _advanced(api, ids["clock"], MAR_15 + HOUR)
+    invoices = [i["id"] for i in _invoices(api, ids["subscription"])]
+    assert len(invoices) == 2
+    item = ok(api.get(f"/v1/subscriptions/{ids['subscription']}"))["items"]["data"][0]["id"]
     other = ok(api.post("/v1/customers", {"name": "not on the clock"}))
     # WHEN the clock is deleted
     answer = ok(api.delete(f"{CLOCKS}/{ids['clock']}"))
-    # THEN Stripe's deleted object; the clock, its customer are gone; the subscription is canceled
+    # THEN Stripe's deleted object; the clock, its customer, subscription (and its item) and
+    # invoices are gone, from retrieves and lists
     assert answer == {"id": ids["clock"], "object": "test_helpers.test_clock", "deleted": True}
     assert api.get(f"{CLOCKS}/{ids['clock']}").status == 404
     assert api.get(f"/v1/customers/{ids['customer']}").status == 404
-    assert ok(api.get(f"/v1/subscriptions/{ids['subscription']}"))["status"] == "canceled"
+    assert api.get(f"/v1/subscriptions/{ids['subscription']}").status == 404
+    assert api.get(f"/v1/subscription_items/{item}").status == 404
+    assert [api.get(f"/v1/invoices/{i}").status for i in invoices] == [404, 404]
+    assert ok(api.get("/v1/invoices", {"customer": ids["customer"]}))["data"] == []
+    assert ok(api.get("/v1/subscriptions", {"status": "all"}))["data"] == []
     assert ok(api.get(f"/v1/customers/{other['id']}"))["id"] == other["id"]
     assert ok(api.get(CLOCKS))["data"] == []
+    # AND the events say so as Stripe's would: the subscription ended, the customer and the clock
+    # were deleted
+    types = [e["type"] for e in support.stored_events(api.account.id)]
+    for wanted in ("customer.subscription.deleted", "customer.deleted", "test_helpers.test_clock.deleted"):
+        assert types.count(wanted) == 1, (wanted, types)
+
+
+@pytest.mark.parametrize("crash_at", [1, 2, 3, 4])
+def test_a_clock_delete_with_objects_that_crashes_is_finished_by_a_retry(api, crash_at):
+    # GIVEN a clock whose customer has a subscription and two invoices; its delete takes 4
+    # transactions: the customer (with its subscription's cancel), the invoices, the
+    # subscription, the clock
+    ids = _first_month(api)
+    _advanced(api, ids["clock"], MAR_15 + HOUR)
+    invoices = [i["id"] for i in _invoices(api, ids["subscription"])]
+    # WHEN the delete dies at one of them
+    with support.TransactionCrash(at=crash_at):
+        assert api.delete(f"{CLOCKS}/{ids['clock']}").status == 500
+    # THEN a retry finishes it: everything is gone
+    ok(api.delete(f"{CLOCKS}/{ids['clock']}"))
+    assert api.get(f"{CLOCKS}/{ids['clock']}").status == 404
+    assert api.get(f"/v1/customers/{ids['customer']}").status == 404
+    assert api.get(f"/v1/subscriptions/{ids['subscription']}").status == 404
+    assert [api.get(f"/v1/invoices/{i}").status for i in invoices] == [404, 404]
+
+
+def test_a_clock_delete_takes_four_transactions_for_one_subscribed_customer(api):
+    ids = _first_month(api)
+    _advanced(api, ids["clock"], MAR_15 + HOUR)
+    with support.TransactionCrash(at=0) as counted:
+        ok(api.delete(f"{CLOCKS}/{ids['clock']}"))
+    assert counted.calls == 4
+
+
+def test_many_invoices_are_removed_in_transactions_of_at_most_100_actions(api, monkeypatch):
+    # GIVEN a clock whose customer has a daily subscription billed for 120 days (120 invoices)
+    from tally.store import objects
+
+    clock = ok(api.post(CLOCKS, {"frozen_time": T0}))
+    customer = ok(api.post("/v1/customers", {"name": "daily", "test_clock": clock["id"]}))
+    price = ok(
+        api.post(
+            "/v1/prices",
+            {"currency": "usd", "unit_amount": 5, "product_data": {"name": "Daily"}, "recurring": {"interval": "day"}},
+        )
+    )
+    sub = ok(api.post("/v1/subscriptions", {"customer": customer["id"], "items": [{"price": price["id"]}]}))
+    for day in range(2, 121, 2):
+        assert _advanced(api, clock["id"], T0 + day * 86400)["status"] == "ready"
+    assert len(ok(api.get("/v1/invoices", {"customer": customer["id"], "limit": 100}))["data"]) == 100
+    # WHEN the clock is deleted, counting each transaction's actions
+    sizes: list[int] = []
+    real = objects.commit
+
+    def commit(account, writes, clock):
+        sizes.append(sum(objects.actions(w) for w in writes))
+        return real(account, writes, clock)
+
+    monkeypatch.setattr(objects, "commit", commit)
+    ok(api.delete(f"{CLOCKS}/{clock['id']}"))
+    # THEN every transaction stayed within DynamoDB's 100 actions, and everything is gone
+    assert sizes and max(sizes) <= 100 and len(sizes) > 2, sizes
+    assert ok(api.get("/v1/invoices", {"customer": customer["id"]}))["data"] == []
+    assert api.get(f"/v1/subscriptions/{sub['id']}").status == 404
 
 
 def test_a_clock_delete_that_crashes_is_finished_by_a_retry(api):

@@ -318,19 +318,63 @@ def _fail(account: str, clock_id: str, frozen_time: int, request_clock: Clock) -
 
 # -- delete ---------------------------------------------------------------------------------------
 def delete(account: str, clock_id: str, request_clock: Clock) -> TestClock:
-    """Delete the clock's customers (`customers.delete`: their subscriptions are canceled), then
-    the clock. Crash points: after any customer's delete; a retry skips the deleted ones."""
+    """Delete the clock with everything of its customers, as Stripe does.
+
+    Per customer: `customers.delete` (its active subscriptions canceled at the clock's frozen
+    time, with their `customer.subscription.deleted`, then `customer.deleted`), then its
+    subscriptions and invoices removed without events (`_remove_objects_of`, transactions of at
+    most 100 actions); then the clock (`test_helpers.test_clock.deleted`). Crash points: after any
+    of these transactions; a retry re-reads what is left (customers from the clock's slots, their
+    objects from the by_customer index) and finishes. An expired clock (past `deletes_after`, read
+    as deleted) can still be deleted, so its customers go too.
+    """
     stored = objects.load(account, clock_id, TestClock, request_clock, label=LABEL)
     tc = stored.record
+    at = Clock.at(tc.frozen_time)
     count = objects.count(account, tc.id, Customer.OBJECT)  # before reading the slots
     for customer_id in customers_of(account, tc):
         try:
-            customers.delete(account, customer_id, Clock.at(tc.frozen_time))
+            customers.delete(account, customer_id, at)
         except NotFound:
             pass  # deleted already (on its own, or by an interrupted delete of the clock)
+        _remove_objects_of(account, customer_id, at)
     change = changes.created(tc, "test_helpers.test_clock.deleted", present(tc))
     change.release = [(SLOT, f"{tc.id}#{n}") for n in range(count)]
     raced = Conflict("A customer joined this test clock at the same time; retry.")
     change.guards.append(Guard(tc.id, Customer.OBJECT, count, raced))
     objects.delete(account, stored, change, request_clock)
     return tc
+
+
+def _remove_objects_of(account: str, customer_id: str, clock: Clock) -> None:
+    """Remove a deleted customer's subscriptions (releasing their items' ids) and invoices
+    (releasing their period claims), a page at a time, in transactions of at most 100 actions."""
+    for cls in (Invoice, Subscription):
+        while True:
+            page = lists.list_records(account, cls, Window(limit=100), clock, customer=customer_id)
+            if not page.data:
+                break
+            batch: list[objects.Write] = []
+            released: set[tuple[str, str]] = set()  # a transaction names each claim once
+            for record in page.data:
+                write = _removal(objects.load(account, record.id, cls, clock))
+                if batch and not objects.fits([*batch, write]):
+                    objects.commit(account, batch, clock)
+                    batch, released = [], set()
+                write.change.release = [r for r in write.change.release if r not in released]
+                released.update(write.change.release)
+                batch.append(write)
+            objects.commit(account, batch, clock)
+
+
+def _removal(stored: Stored[Invoice] | Stored[Subscription]) -> objects.Write:
+    """The silent delete of one record with the claims that name it."""
+    record = stored.record
+    if isinstance(record, Subscription):
+        release = [(subscriptions.ITEM, i.id) for i in record.items]
+        event_type = "customer.subscription.deleted"
+    else:
+        release = [(cycles.INVOICE_PERIOD, f"{record.subscription}@{record.period_start}")]
+        event_type = "invoice.deleted"
+    change = objects.Change(record, event_type, {}, release=release)
+    return objects.Write(change, stored, delete=True, event=False)

@@ -120,6 +120,9 @@ class Write:
     change: Change
     stored: Stored[Any] | None = None
     delete: bool = False
+    # False: no event is recorded (a record removed as part of another object's deletion, e.g. a
+    # test clock's: that deletion's own events tell the story). Deletes only.
+    event: bool = True
 
 
 _connections: dict[tuple[str, str | None], Connection] = {}
@@ -276,6 +279,8 @@ def actions(w: Write) -> int:
     its change's own, its filter entries added or removed, and its event's filter entries."""
     before = filters.of_record(w.stored.record) if w.stored is not None else frozenset()
     after = frozenset() if w.delete else filters.of_record(w.change.record)
+    if not w.event:  # no event item, nor its filter entries
+        return w.change.actions - 1 + len(before ^ after)
     return w.change.actions + len(before ^ after) + len(filters.of_event_type(w.change.event_type))
 
 
@@ -290,6 +295,8 @@ def commit(account: str, writes: Sequence[Write], clock: Clock) -> None:
     changed since it was read (optimistic lock) or any other race is a 409. No two writes may name
     the same item (DynamoDB rejects a transaction touching one item twice).
     """
+    if any(not w.event and not w.delete for w in writes):
+        raise ValueError("only a delete may go without its event")
     used = sum(actions(w) for w in writes)
     if used > MAX_ACTIONS:
         raise ValueError(f"one transaction takes at most {MAX_ACTIONS} actions")
@@ -305,6 +312,8 @@ def commit(account: str, writes: Sequence[Write], clock: Clock) -> None:
             sorts.append(sort)
             before = w.stored.record if w.stored is not None else None
             filters.write(tx, account, w.change.record, sort, before, deleted=w.delete)
+            if not w.event:
+                continue
             event, *entries = event_log.items_of(account, event_log.entry(account, w.change, clock))
             tx.save(_fits(event, w.change, "event"))
             for entry in entries:
