@@ -551,3 +551,65 @@ def test_an_advance_inside_the_grace_period_drafts_and_the_next_one_finalizes_wi
     (inv,) = _invoices(api, ids["subscription"])
     assert (inv["status"], inv["total"]) == ("open", 56)
     assert inv["status_transitions"]["finalized_at"] == FEB_15 + HOUR
+
+
+# -- test_clock on subscriptions and invoices ----------------------------------------------------------
+def test_subscriptions_are_listed_by_test_clock_and_invoices_name_their_clock(api):
+    # GIVEN a subscription on a clock, a subscription on another clock and one without a clock
+    ids = _first_month(api)
+    other_clock = ok(api.post(CLOCKS, {"frozen_time": T0}))["id"]
+    other_customer = ok(api.post("/v1/customers", {"name": "B", "test_clock": other_clock}))["id"]
+    other_sub = ok(api.post("/v1/subscriptions", {"customer": other_customer, "items": [{"price": ids["price"]}]}))
+    other = {"clock": other_clock, "customer": other_customer, "subscription": other_sub["id"]}
+    plain_customer = ok(api.post("/v1/customers", {"name": "no clock"}))
+    plain = ok(api.post("/v1/subscriptions", {"customer": plain_customer["id"], "items": [{"price": ids["price"]}]}))
+    assert plain["test_clock"] is None
+    # WHEN subscriptions are listed by test_clock THEN only that clock's
+    listed = ok(api.get("/v1/subscriptions", {"test_clock": ids["clock"]}))["data"]
+    assert [s["id"] for s in listed] == [ids["subscription"]]
+    assert [s["test_clock"] for s in listed] == [ids["clock"]]
+    assert [s["id"] for s in ok(api.get("/v1/subscriptions", {"test_clock": other["clock"]}))["data"]] == [
+        other["subscription"]
+    ]
+    assert ok(api.get("/v1/subscriptions", {"test_clock": "clock_nope"}))["data"] == []
+    # AND with customer too (both must match)
+    both = {"test_clock": ids["clock"], "customer": other["customer"]}
+    assert ok(api.get("/v1/subscriptions", both))["data"] == []
+    # AND a canceled one only with status=canceled
+    ok(api.delete(f"/v1/subscriptions/{ids['subscription']}"))
+    assert ok(api.get("/v1/subscriptions", {"test_clock": ids["clock"]}))["data"] == []
+    canceled = ok(api.get("/v1/subscriptions", {"test_clock": ids["clock"], "status": "canceled"}))["data"]
+    assert [s["id"] for s in canceled] == [ids["subscription"]]
+    # AND the invoices of a clock's subscription name the clock (Stripe: the clock's id)
+    _advanced(api, other["clock"], FEB_15 + HOUR)
+    (inv,) = _invoices(api, other["subscription"])
+    assert inv["test_clock"] == other["clock"]
+    assert ok(api.get(f"/v1/invoices/{inv['id']}"))["test_clock"] == other["clock"]
+
+
+# -- deletes_after ------------------------------------------------------------------------------------
+def test_an_expired_clock_reads_as_deleted_and_cannot_advance(api):
+    # GIVEN a clock (deletes_after = created + 30 days) with a customer
+    from tally.billing import test_clocks
+    from tally.domain.listing import Window
+    from tally.errors import InvalidRequest, NotFound
+
+    clock = ok(api.post(CLOCKS, {"frozen_time": T0}))
+    customer = ok(api.post("/v1/customers", {"name": "c", "test_clock": clock["id"]}))
+    account, expiry = api.account.id, Clock.at(clock["deletes_after"])
+    just_before = Clock.at(clock["deletes_after"] - 1)
+    assert test_clocks.retrieve(account, clock["id"], just_before).id == clock["id"]
+    # WHEN read, listed, advanced or joined at its deletes_after THEN as if it were deleted
+    with pytest.raises(NotFound):
+        test_clocks.retrieve(account, clock["id"], expiry)
+    assert test_clocks.list_(account, Window(limit=10), expiry).data == []
+    with pytest.raises(NotFound):
+        test_clocks.advance(account, clock["id"], T0 + 60, expiry)
+    with pytest.raises(InvalidRequest) as joined:
+        test_clocks.create_customer(account, clock["id"], {"name": "late"}, {}, expiry)
+    assert (joined.value.code, joined.value.param) == ("resource_missing", "test_clock")
+    # AND nothing changed: the clock still answers before its expiry, unadvanced
+    assert ok(api.get(f"{CLOCKS}/{clock['id']}"))["frozen_time"] == T0
+    # AND deleting it still removes its customer (the cleanup Stripe does by itself)
+    test_clocks.delete(account, clock["id"], expiry)
+    assert api.get(f"/v1/customers/{customer['id']}").status == 404
