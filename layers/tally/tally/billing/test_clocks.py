@@ -11,8 +11,10 @@ is refused: at most `MAX_CUSTOMERS`). The slots are how `advance` and `delete` f
 (one GetItem each, no index). A customer deleted on its own keeps its slot (it still counts).
 
 The wall-clock schedule never bills a subscription on a test clock: such subscriptions have no
-due-index entry (`Subscription.due_at` is None). `advance` bills them instead, synchronously
-within the request (module `advance` below; docs/API.md "Test clocks").
+due-index entry (`Subscription.due_at` is None). An advance bills them instead, in the background
+as Stripe: `advance` (the request) records the target and sends one message to the test clock
+queue; `run_advance` (its worker, functions/advance_test_clock) bills and sets the clock `ready`
+(docs/API.md "Test clocks"). A clock past its `deletes_after` reads as deleted (`_load`).
 """
 
 from __future__ import annotations
