@@ -174,7 +174,9 @@ class Functions:
                     continue
                 received += len(got)
                 arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
-                answer = self.handler(logical_id)(sqs_event(got, arn["QueueArn"]), LambdaContext(logical_id)) or {}
+                answer = (
+                    self.handler(logical_id)(sqs_event(got, arn["QueueArn"]), LambdaContext(logical_id)) or {}
+                )
                 failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
                 for m in got:
                     if m["MessageId"] in failed:

@@ -25,7 +25,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             body = json.loads(record["body"])
             attempt = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
             clock, billed = test_clocks.run_advance(
-                str(body["account"]), str(body["test_clock"]), int(body["frozen_time"]), attempt, Clock.system()
+                str(body["account"]),
+                str(body["test_clock"]),
+                int(body["frozen_time"]),
+                attempt,
+                Clock.system(),
             )
         except Exception:  # any failure: this message only is retried
             logger.exception("advancing a test clock failed", extra={"message_id": record.get("messageId")})

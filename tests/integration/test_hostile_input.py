@@ -359,8 +359,15 @@ ROWS: list[Row] = [
     *get_cases("/v1/events"),
     *get_cases(CLOCKS),
     *(
-        Row(f"GET /v1/subscriptions test_clock {name}", "GET", "/v1/subscriptions", 400, query=query,
-            param="test_clock", listing="/v1/subscriptions")
+        Row(
+            f"GET /v1/subscriptions test_clock {name}",
+            "GET",
+            "/v1/subscriptions",
+            400,
+            query=query,
+            param="test_clock",
+            listing="/v1/subscriptions",
+        )
         for name, query in (
             ("over-long", "test_clock=" + "c" * 3000),
             ("as a hash", "test_clock[id]=clock_1"),

@@ -140,7 +140,10 @@ def test_api_needs_exactly_what_its_policy_grants(api, needed):
     assert api.delete(f"/v1/subscriptions/{sub['id']}").status == 200
     assert api.delete(f"/v1/customers/{cus}").status == 200
     clock = api.post("/v1/test_helpers/test_clocks", {"frozen_time": 2_000_000_000}).json
-    assert api.post(f"/v1/test_helpers/test_clocks/{clock['id']}/advance", {"frozen_time": 2_000_000_060}).status == 200
+    assert (
+        api.post(f"/v1/test_helpers/test_clocks/{clock['id']}/advance", {"frozen_time": 2_000_000_060}).status
+        == 200
+    )
     # THEN the calls needed exactly the API function's policy: nothing missing, nothing else granted
     assert needed["ApiFunction"] | IDEMPOTENCY_FALLBACK == support.template_grants("ApiFunction")
 
@@ -187,8 +190,10 @@ def test_the_test_clock_worker_needs_exactly_what_its_policy_grants(api, functio
     from tally.settings import settings
     from tally.store import queues
 
-    queues.send([test_clocks.advance_message(api.account.id, clock["id"], 2_000_000_000 + 61 * 86400)],
-                settings().test_clock_queue_url)
+    queues.send(
+        [test_clocks.advance_message(api.account.id, clock["id"], 2_000_000_000 + 61 * 86400)],
+        settings().test_clock_queue_url,
+    )
     assert functions.drain() == 1
     # THEN the worker's calls needed exactly its policy: nothing missing, nothing else granted
     assert needed["AdvanceTestClockFunction"] == support.template_grants("AdvanceTestClockFunction")

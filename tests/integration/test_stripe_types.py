@@ -135,8 +135,12 @@ def served(api: support.Api) -> dict[str, dict[str, Any]]:
     frozen = now - now % 86400
     out["test_clock"] = clock = ok(api.post(clocks, {"frozen_time": frozen, "name": "Q1"}))
     on_clock = ok(api.post("/v1/customers", {"name": "On a clock", "test_clock": clock["id"]}))
-    clock_sub = ok(api.post("/v1/subscriptions", {"customer": on_clock["id"], "items": [{"price": seats["id"]}]}))
-    out["advancing_test_clock"] = ok(api.post(f"{clocks}/{clock['id']}/advance", {"frozen_time": frozen + 32 * 86400}))
+    clock_sub = ok(
+        api.post("/v1/subscriptions", {"customer": on_clock["id"], "items": [{"price": seats["id"]}]})
+    )
+    out["advancing_test_clock"] = ok(
+        api.post(f"{clocks}/{clock['id']}/advance", {"frozen_time": frozen + 32 * 86400})
+    )
     api.functions.drain()
     out["list test clocks"] = ok(api.get(clocks))
     out["clock_subscriptions"] = ok(api.get("/v1/subscriptions", {"test_clock": clock["id"]}))

@@ -355,7 +355,11 @@ def test_an_advance_that_keeps_failing_leaves_the_clock_internal_failure(api, mo
     assert api.functions.drain() == test_clocks.ADVANCE_ATTEMPTS
     # THEN the clock is internal_failure (Stripe's status) where it was, and nothing is billed
     clock = ok(api.get(f"{CLOCKS}/{ids['clock']}"))
-    assert (clock["status"], clock["frozen_time"], clock["status_details"]) == ("internal_failure", JAN_20, {})
+    assert (clock["status"], clock["frozen_time"], clock["status_details"]) == (
+        "internal_failure",
+        JAN_20,
+        {},
+    )
     assert _invoices(api, ids["subscription"]) == []
     types = [e["type"] for e in support.stored_events(api.account.id)]
     assert "test_helpers.test_clock.internal_failure" in types
@@ -470,7 +474,12 @@ def test_many_invoices_are_removed_in_transactions_of_at_most_100_actions(api, m
     price = ok(
         api.post(
             "/v1/prices",
-            {"currency": "usd", "unit_amount": 5, "product_data": {"name": "Daily"}, "recurring": {"interval": "day"}},
+            {
+                "currency": "usd",
+                "unit_amount": 5,
+                "product_data": {"name": "Daily"},
+                "recurring": {"interval": "day"},
+            },
         )
     )
     sub = ok(api.post("/v1/subscriptions", {"customer": customer["id"], "items": [{"price": price["id"]}]}))
@@ -559,10 +568,14 @@ def test_subscriptions_are_listed_by_test_clock_and_invoices_name_their_clock(ap
     ids = _first_month(api)
     other_clock = ok(api.post(CLOCKS, {"frozen_time": T0}))["id"]
     other_customer = ok(api.post("/v1/customers", {"name": "B", "test_clock": other_clock}))["id"]
-    other_sub = ok(api.post("/v1/subscriptions", {"customer": other_customer, "items": [{"price": ids["price"]}]}))
+    other_sub = ok(
+        api.post("/v1/subscriptions", {"customer": other_customer, "items": [{"price": ids["price"]}]})
+    )
     other = {"clock": other_clock, "customer": other_customer, "subscription": other_sub["id"]}
     plain_customer = ok(api.post("/v1/customers", {"name": "no clock"}))
-    plain = ok(api.post("/v1/subscriptions", {"customer": plain_customer["id"], "items": [{"price": ids["price"]}]}))
+    plain = ok(
+        api.post("/v1/subscriptions", {"customer": plain_customer["id"], "items": [{"price": ids["price"]}]})
+    )
     assert plain["test_clock"] is None
     # WHEN subscriptions are listed by test_clock THEN only that clock's
     listed = ok(api.get("/v1/subscriptions", {"test_clock": ids["clock"]}))["data"]

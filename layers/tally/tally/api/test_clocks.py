@@ -51,7 +51,9 @@ def advance(request: Request) -> dict[str, Any]:
     params.expand()
     params.done()
     assert frozen_time is not None
-    return present(test_clocks.advance(request.account, request.path_params["id"], frozen_time, request.clock))
+    return present(
+        test_clocks.advance(request.account, request.path_params["id"], frozen_time, request.clock)
+    )
 
 
 @routes.route(f"DELETE {URL}/{{id}}")

@@ -148,7 +148,9 @@ def create_customer(
     if expired(test_clock, request_clock):
         raise gone
     if test_clock.status != "ready":
-        raise invalid("test_clock", f"The test clock {clock_id} is {test_clock.status}; it takes no customer.")
+        raise invalid(
+            "test_clock", f"The test clock {clock_id} is {test_clock.status}; it takes no customer."
+        )
     n = objects.count(account, test_clock.id, Customer.OBJECT)
     if n >= MAX_CUSTOMERS:
         raise invalid(
