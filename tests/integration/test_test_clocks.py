@@ -276,8 +276,9 @@ def test_duplicate_messages_bill_each_period_once(api):
 
 
 def test_the_same_advance_sent_while_advancing_resends_it_and_another_is_refused(api):
-    # GIVEN an advance accepted but not yet run
+    # GIVEN an advance accepted but not yet run (and no other message waiting)
     ids = _first_month(api)
+    api.functions.drain()
     ok(_advance(api, ids["clock"], FEB_15 + HOUR))
     # WHEN another frozen_time is asked THEN Stripe's 400, and the clock is unchanged
     error = refused(_advance(api, ids["clock"], FEB_15 + 2 * HOUR))
@@ -295,6 +296,7 @@ def test_the_same_advance_sent_while_advancing_resends_it_and_another_is_refused
 def test_an_advance_whose_message_is_lost_is_restarted_by_sending_it_again(api):
     # GIVEN the request died after recording the target, before sending its message
     ids = _first_month(api)
+    api.functions.drain()  # no other message waiting
     from tally.store import queues
 
     with pytest.MonkeyPatch.context() as patch:
@@ -349,6 +351,7 @@ def test_an_advance_that_keeps_failing_leaves_the_clock_internal_failure(api, mo
     def broken(*args, **kwargs):
         raise RuntimeError("injected: billing is broken")
 
+    api.functions.drain()  # no other message waiting
     monkeypatch.setattr(billing_cycles, "bill_period", broken)
     # WHEN the clock advances past the period's end and the worker tries every attempt
     ok(_advance(api, ids["clock"], FEB_15 + HOUR))
