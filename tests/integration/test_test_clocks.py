@@ -629,3 +629,22 @@ def test_an_expired_clock_reads_as_deleted_and_cannot_advance(api):
     # AND deleting it still removes its customer (the cleanup Stripe does by itself)
     test_clocks.delete(account, clock["id"], expiry)
     assert api.get(f"/v1/customers/{customer['id']}").status == 404
+
+
+def test_the_worker_takes_a_message_for_a_clock_that_is_gone_as_done(functions):
+    # GIVEN the sample message (its account and clock do not exist) WHEN the worker takes it
+    from tally_local.gateway import LambdaContext
+
+    event = support.load_event("sqs_advance_test_clock.json")
+    answer = functions.handler("AdvanceTestClockFunction")(event, LambdaContext("AdvanceTestClockFunction"))
+    # THEN nothing fails (a deleted clock's advance has nothing left to do)
+    assert answer == {"batchItemFailures": []}
+
+
+def test_the_worker_reports_a_malformed_message_as_failed(functions):
+    from tally_local.gateway import LambdaContext
+
+    event = support.load_event("sqs_advance_test_clock.json")
+    event["Records"][0]["body"] = '{"account": "acct_x"}'
+    answer = functions.handler("AdvanceTestClockFunction")(event, LambdaContext("AdvanceTestClockFunction"))
+    assert answer == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
