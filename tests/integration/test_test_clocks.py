@@ -648,3 +648,17 @@ def test_the_worker_reports_a_malformed_message_as_failed(functions):
     event["Records"][0]["body"] = '{"account": "acct_x"}'
     answer = functions.handler("AdvanceTestClockFunction")(event, LambdaContext("AdvanceTestClockFunction"))
     assert answer == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+
+
+def test_test_clock_expands_on_customers_subscriptions_and_invoices(api):
+    # GIVEN a customer on a clock with a billed subscription
+    ids = _first_month(api)
+    _advanced(api, ids["clock"], FEB_15 + HOUR)
+    clock = ok(api.get(f"{CLOCKS}/{ids['clock']}"))
+    (inv,) = _invoices(api, ids["subscription"])
+    # WHEN each is read with expand[]=test_clock THEN the clock object is embedded, as Stripe
+    for path in (f"/v1/customers/{ids['customer']}", f"/v1/subscriptions/{ids['subscription']}"):
+        assert ok(api.get(path, {"expand": ["test_clock"]}))["test_clock"] == clock
+    assert ok(api.get(f"/v1/invoices/{inv['id']}", {"expand": ["test_clock"]}))["test_clock"] == clock
+    listed = ok(api.get("/v1/subscriptions", {"test_clock": ids["clock"], "expand": ["data.test_clock"]}))
+    assert [s["test_clock"] for s in listed["data"]] == [clock]
