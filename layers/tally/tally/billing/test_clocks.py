@@ -308,8 +308,12 @@ def run_advance(
 
 
 def _fail(account: str, clock_id: str, frozen_time: int, request_clock: Clock) -> TestClock | None:
-    """The clock → `internal_failure` (re-read: the failed attempt may have moved it on)."""
-    stored = objects.load(account, clock_id, TestClock, request_clock, label=LABEL)
+    """The clock → `internal_failure` (re-read: the failed attempt may have moved it on, or the
+    clock may have been deleted meanwhile)."""
+    try:
+        stored = objects.load(account, clock_id, TestClock, request_clock, label=LABEL)
+    except NotFound:
+        return None
     tc = stored.record
     if tc.status != "advancing" or tc.advancing_to != frozen_time:
         return tc
