@@ -15,7 +15,8 @@ period (`usage.record`, the store's own batched write); then, with every DynamoD
 
 Subscriptions billed per second = N / wall time of steps 1–2 (handlers + SQS receive/delete,
 one process, moto single-threaded). DynamoDB requests and modelled write units are per
-subscription, close and bill apart (bench/harness.py: `DynamoCounter`).
+subscription, close and bill apart (bench/harness.py: `DynamoCounter`); the account's settings,
+read once per account and process, are read before counting (`_settings_read_once`).
 """
 
 from __future__ import annotations
@@ -342,12 +343,24 @@ def close_one(run: Any, n: int, prices: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+def _settings_read_once(run: Any) -> None:
+    """The worker reads the account's settings (its invoice grace period) once per account and
+    process a minute (`tally.billing.account_settings`), not per subscription: read them before
+    counting, and keep them for the whole run, so the figures stay per subscription."""
+    from tally.billing import account_settings
+    from tally.clock import Clock
+
+    account_settings.CACHE_SECONDS = float("inf")
+    account_settings.invoice_grace(run.bench.account, Clock.system())
+
+
 def close_periods(
     run: Any, sizes: tuple[int, ...] = SIZES, on_size: Callable[[list[dict[str, Any]]], None] | None = None
 ) -> dict[str, Any]:
     """Every size in turn (same stack: the tables keep what earlier sizes wrote); `on_size` gets
     the results so far after each size (the bench writes them, in case a long run is stopped)."""
     prices = _catalog(run)
+    _settings_read_once(run)
     results = []
     for n in sizes:
         results.append(close_one(run, n, prices))

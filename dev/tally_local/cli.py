@@ -1,10 +1,14 @@
 """`tally`: operator commands for a Tally deployment (or the local stack).
 
     tally accounts create [--table NAME] [--region R] [--endpoint-url URL]
+    tally accounts update ACCOUNT --invoice-grace-period 3h [--table NAME] [--region R] [--endpoint-url URL]
 
-creates an account and its secret key in the objects table of any DynamoDB endpoint (real AWS, or
-moto behind `python -m tally_local`). Only the key's hash is stored: the key is printed once.
-Against an endpoint on this machine (127.0.0.1, localhost) it uses fake AWS credentials.
+`create` creates an account and its secret key in the objects table of any DynamoDB endpoint (real
+AWS, or moto behind `python -m tally_local`). Only the key's hash is stored: the key is printed once.
+`update` changes an account's settings (`tally.billing.account_settings`): the invoice
+finalization grace period (`90s`, `30m`, `3h`, `1h30m`, plain seconds, up to 72h; `default`
+follows the deployment's `INVOICE_GRACE_SECONDS` again). Against an endpoint on this machine
+(127.0.0.1, localhost) both use fake AWS credentials.
 
 Imports stay inside the commands: `tally --help` must not pay for boto3 and PynamoDB, and the
 environment has to be set from the flags before the store reads its settings.
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import re
 import sys
 from collections.abc import Sequence
 from urllib.parse import urlsplit
@@ -40,7 +45,24 @@ def _use_fake_credentials() -> None:
     os.environ.update(FAKE_CREDENTIALS)  # and the local stack's region, whatever the shell says
 
 
-def _create_account(args: argparse.Namespace) -> int:
+_DURATION = re.compile(r"(?:(\d{1,3})h)?(?:(\d{1,4})m)?(?:(\d{1,6})s)?")
+
+
+def duration(text: str) -> int | None:
+    """Seconds in `3h`, `1h30m`, `90s`, `30m` or `3600`; None for `default`. ValueError otherwise."""
+    if text == "default":
+        return None
+    if text.isdigit():
+        return int(text)
+    match = _DURATION.fullmatch(text)
+    if not text or match is None:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 3h, 1h30m, 90s or seconds)")
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def _connect(args: argparse.Namespace) -> bool:
+    """Set the environment from the flags; False (with a hint printed) when no table is known."""
     if args.table:
         os.environ["OBJECTS_TABLE"] = args.table
     if args.endpoint_url:
@@ -55,19 +77,25 @@ def _create_account(args: argparse.Namespace) -> int:
             "or set OBJECTS_TABLE.",
             file=sys.stderr,
         )
-        return 2
-
+        return False
     from tally import settings
+    from tally.store import aws
 
     settings.reset()
+    aws.reset()
+    return True
+
+
+def _create_account(args: argparse.Namespace) -> int:
+    if not _connect(args):
+        return 2
     from botocore.exceptions import BotoCoreError, ClientError
     from pynamodb.exceptions import PynamoDBException
 
+    from tally import settings
     from tally.api.auth import new_account, register_key
     from tally.clock import Clock
-    from tally.store import aws
 
-    aws.reset()
     account, key = new_account()
     table = settings.settings().objects_table
     try:
@@ -82,6 +110,60 @@ def _create_account(args: argparse.Namespace) -> int:
     return 0
 
 
+def _update_account(args: argparse.Namespace) -> int:
+    try:
+        grace = duration(args.invoice_grace_period)
+    except ValueError as exc:
+        print(f"tally: --invoice-grace-period: {exc}", file=sys.stderr)
+        return 2
+    if not re.fullmatch(r"acct_[A-Za-z0-9]{1,64}", args.account):
+        print(f"tally: not an account id: {args.account!r}", file=sys.stderr)
+        return 2
+    if not _connect(args):
+        return 2
+    from botocore.exceptions import BotoCoreError, ClientError
+    from pynamodb.exceptions import PynamoDBException
+
+    from tally.billing import account_settings
+    from tally.clock import Clock
+    from tally.settings import MAX_GRACE_SECONDS
+
+    if grace is not None and grace > MAX_GRACE_SECONDS:
+        print(f"tally: --invoice-grace-period: at most 72h ({MAX_GRACE_SECONDS} s)", file=sys.stderr)
+        return 2
+    try:
+        chosen = account_settings.update(
+            args.account,
+            Clock.system(),
+            invoice_grace_period=account_settings.CLEAR if grace is None else grace,
+        )
+    except (PynamoDBException, BotoCoreError, ClientError) as exc:
+        cause = getattr(exc, "cause", None) or exc
+        print(f"tally: could not update {args.account}: {cause}", file=sys.stderr)
+        return 1
+    shown = account_settings.present(chosen)
+    print(
+        f"Account {args.account}: invoice grace period {shown['invoice_grace_period']} s "
+        f"({shown['invoice_grace_period_source']})."
+    )
+    return 0
+
+
+def _connection_flags(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--table", help="objects table name (default: $OBJECTS_TABLE; the stack output ObjectsTableName)"
+    )
+    command.add_argument(
+        "--region",
+        help="AWS region (default: $AWS_REGION or $AWS_DEFAULT_REGION; us-east-1 on a local endpoint)",
+    )
+    command.add_argument(
+        "--endpoint-url",
+        help="DynamoDB endpoint, e.g. the local stack's moto (default: $AWS_ENDPOINT_URL, else AWS); "
+        "on 127.0.0.1 or localhost fake AWS credentials are used",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tally", description="Operate a Tally deployment.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -93,19 +175,22 @@ def _parser() -> argparse.ArgumentParser:
         description="Create an account and its secret key. The key is printed once and stored only "
         "as a SHA-256 hash.",
     )
-    create.add_argument(
-        "--table", help="objects table name (default: $OBJECTS_TABLE; the stack output ObjectsTableName)"
-    )
-    create.add_argument(
-        "--region",
-        help="AWS region (default: $AWS_REGION or $AWS_DEFAULT_REGION; us-east-1 on a local endpoint)",
-    )
-    create.add_argument(
-        "--endpoint-url",
-        help="DynamoDB endpoint, e.g. the local stack's moto (default: $AWS_ENDPOINT_URL, else AWS); "
-        "on 127.0.0.1 or localhost fake AWS credentials are used",
-    )
+    _connection_flags(create)
     create.set_defaults(run=_create_account)
+    update = actions.add_parser(
+        "update",
+        help="change an account's settings",
+        description="Change an account's settings (a Tally extension; also POST /v1/tally/account_settings).",
+    )
+    update.add_argument("account", help="the account id (acct_…)")
+    update.add_argument(
+        "--invoice-grace-period",
+        required=True,
+        help="how long a period's invoice stays draft before it is finalized: 3h, 1h30m, 90s or "
+        "seconds, at most 72h; 'default' follows the deployment's INVOICE_GRACE_SECONDS",
+    )
+    _connection_flags(update)
+    update.set_defaults(run=_update_account)
     return parser
 
 

@@ -73,6 +73,26 @@ def _key_of(backend: Any, op_type: str, op: dict[str, Any]) -> tuple[str, dict[s
     return (name, op["Key"]) if "Key" in op else None
 
 
+def _partition_query(original: Callable[..., Any]) -> Callable[..., Any]:
+    """moto answers a base-table Query by sorting and walking every item of the table; DynamoDB
+    reads one partition. During the call, `all_items` is narrowed to the queried partition (in
+    moto's own order), so the rest of moto's Query code runs unchanged. GSI queries are left as
+    they are."""
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name or not self.range_key_attr:
+            return original(self, hash_key, *args, **kwargs)
+        partition = self.items.get(hash_key) or {}
+        self.all_items = lambda: list(partition.values())  # moto sorts the results itself
+        try:
+            return original(self, hash_key, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    return query
+
+
 def install() -> None:
     """Patch moto's DynamoDB backend class (affects the in-process moto server). Idempotent.
 
@@ -121,6 +141,8 @@ def install() -> None:
 
         _state["original"] = original
         models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+        _state["query"] = models.Table.query
+        models.Table.query = _partition_query(models.Table.query)  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
@@ -130,6 +152,7 @@ def uninstall() -> None:
         import moto.dynamodb.models as models
 
         models.DynamoDBBackend.transact_write_items = _state.pop("original")  # type: ignore[method-assign]
+        models.Table.query = _state.pop("query")  # type: ignore[method-assign]
 
 
 def installed() -> bool:

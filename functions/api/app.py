@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tally.api import (
+    account_settings,
     customers,
     events,
     invoices,
@@ -15,6 +16,7 @@ from tally.api import (
     subscription_items,
     subscriptions,
     test_clocks,
+    webhook_endpoints,
 )
 from tally.api.http import handle
 from tally.api.routing import merge
@@ -31,6 +33,8 @@ ROUTES = merge(
     events.routes,
     search.routes,
     test_clocks.routes,
+    account_settings.routes,
+    webhook_endpoints.routes,
 )
 
 

@@ -38,6 +38,7 @@ FILES = {
     "Billing/MeterEventSummaries.d.ts": "MeterEventSummary",
     "Billing/MeterEventAdjustments.d.ts": "MeterEventAdjustment",
     "V2/Billing/MeterEventSession.d.ts": "MeterEventSession",
+    "WebhookEndpoints.d.ts": "WebhookEndpoint",
 }
 KEYS = {"Meter", "MeterEvent", "MeterEventSummary", "MeterEventAdjustment", "MeterEventSession"}
 ALIASES = {"EventBase": "Event"}  # Node types an event's common fields as `EventBase`

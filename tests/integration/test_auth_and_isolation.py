@@ -214,3 +214,28 @@ def test_accounts_create_reports_a_missing_table(cli_env, capsys):
     assert cli.main(["accounts", "create", "--table", "no-such-table"]) == 1
     captured = capsys.readouterr()
     assert "no-such-table" in captured.err and "sk_" not in captured.out
+
+
+# -- tally accounts update ---------------------------------------------------------------------------
+def test_accounts_update_sets_the_invoice_grace_period(functions, cli_env, capsys, account):
+    # GIVEN an account on the deployment's grace period
+    api = support.Api(functions, account)
+    assert api.get("/v1/tally/account_settings").json["invoice_grace_period"] == 3600
+    # WHEN `tally accounts update <acct> --invoice-grace-period 3h` runs
+    args = ["accounts", "update", account.id, "--table", cli_env["ObjectsTable"]]
+    assert cli.main([*args, "--invoice-grace-period", "3h"]) == 0
+    assert "10800" in capsys.readouterr().out
+    # THEN the API shows it, set by the account (and `default` goes back to the deployment's)
+    shown = api.get("/v1/tally/account_settings").json
+    assert (shown["invoice_grace_period"], shown["invoice_grace_period_source"]) == (10800, "account")
+    assert cli.main([*args, "--invoice-grace-period", "1h30m"]) == 0
+    assert api.get("/v1/tally/account_settings").json["invoice_grace_period"] == 5400
+    assert cli.main([*args, "--invoice-grace-period", "default"]) == 0
+    assert api.get("/v1/tally/account_settings").json["invoice_grace_period_source"] == "deployment"
+
+
+@pytest.mark.parametrize("value", ["73h", "3 hours", "-1", "", "1d"])
+def test_accounts_update_refuses_a_bad_grace_period(cli_env, capsys, account, value):
+    args = ["accounts", "update", account.id, "--table", cli_env["ObjectsTable"]]
+    assert cli.main([*args, "--invoice-grace-period", value]) == 2
+    assert "--invoice-grace-period" in capsys.readouterr().err

@@ -170,11 +170,19 @@ def _subscription(plan: Plan) -> Subscription:
 
 
 # -- the path -------------------------------------------------------------------------------------
-def test_nothing_is_sent_before_the_period_ends(functions, plan):
+def test_nothing_is_billed_before_the_period_ends(functions, plan):
     # GIVEN a subscription whose period ends 14 June 09:30 WHEN the schedule runs a minute before
-    close(functions, JUNE - 60)
+    # its `invoice.upcoming` reminder is due (a day before the period ends)
+    close(functions, JUNE - 86_400 - 60)
     # THEN nothing is queued for it
     assert queued(plan.account) == []
+    # AND a minute before the period ends, what is queued writes the reminder and bills nothing
+    close(functions, JUNE - 60)
+    records = queued(plan.account)
+    assert [json.loads(r["body"])["period_end"] for r in records] == [JUNE]
+    assert bill(functions, records) == []
+    assert stored_invoices(plan) == []
+    assert [e["type"] for e in support.stored_events(plan.account)].count("invoice.upcoming") == 1
 
 
 def test_the_close_bills_the_ended_period_as_the_preview_showed_it(functions, plan):

@@ -229,8 +229,11 @@ def search_cases(path: str, valid: str) -> list[Row]:
 
 EVENT_NAME = "hostile_tokens"
 CLOCKS = "/v1/test_helpers/test_clocks"
+SETTINGS = "/v1/tally/account_settings"
+NOW = int(time.time())
 FROZEN = 1_900_000_000  # the seed clock's frozen time
 SUB_PATH = "/v1/subscriptions/{subscription}"
+HOOKS = "/v1/webhook_endpoints"
 SUMMARIES = "/v1/billing/meters/{meter}/event_summaries?customer={customer}&start_time={start}&end_time={end}"
 TARGETS = [
     Target("/v1/customers", {"name": "Hostile", "metadata": {"k": "v"}}, "name", "/v1/customers"),
@@ -279,6 +282,7 @@ TARGETS = [
         "/v1/subscriptions",
         stores=False,
     ),
+    Target(SETTINGS, {"invoice_grace_period": 7200}, None, "/v1/events"),
     Target(CLOCKS, {"frozen_time": FROZEN, "name": "Hostile"}, "name", CLOCKS),
     Target(CLOCKS + "/{test_clock}/advance", {"frozen_time": FROZEN + 86400}, None, CLOCKS),
     Target("/v1/invoices/{invoice}", {"description": "Hostile"}, "description", "/v1/invoices"),
@@ -293,6 +297,13 @@ TARGETS = [
         SUMMARIES,
         form=False,
     ),
+    Target(
+        HOOKS,
+        {"url": "https://hooks.example.com/h", "enabled_events": ["*"], "description": "Hostile"},
+        "description",
+        HOOKS,
+    ),
+    Target(HOOKS + "/{webhook_endpoint}", {"description": "Renamed"}, "description", HOOKS),
 ]
 
 
@@ -345,6 +356,9 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
     ).json["id"],
     "test_clock": lambda api, get: api.post(CLOCKS, {"frozen_time": FROZEN}).json["id"],
     "invoice": _seed_invoice,
+    "webhook_endpoint": lambda api, get: api.post(
+        HOOKS, {"url": "https://hooks.example.com/seed", "enabled_events": ["*"]}
+    ).json["id"],
     "start": lambda api, get: str((int(time.time()) - 30 * 86400) // 60 * 60),
     "end": lambda api, get: str((int(time.time()) // 60 + 10) * 60),
 }
@@ -358,6 +372,160 @@ ROWS: list[Row] = [
     *get_cases("/v1/subscriptions"),
     *get_cases("/v1/events"),
     *get_cases(CLOCKS),
+    *get_cases(HOOKS),
+    *get_cases(HOOKS + "/{webhook_endpoint}/attempts"),
+    *(
+        Row(f"POST {HOOKS} {name}", "POST", HOOKS, 400, form(data), code=code, param=param, listing=HOOKS)
+        for name, data, code, param in (
+            ("without url", {"enabled_events": ["*"]}, "parameter_missing", "url"),
+            (
+                "without enabled_events",
+                {"url": "https://h.example.com/"},
+                "parameter_missing",
+                "enabled_events",
+            ),
+            (
+                "unknown event type",
+                {"url": "https://h.example.com/", "enabled_events": ["nope.x"]},
+                None,
+                "enabled_events",
+            ),
+            (
+                "a prefix wildcard",
+                {"url": "https://h.example.com/", "enabled_events": ["invoice.*"]},
+                None,
+                "enabled_events",
+            ),
+            (
+                "101 event types",
+                {"url": "https://h.example.com/", "enabled_events": ["*"] * 101},
+                None,
+                "enabled_events",
+            ),
+            (
+                "an empty event type",
+                {"url": "https://h.example.com/", "enabled_events": [""]},
+                None,
+                "enabled_events[0]",
+            ),
+            (
+                "enabled_events as a hash",
+                {"url": "https://h.example.com/", "enabled_events": {"a": "*"}},
+                None,
+                "enabled_events",
+            ),
+            (
+                "url over 2048 chars",
+                {"url": "https://h.example.com/" + "a" * 2100, "enabled_events": ["*"]},
+                None,
+                "url",
+            ),
+            (
+                "javascript: url",
+                {"url": "javascript:alert(1)", "enabled_events": ["*"]},
+                "url_invalid",
+                "url",
+            ),
+            ("file: url", {"url": "file:///etc/passwd", "enabled_events": ["*"]}, "url_invalid", "url"),
+            (
+                "url with CRLF",
+                {"url": "https://h.example.com/\r\nX-Evil: 1", "enabled_events": ["*"]},
+                "url_invalid",
+                "url",
+            ),
+            (
+                "url with a bad port",
+                {"url": "https://h.example.com:99999/", "enabled_events": ["*"]},
+                "url_invalid",
+                "url",
+            ),
+            (
+                "url with user info",
+                {"url": "https://u:p@h.example.com/", "enabled_events": ["*"]},
+                "url_invalid",
+                "url",
+            ),
+            (
+                "metadata endpoint url",
+                {"url": "https://169.254.169.254/", "enabled_events": ["*"]},
+                "url_invalid",
+                "url",
+            ),
+            (
+                "private address url",
+                {"url": "https://10.0.0.1/", "enabled_events": ["*"]},
+                "url_invalid",
+                "url",
+            ),
+            ("IPv6 loopback url", {"url": "https://[::1]/", "enabled_events": ["*"]}, "url_invalid", "url"),
+            (
+                "http to a public host",
+                {"url": "http://h.example.com/", "enabled_events": ["*"]},
+                "url_invalid",
+                "url",
+            ),
+            (
+                "a secret",
+                {"url": "https://h.example.com/", "enabled_events": ["*"], "secret": "whsec_x"},
+                "parameter_unknown",
+                "secret",
+            ),
+            (
+                "an unknown api_version",
+                {"url": "https://h.example.com/", "enabled_events": ["*"], "api_version": "x"},
+                None,
+                "api_version",
+            ),
+        )
+    ),
+    *(
+        Row(
+            f"POST {HOOKS}/{{id}} {name}",
+            "POST",
+            HOOKS + "/{webhook_endpoint}",
+            400,
+            form(data),
+            code=code,
+            param=param,
+            listing=HOOKS,
+        )
+        for name, data, code, param in (
+            ("disabled not a boolean", {"disabled": "maybe"}, "parameter_invalid_boolean", "disabled"),
+            ("unknown event type", {"enabled_events": ["nope.x"]}, None, "enabled_events"),
+            ("private address url", {"url": "https://192.168.0.1/"}, "url_invalid", "url"),
+            ("a status", {"status": "disabled"}, "parameter_unknown", "status"),
+        )
+    ),
+    Row(
+        f"GET {HOOKS}/{{id}} unknown id",
+        "GET",
+        HOOKS + "/we_nope",
+        404,
+        code="resource_missing",
+        listing=HOOKS,
+    ),
+    Row(f"GET {HOOKS}/{{id}} NUL in the id", "GET", HOOKS + "/we_%00", 404, listing=HOOKS),
+    Row(f"GET {HOOKS}/{{id}} over-long id", "GET", HOOKS + "/" + "x" * 3000, 404, listing=HOOKS),
+    Row(f"GET {HOOKS}/{{id}}/attempts unknown id", "GET", HOOKS + "/we_nope/attempts", 404, listing=HOOKS),
+    Row(
+        f"POST {HOOKS}/{{id}} unknown id",
+        "POST",
+        HOOKS + "/we_nope",
+        404,
+        form({"description": "x"}),
+        code="resource_missing",
+        listing=HOOKS,
+    ),
+    Row(
+        f"DELETE {HOOKS}/{{id}} with a param",
+        "DELETE",
+        HOOKS + "/{webhook_endpoint}",
+        400,
+        query="x=1",
+        code="parameter_unknown",
+        listing=HOOKS,
+    ),
+    Row(f"DELETE {HOOKS}/{{id}} over-long id", "DELETE", HOOKS + "/" + "x" * 3000, 404, listing=HOOKS),
     *(
         Row(
             f"GET /v1/subscriptions test_clock {name}",
@@ -646,6 +814,34 @@ ROWS: list[Row] = [
             ("trial_period_days over 730", {"trial_period_days": 731}, "trial_period_days"),
             ("trial_end far future", {"trial_end": 2**62}, "trial_end"),
             ("trial_end in the past", {"trial_end": 1}, "trial_end"),
+            ("trial_end now", {"trial_end": "now"}, "trial_end"),
+            ("backdate_start_date a string", {"backdate_start_date": "yesterday"}, "backdate_start_date"),
+            ("backdate_start_date negative", {"backdate_start_date": -1}, "backdate_start_date"),
+            (
+                "backdate_start_date in the future",
+                {"backdate_start_date": NOW + 86400},
+                "backdate_start_date",
+            ),
+            (
+                "backdate_start_date 2 months back",
+                {"backdate_start_date": NOW - 62 * 86400},
+                "backdate_start_date",
+            ),
+            (
+                "backdate_start_date with a trial",
+                {"backdate_start_date": NOW - 86400, "trial_period_days": 7},
+                "backdate_start_date",
+            ),
+            ("cancel_at a string", {"cancel_at": "soon"}, "cancel_at"),
+            ("cancel_at in the past", {"cancel_at": 1}, "cancel_at"),
+            ("cancel_at far future", {"cancel_at": 2**62}, "cancel_at"),
+            ("cancel_at after the first period", {"cancel_at": NOW + 62 * 86400}, "cancel_at"),
+            (
+                "cancel_at with cancel_at_period_end",
+                {"cancel_at": NOW + 86400, "cancel_at_period_end": "true"},
+                "cancel_at",
+            ),
+            ("cancel_at_period_end not a boolean", {"cancel_at_period_end": "soon"}, "cancel_at_period_end"),
         ]
     ),
     # -- POST /v1/subscriptions/{id}: its own params ----------------------------------------------------
@@ -665,6 +861,19 @@ ROWS: list[Row] = [
             ("proration_date negative", {"proration_date": -1}, "proration_date"),
             ("proration_date far future", {"proration_date": 2**62}, "proration_date"),
             ("cancel_at_period_end not a boolean", {"cancel_at_period_end": "yes"}, "cancel_at_period_end"),
+            ("trial_end not trialing", {"trial_end": "now"}, "trial_end"),
+            ("trial_end a word", {"trial_end": "tomorrow"}, "trial_end"),
+            ("trial_end far future", {"trial_end": 2**62}, "trial_end"),
+            ("trial_end hash", {"trial_end": {"x": "1"}}, "trial_end"),
+            ("cancel_at a string", {"cancel_at": "soon"}, "cancel_at"),
+            ("cancel_at in the past", {"cancel_at": 1}, "cancel_at"),
+            ("cancel_at far future", {"cancel_at": 2**62}, "cancel_at"),
+            ("cancel_at after the period", {"cancel_at": NOW + 62 * 86400}, "cancel_at"),
+            (
+                "cancel_at with cancel_at_period_end",
+                {"cancel_at": NOW + 86400, "cancel_at_period_end": "false"},
+                "cancel_at",
+            ),
             ("items a string", {"items": "x"}, "items"),
             ("item id too long", {"items": [{"id": "si_" + "x" * 300, "quantity": 2}]}, "items[0][id]"),
             ("item id unknown", {"items": [{"id": "si_../../x", "quantity": 2}]}, "items[0][id]"),
@@ -688,6 +897,27 @@ ROWS: list[Row] = [
             ("item with an unknown field", {"items": [{"price": "{price}", "plan": "x"}]}, "items[0][plan]"),
             ("21 items", {"items": [{"price": f"price_{i}"} for i in range(21)]}, "items"),
         ]
+    ),
+    # -- /v1/tally/account_settings ---------------------------------------------------------------------
+    *(
+        Row(f"POST {SETTINGS} {name}", "POST", SETTINGS, 400, form(body), param=param, listing="/v1/events")
+        for name, body, param in [
+            ("grace over 72 h", {"invoice_grace_period": 72 * 3600 + 1}, "invoice_grace_period"),
+            ("grace negative", {"invoice_grace_period": -1}, "invoice_grace_period"),
+            ("grace with a unit", {"invoice_grace_period": "3h"}, "invoice_grace_period"),
+            ("grace a decimal", {"invoice_grace_period": "1.5"}, "invoice_grace_period"),
+            ("grace a hash", {"invoice_grace_period": {"x": "1"}}, "invoice_grace_period"),
+            ("grace huge", {"invoice_grace_period": "9" * 40}, "invoice_grace_period"),
+        ]
+    ),
+    Row(
+        f"GET {SETTINGS} with a param",
+        "GET",
+        SETTINGS,
+        400,
+        query="limit=3",
+        param="limit",
+        listing="/v1/events",
     ),
     # -- /v1/customers: its own params -----------------------------------------------------------------
     Row("POST /v1/customers name over 256", "POST", "/v1/customers", 400, form({"name": "x" * 257})),

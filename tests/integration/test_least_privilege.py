@@ -195,3 +195,37 @@ def test_the_test_clock_worker_needs_exactly_what_its_policy_grants(api, functio
     assert functions.drain() == 1
     # THEN the worker's calls needed exactly its policy: nothing missing, nothing else granted
     assert needed["AdvanceTestClockFunction"] == support.template_grants("AdvanceTestClockFunction")
+
+
+def test_webhooks_function_needs_exactly_what_its_policy_grants(api, functions, needed):
+    # GIVEN an endpoint whose receiver fails once then accepts, and a customer.created event
+    import test_webhook_delivery as flow
+
+    from tally_local.gateway import LambdaContext
+
+    flow._drain(skew=10**6)
+    receiver = support.WebhookReceiver(answers=[500, 200]).start()
+    try:
+        hook = flow._endpoint(api, receiver.url, ["*"])
+        event_id = flow._customer_created(api)
+        handler = functions.handler("WebhooksFunction")
+
+        def run(records):
+            answer = handler({"Records": records}, LambdaContext("WebhooksFunction"))
+            assert answer["batchItemFailures"] == []
+
+        # WHEN the event is fanned out and fails (a retry is queued), a retry read early waits
+        # again, and the event fanned out once more is delivered
+        fan_out = flow._record({"account": api.account.id, "event": event_id})
+        run([fan_out])
+        run(flow._drain())
+        run(flow._drain(skew=10**6))
+        flow._drain(skew=10**6)
+        run([fan_out])
+        run(flow._drain())
+        assert len(receiver.got) == 2
+        assert [a["succeeded"] for a in flow._attempts(api, hook["id"])] == [True, False]
+    finally:
+        receiver.stop()
+    # THEN its calls needed exactly its policy: nothing missing, nothing else granted
+    assert needed["WebhooksFunction"] == support.template_grants("WebhooksFunction")

@@ -22,3 +22,43 @@ def test_another_moto_release_is_refused_with_what_to_do():
     with pytest.raises(moto_patch.WrongMotoVersion, match="make clean && make install"):
         moto_patch.check_version("5.1.0")
     moto_patch.check_version(moto_patch.MOTO_VERSION)  # the pinned one passes
+
+
+def test_a_partition_query_answers_exactly_what_moto_answers_unpatched(moto_tables):
+    # GIVEN three partitions of the usage table, interleaved, with numeric-looking and plain sort keys
+    import random
+
+    client, table = dynamodb(), settings().usage_table
+    rng = random.Random(7)
+    keys = [(f"acct_qp#{p}", f"{rng.randrange(10_000):05d}#{i}") for i in range(120) for p in "abc"]
+    for pk, sk in keys:
+        client.put_item(TableName=table, Item={"pk": {"S": pk}, "sk": {"S": sk}, "n": {"N": str(len(sk))}})
+
+    def pages(**query):
+        out, start = [], None
+        while True:
+            extra = {"ExclusiveStartKey": start} if start else {}
+            got = client.query(TableName=table, Limit=7, **query, **extra)
+            out.append([(i["pk"]["S"], i["sk"]["S"]) for i in got["Items"]])
+            start = got.get("LastEvaluatedKey")
+            if not start:
+                return out
+
+    queries = [
+        {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "acct_qp#b"}}},
+        {
+            "KeyConditionExpression": "pk = :p AND sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {":p": {"S": "acct_qp#a"}, ":lo": {"S": "02"}, ":hi": {"S": "07"}},
+            "ScanIndexForward": False,
+        },
+        {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "acct_qp#none"}}},
+    ]
+    # WHEN each query is paged with the patch THEN the pages equal stock moto's, page for page
+    patched = [pages(**q) for q in queries]
+    moto_patch.uninstall()
+    try:
+        stock = [pages(**q) for q in queries]
+    finally:
+        moto_patch.install()
+    assert patched == stock
+    assert sum(len(p) for p in patched[0]) == 120 and patched[2] == [[]]

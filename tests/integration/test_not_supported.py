@@ -174,8 +174,6 @@ ENTRIES: list[Entry] = [
     unknown(PREVIEW, {"preview_mode": "recurring"}, "preview_mode"),
     unknown(PREVIEW, {"schedule": "sub_sched_123"}, "schedule"),
     # -- subscriptions -----------------------------------------------------------------------------
-    unknown("POST /v1/subscriptions/{id}", {"trial_end": int(time.time()) + 86400}, "trial_end"),
-    unknown("POST /v1/subscriptions/{id}", {"cancel_at": int(time.time()) + 86400}, "cancel_at"),
     unknown("POST /v1/subscriptions/{id}", {"billing_cycle_anchor": "now"}, "billing_cycle_anchor"),
     unknown("POST /v1/subscriptions/{id}", {"pause_collection": {"behavior": "void"}}, "pause_collection"),
     url("POST /v1/subscriptions/{id}/resume", SUB + "/resume"),
@@ -185,8 +183,6 @@ ENTRIES: list[Entry] = [
     url("POST /v1/subscription_schedules", customer="{customer}"),
     url("GET /v1/subscription_schedules"),
     unknown("POST /v1/subscriptions", {"proration_behavior": "none"}, "proration_behavior"),
-    unknown("POST /v1/subscriptions", {"cancel_at_period_end": "true"}, "cancel_at_period_end"),
-    unknown("POST /v1/subscriptions", {"cancel_at": int(time.time()) + 86400}, "cancel_at"),
     unknown(
         "POST /v1/subscriptions",
         {"collection_method": "send_invoice", "days_until_due": 30},
@@ -195,9 +191,6 @@ ENTRIES: list[Entry] = [
     ),
     unknown("POST /v1/subscriptions", {"days_until_due": 30}, "days_until_due"),
     unknown("POST /v1/subscriptions", {"billing_mode": {"type": "flexible"}}, "billing_mode"),
-    unknown(
-        "POST /v1/subscriptions", {"backdate_start_date": int(time.time()) - 86400}, "backdate_start_date"
-    ),
     unknown("POST /v1/subscriptions", {"billing_thresholds": {"amount_gte": 10000}}, "billing_thresholds"),
     unknown("POST /v1/subscriptions", {"add_invoice_items": [{"price": "{price}"}]}, "add_invoice_items"),
     unknown(
@@ -331,10 +324,6 @@ ENTRIES: list[Entry] = [
     url("POST /v1/billing/alerts/{id}/activate", doc=ALERT_ACTIONS),
     url("POST /v1/billing/alerts/{id}/archive", doc=ALERT_ACTIONS),
     url("POST /v1/billing/alerts/{id}/deactivate", doc=ALERT_ACTIONS),
-    url("POST /v1/webhook_endpoints", url="https://example.com/hook", enabled_events=["*"]),
-    url("GET /v1/webhook_endpoints"),
-    url("POST /v1/webhook_endpoints/{id}", disabled="true"),
-    url("DELETE /v1/webhook_endpoints/{id}"),
     unknown("GET /v1/events", {"delivery_success": "false"}, "delivery_success"),
     # -- discounts and tax -------------------------------------------------------------------------
     url("POST /v1/coupons", percent_off=10, duration="once"),

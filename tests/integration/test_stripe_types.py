@@ -147,6 +147,11 @@ def served(api: support.Api) -> dict[str, dict[str, Any]]:
     out["clock_invoices"] = ok(api.get("/v1/invoices", {"subscription": clock_sub["id"]}))
     assert out["clock_invoices"]["data"][0]["test_clock"] == clock["id"]
     out["deleted_test_clock"] = ok(api.delete(f"{clocks}/{clock['id']}"))
+    out["webhook_endpoint"] = hook = ok(
+        api.post("/v1/webhook_endpoints", {"url": "https://hooks.example.com/", "enabled_events": ["*"]})
+    )
+    out["list webhook_endpoints"] = ok(api.get("/v1/webhook_endpoints"))
+    out["deleted_webhook_endpoint"] = ok(api.delete(f"/v1/webhook_endpoints/{hook['id']}"))
     return out
 
 

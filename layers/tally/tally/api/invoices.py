@@ -18,10 +18,16 @@ from tally.api.lists import envelope, list_args, retrieve_params
 from tally.api.routing import Routes
 from tally.billing import invoices, lifecycle
 from tally.billing.invoices import INVOICE_STATUSES
+from tally.clock import Clock
 from tally.presenters.invoices import invoice as present
 from tally.presenters.invoices import line as present_line
 
 routes = Routes()
+
+
+def _clock(request: Request) -> Clock:
+    """An invoice of a test-clock customer changes at the clock's frozen time."""
+    return invoices.clock_for_invoice(request.account, request.path_params["id"], request.clock)
 
 
 @routes.route("POST /v1/invoices/create_preview")
@@ -31,7 +37,8 @@ def create_preview(request: Request) -> dict[str, Any]:
     customer_id = params.str("customer", max_length=255)
     params.expand()
     params.done()
-    return present(invoices.preview(request.account, subscription_id, customer_id, request.clock))
+    clock = invoices.preview_clock(request.account, subscription_id, customer_id, request.clock)
+    return present(invoices.preview(request.account, subscription_id, customer_id, clock))
 
 
 @routes.route("GET /v1/invoices/{id}")
@@ -78,7 +85,7 @@ def update(request: Request) -> dict[str, Any]:
         lifecycle.update(
             request.account,
             request.path_params["id"],
-            request.clock,
+            _clock(request),
             metadata=metadata,
             auto_advance=auto_advance,
             **fields,
@@ -92,7 +99,7 @@ def finalize(request: Request) -> dict[str, Any]:
     params.bool("auto_advance")  # Stripe's: whether to collect after; Tally collects nothing
     params.expand()
     params.done()
-    return present(lifecycle.finalize(request.account, request.path_params["id"], request.clock))
+    return present(lifecycle.finalize(request.account, request.path_params["id"], _clock(request)))
 
 
 @routes.route("POST /v1/invoices/{id}/pay")
@@ -102,7 +109,7 @@ def pay(request: Request) -> dict[str, Any]:
     params.expand()
     params.done()
     return present(
-        lifecycle.pay(request.account, request.path_params["id"], bool(out_of_band), request.clock)
+        lifecycle.pay(request.account, request.path_params["id"], bool(out_of_band), _clock(request))
     )
 
 
@@ -111,7 +118,7 @@ def void(request: Request) -> dict[str, Any]:
     params = request.params()
     params.expand()
     params.done()
-    return present(lifecycle.void(request.account, request.path_params["id"], request.clock))
+    return present(lifecycle.void(request.account, request.path_params["id"], _clock(request)))
 
 
 @routes.route("POST /v1/invoices/{id}/mark_uncollectible")
@@ -119,4 +126,4 @@ def mark_uncollectible(request: Request) -> dict[str, Any]:
     params = request.params()
     params.expand()
     params.done()
-    return present(lifecycle.mark_uncollectible(request.account, request.path_params["id"], request.clock))
+    return present(lifecycle.mark_uncollectible(request.account, request.path_params["id"], _clock(request)))

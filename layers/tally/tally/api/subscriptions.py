@@ -7,12 +7,29 @@ from typing import Any
 
 from tally.api.http import Request
 from tally.api.lists import envelope, list_args, retrieve_params
+from tally.api.params import Params
 from tally.api.routing import Routes
-from tally.billing import cancellations, subscription_changes, subscriptions, test_clocks
+from tally.billing import cancellations, subscription_changes, subscriptions, test_clocks, trials
 from tally.billing.subscriptions import MAX_ITEMS, MAX_QUANTITY, STATUSES, ItemSpec
 from tally.presenters.subscriptions import subscription as present
 
 routes = Routes()
+MAX_TIMESTAMP = 32503680000  # year 3000: later instants are typos, and every later sum stays in int64
+
+
+def _timestamp(params: Params, name: str) -> int | None:
+    """A unix timestamp param; `""` reads None (on update: clear it)."""
+    return params.int(name, min=0, max=MAX_TIMESTAMP)
+
+
+def _timestamp_or_now(params: Params, name: str) -> int | None:
+    """A timestamp, or `now` (`trials.NOW`), as Stripe's `trial_end` takes."""
+    text = params.str(name, max_length=30)
+    if text is None:
+        return None
+    if text == "now":
+        return trials.NOW
+    return Params({name: text}).int(name, min=0, max=MAX_TIMESTAMP)
 
 
 @routes.route("POST /v1/subscriptions")
@@ -23,6 +40,9 @@ def create(request: Request) -> dict[str, Any]:
     anchor = params.int("billing_cycle_anchor", min=0)
     trial_end = params.int("trial_end", min=0)
     trial_days = params.int("trial_period_days", min=1, max=subscriptions.MAX_TRIAL_DAYS)
+    backdate = params.int("backdate_start_date", min=0, max=MAX_TIMESTAMP)
+    cancel_at = params.int("cancel_at", min=0, max=MAX_TIMESTAMP)
+    cancel_at_period_end = params.bool("cancel_at_period_end") or False
     description = params.str("description", max_length=500)
     metadata = params.metadata()
     params.expand()
@@ -55,6 +75,9 @@ def create(request: Request) -> dict[str, Any]:
         metadata=metadata,
         trial_end=trial_end,
         trial_period_days=trial_days,
+        backdate_start_date=backdate,
+        cancel_at=cancel_at,
+        cancel_at_period_end=cancel_at_period_end,
     )
     return present(shown)
 
@@ -74,6 +97,9 @@ def update(request: Request) -> dict[str, Any]:
     cancel_at_period_end = params.bool("cancel_at_period_end")
     behavior = params.str("proration_behavior", choices=subscription_changes.BEHAVIORS)
     proration_date = params.int("proration_date", min=0)
+    trial_end = _timestamp_or_now(params, "trial_end")
+    cancel_at_given = params.has("cancel_at")
+    cancel_at = _timestamp(params, "cancel_at")
     item_params = params.sublist("items", max_items=MAX_ITEMS) or []
     params.expand()
     changes = []
@@ -106,6 +132,9 @@ def update(request: Request) -> dict[str, Any]:
         items=changes,
         proration_behavior=behavior or "create_prorations",
         proration_date=proration_date,
+        trial_end=trial_end,
+        cancel_at=cancel_at,
+        cancel_at_given=cancel_at_given,
     )
     sub_id = request.path_params["id"]
     clock = test_clocks.clock_for_subscription(request.account, sub_id, request.clock)

@@ -20,15 +20,26 @@ canceled subscription, so the usage is not billed twice.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from tally.billing import pending
-from tally.billing.subscriptions import canceled, current_period, prices_of, view
+from tally.billing.subscriptions import canceled, check_cancel_at, current_period, prices_of, view
 from tally.clock import Clock
 from tally.domain import invoices, prorations
 from tally.domain.invoices import Cycle, ItemInput, Line, Period
-from tally.domain.records import LICENSED, Invoice, Meter, Product, Subscription
+from tally.domain.records import (
+    LICENSED,
+    Invoice,
+    Meter,
+    PendingItem,
+    Price,
+    Product,
+    Subscription,
+    SubscriptionItem,
+)
 from tally.errors import InvalidRequest, invalid
+from tally.ids import new_id
 from tally.presenters.invoices import InvoiceView
 from tally.presenters.invoices import invoice as present_invoice
 from tally.presenters.subscriptions import SubscriptionView
@@ -57,22 +68,25 @@ def _final_lines(account: str, s: Subscription, prorate: bool, prices: dict, clo
             usage_cycle = Cycle(Period(start, now), Period(now, now))
             lines.append(invoices.item_line(ItemInput(item.id, price, name, usage=used), usage_cycle))
         elif prorate and item.quantity is not None and now < period[1] and not s.trialing(period[1]):
-            p = prorations.credit(price, item.quantity, name, period, now)
-            if p.amount != 0:
-                lines.append(
-                    Line(
-                        item.id,
-                        price.id,
-                        price.product,
-                        price.usage_type,
-                        p.quantity,
-                        p.quantity,
-                        p.amount,
-                        Period(p.period_start, p.period_end),
-                        p.description,
-                        proration=True,
-                    )
+            made = [prorations.credit(price, item.quantity, name, period, now)]
+            if s.cancel_at is not None and s.cancel_at_credited:  # its pending credit is billed too
+                made.append(prorations.charge(price, item.quantity, name, period, s.cancel_at))
+            lines += [
+                Line(
+                    item.id,
+                    price.id,
+                    price.product,
+                    price.usage_type,
+                    p.quantity,
+                    p.quantity,
+                    p.amount,
+                    Period(p.period_start, p.period_end),
+                    p.description,
+                    proration=True,
                 )
+                for p in made
+                if p.amount != 0
+            ]
     return lines
 
 
@@ -112,6 +126,88 @@ def cancel(
     return view(account, change.record, clock), invoice
 
 
+# -- cancel_at / cancel_at_period_end on update --------------------------------------------------
+@dataclass(frozen=True)
+class Ending:
+    """How a subscription ends after an update: at its period end, at `cancel_at`, or not."""
+
+    at_period_end: bool
+    cancel_at: int | None
+
+
+def ending(
+    s: Subscription,
+    at_period_end: bool | None,
+    cancel_at: int | None,
+    cancel_at_given: bool,
+    period: tuple[int, int],
+    clock: Clock,
+) -> Ending:
+    """Stripe's interplay: the two params are exclusive; `cancel_at_period_end` (true or false)
+    clears `cancel_at`; `cancel_at` clears `cancel_at_period_end` (`""` clears both)."""
+    if cancel_at_given and at_period_end is not None:
+        raise invalid(
+            "cancel_at", "You may only specify one of these parameters: cancel_at, cancel_at_period_end."
+        )
+    if at_period_end is not None:
+        return Ending(at_period_end, None)
+    if not cancel_at_given:
+        return Ending(s.cancel_at_period_end, s.cancel_at)
+    if cancel_at is not None:
+        check_cancel_at(cancel_at, clock.now, period[1])
+        if cancel_at == period[1]:
+            return Ending(True, None)  # the period end: Stripe's cancel_at_period_end
+    return Ending(False, cancel_at)
+
+
+def cancel_at_lines(
+    account: str,
+    s: Subscription,
+    items: Sequence[SubscriptionItem],
+    prices: dict[str, Price],
+    cancel_at: int | None,
+    period: tuple[int, int],
+    at: int,
+    clock: Clock,
+) -> list[PendingItem]:
+    """The prorations of moving the subscription's end from `s.cancel_at` (or the period end) to
+    `cancel_at` (or the period end): each licensed item's time after the old end is charged back
+    (if it was credited: `cancel_at_credited`), and its time after the new end credited (Stripe's
+    lines for `cancel_at` inside a period). The proration instant `at` picks the invoice that
+    bills them (the one closing this period)."""
+    if cancel_at == s.cancel_at:
+        return []
+    names: dict[str, str] = {}
+    out = []
+    for item in items:
+        price = prices[item.price]
+        if price.metered or item.quantity is None:
+            continue
+        if price.product not in names:
+            names[price.product] = objects.get(account, price.product, Product, clock).name
+        made = []
+        if s.cancel_at is not None and s.cancel_at_credited:
+            made.append(prorations.charge(price, item.quantity, names[price.product], period, s.cancel_at))
+        if cancel_at is not None:
+            made.append(prorations.credit(price, item.quantity, names[price.product], period, cancel_at))
+        out += [
+            PendingItem(
+                new_id("ii"),
+                item.id,
+                p.price,
+                p.quantity,
+                p.amount,
+                p.period_start,
+                p.period_end,
+                p.description,
+                at,
+            )
+            for p in made
+            if p.amount != 0
+        ]
+    return out
+
+
 def without_advance(cycle_invoice: InvoiceView) -> InvoiceView:
     """The cycle invoice of a subscription ending at the period end: its licensed lines in advance
     dropped (there is no next period), metered lines and prorations kept."""
@@ -132,11 +228,12 @@ def without_advance(cycle_invoice: InvoiceView) -> InvoiceView:
 def at_period_end(
     account: str, s: Subscription, cycle_invoice: InvoiceView, period: tuple[int, int], clock: Clock
 ) -> tuple[Invoice, Change]:
-    """`cancel_at_period_end`: the period close's invoice and change when the subscription ends
-    at `period`'s end instead of renewing (called by `billing.cycles.bill_period`, in its one
-    transaction). The invoice is the cycle invoice without the licensed lines in advance (there
-    is no next period): metered usage in arrears and pending prorations. The subscription is
-    canceled at the period end (`customer.subscription.deleted`)."""
+    """`cancel_at_period_end` (or `cancel_at`, which cut the period short): the period close's
+    invoice and change when the subscription ends at `period`'s end instead of renewing (called
+    by `billing.cycles.bill_period`, in its one transaction). The invoice is the cycle invoice
+    without the licensed lines in advance (there is no next period): metered usage in arrears and
+    pending prorations. The subscription is canceled at the period end
+    (`customer.subscription.deleted`)."""
     start, end = period
     final = without_advance(cycle_invoice)
     after = replace(

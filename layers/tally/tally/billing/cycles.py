@@ -27,9 +27,10 @@ So the invoice exists exactly when the subscription has moved past the period. W
   the version check (or the claim) cancels the transaction; we read again and re-decide, up to
   `ATTEMPTS` times, then fail the message so SQS retries it later (DLQ after the redrive limit).
 
-The draft is created with `automatically_finalizes_at` = period end + the grace period
-(`settings().invoice_grace_seconds`), which puts it in the same due index; `close_periods` then
-sends `{"kind": "finalize", …}` for it and the worker hands it to `tally.billing.lifecycle`.
+The draft is created with `automatically_finalizes_at` = period end + the account's grace period
+(`billing.account_settings`; default the deployment's `INVOICE_GRACE_SECONDS`), which puts it in
+the same due index; `close_periods` then sends `{"kind": "finalize", …}` for it and the worker
+hands it to `tally.billing.lifecycle`.
 
 A subscription that is no longer active is not billed (its final invoice, Stripe's `invoice_now`,
 belongs to the cancel flow, not yet built).
@@ -41,7 +42,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from tally.billing import cancellations, changes
+from tally.billing import account_settings, cancellations, changes, reminders
 from tally.billing import invoices as invoice_builder
 from tally.clock import Clock
 from tally.domain.records import Customer, Invoice, Subscription
@@ -50,7 +51,6 @@ from tally.ids import new_id
 from tally.presenters.invoices import invoice as present_invoice
 from tally.presenters.subscriptions import SubscriptionView
 from tally.presenters.subscriptions import subscription as present_subscription
-from tally.settings import settings
 from tally.store import due, objects, queues
 from tally.store.objects import Change, Unique, Write
 
@@ -89,8 +89,9 @@ def close_periods(
 # -- the worker -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Billed:
-    """What `bill_period` did: `billed` (with the invoice), or why nothing was to be done —
-    `already_billed` (a duplicate), `not_due` (the period has not ended), `ended` (not active)."""
+    """What `bill_period` did: `billed` (with the invoice), `reminded` (a reminder written before
+    the period ends, `billing.reminders`), or why nothing was to be done — `already_billed` (a
+    duplicate), `not_due` (the period has not ended), `ended` (not active)."""
 
     outcome: str
     invoice: Invoice | None = None
@@ -114,9 +115,11 @@ def bill_period(account: str, subscription_id: str, period_end: int, clock: Cloc
 def _bill_once(account: str, subscription_id: str, period_end: int, clock: Clock) -> Billed:
     stored = objects.load(account, subscription_id, Subscription, clock)
     s = stored.record
-    if s.status != "active":
+    if not s.running:
         return Billed("ended")
     start, end = s.unbilled_period
+    if end > clock.now and reminders.send(account, stored, clock):
+        return Billed("reminded")  # a reminder before the period ends (`billing.reminders`)
     if end > period_end:
         return Billed("already_billed")
     if end < period_end or end > clock.now:
@@ -127,20 +130,22 @@ def _bill_once(account: str, subscription_id: str, period_end: int, clock: Clock
     )
     invoice = replace(
         replace(view, billing_reason="subscription_cycle").as_record(),
-        automatically_finalizes_at=end + settings().invoice_grace_seconds,
+        automatically_finalizes_at=end + account_settings.invoice_grace(account, clock),
     )
-    after = replace(s, billed_through=end)
+    after = replace(s, billed_through=end, status="active")  # a trial ends with its period
     prices = view.prices  # read once, by the builder (a second read was 1 GetItem per price)
     nxt = after.unbilled_period
-    advanced = changes.updated(
-        after,
-        "customer.subscription.updated",
-        present_subscription(SubscriptionView(s, prices, (start, end))),
-        present_subscription(SubscriptionView(after, prices, nxt)),
-    )
-    assert advanced is not None  # the period moved, so the presented object changed
-    if s.cancel_at_period_end:  # ends instead of renewing: no lines in advance (billing.cancellations)
+    if s.cancel_at_period_end or s.cancel_at == end:  # ends: no lines in advance (billing.cancellations)
         invoice, advanced = cancellations.at_period_end(account, s, view, (start, end), clock)
+    else:
+        renewed = changes.updated(
+            after,
+            "customer.subscription.updated",
+            present_subscription(SubscriptionView(s, prices, (start, end))),
+            present_subscription(SubscriptionView(after, prices, nxt)),
+        )
+        assert renewed is not None  # the period moved, so the presented object changed
+        advanced = renewed
     taken = Conflict(f"The period starting {start} of {s.id} is already invoiced.")
     created = Change(
         invoice,

@@ -43,7 +43,7 @@ def _next_subscription(account: str, customer_id: str, clock: Clock) -> Subscrip
         Window(limit=100),
         clock,
         customer=customer_id,
-        where=lambda s: s.status == "active",
+        where=lambda s: s.running,
     )
     if not page.data:
         raise _no_upcoming("customer", customer_id)
@@ -64,8 +64,13 @@ def build(
         customer = referenced(account, subscription.customer, Customer, "customer", clock)
     s = subscription
     cycle = invoices.cycle_at_period_end(
-        s.created, s.billing_cycle_anchor, s.interval, s.interval_count, clock.now
+        s.start_date, s.billing_cycle_anchor, s.interval, s.interval_count, clock.now
     )
+    if s.cancel_at is not None and cycle.usage.start < s.cancel_at < cycle.usage.end:
+        # the last period is cut short at `cancel_at`, and nothing follows it
+        cycle = invoices.Cycle(
+            invoices.Period(cycle.usage.start, s.cancel_at), invoices.Period(s.cancel_at, s.cancel_at)
+        )
     prices = prices_of(account, s, clock)
     names: dict[str, str] = {}
     inputs = []
@@ -116,7 +121,32 @@ def preview(account: str, subscription_id: str | None, customer_id: str | None, 
         )
     shown = build(account, subscription, clock, invoice_id=f"upcoming_{new_id('in')}", customer=customer)
     # a subscription ending at the period end renews nothing: the close drafts it without advance
-    return cancellations.without_advance(shown) if subscription.cancel_at_period_end else shown
+    ends = subscription.cancel_at_period_end or subscription.cancel_at is not None
+    return cancellations.without_advance(shown) if ends else shown
+
+
+def clock_for_invoice(account: str, invoice_id: str, request_clock: Clock) -> Clock:
+    """The clock a use case acting on an invoice runs at: its customer's test clock's frozen time
+    (finalizing or paying an invoice of a test-clock customer happens at the clock's time), else
+    the request's. An unknown invoice runs at the request's clock (the use case reports it)."""
+    from tally.billing import test_clocks  # lazy: test_clocks → cycles → invoices
+
+    try:
+        inv = objects.get(account, invoice_id, Invoice, request_clock)
+    except NotFound:
+        return request_clock
+    return test_clocks.clock_for(account, inv.customer, request_clock)
+
+
+def preview_clock(
+    account: str, subscription_id: str | None, customer_id: str | None, request_clock: Clock
+) -> Clock:
+    """The clock a preview runs at: the previewed subscription's (or customer's) test clock time."""
+    from tally.billing import test_clocks  # lazy: test_clocks → cycles → invoices
+
+    if subscription_id is not None:
+        return test_clocks.clock_for_subscription(account, subscription_id, request_clock)
+    return test_clocks.clock_for(account, customer_id, request_clock)
 
 
 def retrieve(account: str, invoice_id: str, clock: Clock) -> Invoice:

@@ -76,7 +76,7 @@ def line(item: PendingItem, price: Price) -> Line:
 
 def unbilled(s: Subscription) -> tuple[tuple[PendingItem, ...], tuple[UsageSegment, ...]]:
     """The pending items and segments the period close has not billed yet (the rest are pruned)."""
-    billed = s.created if s.billed_through is None else s.billed_through
+    billed = s.start_date if s.billed_through is None else s.billed_through
     return (
         tuple(p for p in s.pending_items if p.at >= billed),
         tuple(u for u in s.usage_segments if u.end >= billed),

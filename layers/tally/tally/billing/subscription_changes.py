@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from tally.billing import changes, pending
+from tally.billing import cancellations, changes, pending, trials
 from tally.billing.references import referenced
 from tally.billing.subscriptions import (
     ITEM,
@@ -92,6 +92,9 @@ class Update:
     items: Sequence[ItemChange] = ()
     proration_behavior: str = "create_prorations"
     proration_date: int | None = None
+    trial_end: int | None = None  # a new trial end (`trials.NOW`: end the trial now)
+    cancel_at: int | None = None
+    cancel_at_given: bool = False  # `cancel_at=""` clears it
 
 
 @dataclass(frozen=True)
@@ -290,7 +293,11 @@ def update(account: str, subscription_id: str, upd: Update, clock: Clock) -> Upd
     stored = objects.load(account, subscription_id, Subscription, clock)
     s = stored.record
     if s.status == "canceled" and (
-        upd.items or upd.description_given or upd.cancel_at_period_end is not None
+        upd.items
+        or upd.description_given
+        or upd.cancel_at_period_end is not None
+        or upd.cancel_at_given
+        or upd.trial_end is not None
     ):
         raise InvalidRequest(
             f"The subscription {s.id} is canceled: it can only update its metadata.", param="id"
@@ -298,25 +305,42 @@ def update(account: str, subscription_id: str, upd: Update, clock: Clock) -> Upd
     period = current_period(s, clock)
     at = _proration_instant(upd, period, clock)
     prices = prices_of(account, s, clock)
+    ends = cancellations.ending(
+        s, upd.cancel_at_period_end, upd.cancel_at, upd.cancel_at_given, period, clock
+    )
+    trials.check(s, upd.trial_end, ends.cancel_at, clock)
+    if upd.items and ends.cancel_at is not None:
+        raise invalid(
+            "items",
+            "Tally does not change the items of a subscription with cancel_at set: clear cancel_at "
+            '(cancel_at=""), change the items, then set it again.',
+        )
     items, _removed = _new_items(account, s, upd, prices, clock)
     _check_items(items, prices, s)
     lines, segments = _changes_of(account, s, items, prices, period, at, clock)
+    ending_lines = cancellations.cancel_at_lines(account, s, items, prices, ends.cancel_at, period, at, clock)
+    lines += ending_lines
     if upd.proration_behavior == "none" or s.trialing(period[1]):
-        lines = []  # a trial is free: nothing to credit or charge
+        lines = ending_lines = []  # a trial is free: nothing to credit or charge
+    credited = s.cancel_at_credited  # whether the time after `cancel_at` was credited
+    if ends.cancel_at != s.cancel_at:
+        credited = any(p.amount < 0 for p in ending_lines)
     waiting, old_segments = pending.unbilled(s)
     after = replace(
         s,
         items=tuple(items),
         description=upd.description if upd.description_given else s.description,
         metadata=apply_metadata(dict(s.metadata), upd.metadata),
-        cancel_at_period_end=s.cancel_at_period_end
-        if upd.cancel_at_period_end is None
-        else upd.cancel_at_period_end,
+        cancel_at_period_end=ends.at_period_end,
+        cancel_at=ends.cancel_at,
+        cancel_at_credited=credited,
         pending_items=(*waiting, *lines),
         usage_segments=(*old_segments, *segments),
     )
     invoice = None
-    if upd.proration_behavior == "always_invoice" and after.pending_items:
+    if upd.trial_end is not None:
+        after, invoice = trials.changed(account, after, upd.trial_end, prices, clock)
+    if invoice is None and upd.proration_behavior == "always_invoice" and after.pending_items:
         invoice = _invoice_now(account, after, after.pending_items, prices, clock)
         after = replace(after, pending_items=())
     if len(after.pending_items) > MAX_PENDING:
@@ -337,6 +361,8 @@ def update(account: str, subscription_id: str, upd: Update, clock: Clock) -> Upd
     change.claim = [Unique(ITEM, i.id, clash) for i in items if i.id not in old_ids]
     writes = [Write(change, stored)]
     if invoice is not None:
-        writes.append(Write(Change(invoice, "invoice.created", present_invoice(invoice))))
+        created = Change(invoice, "invoice.created", present_invoice(invoice))
+        created.claim = trials.claims(invoice, s)
+        writes.append(Write(created))
     objects.commit(account, writes, clock)
     return Updated(after_view, invoice)

@@ -27,11 +27,11 @@ from dataclasses import dataclass, replace
 from tally.billing import changes
 from tally.billing.references import referenced
 from tally.clock import Clock
-from tally.domain import limits, periods
+from tally.domain import limits, periods, prorations
 from tally.domain.listing import Page, Window, page_of
 from tally.domain.metadata import MetadataUpdate, apply_metadata
 from tally.domain.pricing import line_amount
-from tally.domain.records import Customer, Price, Subscription, SubscriptionItem
+from tally.domain.records import Customer, PendingItem, Price, Product, Subscription, SubscriptionItem
 from tally.errors import Conflict, InvalidRequest, NotFound, invalid
 from tally.ids import new_id
 from tally.presenters.subscriptions import SubscriptionView
@@ -80,7 +80,9 @@ def current_period(subscription: Subscription, clock: Clock) -> tuple[int, int]:
     s = subscription
     if s.ended_period_start is not None and s.ended_period_end is not None:
         return s.ended_period_start, s.ended_period_end
-    return periods.current_period(s.created, s.billing_cycle_anchor, s.interval, s.interval_count, clock.now)
+    return periods.current_period(
+        s.start_date, s.billing_cycle_anchor, s.interval, s.interval_count, clock.now
+    )
 
 
 def prices_of(account: str, subscription: Subscription, clock: Clock) -> dict[str, Price]:
@@ -165,6 +167,65 @@ def _trial_end(created: int, anchor: int | None, end: int | None, days: int | No
     return end
 
 
+def _check_backdate(start: int, created: int, trial: int | None, interval: str, count: int) -> None:
+    param = "backdate_start_date"
+    if start >= created:
+        raise invalid(param, "backdate_start_date must be in the past.")
+    earliest = periods.add_intervals(created, interval, count, -1)
+    if start < earliest:
+        raise invalid(
+            param,
+            f"backdate_start_date can be at most one billing interval in the past in Tally ({earliest}).",
+        )
+    if trial is not None:
+        raise invalid(param, "backdate_start_date cannot be combined with a trial in Tally.")
+
+
+def check_cancel_at(cancel_at: int, now: int, period_end: int) -> None:
+    """`cancel_at` lies in the future and, in Tally, within the current period (its end included)."""
+    if cancel_at <= now:
+        raise invalid("cancel_at", "cancel_at must be in the future.")
+    if cancel_at > period_end:
+        raise invalid(
+            "cancel_at",
+            f"cancel_at must lie within the current period in Tally (at most {period_end}, its end); "
+            "set it once the period containing it has begun.",
+        )
+
+
+def _backdated_items(
+    account: str, s: Subscription, prices: Sequence[Price], clock: Clock
+) -> tuple[PendingItem, ...]:
+    """Stripe's backdating charge: each licensed item's time `[start_date, created)`, prorated
+    over an imagined period of one interval starting at `start_date` (a pending item the first
+    invoice, which closes `[start_date, …)`, bills)."""
+    by_id = {p.id: p for p in prices}
+    out = []
+    for item in s.items:
+        price = by_id[item.price]
+        if price.metered or item.quantity is None:
+            continue
+        name = objects.get(account, price.product, Product, clock).name
+        p = prorations.backdated(
+            price, item.quantity, name, s.start_date, s.created, s.interval, s.interval_count
+        )
+        if p.amount != 0:
+            out.append(
+                PendingItem(
+                    new_id("ii"),
+                    item.id,
+                    price.id,
+                    p.quantity,
+                    p.amount,
+                    p.period_start,
+                    p.period_end,
+                    p.description,
+                    s.start_date,
+                )
+            )
+    return tuple(out)
+
+
 # -- use cases ----------------------------------------------------------------------------------
 def create(
     account: str,
@@ -177,6 +238,9 @@ def create(
     metadata: MetadataUpdate = None,
     trial_end: int | None = None,
     trial_period_days: int | None = None,
+    backdate_start_date: int | None = None,
+    cancel_at: int | None = None,
+    cancel_at_period_end: bool = False,
 ) -> SubscriptionView:
     if not specs:
         raise InvalidRequest("Missing required param: items.", code="parameter_missing", param="items")
@@ -205,9 +269,23 @@ def create(
     recurring = prices[0].recurring
     assert recurring is not None
     trial = _trial_end(created, anchor, trial_end, trial_period_days)
+    if backdate_start_date is not None:
+        _check_backdate(backdate_start_date, created, trial, recurring.interval, recurring.interval_count)
     anchor = trial if trial is not None else (created if anchor is None else anchor)
     if trial is None:
         _check_anchor(anchor, created, recurring.interval, recurring.interval_count)
+    start = created if backdate_start_date is None else backdate_start_date
+    if cancel_at is not None and cancel_at_period_end:
+        raise invalid(
+            "cancel_at", "You may only specify one of these parameters: cancel_at, cancel_at_period_end."
+        )
+    if cancel_at is not None:
+        first_end = periods.current_period(
+            start, anchor, recurring.interval, recurring.interval_count, created
+        )[1]
+        check_cancel_at(cancel_at, created, first_end)
+        if cancel_at == first_end:  # the period end: Stripe's cancel_at_period_end
+            cancel_at, cancel_at_period_end = None, True
     sub_id = new_id("sub")
     items = tuple(
         SubscriptionItem(
@@ -233,7 +311,15 @@ def create(
         metadata=apply_metadata({}, metadata),
         test_clock=customer.test_clock,
         trial_end=trial,
+        status="active" if trial is None else "trialing",
+        backdated_start=backdate_start_date,
+        cancel_at=cancel_at,
+        cancel_at_period_end=cancel_at_period_end,
     )
+    if backdate_start_date is not None:  # the licensed time before now, billed by the first invoice
+        subscription = replace(
+            subscription, pending_items=_backdated_items(account, subscription, prices, clock)
+        )
     shown = SubscriptionView(subscription, {p.id: p for p in prices}, current_period(subscription, clock))
     clash = Conflict("A subscription item id was taken at the same time; retry.")
     change = changes.created(

@@ -118,7 +118,7 @@ def _subscriptions(account: str, test_clock: TestClock, clock: Clock) -> list[Su
     for customer_id in customers_of(account, test_clock):
         for sub_id in subscriptions.of_customer(account, customer_id, clock):
             s = objects.get(account, sub_id, Subscription, clock)
-            if s.status == "active" and s.test_clock == test_clock.id:
+            if s.running and s.test_clock == test_clock.id:
                 found.append(s)
     return found
 

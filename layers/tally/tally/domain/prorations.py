@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
-from tally.domain import limits
+from tally.domain import limits, periods
 from tally.domain.pricing import exact_amount, round_amount
 from tally.domain.records import Price
 
@@ -55,3 +55,15 @@ def charge(price: Price, quantity: int, product: str, period: tuple[int, int], a
     amount = limits.check_amount("The proration", prorated(price, quantity, period, at))
     text = f"Remaining time on {quantity} × {product} after {_day(at)}"
     return Proration(price.id, quantity, amount, at, period[1], text)
+
+
+def backdated(
+    price: Price, quantity: int, product: str, start: int, now: int, interval: str, interval_count: int
+) -> Proration:
+    """Stripe's backdating line: the time `[start, now)` of `quantity × price`, prorated over an
+    imagined period of one interval starting at `start` (Stripe's rule; a positive line)."""
+    imagined_end = periods.add_intervals(start, interval, interval_count, 1)
+    used = prorated(price, quantity, (start, imagined_end), max(start, imagined_end - (now - start)))
+    amount = limits.check_amount("The backdated charge", used)
+    text = f"Time on {quantity} × {product} from {_day(start)}"
+    return Proration(price.id, quantity, amount, start, now, text)

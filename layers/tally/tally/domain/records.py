@@ -19,6 +19,8 @@ from tally.domain.pricing import PriceModel, Tier
 Metadata = dict[str, str]
 LICENSED = "licensed"
 METERED = "metered"
+UPCOMING_SECONDS = 86_400  # `invoice.upcoming` is written one day before a renewal
+TRIAL_WILL_END_SECONDS = 3 * 86_400  # `customer.subscription.trial_will_end`: 3 days before (Stripe)
 
 
 @dataclass(frozen=True)
@@ -222,17 +224,34 @@ class Subscription:
     pending_items: tuple[PendingItem, ...] = ()
     usage_segments: tuple[UsageSegment, ...] = ()
     cancel_at_period_end: bool = False
-    # A free trial `[created, trial_end)`: the first period ends at `trial_end` (the anchor), no
-    # licensed line bills it and its usage is not billed; status reads `trialing` meanwhile.
+    # A free trial `[start_date, trial_end)`: the first period ends at `trial_end` (the anchor), no
+    # licensed line bills it and its usage is not billed; status is `trialing` until the close of
+    # that period stores `active` (`tally.billing.cycles`).
     trial_end: int | None = None
+    # Stripe's `backdate_start_date`: the subscription started before it was created; periods run
+    # from this instant (`start_date`), so the first invoice bills [start_date, first period end).
+    backdated_start: int | None = None
+    # Cancel at this instant (Stripe's `cancel_at`, within the current period): the period is cut
+    # short there and the close at `cancel_at` ends the subscription (`tally.billing.cancellations`).
+    cancel_at: int | None = None
+    cancel_at_credited: bool = False  # the licensed time after `cancel_at` was credited (pending)
+    # Reminders (`tally.billing.reminders`): the period end whose `invoice.upcoming` was written,
+    # and whether `customer.subscription.trial_will_end` was; each is written at most once.
+    upcoming_sent_for: int | None = None
+    trial_will_end_sent: bool = False
 
     def trialing(self, period_end: int) -> bool:
         """Whether the period ending at `period_end` is (within) the trial."""
-        return self.status == "active" and self.trial_end is not None and period_end <= self.trial_end
+        return self.running and self.trial_end is not None and period_end <= self.trial_end
+
+    @property
+    def running(self) -> bool:
+        """Active or trialing: not ended, billed by the period close."""
+        return self.status in ("active", "trialing")
 
     @property
     def start_date(self) -> int:
-        return self.created
+        return self.created if self.backdated_start is None else self.backdated_start
 
     @property
     def price_ids(self) -> list[str]:
@@ -241,16 +260,47 @@ class Subscription:
     @property
     def unbilled_period(self) -> tuple[int, int]:
         """The first period `[start, end)` not yet invoiced: the next one the close bills."""
-        start = self.created if self.billed_through is None else self.billed_through
-        return periods.current_period(
-            self.created, self.billing_cycle_anchor, self.interval, self.interval_count, start
+        start = self.start_date if self.billed_through is None else self.billed_through
+        begin, end = periods.current_period(
+            self.start_date, self.billing_cycle_anchor, self.interval, self.interval_count, start
         )
+        if self.cancel_at is not None and begin < self.cancel_at < end:
+            end = self.cancel_at  # the last period is cut short at `cancel_at`
+        return begin, end
 
     @property
     def due_at(self) -> int | None:
         """When the scheduled close must bill this subscription (None: never — it has ended, or it
         runs on a test clock, whose advance bills it)."""
-        return self.unbilled_period[1] if self.status == "active" and self.test_clock is None else None
+        return self.unbilled_period[1] if self.running and self.test_clock is None else None
+
+    @property
+    def wakes_at(self) -> int | None:
+        """Its time in the due index (`tally.store.due`): the end of the unbilled period, or an
+        earlier reminder still to write for it."""
+        due = self.due_at
+        return None if due is None else min((due, *self.reminders_at(due)))
+
+    def reminders_at(self, period_end: int) -> tuple[int, ...]:
+        """When the reminders still to write before `period_end` fall due (`tally.billing.reminders`):
+        `invoice.upcoming` UPCOMING_SECONDS before a renewal (not before an end), and
+        `customer.subscription.trial_will_end` TRIAL_WILL_END_SECONDS before the trial ends. A
+        reminder that would fall before the period began is not written."""
+        start = self.start_date if self.billed_through is None else self.billed_through
+        out = []
+        renews = not self.cancel_at_period_end and self.cancel_at != period_end
+        if renews and self.upcoming_sent_for != period_end and period_end - UPCOMING_SECONDS > start:
+            out.append(period_end - UPCOMING_SECONDS)
+        trial = self.trial_end
+        if (
+            self.status == "trialing"
+            and trial is not None
+            and not self.trial_will_end_sent
+            and trial == period_end
+            and trial - TRIAL_WILL_END_SECONDS > start
+        ):
+            out.append(trial - TRIAL_WILL_END_SECONDS)
+        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -359,4 +409,19 @@ class TestClock:
     advancing_to: int | None = None
 
 
-Record = Customer | Product | Meter | Price | Subscription | Invoice | TestClock
+@dataclass(frozen=True)
+class AccountSettings:
+    """An account's own settings (a Tally extension, `/v1/tally/account_settings`); one per
+    account, id `account_settings`. A setting left None follows the deployment's."""
+
+    OBJECT: ClassVar[str] = "tally.account_settings"
+    ID: ClassVar[str] = "account_settings"
+
+    id: str
+    created: int
+    updated: int
+    livemode: bool
+    invoice_grace_period: int | None = None  # seconds a period's invoice stays draft (0..72 h)
+
+
+Record = Customer | Product | Meter | Price | Subscription | Invoice | TestClock | AccountSettings

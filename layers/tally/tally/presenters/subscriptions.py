@@ -43,6 +43,12 @@ def item(i: SubscriptionItem, p: Price, subscription_id: str, period: tuple[int,
     return out
 
 
+def _cancel_at(s: Subscription, period_end: int) -> int | None:
+    if s.status == "canceled":
+        return None
+    return period_end if s.cancel_at_period_end else s.cancel_at
+
+
 def subscription(view: SubscriptionView) -> dict[str, Any]:
     s = view.subscription
     start, end = view.period
@@ -58,7 +64,7 @@ def subscription(view: SubscriptionView) -> dict[str, Any]:
         "billing_schedules": [],
         "billing_mode": {"flexible": None, "type": "classic"},
         "billing_thresholds": None,
-        "cancel_at": end if s.cancel_at_period_end and s.status != "canceled" else None,
+        "cancel_at": _cancel_at(s, end),
         "cancel_at_period_end": s.cancel_at_period_end and s.status != "canceled",
         "canceled_at": s.canceled_at,
         "cancellation_details": {
@@ -112,12 +118,12 @@ def subscription(view: SubscriptionView) -> dict[str, Any]:
         "pending_update": None,
         "schedule": None,
         "start_date": s.start_date,
-        "status": "trialing" if s.trialing(end) else s.status,
+        "status": s.status,
         "test_clock": s.test_clock,
         "transfer_data": None,
         "trial_end": s.trial_end,
         "trial_settings": {
             "end_behavior": {"billing_cycle_anchor": None, "missing_payment_method": "create_invoice"}
         },
-        "trial_start": s.created if s.trial_end is not None else None,
+        "trial_start": s.start_date if s.trial_end is not None else None,
     }

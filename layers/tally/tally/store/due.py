@@ -13,6 +13,11 @@ instant (month starts) and the reads of one run. The shard is a hash of (account
 it never changes for a subscription, so no move is ever needed. `SHARDS` must not shrink: items in
 a dropped shard would not be read.
 
+A subscription with a reminder to write before its period ends (`invoice.upcoming`,
+`customer.subscription.trial_will_end`: `Subscription.wakes_at`) is due at the reminder's time;
+its sort key then names the period end after the id (`<time>#<account>#<id>#<period end>`), so
+the close's message still carries the period end and the worker decides what is due.
+
 Draft invoices are in the same index (`Invoice.due_at`, `tally.billing.lifecycle`): the end of
 their grace period, when the close sends them to be finalized; the entry goes when they are.
 `Due.subscription` then holds the invoice's id (`in_…`; `Due.invoice` tells them apart).
@@ -38,9 +43,13 @@ SHARDS = 16
 
 @dataclass(frozen=True)
 class Due:
+    """One entry: `period_end` is the end of the period it is for; `at`, when it fell due, is
+    earlier when a reminder is to be written before that period ends (`tally.billing.reminders`)."""
+
     account: str
     subscription: str
     period_end: int
+    at: int | None = None
 
     @property
     def invoice(self) -> bool:
@@ -60,7 +69,7 @@ def due(now: int, shard: int, limit: int) -> Iterator[Due]:
         for item in ObjectItem.by_due.query(
             ObjectItem.due_key(shard), ObjectItem.dsk < ObjectItem.due_sort(now + 1), limit=limit
         ):
-            when, account, subscription_id = str(item.dsk).split("#", 2)
-            yield Due(account, subscription_id, int(when))
+            when, account, subscription_id, *end = str(item.dsk).split("#")
+            yield Due(account, subscription_id, int(end[0]) if end else int(when), int(when))
     except QueryError as exc:
         raise_translated(exc)

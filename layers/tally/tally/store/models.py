@@ -143,9 +143,14 @@ class ObjectItem(Model):
         return f"due#{shard:02d}"
 
     @staticmethod
-    def due_sort(due: int, account: str = "", object_id: str = "") -> str:
-        """The by_due sort key: due time first, so `dsk < due_sort(t)` is everything due before t."""
-        return f"{due:012d}#{account}#{object_id}" if account else f"{due:012d}#"
+    def due_sort(due: int, account: str = "", object_id: str = "", period_end: int | None = None) -> str:
+        """The by_due sort key: due time first, so `dsk < due_sort(t)` is everything due before t.
+        An entry due before its period end (a reminder, `tally.billing.reminders`) names the
+        period end after the id."""
+        if not account:
+            return f"{due:012d}#"
+        key = f"{due:012d}#{account}#{object_id}"
+        return key if period_end is None or period_end == due else f"{key}#{period_end}"
 
     @staticmethod
     def unique_key(account: str, kind: str, value: str) -> str:

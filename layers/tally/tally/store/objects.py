@@ -202,8 +202,9 @@ def _record_item(account: str, record: Any, created_ms: int, version: int) -> Ob
     )
     due = getattr(record, "due_at", None) if record.OBJECT in ("subscription", "invoice") else None
     if due is not None:  # the scheduled close finds it (`tally.store.due`); gone once it ends
+        wakes = getattr(record, "wakes_at", None) or due  # a reminder before a period end
         item.dpk = ObjectItem.due_key(due_shard(account, record.id))
-        item.dsk = ObjectItem.due_sort(due, account, record.id)
+        item.dsk = ObjectItem.due_sort(wakes, account, record.id, due)
     item.set_body(codec.dumps(record))
     return item
 
