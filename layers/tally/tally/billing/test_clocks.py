@@ -380,9 +380,7 @@ def _removal(stored: Stored[Invoice] | Stored[Subscription]) -> objects.Write:
     record = stored.record
     if isinstance(record, Subscription):
         release = [(subscriptions.ITEM, i.id) for i in record.items]
-        event_type = "customer.subscription.deleted"
     else:
         release = [(cycles.INVOICE_PERIOD, f"{record.subscription}@{record.period_start}")]
-        event_type = "invoice.deleted"
-    change = objects.Change(record, event_type, {}, release=release)
+    change = objects.Change(record, "", {}, release=release)  # no event: no type
     return objects.Write(change, stored, delete=True, event=False)
