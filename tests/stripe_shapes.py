@@ -53,6 +53,8 @@ def roots() -> dict[str, type[StripeObject]]:
         "invoice": stripe.Invoice,
         "line_item": stripe.InvoiceLineItem,
         "event": stripe.Event,
+        "billing.alert": stripe.billing.Alert,
+        "billing.alert_triggered": stripe.billing.AlertTriggered,
         "billing.meter": stripe.billing.Meter,
         "billing.meter_event": stripe.billing.MeterEvent,
         "billing.meter_event_summary": stripe.billing.MeterEventSummary,

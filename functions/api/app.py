@@ -6,6 +6,7 @@ from typing import Any
 
 from tally.api import (
     account_settings,
+    alerts,
     customers,
     events,
     invoices,
@@ -35,6 +36,7 @@ ROUTES = merge(
     test_clocks.routes,
     account_settings.routes,
     webhook_endpoints.routes,
+    alerts.routes,
 )
 
 

@@ -382,5 +382,5 @@ def _removal(stored: Stored[Invoice] | Stored[Subscription]) -> objects.Write:
         release = [(subscriptions.ITEM, i.id) for i in record.items]
     else:
         release = [(cycles.INVOICE_PERIOD, f"{record.subscription}@{record.period_start}")]
-    change = objects.Change(record, "", {}, release=release)  # no event: no type
-    return objects.Write(change, stored, delete=True, event=False)
+    change = objects.Change(record, None, {}, release=release)  # no event
+    return objects.Write(change, stored, delete=True)

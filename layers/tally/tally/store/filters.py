@@ -16,6 +16,7 @@ Indexed fields (the names `lists.list_records(any_of=...)` takes):
 - subscription: `status`, `price` (one entry per distinct price of its items), `test_clock` (only
   on a test clock)
 - invoice: `status`, `subscription` (an invoice's `customer` is listed through `by_customer`)
+- billing.alert: `usage_threshold.meter`
 - event: `type`, and `type` = `<prefix>.*` for each dotted prefix (`customer.*`,
   `customer.subscription.*`)
 
@@ -88,6 +89,8 @@ def of_record(record: Any) -> Fields:
             out.add(("test_clock", record.test_clock))
     elif kind == "invoice":
         out |= {("status", record.status), ("subscription", record.subscription)}
+    elif kind == "billing.alert" and record.usage_threshold is not None:
+        out.add(("usage_threshold.meter", record.usage_threshold.meter))
     folds = ANY_CASE.get(kind, frozenset())
     out |= {
         (_folded(field), value.casefold())
