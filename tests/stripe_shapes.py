@@ -60,6 +60,7 @@ def roots() -> dict[str, type[StripeObject]]:
         "billing.meter_event_summary": stripe.billing.MeterEventSummary,
         "billing.meter_event_adjustment": stripe.billing.MeterEventAdjustment,
         "v2.billing.meter_event_session": stripe.v2.billing.MeterEventSession,
+        "test_helpers.test_clock": stripe.test_helpers.TestClock,
         "webhook_endpoint": stripe.WebhookEndpoint,
     }
 

@@ -144,6 +144,54 @@ class Functions:
         """The function module's `ROUTES` dict (routeKey → Route); tests may patch entries."""
         return routes_of(self.handler(logical_id))
 
+    def drain(self, *, prefix: str = "tally-test-", max_rounds: int = 1000) -> int:
+        """Feed every message waiting in the template's SQS queues to the function whose event
+        source reads that queue (as the local runtime's pollers and Lambda do: batches of the
+        mapping's size, messages that did not fail deleted), until every queue is empty; returns
+        how many deliveries were made. A failed message is made visible again at once (its
+        visibility timeout "passes"), so it is redelivered with a higher `ApproximateReceiveCount`
+        until it succeeds or SQS moves it to the dead-letter queue (the queue's redrive policy).
+        Queues are the ones the integration fixtures created (`<prefix><logical id>`)."""
+        from tally.store.aws import sqs
+        from tally_local.gateway import LambdaContext
+        from tally_local.triggers import sqs_event
+
+        client = sqs()
+        sources = [
+            (logical_id, trigger, client.get_queue_url(QueueName=f"{prefix}{trigger.queue}")["QueueUrl"])
+            for logical_id, fn in self.template.functions.items()
+            for trigger in fn.queues
+        ]
+        delivered = 0
+        for _ in range(max_rounds):
+            received = 0
+            for logical_id, trigger, url in sources:
+                got = client.receive_message(
+                    QueueUrl=url,
+                    MaxNumberOfMessages=min(trigger.batch_size, 10),
+                    WaitTimeSeconds=0,
+                    AttributeNames=["All"],
+                ).get("Messages", [])
+                if not got:
+                    continue
+                received += len(got)
+                arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+                answer = (
+                    self.handler(logical_id)(sqs_event(got, arn["QueueArn"]), LambdaContext(logical_id)) or {}
+                )
+                failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
+                for m in got:
+                    if m["MessageId"] in failed:
+                        client.change_message_visibility(
+                            QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+                        )
+                    else:
+                        client.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            delivered += received
+            if not received:
+                return delivered
+        raise AssertionError(f"the queues were not empty after {max_rounds} rounds")
+
 
 def routes_of(handler: Callable[..., Any]) -> dict[str, Any]:
     """`ROUTES` of the module that defines a (possibly decorated) handler."""
@@ -388,6 +436,19 @@ def needed_grants(operation: str, params: dict[str, Any]) -> list[tuple[str, str
     if operation in ("BatchGetItem", "BatchWriteItem"):
         return [(table, operation, "table") for table in params["RequestItems"]]
     return [(params.get("TableName", "*"), operation, "index" if params.get("IndexName") else "table")]
+
+
+def advance_clock(api: Api, functions: Functions, clock_id: str, frozen_time: int) -> dict[str, Any]:
+    """Advance a test clock as a Stripe user would, then let its worker run (`functions.drain()`);
+    returns the clock as retrieved afterwards (`ready` at `frozen_time` when all went well). The
+    advance must be accepted (asserts a 200 answering `advancing`)."""
+    answer = api.post(f"/v1/test_helpers/test_clocks/{clock_id}/advance", {"frozen_time": frozen_time})
+    assert answer.status == 200, answer.text
+    assert answer.json["status"] == "advancing", answer.json
+    functions.drain()
+    clock = api.get(f"/v1/test_helpers/test_clocks/{clock_id}")
+    assert clock.status == 200, clock.text
+    return dict(clock.json)
 
 
 def stored_events(account: str) -> list[dict[str, Any]]:

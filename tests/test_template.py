@@ -287,6 +287,25 @@ def test_notification_topic_is_encrypted_and_not_public():
     assert TEMPLATE.raw["Parameters"]["OperatorEmail"]["Default"] == ""
 
 
+def test_test_clock_queue_fails_the_clock_on_its_last_delivery_and_has_a_dead_letter_queue():
+    # GIVEN the test clock worker's SQS trigger
+    from tally.billing.test_clocks import ADVANCE_ATTEMPTS
+
+    (trigger,) = TEMPLATE.functions["AdvanceTestClockFunction"].queues
+    assert trigger.report_failures and trigger.batch_size == 1
+    # THEN its queue redrives after exactly the attempts whose last one marks the clock
+    # internal_failure, to a dead-letter queue that has an alarm
+    redrive = TEMPLATE.queues[trigger.queue]["RedrivePolicy"]
+    assert redrive["maxReceiveCount"] == ADVANCE_ATTEMPTS
+    dlq = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    alarms = [
+        r["Properties"] for r in TEMPLATE.raw["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"
+    ]
+    assert any(a["Dimensions"][0]["Value"] == {"Fn::GetAtt": [dlq, "QueueName"]} for a in alarms)
+    # AND the API function, which sends the advances, knows the queue
+    assert TEMPLATE.functions["ApiFunction"].environment["TEST_CLOCK_QUEUE_URL"] == {"Ref": trigger.queue}
+
+
 @pytest.mark.parametrize("resource", ["customers", "products", "prices", "subscriptions"])
 def test_the_search_route_wins_over_the_id_route(resource):
     # GIVEN the template's routes WHEN /v1/<resource>/search is matched THEN the literal route

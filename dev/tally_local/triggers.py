@@ -90,7 +90,10 @@ class Poller(threading.Thread):
     def poll_once(self) -> int:
         """One receive → invoke → delete round; returns how many messages it received."""
         got = self.client.receive_message(
-            QueueUrl=self.url, MaxNumberOfMessages=min(self.trigger.batch_size, 10), WaitTimeSeconds=0
+            QueueUrl=self.url,
+            MaxNumberOfMessages=min(self.trigger.batch_size, 10),
+            WaitTimeSeconds=0,
+            AttributeNames=["All"],  # ApproximateReceiveCount, as Lambda's SQS event carries it
         ).get("Messages", [])
         if not got:
             return 0

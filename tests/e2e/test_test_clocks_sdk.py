@@ -5,6 +5,7 @@ rounded up."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 import stripe
@@ -13,6 +14,18 @@ pytestmark = pytest.mark.e2e
 
 T0 = int(dt.datetime(2031, 1, 15, tzinfo=dt.UTC).timestamp())
 FEB_15 = int(dt.datetime(2031, 2, 15, tzinfo=dt.UTC).timestamp())
+
+
+def wait_until_ready(clock_id: str, timeout: float = 30.0) -> stripe.test_helpers.TestClock:
+    """Poll the clock as Stripe's guide says (an advance finishes in the background)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        clock = stripe.test_helpers.TestClock.retrieve(clock_id)
+        if clock.status != "advancing":
+            return clock
+        if time.monotonic() > deadline:
+            raise AssertionError(f"test clock {clock_id} still advancing after {timeout:.0f} s: {clock}")
+        time.sleep(0.2)
 
 
 def test_a_month_on_a_test_clock_bills_the_usage(local_server, e2e_key, monkeypatch):
@@ -44,13 +57,20 @@ def test_a_month_on_a_test_clock_bills_the_usage(local_server, e2e_key, monkeypa
         )
         assert event.timestamp == T0
     # WHEN the clock advances past the period's end
-    advanced = stripe.test_helpers.TestClock.advance(clock.id, frozen_time=FEB_15 + 3600)
-    # THEN it is ready (Tally advances within the request) and one invoice bills
-    # ceil(1,201 / 100) = 13 × 4 = 52 cents for Jan 15 → Feb 15, finalized at the end of its
-    # 1-hour grace period as the schedule would (numbered, open)
+    started = time.monotonic()
+    advancing = stripe.test_helpers.TestClock.advance(clock.id, frozen_time=FEB_15 + 3600)
+    # THEN it answers at once, advancing (as Stripe), and becomes ready in the background (the
+    # local runtime polls the queue: within a couple of seconds)
+    assert advancing.status == "advancing"
+    assert advancing.status_details.advancing.target_frozen_time == FEB_15 + 3600
+    advanced = wait_until_ready(clock.id)
     assert (advanced.status, advanced.frozen_time) == ("ready", FEB_15 + 3600)
-    assert stripe.test_helpers.TestClock.retrieve(clock.id).status == "ready"
+    assert time.monotonic() - started < 5, time.monotonic() - started
+    # AND one invoice bills ceil(1,201 / 100) = 13 × 4 = 52 cents for Jan 15 → Feb 15, finalized
+    # at the end of its 1-hour grace period as the schedule would (numbered, open), on the clock
     (invoice,) = stripe.Invoice.list(subscription=subscription.id).data
+    assert invoice.test_clock == clock.id
+    assert [s.id for s in stripe.Subscription.list(test_clock=clock.id).data] == [subscription.id]
     assert (invoice.status, invoice.period_start, invoice.period_end) == ("open", T0, FEB_15)
     assert invoice.total == 52 and invoice.number.endswith("-0001")
     # AND it is paid out of band through the SDK

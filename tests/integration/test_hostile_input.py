@@ -839,6 +839,33 @@ ROWS: list[Row] = [
     Row(f"DELETE {HOOKS}/{{id}} over-long id", "DELETE", HOOKS + "/" + "x" * 3000, 404, listing=HOOKS),
     *(
         Row(
+            f"GET /v1/subscriptions test_clock {name}",
+            "GET",
+            "/v1/subscriptions",
+            400,
+            query=query,
+            param="test_clock",
+            listing="/v1/subscriptions",
+        )
+        for name, query in (
+            ("over-long", "test_clock=" + "c" * 3000),
+            ("as a hash", "test_clock[id]=clock_1"),
+            ("as an array", "test_clock[0]=clock_1"),
+            ("with NUL", "test_clock=clock_%00"),
+        )
+    ),
+    Row(
+        f"POST {CLOCKS}/{{id}}/advance with status_details",
+        "POST",
+        CLOCKS + "/{test_clock}/advance",
+        400,
+        form({"frozen_time": FROZEN + 60, "status_details": {"advancing": {"target_frozen_time": 1}}}),
+        code="parameter_unknown",
+        param="status_details",
+        listing=CLOCKS,
+    ),
+    *(
+        Row(
             f"POST {CLOCKS}/{{id}}/advance {name}",
             "POST",
             CLOCKS + "/{test_clock}/advance",

@@ -173,6 +173,8 @@ def test_api_needs_exactly_what_its_policy_grants(api, needed):
     assert api.get("/v1/notification_subscriptions").status == 200
     assert api.delete(f"/v1/notification_subscriptions/{nsub.json['id']}").status == 200
     assert api.delete(f"/v1/customers/{cus}").status == 200
+    clock = api.post("/v1/test_helpers/test_clocks", {"frozen_time": 2_000_000_000}).json
+    assert support.advance_clock(api, api.functions, clock["id"], 2_000_000_060)["status"] == "ready"
     # THEN the calls needed exactly the API function's policy: nothing missing, nothing else granted
     assert needed["ApiFunction"] | IDEMPOTENCY_FALLBACK == support.template_grants("ApiFunction")
 
@@ -217,6 +219,43 @@ def test_dispatch_needs_exactly_what_its_policy_grants(api, needed, outbox):
     outbox.drain()
     # THEN its calls needed exactly its policy: Publish (and the topic's key), the webhook queue
     assert needed["DispatchFunction"] == support.template_grants("DispatchFunction")
+
+
+def test_the_test_clock_worker_needs_exactly_what_its_policy_grants(api, functions, needed):
+    functions.drain()  # nothing else waiting
+    # GIVEN a customer on a test clock with a metered subscription and usage
+    clock = api.post("/v1/test_helpers/test_clocks", {"frozen_time": 2_000_000_000}).json
+    meter = api.post(
+        "/v1/billing/meters",
+        {"display_name": "Tokens", "event_name": "tokens", "default_aggregation": {"formula": "sum"}},
+    ).json
+    cus = api.post("/v1/customers", {"name": "On a clock", "test_clock": clock["id"]}).json["id"]
+    price = api.post(
+        "/v1/prices",
+        {
+            "currency": "usd",
+            "unit_amount": 4,
+            "recurring": {"usage_type": "metered", "interval": "month", "meter": meter["id"]},
+            "product_data": {"name": "Tokens"},
+        },
+    ).json
+    assert api.post("/v1/subscriptions", {"customer": cus, "items": [{"price": price["id"]}]}).status == 200
+    assert _event(api, cus, "25", "u1").status == 200
+    # WHEN the clock advances two months (two periods billed, finalized, one paid) and a duplicate
+    # message arrives after it is ready
+    advanced = support.advance_clock(api, functions, clock["id"], 2_000_000_000 + 61 * 86400)
+    assert advanced["status"] == "ready", advanced
+    from tally.billing import test_clocks
+    from tally.settings import settings
+    from tally.store import queues
+
+    queues.send(
+        [test_clocks.advance_message(api.account.id, clock["id"], 2_000_000_000 + 61 * 86400)],
+        settings().test_clock_queue_url,
+    )
+    assert functions.drain() == 1
+    # THEN the worker's calls needed exactly its policy: nothing missing, nothing else granted
+    assert needed["AdvanceTestClockFunction"] == support.template_grants("AdvanceTestClockFunction")
 
 
 def test_webhooks_function_needs_exactly_what_its_policy_grants(api, functions, needed):

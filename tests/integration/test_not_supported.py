@@ -201,8 +201,6 @@ ENTRIES: list[Entry] = [
         "DELETE /v1/subscriptions/{id}", {"cancellation_details": {"comment": "x"}}, "cancellation_details"
     ),
     unknown("GET /v1/subscriptions", {"collection_method": "send_invoice"}, "collection_method"),
-    # -- test clocks -------------------------------------------------------------------------------
-    unknown("GET /v1/subscriptions", {"test_clock": "clock_123"}, "test_clock"),
     # -- customers ---------------------------------------------------------------------------------
     unknown("POST /v1/customers", {"balance": -500}, "balance"),
     unknown("POST /v1/customers/{id}", {"balance": -500}, "balance"),

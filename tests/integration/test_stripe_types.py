@@ -153,6 +153,23 @@ def served(api: support.Api) -> dict[str, dict[str, Any]]:
     spare = ok(api.post("/v1/products", {"name": "Spare"}))
     out["deleted_product"] = ok(api.delete(f"/v1/products/{spare['id']}"))
     out["deleted_customer"] = ok(api.delete(f"/v1/customers/{customer['id']}"))
+    # A customer on a test clock: its subscription and invoice name the clock; the clock advancing
+    clocks = "/v1/test_helpers/test_clocks"
+    frozen = now - now % 86400
+    out["test_clock"] = clock = ok(api.post(clocks, {"frozen_time": frozen, "name": "Q1"}))
+    on_clock = ok(api.post("/v1/customers", {"name": "On a clock", "test_clock": clock["id"]}))
+    clock_sub = ok(
+        api.post("/v1/subscriptions", {"customer": on_clock["id"], "items": [{"price": seats["id"]}]})
+    )
+    out["advancing_test_clock"] = ok(
+        api.post(f"{clocks}/{clock['id']}/advance", {"frozen_time": frozen + 32 * 86400})
+    )
+    api.functions.drain()
+    out["list test clocks"] = ok(api.get(clocks))
+    out["clock_subscriptions"] = ok(api.get("/v1/subscriptions", {"test_clock": clock["id"]}))
+    out["clock_invoices"] = ok(api.get("/v1/invoices", {"subscription": clock_sub["id"]}))
+    assert out["clock_invoices"]["data"][0]["test_clock"] == clock["id"]
+    out["deleted_test_clock"] = ok(api.delete(f"{clocks}/{clock['id']}"))
     out["webhook_endpoint"] = hook = ok(
         api.post("/v1/webhook_endpoints", {"url": "https://hooks.example.com/", "enabled_events": ["*"]})
     )

@@ -19,6 +19,7 @@ class Settings:
     notification_topic_arn: str | None = None  # the SNS topic of /v1/notification_subscriptions
     # Locally only: `https` notification subscriptions may be http://127.0.0.1 (never on AWS).
     allow_local_http: bool = False
+    test_clock_queue_url: str | None = None  # where a test clock's advance is sent (its worker runs it)
     max_body_bytes: int = 1024 * 1024
     # How long a period's invoice stays draft (late usage still counts) before it is finalized.
     invoice_grace_seconds: int = 3600
@@ -39,6 +40,7 @@ class Settings:
             billing_queue_url=env.get("BILLING_QUEUE_URL") or None,
             notification_topic_arn=env.get("NOTIFICATION_TOPIC_ARN") or None,
             allow_local_http=env.get("TALLY_ALLOW_LOCAL_HTTP", "false").lower() == "true",
+            test_clock_queue_url=env.get("TEST_CLOCK_QUEUE_URL") or None,
             invoice_grace_seconds=_grace(env.get("INVOICE_GRACE_SECONDS", "3600")),
             webhook_queue_url=env.get("WEBHOOK_QUEUE_URL") or None,
             webhooks_local=env.get("TALLY_WEBHOOKS_LOCAL", "false").lower() == "true",

@@ -162,8 +162,15 @@ def list_(request: Request) -> dict[str, Any]:
     customer = params.str("customer", max_length=255)
     price = params.str("price", max_length=255)
     status = params.str("status", choices=STATUSES)
+    test_clock = params.str("test_clock", max_length=255)
     params.done()
     page = subscriptions.list_(
-        request.account, window, request.clock, customer=customer, price=price, status=status
+        request.account,
+        window,
+        request.clock,
+        customer=customer,
+        price=price,
+        status=status,
+        test_clock=test_clock,
     )
     return envelope("/v1/subscriptions", page, present)

@@ -1,7 +1,7 @@
 """/v1/test_helpers/test_clocks: create, retrieve, list, advance, delete (`tally.billing.test_clocks`).
 
-`advance` runs within the request: it answers once the clock is `ready` again, with every period
-it crossed billed (docs/API.md "Test clocks").
+`advance` answers at once with the clock `advancing`; its worker (functions/advance_test_clock)
+bills every period it crosses and then sets it `ready` (docs/API.md "Test clocks").
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ def advance(request: Request) -> dict[str, Any]:
     params.expand()
     params.done()
     assert frozen_time is not None
-    clock, _ = test_clocks.advance(request.account, request.path_params["id"], frozen_time, request.clock)
-    return present(clock)
+    return present(
+        test_clocks.advance(request.account, request.path_params["id"], frozen_time, request.clock)
+    )
 
 
 @routes.route(f"DELETE {URL}/{{id}}")

@@ -30,7 +30,7 @@ EXPANDABLE: dict[str, dict[str, str | None]] = {
     "customer": {
         "default_source": None,
         "invoice_settings.default_payment_method": None,
-        "test_clock": None,
+        "test_clock": "test_helpers.test_clock",
     },
     "product": {"default_price": "price", "tax_code": None},
     "price": {"product": "product", "tiers": None},  # `tiers` is always included (docs/API.md)
@@ -44,7 +44,7 @@ EXPANDABLE: dict[str, dict[str, str | None]] = {
         "on_behalf_of": None,
         "pending_setup_intent": None,
         "schedule": None,
-        "test_clock": None,
+        "test_clock": "test_helpers.test_clock",
         "discounts": None,
         "default_tax_rates": None,
     },
@@ -59,7 +59,7 @@ EXPANDABLE: dict[str, dict[str, str | None]] = {
         "default_source": None,
         "latest_revision": None,
         "on_behalf_of": None,
-        "test_clock": None,
+        "test_clock": "test_helpers.test_clock",
         "discounts": None,
         "default_tax_rates": None,
     },
@@ -137,7 +137,14 @@ class Expander:
                 subscriptions.retrieve(self.account, i, self.clock)
             ),
             "billing.meter": lambda i: present_meter(meters.retrieve(self.account, i, self.clock)),
+            "test_helpers.test_clock": self._test_clock,
         }
+
+    def _test_clock(self, clock_id: str) -> dict[str, Any]:
+        from tally.billing import test_clocks  # lazy: only customers on a clock need it
+        from tally.presenters.test_clocks import clock
+
+        return clock(test_clocks.retrieve(self.account, clock_id, self.clock))
 
     def _customer(self, customer_id: str) -> dict[str, Any]:
         try:

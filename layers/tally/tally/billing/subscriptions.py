@@ -422,10 +422,13 @@ def list_(
     customer: str | None = None,
     price: str | None = None,
     status: str | None = None,
+    test_clock: str | None = None,
 ) -> Page[SubscriptionView]:
     tests: list[Callable[[Subscription], bool]] = []
     if customer is not None:
         tests.append(lambda s: s.customer == customer)
+    if test_clock is not None:
+        tests.append(lambda s: s.test_clock == test_clock)
     if price is not None:
         tests.append(lambda s: price in s.price_ids)
     if status is None:
@@ -434,9 +437,12 @@ def list_(
         tests.append(lambda s: s.status in ("canceled", "incomplete_expired"))
     elif status != "all":
         tests.append(lambda s: s.status == status)
-    # One index: the customer's subscriptions, else the price's, else the status partitions.
+    # One index: the customer's subscriptions, else the clock's, else the price's, else the status
+    # partitions.
     any_of: list[tuple[str, str]] | None = None
-    if customer is None and price is not None:
+    if customer is None and test_clock is not None:
+        any_of = [("test_clock", test_clock)]
+    elif customer is None and price is not None:
         any_of = [("price", price)]
     elif customer is None and status != "all":
         wanted = {

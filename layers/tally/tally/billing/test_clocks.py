@@ -11,8 +11,10 @@ is refused: at most `MAX_CUSTOMERS`). The slots are how `advance` and `delete` f
 (one GetItem each, no index). A customer deleted on its own keeps its slot (it still counts).
 
 The wall-clock schedule never bills a subscription on a test clock: such subscriptions have no
-due-index entry (`Subscription.due_at` is None). `advance` bills them instead, synchronously
-within the request (module `advance` below; docs/API.md "Test clocks").
+due-index entry (`Subscription.due_at` is None). An advance bills them instead, in the background
+as Stripe: `advance` (the request) records the target and sends one message to the test clock
+queue; `run_advance` (its worker, functions/advance_test_clock) bills and sets the clock `ready`
+(docs/API.md "Test clocks"). A clock past its `deletes_after` reads as deleted (`_load`).
 """
 
 from __future__ import annotations
@@ -31,29 +33,47 @@ from tally.errors import Conflict, InvalidRequest, NotFound, invalid
 from tally.ids import new_id
 from tally.presenters.test_clocks import clock as present
 from tally.settings import settings
-from tally.store import claims, lists, objects
+from tally.store import claims, lists, objects, queues
 from tally.store.objects import Counter, Exists, Guard, Stored
 
 MAX_CUSTOMERS = 3  # Stripe's limit of customers per test clock
 DELETES_AFTER_SECONDS = 30 * 86400  # Stripe deletes a clock 30 days after its creation
 NO_SUBSCRIPTION_YEARS = 2  # how far one advance may go when the clock has no subscription
+LABEL = "test_helpers.test_clock"
 SLOT = "test_clock_customer"  # claim: <clock>#<n> → the clock's n-th customer
 MAX_FROZEN_TIME = 32503680000  # 3000-01-01: an advance then still has its two years of room
+ADVANCE_ATTEMPTS = 5  # = the test clock queue's maxReceiveCount (template.yaml): the last one fails the clock
 
 
 # -- reading --------------------------------------------------------------------------------------
+def expired(test_clock: TestClock, clock: Clock) -> bool:
+    """Past its `deletes_after` (Stripe deletes a clock then): read as deleted, never advanced."""
+    return clock.now >= test_clock.deletes_after
+
+
+def _load(account: str, clock_id: str, clock: Clock) -> Stored[TestClock]:
+    """The clock as the API shows it: NotFound (404) if absent or expired."""
+    stored = objects.load(account, clock_id, TestClock, clock, label=LABEL)
+    if expired(stored.record, clock):
+        raise NotFound(LABEL, clock_id)
+    return stored
+
+
 def retrieve(account: str, clock_id: str, clock: Clock) -> TestClock:
-    return objects.get(account, clock_id, TestClock, clock, label="test_helpers.test_clock")
+    return _load(account, clock_id, clock).record
 
 
 def list_(account: str, window: Window, clock: Clock) -> Page[TestClock]:
-    return lists.list_records(account, TestClock, window, clock, label="test_helpers.test_clock")
+    return lists.list_records(
+        account, TestClock, window, clock, label=LABEL, where=lambda tc: not expired(tc, clock)
+    )
 
 
 def frozen(account: str, clock_id: str, request_clock: Clock) -> Clock:
-    """The Clock of a test clock's frozen time (the request's clock if the test clock is gone)."""
+    """The Clock of a test clock's frozen time (the request's clock if the test clock is gone).
+    An expired clock still gives its time: its customers' objects stay consistent until deleted."""
     try:
-        return Clock.at(retrieve(account, clock_id, request_clock).frozen_time)
+        return Clock.at(objects.get(account, clock_id, TestClock, request_clock).frozen_time)
     except NotFound:
         return request_clock
 
@@ -123,11 +143,14 @@ def create_customer(
     account: str, clock_id: str, fields: dict[str, object], metadata: MetadataUpdate, request_clock: Clock
 ) -> Customer:
     """A customer on a test clock, created at its frozen time (one transaction: module doc)."""
-    test_clock = referenced(
-        account, clock_id, TestClock, "test_clock", request_clock, label="test_helpers.test_clock"
-    )
+    test_clock = referenced(account, clock_id, TestClock, "test_clock", request_clock, label=LABEL)
+    gone = InvalidRequest(f"No such {LABEL}: '{clock_id}'", code="resource_missing", param="test_clock")
+    if expired(test_clock, request_clock):
+        raise gone
     if test_clock.status != "ready":
-        raise invalid("test_clock", f"The test clock {clock_id} is advancing; retry when it is ready.")
+        raise invalid(
+            "test_clock", f"The test clock {clock_id} is {test_clock.status}; it takes no customer."
+        )
     n = objects.count(account, test_clock.id, Customer.OBJECT)
     if n >= MAX_CUSTOMERS:
         raise invalid(
@@ -141,9 +164,6 @@ def create_customer(
             f"{test_clock.id}#{n}",
             Conflict("A customer joined this test clock at the same time; retry."),
         )
-    )
-    gone = InvalidRequest(
-        f"No such test_helpers.test_clock: '{clock_id}'", code="resource_missing", param="test_clock"
     )
     change.requires.append(Exists(test_clock.id, gone))
     change.bump.append(Counter(test_clock.id, Customer.OBJECT))
@@ -206,33 +226,35 @@ def _run_until(account: str, tc: TestClock, at: Clock, frozen_time: int) -> list
     return billed
 
 
-def advance(
-    account: str, clock_id: str, frozen_time: int, request_clock: Clock
-) -> tuple[TestClock, list[Invoice]]:
-    """Move the clock to `frozen_time`, billing every period boundary it crosses, in order.
+def advance(account: str, clock_id: str, frozen_time: int, request_clock: Clock) -> TestClock:
+    """Start moving the clock to `frozen_time` (Stripe's answer: the clock, `advancing`); its
+    worker (`run_advance`, functions/advance_test_clock) does the billing in the background.
 
-    Writes: (1) the clock → `advancing` (with `advancing_to`); (2) one transaction per period
-    billed (`cycles.bill_period`, exactly once per period); (3) the clock → `ready` at
-    `frozen_time`. Crash points: after (1) or any (2), the clock stays `advancing`; the same
-    advance sent again resumes it (periods already billed are skipped), another is refused.
+    Writes: (1) the clock → `advancing` (with its target); (2) one message to the test clock queue.
+    Crash point: between them the clock is `advancing` with no message; the same advance sent
+    again re-sends it (a duplicate message is harmless: `run_advance` is exactly-once). Any other
+    advance is refused while the clock is `advancing`, and always once it is `internal_failure`.
     """
-    stored = objects.load(account, clock_id, TestClock, request_clock, label="test_helpers.test_clock")
+    stored = _load(account, clock_id, request_clock)
     tc = stored.record
-    at = Clock.at(tc.frozen_time)
     if tc.status == "advancing":
         if tc.advancing_to != frozen_time:
-            raise invalid(
-                "frozen_time",
-                f"The test clock {clock_id} is advancing to {tc.advancing_to}; send that frozen_time "
-                "again to finish the advance.",
+            raise InvalidRequest(
+                f"The test clock {clock_id} is advancing to {tc.advancing_to}; wait until its status "
+                "is ready before advancing it again."
             )
+    elif tc.status == "internal_failure":
+        raise InvalidRequest(
+            f"The test clock {clock_id} failed to advance (status internal_failure) and cannot advance "
+            "any more; delete it and start a new one."
+        )
     else:
         if frozen_time <= tc.frozen_time:
             raise invalid(
                 "frozen_time",
                 f"The frozen_time must be after the test clock's current frozen_time ({tc.frozen_time}).",
             )
-        furthest = limit(tc, _subscriptions(account, tc, at))
+        furthest = limit(tc, _subscriptions(account, tc, Clock.at(tc.frozen_time)))
         if frozen_time > furthest:
             raise invalid(
                 "frozen_time",
@@ -243,31 +265,122 @@ def advance(
         change = changes.updated(after, "test_helpers.test_clock.advancing", present(tc), present(after))
         assert change is not None
         objects.update(account, stored, change, request_clock)
-        stored = Stored(after, stored.version + 1, stored.created_ms)
         tc = after
-    billed = _run_until(account, tc, at, frozen_time)
-    ready = replace(tc, status="ready", frozen_time=frozen_time, advancing_to=None)
-    change = changes.updated(ready, "test_helpers.test_clock.ready", present(tc), present(ready))
+    queues.send([advance_message(account, tc.id, frozen_time)], settings().test_clock_queue_url)
+    return tc
+
+
+def advance_message(account: str, clock_id: str, frozen_time: int) -> dict[str, object]:
+    """The test clock queue's message: which clock, and the advance it runs."""
+    return {"account": account, "test_clock": clock_id, "frozen_time": frozen_time}
+
+
+def run_advance(
+    account: str, clock_id: str, frozen_time: int, attempt: int, request_clock: Clock
+) -> tuple[TestClock | None, list[Invoice]]:
+    """The worker's part of an advance: bill what the schedule would have between the clock's
+    time and `frozen_time` (`_run_until`), then the clock → `ready` at `frozen_time`.
+
+    Exactly once: a message for a clock that is gone, or no longer advancing to `frozen_time`
+    (a duplicate delivery of a finished advance), does nothing; a redelivery after a crash resumes
+    (`_run_until` skips what is done; the final update is conditioned on the clock's version).
+    A failure is raised (SQS redelivers) until attempt `ADVANCE_ATTEMPTS`, which instead marks the
+    clock `internal_failure` (Stripe's status: no further advance), so nothing waits forever.
+    """
+    try:
+        stored = objects.load(account, clock_id, TestClock, request_clock, label=LABEL)
+    except NotFound:
+        return None, []
+    tc = stored.record
+    if tc.status != "advancing" or tc.advancing_to != frozen_time:
+        return tc, []
+    try:
+        billed = _run_until(account, tc, Clock.at(tc.frozen_time), frozen_time)
+        ready = replace(tc, status="ready", frozen_time=frozen_time, advancing_to=None)
+        change = changes.updated(ready, "test_helpers.test_clock.ready", present(tc), present(ready))
+        assert change is not None
+        objects.update(account, stored, change, request_clock)
+    except Exception:
+        if attempt < ADVANCE_ATTEMPTS:
+            raise
+        return _fail(account, clock_id, frozen_time, request_clock), []
+    return ready, billed
+
+
+def _fail(account: str, clock_id: str, frozen_time: int, request_clock: Clock) -> TestClock | None:
+    """The clock → `internal_failure` (re-read: the failed attempt may have moved it on, or the
+    clock may have been deleted meanwhile)."""
+    try:
+        stored = objects.load(account, clock_id, TestClock, request_clock, label=LABEL)
+    except NotFound:
+        return None
+    tc = stored.record
+    if tc.status != "advancing" or tc.advancing_to != frozen_time:
+        return tc
+    failed = replace(tc, status="internal_failure", advancing_to=None)
+    change = changes.updated(failed, "test_helpers.test_clock.internal_failure", present(tc), present(failed))
     assert change is not None
     objects.update(account, stored, change, request_clock)
-    return ready, billed
+    return failed
 
 
 # -- delete ---------------------------------------------------------------------------------------
 def delete(account: str, clock_id: str, request_clock: Clock) -> TestClock:
-    """Delete the clock's customers (`customers.delete`: their subscriptions are canceled), then
-    the clock. Crash points: after any customer's delete; a retry skips the deleted ones."""
-    stored = objects.load(account, clock_id, TestClock, request_clock, label="test_helpers.test_clock")
+    """Delete the clock with everything of its customers, as Stripe does.
+
+    Per customer: `customers.delete` (its active subscriptions canceled at the clock's frozen
+    time, with their `customer.subscription.deleted`, then `customer.deleted`), then its
+    subscriptions and invoices removed without events (`_remove_objects_of`, transactions of at
+    most 100 actions); then the clock (`test_helpers.test_clock.deleted`). Crash points: after any
+    of these transactions; a retry re-reads what is left (customers from the clock's slots, their
+    objects from the by_customer index) and finishes. An expired clock (past `deletes_after`, read
+    as deleted) can still be deleted, so its customers go too.
+    """
+    stored = objects.load(account, clock_id, TestClock, request_clock, label=LABEL)
     tc = stored.record
+    at = Clock.at(tc.frozen_time)
     count = objects.count(account, tc.id, Customer.OBJECT)  # before reading the slots
     for customer_id in customers_of(account, tc):
         try:
-            customers.delete(account, customer_id, Clock.at(tc.frozen_time))
+            customers.delete(account, customer_id, at)
         except NotFound:
             pass  # deleted already (on its own, or by an interrupted delete of the clock)
+        _remove_objects_of(account, customer_id, at)
     change = changes.created(tc, "test_helpers.test_clock.deleted", present(tc))
     change.release = [(SLOT, f"{tc.id}#{n}") for n in range(count)]
     raced = Conflict("A customer joined this test clock at the same time; retry.")
     change.guards.append(Guard(tc.id, Customer.OBJECT, count, raced))
     objects.delete(account, stored, change, request_clock)
     return tc
+
+
+def _remove_objects_of(account: str, customer_id: str, clock: Clock) -> None:
+    """Remove a deleted customer's subscriptions (releasing their items' ids) and invoices
+    (releasing their period claims), a page at a time, in transactions of at most 100 actions."""
+    for cls in (Invoice, Subscription):
+        while True:
+            page = lists.list_records(account, cls, Window(limit=100), clock, customer=customer_id)
+            if not page.data:
+                break
+            batch: list[objects.Write] = []
+            released: set[tuple[str, str]] = set()  # a transaction names each claim once
+            for record in page.data:
+                write = _removal(objects.load(account, record.id, cls, clock))
+                if batch and not objects.fits([*batch, write]):
+                    objects.commit(account, batch, clock)
+                    batch, released = [], set()
+                write.change.release = [r for r in write.change.release if r not in released]
+                released.update(write.change.release)
+                batch.append(write)
+            objects.commit(account, batch, clock)
+
+
+def _removal(stored: Stored[Invoice] | Stored[Subscription]) -> objects.Write:
+    """The silent delete of one record with the claims that name it."""
+    record = stored.record
+    if isinstance(record, Subscription):
+        release = [(subscriptions.ITEM, i.id) for i in record.items]
+    else:
+        release = [(cycles.INVOICE_PERIOD, f"{record.subscription}@{record.period_start}")]
+    change = objects.Change(record, None, {}, release=release)  # no event
+    return objects.Write(change, stored, delete=True)

@@ -369,6 +369,7 @@ class Invoice:
     customer_name: str | None = None
     customer_phone: str | None = None
     subscription_metadata: Metadata = field(default_factory=dict)
+    test_clock: str | None = None  # its subscription's test clock (Stripe shows the clock's id)
     # The lifecycle (`tally.billing.lifecycle`): draft → open (numbered) → paid | void | uncollectible.
     number: str | None = None
     description: str | None = None

@@ -50,6 +50,7 @@ EVENT_TYPES = frozenset(
         "test_helpers.test_clock.advancing",
         "test_helpers.test_clock.created",
         "test_helpers.test_clock.deleted",
+        "test_helpers.test_clock.internal_failure",
         "test_helpers.test_clock.ready",
         ERROR_REPORT,
         NO_METER_FOUND,

@@ -69,6 +69,7 @@ class InvoiceView:
             customer_name=c.name,
             customer_phone=c.phone,
             subscription_metadata=dict(s.metadata),
+            test_clock=s.test_clock,
         )
 
 
@@ -211,7 +212,7 @@ def invoice(shown: Invoice | InvoiceView) -> dict[str, Any]:
         "subscription": inv.subscription,
         "subtotal": inv.subtotal,
         "subtotal_excluding_tax": inv.subtotal,
-        "test_clock": None,
+        "test_clock": inv.test_clock,
         "total": inv.total,
         "total_discount_amounts": [],
         "total_excluding_tax": inv.total,

@@ -17,8 +17,15 @@ def clock(c: TestClock) -> dict[str, Any]:
         "livemode": c.livemode,
         "name": c.name,
         "status": c.status,
-        "status_details": {},
+        "status_details": _details(c),
     }
+
+
+def _details(c: TestClock) -> dict[str, Any]:
+    """Stripe's `status_details`: while advancing, the frozen_time it is advancing to; else empty."""
+    if c.status == "advancing" and c.advancing_to is not None:
+        return {"advancing": {"target_frozen_time": c.advancing_to}}
+    return {}
 
 
 def deleted(clock_id: str) -> dict[str, Any]:

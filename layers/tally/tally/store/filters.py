@@ -13,7 +13,8 @@ Indexed fields (the names `lists.list_records(any_of=...)` takes):
 - billing.meter: `status`
 - price: `product`, `active`, `type`, `currency`, `recurring.interval`, `recurring.usage_type`,
   `recurring.meter`
-- subscription: `status`, `price` (one entry per distinct price of its items)
+- subscription: `status`, `price` (one entry per distinct price of its items), `test_clock` (only
+  on a test clock)
 - invoice: `status`, `subscription` (an invoice's `customer` is listed through `by_customer`)
 - billing.alert: `usage_threshold.meter`
 - event: `type`, and `type` = `<prefix>.*` for each dotted prefix (`customer.*`,
@@ -84,6 +85,8 @@ def of_record(record: Any) -> Fields:
     elif kind == "subscription":
         out.add(("status", record.status))
         out |= {("price", item.price) for item in record.items}
+        if record.test_clock is not None:
+            out.add(("test_clock", record.test_clock))
     elif kind == "invoice":
         out |= {("status", record.status), ("subscription", record.subscription)}
     elif kind == "billing.alert" and record.usage_threshold is not None:

@@ -1,6 +1,8 @@
-"""The billing queue (SQS): the scheduled close sends each due (account, subscription, period end)
-as one message; `functions/bill_period` receives them. Standard queue: a message may arrive more
-than once, and billing a period is idempotent (`tally.billing.cycles`)."""
+"""The SQS queues: the billing queue (the scheduled close sends each due (account, subscription,
+period end) as one message; `functions/bill_period` receives them) and the test clock queue (one
+message per test clock advance; `functions/advance_test_clock`). Standard queues: a message may
+arrive more than once, and both workers are idempotent (`tally.billing.cycles`,
+`tally.billing.test_clocks.run_advance`)."""
 
 from __future__ import annotations
 
