@@ -106,11 +106,19 @@ class Change:
     bump: list[Counter] = field(default_factory=list)
     requires: list[Exists] = field(default_factory=list)
     guards: list[Guard] = field(default_factory=list)
+    # further events the write records, in order after the first (`event_type`, `data.object`):
+    # an invoice created and finalized at once records `invoice.created` then `invoice.finalized`
+    also: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def actions(self) -> int:
-        """Transaction actions this change takes: record, event, claims, checks, counters."""
-        return 2 + sum(len(p) for p in (self.claim, self.release, self.bump, self.requires, self.guards))
+        """Transaction actions this change takes: record, events, claims, checks, counters."""
+        parts = (self.claim, self.release, self.bump, self.requires, self.guards, self.also)
+        return 2 + sum(len(p) for p in parts)
+
+    def events(self) -> list[Change]:
+        """Each event this change records, as a change of its own (the first is this one)."""
+        return [self, *(Change(self.record, kind, shown) for kind, shown in self.also)]
 
 
 @dataclass
@@ -277,7 +285,8 @@ def actions(w: Write) -> int:
     its change's own, its filter entries added or removed, and its event's filter entries."""
     before = filters.of_record(w.stored.record) if w.stored is not None else frozenset()
     after = frozenset() if w.delete else filters.of_record(w.change.record)
-    return w.change.actions + len(before ^ after) + len(filters.of_event_type(w.change.event_type))
+    types = sum(len(filters.of_event_type(c.event_type)) for c in w.change.events())
+    return w.change.actions + len(before ^ after) + types
 
 
 def fits(writes: Sequence[Write]) -> bool:
@@ -306,10 +315,11 @@ def commit(account: str, writes: Sequence[Write], clock: Clock) -> None:
             sorts.append(sort)
             before = w.stored.record if w.stored is not None else None
             filters.write(tx, account, w.change.record, sort, before, deleted=w.delete)
-            event, *entries = event_log.items_of(account, event_log.entry(account, w.change, clock))
-            tx.save(_fits(event, w.change, "event"))
-            for entry in entries:
-                tx.save(entry)
+            for change in w.change.events():
+                event, *entries = event_log.items_of(account, event_log.entry(account, change, clock))
+                tx.save(_fits(event, change, "event"))
+                for entry in entries:
+                    tx.save(entry)
         for w, sort in zip(writes, sorts, strict=True):  # the search index, in the room left
             before = w.stored.record if w.stored is not None else None
             added, left = search_index.write(
