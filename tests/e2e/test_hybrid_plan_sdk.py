@@ -88,7 +88,10 @@ def test_the_hybrid_plan_for_two_months_on_a_test_clock(local_server, e2e_key, m
         # THEN each creation issues its `subscription_create` invoice, open at once: 99.00 for the
         # base's first period [Mar 1, Apr 1) in advance, and the calls' 0 line
         (first,) = stripe.Invoice.list(subscription=sub.id).data
-        assert lines(first) == [(9_900, 1, MAR_1, APR_1, "1 × Pro plan"), (0, 0, MAR_1, MAR_1, "0 × API calls")]
+        assert lines(first) == [
+            (9_900, 1, MAR_1, APR_1, "1 × Pro plan"),
+            (0, 0, MAR_1, MAR_1, "0 × API calls"),
+        ]
         assert (first.billing_reason, first.status, first.total, first.created) == (
             "subscription_create",
             "open",

@@ -52,7 +52,12 @@ def test_a_month_on_a_test_clock_bills_the_usage(local_server, e2e_key, monkeypa
     assert stripe.test_helpers.TestClock.retrieve(clock.id).status == "ready"
     # (after the creation invoice: 0 for a metered price, paid at T0, the clock's time)
     invoice, first = stripe.Invoice.list(subscription=subscription.id).data
-    assert (first.billing_reason, first.status, first.total, first.created) == ("subscription_create", "paid", 0, T0)
+    assert (first.billing_reason, first.status, first.total, first.created) == (
+        "subscription_create",
+        "paid",
+        0,
+        T0,
+    )
     assert (invoice.status, invoice.period_start, invoice.period_end) == ("open", T0, FEB_15)
     assert invoice.total == 52 and invoice.number.endswith("-0002")
     # AND it is paid out of band through the SDK

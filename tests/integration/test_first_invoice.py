@@ -57,7 +57,9 @@ def lines(invoice: dict[str, Any]) -> list[tuple[str, int, int, bool, tuple[int,
 
 def events_about(account: str, object_id: str) -> list[str]:
     """The types of the events whose object is `object_id`, oldest first."""
-    return [e["type"] for e in reversed(support.stored_events(account)) if e["data"]["object"]["id"] == object_id]
+    return [
+        e["type"] for e in reversed(support.stored_events(account)) if e["data"]["object"]["id"] == object_id
+    ]
 
 
 def hybrid(catalog: Catalog) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -136,7 +138,12 @@ def test_a_metered_only_subscription_gets_a_zero_invoice_paid_at_once(
     #      it was finalized, with invoice.created, invoice.finalized and invoice.paid
     (first,) = invoices_of(catalog, sub)
     assert lines(first) == [("0 × Tokens", 0, 0, False, (MAR_10, MAR_10))]
-    assert (first["status"], first["total"], first["amount_paid"], first["amount_remaining"]) == ("paid", 0, 0, 0)
+    assert (first["status"], first["total"], first["amount_paid"], first["amount_remaining"]) == (
+        "paid",
+        0,
+        0,
+        0,
+    )
     assert first["status_transitions"]["paid_at"] == first["status_transitions"]["finalized_at"] == MAR_10
     assert first["number"] == f"{customer['invoice_prefix']}-0001"
     assert events_about(account.id, first["id"]) == ["invoice.created", "invoice.finalized", "invoice.paid"]
@@ -178,7 +185,9 @@ def test_a_crash_in_the_create_transaction_writes_nothing_and_the_retry_creates_
         subscriptions.create(account.id, customer["id"], [spec], TallyClock(MAR_10))
     assert crash.calls == 1
     # THEN nothing was written: no subscription, no invoice, no event, the sequence not taken
-    assert ok(catalog.api.get("/v1/subscriptions", {"customer": customer["id"], "status": "all"}))["data"] == []
+    assert (
+        ok(catalog.api.get("/v1/subscriptions", {"customer": customer["id"], "status": "all"}))["data"] == []
+    )
     assert ok(catalog.api.get("/v1/invoices", {"customer": customer["id"]}))["data"] == []
     assert len(support.stored_events(account.id)) == before
     assert ok(catalog.api.get(f"/v1/customers/{customer['id']}"))["next_invoice_sequence"] == 1
@@ -232,10 +241,15 @@ def test_a_customer_changed_during_the_create_is_read_again(
     got = ok(catalog.api.get(f"/v1/customers/{customer['id']}"))
     assert (got["metadata"], got["next_invoice_sequence"]) == ({"tier": "gold"}, 2)
     (first,) = ok(catalog.api.get("/v1/invoices", {"customer": customer["id"]}))["data"]
-    assert (first["subscription"], first["number"]) == (shown.subscription.id, f"{customer['invoice_prefix']}-0001")
+    assert (first["subscription"], first["number"]) == (
+        shown.subscription.id,
+        f"{customer['invoice_prefix']}-0001",
+    )
 
 
-def test_twenty_items_fit_in_the_create_transaction(catalog: Catalog, clock: Clock, account: support.Account) -> None:
+def test_twenty_items_fit_in_the_create_transaction(
+    catalog: Catalog, clock: Clock, account: support.Account
+) -> None:
     customer = catalog.customer()
     items = [{"price": catalog.price(f"Seat {i}", unit_amount=100 + i)["id"]} for i in range(20)]
     sub = catalog.subscribe(customer, *items)

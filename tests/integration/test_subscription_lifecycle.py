@@ -337,7 +337,11 @@ def test_backdate_start_date_bills_the_past_on_the_first_invoice(
     #     2 seats in advance for [Mar 10, Apr 10), 2000: 3100 in all
     inv = creation_invoice(catalog, sub)
     assert (inv["period_start"], inv["period_end"], inv["total"]) == (feb_24, MAR_10, 3100)
-    assert (inv["status"], inv["created"], inv["status_transitions"]["finalized_at"]) == ("open", MAR_10, MAR_10)
+    assert (inv["status"], inv["created"], inv["status_transitions"]["finalized_at"]) == (
+        "open",
+        MAR_10,
+        MAR_10,
+    )
     assert sorted((q, a, prorated, p) for _, q, a, prorated, p in lines_of(inv)) == [
         (2, 1000, True, (feb_24, MAR_10)),
         (2, 2000, False, (MAR_10, APR_10)),
@@ -345,7 +349,9 @@ def test_backdate_start_date_bills_the_past_on_the_first_invoice(
     ]
     # AND the close never bills that span again: nothing is due before the normal renewal
     assert due_for(account.id, sub["id"], MAR_10 + 60) == []
-    assert cycles.bill_period(account.id, sub["id"], MAR_10, TallyClock(MAR_10 + 60)).outcome == "already_billed"
+    assert (
+        cycles.bill_period(account.id, sub["id"], MAR_10, TallyClock(MAR_10 + 60)).outcome == "already_billed"
+    )
     assert due_for(account.id, sub["id"], APR_10) == [APR_10]
     # AND the renewal bills [Mar 10, Apr 10): no tokens since, 2 seats for [Apr 10, May 10)
     renewal = cycles.bill_period(account.id, sub["id"], APR_10, TallyClock(APR_10))
@@ -377,7 +383,12 @@ def test_backdate_start_date_with_a_future_anchor_bills_up_to_the_anchor_at_crea
     #      over an imagined month from Feb 24 (Stripe's rule): 2000 × 36/28 days = 2571.43 → 2571;
     #      the tokens' line is 0 (their usage is billed with the first period, in arrears)
     inv = creation_invoice(catalog, sub)
-    assert (inv["period_start"], inv["period_end"], inv["total"], inv["status"]) == (MAR_10, MAR_10, 2571, "open")
+    assert (inv["period_start"], inv["period_end"], inv["total"], inv["status"]) == (
+        MAR_10,
+        MAR_10,
+        2571,
+        "open",
+    )
     assert sorted((d, q, a, prorated, p) for d, q, a, prorated, p in lines_of(inv)) == [
         ("0 × Tokens", 0, 0, False, (MAR_10, MAR_10)),
         ("Time on 2 × Seats from 24 Feb 2025", 2, 2571, True, (feb_24, apr_1)),

@@ -211,7 +211,7 @@ def test_always_invoice_bills_the_prorations_now(catalog: Catalog, clock: Clock)
     ]
     # AND the event log has the invoice's invoice.created
     created = ok(catalog.api.get("/v1/events", {"type": "invoice.created"}))["data"]
-    assert [e["data"]["object"]["id"] for e in created][0] == inv["id"]
+    assert created[0]["data"]["object"]["id"] == inv["id"]
     assert [e["data"]["object"]["billing_reason"] for e in created][1:] == ["subscription_create"]
 
 

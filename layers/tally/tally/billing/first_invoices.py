@@ -110,20 +110,34 @@ def _metered(item_id: str, price: Price, name: str, created: int) -> Line:
 
 
 def issue(
-    account: str, s: Subscription, prices: dict[str, Price], backdated: tuple[PendingItem, ...], customer: Customer, clock: Clock
+    account: str,
+    s: Subscription,
+    prices: dict[str, Price],
+    backdated: tuple[PendingItem, ...],
+    customer: Customer,
+    clock: Clock,
 ) -> Issued:
     """The creation invoice of the new subscription `s` (not stored: `writes` stores it)."""
     created = s.created
-    p0, p1 = periods.current_period(s.start_date, s.billing_cycle_anchor, s.interval, s.interval_count, created)
+    p0, p1 = periods.current_period(
+        s.start_date, s.billing_cycle_anchor, s.interval, s.interval_count, created
+    )
     line_ids: list[str]
     if p0 > s.start_date:  # the backdated span [start_date, p0) has ended: close it now
         with_items = replace(s, pending_items=backdated)
         view = invoice_builder.build(
-            account, with_items, Clock.at(s.start_date), invoice_id=new_id("in"), customer=customer, line_prefix="il"
+            account,
+            with_items,
+            Clock.at(s.start_date),
+            invoice_id=new_id("in"),
+            customer=customer,
+            line_prefix="il",
         )
         names = _names(account, prices, clock)
         lines = [_cut(ln, prices[ln.price], s, names[prices[ln.price].product]) for ln in view.draft.lines]
-        draft = invoices.Draft(s.currency, view.draft.period, tuple(lines), invoices.totals(lines, customer.balance))
+        draft = invoices.Draft(
+            s.currency, view.draft.period, tuple(lines), invoices.totals(lines, customer.balance)
+        )
         stored = replace(s, billed_through=p0)
         claim = f"{s.id}@{s.start_date}"
     else:
@@ -137,7 +151,9 @@ def issue(
                 lines.append(_metered(item.id, price, name, created))
             else:
                 lines.append(_licensed(s, item.id, item.quantity, price, name, first))
-        draft = invoices.Draft(s.currency, Period(created, created), tuple(lines), invoices.totals(lines, customer.balance))
+        draft = invoices.Draft(
+            s.currency, Period(created, created), tuple(lines), invoices.totals(lines, customer.balance)
+        )
         stored = s
         claim = f"{s.id}@{CREATE}"
     line_ids = [new_id("il") for _ in draft.lines]
