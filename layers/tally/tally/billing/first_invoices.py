@@ -51,7 +51,8 @@ CREATE = "create"  # the claim suffix of a creation invoice that closes no perio
 
 @dataclass(frozen=True)
 class Issued:
-    """The subscription as stored (after its creation invoice) and that invoice, finalized."""
+    """The subscription as stored (after its creation invoice), that invoice finalized, the
+    same invoice as a draft (what `invoice.created` shows), and its `invoice_period` claim."""
 
     subscription: Subscription
     invoice: Invoice
@@ -122,7 +123,6 @@ def issue(
     p0, p1 = periods.current_period(
         s.start_date, s.billing_cycle_anchor, s.interval, s.interval_count, created
     )
-    line_ids: list[str]
     if p0 > s.start_date:  # the backdated span [start_date, p0) has ended: close it now
         with_items = replace(s, pending_items=backdated)
         view = invoice_builder.build(
@@ -170,7 +170,7 @@ def issue(
     number = f"{customer.invoice_prefix}-{customer.next_invoice_sequence:04d}"
     opened = replace(record, status="open", number=number, finalized_at=created)
     if opened.amount_remaining == 0:  # nothing to pay: paid at finalization (Stripe)
-        opened = replace(opened, status="paid", amount_paid=opened.amount_paid, paid_at=created)
+        opened = replace(opened, status="paid", paid_at=created)  # amount_paid: 0 of 0
     return Issued(stored, opened, record, claim)
 
 

@@ -10,8 +10,11 @@ Rules on create (Stripe's, where it has them):
 
 Each item id is claimed for its subscription in the create transaction (a small claim item), so
 `GET /v1/subscription_items/{id}` finds the subscription with one read, without a scan. The
-create also bumps the customer's subscription counter and checks the customer still exists, so
-deleting a customer (`billing.customers.delete`) never misses a subscription created meanwhile.
+create also bumps the customer's subscription counter and writes the customer (conditional on the
+version read), so deleting a customer (`billing.customers.delete`) never misses a subscription
+created meanwhile. The same transaction holds the subscription's creation invoice, finalized
+(`billing.first_invoices`: Stripe's `subscription_create` invoice), numbered from the customer's
+`next_invoice_sequence`; a customer changed since it was read is read again (`ATTEMPTS` times).
 
 Periods are derived from `start_date`, `billing_cycle_anchor` and the interval at the instant of
 the read, so they roll over without a background job; a canceled subscription keeps the period
