@@ -15,7 +15,7 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_BATCHED_WRU = 2.1
 TARGET_INGEST_IMPORT_MS = 150.0
-STAGES = 8
+STAGES = 9
 TARGET_CLOSE_REQUESTS = 10
 
 
@@ -191,6 +191,9 @@ def summary(r: dict[str, Any]) -> str:
     cp = r.get("close_periods")
     if cp:
         rows += close_rows(cp)
+    al = r.get("alert_costs")
+    if al:
+        rows += alert_rows(al)
     lines = ["| Metric | Result | Target |", "|---|---|---|"]
     lines += [f"| {m} | {v} | {tg} |" for m, v, tg in rows]
     return "\n".join(lines)
@@ -221,6 +224,47 @@ def close_rows(cp: dict[str, Any]) -> list[tuple[str, str, str]]:
             "—",
         ),
     ]
+
+
+def alert_rows(al: dict[str, Any]) -> list[tuple[str, str, str]]:
+    rows = []
+    for case, v in al["cases"].items():
+        s, b = v["single"], v["batched"]
+        rows.append(
+            (
+                f"ingest with {case}: DynamoDB requests / usage items read / wall ms / CPU ms per event, "
+                "single; batched (100)",
+                f"{s['dynamodb_requests_per_event']:g} / {s['usage_items_read_per_event']:g} / "
+                f"{s['wall_ms_per_event_median']:.2f} / {s['thread_cpu_ms_per_event']:.2f}; "
+                f"{b['dynamodb_requests_per_event']:g} / {b['usage_items_read_per_event']:g} / "
+                f"{b['wall_ms_per_event_median']:.3f} / {b['thread_cpu_ms_per_event']:.3f}",
+                "0 added with 0 alerts — " + _ok(al["added_requests_per_single_event"]["0 alerts"] == 0)
+                if case == "0 alerts"
+                else "—",
+            )
+        )
+    return rows
+
+
+def _alerts_only(results: dict[str, Any], stage: Any, run: Any, out: Path) -> int:
+    from bench import alerts
+
+    results["alert_costs"] = v = stage(
+        9, "alerts on the ingest path", lambda: alerts.alert_costs(run), _alert_line
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    say("\n| Metric | Result | Target |\n|---|---|---|")
+    for m, x, tg in alert_rows(v):
+        say(f"| {m} | {x} | {tg} |")
+    say(f"\nWritten to {out}")
+    return 0
+
+
+def _alert_line(v: dict[str, Any]) -> str:
+    return "; ".join(
+        f"{k}: {c['single']['dynamodb_requests_per_event']:g} requests/event" for k, c in v["cases"].items()
+    )
 
 
 def _close_only(results: dict[str, Any], stage: Any, run: Any, out: Path, sizes: tuple[int, ...]) -> int:
@@ -274,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
         "--close-only", action="store_true", help="run only setup and the period-close stage (8)"
     )
     parser.add_argument(
+        "--alerts-only", action="store_true", help="run only setup and the alerts-on-ingest stage (9)"
+    )
+    parser.add_argument(
         "--close-sizes",
         default="100,1000,10000",
         help="subscriptions due at once, per close run (comma-separated; --scale shrinks them)",
@@ -320,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         run = box["run"]
         if args.lists_only:
             return _lists_only(results, stage, run, args.out)
+        if args.alerts_only:
+            return _alerts_only(results, stage, run, args.out)
         close_sizes = tuple(max(1, int(int(x) * args.scale)) for x in args.close_sizes.split(","))
         if args.close_only:
             return _close_only(results, stage, run, args.out, close_sizes)
@@ -391,6 +440,11 @@ def main(argv: list[str] | None = None) -> int:
             "close N subscriptions",
             lambda: close_periods.close_periods(run, close_sizes),
             lambda v: f"max {v['max_requests_per_subscription']:.2f} DynamoDB requests per subscription",
+        )
+        from bench import alerts
+
+        results["alert_costs"] = stage(
+            9, "alerts on the ingest path", lambda: alerts.alert_costs(run), _alert_line
         )
     finally:
         if "bench" in box:

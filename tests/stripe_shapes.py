@@ -53,11 +53,14 @@ def roots() -> dict[str, type[StripeObject]]:
         "invoice": stripe.Invoice,
         "line_item": stripe.InvoiceLineItem,
         "event": stripe.Event,
+        "billing.alert": stripe.billing.Alert,
+        "billing.alert_triggered": stripe.billing.AlertTriggered,
         "billing.meter": stripe.billing.Meter,
         "billing.meter_event": stripe.billing.MeterEvent,
         "billing.meter_event_summary": stripe.billing.MeterEventSummary,
         "billing.meter_event_adjustment": stripe.billing.MeterEventAdjustment,
         "v2.billing.meter_event_session": stripe.v2.billing.MeterEventSession,
+        "webhook_endpoint": stripe.WebhookEndpoint,
     }
 
 

@@ -8,6 +8,7 @@ Import it as `import support` (pytest puts tests/ on sys.path because tests/ is 
 from __future__ import annotations
 
 import base64
+import http.server
 import inspect
 import json
 import os
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -492,3 +494,53 @@ class TransactionCrash:
         from pynamodb.connection.base import Connection
 
         Connection.transact_write_items = self._real  # type: ignore[method-assign]
+
+
+# -- a webhook receiver ------------------------------------------------------------------------------
+@dataclass
+class WebhookReceiver:
+    """An HTTP server on 127.0.0.1 answering the statuses in `answers` in turn (then the last
+    one), recording every request (headers, body)."""
+
+    answers: list[int] = field(default_factory=lambda: [200])
+    delay: float = 0.0
+    drip: int = 0  # header lines sent 0.1 s apart before the answer ends
+    got: list[tuple[dict[str, str], str]] = field(default_factory=list)
+    server: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/stripe"
+
+    def start(self) -> WebhookReceiver:
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
+                outer.got.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                status = outer.answers[min(len(outer.got) - 1, len(outer.answers) - 1)]
+                if outer.delay:
+                    time.sleep(outer.delay)
+                try:
+                    self.send_response(status)
+                    for n in range(outer.drip):  # one header line at a time, each within any read timeout
+                        self.send_header(f"X-Drip-{n}", "1")
+                        self.flush_headers()
+                        time.sleep(0.1)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the sender gave up (its timeout): what a slow endpoint sees
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

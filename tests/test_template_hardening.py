@@ -19,8 +19,12 @@ DATA_TABLES = ["ObjectsTable", "UsageTable"]  # the idempotency table is a 24-ho
 # What the ingest function calls (tally.api.meter_events → tally.store.objects/usage/idempotency);
 # tests/integration/test_least_privilege.py checks that a full ingest scenario needs exactly these.
 INGEST_GRANTS = {
-    ("ObjectsTable", "GetItem", "table"),  # keys, session tokens, meters by event_name, customers
-    ("ObjectsTable", "PutItem", "table"),  # a meter event session's token hash
+    ("ObjectsTable", "GetItem", "table"),  # keys, session tokens, customers, alert watch lists
+    ("ObjectsTable", "Query", "table"),  # a meter and its alert watch list by event_name
+    ("ObjectsTable", "BatchGetItem", "table"),  # alert trigger claims
+    ("ObjectsTable", "Query", "index"),  # an alerted customer's subscriptions (by_customer)
+    ("ObjectsTable", "PutItem", "table"),  # a session's token hash; a trigger claim and its event
+    ("UsageTable", "Query", "table"),  # an alert's usage window (hour buckets)
     ("UsageTable", "PutItem", "table"),  # the event item, in TransactWriteItems
     ("UsageTable", "UpdateItem", "table"),  # its bucket ADD (and a cancel's mark), in TransactWriteItems
     ("UsageTable", "BatchGetItem", "table"),  # duplicates' standing events

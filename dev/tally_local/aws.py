@@ -136,6 +136,7 @@ def configure_environment(
         env["AWS_ENDPOINT_URL"] = endpoint_url
     for fn in template.functions.values():
         env.update(resolve_env(template, fn.environment, names))
+    env["TALLY_WEBHOOKS_LOCAL"] = "true"  # webhooks may reach http://127.0.0.1 (never on AWS)
     env.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     env.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     env["POWERTOOLS_LOG_LEVEL"] = os.environ.get("TALLY_LOG_LEVEL", "WARNING")

@@ -93,6 +93,53 @@ def _partition_query(original: Callable[..., Any]) -> Callable[..., Any]:
     return query
 
 
+_COUNTS = (
+    "approximate_number_of_messages",
+    "approximate_number_of_messages_not_visible",
+    "approximate_number_of_messages_delayed",
+)
+
+
+def _uncounted_sends() -> Callable[[], None]:
+    """moto's SendMessage reads the queue's whole attribute set to learn one flag
+    (ContentBasedDeduplication), and ReceiveMessage does so for every message it hands out (to
+    learn MessageRetentionPeriod); each time, every message in the queue is counted three times,
+    so sending or receiving N messages costs O(N²) (10,000 took most of an hour). While a send or
+    a receive runs, those three counts answer 0; everywhere else (GetQueueAttributes) they count
+    as moto does. Returns the undo."""
+    from moto.sqs.models import Queue, SQSBackend
+
+    sending = threading.local()
+    originals = {name: getattr(Queue, name) for name in _COUNTS}
+    original_send, original_receive = SQSBackend.send_message, SQSBackend.receive_message
+
+    def counted(prop: property) -> property:
+        return property(lambda self: 0 if getattr(sending, "on", False) else prop.fget(self))  # type: ignore[misc]
+
+    def uncounted(original: Callable[..., Any]) -> Callable[..., Any]:
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            sending.on = True
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                sending.on = False
+
+        return call
+
+    for name, prop in originals.items():
+        setattr(Queue, name, counted(prop))
+    SQSBackend.send_message = uncounted(original_send)  # type: ignore[method-assign]
+    SQSBackend.receive_message = uncounted(original_receive)  # type: ignore[method-assign]
+
+    def undo() -> None:
+        for name, prop in originals.items():
+            setattr(Queue, name, prop)
+        SQSBackend.send_message = original_send  # type: ignore[method-assign]
+        SQSBackend.receive_message = original_receive  # type: ignore[method-assign]
+
+    return undo
+
+
 def install() -> None:
     """Patch moto's DynamoDB backend class (affects the in-process moto server). Idempotent.
 
@@ -143,6 +190,7 @@ def install() -> None:
         models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
         _state["query"] = models.Table.query
         models.Table.query = _partition_query(models.Table.query)  # type: ignore[method-assign]
+        _state["sqs"] = _uncounted_sends()
 
 
 def uninstall() -> None:
@@ -153,6 +201,7 @@ def uninstall() -> None:
 
         models.DynamoDBBackend.transact_write_items = _state.pop("original")  # type: ignore[method-assign]
         models.Table.query = _state.pop("query")  # type: ignore[method-assign]
+        _state.pop("sqs")()
 
 
 def installed() -> bool:

@@ -6,6 +6,7 @@ from typing import Any
 
 from tally.api import (
     account_settings,
+    alerts,
     customers,
     events,
     invoices,
@@ -16,6 +17,7 @@ from tally.api import (
     subscription_items,
     subscriptions,
     test_clocks,
+    webhook_endpoints,
 )
 from tally.api.http import handle
 from tally.api.routing import merge
@@ -33,6 +35,8 @@ ROUTES = merge(
     search.routes,
     test_clocks.routes,
     account_settings.routes,
+    webhook_endpoints.routes,
+    alerts.routes,
 )
 
 

@@ -33,13 +33,24 @@ FILES = {
     "Invoices.d.ts": "Invoice",
     "InvoiceLineItems.d.ts": "InvoiceLineItem",
     "Events.d.ts": "Event",
+    "Billing/Alerts.d.ts": "Alert",
+    "Billing/AlertTriggereds.d.ts": "AlertTriggered",
     "Billing/Meters.d.ts": "Meter",
     "Billing/MeterEvents.d.ts": "MeterEvent",
     "Billing/MeterEventSummaries.d.ts": "MeterEventSummary",
     "Billing/MeterEventAdjustments.d.ts": "MeterEventAdjustment",
     "V2/Billing/MeterEventSession.d.ts": "MeterEventSession",
+    "WebhookEndpoints.d.ts": "WebhookEndpoint",
 }
-KEYS = {"Meter", "MeterEvent", "MeterEventSummary", "MeterEventAdjustment", "MeterEventSession"}
+KEYS = {
+    "Alert",
+    "AlertTriggered",
+    "Meter",
+    "MeterEvent",
+    "MeterEventSummary",
+    "MeterEventAdjustment",
+    "MeterEventSession",
+}
 ALIASES = {"EventBase": "Event"}  # Node types an event's common fields as `EventBase`
 PREFIX = {"Billing/": "billing.", "V2/Billing/": "v2.billing."}
 

@@ -150,3 +150,52 @@ def test_customer_search_by_email_with_the_static_api(local_server, e2e_key, cli
     assert stripe.Customer.search(query="email:'grace.hopper@example.com' AND name:'ada'").data == []
     paged = stripe.Customer.search(query="email:'OTHER1@example.com'", limit=1).auto_paging_iter()
     assert [c.id for c in paged] == [others[1]]
+
+
+def test_a_usage_alert_with_the_sdk_fires_once(client):
+    # GIVEN a meter, a customer and an alert on that customer at 100 (Stripe's create call)
+    import time
+
+    meter = client.v1.billing.meters.create(
+        {
+            "display_name": "SDK alert tokens",
+            "event_name": "sdk_alert_tokens",
+            "default_aggregation": {"formula": "sum"},
+        }
+    )
+    customer = client.v1.customers.create({"name": "Alerted"})
+    alert = client.v1.billing.alerts.create(
+        {
+            "alert_type": "usage_threshold",
+            "title": "100 tokens",
+            "usage_threshold": {
+                "gte": 100,
+                "meter": meter.id,
+                "recurrence": "one_time",
+                "filters": [{"type": "customer", "customer": customer.id}],
+            },
+        }
+    )
+    assert isinstance(alert, stripe.billing.Alert) and alert.status == "active"
+    assert alert.usage_threshold is not None and alert.usage_threshold.filters is not None
+    assert alert.usage_threshold.filters[0].customer == customer.id
+    # WHEN 60 + 60 tokens are reported (after the alert's creation)
+    ahead = (int(time.time()) // 60 + 2) * 60
+    for value in ("60", "60"):
+        client.v1.billing.meter_events.create(
+            {
+                "event_name": "sdk_alert_tokens",
+                "timestamp": ahead,
+                "payload": {"stripe_customer_id": customer.id, "value": value},
+            }
+        )
+    # THEN one billing.alert.triggered event, whose object the SDK reads as AlertTriggered
+    (event,) = client.v1.events.list({"type": "billing.alert.triggered"}).data
+    triggered = event.data.object
+    assert triggered["value"] == 120 and triggered["customer"] == customer.id
+    assert triggered["alert"]["id"] == alert.id
+    # AND the alert deactivates, activates and archives through the SDK
+    assert client.v1.billing.alerts.deactivate(alert.id).status == "inactive"
+    assert client.v1.billing.alerts.activate(alert.id).status == "active"
+    assert client.v1.billing.alerts.archive(alert.id).status == "archived"
+    assert [a.id for a in client.v1.billing.alerts.list({"meter": meter.id}).data] == [alert.id]

@@ -225,11 +225,11 @@ def test_a_customer_changed_during_the_create_is_read_again(
     real = objects.commit
     calls = []
 
-    def racing(acct: str, writes: Any, at: Any) -> None:
+    def racing(acct: str, writes: Any, at: Any, aux: Any = ()) -> None:
         calls.append(1)
         if len(calls) == 1:
             ok(catalog.api.post(f"/v1/customers/{customer['id']}", {"metadata": {"tier": "gold"}}))
-        real(acct, writes, at)
+        real(acct, writes, at, aux)
 
     monkeypatch.setattr(subscriptions.objects, "commit", racing)
     spec = subscriptions.ItemSpec(seats["id"], "items[0][price]", quantity=1)

@@ -233,7 +233,14 @@ SETTINGS = "/v1/tally/account_settings"
 NOW = int(time.time())
 FROZEN = 1_900_000_000  # the seed clock's frozen time
 SUB_PATH = "/v1/subscriptions/{subscription}"
+HOOKS = "/v1/webhook_endpoints"
 SUMMARIES = "/v1/billing/meters/{meter}/event_summaries?customer={customer}&start_time={start}&end_time={end}"
+ALERTS = "/v1/billing/alerts"
+ALERT = {
+    "alert_type": "usage_threshold",
+    "title": "Hostile",
+    "usage_threshold": {"meter": "{meter}", "gte": 10, "recurrence": "one_time"},
+}
 TARGETS = [
     Target("/v1/customers", {"name": "Hostile", "metadata": {"k": "v"}}, "name", "/v1/customers"),
     Target("/v1/customers/{customer}", {"name": "Renamed"}, "name", "/v1/customers"),
@@ -285,6 +292,10 @@ TARGETS = [
     Target(CLOCKS, {"frozen_time": FROZEN, "name": "Hostile"}, "name", CLOCKS),
     Target(CLOCKS + "/{test_clock}/advance", {"frozen_time": FROZEN + 86400}, None, CLOCKS),
     Target("/v1/invoices/{invoice}", {"description": "Hostile"}, "description", "/v1/invoices"),
+    Target("/v1/billing/alerts", ALERT, "title", ALERTS),
+    Target(ALERTS + "/{alert}/deactivate", {}, None, ALERTS),
+    Target(ALERTS + "/{inactive_alert}/activate", {}, None, ALERTS),
+    Target(ALERTS + "/{alert}/archive", {}, None, ALERTS),
     Target(
         "/v2/billing/meter_event_stream",
         {
@@ -296,6 +307,13 @@ TARGETS = [
         SUMMARIES,
         form=False,
     ),
+    Target(
+        HOOKS,
+        {"url": "https://hooks.example.com/h", "enabled_events": ["*"], "description": "Hostile"},
+        "description",
+        HOOKS,
+    ),
+    Target(HOOKS + "/{webhook_endpoint}", {"description": "Renamed"}, "description", HOOKS),
 ]
 
 
@@ -326,7 +344,189 @@ def _seed_invoice(api: support.Api, get: Callable[[str], str]) -> str:
     return billed.invoice.id
 
 
+def _seed_alert(api: support.Api, get: Callable[[str], str], active: bool = True) -> str:
+    rule = {"meter": get("meter"), "gte": 10, "recurrence": "one_time"}
+    alert = api.post(ALERTS, {"alert_type": "usage_threshold", "title": "seed", "usage_threshold": rule})
+    if not active:
+        api.post(f"{ALERTS}/{alert.json['id']}/deactivate")
+    return alert.json["id"]
+
+
+def _alert_row(name: str, rule: dict[str, Any] | None, status: int = 400, **kwargs: Any) -> Row:
+    """POST /v1/billing/alerts with `usage_threshold` replaced by `rule` (None: left out)."""
+    body = {k: v for k, v in ALERT.items() if k != "usage_threshold"}
+    if rule is not None:
+        body["usage_threshold"] = rule
+    return Row(f"POST {ALERTS} {name}", "POST", ALERTS, status, form(body), listing=ALERTS, **kwargs)
+
+
+RULE = {"meter": "{meter}", "gte": 10, "recurrence": "one_time"}
+ALERT_ROWS = [
+    _alert_row("without usage_threshold", None, code="parameter_missing", param="usage_threshold"),
+    _alert_row("usage_threshold as a string", "x", param="usage_threshold"),  # type: ignore[arg-type]
+    _alert_row("without meter", {**RULE, "meter": ""}, param="usage_threshold[meter]"),
+    _alert_row(
+        "unknown meter",
+        {**RULE, "meter": "mtr_nope"},
+        code="resource_missing",
+        param="usage_threshold[meter]",
+    ),
+    _alert_row("over-long meter id", {**RULE, "meter": "m" * 3000}, param="usage_threshold[meter]"),
+    _alert_row("without gte", {k: v for k, v in RULE.items() if k != "gte"}, param="usage_threshold[gte]"),
+    _alert_row("gte 0", {**RULE, "gte": 0}, code="parameter_invalid_integer", param="usage_threshold[gte]"),
+    _alert_row(
+        "negative gte", {**RULE, "gte": -5}, code="parameter_invalid_integer", param="usage_threshold[gte]"
+    ),
+    _alert_row(
+        "gte as a float",
+        {**RULE, "gte": "1.5"},
+        code="parameter_invalid_integer",
+        param="usage_threshold[gte]",
+    ),
+    _alert_row(
+        "gte beyond int64",
+        {**RULE, "gte": 2**63},
+        code="parameter_invalid_integer",
+        param="usage_threshold[gte]",
+    ),
+    _alert_row("gte as a hash", {**RULE, "gte": {"x": "1"}}, param="usage_threshold[gte]"),
+    _alert_row("unknown recurrence", {**RULE, "recurrence": "weekly"}, param="usage_threshold[recurrence]"),
+    _alert_row("without recurrence", {**RULE, "recurrence": ""}, param="usage_threshold[recurrence]"),
+    _alert_row(
+        "unknown usage_threshold param",
+        {**RULE, "lte": 5},
+        code="parameter_unknown",
+        param="usage_threshold[lte]",
+    ),
+    _alert_row(
+        "two filters",
+        {**RULE, "filters": [{"type": "customer", "customer": "{customer}"}] * 2},
+        param="usage_threshold[filters]",
+    ),
+    _alert_row(
+        "filter of another type",
+        {**RULE, "filters": [{"type": "tenant", "customer": "{customer}"}]},
+        param="usage_threshold[filters][0][type]",
+    ),
+    _alert_row(
+        "filter without customer",
+        {**RULE, "filters": [{"type": "customer"}]},
+        code="parameter_missing",
+        param="usage_threshold[filters][0][customer]",
+    ),
+    _alert_row(
+        "filter with an unknown customer",
+        {**RULE, "filters": [{"type": "customer", "customer": "cus_nope"}]},
+        code="resource_missing",
+        param="usage_threshold[filters][0][customer]",
+    ),
+    _alert_row(
+        "filter with a customer id of 3000 chars",
+        {**RULE, "filters": [{"type": "customer", "customer": "c" * 3000}]},
+        param="usage_threshold[filters][0][customer]",
+    ),
+    _alert_row("filters as a string", {**RULE, "filters": "customer"}, param="usage_threshold[filters]"),
+    Row(
+        f"POST {ALERTS} unknown alert_type",
+        "POST",
+        ALERTS,
+        400,
+        form({**ALERT, "alert_type": "credit_balance_threshold"}),
+        param="alert_type",
+        listing=ALERTS,
+    ),
+    Row(
+        f"POST {ALERTS} title of 257 chars",
+        "POST",
+        ALERTS,
+        400,
+        form({**ALERT, "title": "t" * 257}),
+        param="title",
+        listing=ALERTS,
+    ),
+    Row(
+        f"POST {ALERTS} without title",
+        "POST",
+        ALERTS,
+        400,
+        form({k: v for k, v in ALERT.items() if k != "title"}),
+        code="parameter_missing",
+        param="title",
+        listing=ALERTS,
+    ),
+    Row(
+        f"GET {ALERTS} unknown alert_type",
+        "GET",
+        ALERTS,
+        400,
+        query="alert_type=spend",
+        param="alert_type",
+        listing=ALERTS,
+    ),
+    Row(
+        f"GET {ALERTS} over-long meter",
+        "GET",
+        ALERTS,
+        400,
+        query="meter=" + "m" * 3000,
+        param="meter",
+        listing=ALERTS,
+    ),
+    Row(
+        f"GET {ALERTS}/{{id}} unknown",
+        "GET",
+        ALERTS + "/alrt_nope",
+        404,
+        code="resource_missing",
+        listing=ALERTS,
+    ),
+    Row(f"GET {ALERTS}/{{id}} NUL in the id", "GET", ALERTS + "/alrt_%00", 404, listing=ALERTS),
+    Row(
+        f"GET {ALERTS}/{{id}} unknown param",
+        "GET",
+        ALERTS + "/{alert}",
+        400,
+        query="nope=1",
+        code="parameter_unknown",
+        listing=ALERTS,
+    ),
+    *(
+        Row(
+            f"POST {ALERTS}/{{id}}/{action} {name}",
+            "POST",
+            f"{ALERTS}/{target}/{action}",
+            status,
+            form(body),
+            code=code,
+            listing=ALERTS,
+        )
+        for action in ("activate", "deactivate", "archive")
+        for name, target, body, status, code in (
+            ("unknown alert", "alrt_nope", {}, 404, "resource_missing"),
+            ("over-long id", "a" * 3000, {}, 404, None),
+            ("unknown param", "{alert}", {"title": "x"}, 400, "parameter_unknown"),
+        )
+    ),
+    *(
+        Row(
+            f"POST {ALERTS}/{{id}}/{action} of an archived alert",
+            "POST",
+            f"{ALERTS}/{{archived_alert}}/{action}",
+            400,
+            form({}),
+            listing=ALERTS,
+        )
+        for action in ("activate", "deactivate")
+    ),
+]
+
+
 SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
+    "alert": _seed_alert,
+    "inactive_alert": lambda api, get: _seed_alert(api, get, active=False),
+    "archived_alert": lambda api, get: (lambda alert: (api.post(f"{ALERTS}/{alert}/archive"), alert)[1])(
+        _seed_alert(api, get)
+    ),
     "customer": lambda api, get: api.post("/v1/customers", {"name": "seed", "metadata": {"k": "v"}}).json[
         "id"
     ],
@@ -348,6 +548,9 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
     ).json["id"],
     "test_clock": lambda api, get: api.post(CLOCKS, {"frozen_time": FROZEN}).json["id"],
     "invoice": _seed_invoice,
+    "webhook_endpoint": lambda api, get: api.post(
+        HOOKS, {"url": "https://hooks.example.com/seed", "enabled_events": ["*"]}
+    ).json["id"],
     "start": lambda api, get: str((int(time.time()) - 30 * 86400) // 60 * 60),
     "end": lambda api, get: str((int(time.time()) // 60 + 10) * 60),
 }
@@ -360,7 +563,163 @@ ROWS: list[Row] = [
     *get_cases("/v1/prices"),
     *get_cases("/v1/subscriptions"),
     *get_cases("/v1/events"),
+    *get_cases(ALERTS),
+    *ALERT_ROWS,
     *get_cases(CLOCKS),
+    *get_cases(HOOKS),
+    *get_cases(HOOKS + "/{webhook_endpoint}/attempts"),
+    *(
+        Row(f"POST {HOOKS} {name}", "POST", HOOKS, 400, form(data), code=code, param=param, listing=HOOKS)
+        for name, data, code, param in (
+            ("without url", {"enabled_events": ["*"]}, "parameter_missing", "url"),
+            (
+                "without enabled_events",
+                {"url": "https://h.example.com/"},
+                "parameter_missing",
+                "enabled_events",
+            ),
+            (
+                "unknown event type",
+                {"url": "https://h.example.com/", "enabled_events": ["nope.x"]},
+                None,
+                "enabled_events",
+            ),
+            (
+                "a prefix wildcard",
+                {"url": "https://h.example.com/", "enabled_events": ["invoice.*"]},
+                None,
+                "enabled_events",
+            ),
+            (
+                "101 event types",
+                {"url": "https://h.example.com/", "enabled_events": ["*"] * 101},
+                None,
+                "enabled_events",
+            ),
+            (
+                "an empty event type",
+                {"url": "https://h.example.com/", "enabled_events": [""]},
+                None,
+                "enabled_events[0]",
+            ),
+            (
+                "enabled_events as a hash",
+                {"url": "https://h.example.com/", "enabled_events": {"a": "*"}},
+                None,
+                "enabled_events",
+            ),
+            (
+                "url over 2048 chars",
+                {"url": "https://h.example.com/" + "a" * 2100, "enabled_events": ["*"]},
+                None,
+                "url",
+            ),
+            (
+                "javascript: url",
+                {"url": "javascript:alert(1)", "enabled_events": ["*"]},
+                "url_invalid",
+                "url",
+            ),
+            ("file: url", {"url": "file:///etc/passwd", "enabled_events": ["*"]}, "url_invalid", "url"),
+            (
+                "url with CRLF",
+                {"url": "https://h.example.com/\r\nX-Evil: 1", "enabled_events": ["*"]},
+                "url_invalid",
+                "url",
+            ),
+            (
+                "url with a bad port",
+                {"url": "https://h.example.com:99999/", "enabled_events": ["*"]},
+                "url_invalid",
+                "url",
+            ),
+            (
+                "url with user info",
+                {"url": "https://u:p@h.example.com/", "enabled_events": ["*"]},
+                "url_invalid",
+                "url",
+            ),
+            (
+                "metadata endpoint url",
+                {"url": "https://169.254.169.254/", "enabled_events": ["*"]},
+                "url_invalid",
+                "url",
+            ),
+            (
+                "private address url",
+                {"url": "https://10.0.0.1/", "enabled_events": ["*"]},
+                "url_invalid",
+                "url",
+            ),
+            ("IPv6 loopback url", {"url": "https://[::1]/", "enabled_events": ["*"]}, "url_invalid", "url"),
+            (
+                "http to a public host",
+                {"url": "http://h.example.com/", "enabled_events": ["*"]},
+                "url_invalid",
+                "url",
+            ),
+            (
+                "a secret",
+                {"url": "https://h.example.com/", "enabled_events": ["*"], "secret": "whsec_x"},
+                "parameter_unknown",
+                "secret",
+            ),
+            (
+                "an unknown api_version",
+                {"url": "https://h.example.com/", "enabled_events": ["*"], "api_version": "x"},
+                None,
+                "api_version",
+            ),
+        )
+    ),
+    *(
+        Row(
+            f"POST {HOOKS}/{{id}} {name}",
+            "POST",
+            HOOKS + "/{webhook_endpoint}",
+            400,
+            form(data),
+            code=code,
+            param=param,
+            listing=HOOKS,
+        )
+        for name, data, code, param in (
+            ("disabled not a boolean", {"disabled": "maybe"}, "parameter_invalid_boolean", "disabled"),
+            ("unknown event type", {"enabled_events": ["nope.x"]}, None, "enabled_events"),
+            ("private address url", {"url": "https://192.168.0.1/"}, "url_invalid", "url"),
+            ("a status", {"status": "disabled"}, "parameter_unknown", "status"),
+        )
+    ),
+    Row(
+        f"GET {HOOKS}/{{id}} unknown id",
+        "GET",
+        HOOKS + "/we_nope",
+        404,
+        code="resource_missing",
+        listing=HOOKS,
+    ),
+    Row(f"GET {HOOKS}/{{id}} NUL in the id", "GET", HOOKS + "/we_%00", 404, listing=HOOKS),
+    Row(f"GET {HOOKS}/{{id}} over-long id", "GET", HOOKS + "/" + "x" * 3000, 404, listing=HOOKS),
+    Row(f"GET {HOOKS}/{{id}}/attempts unknown id", "GET", HOOKS + "/we_nope/attempts", 404, listing=HOOKS),
+    Row(
+        f"POST {HOOKS}/{{id}} unknown id",
+        "POST",
+        HOOKS + "/we_nope",
+        404,
+        form({"description": "x"}),
+        code="resource_missing",
+        listing=HOOKS,
+    ),
+    Row(
+        f"DELETE {HOOKS}/{{id}} with a param",
+        "DELETE",
+        HOOKS + "/{webhook_endpoint}",
+        400,
+        query="x=1",
+        code="parameter_unknown",
+        listing=HOOKS,
+    ),
+    Row(f"DELETE {HOOKS}/{{id}} over-long id", "DELETE", HOOKS + "/" + "x" * 3000, 404, listing=HOOKS),
     *(
         Row(
             f"POST {CLOCKS}/{{id}}/advance {name}",

@@ -3,6 +3,7 @@ is recorded (with the function that made it) and turned into the permission AWS 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 
@@ -80,10 +81,20 @@ def _meter_and_customer(api):
 
 
 def test_ingest_needs_exactly_what_its_policy_grants(api, needed):
-    # GIVEN a meter and a customer
-    _, cus = _meter_and_customer(api)
+    # GIVEN a meter and a customer, with a usage alert on every customer and one on this customer
+    meter, cus = _meter_and_customer(api)
+    for customer in (None, cus):
+        rule = {"meter": meter["id"], "gte": 5, "recurrence": "one_time"}
+        if customer:
+            rule["filters"] = [{"type": "customer", "customer": customer}]
+        assert (
+            api.post(
+                "/v1/billing/alerts", {"alert_type": "usage_threshold", "title": "t", "usage_threshold": rule}
+            ).status
+            == 200
+        )
     # WHEN every ingest route runs: an idempotent event, its replay, a failing idempotent request,
-    # a duplicate identifier, a v2 session and stream, and a cancel adjustment
+    # a duplicate identifier, a v2 session and stream (crossing both alerts), and a cancel adjustment
     assert _event(api, cus, "10", "a", headers={"Idempotency-Key": "k1"}).status == 200
     replay = _event(api, cus, "10", "a", headers={"Idempotency-Key": "k1"})
     assert replay.header("Idempotent-Replayed") == "true"
@@ -92,10 +103,23 @@ def test_ingest_needs_exactly_what_its_policy_grants(api, needed):
     token = api.post("/v2/billing/meter_event_session", json={}).json["authentication_token"]
     stream = api.post(
         "/v2/billing/meter_event_stream",
-        json={"events": [{"event_name": "tokens", "payload": {"stripe_customer_id": cus, "value": "4"}}]},
+        json={
+            "events": [
+                {
+                    "event_name": "tokens",
+                    "timestamp": time.strftime(
+                        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() // 60 * 60 + 120)
+                    ),
+                    "payload": {"stripe_customer_id": cus, "value": "40"},
+                }
+            ]
+        },
         key=token,
     )
     assert stream.status == 200, stream.text
+    assert (
+        len([e for e in support.stored_events(api.account.id) if e["type"] == "billing.alert.triggered"]) == 2
+    )
     cancel = api.post(
         "/v1/billing/meter_event_adjustments",
         {"event_name": "tokens", "type": "cancel", "cancel": {"identifier": "a"}},
@@ -157,6 +181,57 @@ def test_billing_cycle_functions_need_exactly_what_their_policies_grant(function
     cycles_flow.close(functions, cycles_flow.JUNE + 60)
     records = cycles_flow.queued(plan.account)
     assert cycles_flow.bill(functions, records + records) == []
+    # AND it finalizes June, then late usage is trued up on July, and August's finalization
+    # forgets June's billed usage (settled): every call of the late-usage path (billing.true_ups)
+    from tally.billing import meter_events
+    from tally.clock import Clock
+
+    june_10, june_20 = cycles_flow._at(2031, 6, 10), cycles_flow._at(2031, 6, 20)
+    for end in (cycles_flow.JUNE, cycles_flow.JULY, cycles_flow._at(2031, 8, 14, 9, 30)):
+        if end != cycles_flow.JUNE:
+            cycles_flow.close(functions, end + 60)
+            assert cycles_flow.bill(functions, cycles_flow.queued(plan.account)) == []
+        cycles_flow.close(functions, end + 3600 + 60)
+        assert cycles_flow.bill(functions, cycles_flow.queued(plan.account)) == []
+        if end == cycles_flow.JUNE:
+            late = meter_events.EventInput(
+                "alpaca_ai_tokens", {"stripe_customer_id": plan.customer, "value": "600"}, timestamp=june_10
+            )
+            assert meter_events.accept(plan.account, {0: late}, Clock.at(june_20)).stored
     # THEN each function's calls needed exactly its policy: nothing missing, nothing else granted
     assert needed["ClosePeriodsFunction"] == support.template_grants("ClosePeriodsFunction")
     assert needed["BillPeriodFunction"] == support.template_grants("BillPeriodFunction")
+
+
+def test_webhooks_function_needs_exactly_what_its_policy_grants(api, functions, needed):
+    # GIVEN an endpoint whose receiver fails once then accepts, and a customer.created event
+    import test_webhook_delivery as flow
+
+    from tally_local.gateway import LambdaContext
+
+    flow._drain(skew=10**6)
+    receiver = support.WebhookReceiver(answers=[500, 200]).start()
+    try:
+        hook = flow._endpoint(api, receiver.url, ["*"])
+        event_id = flow._customer_created(api)
+        handler = functions.handler("WebhooksFunction")
+
+        def run(records):
+            answer = handler({"Records": records}, LambdaContext("WebhooksFunction"))
+            assert answer["batchItemFailures"] == []
+
+        # WHEN the event is fanned out and fails (a retry is queued), a retry read early waits
+        # again, and the event fanned out once more is delivered
+        fan_out = flow._record({"account": api.account.id, "event": event_id})
+        run([fan_out])
+        run(flow._drain())
+        run(flow._drain(skew=10**6))
+        flow._drain(skew=10**6)
+        run([fan_out])
+        run(flow._drain())
+        assert len(receiver.got) == 2
+        assert [a["succeeded"] for a in flow._attempts(api, hook["id"])] == [True, False]
+    finally:
+        receiver.stop()
+    # THEN its calls needed exactly its policy: nothing missing, nothing else granted
+    assert needed["WebhooksFunction"] == support.template_grants("WebhooksFunction")

@@ -62,3 +62,22 @@ def test_a_partition_query_answers_exactly_what_moto_answers_unpatched(moto_tabl
         moto_patch.install()
     assert patched == stock
     assert sum(len(p) for p in patched[0]) == 120 and patched[2] == [[]]
+
+
+def test_queue_counts_still_count_and_sends_do_not_walk_the_queue(moto_tables):
+    # GIVEN a queue holding 300 messages
+    from tally.store.aws import sqs
+
+    client = sqs()
+    url = client.create_queue(QueueName="tally-test-patch-counts")["QueueUrl"]
+    for lo in range(0, 300, 10):
+        client.send_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"m{lo + i}"} for i in range(10)]
+        )
+    # THEN GetQueueAttributes counts them as moto does, and a received one is counted in flight
+    got = client.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=60)["Messages"]
+    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "299"
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
+    assert len(got) == 1
+    client.delete_queue(QueueUrl=url)

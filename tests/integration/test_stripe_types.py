@@ -114,6 +114,29 @@ def served(api: support.Api) -> dict[str, dict[str, Any]]:
     out["invoice"] = ok(api.post("/v1/invoices/create_preview", {"subscription": sub["id"]}))
     out["canceled_subscription"] = ok(api.delete(f"/v1/subscriptions/{sub['id']}"))
     out["session"] = ok(api.post("/v2/billing/meter_event_session", json={}))
+    out["alert"] = ok(
+        api.post(
+            "/v1/billing/alerts",
+            {
+                "alert_type": "usage_threshold",
+                "title": "Tokens",
+                "usage_threshold": {
+                    "meter": meter["id"],
+                    "gte": 1,
+                    "recurrence": "one_time",
+                    "filters": [{"type": "customer", "customer": customer["id"]}],
+                },
+            },
+        )
+    )
+    crossing = {"stripe_customer_id": customer["id"], "value": "5"}
+    ahead = int(time.time()) // 60 * 60 + 120  # usage counts from the minute after the alert's creation
+    ok(
+        api.post(
+            "/v1/billing/meter_events", {"event_name": "tokens", "payload": crossing, "timestamp": ahead}
+        )
+    )
+    out["list billing/alerts"] = ok(api.get("/v1/billing/alerts"))
     for name in ("customers", "products", "prices", "subscriptions", "events", "billing/meters"):
         out[f"list {name}"] = ok(api.get(f"/v1/{name}", {"status": "all"} if name == "subscriptions" else {}))
     events = out["list events"]["data"]
@@ -130,6 +153,11 @@ def served(api: support.Api) -> dict[str, dict[str, Any]]:
     spare = ok(api.post("/v1/products", {"name": "Spare"}))
     out["deleted_product"] = ok(api.delete(f"/v1/products/{spare['id']}"))
     out["deleted_customer"] = ok(api.delete(f"/v1/customers/{customer['id']}"))
+    out["webhook_endpoint"] = hook = ok(
+        api.post("/v1/webhook_endpoints", {"url": "https://hooks.example.com/", "enabled_events": ["*"]})
+    )
+    out["list webhook_endpoints"] = ok(api.get("/v1/webhook_endpoints"))
+    out["deleted_webhook_endpoint"] = ok(api.delete(f"/v1/webhook_endpoints/{hook['id']}"))
     return out
 
 

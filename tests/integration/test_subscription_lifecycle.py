@@ -353,10 +353,17 @@ def test_backdate_start_date_bills_the_past_on_the_first_invoice(
         cycles.bill_period(account.id, sub["id"], MAR_10, TallyClock(MAR_10 + 60)).outcome == "already_billed"
     )
     assert due_for(account.id, sub["id"], APR_10) == [APR_10]
-    # AND the renewal bills [Mar 10, Apr 10): no tokens since, 2 seats for [Apr 10, May 10)
+    # AND 10 late tokens stamped Mar 5 (inside the span the creation invoice billed) arrive
+    catalog.usage(meter, customer, 10, at=ts(2025, 3, 5))
+    # THEN the renewal bills [Mar 10, Apr 10): no tokens since, 2 seats for [Apr 10, May 10), and
+    #      the late tokens as a true-up of the backdated span: 10 × 2 = 20
     renewal = cycles.bill_period(account.id, sub["id"], APR_10, TallyClock(APR_10))
     assert renewal.invoice is not None
-    assert sorted((ln.quantity, ln.amount) for ln in renewal.invoice.lines) == [(0, 0), (2, 2000)]
+    assert sorted((ln.quantity, ln.amount, ln.true_up) for ln in renewal.invoice.lines) == [
+        (0, 0, False),
+        (2, 2000, False),
+        (10, 20, True),
+    ]
     assert len(invoices_of(catalog, sub)) == 1
 
 

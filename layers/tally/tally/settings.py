@@ -19,6 +19,9 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     # How long a period's invoice stays draft (late usage still counts) before it is finalized.
     invoice_grace_seconds: int = 3600
+    webhook_queue_url: str | None = None  # webhook fan-out and deliveries (functions/webhooks)
+    # Local runtime and tests: webhooks may go to http://127.0.0.1 (never on AWS).
+    webhooks_local: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -32,6 +35,8 @@ class Settings:
             livemode=env.get("TALLY_LIVEMODE", "false").lower() == "true",
             billing_queue_url=env.get("BILLING_QUEUE_URL") or None,
             invoice_grace_seconds=_grace(env.get("INVOICE_GRACE_SECONDS", "3600")),
+            webhook_queue_url=env.get("WEBHOOK_QUEUE_URL") or None,
+            webhooks_local=env.get("TALLY_WEBHOOKS_LOCAL", "false").lower() == "true",
         )
 
 

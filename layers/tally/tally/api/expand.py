@@ -19,6 +19,7 @@ _OBJECTS = {
     "prices": "price",
     "subscriptions": "subscription",
     "billing/meters": "billing.meter",
+    "billing/alerts": "billing.alert",
 }
 # routeKey → the type of its answer (`list:<object>` for lists).
 ANSWERS: dict[str, str] = {
@@ -36,7 +37,9 @@ for _path, _kind in _OBJECTS.items():
     ANSWERS[f"POST /v1/{_path}"] = _kind
     ANSWERS[f"GET /v1/{_path}/{{id}}"] = _kind
     ANSWERS[f"GET /v1/{_path}"] = f"list:{_kind}"
-    if _kind != "subscription":  # subscriptions are not updated (docs/API.md)
+    for _action in ("activate", "deactivate", "archive") if _kind == "billing.alert" else ():
+        ANSWERS[f"POST /v1/{_path}/{{id}}/{_action}"] = _kind
+    if _kind not in ("subscription", "billing.alert"):  # neither is updated (docs/API.md)
         ANSWERS[f"POST /v1/{_path}/{{id}}"] = _kind
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from tally.billing import pending
+from tally.billing import pending, true_ups
 from tally.billing.subscriptions import canceled, check_cancel_at, current_period, prices_of, view
 from tally.clock import Clock
 from tally.domain import invoices, prorations
@@ -66,7 +66,10 @@ def _final_lines(account: str, s: Subscription, prorate: bool, prices: dict, clo
             meter = objects.get(account, price.meter, Meter, clock, label="billing meter")
             used = usage.aggregate(account, meter, s.customer, since, now) if since < now else 0
             usage_cycle = Cycle(Period(start, now), Period(now, now))
-            lines.append(invoices.item_line(ItemInput(item.id, price, name, usage=used), usage_cycle))
+            counted = ItemInput(
+                item.id, price, name, usage=used, usage_start=since if since != start else None
+            )
+            lines.append(invoices.item_line(counted, usage_cycle))
         elif prorate and item.quantity is not None and now < period[1] and not s.trialing(period[1]):
             made = [prorations.credit(price, item.quantity, name, period, now)]
             if s.cancel_at is not None and s.cancel_at_credited:  # its pending credit is billed too
@@ -87,6 +90,8 @@ def _final_lines(account: str, s: Subscription, prorate: bool, prices: dict, clo
                 for p in made
                 if p.amount != 0
             ]
+    if s.billed_through is not None:  # late usage of finalized periods: the last invoice carries it
+        lines[:0] = true_ups.lines(account, s.id, s.customer, prices, names, clock)
     return lines
 
 

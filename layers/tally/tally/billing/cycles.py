@@ -17,6 +17,11 @@ to the next period's end), in ONE transaction (`objects.commit`) with:
 - the subscription Put, conditional on the version read (optimistic lock);
 - the `invoice.created` and `customer.subscription.updated` events.
 
+The draft also carries the true-ups of the subscription's finalized periods (late usage:
+`tally.billing.true_ups`), as a preview shows them; the subscription and what its invoices billed
+are read by ONE Query of its partition (`tally.store.billed.with_open_periods`). Nothing about
+them is written here: finalization recomputes and records them.
+
 So the invoice exists exactly when the subscription has moved past the period. What happens on:
 
 - a duplicate delivery, or a message sent by two overlapping runs: the subscription has moved on
@@ -51,7 +56,7 @@ from tally.ids import new_id
 from tally.presenters.invoices import invoice as present_invoice
 from tally.presenters.subscriptions import SubscriptionView
 from tally.presenters.subscriptions import subscription as present_subscription
-from tally.store import due, objects, queues
+from tally.store import billed, due, objects, queues
 from tally.store.objects import Change, Unique, Write
 
 PER_SHARD = 2_000  # due subscriptions a run sends per shard; the rest go at the next run
@@ -113,7 +118,8 @@ def bill_period(account: str, subscription_id: str, period_end: int, clock: Cloc
 
 
 def _bill_once(account: str, subscription_id: str, period_end: int, clock: Clock) -> Billed:
-    stored = objects.load(account, subscription_id, Subscription, clock)
+    # the subscription and what its finalized invoices billed (late usage re-checked): ONE Query
+    stored, billed_periods = billed.with_open_periods(account, subscription_id, Subscription, clock)
     s = stored.record
     if not s.running:
         return Billed("ended")
@@ -126,7 +132,13 @@ def _bill_once(account: str, subscription_id: str, period_end: int, clock: Clock
         return Billed("not_due")  # a message from the future (or a clock behind): the index re-sends
     customer = objects.get(account, s.customer, Customer, clock)
     view = invoice_builder.build(
-        account, s, Clock.at(start), invoice_id=new_id("in"), customer=customer, line_prefix="il"
+        account,
+        s,
+        Clock.at(start),
+        invoice_id=new_id("in"),
+        customer=customer,
+        line_prefix="il",
+        billed_periods=billed_periods,
     )
     invoice = replace(
         replace(view, billing_reason="subscription_cycle").as_record(),

@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tally.billing import customers, prices, products, subscriptions
+from tally.billing import customers, meters, prices, products, subscriptions
 from tally.clock import Clock
 from tally.errors import InvalidRequest, NotFound
 from tally.presenters import customers as customer_presenter
+from tally.presenters.meters import meter as present_meter
 from tally.presenters.prices import price as present_price
 from tally.presenters.products import product as present_product
 from tally.presenters.subscriptions import subscription as present_subscription
@@ -48,6 +49,7 @@ EXPANDABLE: dict[str, dict[str, str | None]] = {
         "default_tax_rates": None,
     },
     "subscription_item": {"discounts": None, "tax_rates": None},
+    "billing.alert": {"usage_threshold.meter": "billing.meter"},
     "invoice": {
         "customer": "customer",
         "subscription": "subscription",
@@ -134,6 +136,7 @@ class Expander:
             "subscription": lambda i: present_subscription(
                 subscriptions.retrieve(self.account, i, self.clock)
             ),
+            "billing.meter": lambda i: present_meter(meters.retrieve(self.account, i, self.clock)),
         }
 
     def _customer(self, customer_id: str) -> dict[str, Any]:

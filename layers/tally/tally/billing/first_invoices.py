@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from tally.billing import changes, cycles
+from tally.billing import changes, cycles, true_ups
 from tally.billing import invoices as invoice_builder
 from tally.clock import Clock
 from tally.domain import invoices, periods, prorations
@@ -44,7 +44,7 @@ from tally.presenters.customers import customer as present_customer
 from tally.presenters.invoices import InvoiceView
 from tally.presenters.invoices import invoice as present
 from tally.store import objects
-from tally.store.objects import Change, Stored, Unique, Write
+from tally.store.objects import Aux, Change, Stored, Unique, Write
 
 CREATE = "create"  # the claim suffix of a creation invoice that closes no period
 
@@ -172,6 +172,15 @@ def issue(
     if opened.amount_remaining == 0:  # nothing to pay: paid at finalization (Stripe)
         opened = replace(opened, status="paid", paid_at=created)  # amount_paid: 0 of 0
     return Issued(stored, opened, record, claim)
+
+
+def billed(account: str, issued: Issued) -> list[Aux]:
+    """What the creation invoice billed for its metered lines over a real span (a backdated span
+    it closes), kept for late usage's true-ups (`billing.true_ups`) as a finalization keeps it.
+    The 0 lines over `[created, created)` bill no span: nothing to keep."""
+    inv = issued.invoice
+    spans = tuple(ln for ln in inv.lines if ln.period_end > ln.period_start)
+    return true_ups.writes(account, inv.subscription, inv.id, spans, [], inv.created)
 
 
 def writes(issued: Issued, owner: Stored[Customer]) -> list[Write]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tally.billing import cancellations, pending
+from tally.billing import cancellations, pending, true_ups
 from tally.billing.references import referenced
 from tally.billing.subscriptions import current_period, prices_of
 from tally.clock import Clock
@@ -29,6 +29,7 @@ from tally.errors import InvalidRequest, NotFound, invalid
 from tally.ids import new_id
 from tally.presenters.invoices import InvoiceView
 from tally.store import lists, objects, usage
+from tally.store.billed import StoredPeriod
 
 
 def _no_upcoming(what: str, object_id: str) -> InvalidRequest:
@@ -58,8 +59,11 @@ def build(
     invoice_id: str,
     customer: Customer | None = None,
     line_prefix: str = "il_tmp",
+    billed_periods: list[StoredPeriod] | None = None,
 ) -> InvoiceView:
-    """The invoice closing the period of `subscription` that contains the clock's instant."""
+    """The invoice closing the period of `subscription` that contains the clock's instant, with the
+    true-ups of its finalized periods (`billed_periods` when the caller read them with the
+    subscription: `tally.store.billed.with_open_periods`)."""
     if customer is None:
         customer = referenced(account, subscription.customer, Customer, "customer", clock)
     s = subscription
@@ -73,6 +77,7 @@ def build(
         )
     prices = prices_of(account, s, clock)
     names: dict[str, str] = {}
+    meters: dict[str, Meter] = {}
     inputs = []
     for item in s.items:
         price = prices[item.price]
@@ -80,15 +85,29 @@ def build(
             names[price.product] = objects.get(account, price.product, Product, clock).name
         used = None
         if price.metered and price.meter:
-            meter = objects.get(account, price.meter, Meter, clock, label="billing meter")
+            if price.meter not in meters:
+                meters[price.meter] = objects.get(account, price.meter, Meter, clock, label="billing meter")
+            meter = meters[price.meter]
             # from when the item was added or switched mid-period; usage in a trial is free
             since = max(cycle.usage.start, item.usage_since or 0, s.trial_end or 0)
             end = cycle.usage.end
             used = usage.aggregate(account, meter, s.customer, since, end) if since < end else 0
         inputs.append(
-            invoices.ItemInput(item.id, price, names[price.product], quantity=item.quantity, usage=used)
+            invoices.ItemInput(
+                item.id,
+                price,
+                names[price.product],
+                quantity=item.quantity,
+                usage=used,
+                usage_start=since if used is not None and since != cycle.usage.start else None,
+            )
         )
     extra = pending.lines(account, s, cycle, prices, names, clock)  # prorations, replaced prices
+    if s.billed_through is not None:  # late usage of finalized periods (none before a first invoice)
+        extra = [
+            *true_ups.lines(account, s.id, s.customer, prices, names, clock, meters, billed_periods),
+            *extra,
+        ]
     draft = invoices.assemble(inputs, cycle, starting_balance=customer.balance, extra=extra)
     return InvoiceView(
         id=invoice_id,

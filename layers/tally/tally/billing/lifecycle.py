@@ -3,11 +3,13 @@
 - **finalize** (`draft` → `open`): at the end of the grace period (`automatically_finalizes_at`,
   the close's due index sends it: `advance_due`) or early (`POST /v1/invoices/{id}/finalize`).
   The metered lines are rebuilt from the usage stored NOW over their period, so late usage that
-  arrived during the grace period counts; licensed lines stay. The invoice gets its number
-  `<customer.invoice_prefix>-<NNNN>` from the customer's `next_invoice_sequence`, bumped in the
-  same transaction (invoice Put conditional on the draft's version, customer Put conditional on
-  its version, `invoice.finalized` and `customer.updated` events): two invoices never share a
-  number, and a number is never skipped.
+  arrived during the grace period counts; licensed lines stay. The true-up lines of earlier
+  finalized periods are recomputed (`tally.billing.true_ups`), and what this invoice billed is
+  recorded (`tally.store.billed`) in the same transaction, conditional on the versions read.
+  The invoice gets its number `<customer.invoice_prefix>-<NNNN>` from the customer's
+  `next_invoice_sequence`, bumped in the same transaction (invoice Put conditional on the
+  draft's version, customer Put conditional on its version, `invoice.finalized` and
+  `customer.updated` events): two invoices never share a number, and a number is never skipped.
 - **paid**: only out of band (`paid_out_of_band=true`), Tally collects no payments. An invoice
   with nothing to pay is paid right after it is finalized (Stripe).
 - **void** (`open`/`uncollectible`), **mark_uncollectible** (`open`).
@@ -27,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TypeVar
 
-from tally.billing import changes
+from tally.billing import changes, true_ups
 from tally.clock import Clock
 from tally.domain import invoices as domain
 from tally.domain.listing import Page, Window, page_of
@@ -65,7 +67,8 @@ def _line_now(account: str, ln: InvoiceLine, customer: str, clock: Clock) -> Inv
     if ln.usage_type != METERED or not price.meter:
         return ln
     meter = objects.get(account, price.meter, Meter, clock, label="billing meter")
-    used = usage.aggregate(account, meter, customer, ln.period_start, ln.period_end)
+    since = ln.period_start if ln.usage_start is None else ln.usage_start  # the span the draft counted
+    used = usage.aggregate(account, meter, customer, since, ln.period_end) if since < ln.period_end else 0
     name = objects.get(account, price.product, Product, clock).name
     period = domain.Period(ln.period_start, ln.period_end)
     item = domain.ItemInput(ln.subscription_item, price, name, usage=used)
@@ -75,7 +78,14 @@ def _line_now(account: str, ln: InvoiceLine, customer: str, clock: Clock) -> Inv
 
 def _finalize_once(account: str, stored: Stored[Invoice], clock: Clock) -> Stored[Invoice]:
     inv = stored.record
-    lines = tuple(_line_now(account, ln, inv.customer, clock) for ln in inv.lines)
+    # Metered lines re-rated with the usage stored now; true-up lines recomputed (`billing.true_ups`)
+    kept = tuple(
+        _line_now(account, ln, inv.customer, clock) if ln.usage_type == METERED and not ln.proration else ln
+        for ln in inv.lines
+        if not ln.true_up
+    )
+    ups, checks = true_ups.finalized(account, inv.id, inv.subscription, inv.customer, inv.lines, clock)
+    lines = (*ups, *kept)
     totals = domain.totals(lines, inv.starting_balance)
     owner = objects.load(account, inv.customer, Customer, clock)
     c = owner.record
@@ -99,7 +109,8 @@ def _finalize_once(account: str, stored: Stored[Invoice], clock: Clock) -> Store
         Write(Change(after, "invoice.finalized", present(after)), stored),
         Write(customer_change, owner),
     ]
-    objects.commit(account, writes, clock)
+    billed = true_ups.writes(account, inv.subscription, inv.id, lines, checks, clock.now)
+    objects.commit(account, writes, clock, aux=billed)
     return Stored(after, stored.version + 1, stored.created_ms)
 
 

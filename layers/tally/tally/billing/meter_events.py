@@ -2,7 +2,9 @@
 
 Every event is checked synchronously (meter active, customer exists, value, timestamp); valid
 events of a batch are stored even when others are rejected, and each rejection names its index.
-This module is on the ingest function's hot path: it imports nothing of other resources.
+This module is on the ingest function's hot path: it imports nothing of other resources. Usage
+alerts are evaluated right after the usage is written (`tally.billing.alert_evaluation`, loaded
+only for a meter that has active alerts: the meter's read tells).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from tally.billing import accounts, references
 from tally.clock import Clock
 from tally.domain import meter_events as rules
 from tally.domain.aggregation import Formula
+from tally.domain.alerts import Watch
 from tally.domain.records import Customer, Meter, MeterEvent
 from tally.errors import InvalidRequest, StripeError
 from tally.ids import new_id
@@ -65,12 +68,16 @@ class _Lookups:
         self.account = account
         self.clock = clock
         self.meters: dict[str, Meter | None] = {}
+        self.watches: dict[str, Watch] = {}  # meter id → its active alerts (read with the meter)
         self.customers: dict[str, Customer | None] = {}
         self.clocks: dict[str, Clock] = {}  # test clock id → its frozen time
 
     def meter(self, event_name: str, param: str) -> Meter:
         if event_name not in self.meters:
-            self.meters[event_name] = meter_names.active_meter(self.account, event_name, self.clock)
+            meter, watch = meter_names.watched(self.account, event_name, self.clock)
+            self.meters[event_name] = meter
+            if meter is not None:
+                self.watches[meter.id] = watch
         found = self.meters[event_name]
         if found is None:  # a new error each time: each names its own event's parameter
             raise InvalidRequest(
@@ -102,7 +109,11 @@ class _Lookups:
         """The clock an event's timestamp is checked against: its customer's test clock, if any."""
         meter = self.meter_or_none(event_name)
         customer_id = payload.get(meter.customer_key) if meter else None
-        customer = self._customer(customer_id) if customer_id else None
+        return self.clock_for(customer_id) if customer_id else self.clock
+
+    def clock_for(self, customer_id: str) -> Clock:
+        """The clock of a customer: its test clock's frozen time, else the request's."""
+        customer = self._customer(customer_id)
         if customer is None or customer.test_clock is None:
             return self.clock
         if customer.test_clock not in self.clocks:
@@ -183,6 +194,13 @@ def _accept(
         part = usage.record(account, meter.formula, meter.write_shards or 1, events, clock.now)
         out.stored += part.stored
         out.duplicates += [(positions[id(e)], e, standing) for e, standing in part.duplicates]
+        watch = lookups.watches.get(meter_id)
+        if watch is not None and not watch.idle:
+            # Lazy: a meter without alerts never loads the evaluation. Duplicates count too: the
+            # retry of a request that crashed after its usage write must still evaluate.
+            from tally.billing import alert_evaluation
+
+            alert_evaluation.evaluate(account, meter, watch, (e.customer for e in events), lookups.clock_for)
     return out
 
 

@@ -341,7 +341,7 @@ def create(
         change.bump.append(Counter(customer_id, Subscription.OBJECT))
         writes = [Write(change), *first_invoices.writes(issued, owner)]
         try:
-            objects.commit(account, writes, clock)
+            objects.commit(account, writes, clock, aux=first_invoices.billed(account, issued))
         except Conflict:  # the customer changed (or went) since we read it: read it again
             if attempt == ATTEMPTS - 1:
                 raise

@@ -63,6 +63,7 @@ class ItemInput:
     product_name: str
     quantity: int | None = None
     usage: int | None = None
+    usage_start: int | None = None  # metered: where the usage was counted from, if not the period start
 
     @property
     def usage_type(self) -> str:
@@ -81,6 +82,8 @@ class Line:
     period: Period
     description: str
     proration: bool = False
+    usage_start: int | None = None  # metered: usage counted from here (None: the period start)
+    true_up: bool = False  # late usage of a finalized period (`tally.domain.true_ups`)
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,7 @@ def item_line(item: ItemInput, cycle: Cycle) -> Line:
         amount=amount,
         period=period,
         description=_describe(item, shown, billed),
+        usage_start=item.usage_start if item.usage_type == METERED else None,
     )
 
 

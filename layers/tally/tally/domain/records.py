@@ -336,6 +336,10 @@ class InvoiceLine:
     currency: str
     unit_amount: Decimal | None = None
     proration: bool = False
+    # Metered lines: the usage was counted from here (None: `period_start`), so a re-rate counts
+    # the same span. `true_up`: late usage of a finalized period (`tally.domain.true_ups`).
+    usage_start: int | None = None
+    true_up: bool = False
 
 
 @dataclass(frozen=True)
@@ -423,4 +427,50 @@ class AccountSettings:
     invoice_grace_period: int | None = None  # seconds a period's invoice stays draft (0..72 h)
 
 
-Record = Customer | Product | Meter | Price | Subscription | Invoice | TestClock | AccountSettings
+# -- alerts ---------------------------------------------------------------------------------------
+ONE_TIME = "one_time"  # Stripe's: fires once per customer
+PER_PERIOD = "per_period"  # Tally extension: once per customer per billing period
+USAGE_THRESHOLD = "usage_threshold"
+
+
+@dataclass(frozen=True)
+class UsageThreshold:
+    """A usage alert's rule: fire when a customer's usage of `meter` reaches `gte`.
+
+    `customer` is Stripe's one filter (`filters[0][type]=customer`); None watches every customer.
+    """
+
+    meter: str
+    gte: int
+    recurrence: str  # ONE_TIME | PER_PERIOD
+    customer: str | None = None
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A billing alert (`/v1/billing/alerts`). `alert_type` names which threshold field is set:
+    only `usage_threshold` today; credit-balance and spend alerts will be further optional fields
+    (each with its own evaluator), so the record and its storage need no reshaping for them."""
+
+    OBJECT: ClassVar[str] = "billing.alert"
+
+    id: str
+    created: int
+    livemode: bool
+    title: str
+    alert_type: str = USAGE_THRESHOLD
+    status: str = "active"  # active | inactive | archived (final)
+    usage_threshold: UsageThreshold | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    @property
+    def counts_from(self) -> int:
+        """The first instant whose usage counts: the first whole minute at or after creation
+        (usage is kept per minute; "only usage reported after creation counts")."""
+        return -(-self.created // 60) * 60
+
+
+Record = Customer | Product | Meter | Price | Subscription | Invoice | TestClock | AccountSettings | Alert

@@ -43,6 +43,8 @@ class InvoiceView:
                 currency=self.prices[ln.price].currency,
                 unit_amount=self.prices[ln.price].unit_amount,
                 proration=ln.proration,
+                usage_start=ln.usage_start,
+                true_up=ln.true_up,
             )
             for line_id, ln in zip(self.line_ids, d.lines, strict=True)
         )

@@ -15,6 +15,7 @@ Indexed fields (the names `lists.list_records(any_of=...)` takes):
   `recurring.meter`
 - subscription: `status`, `price` (one entry per distinct price of its items)
 - invoice: `status`, `subscription` (an invoice's `customer` is listed through `by_customer`)
+- billing.alert: `usage_threshold.meter`
 - event: `type`, and `type` = `<prefix>.*` for each dotted prefix (`customer.*`,
   `customer.subscription.*`)
 
@@ -85,6 +86,8 @@ def of_record(record: Any) -> Fields:
         out |= {("price", item.price) for item in record.items}
     elif kind == "invoice":
         out |= {("status", record.status), ("subscription", record.subscription)}
+    elif kind == "billing.alert" and record.usage_threshold is not None:
+        out.add(("usage_threshold.meter", record.usage_threshold.meter))
     folds = ANY_CASE.get(kind, frozenset())
     out |= {
         (_folded(field), value.casefold())

@@ -5,14 +5,25 @@ reactivated and deleted when it is deactivated, so it always names the active me
 none of what ingestion needs changes while a meter is active, the claim keeps the whole meter
 record: accepting an event reads one item, not two. This module is the only one that writes or
 reads that coupling.
+
+The same partition holds each meter's watch list of alerts on every customer (sk
+`alerts#<meter id>`, `tally.store.alerts`), so ingestion reads the claim and the watch list in
+one Query — a meter without alerts costs nothing more.
 """
 
 from __future__ import annotations
 
+import json
+
+from pynamodb.exceptions import QueryError
+
 from tally.clock import Clock
+from tally.domain.alerts import Watch
 from tally.domain.records import Meter
 from tally.errors import InvalidRequest
-from tally.store import claims, codec, objects
+from tally.store import codec, objects
+from tally.store.errors import raise_translated
+from tally.store.models import OBJECT_SK, ObjectItem, bind
 from tally.store.objects import Unique
 
 KIND = "meter_event_name"
@@ -37,11 +48,35 @@ def release(meter: Meter) -> tuple[str, str]:
     return (KIND, meter.event_name)
 
 
-def active_meter(account: str, event_name: str, clock: Clock) -> Meter | None:
-    """The active meter for `event_name`, or None."""
-    found = claims.claim_of(account, KIND, event_name)
-    if found is None:
-        return None
-    owner, data = found
+def watch_key(account: str, meter: Meter) -> tuple[str, str]:
+    """(pk, sk) of the meter's watch list of alerts on every customer."""
+    return ObjectItem.unique_key(account, KIND, meter.event_name), ObjectItem.watch_sk(meter.id)
+
+
+def watch_of(item: ObjectItem | None) -> Watch:
+    """The watch list kept in `item` (an empty one when there is no item)."""
+    if item is None or item.body is None:
+        return Watch()
+    plain = json.loads(item.body)
+    plain.pop("version", None)
+    return codec.from_plain(Watch, {**plain, "version": int(item.version)})
+
+
+def watched(account: str, event_name: str, clock: Clock) -> tuple[Meter | None, Watch]:
+    """The active meter for `event_name` (or None) and its watch list, in ONE Query of the
+    claim's partition (consistent)."""
+    bind()
+    pk = ObjectItem.unique_key(account, KIND, event_name)
+    try:
+        items = {str(i.sk): i for i in ObjectItem.query(pk, consistent_read=True)}
+    except QueryError as exc:
+        raise_translated(exc)
+    claim = items.get(OBJECT_SK)
+    if claim is None or claim.owner is None:
+        return None, Watch()
+    owner = str(claim.owner)
+    data = json.loads(claim.body) if claim.body else None
     meter = codec.from_plain(Meter, data) if data is not None else objects.get(account, owner, Meter, clock)
-    return meter if meter.active else None
+    if not meter.active:
+        return None, Watch()
+    return meter, watch_of(items.get(ObjectItem.watch_sk(owner)))

@@ -157,6 +157,13 @@ class ObjectItem(Model):
         return f"{account}#unique#{kind}#{value}"
 
     @staticmethod
+    def watch_sk(scope: str) -> str:
+        """Sort key of an alert watch list (`tally.store.alerts`): `alerts#<meter id>` in the
+        meter's event-name claim partition (alerts on every customer), `alerts#<customer id>` in
+        the meter's own partition (alerts on one customer)."""
+        return f"alerts#{scope}"
+
+    @staticmethod
     def api_key_key(account: str, key_hash: str) -> str:
         return f"{account}#apikey#{key_hash}"
 

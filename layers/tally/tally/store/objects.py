@@ -83,6 +83,16 @@ class Exists:
 
 
 @dataclass
+class Side:
+    """Another item a change keeps in step, written in its transaction (an alert's watch list):
+    Put `item` if its stored `version` is still the one read (0: it must not exist yet). A
+    concurrent change of the same item cancels the transaction (409, retry)."""
+
+    item: ObjectItem
+    version: int
+
+
+@dataclass
 class Stored(Generic[R]):
     record: R
     version: int
@@ -94,11 +104,12 @@ class Change:
     """What one write does: the record after it, the event it records, what to claim or release.
 
     `event_object` is the Stripe object the event carries (`data.object`), presented by the
-    caller; `previous_attributes` is Stripe's `data.previous_attributes` for updates.
+    caller; `previous_attributes` is Stripe's `data.previous_attributes` for updates. An
+    `event_type` of None records no event: Stripe has none for that change (an alert's status).
     """
 
     record: Any
-    event_type: str
+    event_type: str | None
     event_object: dict[str, Any]
     previous_attributes: dict[str, Any] | None = None
     claim: list[Unique] = field(default_factory=list)
@@ -106,19 +117,22 @@ class Change:
     bump: list[Counter] = field(default_factory=list)
     requires: list[Exists] = field(default_factory=list)
     guards: list[Guard] = field(default_factory=list)
+    sides: list[Side] = field(default_factory=list)
     # further events the write records, in order after the first (`event_type`, `data.object`):
     # an invoice created and finalized at once records `invoice.created` then `invoice.finalized`
     also: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def actions(self) -> int:
-        """Transaction actions this change takes: record, events, claims, checks, counters."""
-        parts = (self.claim, self.release, self.bump, self.requires, self.guards, self.also)
-        return 2 + sum(len(p) for p in parts)
+        """Transaction actions this change takes: record, events, claims, checks, counters, sides."""
+        parts = (self.claim, self.release, self.bump, self.requires, self.guards, self.sides, self.also)
+        return 1 + (self.event_type is not None) + sum(len(p) for p in parts)
 
     def events(self) -> list[Change]:
-        """Each event this change records, as a change of its own (the first is this one)."""
-        return [self, *(Change(self.record, kind, shown) for kind, shown in self.also)]
+        """Each event this change records, as a change of its own (this one first, unless its
+        `event_type` is None)."""
+        first = [self] if self.event_type is not None else []
+        return [*first, *(Change(self.record, kind, shown) for kind, shown in self.also)]
 
 
 @dataclass
@@ -128,6 +142,21 @@ class Write:
     change: Change
     stored: Stored[Any] | None = None
     delete: bool = False
+
+
+@dataclass
+class Aux:
+    """An item a commit writes beside its records, with no event of its own (what an invoice
+    billed: `tally.store.billed`). A Put of `body` at (`pk`, `sk`): new when `version` is None,
+    else only over `version` (then bumped); or, with `body` None, a delete if still at `version`.
+    A failed condition raises `error`."""
+
+    pk: str
+    sk: str
+    body: str | None
+    version: int | None
+    error: StripeError
+    kind: str = "aux"
 
 
 _connections: dict[tuple[str, str | None], Connection] = {}
@@ -262,6 +291,9 @@ def _conditions(tx: _Tx, account: str, change: Change) -> None:
         tx.delete(_counter_item(account, guard.owner, guard.kind), condition=same, error=guard.error)
     for counter in change.bump:
         tx.update(_counter_item(account, counter.owner, counter.kind), [ObjectItem.version.add(1)])
+    for side in change.sides:
+        same = ObjectItem.pk.does_not_exist() if side.version == 0 else ObjectItem.version == side.version
+        tx.save(side.item, condition=same)
 
 
 def _record(tx: _Tx, account: str, w: Write, clock: Clock) -> str:
@@ -285,7 +317,7 @@ def actions(w: Write) -> int:
     its change's own, its filter entries added or removed, and its event's filter entries."""
     before = filters.of_record(w.stored.record) if w.stored is not None else frozenset()
     after = frozenset() if w.delete else filters.of_record(w.change.record)
-    types = sum(len(filters.of_event_type(c.event_type)) for c in w.change.events())
+    types = sum(len(filters.of_event_type(c.event_type or "")) for c in w.change.events())
     return w.change.actions + len(before ^ after) + types
 
 
@@ -293,20 +325,34 @@ def fits(writes: Sequence[Write]) -> bool:
     return sum(actions(w) for w in writes) <= MAX_ACTIONS
 
 
-def commit(account: str, writes: Sequence[Write], clock: Clock) -> None:
+def _aux(tx: _Tx, a: Aux) -> None:
+    if a.body is None:
+        assert a.version is not None  # a delete is of an item read
+        key = ObjectItem(pk=a.pk, sk=a.sk)
+        tx.delete(key, condition=ObjectItem.version == a.version, error=a.error)
+        return
+    item = ObjectItem(pk=a.pk, sk=a.sk, kind=a.kind, body=a.body, version=(a.version or 0) + 1)
+    same = ObjectItem.pk.does_not_exist() if a.version is None else ObjectItem.version == a.version
+    tx.save(item, condition=same, error=a.error)
+
+
+def commit(account: str, writes: Sequence[Write], clock: Clock, aux: Sequence[Aux] = ()) -> None:
     """Every change and its event in ONE TransactWriteItems: all or nothing, ≤ 100 actions.
 
     Conditions come first, so a failed claim, check or guard raises its own error; a record
     changed since it was read (optimistic lock) or any other race is a 409. No two writes may name
-    the same item (DynamoDB rejects a transaction touching one item twice).
+    the same item (DynamoDB rejects a transaction touching one item twice). `aux` items (each
+    version-checked, `Aux`) ride in the same transaction.
     """
-    used = sum(actions(w) for w in writes)
+    used = sum(actions(w) for w in writes) + len(aux)
     if used > MAX_ACTIONS:
         raise ValueError(f"one transaction takes at most {MAX_ACTIONS} actions")
     later: list[ObjectItem] = []
 
     def write(tx: _Tx) -> None:
         room = MAX_ACTIONS - used
+        for a in aux:
+            _aux(tx, a)
         for w in writes:
             _conditions(tx, account, w.change)
         sorts = []
@@ -330,6 +376,53 @@ def commit(account: str, writes: Sequence[Write], clock: Clock) -> None:
 
     _run(write)
     search_index.write_after(later)
+
+
+class _Taken(StripeError):
+    """The claim of `claim_with_event` is already held (never leaves this module)."""
+
+
+def claim_with_event(
+    account: str,
+    kind: str,
+    value: str,
+    owner: str,
+    event_type: str,
+    event_object: dict[str, Any],
+    clock: Clock,
+) -> bool:
+    """Claim `value` of `kind` for `owner` and record an event about it, in ONE transaction:
+    both or neither. False (nothing written) when the claim is already held — so of any number
+    of concurrent callers exactly one records the event (an alert's trigger)."""
+    change = Change(None, event_type, event_object)
+    claim = ObjectItem(pk=ObjectItem.unique_key(account, kind, value), owner=owner)
+
+    def write(tx: _Tx) -> None:
+        tx.save(claim, condition=ObjectItem.pk.does_not_exist(), error=_Taken("taken"))
+        event, *entries = event_log.items_of(account, event_log.entry(account, change, clock))
+        tx.save(_fits(event, change, "event"))
+        for entry in entries:
+            tx.save(entry)
+
+    try:
+        _run(write)
+    except _Taken:
+        return False
+    return True
+
+
+def claimed(account: str, kind: str, values: Sequence[str]) -> set[str]:
+    """Which of `values` (at most 100) hold a claim of `kind`: one BatchGetItem."""
+    if not values:
+        return set()
+    bind()
+    keys = [(ObjectItem.unique_key(account, kind, v), OBJECT_SK) for v in values]
+    by_pk = {ObjectItem.unique_key(account, kind, v): v for v in values}
+    try:
+        found = {by_pk[item.pk] for item in ObjectItem.batch_get(keys, consistent_read=True)}
+    except GetError as exc:
+        raise_translated(exc)
+    return found
 
 
 def create(account: str, change: Change, clock: Clock) -> None:
@@ -375,8 +468,23 @@ def read_item(
         raise NotFound(label or kind, object_id, param=param) from None
     except GetError as exc:
         raise_translated(exc)
+    return checked(item, kind, object_id, clock, label=label, param=param)
+
+
+def checked(
+    item: ObjectItem | None,
+    kind: str,
+    object_id: str,
+    clock: Clock,
+    *,
+    label: str | None = None,
+    param: str = "id",
+) -> ObjectItem:
+    """`item` if it is a live object of `kind`; else NotFound (absent, of another kind, or past
+    its retention: TTL deletes lazily, and never in moto)."""
     if (
-        item.kind != kind
+        item is None
+        or item.kind != kind
         or (item.body is None and item.zbody is None)
         or (item.expires is not None and item.expires <= clock.now)
     ):

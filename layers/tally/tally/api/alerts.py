@@ -1,0 +1,84 @@
+"""/v1/billing/alerts: create, retrieve, list (filters `meter`, `alert_type`), activate,
+deactivate, archive. Stripe's usage alerts; `recurrence=per_period` is Tally's extension."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tally.api.http import Request
+from tally.api.lists import envelope, list_args, retrieve_params
+from tally.api.routing import Routes
+from tally.billing import alerts
+from tally.billing.alerts import AlertSpec
+from tally.domain.records import ONE_TIME, PER_PERIOD, USAGE_THRESHOLD
+from tally.errors import missing
+from tally.presenters.alerts import alert as present
+
+routes = Routes()
+ALERT_TYPES = (USAGE_THRESHOLD,)
+
+
+@routes.route("POST /v1/billing/alerts")
+def create(request: Request) -> dict[str, Any]:
+    params = request.params()
+    alert_type = params.str("alert_type", required=True, choices=ALERT_TYPES)
+    title = params.str("title", required=True, max_length=256)
+    rule = params.sub("usage_threshold")
+    if rule is None:  # the only alert type so far needs it
+        raise missing("usage_threshold")
+    meter = rule.str("meter", required=True, max_length=255)
+    gte = rule.int("gte", required=True, min=1)
+    recurrence = rule.str("recurrence", required=True, choices=(ONE_TIME, PER_PERIOD))
+    customer = None
+    filters = rule.sublist("filters", max_items=1)
+    for f in filters or []:
+        f.str("type", required=True, choices=("customer",))
+        customer = f.str("customer", required=True, max_length=255)
+        f.done()
+    rule.done()
+    params.expand()
+    params.done()
+    assert alert_type and title and meter and gte is not None and recurrence
+    spec = AlertSpec(title, meter, gte, recurrence, customer, alert_type)
+    return present(alerts.create(request.account, spec, request.clock))
+
+
+@routes.route("GET /v1/billing/alerts/{id}")
+def retrieve(request: Request) -> dict[str, Any]:
+    retrieve_params(request)
+    return present(alerts.retrieve(request.account, request.path_params["id"], request.clock))
+
+
+@routes.route("GET /v1/billing/alerts")
+def list_(request: Request) -> dict[str, Any]:
+    params = request.params()
+    window = list_args(params)
+    meter = params.str("meter", max_length=255)
+    alert_type = params.str("alert_type", choices=ALERT_TYPES)
+    params.done()
+    page = alerts.list_(request.account, window, request.clock, meter=meter, alert_type=alert_type)
+    return envelope("/v1/billing/alerts", page, present)
+
+
+def _no_params(request: Request) -> None:
+    params = request.params()
+    params.expand()
+    params.done()
+
+
+@routes.route("POST /v1/billing/alerts/{id}/activate")
+def activate(request: Request) -> dict[str, Any]:
+    _no_params(request)
+    return present(alerts.activate(request.account, request.path_params["id"], request.clock))
+
+
+@routes.route("POST /v1/billing/alerts/{id}/deactivate")
+def deactivate(request: Request) -> dict[str, Any]:
+    _no_params(request)
+    return present(alerts.deactivate(request.account, request.path_params["id"], request.clock))
+
+
+@routes.route("POST /v1/billing/alerts/{id}/archive")
+def archive(request: Request) -> dict[str, Any]:
+    _no_params(request)
+    return present(alerts.archive(request.account, request.path_params["id"], request.clock))

@@ -1,0 +1,100 @@
+"""/v1/webhook_endpoints: create (the answer holds the signing `secret`, once), retrieve, update,
+list, delete; and Tally's `GET /v1/webhook_endpoints/{id}/attempts` (delivery attempts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tally.api.http import Request
+from tally.api.lists import envelope, list_args, retrieve_params
+from tally.api.params import Params
+from tally.api.routing import Routes
+from tally.billing import webhooks
+from tally.domain.webhooks import MAX_URL_LENGTH
+from tally.errors import missing
+from tally.presenters.webhooks import attempt, deleted
+from tally.presenters.webhooks import endpoint as present
+
+routes = Routes()
+URL = "/v1/webhook_endpoints"
+EVENT_MAX = 100  # characters of one enabled_events entry
+EVENTS_MAX = 100  # entries of enabled_events
+
+
+def _events(params: Params, *, required: bool) -> list[str] | None:
+    if required and not params.has("enabled_events"):
+        raise missing("enabled_events")
+    return params.strings("enabled_events", max_items=EVENTS_MAX, max_length=EVENT_MAX)
+
+
+@routes.route(f"POST {URL}")
+def create(request: Request) -> dict[str, Any]:
+    params = request.params()
+    url = params.str("url", required=True, max_length=MAX_URL_LENGTH)
+    events = _events(params, required=True)
+    description = params.str("description", max_length=5000)
+    metadata = params.metadata()
+    api_version = params.str("api_version", max_length=64)
+    params.ignore("connect")  # Connect endpoints do not exist in Tally; false is the only meaning
+    params.expand()
+    params.done()
+    assert url is not None and events is not None
+    endpoint, secret = webhooks.create(
+        request.account, url, events, description, metadata, api_version, request.clock
+    )
+    return present(endpoint, secret)
+
+
+@routes.route(f"GET {URL}/{{id}}")
+def retrieve(request: Request) -> dict[str, Any]:
+    retrieve_params(request)
+    return present(webhooks.retrieve(request.account, request.path_params["id"], request.clock))
+
+
+@routes.route(f"POST {URL}/{{id}}")
+def update(request: Request) -> dict[str, Any]:
+    params = request.params()
+    url = params.str("url", max_length=MAX_URL_LENGTH)
+    events = _events(params, required=False)
+    description = params.str("description", max_length=5000, empty_ok=True)
+    disabled = params.bool("disabled")
+    metadata = params.metadata()
+    params.expand()
+    params.done()
+    return present(
+        webhooks.update(
+            request.account,
+            request.path_params["id"],
+            request.clock,
+            url=url,
+            enabled_events=events,
+            description=description or None,
+            clear_description=description == "",
+            disabled=disabled,
+            metadata=metadata,
+        )
+    )
+
+
+@routes.route(f"DELETE {URL}/{{id}}")
+def delete(request: Request) -> dict[str, Any]:
+    request.params().done()
+    return deleted(webhooks.delete(request.account, request.path_params["id"], request.clock).id)
+
+
+@routes.route(f"GET {URL}")
+def list_(request: Request) -> dict[str, Any]:
+    params = request.params()
+    window = list_args(params, created=True)
+    params.done()
+    return envelope(URL, webhooks.list_(request.account, window, request.clock), present)
+
+
+@routes.route(f"GET {URL}/{{id}}/attempts")
+def attempts(request: Request) -> dict[str, Any]:
+    params = request.params()
+    window = list_args(params)
+    params.done()
+    endpoint_id = request.path_params["id"]
+    page = webhooks.attempts(request.account, endpoint_id, window, request.clock)
+    return envelope(f"{URL}/{endpoint_id}/attempts", page, attempt)

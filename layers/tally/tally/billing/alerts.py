@@ -1,0 +1,180 @@
+"""Billing alerts (`/v1/billing/alerts`): create, read, list, activate, deactivate, archive.
+
+An alert watches one meter, for every customer or (Stripe's one filter) for one customer. Each
+change is one transaction: the alert record and the watch list ingestion reads
+(`tally.store.alerts`), version-checked, so a list always holds exactly the active alerts; two
+concurrent changes of one list make the second re-read and retry. At most 25 active alerts per
+(meter, customer) — "every customer" being one more such scope. Archiving is final.
+
+Stripe records no event for these changes (its only alert event is `billing.alert.triggered`,
+`tally.billing.alert_evaluation`), so neither does Tally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from tally.billing.references import referenced
+from tally.clock import Clock
+from tally.domain.alerts import MAX_PER_METER_AND_CUSTOMER, Watch
+from tally.domain.listing import Page, Window
+from tally.domain.records import USAGE_THRESHOLD, Alert, Customer, Meter, UsageThreshold
+from tally.errors import Conflict, InvalidRequest
+from tally.ids import new_id
+from tally.settings import settings
+from tally.store import alerts as watches
+from tally.store import lists, objects
+from tally.store.objects import Change, Side, Stored, Write
+
+LABEL = "billing.alert"
+ATTEMPTS = 4
+
+
+@dataclass(frozen=True)
+class AlertSpec:
+    title: str
+    meter: str
+    gte: int
+    recurrence: str
+    customer: str | None = None
+    alert_type: str = USAGE_THRESHOLD
+
+
+def _listed(watch: Watch, alert: Alert) -> tuple[Alert, ...]:
+    """`watch`'s alerts with `alert` in its current state (in if active, out otherwise)."""
+    others = tuple(a for a in watch.alerts if a.id != alert.id)
+    return (*others, alert) if alert.active else others
+
+
+def _limit(watch: Watch, alert: Alert) -> None:
+    if alert.active and len(_listed(watch, alert)) > MAX_PER_METER_AND_CUSTOMER:
+        who = (
+            "every customer"
+            if alert.usage_threshold and not alert.usage_threshold.customer
+            else "this customer"
+        )
+        raise InvalidRequest(
+            f"A meter can have at most {MAX_PER_METER_AND_CUSTOMER} active alerts for {who}; "
+            "deactivate or archive one first.",
+            code="alert_limit_exceeded",
+            param="usage_threshold[meter]",
+        )
+
+
+def _sides(account: str, before: Alert | None, after: Alert, clock: Clock) -> list[Side]:
+    """The watch-list writes that keep the lists equal to the active alerts after this change."""
+    rule = after.usage_threshold
+    if rule is None:
+        return []
+    was = before is not None and before.active
+    if was == after.active:  # listed alerts are immutable while active: the lists stay as they are
+        return []
+    meter = objects.get(account, rule.meter, Meter, clock)
+    wide_key, wide = watches.meter_watch(account, meter)
+    if rule.customer is None:
+        _limit(wide, after)
+        return [watches.side(wide_key, wide, replace(wide, alerts=_listed(wide, after)))]
+    key, mine = watches.customer_watch(account, meter.id, rule.customer)
+    _limit(mine, after)
+    out = [watches.side(key, mine, replace(mine, alerts=_listed(mine, after)))]
+    delta = int(after.active) - int(was)
+    if delta:
+        out.append(watches.side(wide_key, wide, replace(wide, customer_alerts=wide.customer_alerts + delta)))
+    return out
+
+
+def create(account: str, spec: AlertSpec, clock: Clock) -> Alert:
+    """A new active alert. Raises 400 naming the parameter when the meter or customer is unknown,
+    or when the (meter, customer) already has 25 active alerts."""
+    referenced(account, spec.meter, Meter, "usage_threshold[meter]", clock, label="billing meter")
+    created = clock.now
+    if spec.customer is not None:
+        referenced(account, spec.customer, Customer, "usage_threshold[filters][0][customer]", clock)
+        # A customer on a test clock lives at its clock's time: its alert counts usage from then.
+        from tally.billing import test_clocks
+
+        created = test_clocks.clock_for(account, spec.customer, clock).now
+    alert = Alert(
+        id=new_id("alrt"),
+        created=created,
+        livemode=settings().livemode,
+        title=spec.title,
+        alert_type=spec.alert_type,
+        usage_threshold=UsageThreshold(spec.meter, spec.gte, spec.recurrence, spec.customer),
+    )
+    for attempt in range(ATTEMPTS):
+        try:
+            change = Change(alert, None, {}, sides=_sides(account, None, alert, clock))
+            objects.commit(account, [Write(change)], clock)
+            return alert
+        except Conflict:
+            if attempt == ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def retrieve(account: str, alert_id: str, clock: Clock) -> Alert:
+    return objects.get(account, alert_id, Alert, clock, label=LABEL)
+
+
+def list_(
+    account: str, window: Window, clock: Clock, *, meter: str | None = None, alert_type: str | None = None
+) -> Page[Alert]:
+    def keep(a: Alert) -> bool:
+        return alert_type is None or a.alert_type == alert_type
+
+    return lists.list_records(
+        account,
+        Alert,
+        window,
+        clock,
+        where=keep if alert_type is not None else None,
+        label=LABEL,
+        any_of=[("usage_threshold.meter", meter)] if meter is not None else None,
+    )
+
+
+def _change(account: str, alert_id: str, clock: Clock, to: Callable[[Alert], Alert]) -> Alert:
+    """Apply `to` to the stored alert (with its watch lists), retrying a concurrent change."""
+    for attempt in range(ATTEMPTS):
+        stored: Stored[Alert] = objects.load(account, alert_id, Alert, clock, label=LABEL)
+        before = stored.record
+        after = to(before)
+        if after == before:
+            return before
+        sides = _sides(account, before, after, clock)
+        try:
+            objects.commit(account, [Write(Change(after, None, {}, sides=sides), stored)], clock)
+            return after
+        except Conflict:
+            if attempt == ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _status(status: str) -> Callable[[Alert], Alert]:
+    def to(alert: Alert) -> Alert:
+        if alert.status == status:
+            return alert
+        if alert.status == "archived":
+            raise InvalidRequest(f"The alert {alert.id} is archived; an archived alert cannot change.")
+        return replace(alert, status=status)
+
+    return to
+
+
+def activate(account: str, alert_id: str, clock: Clock) -> Alert:
+    """Make the alert active again (400 if archived, or if its meter and customer already have
+    25 active alerts). An active alert is returned as it is."""
+    return _change(account, alert_id, clock, _status("active"))
+
+
+def deactivate(account: str, alert_id: str, clock: Clock) -> Alert:
+    """Stop evaluating the alert until activated (400 if archived)."""
+    return _change(account, alert_id, clock, _status("inactive"))
+
+
+def archive(account: str, alert_id: str, clock: Clock) -> Alert:
+    """Archive the alert: it is never evaluated again and can no longer change."""
+    return _change(account, alert_id, clock, _status("archived"))

@@ -1,0 +1,88 @@
+"""Alert watch lists (what ingestion evaluates) and trigger claims (what fired).
+
+Watch lists (body: `{"alerts": [Alert records], "customer_alerts": n}`, `version`), written in the
+transaction of the alert change that alters them (`objects.Side`, version-checked):
+
+  every customer  pk = acct#unique#meter_event_name#<event name>  sk = alerts#<meter id>
+                  (beside the meter's event-name claim: ingestion reads both in one Query,
+                  `meter_names.watched`); `customer_alerts` counts the meter's active alerts on
+                  single customers, so a meter without any never reads a per-customer list
+  one customer    pk = acct#<meter id>  sk = alerts#<customer id>
+
+Only active alerts are listed, at most 25 per list (`domain.alerts.MAX_PER_METER_AND_CUSTOMER`).
+
+Trigger claims: `acct#unique#alert_trigger#<alert>#<customer>#<once | period start | nosub>`,
+Put only if absent in ONE transaction with the `billing.alert.triggered` event
+(`objects.claim_with_event`): of any number of concurrent evaluations exactly one records it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from pynamodb.exceptions import GetError
+
+from tally.clock import Clock
+from tally.domain.alerts import Watch
+from tally.domain.records import Alert, Meter
+from tally.store import codec, meter_names, objects
+from tally.store.errors import raise_translated
+from tally.store.models import ObjectItem, bind
+from tally.store.objects import Side
+
+TRIGGER = "alert_trigger"
+EVENT_TYPE = "billing.alert.triggered"
+
+
+def _read(pk: str, sk: str) -> Watch:
+    bind()
+    try:
+        item = ObjectItem.get(pk, sk, consistent_read=True)
+    except ObjectItem.DoesNotExist:
+        return Watch()
+    except GetError as exc:
+        raise_translated(exc)
+    return meter_names.watch_of(item)
+
+
+def customer_key(account: str, meter_id: str, customer: str) -> tuple[str, str]:
+    return ObjectItem.object_key(account, meter_id), ObjectItem.watch_sk(customer)
+
+
+def meter_watch(account: str, meter: Meter) -> tuple[tuple[str, str], Watch]:
+    """The key and content of the meter's list of alerts on every customer (one GetItem)."""
+    key = meter_names.watch_key(account, meter)
+    return key, _read(*key)
+
+
+def customer_watch(account: str, meter_id: str, customer: str) -> tuple[tuple[str, str], Watch]:
+    """The key and content of one customer's list of alerts on the meter (one GetItem)."""
+    key = customer_key(account, meter_id, customer)
+    return key, _read(*key)
+
+
+def side(key: tuple[str, str], before: Watch, after: Watch) -> Side:
+    """The write of `after` in place of `before` (read at `before.version`) in a change's
+    transaction."""
+    item = ObjectItem(pk=key[0], sk=key[1], kind="alert_watch", version=before.version + 1)
+    plain = codec.to_plain(after)
+    plain.pop("version", None)
+    item.body = json.dumps(plain, separators=(",", ":"), ensure_ascii=False)
+    return Side(item, before.version)
+
+
+def fired(account: str, values: Iterable[str]) -> set[str]:
+    """Which trigger-claim values are taken (one BatchGetItem for up to 100)."""
+    wanted = list(dict.fromkeys(values))
+    out: set[str] = set()
+    for i in range(0, len(wanted), 100):
+        out |= objects.claimed(account, TRIGGER, wanted[i : i + 100])
+    return out
+
+
+def trigger(account: str, alert: Alert, value_key: str, event_object: dict[str, Any], clock: Clock) -> bool:
+    """Record an alert's trigger (claim `value_key`) with its event (`data.object` =
+    `event_object`), unless it is already recorded; True when this call recorded it."""
+    return objects.claim_with_event(account, TRIGGER, value_key, alert.id, EVENT_TYPE, event_object, clock)
