@@ -3,8 +3,9 @@ months on a test clock, end to end through the official `stripe` SDK (module-lev
 Stripe's guides write it) against the real local server: only the base URL and the key change.
 
 As Stripe models it: a licensed 99.00 USD monthly price for the base, and a metered graduated
-price whose first tier (up to 10,000 calls) is free, then 0.5 cent per call. Amounts are
-hand-computed in the comments.
+price whose first tier (up to 10,000 calls) is free, then 0.5 cent per call. As on Stripe, the
+customer is billed 99.00 when the subscription is created (`subscription_create`), then 99.00 +
+the overage at each period end. Amounts are hand-computed in the comments.
 """
 
 from __future__ import annotations
@@ -80,11 +81,25 @@ def test_the_hybrid_plan_for_two_months_on_a_test_clock(local_server, e2e_key, m
         c.id: stripe.Subscription.create(customer=c.id, items=[{"price": base.id}, {"price": overage.id}])
         for c in (under, over)
     }
-    for sub in subs.values():
+    creation = {}
+    for customer in (under, over):
+        sub = subs[customer.id]
         assert (sub.current_period_start, sub.current_period_end) == (MAR_1, APR_1)
-        # Tally issues no invoice at creation (Stripe's `subscription_create` invoice of 99.00 for
-        # March is a known gap, docs/API.md): the base is billed in advance from the first close
-        assert stripe.Invoice.list(subscription=sub.id).data == []
+        # THEN each creation issues its `subscription_create` invoice, open at once: 99.00 for the
+        # base's first period [Mar 1, Apr 1) in advance, and the calls' 0 line
+        (first,) = stripe.Invoice.list(subscription=sub.id).data
+        assert lines(first) == [
+            (9_900, 1, MAR_1, APR_1, "1 × Pro plan"),
+            (0, 0, MAR_1, MAR_1, "0 × API calls"),
+        ]
+        assert (first.billing_reason, first.status, first.total, first.created) == (
+            "subscription_create",
+            "open",
+            9_900,
+            MAR_1,
+        )
+        assert first.number == f"{customer.invoice_prefix}-0001"
+        creation[customer.id] = first.id
     # WHEN March's calls are used: Under 5,000 + 4,000 = 9,000; Over 8,000 + 4,001 = 12,001
     use(under, 5_000)
     use(over, 8_000)
@@ -99,16 +114,16 @@ def test_the_hybrid_plan_for_two_months_on_a_test_clock(local_server, e2e_key, m
     assert preview.total == 10_901
     # AND the clock passes Apr 1 (the invoices are drafted), then the 1-hour grace period
     advance(clock.id, APR_1 + MINUTE)
-    drafts = {c: stripe.Invoice.list(subscription=s.id).data for c, s in subs.items()}
-    assert [inv.status for found in drafts.values() for inv in found] == ["draft", "draft"]
+    drafts = {c: stripe.Invoice.list(subscription=s.id).data for c, s in subs.items()}  # newest first
+    assert [inv.status for found in drafts.values() for inv in found] == ["draft", "open", "draft", "open"]
     advance(clock.id, APR_1 + HOUR + MINUTE)
     # THEN Under: 9,900 for April in advance + 9,000 calls in the free tier = 0 → 9,900 (99.00)
-    (march_under,) = stripe.Invoice.list(subscription=subs[under.id].id).data
+    march_under, _ = stripe.Invoice.list(subscription=subs[under.id].id).data
     base_april = (9_900, 1, APR_1, MAY_1, "1 × Pro plan")
     assert march_under.id == drafts[under.id][0].id
     assert lines(march_under) == [base_april, (0, 9_000, MAR_1, APR_1, "9000 × API calls")]
     # AND Over: 9,900 + (12,001 − 10,000) = 2,001 × 0.5 = 1,000.5 → 1,001 (half-up) → 10,901
-    (march_over,) = stripe.Invoice.list(subscription=subs[over.id].id).data
+    march_over, _ = stripe.Invoice.list(subscription=subs[over.id].id).data
     assert lines(march_over) == [base_april, (1_001, 12_001, MAR_1, APR_1, "12001 × API calls")]
     for invoice, customer, total in ((march_under, under, 9_900), (march_over, over, 10_901)):
         assert (invoice.status, invoice.billing_reason, invoice.currency) == (
@@ -118,7 +133,7 @@ def test_the_hybrid_plan_for_two_months_on_a_test_clock(local_server, e2e_key, m
         )
         assert (invoice.period_start, invoice.period_end, invoice.created) == (MAR_1, APR_1, APR_1)
         assert invoice.subtotal == invoice.total == invoice.amount_due == total
-        assert invoice.number == f"{customer.invoice_prefix}-0001"
+        assert invoice.number == f"{customer.invoice_prefix}-0002"
         assert invoice.status_transitions.finalized_at == APR_1 + HOUR
     # AND March's invoices are paid out of band
     paid = stripe.Invoice.pay(march_over.id, paid_out_of_band=True)
@@ -128,20 +143,20 @@ def test_the_hybrid_plan_for_two_months_on_a_test_clock(local_server, e2e_key, m
     advance(clock.id, at(2031, 4, 10))
     use(under, 10_003)
     advance(clock.id, MAY_1 + HOUR + MINUTE)
-    # THEN Under: 9,900 for May + 3 × 0.5 = 1.5 → 2 → 9,902; Over: 9,900 + 0 → 9,900; numbered -0002
+    # THEN Under: 9,900 for May + 3 × 0.5 = 1.5 → 2 → 9,902; Over: 9,900 + 0 → 9,900; numbered -0003
     base_may = (9_900, 1, MAY_1, JUN_1, "1 × Pro plan")
     expected = {
         under.id: ([base_may, (2, 10_003, APR_1, MAY_1, "10003 × API calls")], 9_902),
         over.id: ([base_may, (0, 0, APR_1, MAY_1, "0 × API calls")], 9_900),
     }
     for customer in (under, over):
-        april, march = stripe.Invoice.list(subscription=subs[customer.id].id).data  # newest first
-        assert march.period_start == MAR_1
+        april, march, first = stripe.Invoice.list(subscription=subs[customer.id].id).data  # newest first
+        assert march.period_start == MAR_1 and first.id == creation[customer.id]
         want_lines, total = expected[customer.id]
         assert lines(april) == want_lines
         assert (april.status, april.period_start, april.period_end) == ("open", APR_1, MAY_1)
         assert april.total == april.amount_due == total
-        assert april.number == f"{customer.invoice_prefix}-0002"
+        assert april.number == f"{customer.invoice_prefix}-0003"
     # AND each subscription is in its May period
     for sub in subs.values():
         shown = stripe.Subscription.retrieve(sub.id)

@@ -66,13 +66,20 @@ def test_a_month_on_a_test_clock_bills_the_usage(local_server, e2e_key, monkeypa
     advanced = wait_until_ready(clock.id)
     assert (advanced.status, advanced.frozen_time) == ("ready", FEB_15 + 3600)
     assert time.monotonic() - started < 5, time.monotonic() - started
-    # AND one invoice bills ceil(1,201 / 100) = 13 × 4 = 52 cents for Jan 15 → Feb 15, finalized
-    # at the end of its 1-hour grace period as the schedule would (numbered, open), on the clock
-    (invoice,) = stripe.Invoice.list(subscription=subscription.id).data
-    assert invoice.test_clock == clock.id
+    # (after the creation invoice: 0 for a metered price, paid at T0, the clock's time)
+    invoice, first = stripe.Invoice.list(subscription=subscription.id).data
+    assert (first.billing_reason, first.status, first.total, first.created) == (
+        "subscription_create",
+        "paid",
+        0,
+        T0,
+    )
+    # AND the period's invoice bills ceil(1,201 / 100) = 13 × 4 = 52 cents for Jan 15 → Feb 15,
+    # finalized at the end of its 1-hour grace period as the schedule would (numbered, open), on the clock
+    assert invoice.test_clock == clock.id and first.test_clock == clock.id
     assert [s.id for s in stripe.Subscription.list(test_clock=clock.id).data] == [subscription.id]
     assert (invoice.status, invoice.period_start, invoice.period_end) == ("open", T0, FEB_15)
-    assert invoice.total == 52 and invoice.number.endswith("-0001")
+    assert invoice.total == 52 and invoice.number.endswith("-0002")
     # AND it is paid out of band through the SDK
     assert stripe.Invoice.pay(invoice.id, paid_out_of_band=True).status == "paid"
     # AND deleting the clock deletes its customer

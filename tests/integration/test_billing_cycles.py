@@ -4,7 +4,9 @@ runs, a crash in or after the transaction, a subscription changed or canceled wh
 
 Sample triggers come from events/ (a schedule event, an SQS batch) with the instant set per test;
 messages really go through the (mocked) billing queue. The flow is seed 002's Alpaca AI price (4
-cents per 100 tokens, rounded up) plus 3 seats at 10 USD, started 14 May 2031 09:30 UTC.
+cents per 100 tokens, rounded up) plus 3 seats at 10 USD, started 14 May 2031 09:30 UTC. Its
+creation invoice (`subscription_create`: 3 × 1,000 = 3,000 for the first period, open at once) is
+not the close's: `stored_invoices` lists the close's invoices only.
 """
 
 from __future__ import annotations
@@ -159,10 +161,15 @@ def bill(functions: support.Functions, records: list[dict[str, Any]]) -> list[st
     return [f["itemIdentifier"] for f in answer["batchItemFailures"]]
 
 
-def stored_invoices(plan: Plan) -> list[Any]:
+def all_invoices(plan: Plan) -> list[Any]:
     return invoices.list_(
         plan.account, Window(limit=100), Clock.at(JULY), subscription=plan.subscription
     ).data
+
+
+def stored_invoices(plan: Plan) -> list[Any]:
+    """The invoices the period closes stored (the creation invoice left out), newest first."""
+    return [i for i in all_invoices(plan) if i.billing_reason != "subscription_create"]
 
 
 def _subscription(plan: Plan) -> Subscription:
@@ -183,6 +190,19 @@ def test_nothing_is_billed_before_the_period_ends(functions, plan):
     assert bill(functions, records) == []
     assert stored_invoices(plan) == []
     assert [e["type"] for e in support.stored_events(plan.account)].count("invoice.upcoming") == 1
+    # AND the only invoice is the creation's: 3 seats × 1,000 for [May 14, Jun 14) in advance and
+    #     a 0 line for the tokens, finalized (open) when the subscription was created
+    (first,) = all_invoices(plan)
+    assert (first.billing_reason, first.status, first.total, first.created) == (
+        "subscription_create",
+        "open",
+        3000,
+        START,
+    )
+    assert sorted((ln.quantity, ln.amount, ln.period_start, ln.period_end) for ln in first.lines) == [
+        (0, 0, START, START),
+        (3, 3000, START, JUNE),
+    ]
 
 
 def test_the_close_bills_the_ended_period_as_the_preview_showed_it(functions, plan):
@@ -212,9 +232,9 @@ def test_the_close_bills_the_ended_period_as_the_preview_showed_it(functions, pl
     api = support.Api(functions, support.Account(plan.account, plan.key))
     shown = api.get(f"/v1/invoices/{inv.id}")
     assert shown.status == 200, shown.text
-    events = {e["type"]: e for e in support.stored_events(plan.account)}
-    assert events["invoice.created"]["data"]["object"] == shown.json
-    assert events["customer.subscription.updated"]["data"]["previous_attributes"]
+    events = {(e["type"], e["data"]["object"]["id"]): e for e in support.stored_events(plan.account)}
+    assert events["invoice.created", inv.id]["data"]["object"] == shown.json
+    assert events["customer.subscription.updated", plan.subscription]["data"]["previous_attributes"]
 
 
 def test_the_next_close_bills_the_next_period(functions, plan):
@@ -389,13 +409,17 @@ def test_invoices_are_retrieved_and_listed_in_stripes_shape(functions, plan, oth
     assert shown["billing_reason"] == "subscription_cycle" and shown["customer"]["id"] == plan.customer
     assert shown["customer_email"] == "ops@alpaca.ai" and shown["total"] == 3052
     assert [ln["id"] for ln in shown["lines"]["data"]] == [ln.id for ln in inv.lines]
-    # AND every filter finds it; other values, and other accounts, do not
-    for params in ({}, {"customer": plan.customer}, {"subscription": plan.subscription}, {"status": "draft"}):
+    # AND every filter finds it (after the creation invoice, open); other values, and other
+    # accounts, do not
+    (first,) = [i.id for i in all_invoices(plan) if i.billing_reason == "subscription_create"]
+    for params in ({}, {"customer": plan.customer}, {"subscription": plan.subscription}):
         listed = api.get("/v1/invoices", params)
         assert listed.status == 200, listed.text
-        assert [i["id"] for i in listed.json["data"]] == [inv.id], params
+        assert [i["id"] for i in listed.json["data"]] == [inv.id, first], params
+    assert [i["id"] for i in api.get("/v1/invoices", {"status": "draft"}).json["data"]] == [inv.id]
     assert api.get("/v1/invoices", {"status": "paid"}).json["data"] == []
-    assert api.get("/v1/invoices", {"customer": plan.customer, "status": "open"}).json["data"] == []
+    opened = api.get("/v1/invoices", {"customer": plan.customer, "status": "open"}).json["data"]
+    assert [i["id"] for i in opened] == [first]
     other = api.as_(other_account)
     assert other.get(f"/v1/invoices/{inv.id}").status == 404
     assert other.get("/v1/invoices").json["data"] == []

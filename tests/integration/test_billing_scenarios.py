@@ -4,7 +4,10 @@ Each scenario creates its catalog, a customer on a clock and a subscription; rep
 several instants of the month (advancing the clock between reports, so each event is stamped
 with the clock's time); advances one minute past the period end (the invoice is drafted) and then
 past the 1-hour grace period (it is finalized); and checks every line and total of the invoice by
-hand. Every amount is computed in a comment next to its assertion.
+hand. Every amount is computed in a comment next to its assertion. Each subscription's first
+invoice is the one its creation issues (Stripe's `subscription_create`): the licensed items for
+the first period in advance, a 0 line per metered item, finalized at once (paid when it is 0), so
+it takes the customer's number 0001 and the month's invoice is 0002.
 
 The month is 1 Mar 2031 00:00 UTC → 1 Apr 2031 00:00 UTC (then → 1 May 2031), years away from
 the wall clock, so anything reading the wall clock would show.
@@ -120,6 +123,32 @@ def check_invoice(
         assert invoice["status_transitions"]["finalized_at"] == period[1] + GRACE
 
 
+def check_first(
+    invoice: dict[str, Any],
+    *,
+    status: str,
+    number: str,
+    lines: list[tuple[int, int, tuple[int, int], str]],
+    total: int,
+    created: int = MAR_1,
+    currency: str = "usd",
+) -> None:
+    """A subscription's creation invoice: its period is the creation instant, finalized then, and
+    paid then when nothing is due."""
+    assert lines_of(invoice) == lines
+    assert sum(line[0] for line in lines) == total
+    assert (invoice["subtotal"], invoice["total"], invoice["amount_due"]) == (total, total, total)
+    assert (invoice["status"], invoice["number"]) == (status, number)
+    assert (invoice["period_start"], invoice["period_end"], invoice["created"]) == (created, created, created)
+    assert (invoice["currency"], invoice["billing_reason"]) == (currency, "subscription_create")
+    assert invoice["automatically_finalizes_at"] is None
+    assert invoice["status_transitions"]["finalized_at"] == created
+    paid = status == "paid"
+    assert invoice["amount_paid"] == (total if paid else 0)
+    assert invoice["amount_remaining"] == (0 if paid else total)
+    assert invoice["status_transitions"]["paid_at"] == (created if paid else None)
+
+
 def close_month(
     api: support.Api, functions: support.Functions, clock_id: str, subscription: dict[str, Any], end: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -159,7 +188,11 @@ def test_walkthrough_price_bills_the_month_rounded_up_per_hundred_tokens(api, fu
     report(api, "alpaca_ai_tokens", john, 26)
     advance(api, functions, clock["id"], APR_1 - HOUR)
     report(api, "alpaca_ai_tokens", john, 0)
-    assert invoices(api, sub) == []  # nothing is billed before the period ends
+    # AND nothing but the creation invoice exists before the period ends: a metered item's first
+    #     line is 0 (Stripe's classic billing mode), so it was paid when it was created
+    (first,) = invoices(api, sub)
+    zero = (0, 0, (MAR_1, MAR_1), "0 × Alpaca AI tokens")
+    check_first(first, status="paid", number=f"{john['invoice_prefix']}-0001", lines=[zero], total=0)
     # AND the walkthrough's "retrieve usage for a custom time period" sums the month so far
     window = {"customer": john["id"], "start_time": MAR_1, "end_time": APR_1}
     (summary,) = ok(api.get(f"/v1/billing/meters/{tokens['id']}/event_summaries", window))["data"]
@@ -170,10 +203,10 @@ def test_walkthrough_price_bills_the_month_rounded_up_per_hundred_tokens(api, fu
     # not 13) × 4 cents = 56 cents, drafted at the period end, unnumbered
     line = (56, 14, (MAR_1, APR_1), "14 × Alpaca AI tokens (usage 1301)")
     check_invoice(draft, status="draft", number=None, period=(MAR_1, APR_1), lines=[line], total=56)
-    # AND finalized at the end of the grace period with the customer's first number
-    number = f"{john['invoice_prefix']}-0001"
+    # AND finalized at the end of the grace period with the customer's next number
+    number = f"{john['invoice_prefix']}-0002"
     check_invoice(final, status="open", number=number, period=(MAR_1, APR_1), lines=[line], total=56)
-    assert [i["id"] for i in invoices(api, sub)] == [draft["id"]]
+    assert [i["id"] for i in invoices(api, sub)] == [first["id"], draft["id"]]
 
 
 # -- graduated tiers: each unit at its own tier, flat amounts of the tiers it reaches ------------
@@ -208,7 +241,7 @@ def test_graduated_tiers_bill_each_unit_in_its_tier_plus_flat_amounts(api, funct
     # flat = 2,600; the line is 500 + 8,000 + 2,600 = 11,100 cents (111.00 USD)
     line = (11_100, 7_500, (MAR_1, APR_1), "7500 × API calls")
     check_invoice(draft, status="draft", number=None, period=(MAR_1, APR_1), lines=[line], total=11_100)
-    number = f"{acme['invoice_prefix']}-0001"
+    number = f"{acme['invoice_prefix']}-0002"  # after the 0 creation invoice
     check_invoice(final, status="open", number=number, period=(MAR_1, APR_1), lines=[line], total=11_100)
 
 
@@ -244,7 +277,7 @@ def test_volume_tiers_bill_the_whole_quantity_at_the_tier_it_lands_in(api, funct
     # cents (not 1,000 × 5 + 3,321 × 3 + 200 = 15,163 as graduated would be)
     line = (13_163, 4_321, (MAR_1, APR_1), "4321 × Storage")
     check_invoice(draft, status="draft", number=None, period=(MAR_1, APR_1), lines=[line], total=13_163)
-    number = f"{globex['invoice_prefix']}-0001"
+    number = f"{globex['invoice_prefix']}-0002"  # after the 0 creation invoice
     check_invoice(final, status="open", number=number, period=(MAR_1, APR_1), lines=[line], total=13_163)
 
 
@@ -269,10 +302,14 @@ def test_hybrid_plan_bills_the_base_in_advance_and_overage_in_arrears_over_two_m
     clock = ok(api.post(CLOCKS, {"frozen_time": MAR_1, "name": "hybrid"}))
     under, over = customer_on(api, clock["id"], "Under"), customer_on(api, clock["id"], "Over")
     sub_under, sub_over = subscribe(api, under, base, overage), subscribe(api, over, base, overage)
-    # THEN at creation Tally issues no invoice: Stripe would issue a `subscription_create` invoice
-    # of 99.00 for the base's first period [Mar 1, Apr 1) (a known gap, docs/API.md); here the
-    # base is billed in advance only from the first period end on
-    assert invoices(api, sub_under) == invoices(api, sub_over) == []
+    # THEN each creation issues its `subscription_create` invoice, open at once: the base for the
+    # first period [Mar 1, Apr 1) in advance, 9,900 (99.00), and the calls' 0 line
+    base_march = (9_900, 1, (MAR_1, APR_1), "1 × Pro plan")
+    no_calls = (0, 0, (MAR_1, MAR_1), "0 × API calls")
+    for customer, sub in ((under, sub_under), (over, sub_over)):
+        (first,) = invoices(api, sub)
+        number = f"{customer['invoice_prefix']}-0001"
+        check_first(first, status="open", number=number, lines=[base_march, no_calls], total=9_900)
     # WHEN March's calls are used: Under 4,000 + 3,999 + 1 = 8,000; Over 6,000 + 6,000 + 345 = 12,345
     report(api, "hybrid_api_calls", under, 4_000)
     report(api, "hybrid_api_calls", over, 6_000)
@@ -285,7 +322,7 @@ def test_hybrid_plan_bills_the_base_in_advance_and_overage_in_arrears_over_two_m
     advance(api, functions, clock["id"], APR_1 + MINUTE)
     # THEN each draft bills the base for April in advance and March's calls in arrears
     # Under: 9,900 for [Apr 1, May 1) + 8,000 calls all in the free tier = 0 → 9,900 (99.00 only)
-    (draft_under,) = invoices(api, sub_under)
+    _, draft_under = invoices(api, sub_under)
     base_april = (9_900, 1, (APR_1, MAY_1), "1 × Pro plan")
     march_under = (0, 8_000, (MAR_1, APR_1), "8000 × API calls")
     check_invoice(
@@ -298,7 +335,7 @@ def test_hybrid_plan_bills_the_base_in_advance_and_overage_in_arrears_over_two_m
     )
     # Over: 9,900 + (12,345 − 10,000) = 2,345 calls × 0.5 = 1,172.5 → 1,173 (half-up, once per
     # line) → 11,073 (110.73 USD)
-    (draft_over,) = invoices(api, sub_over)
+    _, draft_over = invoices(api, sub_over)
     march_over = (1_173, 12_345, (MAR_1, APR_1), "12345 × API calls")
     check_invoice(
         draft_over,
@@ -308,13 +345,13 @@ def test_hybrid_plan_bills_the_base_in_advance_and_overage_in_arrears_over_two_m
         lines=[base_april, march_over],
         total=11_073,
     )
-    # WHEN the grace period passes THEN both are finalized with their customer's first number
+    # WHEN the grace period passes THEN both are finalized with their customer's second number
     advance(api, functions, clock["id"], APR_1 + GRACE + MINUTE)
-    (final_under,), (final_over,) = invoices(api, sub_under), invoices(api, sub_over)
+    (_, final_under), (_, final_over) = invoices(api, sub_under), invoices(api, sub_over)
     check_invoice(
         final_under,
         status="open",
-        number=f"{under['invoice_prefix']}-0001",
+        number=f"{under['invoice_prefix']}-0002",
         period=(MAR_1, APR_1),
         lines=[base_april, march_under],
         total=9_900,
@@ -322,7 +359,7 @@ def test_hybrid_plan_bills_the_base_in_advance_and_overage_in_arrears_over_two_m
     check_invoice(
         final_over,
         status="open",
-        number=f"{over['invoice_prefix']}-0001",
+        number=f"{over['invoice_prefix']}-0002",
         period=(MAR_1, APR_1),
         lines=[base_april, march_over],
         total=11_073,
@@ -332,16 +369,17 @@ def test_hybrid_plan_bills_the_base_in_advance_and_overage_in_arrears_over_two_m
     report(api, "hybrid_api_calls", under, 10_001)
     advance(api, functions, clock["id"], MAY_1 + GRACE + MINUTE)
     # THEN Under: 9,900 for [May 1, Jun 1) + 1 call × 0.5 = 0.5 → 1 (half-up) → 9,901;
-    # Over: 9,900 + 0 calls = 0 → 9,900; both numbered -0002, each a second invoice
+    # Over: 9,900 + 0 calls = 0 → 9,900; both numbered -0003, each a third invoice: Stripe's
+    # 99.00 at creation, then 99.00 + the overage at each period end
     jun_1 = at(2031, 6, 1)
     base_may = (9_900, 1, (MAY_1, jun_1), "1 × Pro plan")
-    first_under, april_under = invoices(api, sub_under)
-    first_over, april_over = invoices(api, sub_over)
+    _, first_under, april_under = invoices(api, sub_under)
+    _, first_over, april_over = invoices(api, sub_over)
     assert (first_under["id"], first_over["id"]) == (final_under["id"], final_over["id"])
     check_invoice(
         april_under,
         status="open",
-        number=f"{under['invoice_prefix']}-0002",
+        number=f"{under['invoice_prefix']}-0003",
         period=(APR_1, MAY_1),
         lines=[base_may, (1, 10_001, (APR_1, MAY_1), "10001 × API calls")],
         total=9_901,
@@ -349,7 +387,7 @@ def test_hybrid_plan_bills_the_base_in_advance_and_overage_in_arrears_over_two_m
     check_invoice(
         april_over,
         status="open",
-        number=f"{over['invoice_prefix']}-0002",
+        number=f"{over['invoice_prefix']}-0003",
         period=(APR_1, MAY_1),
         lines=[base_may, (0, 0, (APR_1, MAY_1), "0 × API calls")],
         total=9_900,
@@ -378,7 +416,7 @@ def test_a_sub_cent_decimal_price_is_rounded_once_per_line(api, functions):
     # report first would give 500 + 500 + 251 = 1,251 too, but 1,250.5 is never shown)
     line = (1_251, 100_040, (MAR_1, APR_1), "100040 × Tokens")
     check_invoice(draft, status="draft", number=None, period=(MAR_1, APR_1), lines=[line], total=1_251)
-    number = f"{initech['invoice_prefix']}-0001"
+    number = f"{initech['invoice_prefix']}-0002"  # after the 0 creation invoice
     check_invoice(final, status="open", number=number, period=(MAR_1, APR_1), lines=[line], total=1_251)
     assert final["lines"]["data"][0]["pricing"]["unit_amount_decimal"] == "0.0125"
 
@@ -403,7 +441,12 @@ def test_a_jpy_plan_bills_whole_yen(api, functions):
     check_invoice(
         draft, status="draft", number=None, period=(MAR_1, APR_1), lines=lines, total=5_618, currency="jpy"
     )
+    # AND the creation invoice billed March's 5,000 yen in advance (and 0 calls)
+    first = invoices(api, sub)[0]
+    march = [(5_000, 1, (MAR_1, APR_1), "1 × Basic"), (0, 0, (MAR_1, MAR_1), "0 × Calls")]
     number = f"{tanaka['invoice_prefix']}-0001"
+    check_first(first, status="open", number=number, lines=march, total=5_000, currency="jpy")
+    number = f"{tanaka['invoice_prefix']}-0002"
     check_invoice(
         final, status="open", number=number, period=(MAR_1, APR_1), lines=lines, total=5_618, currency="jpy"
     )
@@ -434,8 +477,10 @@ def test_hybrid_usage_at_the_period_edges_and_in_the_grace_period(api, functions
     report(api, "edge_calls", edge, 1_000)
     advance(api, functions, clock["id"], APR_1 + 10 * MINUTE)
     # THEN the draft has 9,990 + 5 = 9,995 March calls, all in the allowance: 0; the base for
-    # April in advance: 9,900
-    (draft,) = invoices(api, sub)
+    # April in advance: 9,900 (the creation invoice billed March's base, 9,900)
+    first, draft = invoices(api, sub)
+    march = [(9_900, 1, (MAR_1, APR_1), "1 × Pro plan"), (0, 0, (MAR_1, MAR_1), "0 × API calls")]
+    check_first(first, status="open", number=f"{edge['invoice_prefix']}-0001", lines=march, total=9_900)
     base_april = (9_900, 1, (APR_1, MAY_1), "1 × Pro plan")
     check_invoice(
         draft,
@@ -452,22 +497,22 @@ def test_hybrid_usage_at_the_period_edges_and_in_the_grace_period(api, functions
     advance(api, functions, clock["id"], APR_1 + GRACE + MINUTE)
     # THEN the finalized invoice re-rates March with them: 10,015 calls → 15 over × 0.5 = 7.5 → 8
     # (half-up); the base line is kept: 9,908; April's calls are not in it
-    (final,) = invoices(api, sub)
+    _, final = invoices(api, sub)
     check_invoice(
         final,
         status="open",
-        number=f"{edge['invoice_prefix']}-0001",
+        number=f"{edge['invoice_prefix']}-0002",
         period=(MAR_1, APR_1),
         lines=[base_april, (8, 10_015, (MAR_1, APR_1), "10015 × API calls")],
         total=9_908,
     )
     # AND April's invoice counts April's 1,000 + 7 = 1,007 calls (free) with May's base: 9,900
     advance(api, functions, clock["id"], MAY_1 + GRACE + MINUTE)
-    _, april = invoices(api, sub)
+    _, _, april = invoices(api, sub)
     check_invoice(
         april,
         status="open",
-        number=f"{edge['invoice_prefix']}-0002",
+        number=f"{edge['invoice_prefix']}-0003",
         period=(APR_1, MAY_1),
         lines=[
             (9_900, 1, (MAY_1, at(2031, 6, 1)), "1 × Pro plan"),
@@ -511,7 +556,8 @@ def test_finalizing_and_paying_by_hand_happen_at_the_clock_time(api, functions):
     customer = customer_on(api, clock["id"], "By hand")
     sub = subscribe(api, customer, plan)
     advance(api, functions, clock["id"], APR_1 + MINUTE)
-    (draft,) = invoices(api, sub)
+    first, draft = invoices(api, sub)  # the creation invoice (March's 10.00), then April's draft
+    assert (first["billing_reason"], first["status"], first["total"]) == ("subscription_create", "open", 1000)
     assert draft["status"] == "draft"
     # WHEN it is finalized by hand at Apr 1 00:01 on the clock, and paid out of band at 00:30
     final = ok(api.post(f"/v1/invoices/{draft['id']}/finalize"))
@@ -519,7 +565,7 @@ def test_finalizing_and_paying_by_hand_happen_at_the_clock_time(api, functions):
     paid = ok(api.post(f"/v1/invoices/{draft['id']}/pay", {"paid_out_of_band": "true"}))
     # THEN both are stamped with the clock's time, not the wall clock's
     assert final["status_transitions"]["finalized_at"] == final["effective_at"] == APR_1 + MINUTE
-    assert final["number"] == f"{customer['invoice_prefix']}-0001"
+    assert final["number"] == f"{customer['invoice_prefix']}-0002"
     assert paid["status_transitions"]["paid_at"] == APR_1 + 30 * MINUTE
     assert (paid["status"], paid["amount_paid"], paid["amount_remaining"]) == ("paid", 1000, 0)
     # AND the grace period's end leaves it as it is

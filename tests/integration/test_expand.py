@@ -33,6 +33,10 @@ class World:
         self.product = ok(api.post(f"/v1/products/{self.product['id']}", {"default_price": self.price["id"]}))
         self.subscription = self.subscribe()
 
+    def current_customer(self) -> dict[str, Any]:
+        """The customer as it is now (each subscription's creation invoice bumps its sequence)."""
+        return ok(self.api.get(f"/v1/customers/{self.customer['id']}"))
+
     def subscribe(self) -> dict[str, Any]:
         return ok(
             self.api.post(
@@ -58,7 +62,7 @@ def test_a_subscription_expands_its_customer_and_items_products(world: World) ->
         )
     )
     # THEN the customer and the product are the objects, the price stays embedded, null stays null
-    assert sub["customer"] == world.customer
+    assert sub["customer"] == world.current_customer()
     item = sub["items"]["data"][0]
     assert item["price"]["product"] == world.product
     assert item["plan"]["product"] == world.product["id"]  # not asked for: stays an id
@@ -86,7 +90,7 @@ def test_prices_products_and_invoices_expand(world: World) -> None:
     # THEN the ids became the objects
     assert price["product"] == world.product
     assert product["default_price"] == world.price
-    assert invoice["customer"] == world.customer
+    assert invoice["customer"] == world.current_customer()
     assert invoice["subscription"]["id"] == world.subscription["id"]
     assert invoice["parent"]["subscription_details"]["subscription"]["id"] == world.subscription["id"]
     assert [stripe_shapes.problems(o) for o in (price, product, invoice)] == [[], [], []]
@@ -98,6 +102,7 @@ def test_a_list_expands_with_the_data_prefix_fetching_each_object_once(
     # GIVEN three subscriptions of one customer
     world.subscribe()
     world.subscribe()
+    now = world.current_customer()
     from tally.billing import customers
 
     calls: list[str] = []
@@ -106,7 +111,7 @@ def test_a_list_expands_with_the_data_prefix_fetching_each_object_once(
     # WHEN listed with expand[]=data.customer
     page = ok(world.api.get("/v1/subscriptions", {"expand": ["data.customer"]}))
     # THEN each subscription carries the customer, read once for the whole list
-    assert [s["customer"] for s in page["data"]] == [world.customer] * 3
+    assert [s["customer"] for s in page["data"]] == [now] * 3
     assert calls == [world.customer["id"]]
 
 
@@ -181,6 +186,6 @@ def test_expanding_on_create_returns_the_created_object_expanded(world: World) -
         )
     )
     # THEN the answer carries the customer object, while the event keeps the id as Stripe's does
-    assert created["customer"] == world.customer
+    assert created["customer"] == world.current_customer()
     event = ok(world.api.get("/v1/events", {"type": "customer.subscription.created"}))["data"][0]
     assert event["data"]["object"]["customer"] == world.customer["id"]

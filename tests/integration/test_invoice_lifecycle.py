@@ -4,7 +4,9 @@ worker and the API (`tally.billing.lifecycle`).
 
 The plan is test_billing_cycles's: 1,201 tokens at 4 cents per 100 (rounded up) = 13 × 4 = 52,
 plus 3 seats × 1,000 = 3,000 in advance: a 3,052 draft closed on 14 June 2031 09:30 UTC. The
-grace period is the default hour, so it finalizes at 10:30.
+grace period is the default hour, so it finalizes at 10:30. The subscription's creation invoice
+(`subscription_create`, 3 seats × 1,000 = 3,000 for the first period, open at once) took the
+customer's number 0001, so the June invoice is 0002.
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ def _invoices(plan: Plan) -> list[Invoice]:
     from tally.billing import invoices
     from tally.domain.listing import Window
 
-    return invoices.list_(plan.account, Window(limit=100), Clock.at(JULY), customer=plan.customer).data
+    found = invoices.list_(plan.account, Window(limit=100), Clock.at(JULY), customer=plan.customer).data
+    return [i for i in found if i.billing_reason != "subscription_create"]  # the period closes
 
 
 def _invoice(plan: Plan, invoice_id: str) -> Invoice:
@@ -103,7 +106,7 @@ def test_full_lifecycle_with_late_usage_counted_at_finalization(functions, plan,
     assert bill(functions, records) == []
     opened = api_at(GRACE_END + 120).get(f"/v1/invoices/{draft.id}").json
     prefix = _customer(plan).invoice_prefix
-    assert (opened["status"], opened["number"]) == ("open", f"{prefix}-0001")
+    assert (opened["status"], opened["number"]) == ("open", f"{prefix}-0002")
     metered = next(
         ln for ln in opened["lines"]["data"] if ln["pricing"]["price_details"]["price"] == plan.metered
     )
@@ -112,7 +115,7 @@ def test_full_lifecycle_with_late_usage_counted_at_finalization(functions, plan,
     assert (opened["amount_paid"], opened["amount_remaining"]) == (0, 3060)
     assert opened["status_transitions"]["finalized_at"] == GRACE_END + 60
     assert opened["automatically_finalizes_at"] is None and opened["effective_at"] == GRACE_END + 60
-    assert _customer(plan).next_invoice_sequence == 2
+    assert _customer(plan).next_invoice_sequence == 3
     # WHEN paid without paid_out_of_band THEN a clear 400 (Tally collects no payments), nothing changes
     api = api_at(JUNE + 86400)
     refused = api.post(f"/v1/invoices/{draft.id}/pay")
@@ -127,8 +130,9 @@ def test_full_lifecycle_with_late_usage_counted_at_finalization(functions, plan,
     # AND each state change has its event, in order
     types = _types(plan)
     assert types.index("invoice.created") < types.index("invoice.finalized") < types.index("invoice.paid")
-    finalized = next(e for e in support.stored_events(plan.account) if e["type"] == "invoice.finalized")
-    assert finalized["data"]["object"]["number"] == f"{prefix}-0001"
+    finalized = [e for e in support.stored_events(plan.account) if e["type"] == "invoice.finalized"]
+    numbers = {e["data"]["object"]["id"]: e["data"]["object"]["number"] for e in finalized}
+    assert numbers[draft.id] == f"{prefix}-0002"
 
 
 def test_numbers_run_per_customer_across_invoices(functions, plan):
@@ -142,7 +146,8 @@ def test_numbers_run_per_customer_across_invoices(functions, plan):
         assert bill(functions, queued(plan.account)) == []
         close(functions, end + 3600 + 60)
         assert bill(functions, queued(plan.account)) == []
-    # THEN each customer's invoices are numbered 0001, 0002 with its own prefix
+    # THEN each customer's invoices are numbered 0001 (its creation invoice), 0002, 0003 with its
+    #      own prefix
     from tally.billing import invoices
     from tally.domain.listing import Window
 
@@ -151,9 +156,9 @@ def test_numbers_run_per_customer_across_invoices(functions, plan):
         return sorted(i.number for i in found)  # type: ignore[type-var]
 
     mine, theirs = _customer(plan).invoice_prefix, other.invoice_prefix
-    assert numbers(plan.customer) == [f"{mine}-0001", f"{mine}-0002"]
-    assert numbers(other.id) == [f"{theirs}-0001", f"{theirs}-0002"]
-    assert _customer(plan).next_invoice_sequence == _customer(plan, other.id).next_invoice_sequence == 3
+    assert numbers(plan.customer) == [f"{mine}-0001", f"{mine}-0002", f"{mine}-0003"]
+    assert numbers(other.id) == [f"{theirs}-0001", f"{theirs}-0002", f"{theirs}-0003"]
+    assert _customer(plan).next_invoice_sequence == _customer(plan, other.id).next_invoice_sequence == 4
 
 
 def test_a_zero_invoice_is_paid_at_finalization(functions, plan):
@@ -166,13 +171,21 @@ def test_a_zero_invoice_is_paid_at_finalization(functions, plan):
     assert bill(functions, queued(plan.account)) == []
     close(functions, GRACE_END + 60)
     assert bill(functions, queued(plan.account)) == []
-    # THEN it is numbered and paid at once (amount 0), with both events
+    # THEN it is numbered and paid at once (amount 0), with both events, after the creation
+    #      invoice (0 as well: a metered item's first line is 0), paid when it was created
     from tally.billing import invoices
     from tally.domain.listing import Window
 
-    (inv,) = invoices.list_(plan.account, Window(limit=10), Clock.at(JULY), customer=idle.id).data
+    inv, first = invoices.list_(plan.account, Window(limit=10), Clock.at(JULY), customer=idle.id).data
+    assert (first.billing_reason, first.status, first.total, first.paid_at) == (
+        "subscription_create",
+        "paid",
+        0,
+        START,
+    )
+    assert first.number == f"{idle.invoice_prefix}-0001"
     assert (inv.status, inv.total, inv.amount_paid, inv.amount_remaining) == ("paid", 0, 0, 0)
-    assert inv.number == f"{idle.invoice_prefix}-0001" and inv.paid_at == inv.finalized_at == GRACE_END + 60
+    assert inv.number == f"{idle.invoice_prefix}-0002" and inv.paid_at == inv.finalized_at == GRACE_END + 60
     assert {"invoice.finalized", "invoice.paid"} <= set(_types(plan))
 
 
@@ -191,7 +204,7 @@ def test_early_finalize_then_the_schedule_leaves_it_alone(functions, plan, api_a
     # AND the close after the grace period sends nothing for it (it left the due index)
     close(functions, GRACE_END + 60)
     assert queued(plan.account) == []
-    assert _customer(plan).next_invoice_sequence == 2
+    assert _customer(plan).next_invoice_sequence == 3
 
 
 def test_duplicate_finalize_messages_finalize_once(functions, plan):
@@ -206,9 +219,10 @@ def test_duplicate_finalize_messages_finalize_once(functions, plan):
     assert bill(functions, records[:1]) == []
     # THEN one number taken
     (inv,) = _invoices(plan)
-    assert inv.status == "open" and inv.number and inv.number.endswith("-0001")
-    assert _customer(plan).next_invoice_sequence == 2
-    assert _types(plan).count("invoice.finalized") == 1
+    assert inv.status == "open" and inv.number and inv.number.endswith("-0002")
+    assert _customer(plan).next_invoice_sequence == 3
+    finalized = [e for e in support.stored_events(plan.account) if e["type"] == "invoice.finalized"]
+    assert [e["data"]["object"]["id"] for e in finalized].count(inv.id) == 1
 
 
 def test_a_crash_in_the_finalize_transaction_writes_nothing_and_the_retry_finalizes_once(functions, plan):
@@ -221,11 +235,11 @@ def test_a_crash_in_the_finalize_transaction_writes_nothing_and_the_retry_finali
         assert bill(functions, records) == [records[0]["messageId"]]
     assert crash.calls == 1
     # THEN nothing was written: still a draft, the sequence not taken
-    assert _invoice(plan, draft.id).status == "draft" and _customer(plan).next_invoice_sequence == 1
+    assert _invoice(plan, draft.id).status == "draft" and _customer(plan).next_invoice_sequence == 2
     # AND SQS's redelivery finalizes it once
     assert bill(functions, records) == []
-    assert _invoice(plan, draft.id).number == f"{_customer(plan).invoice_prefix}-0001"
-    assert _customer(plan).next_invoice_sequence == 2
+    assert _invoice(plan, draft.id).number == f"{_customer(plan).invoice_prefix}-0002"
+    assert _customer(plan).next_invoice_sequence == 3
 
 
 def test_a_crash_between_finalizing_and_paying_a_zero_invoice_is_finished_by_the_next_close(functions, plan):
@@ -237,7 +251,7 @@ def test_a_crash_between_finalizing_and_paying_a_zero_invoice_is_finished_by_the
     from tally.billing import invoices
     from tally.domain.listing import Window
 
-    (inv,) = invoices.list_(plan.account, Window(limit=10), Clock.at(JULY), customer=idle.id).data
+    inv, _ = invoices.list_(plan.account, Window(limit=10), Clock.at(JULY), customer=idle.id).data
     close(functions, GRACE_END + 60)
     records = [r for r in queued(plan.account) if inv.id in r["body"]]
     # WHEN the worker dies in the second transaction (the payment), after the finalize committed
@@ -249,8 +263,8 @@ def test_a_crash_between_finalizing_and_paying_a_zero_invoice_is_finished_by_the
     close(functions, GRACE_END + 120)
     assert bill(functions, queued(plan.account)) == []
     inv = _invoice(plan, inv.id)
-    assert inv.status == "paid" and inv.number == f"{idle.invoice_prefix}-0001"
-    assert _customer(plan, idle.id).next_invoice_sequence == 2
+    assert inv.status == "paid" and inv.number == f"{idle.invoice_prefix}-0002"
+    assert _customer(plan, idle.id).next_invoice_sequence == 3
 
 
 # -- pay / void / uncollectible rules ---------------------------------------------------------------
@@ -284,7 +298,7 @@ def test_paying_a_draft_finalizes_it_and_a_paid_invoice_is_final(functions, plan
     paid = api.post(f"{path}/pay", {"paid_out_of_band": "true"}).json
     assert (paid["status"], paid["number"], paid["amount_paid"]) == (
         "paid",
-        f"{_customer(plan).invoice_prefix}-0001",
+        f"{_customer(plan).invoice_prefix}-0002",
         3052,
     )
     for action, data in (("void", None), ("pay", {"paid_out_of_band": "true"}), ("finalize", None)):
@@ -341,10 +355,11 @@ def test_lines_are_paginated_and_lists_filter_on_created_and_status(functions, p
     assert listed({"created": JUNE + 60}) == []
     assert listed({"created": {"gte": JUNE, "lt": JUNE + 1}}) == [draft.id]
     assert listed({"created": {"gt": JUNE}}) == []
-    assert listed({"created": {"lte": JUNE - 1}}) == []
+    first = listed({"created": {"lte": JUNE - 1}})  # the creation invoice, created at the start
+    assert len(first) == 1 and listed({"created": START}) == first
     assert listed({"status": "draft"}) == [draft.id]
     api.post(f"/v1/invoices/{draft.id}/finalize")
-    assert listed({"status": "open", "customer": plan.customer}) == [draft.id]
+    assert listed({"status": "open", "customer": plan.customer}) == [draft.id, *first]
     assert listed({"status": "draft"}) == []
 
 
@@ -380,7 +395,7 @@ def test_pay_refuses_without_out_of_band_before_anything(functions, plan):
     draft = _draft(functions, plan)
     with pytest.raises(InvalidRequest):
         lifecycle.pay(plan.account, draft.id, False, Clock.at(JUNE + 600))
-    assert _invoice(plan, draft.id).status == "draft" and _customer(plan).next_invoice_sequence == 1
+    assert _invoice(plan, draft.id).status == "draft" and _customer(plan).next_invoice_sequence == 2
 
 
 def test_a_draft_whose_customer_was_deleted_stops_being_sent(functions, plan):

@@ -147,6 +147,10 @@ def test_api_needs_exactly_what_its_policy_grants(api, needed):
     ).json
     sub = api.post("/v1/subscriptions", {"customer": cus, "items": [{"price": price["id"]}]}).json
     assert _event(api, cus, "25", "u1").status == 200
+    # AND a price of an existing product (its create checks that the product exists)
+    product = api.post("/v1/products", {"name": "Seats"}).json
+    seats = api.post("/v1/prices", {"currency": "usd", "unit_amount": 100, "product": product["id"]})
+    assert seats.status == 200, seats.text
     # WHEN reads, lists, searches, updates, previews, summaries, replays and deletes run
     api.post("/v1/prices", {"currency": "usd"}, headers={"Idempotency-Key": "p2"})  # fails: record deleted
     api.post("/v1/prices", {"currency": "usd", "unit_amount": 4}, headers={"Idempotency-Key": "p1"})

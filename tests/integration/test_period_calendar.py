@@ -11,7 +11,8 @@ and keeps the anchor's time of day.
 Every boundary below is written by hand as a UTC datetime. The plan is one licensed price of
 10.00 per interval, so each cycle invoice bills `[previous boundary, boundary)` as its period and
 its line bills the next period in advance: both are checked for every boundary, and that each
-boundary produced exactly one invoice, in order.
+boundary produced exactly one invoice, in order. The subscription's creation invoice
+(`subscription_create`) bills the first period in advance; it is checked apart from the cycles.
 """
 
 from __future__ import annotations
@@ -171,8 +172,21 @@ def _plan(api: support.Api, interval: str, count: int, start: int) -> tuple[str,
     return clock["id"], sub
 
 
-def _invoices(api: support.Api, sub: dict[str, Any]) -> list[dict[str, Any]]:
+def _all(api: support.Api, sub: dict[str, Any]) -> list[dict[str, Any]]:
     return ok(api.get("/v1/invoices", {"subscription": sub["id"], "limit": 100}))["data"][::-1]
+
+
+def _invoices(api: support.Api, sub: dict[str, Any]) -> list[dict[str, Any]]:
+    """The subscription's cycle invoices, oldest first (its creation invoice left out)."""
+    return [i for i in _all(api, sub) if i["billing_reason"] != "subscription_create"]
+
+
+def _first(api: support.Api, sub: dict[str, Any]) -> dict[str, Any]:
+    """The subscription's creation invoice (there is exactly one, its oldest)."""
+    first, *_ = _all(api, sub)
+    assert first["billing_reason"] == "subscription_create"
+    assert sum(i["billing_reason"] == "subscription_create" for i in _all(api, sub)) == 1
+    return first
 
 
 @pytest.mark.parametrize("name", list(CALENDARS))
@@ -182,6 +196,16 @@ def test_each_boundary_bills_one_invoice_for_exactly_its_period(api, functions, 
     clock_id, sub = _plan(api, interval, count, bounds[0])
     assert (sub["billing_cycle_anchor"], sub["current_period_start"]) == (bounds[0], bounds[0])
     assert sub["current_period_end"] == bounds[1]
+    # AND its creation invoice bills the first period [first, second boundary) in advance, open
+    first = _first(api, sub)
+    assert (first["period_start"], first["period_end"], first["status"], first["total"]) == (
+        bounds[0],
+        bounds[0],
+        "open",
+        1000,
+    )
+    (line,) = first["lines"]["data"]
+    assert (line["period"]["start"], line["period"]["end"], line["amount"]) == (bounds[0], bounds[1], 1000)
     billed: list[tuple[int, int]] = []
     for i, boundary in enumerate(bounds[1:-1], start=1):
         # WHEN the clock passes the boundary (and the invoice's grace period)
@@ -199,6 +223,7 @@ def test_each_boundary_bills_one_invoice_for_exactly_its_period(api, functions, 
         shown = ok(api.get(f"/v1/subscriptions/{sub['id']}"))
         assert (shown["current_period_start"], shown["current_period_end"]) == (boundary, bounds[i + 1])
     assert len(_invoices(api, sub)) == len(bounds) - 2
+    assert len(_all(api, sub)) == len(bounds) - 1  # and the creation invoice
 
 
 def test_one_advance_over_two_boundaries_bills_both_in_order(api, functions):
@@ -266,6 +291,9 @@ def test_usage_is_split_at_a_clamped_month_end_boundary(api, functions):
         (utc(2031, 2, 28, 12, 30), utc(2031, 3, 31, 12, 30), 506, "open"),
     ]
     assert [ln["quantity"] for i in found for ln in i["lines"]["data"]] == [43, 506]
+    # AND the creation invoice billed nothing (a metered item's first line is 0): paid at creation
+    first = _first(api, sub)
+    assert (first["total"], first["status"], first["status_transitions"]["paid_at"]) == (0, "paid", start)
 
 
 def test_a_future_anchor_on_a_month_end_starts_with_a_short_period(api, functions):
@@ -288,6 +316,12 @@ def test_a_future_anchor_on_a_month_end_starts_with_a_short_period(api, function
     sub = ok(api.post("/v1/subscriptions", body))
     # THEN its first period is the short one up to the anchor
     assert (sub["current_period_start"], sub["current_period_end"]) == (created, anchor)
+    # AND its creation invoice bills it prorated over the month ending at the anchor,
+    #     [Dec 31, Jan 31) = 31 days: 1,000 × 16 / 31 = 516.13 → 516
+    (line,) = _first(api, sub)["lines"]["data"]
+    assert (line["amount"], line["period"]["start"], line["period"]["end"]) == (516, created, anchor)
+    assert line["parent"]["subscription_item_details"]["proration"] is True
+    assert line["description"] == "Remaining time on 1 × Plan after 15 Jan 2031"
     # WHEN the clock passes the anchor, then Feb 28 and Mar 31
     for to in (anchor, utc(2031, 2, 28), utc(2031, 3, 31)):
         advance(api, functions, clock["id"], to + GRACE + 60)

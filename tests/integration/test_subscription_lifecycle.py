@@ -56,7 +56,16 @@ def subscription(catalog: Catalog, sub: dict[str, Any]) -> dict[str, Any]:
 
 
 def invoices_of(catalog: Catalog, sub: dict[str, Any]) -> list[dict[str, Any]]:
-    return ok(catalog.api.get("/v1/invoices", {"subscription": sub["id"]}))["data"]
+    """The subscription's invoices after its creation invoice (newest first)."""
+    found = ok(catalog.api.get("/v1/invoices", {"subscription": sub["id"]}))["data"]
+    return [i for i in found if i["billing_reason"] != "subscription_create"]
+
+
+def creation_invoice(catalog: Catalog, sub: dict[str, Any]) -> dict[str, Any]:
+    """The invoice the subscription's creation issued (exactly one)."""
+    found = ok(catalog.api.get("/v1/invoices", {"subscription": sub["id"]}))["data"]
+    (first,) = [i for i in found if i["billing_reason"] == "subscription_create"]
+    return first
 
 
 def listed(catalog: Catalog, status: str) -> list[str]:
@@ -90,6 +99,14 @@ def test_a_trial_is_stored_trialing_then_the_close_at_its_end_makes_it_active(
     assert listed(catalog, "trialing") == [sub["id"]] and listed(catalog, "active") == []
     found = ok(catalog.api.get("/v1/subscriptions/search", {"query": "status:'trialing'"}))["data"]
     assert [s["id"] for s in found] == [sub["id"]]
+    # AND its creation invoice is 0 (Stripe's: `Trial period for …` over the trial, and the tokens'
+    #     0 line), paid when it was created
+    first = creation_invoice(catalog, sub)
+    assert (first["total"], first["status"], first["created"]) == (0, "paid", MAR_10)
+    assert sorted((d, q, a, p) for d, q, a, _, p in lines_of(first)) == [
+        ("0 × Tokens", 0, 0, (MAR_10, MAR_10)),
+        ("Trial period for Seats", 2, 0, (MAR_10, MAR_24)),
+    ]
     # WHEN the schedule runs 3 days before the trial ends (Mar 21)
     assert due_for(account.id, sub["id"], ts(2025, 3, 21) - 60) == []
     assert due_for(account.id, sub["id"], ts(2025, 3, 21)) == [MAR_24]
@@ -314,22 +331,85 @@ def test_backdate_start_date_bills_the_past_on_the_first_invoice(
     # THEN it started Feb 24, was created now, and its billing cycle runs from now
     assert (sub["start_date"], sub["created"], sub["billing_cycle_anchor"]) == (feb_24, MAR_10, MAR_10)
     assert (sub["current_period_start"], sub["current_period_end"]) == (MAR_10, APR_10)
-    # AND the close bills [Feb 24, Mar 10) at once: the first invoice has the backdated seats,
-    #     2000 × 14/28 days of an imagined month [Feb 24, Mar 24) = 1000; 50 tokens × 2 = 100 over
-    #     [Feb 24, Mar 10); and 2 seats in advance for [Mar 10, Apr 10), 2000: 3100 in all
-    assert due_for(account.id, sub["id"], MAR_10 + 60) == [MAR_10]
-    billed = cycles.bill_period(account.id, sub["id"], MAR_10, TallyClock(MAR_10 + 60))
-    assert billed.invoice is not None
-    inv = ok(catalog.api.get(f"/v1/invoices/{billed.invoice.id}"))
+    # AND its creation invoice (Stripe's: the backdated time, billed at creation) closes
+    #     [Feb 24, Mar 10) at once, finalized: the backdated seats, 2000 × 14/28 days of an
+    #     imagined month [Feb 24, Mar 24) = 1000; 50 tokens × 2 = 100 over [Feb 24, Mar 10); and
+    #     2 seats in advance for [Mar 10, Apr 10), 2000: 3100 in all
+    inv = creation_invoice(catalog, sub)
     assert (inv["period_start"], inv["period_end"], inv["total"]) == (feb_24, MAR_10, 3100)
+    assert (inv["status"], inv["created"], inv["status_transitions"]["finalized_at"]) == (
+        "open",
+        MAR_10,
+        MAR_10,
+    )
     assert sorted((q, a, prorated, p) for _, q, a, prorated, p in lines_of(inv)) == [
         (2, 1000, True, (feb_24, MAR_10)),
         (2, 2000, False, (MAR_10, APR_10)),
         (50, 100, False, (feb_24, MAR_10)),
     ]
-    # AND the next close is the normal renewal
-    assert due_for(account.id, sub["id"], MAR_10 + 120) == []
+    # AND the close never bills that span again: nothing is due before the normal renewal
+    assert due_for(account.id, sub["id"], MAR_10 + 60) == []
+    assert (
+        cycles.bill_period(account.id, sub["id"], MAR_10, TallyClock(MAR_10 + 60)).outcome == "already_billed"
+    )
     assert due_for(account.id, sub["id"], APR_10) == [APR_10]
+    # AND 10 late tokens stamped Mar 5 (inside the span the creation invoice billed) arrive
+    catalog.usage(meter, customer, 10, at=ts(2025, 3, 5))
+    # THEN the renewal bills [Mar 10, Apr 10): no tokens since, 2 seats for [Apr 10, May 10), and
+    #      the late tokens as a true-up of the backdated span: 10 × 2 = 20
+    renewal = cycles.bill_period(account.id, sub["id"], APR_10, TallyClock(APR_10))
+    assert renewal.invoice is not None
+    assert sorted((ln.quantity, ln.amount, ln.true_up) for ln in renewal.invoice.lines) == [
+        (0, 0, False),
+        (2, 2000, False),
+        (10, 20, True),
+    ]
+    assert len(invoices_of(catalog, sub)) == 1
+
+
+def test_backdate_start_date_with_a_future_anchor_bills_up_to_the_anchor_at_creation(
+    catalog: Catalog, clock: Clock, account: support.Account
+) -> None:
+    # GIVEN 50 tokens used on Mar 1
+    customer = catalog.customer()
+    meter = catalog.meter()
+    seats = catalog.price("Seats", unit_amount=1000)
+    tokens = catalog.metered("Tokens", meter, unit_amount=2)
+    catalog.usage(meter, customer, 50, at=ts(2025, 3, 1))
+    # WHEN on Mar 10 it is created backdated to Feb 24 with its billing cycle anchored on Apr 1
+    feb_24, apr_1 = ts(2025, 2, 24), ts(2025, 4, 1)
+    sub = catalog.subscribe(
+        customer,
+        {"price": seats["id"], "quantity": 2},
+        {"price": tokens["id"]},
+        backdate_start_date=feb_24,
+        billing_cycle_anchor=apr_1,
+    )
+    assert (sub["current_period_start"], sub["current_period_end"]) == (feb_24, apr_1)
+    # THEN the creation invoice bills the seats from Feb 24 up to the anchor in one line, prorated
+    #      over an imagined month from Feb 24 (Stripe's rule): 2000 × 36/28 days = 2571.43 → 2571;
+    #      the tokens' line is 0 (their usage is billed with the first period, in arrears)
+    inv = creation_invoice(catalog, sub)
+    assert (inv["period_start"], inv["period_end"], inv["total"], inv["status"]) == (
+        MAR_10,
+        MAR_10,
+        2571,
+        "open",
+    )
+    assert sorted((d, q, a, prorated, p) for d, q, a, prorated, p in lines_of(inv)) == [
+        ("0 × Tokens", 0, 0, False, (MAR_10, MAR_10)),
+        ("Time on 2 × Seats from 24 Feb 2025", 2, 2571, True, (feb_24, apr_1)),
+    ]
+    # AND the close at the anchor bills the 50 tokens of [Feb 24, Apr 1), 100, and 2 seats in
+    #     advance for [Apr 1, May 1), 2000 — the backdated seats are not billed again
+    assert due_for(account.id, sub["id"], apr_1) == [apr_1]
+    billed = cycles.bill_period(account.id, sub["id"], apr_1, TallyClock(apr_1))
+    assert billed.invoice is not None
+    assert (billed.invoice.period_start, billed.invoice.total) == (feb_24, 2100)
+    assert sorted((ln.quantity, ln.amount, ln.proration) for ln in billed.invoice.lines) == [
+        (2, 2000, False),
+        (50, 100, False),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -454,8 +534,13 @@ def test_cancel_at_on_create(catalog: Catalog, clock: Clock, account: support.Ac
     seats = catalog.price("Seats", unit_amount=1000)
     sub = catalog.subscribe(customer, {"price": seats["id"]}, cancel_at=MAR_25)
     assert (sub["cancel_at"], sub["status"]) == (MAR_25, "active")
+    # THEN the creation invoice bills the seat only up to cancel_at: 1000 × 15/31 days of
+    #      [Mar 10, Apr 10) = 483.87 → 484
+    first = creation_invoice(catalog, sub)
+    assert [(a, prorated, p) for _, _, a, prorated, p in lines_of(first)] == [(484, True, (MAR_10, MAR_25))]
     assert due_for(account.id, sub["id"], MAR_25) == [MAR_25]
-    cycles.bill_period(account.id, sub["id"], MAR_25, TallyClock(MAR_25))
+    billed = cycles.bill_period(account.id, sub["id"], MAR_25, TallyClock(MAR_25))
+    assert billed.invoice is not None and billed.invoice.lines == ()  # nothing in advance
     assert subscription(catalog, sub)["status"] == "canceled"
 
 

@@ -5,7 +5,9 @@ sets the clock `ready` (`support.advance_clock` does both, as a Stripe user poll
 
 The plan is the seed walkthrough's price: 0.04 USD per 100 tokens, rounded up (unit_amount 4 cents,
 transform_quantity divide_by 100, round up), metered monthly. The clock starts 15 Jan 2031 00:00
-UTC — years away from the wall clock, so anything that used the wall clock would show.
+UTC — years away from the wall clock, so anything that used the wall clock would show. The
+subscription's creation invoice (`subscription_create`, 0 for a metered price, paid at once) is
+stamped with the clock's time; `_invoices` lists the ones the advances bill.
 """
 
 from __future__ import annotations
@@ -105,9 +107,14 @@ def _advanced(api: support.Api, clock: str, to: int) -> dict[str, Any]:
     return support.advance_clock(api, api.functions, clock, to)
 
 
-def _invoices(api: support.Api, subscription: str) -> list[dict[str, Any]]:
+def _all(api: support.Api, subscription: str) -> list[dict[str, Any]]:
     """The subscription's invoices, oldest first."""
     return ok(api.get("/v1/invoices", {"subscription": subscription, "limit": 100}))["data"][::-1]
+
+
+def _invoices(api: support.Api, subscription: str) -> list[dict[str, Any]]:
+    """The subscription's invoices after its creation invoice, oldest first."""
+    return [i for i in _all(api, subscription) if i["billing_reason"] != "subscription_create"]
 
 
 def _first_month(api: support.Api) -> dict[str, str]:
@@ -162,6 +169,11 @@ def test_advancing_a_month_bills_the_period_once(api):
     # GIVEN 1,201 tokens used from Jan 15 to Feb 15 on the clock
     ids = _first_month(api)
     assert _invoices(api, ids["subscription"]) == []
+    # AND its creation invoice, at the clock's time: 0 (a metered price), paid, the first number
+    (first,) = _all(api, ids["subscription"])
+    assert (first["billing_reason"], first["status"], first["total"]) == ("subscription_create", "paid", 0)
+    assert (first["created"], first["status_transitions"]["paid_at"]) == (T0, T0)
+    assert first["number"].endswith("-0001")
     # WHEN the clock advances past the period's end
     answer = ok(_advance(api, ids["clock"], FEB_15 + HOUR))
     # THEN the request answers at once, as Stripe: advancing, with its target, nothing billed yet
@@ -177,7 +189,7 @@ def test_advancing_a_month_bills_the_period_once(api):
     assert (clock["status"], clock["frozen_time"], clock["status_details"]) == ("ready", FEB_15 + HOUR, {})
     (inv,) = _invoices(api, ids["subscription"])
     assert (inv["status"], inv["billing_reason"]) == ("open", "subscription_cycle")
-    assert inv["number"].endswith("-0001") and inv["status_transitions"]["finalized_at"] == FEB_15 + HOUR
+    assert inv["number"].endswith("-0002") and inv["status_transitions"]["finalized_at"] == FEB_15 + HOUR
     assert (inv["period_start"], inv["period_end"], inv["created"]) == (T0, FEB_15, FEB_15)
     (line,) = inv["lines"]["data"]
     assert (line["quantity"], line["amount"]) == (13, 52)
@@ -255,7 +267,7 @@ def _billed_twice_over(api: support.Api, ids: dict[str, str]) -> None:
         (T0, 52, "open"),
         (FEB_15, 0, "paid"),
     ]
-    assert sorted(i["number"][-4:] for i in invoices) == ["0001", "0002"]
+    assert sorted(i["number"][-4:] for i in invoices) == ["0002", "0003"]  # 0001: the creation's
 
 
 def test_duplicate_messages_bill_each_period_once(api):

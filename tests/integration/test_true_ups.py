@@ -71,11 +71,13 @@ def _use(
 
 
 def _invoices(plan: Plan, subscription: str | None = None) -> list[Invoice]:
-    """The subscription's invoices, oldest first."""
+    """The subscription's invoices after its creation invoice, oldest first."""
     found = invoices.list_(
         plan.account, Window(limit=100), Clock.at(SEPTEMBER), subscription=subscription or plan.subscription
     ).data
-    return sorted(found, key=lambda i: i.period_start)
+    return sorted(
+        (i for i in found if i.billing_reason != "subscription_create"), key=lambda i: i.period_start
+    )
 
 
 def _true_ups(inv: Invoice) -> list[InvoiceLine]:

@@ -10,8 +10,11 @@ Rules on create (Stripe's, where it has them):
 
 Each item id is claimed for its subscription in the create transaction (a small claim item), so
 `GET /v1/subscription_items/{id}` finds the subscription with one read, without a scan. The
-create also bumps the customer's subscription counter and checks the customer still exists, so
-deleting a customer (`billing.customers.delete`) never misses a subscription created meanwhile.
+create also bumps the customer's subscription counter and writes the customer (conditional on the
+version read), so deleting a customer (`billing.customers.delete`) never misses a subscription
+created meanwhile. The same transaction holds the subscription's creation invoice, finalized
+(`billing.first_invoices`: Stripe's `subscription_create` invoice), numbered from the customer's
+`next_invoice_sequence`; a customer changed since it was read is read again (`ATTEMPTS` times).
 
 Periods are derived from `start_date`, `billing_cycle_anchor` and the interval at the instant of
 the read, so they roll over without a background job; a canceled subscription keeps the period
@@ -38,12 +41,13 @@ from tally.presenters.subscriptions import SubscriptionView
 from tally.presenters.subscriptions import subscription as present
 from tally.settings import settings
 from tally.store import claims, lists, objects
-from tally.store.objects import Change, Counter, Exists, Stored, Unique
+from tally.store.objects import Change, Counter, Stored, Unique, Write
 
 ITEM = "subscription_item"  # claim: item id → its subscription
 _ITEM_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
 
 MAX_ITEMS = 20
+ATTEMPTS = 3
 ANCHOR_SKEW_SECONDS = 300
 MAX_QUANTITY = 10**12
 MAX_TRIAL_DAYS = 730  # Stripe's limit
@@ -197,8 +201,8 @@ def _backdated_items(
     account: str, s: Subscription, prices: Sequence[Price], clock: Clock
 ) -> tuple[PendingItem, ...]:
     """Stripe's backdating charge: each licensed item's time `[start_date, created)`, prorated
-    over an imagined period of one interval starting at `start_date` (a pending item the first
-    invoice, which closes `[start_date, …)`, bills)."""
+    over an imagined period of one interval starting at `start_date` (pending items of the span's
+    close: the creation invoice, `billing.first_invoices`, closes that span and bills them)."""
     by_id = {p.id: p for p in prices}
     out = []
     for item in s.items:
@@ -206,9 +210,8 @@ def _backdated_items(
         if price.metered or item.quantity is None:
             continue
         name = objects.get(account, price.product, Product, clock).name
-        p = prorations.backdated(
-            price, item.quantity, name, s.start_date, s.created, s.interval, s.interval_count
-        )
+        end = min(s.created, s.billing_cycle_anchor)  # the backdated span [start_date, end)
+        p = prorations.backdated(price, item.quantity, name, s.start_date, end, s.interval, s.interval_count)
         if p.amount != 0:
             out.append(
                 PendingItem(
@@ -316,23 +319,42 @@ def create(
         cancel_at=cancel_at,
         cancel_at_period_end=cancel_at_period_end,
     )
+    from tally.billing import first_invoices  # lazy: first_invoices → invoices → subscriptions
+
+    backdated: tuple[PendingItem, ...] = ()
     if backdate_start_date is not None:  # the licensed time before now, billed by the first invoice
-        subscription = replace(
-            subscription, pending_items=_backdated_items(account, subscription, prices, clock)
-        )
-    shown = SubscriptionView(subscription, {p.id: p for p in prices}, current_period(subscription, clock))
+        backdated = _backdated_items(account, subscription, prices, clock)
+    by_id = {p.id: p for p in prices}
     clash = Conflict("A subscription item id was taken at the same time; retry.")
-    change = changes.created(
-        subscription,
-        "customer.subscription.created",
-        present(shown),
-        [Unique(ITEM, item.id, clash) for item in items],
-    )
-    gone = InvalidRequest(f"No such customer: '{customer_id}'", code="resource_missing", param="customer")
-    change.requires.append(Exists(customer_id, gone))
-    change.bump.append(Counter(customer_id, Subscription.OBJECT))
-    objects.create(account, change, clock)
-    return shown
+    for attempt in range(ATTEMPTS):
+        # the first invoice is numbered from the customer, written in the same transaction
+        owner = _owner(account, customer_id, clock)
+        issued = first_invoices.issue(account, subscription, by_id, backdated, owner.record, clock)
+        stored = issued.subscription
+        shown = SubscriptionView(stored, by_id, current_period(stored, clock))
+        change = changes.created(
+            stored,
+            "customer.subscription.created",
+            present(shown),
+            [Unique(ITEM, item.id, clash) for item in items],
+        )
+        change.bump.append(Counter(customer_id, Subscription.OBJECT))
+        writes = [Write(change), *first_invoices.writes(issued, owner)]
+        try:
+            objects.commit(account, writes, clock, aux=first_invoices.billed(account, issued))
+        except Conflict:  # the customer changed (or went) since we read it: read it again
+            if attempt == ATTEMPTS - 1:
+                raise
+            continue
+        return shown
+    raise AssertionError("unreachable")
+
+
+def _owner(account: str, customer_id: str, clock: Clock) -> Stored[Customer]:
+    try:
+        return objects.load(account, customer_id, Customer, clock, param="customer")
+    except NotFound as exc:
+        raise InvalidRequest(exc.message, code="resource_missing", param="customer") from None
 
 
 def retrieve(account: str, subscription_id: str, clock: Clock) -> SubscriptionView:

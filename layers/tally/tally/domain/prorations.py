@@ -57,13 +57,27 @@ def charge(price: Price, quantity: int, product: str, period: tuple[int, int], a
     return Proration(price.id, quantity, amount, at, period[1], text)
 
 
+def spanned(price: Price, quantity: int, full: tuple[int, int], span: tuple[int, int]) -> int:
+    """`quantity × price` for the time `span` = `[a, b)`, as a share of the full period `full`:
+    `exact × (b - a) / (full end - full start)`, rounded once, half-up (`span` may be longer
+    than `full`: a backdated span up to a future anchor bills more than one period)."""
+    (start, end), (a, b) = full, span
+    if end <= start or b < a:
+        raise ValueError(f"Cannot prorate [{a}, {b}) over [{start}, {end}).")
+    with localcontext() as ctx:
+        ctx.prec = 60
+        exact = exact_amount(price.model, quantity) * Decimal(b - a) / Decimal(end - start)
+    return round_amount(exact)
+
+
 def backdated(
     price: Price, quantity: int, product: str, start: int, now: int, interval: str, interval_count: int
 ) -> Proration:
     """Stripe's backdating line: the time `[start, now)` of `quantity × price`, prorated over an
-    imagined period of one interval starting at `start` (Stripe's rule; a positive line)."""
+    imagined period of one interval starting at `start` (Stripe's rule; a positive line). `now`
+    is the creation instant, or a future billing cycle anchor (then the line runs up to it)."""
     imagined_end = periods.add_intervals(start, interval, interval_count, 1)
-    used = prorated(price, quantity, (start, imagined_end), max(start, imagined_end - (now - start)))
+    used = spanned(price, quantity, (start, imagined_end), (start, now))
     amount = limits.check_amount("The backdated charge", used)
     text = f"Time on {quantity} × {product} from {_day(start)}"
     return Proration(price.id, quantity, amount, start, now, text)

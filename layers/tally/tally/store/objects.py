@@ -118,12 +118,21 @@ class Change:
     requires: list[Exists] = field(default_factory=list)
     guards: list[Guard] = field(default_factory=list)
     sides: list[Side] = field(default_factory=list)
+    # further events the write records, in order after the first (`event_type`, `data.object`):
+    # an invoice created and finalized at once records `invoice.created` then `invoice.finalized`
+    also: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def actions(self) -> int:
-        """Transaction actions this change takes: record, event, claims, checks, counters, sides."""
-        parts = (self.claim, self.release, self.bump, self.requires, self.guards, self.sides)
+        """Transaction actions this change takes: record, events, claims, checks, counters, sides."""
+        parts = (self.claim, self.release, self.bump, self.requires, self.guards, self.sides, self.also)
         return 1 + (self.event_type is not None) + sum(len(p) for p in parts)
+
+    def events(self) -> list[Change]:
+        """Each event this change records, as a change of its own (this one first, unless its
+        `event_type` is None)."""
+        first = [self] if self.event_type is not None else []
+        return [*first, *(Change(self.record, kind, shown) for kind, shown in self.also)]
 
 
 @dataclass
@@ -308,9 +317,8 @@ def actions(w: Write) -> int:
     its change's own, its filter entries added or removed, and its event's filter entries."""
     before = filters.of_record(w.stored.record) if w.stored is not None else frozenset()
     after = frozenset() if w.delete else filters.of_record(w.change.record)
-    event_type = w.change.event_type
-    events = len(filters.of_event_type(event_type)) if event_type is not None else 0
-    return w.change.actions + len(before ^ after) + events
+    types = sum(len(filters.of_event_type(c.event_type or "")) for c in w.change.events())
+    return w.change.actions + len(before ^ after) + types
 
 
 def fits(writes: Sequence[Write]) -> bool:
@@ -353,12 +361,11 @@ def commit(account: str, writes: Sequence[Write], clock: Clock, aux: Sequence[Au
             sorts.append(sort)
             before = w.stored.record if w.stored is not None else None
             filters.write(tx, account, w.change.record, sort, before, deleted=w.delete)
-            if w.change.event_type is None:
-                continue
-            event, *entries = event_log.items_of(account, event_log.entry(account, w.change, clock))
-            tx.save(_fits(event, w.change, "event"))
-            for entry in entries:
-                tx.save(entry)
+            for change in w.change.events():
+                event, *entries = event_log.items_of(account, event_log.entry(account, change, clock))
+                tx.save(_fits(event, change, "event"))
+                for entry in entries:
+                    tx.save(entry)
         for w, sort in zip(writes, sorts, strict=True):  # the search index, in the room left
             before = w.stored.record if w.stored is not None else None
             added, left = search_index.write(
