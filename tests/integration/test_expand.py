@@ -61,16 +61,19 @@ def test_a_subscription_expands_its_customer_and_items_products(world: World) ->
             {"expand": ["customer", "items.data.price.product", "latest_invoice"]},
         )
     )
-    # THEN the customer and the product are the objects, the price stays embedded, null stays null
+    # THEN the customer, the product and the creation invoice are the objects, the price stays embedded
     assert sub["customer"] == world.current_customer()
     item = sub["items"]["data"][0]
     assert item["price"]["product"] == world.product
     assert item["plan"]["product"] == world.product["id"]  # not asked for: stays an id
-    assert sub["latest_invoice"] is None
+    latest = sub["latest_invoice"]
+    assert latest["object"] == "invoice" and latest["billing_reason"] == "subscription_create"
+    assert latest["subscription"] == sub_id
     # AND the expanded answer still reads as Stripe's types
     assert stripe_shapes.problems(sub) == []
     # AND without expand the ids stay ids
-    assert ok(world.api.get(f"/v1/subscriptions/{sub_id}"))["customer"] == world.customer["id"]
+    unexpanded = ok(world.api.get(f"/v1/subscriptions/{sub_id}"))
+    assert unexpanded["customer"] == world.customer["id"] and unexpanded["latest_invoice"] == latest["id"]
 
 
 def test_prices_products_and_invoices_expand(world: World) -> None:

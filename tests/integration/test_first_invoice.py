@@ -256,3 +256,43 @@ def test_twenty_items_fit_in_the_create_transaction(
     (first,) = invoices_of(catalog, sub)
     assert first["total"] == sum(100 + i for i in range(20)) == 2190
     assert len(first["lines"]["data"]) == 20
+
+
+def test_latest_invoice_names_each_invoice_of_the_subscription_in_turn(
+    catalog: Catalog, clock: Clock, account: support.Account
+) -> None:
+    def latest() -> str | None:
+        return ok(catalog.api.get(f"/v1/subscriptions/{sub['id']}"))["latest_invoice"]
+
+    # GIVEN the hybrid plan, created on Mar 10: latest_invoice is its creation invoice
+    _, _, sub = hybrid(catalog)
+    (first,) = invoices_of(catalog, sub)
+    assert sub["latest_invoice"] == first["id"] == latest()
+    # WHEN the period closes on Apr 10 THEN it is the cycle invoice
+    billed = cycles.bill_period(account.id, sub["id"], APR_10, TallyClock(APR_10))
+    assert billed.invoice is not None and latest() == billed.invoice.id
+    # WHEN the seats go to 4 with always_invoice on Apr 20 THEN it is that update's invoice
+    clock.at(ts(2025, 4, 20))
+    seats = next(i for i in sub["items"]["data"] if i["price"]["unit_amount"] == 1000)
+    updated = ok(
+        catalog.api.post(
+            f"/v1/subscriptions/{sub['id']}",
+            {"items": [{"id": seats["id"], "quantity": 4}], "proration_behavior": "always_invoice"},
+        )
+    )
+    newest = invoices_of(catalog, sub)[0]
+    assert newest["billing_reason"] == "subscription_update"
+    assert updated["latest_invoice"] == newest["id"] == latest()
+    # WHEN it is canceled with invoice_now on Apr 25 THEN it is the final invoice
+    clock.at(ts(2025, 4, 25))
+    canceled = ok(catalog.api.request("DELETE", f"/v1/subscriptions/{sub['id']}", query="invoice_now=true"))
+    final = invoices_of(catalog, sub)[0]
+    assert final["id"] not in (first["id"], billed.invoice.id, newest["id"])
+    assert canceled["latest_invoice"] == final["id"] == latest()
+    # AND the subscription.updated event of the close says what latest_invoice was before
+    updates = [
+        e
+        for e in support.stored_events(account.id)
+        if e["type"] == "customer.subscription.updated" and e["data"]["object"]["id"] == sub["id"]
+    ]
+    assert any(e["data"]["previous_attributes"].get("latest_invoice") == first["id"] for e in updates)

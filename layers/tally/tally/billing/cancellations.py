@@ -120,7 +120,12 @@ def cancel(
         invoice = pending.invoice_now(
             account, s, lines, Period(s.unbilled_period[0], clock.now), prices, clock
         )
-    cleared = Stored(replace(s, pending_items=(), usage_segments=()), stored.version, stored.created_ms)
+    latest = invoice.id if invoice is not None and invoice.lines else s.latest_invoice
+    cleared = Stored(
+        replace(s, pending_items=(), usage_segments=(), latest_invoice=latest),
+        stored.version,
+        stored.created_ms,
+    )
     change = canceled(account, cleared, clock, reason)
     writes = [Write(change, stored)]
     if invoice is not None and invoice.lines:
@@ -252,6 +257,7 @@ def at_period_end(
         billed_through=end,
         pending_items=(),
         usage_segments=(),
+        latest_invoice=final.id,
     )
     prices = dict(cycle_invoice.prices)
     shown = present(SubscriptionView(after, prices, period))

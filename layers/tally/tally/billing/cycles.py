@@ -144,7 +144,9 @@ def _bill_once(account: str, subscription_id: str, period_end: int, clock: Clock
         replace(view, billing_reason="subscription_cycle").as_record(),
         automatically_finalizes_at=end + account_settings.invoice_grace(account, clock),
     )
-    after = replace(s, billed_through=end, status="active")  # a trial ends with its period
+    after = replace(
+        s, billed_through=end, status="active", latest_invoice=invoice.id
+    )  # a trial ends with its period
     prices = view.prices  # read once, by the builder (a second read was 1 GetItem per price)
     nxt = after.unbilled_period
     if s.cancel_at_period_end or s.cancel_at == end:  # ends: no lines in advance (billing.cancellations)

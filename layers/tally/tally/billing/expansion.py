@@ -5,8 +5,8 @@ A path is dotted (`items.data.price.product`), at most 4 levels; on a list every
 them `ExpandableField[...]`); any other path is Stripe's 400 "This property cannot be expanded
 (path)." Paths are checked against the object's type before the request does anything (`check`),
 then applied to the presented answer (`Expander.expand`), fetching each object once per request.
-A null stays null (`latest_invoice`), as on Stripe; an id whose object is gone stays an id (a
-deleted customer reads as Stripe's deleted stub).
+A null stays null, as on Stripe; an id whose object is gone stays an id (a deleted customer reads
+as Stripe's deleted stub).
 """
 
 from __future__ import annotations
@@ -138,7 +138,14 @@ class Expander:
             ),
             "billing.meter": lambda i: present_meter(meters.retrieve(self.account, i, self.clock)),
             "test_helpers.test_clock": self._test_clock,
+            "invoice": self._invoice,
         }
+
+    def _invoice(self, invoice_id: str) -> dict[str, Any]:
+        from tally.billing import invoices  # lazy: only `latest_invoice` expands to an invoice
+        from tally.presenters.invoices import invoice
+
+        return invoice(invoices.retrieve(self.account, invoice_id, self.clock))
 
     def _test_clock(self, clock_id: str) -> dict[str, Any]:
         from tally.billing import test_clocks  # lazy: only customers on a clock need it

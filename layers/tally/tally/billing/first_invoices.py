@@ -171,7 +171,7 @@ def issue(
     opened = replace(record, status="open", number=number, finalized_at=created)
     if opened.amount_remaining == 0:  # nothing to pay: paid at finalization (Stripe)
         opened = replace(opened, status="paid", paid_at=created)  # amount_paid: 0 of 0
-    return Issued(stored, opened, record, claim)
+    return Issued(replace(stored, latest_invoice=record.id), opened, record, claim)
 
 
 def billed(account: str, issued: Issued) -> list[Aux]:

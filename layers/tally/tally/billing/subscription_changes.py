@@ -343,6 +343,8 @@ def update(account: str, subscription_id: str, upd: Update, clock: Clock) -> Upd
     if invoice is None and upd.proration_behavior == "always_invoice" and after.pending_items:
         invoice = _invoice_now(account, after, after.pending_items, prices, clock)
         after = replace(after, pending_items=())
+    if invoice is not None:
+        after = replace(after, latest_invoice=invoice.id)
     if len(after.pending_items) > MAX_PENDING:
         raise invalid(
             "proration_behavior",

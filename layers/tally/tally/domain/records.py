@@ -231,6 +231,9 @@ class Subscription:
     # Stripe's `backdate_start_date`: the subscription started before it was created; periods run
     # from this instant (`start_date`), so the first invoice bills [start_date, first period end).
     backdated_start: int | None = None
+    # Stripe's `latest_invoice`: the last invoice written for this subscription (set in the
+    # transaction that writes it: creation, period close, updates that invoice, cancel).
+    latest_invoice: str | None = None
     # Cancel at this instant (Stripe's `cancel_at`, within the current period): the period is cut
     # short there and the close at `cancel_at` ends the subscription (`tally.billing.cancellations`).
     cancel_at: int | None = None

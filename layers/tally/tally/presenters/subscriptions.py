@@ -101,7 +101,7 @@ def subscription(view: SubscriptionView) -> dict[str, Any]:
             "total_count": len(items),
             "url": f"/v1/subscription_items?subscription={s.id}",
         },
-        "latest_invoice": None,
+        "latest_invoice": s.latest_invoice,
         "livemode": s.livemode,
         "managed_payments": None,
         "metadata": dict(s.metadata),
