@@ -36,7 +36,7 @@ T0 = _at(2031, 1, 15)
 JAN_20 = _at(2031, 1, 20)
 FEB_15, MAR_15, APR_15 = _at(2031, 2, 15), _at(2031, 3, 15), _at(2031, 4, 15)
 HOUR = 3600
-# The keys of Stripe's test_helpers.test_clock (its documented fixture, ../shared/reference)
+# The keys of Stripe's test_helpers.test_clock, as Stripe's documented fixture has them
 STRIPE_TEST_CLOCK = (
     "created",
     "deletes_after",

@@ -124,26 +124,8 @@ def finalized(
     out = []
     for check in checks:
         for ln in check.lines:
-            price = prices[ln.price]
             key = (ln.subscription_item, ln.price, ln.period.start, ln.period.end)
-            out.append(
-                InvoiceLine(
-                    id=ids.get(key) or new_id("il"),
-                    subscription_item=ln.subscription_item,
-                    price=ln.price,
-                    product=ln.product,
-                    usage_type=ln.usage_type,
-                    quantity=ln.quantity,
-                    amount=ln.amount,
-                    period_start=ln.period.start,
-                    period_end=ln.period.end,
-                    description=ln.description,
-                    currency=price.currency,
-                    unit_amount=price.unit_amount,
-                    usage_start=ln.usage_start,
-                    true_up=True,
-                )
-            )
+            out.append(ln.stored(ids.get(key) or new_id("il"), prices[ln.price]))
     return out, checks
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from tally.domain import limits, periods
 from tally.domain.pricing import billable_quantity, line_amount
-from tally.domain.records import METERED, Price
+from tally.domain.records import METERED, InvoiceLine, Price
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,26 @@ class Line:
     proration: bool = False
     usage_start: int | None = None  # metered: usage counted from here (None: the period start)
     true_up: bool = False  # late usage of a finalized period (`tally.domain.true_ups`)
+
+    def stored(self, line_id: str, price: Price) -> InvoiceLine:
+        """The invoice's record of this line: it keeps its price's currency and unit amount."""
+        return InvoiceLine(
+            id=line_id,
+            subscription_item=self.subscription_item,
+            price=self.price,
+            product=self.product,
+            usage_type=self.usage_type,
+            quantity=self.quantity,
+            amount=self.amount,
+            period_start=self.period.start,
+            period_end=self.period.end,
+            description=self.description,
+            currency=price.currency,
+            unit_amount=price.unit_amount,
+            proration=self.proration,
+            usage_start=self.usage_start,
+            true_up=self.true_up,
+        )
 
 
 @dataclass(frozen=True)

@@ -28,26 +28,8 @@ class InvoiceView:
         """The invoice record of this draft: lines keep their price's unit amount, and the
         customer and subscription fields Stripe shows are copied (an invoice does not follow them)."""
         d, s, c, t = self.draft, self.subscription, self.customer, self.draft.totals
-        lines = tuple(
-            InvoiceLine(
-                id=line_id,
-                subscription_item=ln.subscription_item,
-                price=ln.price,
-                product=ln.product,
-                usage_type=ln.usage_type,
-                quantity=ln.quantity,
-                amount=ln.amount,
-                period_start=ln.period.start,
-                period_end=ln.period.end,
-                description=ln.description,
-                currency=self.prices[ln.price].currency,
-                unit_amount=self.prices[ln.price].unit_amount,
-                proration=ln.proration,
-                usage_start=ln.usage_start,
-                true_up=ln.true_up,
-            )
-            for line_id, ln in zip(self.line_ids, d.lines, strict=True)
-        )
+        pairs = zip(self.line_ids, d.lines, strict=True)
+        lines = tuple(ln.stored(line_id, self.prices[ln.price]) for line_id, ln in pairs)
         return Invoice(
             id=self.id,
             customer=c.id,
