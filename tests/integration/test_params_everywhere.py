@@ -145,7 +145,7 @@ VALID: dict[str, Req] = {
     # notification subscriptions
     "POST /v1/notification_subscriptions": Req(
         "/v1/notification_subscriptions",
-        {"protocol": "email", "endpoint": "ops@example.com", "event_types": ["*"]},
+        {"protocol": "email", "endpoint": "{email}", "event_types": ["*"]},
     ),
     "GET /v1/notification_subscriptions": Req("/v1/notification_subscriptions"),
     "GET /v1/notification_subscriptions/{id}": Req(
@@ -208,6 +208,8 @@ def _ok(response: support.Response) -> dict[str, Any]:
 
 
 SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
+    # an address of this account alone (another account's subscription to it would be refused)
+    "email": lambda api, get: f"walk-{api.account.id.lower()}@example.com",
     "customer": lambda api, get: _ok(api.post("/v1/customers", {"name": "Ada"}))["id"],
     "product": lambda api, get: _ok(api.post("/v1/products", {"name": "Seats"}))["id"],
     "bare_product": lambda api, get: _ok(api.post("/v1/products", {"name": "Unused"}))["id"],
@@ -282,7 +284,7 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
     "notification_subscription": lambda api, get: _ok(
         api.post(
             "/v1/notification_subscriptions",
-            {"protocol": "email", "endpoint": "seed@example.com", "event_types": ["*"]},
+            {"protocol": "email", "endpoint": f"seed-{get('email')}", "event_types": ["*"]},
         )
     )["id"],
 }
@@ -425,24 +427,24 @@ def test_an_expandable_path_expands(api, route):
 
 
 def test_delete_reads_its_body(api):
-    # GIVEN a subscription WHEN cancelled with `curl -X DELETE … -d invoice_now=true`
+    # GIVEN a subscription to 10.00 a month, just created
     seeds = Seeds(api)
-    sub = seeds.get("subscription")
-    before = {i["id"] for i in api.get("/v1/invoices", {"subscription": sub}).json["data"]}
-    response = send(api, "DELETE", f"/v1/subscriptions/{sub}", {"invoice_now": "true"})
-    # THEN it is canceled with its final invoice (the body was read)
+    sub, creation = seeds.get("subscription"), seeds.get("open_invoice")
+    # WHEN cancelled with `curl -X DELETE … -d invoice_now=true -d prorate=true`
+    response = send(api, "DELETE", f"/v1/subscriptions/{sub}", {"invoice_now": "true", "prorate": "true"})
+    # THEN it is canceled with a final invoice crediting the unused month (the body was read)
     assert response.status == 200, response.text
     assert response.json["status"] == "canceled"
-    after = api.get("/v1/invoices", {"subscription": sub}).json["data"]
-    final = [i for i in after if i["id"] not in before]
-    assert len(final) == 1 and final[0]["id"] == response.json["latest_invoice"], final
+    final = response.json["latest_invoice"]
+    assert final not in (None, creation)
+    assert api.get(f"/v1/invoices/{final}").json["subtotal"] < 0
 
 
 def test_delete_reads_its_query_too(api):
     seeds = Seeds(api)
-    sub = seeds.get("subscription")
-    creation = seeds.get("open_invoice")
-    response = send(api, "DELETE", f"/v1/subscriptions/{sub}", {}, query={"invoice_now": "true"})
+    sub, creation = seeds.get("subscription"), seeds.get("open_invoice")
+    query = {"invoice_now": "true", "prorate": "true"}
+    response = send(api, "DELETE", f"/v1/subscriptions/{sub}", {}, query=query)
     assert response.status == 200, response.text
     assert response.json["latest_invoice"] not in (None, creation)
 
