@@ -48,7 +48,7 @@ class Request:
 
 
 def is_v2(route_key: str) -> bool:
-    """Whether a route (`POST /v2/…`) or raw path is Stripe's v2 namespace: JSON, v2 errors."""
+    """Whether a route (`POST /v2/…`) is in Stripe's v2 namespace: JSON, no `expand`, v2 errors."""
     return route_key.split(" ", 1)[-1].startswith("/v2/")
 
 
@@ -67,11 +67,17 @@ def response(status: int, body: str, headers: dict[str, str] | None = None) -> d
 
 # v2 errors always carry a `code` (Stripe's v2 SDKs dispatch on type and code); where the v1 error
 # has none, the status's.
-V2_CODES = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 409: "conflict", 500: "internal_error"}
+V2_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    404: "not_found",
+    409: "conflict",
+    500: "internal_error",
+}
 
 
 def error_body(exc: errors.StripeError, v2: bool) -> dict[str, Any]:
-    """Stripe's error envelope; on /v2 paths the v2 shape (`type`, `code` always, `message`,
+    """Stripe's error envelope; for a v2 endpoint the v2 shape (`type`, `code` always, `message`,
     `param` when one parameter is at fault)."""
     body = exc.to_body()
     if v2 and "code" not in body["error"]:
@@ -158,8 +164,9 @@ def handle(event: dict[str, Any], context: Any, routes: dict[str, Route]) -> dic
     base_headers = {"Request-Id": request_id}
     token = current_request.set(RequestInfo(request_id, key))
     logger.remove_keys(["account", "route"])  # a warm function's previous request set them
+    route = routes.get(event.get("routeKey") or "")
+    v2 = route is not None and is_v2(route.key)  # errors of a v2 endpoint take the v2 shape
     try:
-        route = routes.get(event.get("routeKey") or "")
         if route is None:
             raise errors.RouteNotFound(method, path)
         account = _authenticate(route, headers, clock)
@@ -191,11 +198,11 @@ def handle(event: dict[str, Any], context: Any, routes: dict[str, Route]) -> dic
     except errors.StripeError as exc:
         if exc.status >= 500 or exc.status == 429:
             logger.warning("request failed", extra={"error": exc.message, "status": exc.status})
-        return response(exc.status, to_json(error_body(exc, is_v2(path))), base_headers)
+        return response(exc.status, to_json(error_body(exc, v2)), base_headers)
     except Exception:
         logger.exception("unhandled error")
         body = errors.StripeError("An unexpected error occurred; it has been logged. Retry the request.")
         body.type = "api_error"
-        return response(500, to_json(error_body(body, is_v2(path))), base_headers)
+        return response(500, to_json(error_body(body, v2)), base_headers)
     finally:
         current_request.reset(token)
