@@ -1,6 +1,7 @@
 """The calls stripe-samples' usage-based-subscriptions servers make to record usage, through the
 official SDK against the local server: `client.v2.billing.meter_events.create` (their usage
-route), `client.v2.billing.meter_event_adjustments.create`, and the v2 stream's expired session.
+route), `client.v2.billing.meter_event_adjustments.create`, and the v2 stream's expired session;
+and the issue's `curl -X DELETE … -d invoice_now=true` over real HTTP.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+import requests
 import stripe
 
 pytestmark = pytest.mark.e2e
@@ -23,7 +25,9 @@ def _total(client: stripe.StripeClient, meter: str, customer: str) -> int:
     return sum(s.aggregated_value for s in summaries.data)
 
 
-def test_usage_recorded_with_v2_meter_events_is_billed_and_can_be_cancelled(client: stripe.StripeClient) -> None:
+def test_usage_recorded_with_v2_meter_events_is_billed_and_can_be_cancelled(
+    client: stripe.StripeClient,
+) -> None:
     # GIVEN what the sample app sets up: a meter, a customer, a metered price, a subscription
     meter = client.v1.billing.meters.create(
         {"display_name": "API calls", "event_name": "sdk_v2_calls", "default_aggregation": {"formula": "sum"}}
@@ -80,7 +84,11 @@ def test_usage_recorded_with_v2_meter_events_is_billed_and_can_be_cancelled(clie
 def test_v2_meter_event_errors_reach_the_sdk_as_stripe_errors(client: stripe.StripeClient) -> None:
     # GIVEN a meter and a customer
     client.v1.billing.meters.create(
-        {"display_name": "API calls", "event_name": "sdk_v2_errors", "default_aggregation": {"formula": "sum"}}
+        {
+            "display_name": "API calls",
+            "event_name": "sdk_v2_errors",
+            "default_aggregation": {"formula": "sum"},
+        }
     )
     customer = client.v1.customers.create({"name": "Jenny"})
     # WHEN an event breaks a rule THEN the SDK raises InvalidRequestError naming the param and code
@@ -100,3 +108,41 @@ def test_an_expired_stream_session_raises_temporary_session_expired(local_server
         streamer.v2.billing.meter_event_stream.create(
             {"events": [{"event_name": "x", "payload": {"stripe_customer_id": "cus_x", "value": "1"}}]}
         )
+
+
+def test_curl_delete_with_a_body_cancels_with_the_final_invoice(
+    client: stripe.StripeClient, local_server, e2e_key
+) -> None:
+    # GIVEN a subscription to 10.00 a month
+    price = client.v1.prices.create(
+        {
+            "currency": "usd",
+            "unit_amount": 1000,
+            "recurring": {"interval": "month"},
+            "product_data": {"name": "Seats"},
+        }
+    )
+    customer = client.v1.customers.create({"name": "Jenny"})
+    sub = client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}]})
+    # WHEN `curl -X DELETE …/subscriptions/sub_… -u sk_…: -d invoice_now=true -d prorate=true`
+    response = requests.delete(
+        f"{local_server.url}/v1/subscriptions/{sub.id}",
+        auth=(e2e_key, ""),
+        data={"invoice_now": "true", "prorate": "true"},
+        timeout=30,
+    )
+    # THEN it is canceled with a final invoice crediting the unused month
+    assert response.status_code == 200, response.text
+    canceled = response.json()
+    assert canceled["status"] == "canceled" and canceled["latest_invoice"] != sub.latest_invoice
+    assert client.v1.invoices.retrieve(canceled["latest_invoice"]).subtotal < 0
+    # AND an unknown body parameter on a DELETE is refused
+    other = client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}]})
+    refused = requests.delete(
+        f"{local_server.url}/v1/subscriptions/{other.id}",
+        auth=(e2e_key, ""),
+        data={"invoice_nwo": "true"},
+        timeout=30,
+    )
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "invoice_nwo"
+    assert client.v1.subscriptions.retrieve(other.id).status == "active"

@@ -458,3 +458,11 @@ def test_a_parameter_in_both_body_and_query_is_refused(api):
     )
     support.assert_stripe_error(response.status, response.json, 400, param="invoice_now")
     assert api.get(f"/v1/subscriptions/{sub}").json["status"] == "active"
+
+
+def test_a_known_parameter_in_a_post_query_is_read(api):
+    # GIVEN `POST /v1/customers?name=Ada` (Stripe reads a POST's query string too) WHEN sent
+    response = send(api, "POST", "/v1/customers", {"email": "ada@example.com"}, query={"name": "Ada"})
+    # THEN both the query's and the body's parameters are taken
+    assert response.status == 200, response.text
+    assert (response.json["name"], response.json["email"]) == ("Ada", "ada@example.com")
