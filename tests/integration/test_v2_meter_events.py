@@ -245,3 +245,26 @@ def test_v2_cancel_adjustment_drops_the_event_and_answers_the_v2_object(api):
 def test_v2_adjustment_input_is_checked(api, body, code, param):
     _setup(api)
     _v2_error(api.post(ADJUSTMENTS, json=body), 400, code=code, param=param)
+
+
+def test_a_crash_after_the_cancel_is_written_never_cancels_twice(api, monkeypatch):
+    # GIVEN two events (10 and 30) and a v2 cancel of the 30 whose answer is lost after the cancel
+    # was written (its one crash point: the mark and the bucket's subtraction are one transaction)
+    from tally.presenters import meter_events as presenter
+
+    meter, customer = _setup(api)
+    api.post(EVENTS, json=_event(customer, "10", identifier="keep"))
+    api.post(EVENTS, json=_event(customer, "30", identifier="drop"))
+    cancel = {"event_name": "v2_tokens", "type": "cancel", "cancel": {"identifier": "drop"}}
+    real = presenter.v2_adjustment
+    monkeypatch.setattr(
+        presenter, "v2_adjustment", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("lost"))
+    )
+    assert api.post(ADJUSTMENTS, json=cancel, headers={"Idempotency-Key": "adj-1"}).status == 500
+    monkeypatch.setattr(presenter, "v2_adjustment", real)
+    # WHEN the client retries with the same key
+    retry = api.post(ADJUSTMENTS, json=cancel, headers={"Idempotency-Key": "adj-1"})
+    # THEN the event is not subtracted twice: the retry says it is already cancelled, the total is 10
+    _v2_error(retry, 400, param="cancel[identifier]")
+    assert "already cancelled" in retry.json["error"]["message"]
+    assert _total(api, meter, customer) == 10
