@@ -111,9 +111,9 @@ def _parse(event: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
     query = parse_form(event.get("rawQueryString") or "")
     text = _body_text(event)
     body = parse_body(text, headers.get("content-type", "")) if text else {}
-    for name in sorted(query.keys() & body.keys()):
+    if both := sorted(query.keys() & body.keys()):
         raise errors.InvalidRequest(
-            f"Parameter {name} was given both in the query string and in the body.", param=name
+            f"Parameter {both[0]} was given both in the query string and in the body.", param=both[0]
         )
     return {**query, **body}
 

@@ -17,6 +17,7 @@ from tally.api.routing import Routes
 from tally.billing import meter_events
 from tally.billing.meter_events import EventInput, Unreadable
 from tally.domain import meter_events as rules
+from tally.domain.records import MeterEvent
 from tally.errors import StripeError, invalid
 from tally.ids import new_id
 from tally.observability import metrics
@@ -69,23 +70,28 @@ def _count(accepted: int, duplicate: int, rejected: int) -> None:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=n)
 
 
-@routes.route("POST /v1/billing/meter_events")
-def create_v1(request: Request) -> dict[str, Any]:
+def _create_one(request: Request, *, v2: bool) -> MeterEvent:
+    """One event, checked synchronously (its error is the answer): the event stored, or the one
+    that stands for its identifier. v2 derives a missing identifier from the request as the
+    stream does (`_seed`); v1 only with an Idempotency-Key."""
     try:
-        given = _event(request.params(), v2=False)
+        given = _event(request.params(), v2=v2)
     except StripeError:
         _count(0, 0, 1)
         raise
-    result = meter_events.accept(
-        request.account, {0: given}, request.clock, seed=_seed(request, always=False)
-    )
+    result = meter_events.accept(request.account, {0: given}, request.clock, seed=_seed(request, always=v2))
     if result.rejected:
         _count(0, 0, 1)
         raise result.rejected[0][1]
     _count(len(result.stored), len(result.duplicates), 0)
     if result.duplicates:
-        return present.meter_event(result.duplicates[0][2])  # the event that stands for this identifier
-    return present.meter_event(result.events[0])
+        return result.duplicates[0][2]  # the event that stands for this identifier
+    return result.events[0]
+
+
+@routes.route("POST /v1/billing/meter_events")
+def create_v1(request: Request) -> dict[str, Any]:
+    return present.meter_event(_create_one(request, v2=False))
 
 
 @routes.route("POST /v2/billing/meter_event_stream", session_auth=True)
@@ -118,21 +124,8 @@ def create_stream(request: Request) -> dict[str, Any]:
 
 @routes.route("POST /v2/billing/meter_events")
 def create_v2(request: Request) -> dict[str, Any]:
-    """Stripe's v2 create: one event, checked synchronously (its error is the answer, as on v1),
-    with the stream's identifiers (derived from the request when absent) and dedupe."""
-    try:
-        given = _event(request.params(), v2=True)
-    except StripeError:
-        _count(0, 0, 1)
-        raise
-    result = meter_events.accept(request.account, {0: given}, request.clock, seed=_seed(request, always=True))
-    if result.rejected:
-        _count(0, 0, 1)
-        raise result.rejected[0][1]
-    _count(len(result.stored), len(result.duplicates), 0)
-    if result.duplicates:
-        return present.v2_meter_event(result.duplicates[0][2])  # the event that stands for this identifier
-    return present.v2_meter_event(result.events[0])
+    """Stripe's v2 create: v1's rules and answer, with the stream's identifiers and dedupe."""
+    return present.v2_meter_event(_create_one(request, v2=True))
 
 
 @routes.route("POST /v2/billing/meter_event_session")
