@@ -207,6 +207,25 @@ def _ok(response: support.Response) -> dict[str, Any]:
     return response.json
 
 
+def _meter(api: support.Api, event_name: str) -> str:
+    body = {"display_name": "Tokens", "event_name": event_name, "default_aggregation": {"formula": "sum"}}
+    return _ok(api.post("/v1/billing/meters", body))["id"]
+
+
+def _event(api: support.Api, get: Callable[[str], str]) -> str:
+    """The identifier of an event of the seeded meter (for the adjustments)."""
+    get("meter")
+    payload = {"stripe_customer_id": get("customer"), "value": "5"}
+    body = {"event_name": EVENT_NAME, "payload": payload, "identifier": "walk-1"}
+    return _ok(api.post("/v1/billing/meter_events", body))["identifier"]
+
+
+def _event_id(api: support.Api, get: Callable[[str], str]) -> str:
+    """The id of the account's latest event (creating the customer wrote one)."""
+    get("customer")
+    return _ok(api.get("/v1/events", {"limit": 1}))["data"][0]["id"]
+
+
 SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
     # an address of this account alone (another account's subscription to it would be refused)
     "email": lambda api, get: f"walk-{api.account.id.lower()}@example.com",
@@ -224,41 +243,11 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
             },
         )
     )["id"],
-    "meter": lambda api, get: _ok(
-        api.post(
-            "/v1/billing/meters",
-            {"display_name": "Tokens", "event_name": EVENT_NAME, "default_aggregation": {"formula": "sum"}},
-        )
-    )["id"],
+    "meter": lambda api, get: _meter(api, EVENT_NAME),
     "inactive_meter": lambda api, get: _ok(
-        api.post(
-            "/v1/billing/meters/"
-            + _ok(
-                api.post(
-                    "/v1/billing/meters",
-                    {
-                        "display_name": "Off",
-                        "event_name": "walk_off",
-                        "default_aggregation": {"formula": "sum"},
-                    },
-                )
-            )["id"]
-            + "/deactivate"
-        )
+        api.post(f"/v1/billing/meters/{_meter(api, 'walk_off')}/deactivate")
     )["id"],
-    "event": lambda api, get: (
-        get("meter")
-        and _ok(
-            api.post(
-                "/v1/billing/meter_events",
-                {
-                    **EVENT,
-                    "payload": {"stripe_customer_id": get("customer"), "value": "5"},
-                    "identifier": "walk-1",
-                },
-            )
-        )["identifier"]
-    ),
+    "event": _event,
     "alert": lambda api, get: _ok(
         api.post(
             "/v1/billing/alerts",
@@ -274,9 +263,7 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
         "latest_invoice"
     ],
     "draft_invoice": _draft_invoice,
-    "event_id": lambda api, get: (
-        get("customer") and _ok(api.get("/v1/events", {"limit": 1}))["data"][0]["id"]
-    ),
+    "event_id": _event_id,
     "test_clock": lambda api, get: _ok(api.post(CLOCKS, {"frozen_time": FROZEN}))["id"],
     "webhook_endpoint": lambda api, get: _ok(
         api.post("/v1/webhook_endpoints", {"url": "https://hooks.example.com/seed", "enabled_events": ["*"]})
