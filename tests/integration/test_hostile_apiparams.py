@@ -321,6 +321,16 @@ ROWS: list[Row] = [
         param="nope",
     ),
     Row(
+        "POST webhook endpoint with connect=true (read, not ignored)",
+        "POST",
+        "/v1/webhook_endpoints",
+        400,
+        form({"url": "https://hooks.example.com/c", "enabled_events": ["*"], "connect": "true"}),
+        code="parameter_invalid",
+        param="connect",
+        listing="/v1/webhook_endpoints",
+    ),
+    Row(
         "POST finalize expand of nonsense",
         "POST",
         "/v1/invoices/{invoice}/finalize",

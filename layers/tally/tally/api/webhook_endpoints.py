@@ -11,7 +11,7 @@ from tally.api.params import Params
 from tally.api.routing import Routes
 from tally.billing import webhooks
 from tally.domain.webhooks import MAX_URL_LENGTH
-from tally.errors import missing
+from tally.errors import invalid, missing
 from tally.presenters.webhooks import attempt, deleted
 from tally.presenters.webhooks import endpoint as present
 
@@ -35,7 +35,8 @@ def create(request: Request) -> dict[str, Any]:
     description = params.str("description", max_length=5000)
     metadata = params.metadata()
     api_version = params.str("api_version", max_length=64)
-    params.ignore("connect")  # Connect endpoints do not exist in Tally; false is the only meaning
+    if params.bool("connect"):  # read, not ignored: false is the only meaning Tally has
+        raise invalid("connect", "Connect endpoints are not supported: Tally has no connected accounts.")
     params.expand()
     params.done()
     assert url is not None and events is not None
