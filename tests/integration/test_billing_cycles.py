@@ -41,6 +41,7 @@ from tally.domain.aggregation import Formula
 from tally.domain.listing import Window
 from tally.domain.records import Recurring, Subscription, Transform
 from tally.store import objects
+from tally.store.changes import Change
 from tally_local.gateway import LambdaContext
 
 pytestmark = pytest.mark.usefixtures("moto_tables")
@@ -359,7 +360,7 @@ def test_a_subscription_changed_while_billed_is_billed_once_as_changed(functions
         stored = objects.load(plan.account, plan.subscription, Subscription, Clock.at(JUNE))
         after = replace(stored.record, metadata={"plan": "pro"})
         objects.update(
-            plan.account, stored, objects.Change(after, "customer.subscription.updated", {}), Clock.at(JUNE)
+            plan.account, stored, Change(after, "customer.subscription.updated", {}), Clock.at(JUNE)
         )
 
     _between_read_and_write(monkeypatch, change)

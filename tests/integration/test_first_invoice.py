@@ -19,7 +19,7 @@ from test_subscriptions_preview import Catalog, Clock, ok, ts
 
 from tally.billing import cycles, subscriptions
 from tally.clock import Clock as TallyClock
-from tally.store import objects
+from tally.store import transactions
 
 MAR_10, MAR_15, MAR_20, APR_10 = ts(2025, 3, 10), ts(2025, 3, 15), ts(2025, 3, 20), ts(2025, 4, 10)
 MAY_10 = ts(2025, 5, 10)
@@ -222,7 +222,7 @@ def test_a_customer_changed_during_the_create_is_read_again(
     # GIVEN a customer updated between the create's read and its write (its version moved)
     customer = catalog.customer()
     seats = catalog.price("Seats", unit_amount=1000)
-    real = objects.commit
+    real = transactions.commit
     calls = []
 
     def racing(acct: str, writes: Any, at: Any, aux: Any = ()) -> None:
@@ -231,7 +231,7 @@ def test_a_customer_changed_during_the_create_is_read_again(
             ok(catalog.api.post(f"/v1/customers/{customer['id']}", {"metadata": {"tier": "gold"}}))
         real(acct, writes, at, aux)
 
-    monkeypatch.setattr(subscriptions.objects, "commit", racing)
+    monkeypatch.setattr(transactions, "commit", racing)
     spec = subscriptions.ItemSpec(seats["id"], "items[0][price]", quantity=1)
     # WHEN the subscription is created THEN the version check refused the first write; the retry
     #      read the customer again and numbered the invoice from it, once

@@ -24,8 +24,8 @@ from tally.errors import Conflict, InvalidRequest
 from tally.ids import new_id
 from tally.settings import settings
 from tally.store import alerts as watches
-from tally.store import lists, objects
-from tally.store.objects import Change, Side, Stored, Write
+from tally.store import lists, objects, transactions
+from tally.store.changes import Change, Side, Stored, Write
 
 LABEL = "billing.alert"
 ATTEMPTS = 4
@@ -106,7 +106,7 @@ def create(account: str, spec: AlertSpec, clock: Clock) -> Alert:
     for attempt in range(ATTEMPTS):
         try:
             change = Change(alert, None, {}, sides=_sides(account, None, alert, clock))
-            objects.commit(account, [Write(change)], clock)
+            transactions.commit(account, [Write(change)], clock)
             return alert
         except Conflict:
             if attempt == ATTEMPTS - 1:
@@ -145,7 +145,7 @@ def _change(account: str, alert_id: str, clock: Clock, to: Callable[[Alert], Ale
             return before
         sides = _sides(account, before, after, clock)
         try:
-            objects.commit(account, [Write(Change(after, None, {}, sides=sides), stored)], clock)
+            transactions.commit(account, [Write(Change(after, None, {}, sides=sides), stored)], clock)
             return after
         except Conflict:
             if attempt == ATTEMPTS - 1:

@@ -44,8 +44,8 @@ from tally.presenters.invoices import InvoiceView
 from tally.presenters.invoices import invoice as present_invoice
 from tally.presenters.subscriptions import SubscriptionView
 from tally.presenters.subscriptions import subscription as present
-from tally.store import objects, usage
-from tally.store.objects import Change, Stored, Write
+from tally.store import objects, transactions, usage
+from tally.store.changes import Change, Stored, Write
 
 
 def _final_lines(account: str, s: Subscription, prorate: bool, prices: dict, clock: Clock) -> list[Line]:
@@ -132,7 +132,7 @@ def cancel(
         writes.append(Write(Change(invoice, "invoice.created", present_invoice(invoice))))
     else:
         invoice = None
-    objects.commit(account, writes, clock)
+    transactions.commit(account, writes, clock)
     return view(account, change.record, clock), invoice
 
 

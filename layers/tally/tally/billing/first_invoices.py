@@ -44,7 +44,7 @@ from tally.presenters.customers import customer as present_customer
 from tally.presenters.invoices import InvoiceView
 from tally.presenters.invoices import invoice as present
 from tally.store import objects
-from tally.store.objects import Aux, Change, Stored, Unique, Write
+from tally.store.changes import Aux, Change, Stored, Unique, Write
 
 CREATE = "create"  # the claim suffix of a creation invoice that closes no period
 

@@ -40,8 +40,8 @@ from tally.ids import new_id
 from tally.presenters.subscriptions import SubscriptionView
 from tally.presenters.subscriptions import subscription as present
 from tally.settings import settings
-from tally.store import claims, lists, objects
-from tally.store.objects import Change, Counter, Stored, Unique, Write
+from tally.store import claims, lists, objects, transactions
+from tally.store.changes import Change, Counter, Stored, Unique, Write
 
 ITEM = "subscription_item"  # claim: item id → its subscription
 _ITEM_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
@@ -341,7 +341,7 @@ def create(
         change.bump.append(Counter(customer_id, Subscription.OBJECT))
         writes = [Write(change), *first_invoices.writes(issued, owner)]
         try:
-            objects.commit(account, writes, clock, aux=first_invoices.billed(account, issued))
+            transactions.commit(account, writes, clock, aux=first_invoices.billed(account, issued))
         except Conflict:  # the customer changed (or went) since we read it: read it again
             if attempt == ATTEMPTS - 1:
                 raise
