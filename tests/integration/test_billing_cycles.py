@@ -30,6 +30,7 @@ from tally.billing import (
     meters,
     prices,
     products,
+    subscription_creation,
     subscriptions,
 )
 from tally.billing.meter_events import EventInput
@@ -95,7 +96,7 @@ def _plan() -> Plan:
         ),
         t0,
     )
-    sub = subscriptions.create(
+    sub = subscription_creation.create(
         account,
         customer.id,
         [ItemSpec(metered.id, "items[0][price]"), ItemSpec(seats.id, "items[1][price]", quantity=3)],

@@ -17,7 +17,7 @@ import support
 import time_machine
 from test_subscriptions_preview import Catalog, Clock, ok, ts
 
-from tally.billing import cycles, subscriptions
+from tally.billing import cycles, subscription_creation, subscriptions
 from tally.clock import Clock as TallyClock
 from tally.store import transactions
 
@@ -182,7 +182,7 @@ def test_a_crash_in_the_create_transaction_writes_nothing_and_the_retry_creates_
     # WHEN the process dies at the create's one transaction (subscription, item claims, invoice,
     #      its claim, customer sequence, events)
     with support.TransactionCrash(at=1) as crash, pytest.raises(support.InjectedCrash):
-        subscriptions.create(account.id, customer["id"], [spec], TallyClock(MAR_10))
+        subscription_creation.create(account.id, customer["id"], [spec], TallyClock(MAR_10))
     assert crash.calls == 1
     # THEN nothing was written: no subscription, no invoice, no event, the sequence not taken
     assert (
@@ -192,7 +192,7 @@ def test_a_crash_in_the_create_transaction_writes_nothing_and_the_retry_creates_
     assert len(support.stored_events(account.id)) == before
     assert ok(catalog.api.get(f"/v1/customers/{customer['id']}"))["next_invoice_sequence"] == 1
     # AND the retry creates it once, with its invoice numbered 0001
-    shown = subscriptions.create(account.id, customer["id"], [spec], TallyClock(MAR_10))
+    shown = subscription_creation.create(account.id, customer["id"], [spec], TallyClock(MAR_10))
     (first,) = ok(catalog.api.get("/v1/invoices", {"customer": customer["id"]}))["data"]
     assert (first["subscription"], first["total"], first["number"]) == (
         shown.subscription.id,
@@ -235,7 +235,7 @@ def test_a_customer_changed_during_the_create_is_read_again(
     spec = subscriptions.ItemSpec(seats["id"], "items[0][price]", quantity=1)
     # WHEN the subscription is created THEN the version check refused the first write; the retry
     #      read the customer again and numbered the invoice from it, once
-    shown = subscriptions.create(account.id, customer["id"], [spec], TallyClock(MAR_10))
+    shown = subscription_creation.create(account.id, customer["id"], [spec], TallyClock(MAR_10))
     monkeypatch.undo()
     assert len(calls) >= 3  # the update, the refused create, the retried create
     got = ok(catalog.api.get(f"/v1/customers/{customer['id']}"))

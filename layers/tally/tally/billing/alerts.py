@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from tally.billing import clocks
 from tally.billing.references import referenced
 from tally.clock import Clock
 from tally.domain.alerts import MAX_PER_METER_AND_CUSTOMER, Watch
@@ -92,9 +93,7 @@ def create(account: str, spec: AlertSpec, clock: Clock) -> Alert:
     if spec.customer is not None:
         referenced(account, spec.customer, Customer, "usage_threshold[filters][0][customer]", clock)
         # A customer on a test clock lives at its clock's time: its alert counts usage from then.
-        from tally.billing import test_clocks
-
-        created = test_clocks.clock_for(account, spec.customer, clock).now
+        created = clocks.clock_for(account, spec.customer, clock).now
     alert = Alert(
         id=new_id("alrt"),
         created=created,

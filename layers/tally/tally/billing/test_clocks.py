@@ -1,8 +1,9 @@
 """Test clocks (`/v1/test_helpers/test_clocks`): customers whose objects run at a frozen time.
 
 A customer created with `test_clock` runs at the clock's `frozen_time`: it is created then, and
-the entry points choose `clock_for(account, customer, request_clock)` for the use cases acting for
-it (subscription create, meter events' default timestamp and 35-day/5-minute window).
+the entry points choose `clock_for(account, customer, request_clock)` (`tally.billing.clocks`) for
+the use cases acting for it (subscription create, meter events' default timestamp and
+35-day/5-minute window).
 
 Membership: a customer joins a clock in its own create transaction, which bumps the clock's
 customer counter (`tally.store.changes.Counter`), requires the clock to exist, and claims slot
@@ -67,42 +68,6 @@ def list_(account: str, window: Window, clock: Clock) -> Page[TestClock]:
     return lists.list_records(
         account, TestClock, window, clock, label=LABEL, where=lambda tc: not expired(tc, clock)
     )
-
-
-def frozen(account: str, clock_id: str, request_clock: Clock) -> Clock:
-    """The Clock of a test clock's frozen time (the request's clock if the test clock is gone).
-    An expired clock still gives its time: its customers' objects stay consistent until deleted."""
-    try:
-        return Clock.at(objects.get(account, clock_id, TestClock, request_clock).frozen_time)
-    except NotFound:
-        return request_clock
-
-
-def clock_for(account: str, customer_id: str | None, request_clock: Clock) -> Clock:
-    """The clock a use case acting for `customer_id` runs at: its test clock's frozen time, else
-    the request's. An unknown customer runs at the request's clock (the use case reports it)."""
-    if not customer_id:
-        return request_clock
-    try:
-        customer = objects.get(account, customer_id, Customer, request_clock)
-    except NotFound:
-        return request_clock
-    if customer.test_clock is None:
-        return request_clock
-    return frozen(account, customer.test_clock, request_clock)
-
-
-def clock_for_subscription(account: str, subscription_id: str, request_clock: Clock) -> Clock:
-    """The clock a use case acting on a subscription runs at: its test clock's frozen time (an
-    update or cancel of a subscription on a test clock happens at the clock's time), else the
-    request's. An unknown subscription runs at the request's clock (the use case reports it)."""
-    try:
-        subscription = objects.get(account, subscription_id, Subscription, request_clock)
-    except NotFound:
-        return request_clock
-    if subscription.test_clock is None:
-        return request_clock
-    return frozen(account, subscription.test_clock, request_clock)
 
 
 def customers_of(account: str, test_clock: TestClock) -> list[str]:
