@@ -10,6 +10,7 @@ and below the entry points nothing reads the wall clock: time is a `Clock` hande
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -164,6 +165,47 @@ def test_no_import_cycle_within(package: str):
     assert _a_cycle(_import_graph(paths)) == []
 
 
+def _documented_rows(package: str, text: str) -> list[set[str]]:
+    """The rows of docs/ARCHITECTURE.md's diagram of `package`'s modules, bottom row first
+    (`usage/` names the package `usage` and every module in it)."""
+    block = text.split(f"`{package}` —", 1)[1].split("```", 2)[1]
+    rows: list[set[str]] = []
+    for line in block.splitlines():
+        if re.match(r"\s*\d+\s", line):
+            rows.append(set())
+        if rows:
+            names = re.findall(r"(?:^\s*\d+\s+|·\s*)([a-z_]+)/?", line)
+            rows[-1].update(f"{package}.{name}" for name in names)
+    return rows[::-1]
+
+
+def _unit(module: str) -> str:
+    """A module, or the package (`tally.store.usage`) a nested module belongs to."""
+    return ".".join(module.split(".")[:3])
+
+
+@pytest.mark.parametrize("package", ["tally.billing", "tally.store"])
+def test_the_documented_order_holds(package: str):
+    # GIVEN the order docs/ARCHITECTURE.md shows (a module not shown yet is only held to no cycle)
+    rows = _documented_rows(package, (support.REPO_ROOT / "docs" / "ARCHITECTURE.md").read_text())
+    assert sum(len(row) for row in rows) == len(set().union(*rows)), "the diagram shows a module twice"
+    paths = {_module_name(p): p for p in MODULES if _module_name(p).startswith(package + ".")}
+    assert set().union(*rows) <= {_unit(m) for m in paths}, "the diagram names a module that does not exist"
+    # THEN every module shown imports only modules shown in rows below its own
+    assert _upward(rows, _import_graph(paths)) == set(), "(importer, imported) not below it in the diagram"
+
+
+def _upward(rows: list[set[str]], graph: dict[str, set[str]]) -> set[tuple[str, str]]:
+    """(importer, imported) pairs of `graph` where the imported is not in a row below the importer's."""
+    row_of = {m: i for i, row in enumerate(rows) for m in row}
+    return {
+        (_unit(m), _unit(n))
+        for m, names in graph.items()
+        for n in names
+        if _unit(m) != _unit(n) and row_of.get(_unit(n), -1) >= row_of.get(_unit(m), len(rows))
+    }
+
+
 def test_the_cycle_check_can_fail(tmp_path: Path):
     # GIVEN invoices importing cycles, cycles importing reminders inside a function, and reminders
     # importing invoices only for type checking
@@ -189,6 +231,15 @@ def test_the_cycle_check_can_fail(tmp_path: Path):
     ]
     cycles.write_text("def close():\n    pass\n")
     assert _a_cycle(_import_graph({"tally.billing.invoices": invoices, "tally.billing.cycles": cycles})) == []
+    # AND a diagram showing invoices below cycles (invoices imports cycles) or cycles beside
+    # reminders (cycles imports reminders) is refused
+    doc = "`tally.billing` — the order\n```\n  1  cycles · reminders\n  0  invoices\n```\n"
+    rows = _documented_rows("tally.billing", doc)
+    assert rows == [{"tally.billing.invoices"}, {"tally.billing.cycles", "tally.billing.reminders"}]
+    assert _upward(rows, graph) == {
+        ("tally.billing.invoices", "tally.billing.cycles"),
+        ("tally.billing.cycles", "tally.billing.reminders"),
+    }
 
 
 WALL_CLOCK = {
