@@ -3,7 +3,9 @@
 `build` assembles the invoice that closes the period containing an instant (metered lines in
 arrears over that period, licensed lines in advance for the next; see `tally.domain.invoices`).
 It reads, never writes, so a preview and the scheduled period close (`tally.billing.cycles`) call
-the same code. `retrieve` and `list_` read the invoices the close stored.
+the same code; `without_advance` drops its licensed lines in advance when the subscription ends at
+the period end (the preview, and the close's final invoice: `tally.billing.cancellations`).
+`retrieve` and `list_` read the invoices the close stored.
 
 `preview` is `/v1/invoices/create_preview`: `subscription` picks the subscription; `customer`
 alone picks, among the customer's active subscriptions, the one whose period ends first (Stripe:
