@@ -123,6 +123,10 @@ def test_each_walkthrough_meter_has_its_own_event_name():
     assert sorted(names) == ["alpaca_ai_tokens", "alpaca_ai_tokens_node", "alpaca_ai_tokens_sdk"], names
 
 
+# `meter_events.create({... "event_name": "x"` or `…/meter_events … -d event_name=x`
+SENT_EVENT_NAME = r"meter_events(?:\.create\(|[^\n]*\n?[^\n]*-d )[^)]*?event_name[\"']?\s*[=:]\s*[\"']?(\w+)"
+
+
 def test_meter_events_use_the_event_name_of_a_meter_created_before_them():
     # GIVEN the walkthroughs in order WHEN a block sends meter events THEN to a meter created earlier
     created: set[str] = set()
