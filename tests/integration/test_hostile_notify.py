@@ -50,6 +50,19 @@ WEBHOOK_CREATES = [
 ]
 
 
+@pytest.fixture
+def aws_mode(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Settings as on AWS: no local http, no 127.0.0.1/localhost endpoints."""
+    from tally import settings
+
+    monkeypatch.setenv("TALLY_ALLOW_LOCAL_HTTP", "false")
+    monkeypatch.setenv("TALLY_WEBHOOKS_LOCAL", "false")
+    settings.reset()
+    yield
+    monkeypatch.undo()
+    settings.reset()
+
+
 def _send(api: support.Api, path: str, ctype: str, body: Any) -> support.Response:
     if ctype == JSON:
         return api.post(path, json=body)
@@ -61,7 +74,7 @@ def _listing(api: support.Api, path: str) -> tuple[list[dict], list[dict]]:
 
 
 @pytest.mark.parametrize(("name", "ctype", "body", "param"), WEBHOOK_CREATES, ids=[r[0] for r in WEBHOOK_CREATES])
-def test_hostile_webhook_endpoint_creates_are_400s_that_change_nothing(api, name, ctype, body, param):
+def test_hostile_webhook_endpoint_creates_are_400s_that_change_nothing(api, aws_mode, name, ctype, body, param):
     before = _listing(api, HOOKS)
     resp = _send(api, HOOKS, ctype, body)
     support.assert_stripe_error(resp.status, resp.json, 400, type="invalid_request_error", param=param)
@@ -103,19 +116,11 @@ def test_event_types_stripe_accepts_and_tally_sends_can_be_enabled(api):
 
 
 @pytest.mark.parametrize("endpoint", PRIVATE_URLS)
-def test_https_notification_endpoints_to_private_addresses_are_400s(api, endpoint, monkeypatch):
-    from tally import settings
-
-    monkeypatch.setenv("TALLY_ALLOW_LOCAL_HTTP", "false")  # as on AWS
-    settings.reset()
-    try:
-        before = _listing(api, NSUB)
-        resp = api.post(NSUB, {"protocol": "https", "endpoint": endpoint, "event_types": ["*"]})
-        support.assert_stripe_error(resp.status, resp.json, 400, param="endpoint")
-        assert _listing(api, NSUB) == before
-    finally:
-        monkeypatch.undo()
-        settings.reset()
+def test_https_notification_endpoints_to_private_addresses_are_400s(api, aws_mode, endpoint):
+    before = _listing(api, NSUB)
+    resp = api.post(NSUB, {"protocol": "https", "endpoint": endpoint, "event_types": ["*"]})
+    support.assert_stripe_error(resp.status, resp.json, 400, param="endpoint")
+    assert _listing(api, NSUB) == before
 
 
 @pytest.mark.parametrize(
