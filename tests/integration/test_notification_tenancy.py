@@ -183,3 +183,68 @@ def test_an_https_receiver_can_tell_its_own_accounts_messages_by_topic(api, othe
     # and which the confirmation names in AWS) tells the receiver whose they are
     from_mine = [json.loads(m["Message"]) for m in _Receiver.got if m["TopicArn"] == own.json["topic"]]
     assert [e["data"]["object"]["id"] for e in from_mine] == [mine]
+
+
+# -- crash points of the new writes (docs/DATA-MODEL.md, "Notification subscriptions") ---------------
+def test_a_crash_after_creating_the_topic_then_a_retry_leaves_one_topic_and_one_subscription(api, monkeypatch):
+    # GIVEN sns:Subscribe fails once, after the account's topic was created (crash point 1 → 2)
+    from tally.store import notifications
+    from tally.store.aws import sns
+
+    real, crashed = notifications.subscribe, []
+
+    def crash(*args: Any, **kwargs: Any) -> str:
+        if not crashed:
+            crashed.append(True)
+            raise support.InjectedCrash("after sns:CreateTopic")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(notifications, "subscribe", crash)
+    body = {"protocol": "email", "endpoint": "crash-topic@example.com", "event_types": ["*"]}
+    assert api.post(NSUB, body).status == 500
+    assert api.get(NSUB).json["data"] == []
+    # WHEN the request is retried THEN one topic, one SNS subscription, one record
+    created = api.post(NSUB, body)
+    assert created.status == 200, created.text
+    topics = [t["TopicArn"] for t in sns().list_topics()["Topics"] if t["TopicArn"] == _topic_of(api.account)]
+    assert len(topics) == 1
+    subs = sns().list_subscriptions_by_topic(TopicArn=_topic_of(api.account))["Subscriptions"]
+    assert [s["Endpoint"] for s in subs] == ["crash-topic@example.com"]
+    assert [s["id"] for s in api.get(NSUB).json["data"]] == [created.json["id"]]
+
+
+def test_an_account_topic_publish_failing_then_retried_loses_nothing(api, outbox, monkeypatch):
+    # GIVEN A's queue subscribed, and the account topic's publish failing once (dispatch crash point 2)
+    url, arn = _queue(f"retry-{api.account.id[-8:]}", _topic_of(api.account))
+    assert _subscribe(api, "sqs", arn, ["customer.*"]).status == 200
+    from tally.store import notifications
+
+    real, failed = notifications.publish, []
+
+    def flaky(message: str, attributes: dict[str, str], account: str | None = None) -> str | None:
+        if account is not None and not failed:
+            failed.append(True)
+            raise RuntimeError("injected: SNS unavailable")
+        return real(message, attributes, account=account)
+
+    monkeypatch.setattr(notifications, "publish", flaky)
+    # WHEN a customer is created and the outbox delivers (the batch is retried)
+    cus = api.post("/v1/customers", {"name": "Retried"}).json["id"]
+    outbox.drain()
+    # THEN the queue got the event exactly once (the retry publishes it to the account topic once more)
+    assert failed
+    assert [json.loads(m["Message"])["data"]["object"]["id"] for m in _received(url)] == [cus]
+
+
+def test_an_account_without_a_topic_still_gets_its_events_to_the_stack_topic_and_webhooks(api, outbox):
+    # GIVEN an account that never subscribed (no topic of its own)
+    from tally.store.aws import sns
+
+    assert _topic_of(api.account) not in {t["TopicArn"] for t in sns().list_topics()["Topics"]}
+    # WHEN it creates a customer and the outbox delivers THEN the delivery succeeds (nothing retried)
+    # and the webhook queue got the event
+    api.post("/v1/customers", {"name": "No topic"})
+    outbox.drain()
+    from test_delivery import _webhook_messages
+
+    assert len(_webhook_messages(api.account.id)) == 1
