@@ -73,8 +73,12 @@ def _listing(api: support.Api, path: str) -> tuple[list[dict], list[dict]]:
     return api.get(path, {"limit": 100}).json["data"], support.stored_events(api.account.id)
 
 
-@pytest.mark.parametrize(("name", "ctype", "body", "param"), WEBHOOK_CREATES, ids=[r[0] for r in WEBHOOK_CREATES])
-def test_hostile_webhook_endpoint_creates_are_400s_that_change_nothing(api, aws_mode, name, ctype, body, param):
+@pytest.mark.parametrize(
+    ("name", "ctype", "body", "param"), WEBHOOK_CREATES, ids=[r[0] for r in WEBHOOK_CREATES]
+)
+def test_hostile_webhook_endpoint_creates_are_400s_that_change_nothing(
+    api, aws_mode, name, ctype, body, param
+):
     before = _listing(api, HOOKS)
     resp = _send(api, HOOKS, ctype, body)
     support.assert_stripe_error(resp.status, resp.json, 400, type="invalid_request_error", param=param)

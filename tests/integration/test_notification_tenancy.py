@@ -186,7 +186,9 @@ def test_an_https_receiver_can_tell_its_own_accounts_messages_by_topic(api, othe
 
 
 # -- crash points of the new writes (docs/DATA-MODEL.md, "Notification subscriptions") ---------------
-def test_a_crash_after_creating_the_topic_then_a_retry_leaves_one_topic_and_one_subscription(api, monkeypatch):
+def test_a_crash_after_creating_the_topic_then_a_retry_leaves_one_topic_and_one_subscription(
+    api, monkeypatch
+):
     # GIVEN sns:Subscribe fails once, after the account's topic was created (crash point 1 → 2)
     from tally.store import notifications
     from tally.store.aws import sns

@@ -84,7 +84,12 @@ def test_urls_that_reach_private_addresses_are_refused(url):
 # -- notification endpoints -------------------------------------------------------------------------
 def _check(protocol: str, endpoint: str, *, local: bool = False, stack: str | None = "tally-prod") -> str:
     return n.check_endpoint(
-        protocol, endpoint, region="us-east-1", aws_account="123456789012", allow_local_http=local, stack=stack
+        protocol,
+        endpoint,
+        region="us-east-1",
+        aws_account="123456789012",
+        allow_local_http=local,
+        stack=stack,
     )
 
 
@@ -134,39 +139,85 @@ def test_the_account_topic_is_named_after_the_stack_topic_and_the_account():
         ("", False),
         ("not json", False),
         (
-            {"Statement": [{"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
-                            "Action": "sqs:SendMessage", "Resource": "*",
-                            "Condition": {"ArnEquals": {"aws:SourceArn": "TOPIC"}}}]},
+            {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "sns.amazonaws.com"},
+                        "Action": "sqs:SendMessage",
+                        "Resource": "*",
+                        "Condition": {"ArnEquals": {"aws:SourceArn": "TOPIC"}},
+                    }
+                ]
+            },
             True,
         ),
         (  # a list of actions, the service as a list, StringEquals
-            {"Statement": {"Effect": "Allow", "Principal": {"Service": ["sns.amazonaws.com"]},
-                           "Action": ["sqs:ReceiveMessage", "sqs:SendMessage"], "Resource": "*",
-                           "Condition": {"StringEquals": {"aws:SourceArn": ["TOPIC"]}}}},
+            {
+                "Statement": {
+                    "Effect": "Allow",
+                    "Principal": {"Service": ["sns.amazonaws.com"]},
+                    "Action": ["sqs:ReceiveMessage", "sqs:SendMessage"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceArn": ["TOPIC"]}},
+                }
+            },
             True,
         ),
         (  # another account's topic
-            {"Statement": [{"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
-                            "Action": "sqs:SendMessage", "Resource": "*",
-                            "Condition": {"ArnEquals": {"aws:SourceArn": "OTHER"}}}]},
+            {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "sns.amazonaws.com"},
+                        "Action": "sqs:SendMessage",
+                        "Resource": "*",
+                        "Condition": {"ArnEquals": {"aws:SourceArn": "OTHER"}},
+                    }
+                ]
+            },
             False,
         ),
         (  # any topic of the AWS account: does not name this account's topic
-            {"Statement": [{"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
-                            "Action": "sqs:SendMessage", "Resource": "*",
-                            "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}}}]},
+            {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "sns.amazonaws.com"},
+                        "Action": "sqs:SendMessage",
+                        "Resource": "*",
+                        "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}},
+                    }
+                ]
+            },
             False,
         ),
         (  # a wildcard that matches every account's topic
-            {"Statement": [{"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
-                            "Action": "sqs:SendMessage", "Resource": "*",
-                            "Condition": {"ArnLike": {"aws:SourceArn": "TOPIC*"}}}]},
+            {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "sns.amazonaws.com"},
+                        "Action": "sqs:SendMessage",
+                        "Resource": "*",
+                        "Condition": {"ArnLike": {"aws:SourceArn": "TOPIC*"}},
+                    }
+                ]
+            },
             False,
         ),
         (  # a Deny names the topic: no grant
-            {"Statement": [{"Effect": "Deny", "Principal": {"Service": "sns.amazonaws.com"},
-                            "Action": "sqs:SendMessage", "Resource": "*",
-                            "Condition": {"ArnEquals": {"aws:SourceArn": "TOPIC"}}}]},
+            {
+                "Statement": [
+                    {
+                        "Effect": "Deny",
+                        "Principal": {"Service": "sns.amazonaws.com"},
+                        "Action": "sqs:SendMessage",
+                        "Resource": "*",
+                        "Condition": {"ArnEquals": {"aws:SourceArn": "TOPIC"}},
+                    }
+                ]
+            },
             False,
         ),
     ],
@@ -210,9 +261,8 @@ def _written_event_types() -> set[str]:
     """Every string the layer's code holds that reads as an event type: `<object>[.<sub>].<verb>`
     with a verb that Stripe's or Tally's event types end with (object names such as
     `billing.meter` or `test_helpers.test_clock` end with a noun, not a verb)."""
-    from tally.domain.event_types import STRIPE_EVENT_TYPES, TALLY_EVENT_TYPES
-
     import tally
+    from tally.domain.event_types import STRIPE_EVENT_TYPES, TALLY_EVENT_TYPES
 
     verbs = {t.rsplit(".", 1)[-1] for t in STRIPE_EVENT_TYPES | TALLY_EVENT_TYPES}
     shape = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)+")
@@ -221,9 +271,9 @@ def _written_event_types() -> set[str]:
         if path.name == "event_types.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and shape.fullmatch(node.value):
-                if node.value.rsplit(".", 1)[-1] in verbs and not node.value[0].isdigit():
-                    found.add(node.value)
+            value = node.value if isinstance(node, ast.Constant) else None
+            if isinstance(value, str) and shape.fullmatch(value) and value.rsplit(".", 1)[-1] in verbs:
+                found.add(value)
     return found
 
 
@@ -231,7 +281,11 @@ def test_every_event_type_tally_writes_anywhere_is_in_the_list():
     from tally.domain.event_types import EVENT_TYPES
 
     written = _written_event_types()
-    assert {"invoice.upcoming", "customer.subscription.trial_will_end", "tally.account_settings.updated"} <= written
+    assert {
+        "invoice.upcoming",
+        "customer.subscription.trial_will_end",
+        "tally.account_settings.updated",
+    } <= written
     assert written - EVENT_TYPES == set()
 
 
@@ -246,3 +300,30 @@ def test_star_endpoints_receive_stripes_types_but_not_tallys_own_unless_named():
         assert not _endpoint("*").wants(tally_only)
         assert _endpoint("*", tally_only).wants(tally_only)
         assert _endpoint(tally_only).wants(tally_only)
+
+
+def test_a_queue_policy_written_the_older_way_names_the_topic_too():
+    import json
+
+    topic = "arn:aws:sns:us-east-1:123456789012:tally-prod-NotificationTopic-AbC-acct_1"
+    for principal in ("*", {"AWS": "*"}):
+        statement = {
+            "Effect": "Allow",
+            "Principal": principal,
+            "Action": "SQS:SendMessage",
+            "Condition": {"ArnEquals": {"AWS:SourceArn": topic}},
+        }
+        assert n.queue_grants_topic(json.dumps({"Statement": [statement]}), topic)
+        statement["Principal"] = {"AWS": "arn:aws:iam::123456789012:root"}  # a person, not SNS
+        assert not n.queue_grants_topic(json.dumps({"Statement": [statement]}), topic)
+
+
+def test_the_stripe_list_is_what_the_script_generates_from_the_sdk():
+    # GIVEN the installed stripe SDK WHEN the generator renders its list THEN it is the committed module
+    from tally.domain.stripe_event_types import SDK_VERSION
+    from tally_local import stripe_event_types as generator
+
+    version, types = generator.stripe_event_types()
+    if version != SDK_VERSION:
+        pytest.skip(f"stripe {version} installed, the list is from {SDK_VERSION}: re-run the generator")
+    assert Path(generator.TARGET).read_text(encoding="utf-8") == generator.render(version, types)

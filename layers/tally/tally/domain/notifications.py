@@ -114,7 +114,7 @@ def account_topic_arn(stack_topic_arn: str, account: str) -> str:
     return f"{stack_topic_arn}-{account}"
 
 
-_SEND_ACTIONS = ("sqs:SendMessage", "sqs:*", "*")
+_SEND_ACTIONS = ("sqs:sendmessage", "sqs:*", "*")
 _SOURCE_ARN_TESTS = ("ArnEquals", "StringEquals", "ArnLike", "StringLike")
 
 
@@ -141,19 +141,26 @@ def _grants(statement: Any, topic_arn: str) -> bool:
     if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
         return False
     principal = statement.get("Principal")
-    services = _as_list(principal.get("Service")) if isinstance(principal, dict) else []
-    if "sns.amazonaws.com" not in services:
+    # SNS's service principal, or anyone (older AWS examples): the SourceArn condition decides
+    services = (
+        _as_list(principal.get("Service")) + _as_list(principal.get("AWS"))
+        if isinstance(principal, dict)
+        else []
+    )
+    if principal != "*" and "sns.amazonaws.com" not in services and "*" not in services:
         return False
-    if not any(a in _SEND_ACTIONS for a in _as_list(statement.get("Action"))):
+    actions = [a.lower() for a in _as_list(statement.get("Action")) if isinstance(a, str)]  # IAM: any case
+    if not any(a in _SEND_ACTIONS for a in actions):
         return False
     conditions = statement.get("Condition")
     if not isinstance(conditions, dict):
         return False
-    for test in _SOURCE_ARN_TESTS:
-        block = conditions.get(test)
-        values = _as_list(block.get("aws:SourceArn")) if isinstance(block, dict) else []
-        if topic_arn in values:
-            return True
+    for test, block in conditions.items():
+        if test not in _SOURCE_ARN_TESTS or not isinstance(block, dict):
+            continue
+        for key, values in block.items():
+            if key.lower() == "aws:sourcearn" and topic_arn in _as_list(values):
+                return True
     return False
 
 
