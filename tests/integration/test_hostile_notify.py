@@ -144,3 +144,41 @@ def test_hostile_sqs_notification_endpoints_are_400s(api, endpoint):
     resp = api.post(NSUB, {"protocol": "sqs", "endpoint": endpoint, "event_types": ["*"]})
     support.assert_stripe_error(resp.status, resp.json, 400, param="endpoint")
     assert _listing(api, NSUB) == before
+
+
+_BASE = {"protocol": "email", "endpoint": "ops@example.com", "event_types": ["*"]}
+_CONFUSED = [
+    {"endpoint": 5},
+    {"endpoint": ["ops@example.com"]},
+    {"endpoint": {"a": "b"}},
+    {"endpoint": None},
+    {"endpoint": ""},
+    {"endpoint": "ops@example.com\x00"},
+    {"protocol": ["email"]},
+    {"protocol": "EMAIL"},
+    {"protocol": "sqs", "endpoint": "arn:aws:sqs:us-east-1:123456789012:"},
+    {"protocol": "sqs", "endpoint": "arn:aws:sqs:us-east-1:123456789012:a:b"},
+    {"protocol": "https", "endpoint": "https://[::1"},
+    {"protocol": "https", "endpoint": "https://hooks.example.com:-1/"},
+    {"protocol": "https", "endpoint": "https://%00/"},
+    {"protocol": "https", "endpoint": "https://a..b/"},
+    {"protocol": "https", "endpoint": "https://" + "a" * 2100 + ".com/"},
+    {"event_types": None},
+    {"event_types": []},
+    {"event_types": ""},
+    {"event_types": {"0": "*"}},
+    {"event_types": [5]},
+    {"event_types": ["*"] * 21},
+    {"event_types": ["invoice.**"]},
+    {"customer": {"id": "cus_1"}},
+    {"customer": "cus_nope"},
+]
+
+
+@pytest.mark.parametrize("change", _CONFUSED, ids=[repr(c)[:60] for c in _CONFUSED])
+def test_type_confused_notification_subscriptions_are_4xx_that_change_nothing(api, aws_mode, change):
+    before = _listing(api, NSUB)
+    resp = api.post(NSUB, json={**_BASE, **change})
+    assert 400 <= resp.status < 500, resp.text
+    support.assert_stripe_error(resp.status, resp.json)
+    assert _listing(api, NSUB) == before
