@@ -182,3 +182,48 @@ def test_type_confused_notification_subscriptions_are_4xx_that_change_nothing(ap
     assert 400 <= resp.status < 500, resp.text
     support.assert_stripe_error(resp.status, resp.json)
     assert _listing(api, NSUB) == before
+
+
+_HOOK = {"url": URL, "enabled_events": ["invoice.paid"]}
+_HOOK_CONFUSED = [
+    {"url": ["https://a.example.com/"]},
+    {"url": {"a": "b"}},
+    {"url": 5},
+    {"url": ""},
+    {"url": "https://[::1"},
+    {"url": "https://a.example.com:65536/"},
+    {"url": "https://\u0430pple.com/\x7f"},
+    {"enabled_events": "*"},
+    {"enabled_events": {"0": "*"}},
+    {"enabled_events": [["*"]]},
+    {"enabled_events": ["*", 5]},
+    {"enabled_events": ["x" * 101]},
+    {"description": {"a": "b"}},
+    {"description": "x" * 5001},
+    {"metadata": ["a"]},
+    {"api_version": ["2025-03-31.basil"]},
+]
+
+
+@pytest.mark.parametrize("change", _HOOK_CONFUSED, ids=[repr(c)[:60] for c in _HOOK_CONFUSED])
+def test_type_confused_webhook_endpoints_are_4xx_that_change_nothing(api, aws_mode, change):
+    before = _listing(api, HOOKS)
+    resp = api.post(HOOKS, json={**_HOOK, **change})
+    assert 400 <= resp.status < 500, resp.text
+    support.assert_stripe_error(resp.status, resp.json)
+    assert _listing(api, HOOKS) == before
+
+
+@pytest.mark.parametrize(
+    "change",
+    [c for c in _HOOK_CONFUSED if "api_version" not in c] + [{"disabled": "maybe"}, {"disabled": ["true"]}],
+    ids=repr,
+)
+def test_type_confused_webhook_endpoint_updates_are_4xx_that_change_nothing(api, aws_mode, change):
+    made = api.post(HOOKS, _HOOK)
+    assert made.status == 200, made.text
+    before = _listing(api, HOOKS)
+    resp = api.post(f"{HOOKS}/{made.json['id']}", json=change)
+    assert 400 <= resp.status < 500, resp.text
+    support.assert_stripe_error(resp.status, resp.json)
+    assert _listing(api, HOOKS) == before

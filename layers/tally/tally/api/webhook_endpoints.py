@@ -66,7 +66,12 @@ def retrieve(request: Request) -> dict[str, Any]:
 @routes.route(f"POST {URL}/{{id}}")
 def update(request: Request) -> dict[str, Any]:
     params = request.params()
+    url_sent = params.has("url")
     url = params.str("url", max_length=MAX_URL_LENGTH)
+    if url_sent and not url:  # `url=` would be ignored: say so, as Stripe does
+        raise invalid(
+            "url", "You passed an empty value for 'url'; it cannot be unset.", "parameter_invalid_empty"
+        )
     events = _events(params, required=False)
     description = params.str("description", max_length=5000, empty_ok=True)
     disabled = params.bool("disabled")
