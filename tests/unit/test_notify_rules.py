@@ -327,3 +327,16 @@ def test_the_stripe_list_is_what_the_script_generates_from_the_sdk():
     if version != SDK_VERSION:
         pytest.skip(f"stripe {version} installed, the list is from {SDK_VERSION}: re-run the generator")
     assert Path(generator.TARGET).read_text(encoding="utf-8") == generator.render(version, types)
+
+
+def test_the_local_stack_name_is_the_prefix_of_its_queues():
+    # GIVEN the template's ApiFunction environment, resolved as `make run` and the tests resolve it
+    from tally_local import aws
+    from tally_local.template import load
+
+    template = load()
+    env = template.functions["ApiFunction"].environment
+    for prefix, stack in (("tally-local-", "tally-local"), ("tally-test-", "tally-test")):
+        names = aws.table_names(template, prefix=prefix)
+        # THEN STACK_NAME is the stack whose queues are `<stack>-<logical id>`
+        assert aws.resolve_env(template, env, names)["STACK_NAME"] == stack
