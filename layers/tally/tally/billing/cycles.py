@@ -140,9 +140,10 @@ def _bill_once(account: str, subscription_id: str, period_end: int, clock: Clock
         line_prefix="il",
         billed_periods=billed_periods,
     )
+    finalizes_at = end + account_settings.invoice_grace(account, clock)
     invoice = replace(
         replace(view, billing_reason="subscription_cycle").as_record(),
-        automatically_finalizes_at=end + account_settings.invoice_grace(account, clock),
+        automatically_finalizes_at=finalizes_at,
     )
     after = replace(
         s, billed_through=end, status="active", latest_invoice=invoice.id
@@ -151,6 +152,7 @@ def _bill_once(account: str, subscription_id: str, period_end: int, clock: Clock
     nxt = after.unbilled_period
     if s.cancel_at_period_end or s.cancel_at == end:  # ends: no lines in advance (billing.cancellations)
         invoice, advanced = cancellations.at_period_end(account, s, view, (start, end), clock)
+        invoice = replace(invoice, automatically_finalizes_at=finalizes_at)  # it finalizes too
     else:
         renewed = changes.updated(
             after,
