@@ -19,7 +19,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from tally.billing import account_settings
-
 from tally.clock import Clock
 from tally.domain import invoices
 from tally.domain.invoices import Cycle, Line, Period

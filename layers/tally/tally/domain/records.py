@@ -35,10 +35,13 @@ class Customer:
     email: str | None = None
     description: str | None = None
     phone: str | None = None
-    balance: int = 0  # minor units; negative is a credit
+    balance: int = 0  # minor units of `currency`; negative is a credit (`tally.billing.balances`)
     next_invoice_sequence: int = 1
     metadata: Metadata = field(default_factory=dict)
     test_clock: str | None = None  # the test clock it runs on (its objects follow its frozen_time)
+    # Stripe's: set by its first subscription or balance transaction; its balance is in it, and
+    # it is charged in no other (`tally.billing.balances.check_currency`)
+    currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -366,6 +369,9 @@ class Invoice:
     amount_due: int
     amount_remaining: int
     starting_balance: int = 0
+    # The customer balance after finalization (None on a draft): `starting_balance` + what the
+    # invoice took from or gave to it (`tally.billing.balances`)
+    ending_balance: int | None = None
     status: str = "draft"
     billing_reason: str = "subscription_cycle"
     customer_email: str | None = None
@@ -396,6 +402,27 @@ class Invoice:
         if self.status == "open" and self.amount_remaining == 0:
             return self.finalized_at
         return None
+
+
+@dataclass(frozen=True)
+class CustomerBalanceTransaction:
+    """One entry of a customer's balance ledger (Stripe's `customer_balance_transaction`): an
+    adjustment made through the API, or what an invoice took from (positive `amount`) or gave to
+    (negative: a credit) the balance when finalized, and gave back when voided."""
+
+    OBJECT: ClassVar[str] = "customer_balance_transaction"
+
+    id: str
+    customer: str
+    created: int
+    livemode: bool
+    amount: int  # minor units; negative credits the customer
+    currency: str
+    ending_balance: int  # the customer's balance after this transaction
+    type: str  # adjustment | applied_to_invoice | unapplied_from_invoice
+    description: str | None = None
+    invoice: str | None = None
+    metadata: Metadata = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -477,4 +504,15 @@ class Alert:
         return -(-self.created // 60) * 60
 
 
-Record = Customer | Product | Meter | Price | Subscription | Invoice | TestClock | AccountSettings | Alert
+Record = (
+    Customer
+    | Product
+    | Meter
+    | Price
+    | Subscription
+    | Invoice
+    | TestClock
+    | AccountSettings
+    | Alert
+    | CustomerBalanceTransaction
+)
