@@ -320,3 +320,68 @@ def test_two_invoices_finalizing_at_once_share_the_credit_exactly(
     assert _money(got_a) == ("open", 2032, 1064, -968, 0)
     assert _balance(catalog, customer) == 0
     assert [amount for _, amount, _ in _ledger(catalog, customer)] == [-3000, 2032, 968]
+
+
+# -- late usage after a subscription's final invoice --------------------------------------------------
+def test_late_usage_after_the_final_invoice_is_billed_by_a_last_true_up(
+    catalog: Catalog, clock: Clock, functions: support.Functions
+) -> None:
+    # GIVEN tokens at 2 each from Mar 10: 40 used on Mar 15, 30 on Mar 19 12:00 (identifier "late-30")
+    customer = catalog.customer()
+    meter = catalog.meter()
+    tokens = catalog.metered("Tokens", meter, unit_amount=2)
+    sub = catalog.subscribe(customer, {"price": tokens["id"]})
+    clock.at(ts(2025, 3, 15))
+    catalog.usage(meter, customer, 40)
+    clock.at(ts(2025, 3, 19, 12))
+    event = {"event_name": meter["event_name"], "identifier": "late-30"}
+    ok(
+        catalog.api.post(
+            "/v1/billing/meter_events",
+            {**event, "payload": {"stripe_customer_id": customer["id"], "value": "30"}},
+        )
+    )
+    # AND canceled on Mar 20 with invoice_now: its final invoice, 70 × 2 = 140, finalized an hour later
+    clock.at(MAR_20)
+    ok(catalog.api.request("DELETE", f"/v1/subscriptions/{sub['id']}", query="invoice_now=true"))
+    clock.at(MAR_20 + HOUR + 60)
+    close(functions, MAR_20 + HOUR + 60)
+    functions.drain()
+    (final,) = _later(catalog, sub)
+    assert (final["status"], final["total"]) == ("open", 140)
+    # WHEN, after it, the 30 are cancelled (within 24 h of receipt) and 10 arrive stamped Mar 16
+    clock.at(MAR_20 + 2 * HOUR)
+    ok(
+        catalog.api.post(
+            "/v1/billing/meter_event_adjustments",
+            {"event_name": meter["event_name"], "type": "cancel", "cancel": {"identifier": "late-30"}},
+        )
+    )
+    clock.at(ts(2025, 3, 22))
+    catalog.usage(meter, customer, 10, at=ts(2025, 3, 16))
+    # AND the schedule runs once the period can no longer change (36 days after the end: Apr 25)
+    settles = MAR_20 + 36 * 86_400
+    clock.at(settles - 60)
+    close(functions, settles - 60)
+    functions.drain()
+    assert len(_later(catalog, sub)) == 1  # not before
+    clock.at(settles + 60)
+    close(functions, settles + 60)
+    functions.drain()
+    # THEN one last true-up invoice bills it: (40 + 10) × 2 − 140 = −40 over [Mar 10, Mar 20)
+    last, _ = _later(catalog, sub)
+    assert (last["status"], last["total"], last["billing_reason"]) == ("draft", -40, "subscription_update")
+    assert (last["period_start"], last["period_end"]) == (ts(2025, 3, 10), MAR_20)
+    assert [ln["amount"] for ln in last["lines"]["data"]] == [-40]
+    assert ok(catalog.api.get(f"/v1/subscriptions/{sub['id']}"))["latest_invoice"] == last["id"]
+    # AND it finalizes on its own: the credit goes to the customer balance, not lost
+    assert last["automatically_finalizes_at"] == settles + 60 + HOUR
+    clock.at(settles + 2 * HOUR)
+    close(functions, settles + 2 * HOUR)
+    functions.drain()
+    assert _money(ok(catalog.api.get(f"/v1/invoices/{last['id']}"))) == ("paid", -40, 0, 0, -40)
+    assert _balance(catalog, customer) == -40
+    # AND nothing more is ever billed for it
+    close(functions, settles + 90 * 86_400)
+    functions.drain()
+    assert len(_later(catalog, sub)) == 2

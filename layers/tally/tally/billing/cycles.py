@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from tally.billing import account_settings, cancellations, changes, reminders
+from tally.billing import account_settings, cancellations, changes, final_true_ups, reminders
 from tally.billing import invoices as invoice_builder
 from tally.clock import Clock
 from tally.domain.records import Customer, Invoice, Subscription
@@ -121,8 +121,9 @@ def _bill_once(account: str, subscription_id: str, period_end: int, clock: Clock
     # the subscription and what its finalized invoices billed (late usage re-checked): ONE Query
     stored, billed_periods = billed.with_open_periods(account, subscription_id, Subscription, clock)
     s = stored.record
-    if not s.running:
-        return Billed("ended")
+    if not s.running:  # ended: its last true-up, once its periods settle (`billing.final_true_ups`)
+        outcome, invoice = final_true_ups.bill(account, stored, billed_periods, clock)
+        return Billed(outcome, invoice)
     start, end = s.unbilled_period
     if end > clock.now and reminders.send(account, stored, clock):
         return Billed("reminded")  # a reminder before the period ends (`billing.reminders`)
