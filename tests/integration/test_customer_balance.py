@@ -385,3 +385,28 @@ def test_late_usage_after_the_final_invoice_is_billed_by_a_last_true_up(
     close(functions, settles + 90 * 86_400)
     functions.drain()
     assert len(_later(catalog, sub)) == 2
+
+
+def test_on_a_test_clock_the_last_true_up_is_billed_by_an_advance(
+    api: support.Api, functions: support.Functions
+) -> None:
+    # GIVEN a clock, a customer on it with tokens at 2 each, 40 used, canceled on day 5 with
+    #       invoice_now (80), finalized on day 6
+    t0, day = int(dt.datetime(2031, 1, 15, tzinfo=dt.UTC).timestamp()), 86_400
+    catalog = Catalog(api)
+    tc = ok(api.post("/v1/test_helpers/test_clocks", {"frozen_time": t0}))
+    customer = catalog.customer(test_clock=tc["id"])
+    meter = catalog.meter()
+    sub = catalog.subscribe(customer, {"price": catalog.metered("Tokens", meter, unit_amount=2)["id"]})
+    catalog.usage(meter, customer, 40)
+    support.advance_clock(api, functions, tc["id"], t0 + 5 * day)
+    ok(api.request("DELETE", f"/v1/subscriptions/{sub['id']}", query="invoice_now=true"))
+    support.advance_clock(api, functions, tc["id"], t0 + 6 * day)
+    (final,) = _later(catalog, sub)
+    assert (final["status"], final["total"]) == ("open", 80)
+    # WHEN 10 more tokens stamped day 2 arrive, and the clock passes the end + 36 days (day 41)
+    catalog.usage(meter, customer, 10, at=t0 + 2 * day)
+    assert support.advance_clock(api, functions, tc["id"], t0 + 42 * day)["status"] == "ready"
+    # THEN a last true-up invoice billed them, 10 × 2 = 20, and it finalized (the grace is 1 h)
+    last, _ = _later(catalog, sub)
+    assert (last["status"], last["total"], last["created"]) == ("open", 20, t0 + 41 * day)
