@@ -38,7 +38,8 @@ the same due index; `close_periods` then sends `{"kind": "finalize", …}` for i
 hands it to `tally.billing.lifecycle`.
 
 A subscription that is no longer active is not billed (its final invoice, Stripe's `invoice_now`,
-belongs to the cancel flow, not yet built).
+belongs to the cancel flow); its due entry at its end + 36 days hands it to its last true-up
+(`tally.billing.final_true_ups`).
 """
 
 from __future__ import annotations
@@ -96,7 +97,8 @@ def close_periods(
 class Billed:
     """What `bill_period` did: `billed` (with the invoice), `reminded` (a reminder written before
     the period ends, `billing.reminders`), or why nothing was to be done — `already_billed` (a
-    duplicate), `not_due` (the period has not ended), `ended` (not active)."""
+    duplicate), `not_due` (the period has not ended), `ended` (not active; its last true-up
+    done). An ended subscription's last true-up is `billed` too (`billing.final_true_ups`)."""
 
     outcome: str
     invoice: Invoice | None = None
