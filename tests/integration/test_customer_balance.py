@@ -20,7 +20,7 @@ from test_billing_cycles import close
 from test_subscription_updates import MAR_20, seats_subscription, update
 from test_subscriptions_preview import Catalog, Clock, ok, ts
 
-from tally.billing import balances, lifecycle
+from tally.billing import balances, cycles, lifecycle
 from tally.clock import Clock as TallyClock
 from tally.domain.records import Customer, Invoice
 from tally.store import objects
@@ -324,7 +324,7 @@ def test_two_invoices_finalizing_at_once_share_the_credit_exactly(
 
 # -- late usage after a subscription's final invoice --------------------------------------------------
 def test_late_usage_after_the_final_invoice_is_billed_by_a_last_true_up(
-    catalog: Catalog, clock: Clock, functions: support.Functions
+    catalog: Catalog, clock: Clock, functions: support.Functions, account: support.Account
 ) -> None:
     # GIVEN tokens at 2 each from Mar 10: 40 used on Mar 15, 30 on Mar 19 12:00 (identifier "late-30")
     customer = catalog.customer()
@@ -365,6 +365,10 @@ def test_late_usage_after_the_final_invoice_is_billed_by_a_last_true_up(
     close(functions, settles - 60)
     functions.drain()
     assert len(_later(catalog, sub)) == 1  # not before
+    # AND (crash point) the worker dies in the last true-up's one transaction: nothing is written
+    with support.TransactionCrash(at=1), pytest.raises(support.InjectedCrash):
+        cycles.bill_period(account.id, sub["id"], settles, TallyClock(settles + 30))
+    assert len(_later(catalog, sub)) == 1
     clock.at(settles + 60)
     close(functions, settles + 60)
     functions.drain()
@@ -381,7 +385,8 @@ def test_late_usage_after_the_final_invoice_is_billed_by_a_last_true_up(
     functions.drain()
     assert _money(ok(catalog.api.get(f"/v1/invoices/{last['id']}"))) == ("paid", -40, 0, 0, -40)
     assert _balance(catalog, customer) == -40
-    # AND nothing more is ever billed for it
+    # AND nothing more is ever billed for it (a duplicate message finds it done)
+    assert cycles.bill_period(account.id, sub["id"], settles, TallyClock(settles + 90)).outcome == "ended"
     close(functions, settles + 90 * 86_400)
     functions.drain()
     assert len(_later(catalog, sub)) == 2
