@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -21,6 +22,10 @@ import time_machine
 from test_billing_cycles import close
 from test_subscription_updates import APR_10, MAR_20, hybrid, seats_subscription, update
 from test_subscriptions_preview import Catalog, Clock, ok, ts
+
+from tally.clock import Clock as TallyClock
+from tally.domain.records import Invoice
+from tally.store import objects
 
 HOUR = 3600
 
@@ -149,3 +154,24 @@ def test_on_a_test_clock_the_drafts_of_cancels_and_updates_finalize(
     # THEN neither is a draft any more: both were finalized (open, with something to pay)
     statuses = [ok(api.get(f"/v1/invoices/{d['id']}"))["status"] for d in drafts]
     assert statuses == ["open", "open"]
+
+
+def test_a_draft_written_before_the_rule_gets_its_grace_when_updated(
+    catalog: Catalog, clock: Clock, functions: support.Functions, account: support.Account
+) -> None:
+    # GIVEN a draft stored as before issue 12: auto_advance true, no automatically_finalizes_at
+    _, sub = seats_subscription(catalog)
+    clock.at(MAR_20)
+    item = sub["items"]["data"][0]["id"]
+    ok(update(catalog, sub, items=[{"id": item, "quantity": 5}], proration_behavior="always_invoice"))
+    (inv,) = _later(catalog, sub)
+    stored = objects.load(account.id, inv["id"], Invoice, TallyClock(MAR_20))
+    legacy = replace(stored.record, automatically_finalizes_at=None)
+    objects.update(account.id, stored, objects.Change(legacy, None, {}), TallyClock(MAR_20))
+    assert ok(catalog.api.get(f"/v1/invoices/{inv['id']}"))["automatically_finalizes_at"] is None
+    # WHEN it is updated (auto_advance=true) an hour later
+    clock.at(MAR_20 + HOUR)
+    got = ok(catalog.api.post(f"/v1/invoices/{inv['id']}", {"auto_advance": "true"}))
+    # THEN it finalizes after the grace period from then
+    assert got["automatically_finalizes_at"] == MAR_20 + 2 * HOUR
+    assert _finalizes(catalog, functions, clock, got) == "draft/open"

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TypeVar
 
-from tally.billing import balances, changes, true_ups
+from tally.billing import account_settings, balances, changes, true_ups
 from tally.clock import Clock
 from tally.domain import invoices as domain
 from tally.domain.listing import Page, Window, page_of
@@ -305,6 +305,10 @@ def update(
             metadata=apply_metadata(inv.metadata, metadata),
             auto_advance=inv.auto_advance if auto_advance is None else auto_advance,
         )
+        if after.status == "draft" and after.auto_advance and after.automatically_finalizes_at is None:
+            # a draft written before every draft had one (issue 12): it finalizes after the grace
+            grace = account_settings.invoice_grace(account, clock)
+            after = replace(after, automatically_finalizes_at=clock.now + grace)
         change = changes.updated(after, "invoice.updated", present(inv), present(after))
         if change is not None:
             objects.update(account, stored, change, clock)
