@@ -26,6 +26,7 @@ from test_subscriptions_preview import Catalog, Clock, ok, ts
 from tally.clock import Clock as TallyClock
 from tally.domain.records import Invoice
 from tally.store import objects
+from tally.store.changes import Change
 
 HOUR = 3600
 
@@ -167,7 +168,7 @@ def test_a_draft_written_before_the_rule_gets_its_grace_when_updated(
     (inv,) = _later(catalog, sub)
     stored = objects.load(account.id, inv["id"], Invoice, TallyClock(MAR_20))
     legacy = replace(stored.record, automatically_finalizes_at=None)
-    objects.update(account.id, stored, objects.Change(legacy, None, {}), TallyClock(MAR_20))
+    objects.update(account.id, stored, Change(legacy, None, {}), TallyClock(MAR_20))
     assert ok(catalog.api.get(f"/v1/invoices/{inv['id']}"))["automatically_finalizes_at"] is None
     # WHEN it is updated (auto_advance=true) an hour later
     clock.at(MAR_20 + HOUR)

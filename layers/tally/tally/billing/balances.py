@@ -37,8 +37,8 @@ from tally.domain.records import Customer, CustomerBalanceTransaction, Invoice
 from tally.errors import Conflict, NotFound, invalid
 from tally.ids import new_id
 from tally.presenters.customers import customer as present_customer
-from tally.store import lists, objects
-from tally.store.objects import Change, Write
+from tally.store import lists, objects, transactions
+from tally.store.changes import Change, Stored, Write
 
 ADJUSTMENT = "adjustment"
 APPLIED = "applied_to_invoice"
@@ -134,7 +134,7 @@ def customer_change(before: Customer, after: Customer) -> Change:
 
 
 # -- the API ----------------------------------------------------------------------------------------
-def _customer(account: str, customer_id: str, clock: Clock) -> objects.Stored[Customer]:
+def _customer(account: str, customer_id: str, clock: Clock) -> Stored[Customer]:
     return objects.load(account, customer_id, Customer, clock)
 
 
@@ -168,7 +168,9 @@ def create(
         )
         after = replace(before, balance=balance, currency=currency)
         try:
-            objects.commit(account, [Write(customer_change(before, after), stored), *written(txn)], clock)
+            transactions.commit(
+                account, [Write(customer_change(before, after), stored), *written(txn)], clock
+            )
         except Conflict:  # the customer changed since we read it (an invoice finalized): again
             if attempt == ATTEMPTS - 1:
                 raise
@@ -177,9 +179,7 @@ def create(
     raise AssertionError("unreachable")
 
 
-def _owned(
-    account: str, customer_id: str, txn_id: str, clock: Clock
-) -> objects.Stored[CustomerBalanceTransaction]:
+def _owned(account: str, customer_id: str, txn_id: str, clock: Clock) -> Stored[CustomerBalanceTransaction]:
     _customer(account, customer_id, clock)  # 404 for an unknown (or deleted) customer
     stored = objects.load(account, txn_id, CustomerBalanceTransaction, clock, label=LABEL)
     if stored.record.customer != customer_id:

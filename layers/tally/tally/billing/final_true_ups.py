@@ -23,16 +23,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tally.billing import changes, pending, subscriptions, true_ups
+from tally.billing import account_settings, changes, pending, subscriptions, true_ups
 from tally.clock import Clock
 from tally.domain.invoices import Period
 from tally.domain.records import Invoice, Price, Subscription
 from tally.errors import NotFound
 from tally.presenters.invoices import invoice as present_invoice
 from tally.presenters.subscriptions import subscription as present
-from tally.store import billed, objects
+from tally.store import billed, transactions
 from tally.store.billed import StoredPeriod
-from tally.store.objects import Change, Stored, Write
+from tally.store.changes import Change, Stored, Write
 
 
 def bill(
@@ -53,7 +53,8 @@ def bill(
     if lines:
         try:
             span = Period(min(ln.period.start for ln in lines), max(ln.period.end for ln in lines))
-            invoice = pending.invoice_now(account, s, tuple(lines), span, prices, clock)
+            grace = account_settings.invoice_grace(account, clock)
+            invoice = pending.invoice_now(account, s, tuple(lines), span, prices, clock, grace=grace)
         except NotFound:  # the customer was deleted: there is no one left to bill
             invoice = None
     if invoice is not None:
@@ -70,5 +71,5 @@ def bill(
         writes.append(Write(Change(invoice, "invoice.created", present_invoice(invoice))))
     else:  # nothing to bill: its periods are settled, forget them now
         aux = [billed.settled(account, p) for p in periods]
-    objects.commit(account, writes, clock, aux=aux)
+    transactions.commit(account, writes, clock, aux=aux)
     return "billed", invoice

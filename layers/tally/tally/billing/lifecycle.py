@@ -37,8 +37,8 @@ from tally.domain.metadata import MetadataUpdate, apply_metadata
 from tally.domain.records import METERED, Customer, Invoice, InvoiceLine, Meter, Price, Product
 from tally.errors import Conflict, InvalidRequest, NotFound
 from tally.presenters.invoices import invoice as present
-from tally.store import objects, usage
-from tally.store.objects import Change, Stored, Write
+from tally.store import objects, transactions, usage
+from tally.store.changes import Change, Stored, Write
 
 ATTEMPTS = 3
 T = TypeVar("T")
@@ -107,7 +107,7 @@ def _finalize_once(account: str, stored: Stored[Invoice], clock: Clock) -> Store
         *balances.written(settled.transaction),
     ]
     billed = true_ups.writes(account, inv.subscription, inv.id, lines, checks, clock.now)
-    objects.commit(account, writes, clock, aux=billed)
+    transactions.commit(account, writes, clock, aux=billed)
     return Stored(after, stored.version + 1, stored.created_ms)
 
 
@@ -226,7 +226,7 @@ def _transition(
         writes = [Write(Change(after, event, present(after)), stored)]
         if give_back:
             writes += _given_back(account, stored.record, clock)
-        objects.commit(account, writes, clock)
+        transactions.commit(account, writes, clock)
         return after
 
     return _retrying(step)

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from tally.billing import account_settings
 from tally.clock import Clock
 from tally.domain import invoices
 from tally.domain.invoices import Cycle, Line, Period
@@ -45,10 +44,13 @@ def invoice_now(
     period: Period,
     prices: Mapping[str, Price],
     clock: Clock,
+    *,
+    grace: int,
 ) -> Invoice:
     """A `subscription_update` invoice billing `lines` at once (a cancel's final invoice, an
     update with `proration_behavior=always_invoice`); the caller writes it in its transaction.
-    A draft that finalizes on its own after the account's grace period, like a period's invoice."""
+    A draft that finalizes on its own `grace` seconds from now (the account's grace period,
+    `billing.account_settings.invoice_grace`), like a period's invoice."""
     customer = objects.get(account, s.customer, Customer, clock)
     record = InvoiceView(
         id=new_id("in"),
@@ -60,9 +62,7 @@ def invoice_now(
         created=clock.now,
         billing_reason="subscription_update",
     ).as_record()
-    return replace(
-        record, automatically_finalizes_at=clock.now + account_settings.invoice_grace(account, clock)
-    )
+    return replace(record, automatically_finalizes_at=clock.now + grace)
 
 
 def line(item: PendingItem, price: Price) -> Line:
