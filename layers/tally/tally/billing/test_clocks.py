@@ -31,6 +31,7 @@ from tally.domain.metadata import MetadataUpdate
 from tally.domain.records import Customer, Invoice, Subscription, TestClock
 from tally.errors import Conflict, InvalidRequest, NotFound, invalid
 from tally.ids import new_id
+from tally.observability import logger
 from tally.presenters.test_clocks import clock as present
 from tally.settings import settings
 from tally.store import claims, lists, objects, queues
@@ -43,6 +44,10 @@ LABEL = "test_helpers.test_clock"
 SLOT = "test_clock_customer"  # claim: <clock>#<n> → the clock's n-th customer
 MAX_FROZEN_TIME = 32503680000  # 3000-01-01: an advance then still has its two years of room
 ADVANCE_ATTEMPTS = 5  # = the test clock queue's maxReceiveCount (template.yaml): the last one fails the clock
+# Steps (a reminder, a period close, a finalization) one advance may take: far above what two
+# intervals of 3 customers' subscriptions need, so reaching it means a bug, never a long advance.
+MAX_STEPS = 10_000
+ADVANCING = "test_clock_advancing"  # the error code of a request a clock's advance refuses
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -179,16 +184,13 @@ def limit(test_clock: TestClock, subs: list[Subscription]) -> int:
     return min(ends, default=periods.add_intervals(test_clock.frozen_time, "year", NO_SUBSCRIPTION_YEARS, 1))
 
 
-def boundaries(subs: list[Subscription], target: int) -> list[tuple[int, str]]:
-    """Every (period end, subscription) to bill up to `target`, in time order."""
-    per_sub = []
-    for s in subs:
-        ends = []
-        while (end := s.unbilled_period[1]) <= target:
-            ends.append((end, s.id))
-            s = replace(s, billed_through=end)
-        per_sub.append(ends)
-    return list(heapq.merge(*per_sub))
+def _next_wake(s: Subscription, after: int) -> int | None:
+    """When an advance next has work for `s`: a reminder still to write before its unbilled
+    period's end (`Subscription.reminders_at`), else that end; None once it has ended."""
+    if not s.running:
+        return None
+    end = s.unbilled_period[1]
+    return min((end, *(max(at, after) for at in s.reminders_at(end))))
 
 
 def _invoices_due(account: str, tc: TestClock, at: Clock, until: int) -> list[tuple[int, str]]:
@@ -201,28 +203,69 @@ def _invoices_due(account: str, tc: TestClock, at: Clock, until: int) -> list[tu
     return out
 
 
-def _run_until(account: str, tc: TestClock, at: Clock, frozen_time: int) -> list[Invoice]:
+class NoProgress(Exception):
+    """An advance that cannot make progress: a step changed nothing, or it took more than
+    `MAX_STEPS` steps. Retrying would do the same, so the clock fails at once."""
+
+
+class Stopped(Exception):
+    """The clock was deleted (or its advance replaced) while its worker ran: stop there."""
+
+
+def _still_advancing(account: str, clock_id: str, frozen_time: int, request_clock: Clock) -> None:
+    """Raise Stopped unless the clock still exists and still advances to `frozen_time`."""
+    try:
+        tc = objects.get(account, clock_id, TestClock, request_clock)
+    except NotFound:
+        raise Stopped(f"the test clock {clock_id} was deleted") from None
+    if tc.status != "advancing" or tc.advancing_to != frozen_time:
+        raise Stopped(f"the test clock {clock_id} no longer advances to {frozen_time}")
+
+
+def _run_until(account: str, tc: TestClock, at: Clock, frozen_time: int, request_clock: Clock) -> list[Invoice]:
     """What the schedule would have done between the clock's time and `frozen_time`, in time
-    order: bill every period end crossed (`cycles.bill_period`) and finalize every draft whose
-    grace period ends (`lifecycle.advance_due`, which also pays a zero total) — each step at its
-    own instant, each exactly once, so a resumed advance repeats nothing."""
-    events: list[tuple[int, int, str, str]] = [
-        (end, 0, "bill", sub_id) for end, sub_id in boundaries(_subscriptions(account, tc, at), frozen_time)
-    ]
+    order: write each reminder and bill each period end crossed (`cycles.bill_period`, at its own
+    instant), and finalize every draft whose grace period ends (`lifecycle.advance_due`, which
+    also pays a zero total) — each exactly once, so a resumed advance repeats nothing.
+
+    Never a loop: after each step the subscription is read again and must have moved on (its next
+    wake later, or ended), else NoProgress; at most `MAX_STEPS` steps, else NoProgress. Before
+    each step the clock is read: deleted (or no longer advancing to `frozen_time`) → Stopped."""
+    events: list[tuple[int, int, str, str]] = []
+    for s in _subscriptions(account, tc, at):
+        wake = _next_wake(s, tc.frozen_time)
+        if wake is not None and wake <= frozen_time:
+            events.append((wake, 0, "bill", s.id))
     events += [(due, 1, "finalize", inv_id) for due, inv_id in _invoices_due(account, tc, at, frozen_time)]
     heapq.heapify(events)
     billed = []
+    steps = 0
     while events:
+        _still_advancing(account, tc.id, frozen_time, request_clock)
+        steps += 1
+        if steps > MAX_STEPS:
+            raise NoProgress(f"more than {MAX_STEPS} steps before {frozen_time}")
         when, _, kind, object_id = heapq.heappop(events)
-        if kind == "bill":
-            done = cycles.bill_period(account, object_id, when, Clock.at(when))
-            if done.invoice is not None:
-                billed.append(done.invoice)
-                due = done.invoice.due_at
-                if due is not None and due <= frozen_time:
-                    heapq.heappush(events, (due, 1, "finalize", done.invoice.id))
-        else:
+        if kind == "finalize":
             lifecycle.advance_due(account, object_id, Clock.at(when))
+            continue
+        s = objects.get(account, object_id, Subscription, Clock.at(when))
+        end = s.unbilled_period[1]
+        done = cycles.bill_period(account, object_id, end, Clock.at(when))
+        if done.invoice is not None:
+            billed.append(done.invoice)
+            due = done.invoice.due_at
+            if due is not None and due <= frozen_time:
+                heapq.heappush(events, (due, 1, "finalize", done.invoice.id))
+        after = objects.get(account, object_id, Subscription, Clock.at(when))
+        wake = _next_wake(after, tc.frozen_time)
+        if wake is not None and wake <= when:
+            raise NoProgress(
+                f"the subscription {object_id} did not move on at {when} (close: {done.outcome}; "
+                f"next at {wake})"
+            )
+        if wake is not None and wake <= frozen_time:
+            heapq.heappush(events, (wake, 0, "bill", object_id))
     return billed
 
 
@@ -241,7 +284,8 @@ def advance(account: str, clock_id: str, frozen_time: int, request_clock: Clock)
         if tc.advancing_to != frozen_time:
             raise InvalidRequest(
                 f"The test clock {clock_id} is advancing to {tc.advancing_to}; wait until its status "
-                "is ready before advancing it again."
+                "is ready before advancing it again.",
+                code=ADVANCING,
             )
     elif tc.status == "internal_failure":
         raise InvalidRequest(
@@ -295,14 +339,28 @@ def run_advance(
     if tc.status != "advancing" or tc.advancing_to != frozen_time:
         return tc, []
     try:
-        billed = _run_until(account, tc, Clock.at(tc.frozen_time), frozen_time)
+        billed = _run_until(account, tc, Clock.at(tc.frozen_time), frozen_time, request_clock)
         ready = replace(tc, status="ready", frozen_time=frozen_time, advancing_to=None)
         change = changes.updated(ready, "test_helpers.test_clock.ready", present(tc), present(ready))
         assert change is not None
         objects.update(account, stored, change, request_clock)
+    except Stopped as stop:
+        logger.info("test clock advance stopped", extra={"test_clock": clock_id, "reason": str(stop)})
+        return None, []
+    except NoProgress as stuck:  # retrying would do the same: fail now, with the reason
+        logger.error(
+            "test clock advance made no progress: %s",
+            stuck,
+            extra={"account": account, "test_clock": clock_id, "frozen_time": frozen_time},
+        )
+        return _fail(account, clock_id, frozen_time, request_clock), []
     except Exception:
         if attempt < ADVANCE_ATTEMPTS:
             raise
+        logger.exception(
+            "test clock advance failed on its last attempt",
+            extra={"account": account, "test_clock": clock_id, "frozen_time": frozen_time},
+        )
         return _fail(account, clock_id, frozen_time, request_clock), []
     return ready, billed
 
