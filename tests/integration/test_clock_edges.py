@@ -29,6 +29,7 @@ def _at(*args: int) -> int:
 
 
 T0 = _at(2031, 1, 15)
+JAN_20, MAY_15 = _at(2031, 1, 20), _at(2031, 5, 15)
 FEB_1, FEB_15, MAR_1, MAR_15, APR_15 = (
     _at(2031, 2, 1),
     _at(2031, 2, 15),
@@ -93,7 +94,10 @@ def _subscribe(api: support.Api, customer: str, *prices: str, **extra: Any) -> d
 
 
 def _event(api: support.Api, customer: str, value: int, timestamp: int | None = None, **extra: Any) -> Any:
-    body: dict[str, Any] = {"event_name": EVENT, "payload": {"stripe_customer_id": customer, "value": str(value)}}
+    body: dict[str, Any] = {
+        "event_name": EVENT,
+        "payload": {"stripe_customer_id": customer, "value": str(value)},
+    }
     if timestamp is not None:
         body["timestamp"] = timestamp
     return api.post("/v1/billing/meter_events", {**body, **extra})
@@ -158,8 +162,7 @@ def test_an_advance_that_cannot_make_progress_ends_in_internal_failure_with_a_lo
 ):
     # GIVEN a subscription whose period close never moves it on (a bug, say: billing answers
     # "nothing to do" for ever)
-    from tally.billing import cycles
-    from tally.billing import test_clocks
+    from tally.billing import cycles, test_clocks
 
     clock, customer = _clock(api)
     _subscribe(api, customer, _seats(api))
@@ -210,7 +213,148 @@ def test_advancing_while_advancing_answers_a_400_with_a_code(api):
     _subscribe(api, customer, _seats(api))
     api.functions.drain()
     ok(api.post(f"{CLOCKS}/{clock}/advance", {"frozen_time": FEB_1}))
-    error = refused(api.post(f"{CLOCKS}/{clock}/advance", {"frozen_time": FEB_15}), code="test_clock_advancing")
+    error = refused(
+        api.post(f"{CLOCKS}/{clock}/advance", {"frozen_time": FEB_15}), code="test_clock_advancing"
+    )
     assert error["type"] == "invalid_request_error" and "advancing" in error["message"]
     _drain_or_hang(api)
     assert ok(api.get(f"{CLOCKS}/{clock}"))["frozen_time"] == FEB_1
+
+
+# -- one "now" per clock ----------------------------------------------------------------------------
+def _per_token(api: support.Api) -> str:
+    """A metered price of 1 cent per token (so an invoice's amounts add up to its tokens)."""
+    meter = ok(
+        api.post(
+            "/v1/billing/meters",
+            {"display_name": "Tokens", "event_name": EVENT, "default_aggregation": {"formula": "sum"}},
+        )
+    )
+    price = api.post(
+        "/v1/prices",
+        {
+            "currency": "usd",
+            "unit_amount": 1,
+            "product_data": {"name": "Tokens"},
+            "recurring": {"interval": "month", "usage_type": "metered", "meter": meter["id"]},
+        },
+    )
+    return str(ok(price)["id"])
+
+
+def _billed(api: support.Api, subscription: str) -> int:
+    """Every amount the subscription's invoices billed (1 cent per token: the tokens billed)."""
+    return sum(ln["amount"] for inv in _invoices(api, subscription) for ln in inv["lines"]["data"])
+
+
+def _during_the_last_step(monkeypatch: pytest.MonkeyPatch, at: int, send: Any) -> None:
+    """Call `send()` inside the advance's worker, right after its finalization at `at` (the clock is
+    still `advancing`): a request arriving while the worker runs."""
+    from tally.billing import lifecycle
+
+    real = lifecycle.advance_due
+
+    def finalize_then_send(account, invoice_id, clock):
+        done = real(account, invoice_id, clock)
+        if clock.now == at:
+            send()
+        return done
+
+    monkeypatch.setattr(lifecycle, "advance_due", finalize_then_send)
+
+
+def test_usage_sent_while_a_clock_advances_is_billed_or_refused_never_lost(api, monkeypatch):
+    # GIVEN tokens at 1 cent on a clock at Jan 15, 100 used at once; the clock moved to Mar 20
+    clock, customer = _clock(api)
+    sub = _subscribe(api, customer, _per_token(api))
+    ok(_event(api, customer, 100))
+    _advanced(api, clock, MAR_15)
+    _advanced(api, clock, MAR_15 + 5 * DAY)
+    # WHEN the clock advances to Apr 15 + 1 h, and while its worker runs — after it finalized the
+    # Mar 15 → Apr 15 invoice, which settles the Jan 15 → Feb 15 period (36 days past its end) —
+    # usage arrives: stamped Feb 14 (34 days before the clock's old time), Mar 14, and unstamped
+    answers: dict[str, support.Response] = {}
+
+    def send() -> None:
+        answers["feb_14"] = _event(api, customer, 7, FEB_15 - DAY)
+        answers["mar_14"] = _event(api, customer, 11, MAR_15 - DAY)
+        answers["now"] = _event(api, customer, 13)
+
+    _during_the_last_step(monkeypatch, APR_15 + HOUR, send)
+    assert _advanced(api, clock, APR_15 + HOUR)["status"] == "ready"
+    monkeypatch.undo()
+    # THEN each request ran at the time the clock advances to: Feb 14 is more than 35 days before
+    # it (refused, so never lost); Mar 14 is accepted, and so is the unstamped one, at Apr 15 + 1 h
+    refused(answers["feb_14"], param="timestamp")
+    assert ok(answers["mar_14"])["timestamp"] == MAR_15 - DAY
+    assert ok(answers["now"])["timestamp"] == APR_15 + HOUR
+    # AND once the clock moves on, every accepted token is billed exactly once: 100 + 11 + 13
+    _advanced(api, clock, MAY_15 + HOUR)
+    assert _billed(api, sub["id"]) == 124
+
+
+def test_a_cancel_runs_on_the_clock_time_so_an_accepted_cancel_is_credited(api):
+    # GIVEN tokens at 1 cent on a clock at Jan 15; 500 used Jan 20 (received then, clock time)
+    clock, customer = _clock(api)
+    sub = _subscribe(api, customer, _per_token(api))
+    _advanced(api, clock, JAN_20)
+    old = ok(_event(api, customer, 500, identifier="old-500"))
+    assert old["timestamp"] == JAN_20
+    # AND 300 used on Feb 14 at 23:00; the clock then closes the period (Feb 15 + 2 h)
+    _advanced(api, clock, FEB_15 - HOUR)
+    ok(_event(api, customer, 300, identifier="late-300"))
+    _advanced(api, clock, FEB_15 + 2 * HOUR)
+    cancel = "/v1/billing/meter_event_adjustments"
+    # WHEN the Jan 20 event is cancelled (26 days after its receipt on the clock, seconds after it
+    # on the wall clock) THEN refused: the 24 h window runs on the clock's time, as settlement does
+    refused(
+        api.post(cancel, {"event_name": EVENT, "cancel": {"identifier": "old-500"}}),
+        param="cancel[identifier]",
+    )
+    # WHEN the Feb 14 event is cancelled 3 h after its receipt on the clock THEN accepted
+    assert (
+        ok(api.post(cancel, {"event_name": EVENT, "cancel": {"identifier": "late-300"}}))["status"]
+        == "complete"
+    )
+    # AND credited: the next invoice carries −300 for the finalized period, so 500 in all
+    _advanced(api, clock, MAR_15 + HOUR)
+    assert _billed(api, sub["id"]) == 500
+
+
+def test_while_a_clock_advances_its_subscriptions_and_invoices_do_not_change(api):
+    # GIVEN a seat subscription on a clock whose advance is accepted but not yet run
+    clock, customer = _clock(api)
+    sub = _subscribe(api, customer, _seats(api), _per_token(api))
+    first = ok(api.get("/v1/invoices", {"subscription": sub["id"]}))["data"][0]["id"]
+    api.functions.drain()
+    ok(api.post(f"{CLOCKS}/{clock}/advance", {"frozen_time": FEB_1}))
+    # WHEN its subscription is updated or canceled, a new one created, or its invoice changed
+    # THEN 400 test_clock_advancing, and nothing changed
+    attempts = [
+        api.post(f"/v1/subscriptions/{sub['id']}", {"metadata": {"k": "v"}}),
+        api.delete(f"/v1/subscriptions/{sub['id']}"),
+        api.post("/v1/subscriptions", {"customer": customer, "items": [{"price": _seats(api)}]}),
+        api.post(f"/v1/invoices/{first}", {"metadata": {"k": "v"}}),
+    ]
+    for answer in attempts:
+        error = refused(answer, code="test_clock_advancing")
+        assert "advancing" in error["message"]
+    shown = ok(api.get(f"/v1/subscriptions/{sub['id']}"))
+    assert (shown["status"], shown["metadata"]) == ("active", {})
+    # AND usage is accepted at the time the clock advances to
+    assert ok(_event(api, customer, 5))["timestamp"] == FEB_1
+    # AND once it is ready, changes are taken again, at its time
+    _drain_or_hang(api)
+    assert ok(api.delete(f"/v1/subscriptions/{sub['id']}"))["canceled_at"] == FEB_1
+
+
+def test_an_advance_writes_the_reminders_the_schedule_would(api):
+    # GIVEN a seat subscription on a clock at Jan 15 WHEN the clock advances past Feb 14
+    clock, customer = _clock(api)
+    sub = _subscribe(api, customer, _seats(api))
+    _advanced(api, clock, FEB_15 - HOUR)
+    # THEN `invoice.upcoming` was written once, a day before the renewal, for this subscription
+    upcoming = [e for e in support.stored_events(api.account.id) if e["type"] == "invoice.upcoming"]
+    assert [(e["created"], e["data"]["object"]["subscription"]) for e in upcoming] == [
+        (FEB_15 - DAY, sub["id"])
+    ]

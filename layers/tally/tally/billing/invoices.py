@@ -144,17 +144,20 @@ def preview(account: str, subscription_id: str | None, customer_id: str | None, 
     return cancellations.without_advance(shown) if ends else shown
 
 
-def clock_for_invoice(account: str, invoice_id: str, request_clock: Clock) -> Clock:
+def clock_for_invoice(
+    account: str, invoice_id: str, request_clock: Clock, *, changing: bool = False
+) -> Clock:
     """The clock a use case acting on an invoice runs at: its customer's test clock's frozen time
     (finalizing or paying an invoice of a test-clock customer happens at the clock's time), else
-    the request's. An unknown invoice runs at the request's clock (the use case reports it)."""
+    the request's. An unknown invoice runs at the request's clock (the use case reports it).
+    `changing`: refused while the clock advances (`test_clocks.frozen`)."""
     from tally.billing import test_clocks  # lazy: test_clocks → cycles → invoices
 
     try:
         inv = objects.get(account, invoice_id, Invoice, request_clock)
     except NotFound:
         return request_clock
-    return test_clocks.clock_for(account, inv.customer, request_clock)
+    return test_clocks.clock_for(account, inv.customer, request_clock, changing=changing)
 
 
 def preview_clock(

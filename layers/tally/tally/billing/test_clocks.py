@@ -74,18 +74,31 @@ def list_(account: str, window: Window, clock: Clock) -> Page[TestClock]:
     )
 
 
-def frozen(account: str, clock_id: str, request_clock: Clock) -> Clock:
-    """The Clock of a test clock's frozen time (the request's clock if the test clock is gone).
+def frozen(account: str, clock_id: str, request_clock: Clock, *, changing: bool = False) -> Clock:
+    """A test clock's "now" (the request's clock if the test clock is gone): its frozen time, and
+    while it advances the time it advances to (module doc, "One now"). `changing` (a request that
+    changes a subscription or an invoice) is refused while it advances: 400 `test_clock_advancing`.
     An expired clock still gives its time: its customers' objects stay consistent until deleted."""
     try:
-        return Clock.at(objects.get(account, clock_id, TestClock, request_clock).frozen_time)
+        tc = objects.get(account, clock_id, TestClock, request_clock)
     except NotFound:
         return request_clock
+    if tc.status == "advancing" and tc.advancing_to is not None:
+        if changing:
+            raise InvalidRequest(
+                f"The test clock {clock_id} is advancing to {tc.advancing_to}: its customers' "
+                "subscriptions and invoices cannot change until its status is ready.",
+                code=ADVANCING,
+            )
+        return Clock.at(tc.advancing_to)
+    return Clock.at(tc.frozen_time)
 
 
-def clock_for(account: str, customer_id: str | None, request_clock: Clock) -> Clock:
-    """The clock a use case acting for `customer_id` runs at: its test clock's frozen time, else
-    the request's. An unknown customer runs at the request's clock (the use case reports it)."""
+def clock_for(
+    account: str, customer_id: str | None, request_clock: Clock, *, changing: bool = False
+) -> Clock:
+    """The clock a use case acting for `customer_id` runs at: its test clock's "now" (`frozen`),
+    else the request's. An unknown customer runs at the request's clock (the use case reports it)."""
     if not customer_id:
         return request_clock
     try:
@@ -94,11 +107,13 @@ def clock_for(account: str, customer_id: str | None, request_clock: Clock) -> Cl
         return request_clock
     if customer.test_clock is None:
         return request_clock
-    return frozen(account, customer.test_clock, request_clock)
+    return frozen(account, customer.test_clock, request_clock, changing=changing)
 
 
-def clock_for_subscription(account: str, subscription_id: str, request_clock: Clock) -> Clock:
-    """The clock a use case acting on a subscription runs at: its test clock's frozen time (an
+def clock_for_subscription(
+    account: str, subscription_id: str, request_clock: Clock, *, changing: bool = False
+) -> Clock:
+    """The clock a use case acting on a subscription runs at: its test clock's "now" (`frozen`: an
     update or cancel of a subscription on a test clock happens at the clock's time), else the
     request's. An unknown subscription runs at the request's clock (the use case reports it)."""
     try:
@@ -107,7 +122,7 @@ def clock_for_subscription(account: str, subscription_id: str, request_clock: Cl
         return request_clock
     if subscription.test_clock is None:
         return request_clock
-    return frozen(account, subscription.test_clock, request_clock)
+    return frozen(account, subscription.test_clock, request_clock, changing=changing)
 
 
 def customers_of(account: str, test_clock: TestClock) -> list[str]:
@@ -222,7 +237,9 @@ def _still_advancing(account: str, clock_id: str, frozen_time: int, request_cloc
         raise Stopped(f"the test clock {clock_id} no longer advances to {frozen_time}")
 
 
-def _run_until(account: str, tc: TestClock, at: Clock, frozen_time: int, request_clock: Clock) -> list[Invoice]:
+def _run_until(
+    account: str, tc: TestClock, at: Clock, frozen_time: int, request_clock: Clock
+) -> list[Invoice]:
     """What the schedule would have done between the clock's time and `frozen_time`, in time
     order: write each reminder and bill each period end crossed (`cycles.bill_period`, at its own
     instant), and finalize every draft whose grace period ends (`lifecycle.advance_due`, which

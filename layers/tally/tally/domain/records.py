@@ -319,6 +319,9 @@ class MeterEvent:
     payload: Metadata
     created: int
     livemode: bool = False
+    # When it was received on its customer's test clock (None: not on one, `created` tells): the
+    # 24 h cancel window runs on the clock's time, as its invoices' settlement does.
+    received: int | None = None
 
 
 @dataclass(frozen=True)
