@@ -358,3 +358,99 @@ def test_an_advance_writes_the_reminders_the_schedule_would(api):
     assert [(e["created"], e["data"]["object"]["subscription"]) for e in upcoming] == [
         (FEB_15 - DAY, sub["id"])
     ]
+
+
+# -- cancel_at anywhere ------------------------------------------------------------------------------
+def test_a_cancel_at_in_a_later_period_renews_into_a_cut_period_on_a_clock(api):
+    # GIVEN a 10.00 seat and tokens (4 cents per 100) on a clock at Jan 15, set to end on Mar 1:
+    # beyond its current period [Jan 15, Feb 15) (once refused)
+    clock, customer = _clock(api)
+    sub = _subscribe(api, customer, _seats(api), _tokens(api))
+    got = ok(api.post(f"/v1/subscriptions/{sub['id']}", {"cancel_at": MAR_1}))
+    assert (got["cancel_at"], got["status"], got["cancel_at_period_end"]) == (MAR_1, "active", False)
+    ok(_event(api, customer, 150))
+    # WHEN the clock advances two months
+    assert _advanced(api, clock, MAR_15)["status"] == "ready"
+    # THEN Feb 15 renewed into [Feb 15, Mar 1) only: tokens ceil(1.5) × 4 = 8, and the seat for
+    # 14 of the period's 28 days, 1,000 × 14 / 28 = 500; Mar 1 ended it with a final invoice
+    renewal, final = _invoices(api, sub["id"])
+    assert (renewal["period_start"], renewal["period_end"], renewal["total"]) == (T0, FEB_15, 508)
+    seat = [ln for ln in renewal["lines"]["data"] if ln["amount"] == 500]
+    assert [(ln["period"]["start"], ln["period"]["end"]) for ln in seat] == [(FEB_15, MAR_1)]
+    assert (final["period_start"], final["period_end"], final["total"]) == (FEB_15, MAR_1, 0)
+    ended = ok(api.get(f"/v1/subscriptions/{sub['id']}"))
+    assert (ended["status"], ended["ended_at"]) == ("canceled", MAR_1)
+
+
+@pytest.fixture
+def wall() -> Any:
+    """The wall clock frozen at 2025-03-10 00:00 UTC, moved by the test (time_machine)."""
+    import time_machine
+    from test_subscriptions_preview import Clock
+
+    with time_machine.travel(dt.datetime(2025, 3, 10, tzinfo=dt.UTC), tick=False) as traveller:
+        yield Clock(traveller)
+
+
+def test_a_cancel_at_in_a_later_period_in_real_time_bills_the_cut_period_and_ends(api, wall):
+    # GIVEN 3 seats at 10.00 and tokens at 2 each from Mar 10 2025; 40 tokens on Mar 15
+    from test_subscription_updates import APR_10, MAR_20, hybrid, lines_of, update
+    from test_subscriptions_preview import Catalog, ts
+
+    from tally.billing import cycles
+    from tally.clock import Clock
+
+    catalog = Catalog(api)
+    customer, meter, sub = hybrid(catalog)
+    wall.at(ts(2025, 3, 15))
+    catalog.usage(meter, customer, 40)
+    apr_25, may_10 = ts(2025, 4, 25), ts(2025, 5, 10)
+    # WHEN on Mar 20 it is set to end on Apr 25, in the next period [Apr 10, May 10)
+    wall.at(MAR_20)
+    got = ok(update(catalog, sub, cancel_at=apr_25))
+    assert (got["cancel_at"], got["status"]) == (apr_25, "active")
+    # THEN nothing is credited now; the preview renews the seats for [Apr 10, Apr 25) only:
+    # 3,000 × 15 / 30 days = 1,500; 40 tokens = 80
+    preview = ok(catalog.preview(subscription=sub["id"]))
+    assert sorted((q, a, p) for _, q, a, _, p in lines_of(preview)) == [
+        (3, 1500, (APR_10, apr_25)),
+        (40, 80, (ts(2025, 3, 10), APR_10)),
+    ]
+    # WHEN the close runs at Apr 10 THEN it bills that same invoice
+    billed = cycles.bill_period(api.account.id, sub["id"], APR_10, Clock(APR_10 + 30))
+    assert billed.invoice is not None and billed.invoice.total == 1580
+    # AND 10 tokens on Apr 20; the close at Apr 25 ends it: the final invoice bills 10 × 2 = 20
+    wall.at(ts(2025, 4, 20))
+    catalog.usage(meter, customer, 10)
+    final = cycles.bill_period(api.account.id, sub["id"], apr_25, Clock(apr_25 + 30))
+    assert final.invoice is not None
+    assert (final.invoice.period_start, final.invoice.period_end, final.invoice.total) == (APR_10, apr_25, 20)
+    shown = ok(api.get(f"/v1/subscriptions/{sub['id']}"))
+    assert (shown["status"], shown["ended_at"]) == ("canceled", apr_25)
+    assert may_10 > apr_25
+
+
+def test_clearing_a_cancel_at_after_the_cut_renewal_charges_the_rest_back(api, wall):
+    # GIVEN 3 seats at 10.00 from Mar 10 2025, set to end Apr 25, renewed on Apr 10 for
+    # [Apr 10, Apr 25) only (1,500)
+    from test_subscription_updates import APR_10, MAR_20, hybrid, lines_of, update
+    from test_subscriptions_preview import Catalog, ts
+
+    from tally.billing import cycles
+    from tally.clock import Clock
+
+    catalog = Catalog(api)
+    _, _, sub = hybrid(catalog)
+    apr_25, may_10 = ts(2025, 4, 25), ts(2025, 5, 10)
+    wall.at(MAR_20)
+    ok(update(catalog, sub, cancel_at=apr_25))
+    cycles.bill_period(api.account.id, sub["id"], APR_10, Clock(APR_10 + 30))
+    # WHEN on Apr 20 cancel_at is cleared
+    wall.at(ts(2025, 4, 20))
+    got = ok(update(catalog, sub, cancel_at=""))
+    assert (got["cancel_at"], got["status"]) == (None, "active")
+    # THEN the time it had not billed, [Apr 25, May 10), is charged: 3,000 × 15 / 30 = 1,500
+    preview = ok(catalog.preview(subscription=sub["id"]))
+    assert [(q, a, p) for _, q, a, prorated, p in lines_of(preview) if prorated] == [
+        (3, 1500, (apr_25, may_10))
+    ]

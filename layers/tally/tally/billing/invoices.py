@@ -22,9 +22,9 @@ from tally.billing import cancellations, pending, true_ups
 from tally.billing.references import referenced
 from tally.billing.subscriptions import current_period, prices_of
 from tally.clock import Clock
-from tally.domain import invoices
+from tally.domain import invoices, prorations
 from tally.domain.listing import Page, Window
-from tally.domain.records import Customer, Invoice, Meter, Product, Subscription
+from tally.domain.records import LICENSED, Customer, Invoice, Meter, Product, Subscription
 from tally.errors import InvalidRequest, NotFound, invalid
 from tally.ids import new_id
 from tally.presenters.invoices import InvoiceView
@@ -109,6 +109,7 @@ def build(
             *extra,
         ]
     draft = invoices.assemble(inputs, cycle, starting_balance=customer.balance, extra=extra)
+    draft = _ending_at(draft, cycle, s.cancel_at, prices, names)
     return InvoiceView(
         id=invoice_id,
         line_ids=[new_id(line_prefix) for _ in draft.lines],
@@ -118,6 +119,32 @@ def build(
         prices=prices,
         created=cycle.usage.end,
     )
+
+
+def _ending_at(
+    draft: invoices.Draft, cycle: invoices.Cycle, cancel_at: int | None, prices: dict, names: dict[str, str]
+) -> invoices.Draft:
+    """A renewal into the period that `cancel_at` ends early: each licensed line in advance bills
+    only `[period start, cancel_at)`, prorated over the whole period (as the creation invoice cuts
+    its first period), so nothing past the subscription's end is billed."""
+    start, end = cycle.advance.start, cycle.advance.end
+    if cancel_at is None or not start < cancel_at < end:
+        return draft
+    lines = []
+    for ln in draft.lines:
+        if ln.usage_type == LICENSED and not ln.proration and ln.period == cycle.advance:
+            price = prices[ln.price]
+            amount = prorations.spanned(price, ln.raw_quantity, (start, end), (start, cancel_at))
+            text = prorations.charge(price, ln.raw_quantity, names[price.product], (start, end), start)
+            ln = replace(
+                ln,
+                amount=amount,
+                period=invoices.Period(start, cancel_at),
+                description=text.description,
+                proration=True,
+            )
+        lines.append(ln)
+    return replace(draft, lines=tuple(lines), totals=invoices.totals(lines, draft.totals.starting_balance))
 
 
 def preview(account: str, subscription_id: str | None, customer_id: str | None, clock: Clock) -> InvoiceView:
@@ -140,7 +167,8 @@ def preview(account: str, subscription_id: str | None, customer_id: str | None, 
         )
     shown = build(account, subscription, clock, invoice_id=f"upcoming_{new_id('in')}", customer=customer)
     # a subscription ending at the period end renews nothing: the close drafts it without advance
-    ends = subscription.cancel_at_period_end or subscription.cancel_at is not None
+    # (a `cancel_at` in a later period renews, into a period cut short: `_ending_at`)
+    ends = subscription.cancel_at_period_end or subscription.cancel_at == shown.draft.period.end
     return cancellations.without_advance(shown) if ends else shown
 
 

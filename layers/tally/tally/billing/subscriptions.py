@@ -185,16 +185,10 @@ def _check_backdate(start: int, created: int, trial: int | None, interval: str, 
         raise invalid(param, "backdate_start_date cannot be combined with a trial in Tally.")
 
 
-def check_cancel_at(cancel_at: int, now: int, period_end: int) -> None:
-    """`cancel_at` lies in the future and, in Tally, within the current period (its end included)."""
+def check_cancel_at(cancel_at: int, now: int) -> None:
+    """`cancel_at` lies in the future (any period: the one containing it is cut short there)."""
     if cancel_at <= now:
         raise invalid("cancel_at", "cancel_at must be in the future.")
-    if cancel_at > period_end:
-        raise invalid(
-            "cancel_at",
-            f"cancel_at must lie within the current period in Tally (at most {period_end}, its end); "
-            "set it once the period containing it has begun.",
-        )
 
 
 def _backdated_items(
@@ -286,7 +280,7 @@ def create(
         first_end = periods.current_period(
             start, anchor, recurring.interval, recurring.interval_count, created
         )[1]
-        check_cancel_at(cancel_at, created, first_end)
+        check_cancel_at(cancel_at, created)
         if cancel_at == first_end:  # the period end: Stripe's cancel_at_period_end
             cancel_at, cancel_at_period_end = None, True
     sub_id = new_id("sub")
