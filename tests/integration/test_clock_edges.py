@@ -454,3 +454,34 @@ def test_clearing_a_cancel_at_after_the_cut_renewal_charges_the_rest_back(api, w
     assert [(q, a, p) for _, q, a, prorated, p in lines_of(preview) if prorated] == [
         (3, 1500, (apr_25, may_10))
     ]
+
+
+def _ending_clock(api: support.Api) -> tuple[str, str]:
+    """A clock at Jan 15 whose 10.00 seat subscription is set to end Feb 1 (inside its period)."""
+    clock, customer = _clock(api)
+    sub = _subscribe(api, customer, _seats(api))
+    ok(api.post(f"/v1/subscriptions/{sub['id']}", {"cancel_at": FEB_1}))
+    api.functions.drain()
+    return clock, sub["id"]
+
+
+def test_an_advance_ending_a_subscription_that_crashes_anywhere_resumes_and_bills_once(api):
+    # GIVEN the advance past a cancel_at, counting its transactions (the request, the final close,
+    # whatever finalizes it, the clock → ready)
+    clock, _ = _ending_clock(api)
+    with support.TransactionCrash(at=0) as counted:
+        _advanced(api, clock, FEB_15 + HOUR)
+    assert counted.calls >= 3
+    for crash_at in range(1, counted.calls + 1):
+        # WHEN the same advance dies at each of them (the request, or the worker: redelivered)
+        clock, sub = _ending_clock(api)
+        with support.TransactionCrash(at=crash_at):
+            answer = api.post(f"{CLOCKS}/{clock}/advance", {"frozen_time": FEB_15 + HOUR})
+            assert answer.status == (500 if crash_at == 1 else 200), crash_at
+            _drain_or_hang(api)
+        if crash_at == 1:  # nothing was recorded: send it again
+            _advanced(api, clock, FEB_15 + HOUR)
+        # THEN it finished: ready, the subscription ended once, one final invoice of −452
+        assert ok(api.get(f"{CLOCKS}/{clock}"))["status"] == "ready", crash_at
+        assert ok(api.get(f"/v1/subscriptions/{sub}"))["status"] == "canceled"
+        assert [i["total"] for i in _invoices(api, sub)] == [-452], crash_at
