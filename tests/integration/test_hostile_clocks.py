@@ -164,8 +164,8 @@ def test_refused_requests_while_a_clock_advances_change_nothing(
 
 @pytest.mark.parametrize(
     "cancel_at",
-    ["soon", "", -5, 2**62, T0, T0 - 1],
-    ids=["text", "empty-on-create", "negative", "huge", "now", "past"],
+    ["soon", -5, 2**62, T0, T0 - 1],
+    ids=["text", "negative", "huge", "now", "past"],
 )
 def test_nonsense_cancel_ats_are_still_refused(api, cancel_at):
     clock = ok(api.post(CLOCKS, {"frozen_time": T0}))["id"]
