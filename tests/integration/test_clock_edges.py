@@ -254,8 +254,8 @@ def _during_the_last_step(monkeypatch: pytest.MonkeyPatch, at: int, send: Any) -
 
     real = lifecycle.advance_due
 
-    def finalize_then_send(account, invoice_id, clock):
-        done = real(account, invoice_id, clock)
+    def finalize_then_send(account, invoice_id, clock, **kwargs):
+        done = real(account, invoice_id, clock, **kwargs)
         if clock.now == at:
             send()
         return done
@@ -291,6 +291,35 @@ def test_usage_sent_while_a_clock_advances_is_billed_or_refused_never_lost(api, 
     # AND once the clock moves on, every accepted token is billed exactly once: 100 + 11 + 13
     _advanced(api, clock, MAY_15 + HOUR)
     assert _billed(api, sub["id"]) == 124
+
+
+def test_usage_from_a_request_that_read_the_clock_before_its_advance_is_billed(api, monkeypatch):
+    # GIVEN tokens at 1 cent on a clock at Jan 15, 100 used at once; the clock moved to Mar 20
+    from tally.billing import test_clocks
+    from tally.clock import Clock
+
+    clock, customer = _clock(api)
+    sub = _subscribe(api, customer, _per_token(api))
+    ok(_event(api, customer, 100))
+    _advanced(api, clock, MAR_15)
+    _advanced(api, clock, MAR_15 + 5 * DAY)
+    # WHEN the clock advances to Apr 15 + 1 h, and a request that read the clock just before
+    # (still at Mar 20) stores 7 tokens stamped Feb 14 only after the worker's last finalization
+    answers: dict[str, support.Response] = {}
+
+    def send_stale() -> None:
+        with pytest.MonkeyPatch.context() as stale:
+            stale.setattr(test_clocks, "frozen", lambda *a, **k: Clock.at(MAR_15 + 5 * DAY))
+            answers["stale"] = _event(api, customer, 7, FEB_15 - DAY)
+
+    _during_the_last_step(monkeypatch, APR_15 + HOUR, send_stale)
+    _advanced(api, clock, APR_15 + HOUR)
+    monkeypatch.undo()
+    assert ok(answers["stale"])["timestamp"] == FEB_15 - DAY
+    # THEN its period [Jan 15, Feb 15) was not settled by that advance (36 days past its end, but
+    # not past the clock's time when the advance began): the next advance bills the 7 as a true-up
+    _advanced(api, clock, MAY_15 + HOUR)
+    assert _billed(api, sub["id"]) == 107
 
 
 def test_a_cancel_runs_on_the_clock_time_so_an_accepted_cancel_is_credited(api):

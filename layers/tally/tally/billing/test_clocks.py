@@ -264,7 +264,9 @@ def _run_until(
             raise NoProgress(f"more than {MAX_STEPS} steps before {frozen_time}")
         when, _, kind, object_id = heapq.heappop(events)
         if kind == "finalize":
-            lifecycle.advance_due(account, object_id, Clock.at(when))
+            # settled no later than the clock's time before this advance: a request that read the
+            # clock then may still add usage reaching back 35 days (+ 24 h of cancels) from it
+            lifecycle.advance_due(account, object_id, Clock.at(when), settle_until=tc.frozen_time)
             continue
         s = objects.get(account, object_id, Subscription, Clock.at(when))
         end = s.unbilled_period[1]
