@@ -15,6 +15,18 @@ due-index entry (`Subscription.due_at` is None). An advance bills them instead, 
 as Stripe: `advance` (the request) records the target and sends one message to the test clock
 queue; `run_advance` (its worker, functions/advance_test_clock) bills and sets the clock `ready`
 (docs/API.md "Test clocks"). A clock past its `deletes_after` reads as deleted (`_load`).
+
+One now: a clock's time is its `frozen_time` while `ready` and its target while `advancing`
+(`frozen`): meter events, their cancel window (`store.usage.cancel`), reads and alerts run there;
+changes to its customers' subscriptions and invoices are refused while it advances (`changing`:
+400 `test_clock_advancing`). Usage accepted during an advance lies within 35 days (+ 24 h of
+cancels) of the target, so no period the advance settles can receive it; the advance settles no
+later than the clock's time when it began (`settle_until`), which covers a request that read the
+clock just before.
+
+An advance always ends (`_run_until`): it steps from the stored state, checks after each period
+close that the subscription moved on, takes at most `MAX_STEPS` steps (else `internal_failure` at
+once, with the reason logged), and stops when its clock is deleted.
 """
 
 from __future__ import annotations
@@ -276,7 +288,11 @@ def _run_until(
             due = done.invoice.due_at
             if due is not None and due <= frozen_time:
                 heapq.heappush(events, (due, 1, "finalize", done.invoice.id))
-        after = objects.get(account, object_id, Subscription, Clock.at(when))
+        try:
+            after = objects.get(account, object_id, Subscription, Clock.at(when))
+        except NotFound:  # removed with its clock while the step ran: stop there
+            _still_advancing(account, tc.id, frozen_time, request_clock)
+            raise
         wake = _next_wake(after, tc.frozen_time)
         if wake is not None and wake <= when:
             raise NoProgress(
