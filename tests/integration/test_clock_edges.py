@@ -514,3 +514,21 @@ def test_an_advance_ending_a_subscription_that_crashes_anywhere_resumes_and_bill
         assert ok(api.get(f"{CLOCKS}/{clock}"))["status"] == "ready", crash_at
         assert ok(api.get(f"/v1/subscriptions/{sub}"))["status"] == "canceled"
         assert [i["total"] for i in _invoices(api, sub)] == [-452], crash_at
+
+
+def test_an_advance_writes_trial_will_end_three_days_before_a_trial_ends(api):
+    # GIVEN a seat subscription on a clock at Jan 15 with a 7-day trial (ends Jan 22)
+    clock, customer = _clock(api)
+    sub = _subscribe(api, customer, _seats(api), trial_period_days=7)
+    # WHEN the clock advances past Jan 19 (3 days before the trial ends), and past its end
+    _advanced(api, clock, T0 + 5 * DAY)
+    _advanced(api, clock, T0 + 8 * DAY)
+    # THEN `customer.subscription.trial_will_end` was written once, at Jan 19 on the clock
+    found = [
+        e
+        for e in support.stored_events(api.account.id)
+        if e["type"] == "customer.subscription.trial_will_end"
+    ]
+    assert [(e["created"], e["data"]["object"]["id"]) for e in found] == [(T0 + 4 * DAY, sub["id"])]
+    # AND the trial's close billed the first paid period in advance: 1,000
+    assert [i["total"] for i in _invoices(api, sub["id"])] == [1000]
