@@ -295,7 +295,7 @@ def test_usage_sent_while_a_clock_advances_is_billed_or_refused_never_lost(api, 
 
 def test_usage_from_a_request_that_read_the_clock_before_its_advance_is_billed(api, monkeypatch):
     # GIVEN tokens at 1 cent on a clock at Jan 15, 100 used at once; the clock moved to Mar 20
-    from tally.billing import test_clocks
+    from tally.billing import clocks
     from tally.clock import Clock
 
     clock, customer = _clock(api)
@@ -309,7 +309,7 @@ def test_usage_from_a_request_that_read_the_clock_before_its_advance_is_billed(a
 
     def send_stale() -> None:
         with pytest.MonkeyPatch.context() as stale:
-            stale.setattr(test_clocks, "frozen", lambda *a, **k: Clock.at(MAR_15 + 5 * DAY))
+            stale.setattr(clocks, "frozen", lambda *a, **k: Clock.at(MAR_15 + 5 * DAY))
             answers["stale"] = _event(api, customer, 7, FEB_15 - DAY)
 
     _during_the_last_step(monkeypatch, APR_15 + HOUR, send_stale)

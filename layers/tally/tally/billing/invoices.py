@@ -3,7 +3,9 @@
 `build` assembles the invoice that closes the period containing an instant (metered lines in
 arrears over that period, licensed lines in advance for the next; see `tally.domain.invoices`).
 It reads, never writes, so a preview and the scheduled period close (`tally.billing.cycles`) call
-the same code. `retrieve` and `list_` read the invoices the close stored.
+the same code; `without_advance` drops its licensed lines in advance when the subscription ends at
+the period end (the preview, and the close's final invoice: `tally.billing.cancellations`).
+`retrieve` and `list_` read the invoices the close stored.
 
 `preview` is `/v1/invoices/create_preview`: `subscription` picks the subscription; `customer`
 alone picks, among the customer's active subscriptions, the one whose period ends first (Stripe:
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tally.billing import cancellations, pending, true_ups
+from tally.billing import clocks, pending, true_ups
 from tally.billing.references import referenced
 from tally.billing.subscriptions import current_period, prices_of
 from tally.clock import Clock
@@ -147,6 +149,23 @@ def _ending_at(
     return replace(draft, lines=tuple(lines), totals=invoices.totals(lines, draft.totals.starting_balance))
 
 
+def without_advance(cycle_invoice: InvoiceView) -> InvoiceView:
+    """The cycle invoice of a subscription ending at the period end: its licensed lines in advance
+    dropped (there is no next period), metered lines and prorations kept."""
+    kept = [
+        (line_id, ln)
+        for line_id, ln in zip(cycle_invoice.line_ids, cycle_invoice.draft.lines, strict=True)
+        if ln.usage_type != LICENSED or ln.proration
+    ]
+    lines = tuple(ln for _, ln in kept)
+    draft = replace(
+        cycle_invoice.draft,
+        lines=lines,
+        totals=invoices.totals(lines, cycle_invoice.draft.totals.starting_balance),
+    )
+    return replace(cycle_invoice, draft=draft, line_ids=[i for i, _ in kept])
+
+
 def preview(account: str, subscription_id: str | None, customer_id: str | None, clock: Clock) -> InvoiceView:
     if subscription_id is not None:
         subscription = referenced(account, subscription_id, Subscription, "subscription", clock)
@@ -169,7 +188,7 @@ def preview(account: str, subscription_id: str | None, customer_id: str | None, 
     # a subscription ending at the period end renews nothing: the close drafts it without advance
     # (a `cancel_at` in a later period renews, into a period cut short: `_ending_at`)
     ends = subscription.cancel_at_period_end or subscription.cancel_at == shown.draft.period.end
-    return cancellations.without_advance(shown) if ends else shown
+    return without_advance(shown) if ends else shown
 
 
 def clock_for_invoice(
@@ -178,25 +197,21 @@ def clock_for_invoice(
     """The clock a use case acting on an invoice runs at: its customer's test clock's frozen time
     (finalizing or paying an invoice of a test-clock customer happens at the clock's time), else
     the request's. An unknown invoice runs at the request's clock (the use case reports it).
-    `changing`: refused while the clock advances (`test_clocks.frozen`)."""
-    from tally.billing import test_clocks  # lazy: test_clocks → cycles → invoices
-
+    `changing`: refused while the clock advances (`clocks.frozen`)."""
     try:
         inv = objects.get(account, invoice_id, Invoice, request_clock)
     except NotFound:
         return request_clock
-    return test_clocks.clock_for(account, inv.customer, request_clock, changing=changing)
+    return clocks.clock_for(account, inv.customer, request_clock, changing=changing)
 
 
 def preview_clock(
     account: str, subscription_id: str | None, customer_id: str | None, request_clock: Clock
 ) -> Clock:
     """The clock a preview runs at: the previewed subscription's (or customer's) test clock time."""
-    from tally.billing import test_clocks  # lazy: test_clocks → cycles → invoices
-
     if subscription_id is not None:
-        return test_clocks.clock_for_subscription(account, subscription_id, request_clock)
-    return test_clocks.clock_for(account, customer_id, request_clock)
+        return clocks.clock_for_subscription(account, subscription_id, request_clock)
+    return clocks.clock_for(account, customer_id, request_clock)
 
 
 def retrieve(account: str, invoice_id: str, clock: Clock) -> Invoice:
