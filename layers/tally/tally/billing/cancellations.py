@@ -164,7 +164,7 @@ def ending(
     if not cancel_at_given:
         return Ending(s.cancel_at_period_end, s.cancel_at)
     if cancel_at is not None:
-        check_cancel_at(cancel_at, clock.now, period[1])
+        check_cancel_at(cancel_at, clock.now)
         if cancel_at == period[1]:
             return Ending(True, None)  # the period end: Stripe's cancel_at_period_end
     return Ending(False, cancel_at)
@@ -198,7 +198,7 @@ def cancel_at_lines(
         made = []
         if s.cancel_at is not None and s.cancel_at_credited:
             made.append(prorations.charge(price, item.quantity, names[price.product], period, s.cancel_at))
-        if cancel_at is not None:
+        if cancel_at is not None and cancel_at < period[1]:  # a later period is cut when it begins
             made.append(prorations.credit(price, item.quantity, names[price.product], period, cancel_at))
         out += [
             PendingItem(

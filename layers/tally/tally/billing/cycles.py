@@ -151,6 +151,11 @@ def _bill_once(account: str, subscription_id: str, period_end: int, clock: Clock
     after = replace(
         s, billed_through=end, status="active", latest_invoice=invoice.id
     )  # a trial ends with its period
+    if s.cancel_at is not None and after.unbilled_period[1] == s.cancel_at:
+        # renewed into the period `cancel_at` cuts short: its licensed lines in advance stop there
+        # (`billing.invoices._ending_at`), so the time after it counts as credited (a charge-back
+        # is due if `cancel_at` moves or is cleared: `cancellations.cancel_at_lines`)
+        after = replace(after, cancel_at_credited=True)
     prices = view.prices  # read once, by the builder (a second read was 1 GetItem per price)
     nxt = after.unbilled_period
     if s.cancel_at_period_end or s.cancel_at == end:  # ends: no lines in advance (billing.cancellations)

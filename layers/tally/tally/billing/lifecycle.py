@@ -75,7 +75,9 @@ def _line_now(account: str, ln: InvoiceLine, customer: str, clock: Clock) -> Inv
     return replace(ln, quantity=fresh.quantity, amount=fresh.amount, description=fresh.description)
 
 
-def _finalize_once(account: str, stored: Stored[Invoice], clock: Clock) -> Stored[Invoice]:
+def _finalize_once(
+    account: str, stored: Stored[Invoice], clock: Clock, settle_until: int | None = None
+) -> Stored[Invoice]:
     inv = stored.record
     # Metered lines re-rated with the usage stored now; true-up lines recomputed (`billing.true_ups`)
     kept = tuple(
@@ -106,14 +108,17 @@ def _finalize_once(account: str, stored: Stored[Invoice], clock: Clock) -> Store
         Write(balances.customer_change(c, bumped), owner),  # version-checked: the balance once
         *balances.written(settled.transaction),
     ]
-    billed = true_ups.writes(account, inv.subscription, inv.id, lines, checks, clock.now)
+    settles = clock.now if settle_until is None else min(clock.now, settle_until)
+    billed = true_ups.writes(account, inv.subscription, inv.id, lines, checks, settles)
     transactions.commit(account, writes, clock, aux=billed)
     return Stored(after, stored.version + 1, stored.created_ms)
 
 
-def _finalized(account: str, stored: Stored[Invoice], clock: Clock) -> Invoice:
+def _finalized(
+    account: str, stored: Stored[Invoice], clock: Clock, settle_until: int | None = None
+) -> Invoice:
     """Finalize a draft; with nothing to pay, pay it (a second transaction, see module doc)."""
-    opened = _finalize_once(account, stored, clock)
+    opened = _finalize_once(account, stored, clock, settle_until)
     if opened.record.amount_remaining == 0:
         return _pay_once(account, opened, clock, out_of_band=False)
     return opened.record
@@ -133,12 +138,18 @@ def finalize(account: str, invoice_id: str, clock: Clock) -> Invoice:
     return _retrying(step)
 
 
-def advance_due(account: str, invoice_id: str, clock: Clock) -> tuple[str, Invoice | None]:
+def advance_due(
+    account: str, invoice_id: str, clock: Clock, *, settle_until: int | None = None
+) -> tuple[str, Invoice | None]:
     """The close's message for a due invoice: finalize a draft whose grace period ended, pay an
     open invoice with nothing remaining; anything else (a duplicate, a draft finalized early, one
     with `auto_advance` off, a grace period not ended) is left alone. A draft whose customer was
     deleted cannot be numbered: its `auto_advance` is turned off, so it stops coming back (it stays
-    a draft). Returns (outcome, invoice)."""
+    a draft). Returns (outcome, invoice).
+
+    `settle_until` (a test clock's advance: the clock's time when it began) caps the instant at
+    which billed periods are settled (`true_ups.writes`): a request that read the clock before the
+    advance may still add usage relative to that time, so no period it can reach is forgotten."""
 
     def step() -> tuple[str, Invoice | None]:
         stored = objects.load(account, invoice_id, Invoice, clock)
@@ -153,7 +164,7 @@ def advance_due(account: str, invoice_id: str, clock: Clock) -> tuple[str, Invoi
             objects.get(account, inv.customer, Customer, clock)
         except NotFound:  # deleted during the grace period: no number to give; stop advancing it
             return "customer_deleted", _stop(account, stored, clock)
-        return "finalized", _finalized(account, stored, clock)
+        return "finalized", _finalized(account, stored, clock, settle_until)
 
     return _retrying(step)
 

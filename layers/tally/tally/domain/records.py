@@ -241,10 +241,13 @@ class Subscription:
     # Stripe's `latest_invoice`: the last invoice written for this subscription (set in the
     # transaction that writes it: creation, period close, updates that invoice, cancel).
     latest_invoice: str | None = None
-    # Cancel at this instant (Stripe's `cancel_at`, within the current period): the period is cut
-    # short there and the close at `cancel_at` ends the subscription (`tally.billing.cancellations`).
+    # Cancel at this instant (Stripe's `cancel_at`, any future instant): the period containing it
+    # is cut short there and the close at `cancel_at` ends the subscription
+    # (`tally.billing.cancellations`); a renewal into that period bills licensed items only up to it.
     cancel_at: int | None = None
-    cancel_at_credited: bool = False  # the licensed time after `cancel_at` was credited (pending)
+    # the licensed time after `cancel_at` was credited (pending), or not billed by the renewal into
+    # the period it cuts short: moving or clearing `cancel_at` charges it back
+    cancel_at_credited: bool = False
     # Reminders (`tally.billing.reminders`): the period end whose `invoice.upcoming` was written,
     # and whether `customer.subscription.trial_will_end` was; each is written at most once.
     upcoming_sent_for: int | None = None
@@ -342,6 +345,9 @@ class MeterEvent:
     payload: Metadata
     created: int
     livemode: bool = False
+    # When it was received on its customer's test clock (None: not on one, `created` tells): the
+    # 24 h cancel window runs on the clock's time, as its invoices' settlement does.
+    received: int | None = None
 
 
 @dataclass(frozen=True)
