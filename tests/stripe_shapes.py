@@ -61,6 +61,8 @@ def roots() -> dict[str, type[StripeObject]]:
         "billing.meter_event_summary": stripe.billing.MeterEventSummary,
         "billing.meter_event_adjustment": stripe.billing.MeterEventAdjustment,
         "v2.billing.meter_event_session": stripe.v2.billing.MeterEventSession,
+        "v2.billing.meter_event": stripe.v2.billing.MeterEvent,
+        "v2.billing.meter_event_adjustment": stripe.v2.billing.MeterEventAdjustment,
         "test_helpers.test_clock": stripe.test_helpers.TestClock,
         "webhook_endpoint": stripe.WebhookEndpoint,
     }

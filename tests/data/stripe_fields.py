@@ -41,6 +41,8 @@ FILES = {
     "Billing/MeterEventSummaries.d.ts": "MeterEventSummary",
     "Billing/MeterEventAdjustments.d.ts": "MeterEventAdjustment",
     "V2/Billing/MeterEventSession.d.ts": "MeterEventSession",
+    "V2/Billing/MeterEvents.d.ts": "MeterEvent",
+    "V2/Billing/MeterEventAdjustments.d.ts": "MeterEventAdjustment",
     "WebhookEndpoints.d.ts": "WebhookEndpoint",
 }
 KEYS = {

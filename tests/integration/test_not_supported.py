@@ -266,26 +266,6 @@ ENTRIES: list[Entry] = [
         "parameter_invalid",
         doc="`POST /v1/billing/meter_event_adjustments` with `type` other than `cancel`",
     ),
-    url(
-        "POST /v2/billing/meter_event_adjustments",
-        event_name=EVENT_NAME,
-        type="cancel",
-        cancel={"identifier": "{event}"},
-    ),
-    url("POST /v2/billing/meter_events", event_name=EVENT_NAME, payload={"stripe_customer_id": "{customer}"}),
-    Entry(
-        "`POST /v1/billing/meter_events` with `expand`",
-        "POST",
-        "/v1/billing/meter_events",
-        400,
-        {
-            "event_name": EVENT_NAME,
-            "payload": {"stripe_customer_id": "{customer}", "value": "1"},
-            "expand": ["x"],
-        },
-        code="parameter_unknown",
-        param="expand",
-    ),
     # -- billing credits ---------------------------------------------------------------------------
     url(
         "POST /v1/billing/credit_grants",

@@ -96,6 +96,22 @@ def served(api: support.Api) -> dict[str, dict[str, Any]]:
             {"event_name": "tokens", "type": "cancel", "cancel": {"identifier": "e2"}},
         )
     )
+    ok(
+        api.post(
+            "/v2/billing/meter_events", json={"event_name": "tokens", "payload": payload, "identifier": "e3"}
+        )
+    )
+    out["v2_meter_event"] = ok(
+        api.post(
+            "/v2/billing/meter_events", json={"event_name": "tokens", "payload": payload, "identifier": "e4"}
+        )
+    )
+    out["v2_meter_event_adjustment"] = ok(
+        api.post(
+            "/v2/billing/meter_event_adjustments",
+            json={"event_name": "tokens", "type": "cancel", "cancel": {"identifier": "e3"}},
+        )
+    )
     start = now - now % 3600
     out["summaries"] = ok(
         api.get(

@@ -54,6 +54,17 @@ class AuthenticationError(StripeError):
         super().__init__(message)
 
 
+class SessionExpired(AuthenticationError):
+    """A v2 meter-event session token that expired or was never issued (401): Stripe's v2 error,
+    which the SDKs raise as `TemporarySessionExpiredError` so a client knows to open a new session."""
+
+    type = "temporary_session_expired"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.code = "billing_meter_event_session_expired"
+
+
 class IdempotencyError(StripeError):
     type = "idempotency_error"
 

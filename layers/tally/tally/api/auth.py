@@ -16,7 +16,7 @@ from tally.billing.accounts import (  # noqa: F401 — the names callers know th
     register_key,
 )
 from tally.clock import Clock
-from tally.errors import AuthenticationError
+from tally.errors import AuthenticationError, SessionExpired
 
 
 def mask(key: str) -> str:
@@ -59,7 +59,7 @@ def authenticate(authorization: str | None, clock: Clock) -> str:
 def authenticate_session(token: str, clock: Clock) -> str:
     account = accounts.account_for_session(token, clock)
     if account is None:
-        raise AuthenticationError(
+        raise SessionExpired(
             "Invalid or expired meter event session token: create a new one with "
             "POST /v2/billing/meter_event_session."
         )

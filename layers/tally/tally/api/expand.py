@@ -1,8 +1,10 @@
-"""`expand[]` on every route that answers an object Tally can expand (`tally.billing.expansion`).
+"""`expand[]` on every v1 route (`tally.billing.expansion`).
 
 The pipeline reads the paths and checks them against the route's answer before the handler runs
-(a bad path changes nothing), then expands the handler's answer. Handlers still take `expand` from
-their params (so `done()` accepts it); routes not listed here keep their own rule for it.
+(a bad path changes nothing), then expands the handler's answer. A route whose answer has nothing
+to expand (a deleted object, a test clock, a webhook endpoint…) refuses every path, as Stripe
+does: no route ignores `expand`. ANSWERS names each route's answer, so a list's paths get the
+`data.` hint; a route not named is taken to answer an object with nothing to expand.
 """
 
 from __future__ import annotations
@@ -18,20 +20,35 @@ _OBJECTS = {
     "products": "product",
     "prices": "price",
     "subscriptions": "subscription",
+    "subscription_items": "subscription_item",
     "billing/meters": "billing.meter",
     "billing/alerts": "billing.alert",
+    "test_helpers/test_clocks": "test_helpers.test_clock",
+    "webhook_endpoints": "webhook_endpoint",
+    "notification_subscriptions": "notification_subscription",
 }
-# routeKey → the type of its answer (`list:<object>` for lists).
+_INVOICE_ACTIONS = ("finalize", "pay", "void", "mark_uncollectible")
+# routeKey → the type of its answer (`list:<object>` for lists and search results).
 ANSWERS: dict[str, str] = {
     "POST /v1/invoices/create_preview": "invoice",
     "GET /v1/invoices/{id}": "invoice",
+    "POST /v1/invoices/{id}": "invoice",
+    **{f"POST /v1/invoices/{{id}}/{action}": "invoice" for action in _INVOICE_ACTIONS},
     "GET /v1/invoices": "list:invoice",
+    "GET /v1/invoices/search": "list:invoice",
+    "GET /v1/invoices/{id}/lines": "list:line_item",
     "GET /v1/events/{id}": "event",
     "GET /v1/events": "list:event",
     "DELETE /v1/subscriptions/{id}": "subscription",
     "POST /v1/billing/meters/{id}/deactivate": "billing.meter",
     "POST /v1/billing/meters/{id}/reactivate": "billing.meter",
     "GET /v1/billing/meters/{id}/event_summaries": "list:billing.meter_event_summary",
+    "POST /v1/billing/meter_events": "billing.meter_event",
+    "POST /v1/billing/meter_event_adjustments": "billing.meter_event_adjustment",
+    "POST /v1/test_helpers/test_clocks/{id}/advance": "test_helpers.test_clock",
+    "GET /v1/webhook_endpoints/{id}/attempts": "list:webhook_endpoint.attempt",
+    "GET /v1/tally/account_settings": "tally.account_settings",
+    "POST /v1/tally/account_settings": "tally.account_settings",
     "POST /v1/customers/{id}/balance_transactions": "customer_balance_transaction",
     "GET /v1/customers/{id}/balance_transactions": "list:customer_balance_transaction",
     "GET /v1/customers/{id}/balance_transactions/{transaction}": "customer_balance_transaction",
@@ -40,18 +57,19 @@ ANSWERS: dict[str, str] = {
 for _path, _kind in _OBJECTS.items():
     ANSWERS[f"POST /v1/{_path}"] = _kind
     ANSWERS[f"GET /v1/{_path}/{{id}}"] = _kind
+    ANSWERS[f"POST /v1/{_path}/{{id}}"] = _kind
     ANSWERS[f"GET /v1/{_path}"] = f"list:{_kind}"
+    ANSWERS[f"GET /v1/{_path}/search"] = f"list:{_kind}"
     for _action in ("activate", "deactivate", "archive") if _kind == "billing.alert" else ():
         ANSWERS[f"POST /v1/{_path}/{{id}}/{_action}"] = _kind
-    if _kind not in ("subscription", "billing.alert"):  # neither is updated (docs/API.md)
-        ANSWERS[f"POST /v1/{_path}/{{id}}"] = _kind
 
 
 def paths(route_key: str, data: dict[str, Any]) -> list[list[str]]:
-    """The checked expand paths of a request ([] when none, or the route expands nothing)."""
-    kind = ANSWERS.get(route_key)
-    if kind is None or "expand" not in data:
+    """The request's expand paths, each checked against the route's answer ([] when none sent);
+    raises InvalidRequest (400, `expand[i]`) for a path the answer cannot expand."""
+    if "expand" not in data:
         return []
+    kind = ANSWERS.get(route_key, "")  # "": an object with nothing to expand (every path refused)
     return expansion.check(kind, Params({"expand": data["expand"]}).expand())
 
 

@@ -40,7 +40,16 @@ class Request:
     clock: Clock = field(default_factory=Clock.system)  # the request's instant, for everything below
 
     def params(self) -> Params:
-        return Params(self.data)
+        """The parameters for the handler to take. On v1 the pipeline owns `expand` (checked and
+        applied for every route, `_call`), so handlers never see it; v2 has no `expand`."""
+        if is_v2(self.route_key):
+            return Params(self.data)
+        return Params({k: v for k, v in self.data.items() if k != "expand"})
+
+
+def is_v2(route_key: str) -> bool:
+    """Whether a route (`POST /v2/…`) is in Stripe's v2 namespace: JSON, no `expand`, v2 errors."""
+    return route_key.split(" ", 1)[-1].startswith("/v2/")
 
 
 def to_json(body: Any) -> str:
@@ -54,6 +63,26 @@ def response(status: int, body: str, headers: dict[str, str] | None = None) -> d
         "body": body,
         "isBase64Encoded": False,
     }
+
+
+# v2 errors always carry a `code` (Stripe's v2 SDKs dispatch on type and code); where the v1 error
+# has none, the status's.
+V2_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    404: "not_found",
+    409: "conflict",
+    500: "internal_error",
+}
+
+
+def error_body(exc: errors.StripeError, v2: bool) -> dict[str, Any]:
+    """Stripe's error envelope; for a v2 endpoint the v2 shape (`type`, `code` always, `message`,
+    `param` when one parameter is at fault)."""
+    body = exc.to_body()
+    if v2 and "code" not in body["error"]:
+        body["error"]["code"] = V2_CODES.get(exc.status, "invalid_request")
+    return body
 
 
 def _body_text(event: dict[str, Any]) -> str:
@@ -76,11 +105,17 @@ def _body_text(event: dict[str, Any]) -> str:
         raise errors.InvalidRequest("The request body is not valid UTF-8.") from exc
 
 
-def _parse(event: dict[str, Any], method: str, headers: dict[str, str]) -> dict[str, Any]:
-    if method == "POST":
-        return parse_body(_body_text(event), headers.get("content-type", ""))
-    query = event.get("rawQueryString") or ""
-    return parse_form(query)
+def _parse(event: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    """The query string and the body together, whatever the method (Stripe reads both, DELETE's
+    body included): a name in both is refused rather than one of them silently winning."""
+    query = parse_form(event.get("rawQueryString") or "")
+    text = _body_text(event)
+    body = parse_body(text, headers.get("content-type", "")) if text else {}
+    if both := sorted(query.keys() & body.keys()):
+        raise errors.InvalidRequest(
+            f"Parameter {both[0]} was given both in the query string and in the body.", param=both[0]
+        )
+    return {**query, **body}
 
 
 def _authenticate(route: Route, headers: dict[str, str], clock: Clock) -> str:
@@ -93,7 +128,7 @@ def _authenticate(route: Route, headers: dict[str, str], clock: Clock) -> str:
 
 
 def _call(route: Route, request: Request) -> dict[str, Any]:
-    if "expand" not in request.data:
+    if "expand" not in request.data or is_v2(route.key):
         body = route.handler(request)
     else:
         from tally.api import expand  # lazy: expansion reads every resource; ingest never needs it
@@ -129,12 +164,13 @@ def handle(event: dict[str, Any], context: Any, routes: dict[str, Route]) -> dic
     base_headers = {"Request-Id": request_id}
     token = current_request.set(RequestInfo(request_id, key))
     logger.remove_keys(["account", "route"])  # a warm function's previous request set them
+    route = routes.get(event.get("routeKey") or "")
+    v2 = route is not None and is_v2(route.key)  # errors of a v2 endpoint take the v2 shape
     try:
-        route = routes.get(event.get("routeKey") or "")
         if route is None:
             raise errors.RouteNotFound(method, path)
         account = _authenticate(route, headers, clock)
-        data = _parse(event, method, headers)
+        data = _parse(event, headers)
         request = Request(
             method,
             path,
@@ -162,11 +198,11 @@ def handle(event: dict[str, Any], context: Any, routes: dict[str, Route]) -> dic
     except errors.StripeError as exc:
         if exc.status >= 500 or exc.status == 429:
             logger.warning("request failed", extra={"error": exc.message, "status": exc.status})
-        return response(exc.status, to_json(exc.to_body()), base_headers)
+        return response(exc.status, to_json(error_body(exc, v2)), base_headers)
     except Exception:
         logger.exception("unhandled error")
         body = errors.StripeError("An unexpected error occurred; it has been logged. Retry the request.")
         body.type = "api_error"
-        return response(500, to_json(body.to_body()), base_headers)
+        return response(500, to_json(error_body(body, v2)), base_headers)
     finally:
         current_request.reset(token)

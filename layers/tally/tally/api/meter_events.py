@@ -1,4 +1,5 @@
-"""Meter events (v1 and the v2 stream), sessions, and adjustments: the ingest function's routes.
+"""Meter events (v1, v2 and the v2 stream), sessions, and adjustments (v1, v2): the ingest
+function's routes.
 
 Every event is checked synchronously (meter active, customer exists, value, timestamp); valid
 events of a batch are stored even when others are rejected, and each rejection names its index.
@@ -16,7 +17,9 @@ from tally.api.routing import Routes
 from tally.billing import meter_events
 from tally.billing.meter_events import EventInput, Unreadable
 from tally.domain import meter_events as rules
+from tally.domain.records import MeterEvent
 from tally.errors import StripeError, invalid
+from tally.ids import new_id
 from tally.observability import metrics
 from tally.presenters import meter_events as present
 from tally.settings import settings
@@ -67,23 +70,28 @@ def _count(accepted: int, duplicate: int, rejected: int) -> None:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=n)
 
 
-@routes.route("POST /v1/billing/meter_events")
-def create_v1(request: Request) -> dict[str, Any]:
+def _create_one(request: Request, *, v2: bool) -> MeterEvent:
+    """One event, checked synchronously (its error is the answer): the event stored, or the one
+    that stands for its identifier. v2 derives a missing identifier from the request as the
+    stream does (`_seed`); v1 only with an Idempotency-Key."""
     try:
-        given = _event(request.params(), v2=False)
+        given = _event(request.params(), v2=v2)
     except StripeError:
         _count(0, 0, 1)
         raise
-    result = meter_events.accept(
-        request.account, {0: given}, request.clock, seed=_seed(request, always=False)
-    )
+    result = meter_events.accept(request.account, {0: given}, request.clock, seed=_seed(request, always=v2))
     if result.rejected:
         _count(0, 0, 1)
         raise result.rejected[0][1]
     _count(len(result.stored), len(result.duplicates), 0)
     if result.duplicates:
-        return present.meter_event(result.duplicates[0][2])  # the event that stands for this identifier
-    return present.meter_event(result.events[0])
+        return result.duplicates[0][2]  # the event that stands for this identifier
+    return result.events[0]
+
+
+@routes.route("POST /v1/billing/meter_events")
+def create_v1(request: Request) -> dict[str, Any]:
+    return present.meter_event(_create_one(request, v2=False))
 
 
 @routes.route("POST /v2/billing/meter_event_stream", session_auth=True)
@@ -114,6 +122,12 @@ def create_stream(request: Request) -> dict[str, Any]:
     return present.stream_result(len(result.stored), result.duplicates, errors)
 
 
+@routes.route("POST /v2/billing/meter_events")
+def create_v2(request: Request) -> dict[str, Any]:
+    """Stripe's v2 create: v1's rules and answer, with the stream's identifiers and dedupe."""
+    return present.v2_meter_event(_create_one(request, v2=True))
+
+
 @routes.route("POST /v2/billing/meter_event_session")
 def create_session(request: Request) -> dict[str, Any]:
     request.params().done()
@@ -121,11 +135,12 @@ def create_session(request: Request) -> dict[str, Any]:
     return present.session(s.id, s.token, s.created, s.expires_at, s.livemode)
 
 
-@routes.route("POST /v1/billing/meter_event_adjustments")
-def adjust(request: Request) -> dict[str, Any]:
+def _adjustment(request: Request, *, v2: bool) -> tuple[str, str]:
+    """Read an adjustment (`type` is required on v2, as Stripe's v2 params type it) and cancel
+    its event; returns (event_name, identifier)."""
     params = request.params()
     event_name = params.str("event_name", required=True, max_length=rules.MAX_NAME)
-    params.str("type", choices=("cancel",))
+    params.str("type", required=v2, choices=("cancel",))
     cancel = params.sub("cancel", required=True)
     assert cancel is not None and event_name is not None
     identifier = cancel.str("identifier", required=True, max_length=rules.MAX_IDENTIFIER)
@@ -133,4 +148,20 @@ def adjust(request: Request) -> dict[str, Any]:
     cancel.done()
     params.done()
     meter_events.cancel(request.account, event_name, identifier, request.clock)
+    return event_name, identifier
+
+
+@routes.route("POST /v1/billing/meter_event_adjustments")
+def adjust(request: Request) -> dict[str, Any]:
+    event_name, identifier = _adjustment(request, v2=False)
     return present.adjustment(event_name, identifier, settings().livemode)
+
+
+@routes.route("POST /v2/billing/meter_event_adjustments")
+def adjust_v2(request: Request) -> dict[str, Any]:
+    """The v2 adjustment: v1's cancel, answered as `v2.billing.meter_event_adjustment` (an id and
+    `created`; Stripe has no endpoint to read it back, so nothing more is stored)."""
+    event_name, identifier = _adjustment(request, v2=True)
+    return present.v2_adjustment(
+        new_id("mtr_event_adj"), event_name, identifier, request.clock.instant, settings().livemode
+    )

@@ -198,6 +198,8 @@ class Params:
         return out
 
     def expand(self) -> _list[_str]:
+        """The `expand[]` paths as strings (at most 20). v1 handlers never see `expand`: the
+        pipeline takes and applies it on every route (`api/expand.py`), so their call is a no-op."""
         return self.strings("expand", max_items=20) or []
 
     def ignore(self, *names: _str) -> None:

@@ -46,7 +46,8 @@ def create(request: Request) -> dict[str, Any]:
     description = params.str("description", max_length=5000)
     metadata = params.metadata()
     api_version = params.str("api_version", max_length=64)
-    params.ignore("connect")  # Connect endpoints do not exist in Tally; false is the only meaning
+    if params.bool("connect"):  # read, not ignored: false is the only meaning Tally has
+        raise invalid("connect", "Connect endpoints are not supported: Tally has no connected accounts.")
     params.expand()
     params.done()
     if url is None or events is None:  # `required` refuses absence; this keeps mypy (and -O) honest

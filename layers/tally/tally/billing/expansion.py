@@ -185,7 +185,7 @@ class Expander:
         if not isinstance(value, dict) or not steps:
             return  # null stays null; a deleted or unreadable object stays as it is
         kind = value.get("object")
-        if kind == "list":
+        if kind in ("list", "search_result"):
             for item in value.get("data", []):
                 self._walk(item, steps[1:])
             return

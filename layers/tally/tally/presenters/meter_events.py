@@ -51,6 +51,34 @@ def session(session_id: str, token: str, created: float, expires_at: float, live
     }
 
 
+def v2_meter_event(e: MeterEvent) -> dict[str, Any]:
+    """Stripe's `v2.billing.meter_event`: v1's fields, times as RFC 3339 strings, no id."""
+    return {
+        "object": "v2.billing.meter_event",
+        "created": rfc3339(e.created),
+        "event_name": e.event_name,
+        "identifier": e.identifier,
+        "livemode": e.livemode,
+        "payload": e.payload,
+        "timestamp": rfc3339(e.timestamp),
+    }
+
+
+def v2_adjustment(
+    adjustment_id: str, event_name: str, identifier: str, created: float, livemode: bool
+) -> dict[str, Any]:
+    return {
+        "id": adjustment_id,
+        "object": "v2.billing.meter_event_adjustment",
+        "cancel": {"identifier": identifier},
+        "created": rfc3339(created),
+        "event_name": event_name,
+        "livemode": livemode,
+        "status": "complete",
+        "type": "cancel",
+    }
+
+
 def adjustment(event_name: str, identifier: str, livemode: bool) -> dict[str, Any]:
     return {
         "object": "billing.meter_event_adjustment",
