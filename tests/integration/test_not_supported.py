@@ -156,9 +156,6 @@ ENTRIES: list[Entry] = [
         code="resource_missing",
         param="id",
     ),
-    Entry(
-        "`GET /v1/invoices/search`", "GET", "/v1/invoices/search", 404, code="resource_missing", param="id"
-    ),
     url("POST /v1/invoiceitems", customer="{customer}", amount=100, currency="usd"),
     url("GET /v1/invoiceitems"),
     url("POST /v1/credit_notes", invoice="in_123"),
