@@ -72,7 +72,7 @@ def price_ids(body: Any) -> set[str]:
 
 def _ordered(out: dict[str, Any]) -> dict[str, Any]:
     """`id` and `object` first, then the rest by name, as Stripe orders its keys."""
-    head = {k: out[k] for k in ("id", "object") if k in out}
+    head: dict[str, Any] = {k: out[k] for k in ("id", "object") if k in out}
     return {**head, **{k: out[k] for k in sorted(out) if k not in head}}
 
 
