@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import stripe_shapes
 import support
 
 pytestmark = pytest.mark.usefixtures("moto_tables")
@@ -87,7 +88,7 @@ def _invoices(api: support.Api) -> dict[str, Any]:
 def _found(api: support.Api, query: str, **params: Any) -> list[str]:
     result = ok(api.get("/v1/invoices/search", {"query": query, **params}))
     assert result["object"] == "search_result" and result["url"] == "/v1/invoices/search"
-    assert all(i["object"] == "invoice" for i in result["data"])
+    assert all(i["object"] == "invoice" and stripe_shapes.problems(i) == [] for i in result["data"])
     return [i["id"] for i in result["data"]]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import stripe_shapes
 import support
 import time_machine
 from test_subscription_updates import (
@@ -90,6 +91,7 @@ def test_create_switch_price_and_delete_items_with_prorations(catalog: Catalog, 
     assert (added["price"]["id"], added["quantity"], added["metadata"]) == (addon["id"], 1, {"k": "v"})
     assert added["id"].startswith("si_") and added["subscription"] == sub["id"]
     assert deleted == {"id": support_item["id"], "object": "subscription_item", "deleted": True}
+    assert stripe_shapes.problems(moved) == [] and stripe_shapes.problems(added) == []
     assert catalog.api.get(f"{ITEMS}/{support_item['id']}").status == 404
     shown = ok(catalog.api.get(f"/v1/subscriptions/{sub['id']}"))
     assert [i["id"] for i in shown["items"]["data"]] == [seat_item["id"], added["id"]]
