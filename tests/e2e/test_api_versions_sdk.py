@@ -6,10 +6,13 @@ module-level `stripe.api_version`."""
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 import pytest
 import stripe
+import support
 
 pytestmark = pytest.mark.e2e
 
@@ -93,3 +96,44 @@ def test_the_module_level_api_version_pins_too(local_server, e2e_key, monkeypatc
     invoice = stripe.Invoice.retrieve(str(sub.latest_invoice))
     assert invoice.subscription == sub.id and invoice.paid is False
     assert invoice.lines.data[0].price.id == price.id and invoice.lines.data[0].type == "subscription"
+
+
+def test_an_acacia_webhook_endpoint_receives_acacia_invoices(local_server, e2e_key):
+    receiver = support.WebhookReceiver().start()
+    try:
+        client = _pinned(local_server, e2e_key)
+        # GIVEN an endpoint pinned to acacia for invoice.created (the workshop app's webhook)
+        hook = client.v1.webhook_endpoints.create(
+            {"url": receiver.url, "enabled_events": ["invoice.created"], "api_version": ACACIA}
+        )
+        assert hook.api_version == ACACIA
+        # WHEN a subscription creates its first invoice (the stream → dispatch → webhooks, as deployed)
+        price = client.v1.prices.create(
+            {
+                "currency": "usd",
+                "unit_amount": 400,
+                "recurring": {"interval": "month"},
+                "product_data": {"name": "W"},
+            }
+        )
+        customer = client.v1.customers.create({"name": "Hooked"})
+        sub = client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}]})
+        deadline = time.monotonic() + 30
+        while not receiver.got and time.monotonic() < deadline:
+            time.sleep(0.2)
+        # THEN the signed event verifies, and its invoice reads as acacia's
+        assert receiver.got, local_server.output()[-3000:]
+        headers, payload = receiver.got[0]
+        event = stripe.Webhook.construct_event(payload, headers["stripe-signature"], hook.secret)
+        assert event.type == "invoice.created" and json.loads(payload)["api_version"] == ACACIA
+        invoice = event.data.object
+        assert invoice.subscription == sub.id and invoice.paid is False
+        line = invoice.lines.data[0]
+        assert (line.price.id, line.type, line.proration, line.amount) == (
+            price.id,
+            "subscription",
+            False,
+            400,
+        )
+    finally:
+        receiver.stop()
