@@ -20,6 +20,7 @@ Deleting a customer cancels its subscriptions first, as Stripe does (each gets
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -45,6 +46,7 @@ CANCELLATION_REASON = "cancellation_requested"  # Stripe's only reason for a can
 # A deleted customer leaves this claim (written in its delete's transaction, kept for good), so
 # a retrieve can answer Stripe's `{id, object, deleted: true}` instead of a 404.
 DELETED = "deleted_customer"
+_ID = re.compile(r"cus_[A-Za-z0-9]{1,64}")
 
 
 def new(fields: dict[str, Any], metadata: MetadataUpdate, clock: Clock) -> Change:
@@ -75,7 +77,8 @@ def find(account: str, customer_id: str, clock: Clock) -> Customer | None:
     try:
         return retrieve(account, customer_id, clock)
     except NotFound:
-        if objects.claimed(account, DELETED, [customer_id]):
+        # only an id of ours can have been deleted (and could be a key at all)
+        if _ID.fullmatch(customer_id) and objects.claimed(account, DELETED, [customer_id]):
             return None
         raise
 
