@@ -185,3 +185,23 @@ def test_a_crashed_item_create_retried_adds_one_item(catalog: Catalog, clock: Cl
     assert [i["price"]["id"] for i in items][1:] == [addon["id"]]
     prorated = [a for _, _, a, p, _ in lines_of(ok(catalog.preview(subscription=sub["id"]))) if p]
     assert prorated == [2100]
+
+
+def test_item_answers_expand_their_price_product(catalog: Catalog, clock: Clock) -> None:
+    # GIVEN a subscription WHEN an item is added and updated with expand[]=price.product
+    _, sub = seats_subscription(catalog)
+    addon = catalog.price("Addon", unit_amount=3100)
+    clock.at(MAR_20)
+    added = ok(
+        catalog.api.post(
+            ITEMS, {"subscription": sub["id"], "price": addon["id"], "expand": ["price.product"]}
+        )
+    )
+    updated = ok(
+        catalog.api.post(f"{ITEMS}/{added['id']}", {"metadata": {"k": "v"}, "expand": ["price.product"]})
+    )
+    # THEN the product is expanded, and a path items do not have is 400 before anything changes
+    assert added["price"]["product"]["name"] == "Addon" == updated["price"]["product"]["name"]
+    bad = catalog.api.post(f"{ITEMS}/{added['id']}", {"quantity": 3, "expand": ["customer"]})
+    support.assert_stripe_error(bad.status, bad.json, 400)
+    assert ok(catalog.api.get(f"{ITEMS}/{added['id']}"))["quantity"] == 1

@@ -32,6 +32,8 @@ ANSWERS: dict[str, str] = {
     "POST /v1/billing/meters/{id}/deactivate": "billing.meter",
     "POST /v1/billing/meters/{id}/reactivate": "billing.meter",
     "GET /v1/billing/meters/{id}/event_summaries": "list:billing.meter_event_summary",
+    "POST /v1/subscription_items": "subscription_item",
+    "POST /v1/subscription_items/{id}": "subscription_item",
 }
 for _path, _kind in _OBJECTS.items():
     ANSWERS[f"POST /v1/{_path}"] = _kind

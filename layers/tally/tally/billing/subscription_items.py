@@ -21,13 +21,11 @@ from dataclasses import dataclass
 from tally.billing import subscription_changes, subscriptions, test_clocks
 from tally.billing.references import referenced
 from tally.billing.subscription_changes import ItemChange, Update
-from tally.billing.subscriptions import ITEM
 from tally.clock import Clock
 from tally.domain.metadata import MetadataUpdate
 from tally.domain.records import Subscription, SubscriptionItem
-from tally.errors import InvalidRequest, NotFound, invalid
+from tally.errors import InvalidRequest, invalid
 from tally.presenters.subscriptions import SubscriptionView
-from tally.store import claims
 
 
 @dataclass(frozen=True)
@@ -46,11 +44,7 @@ class Shown:
 
 def _owner(account: str, item_id: str, clock: Clock) -> str:
     """The subscription holding `item_id` (404 `subscription_item` when none does)."""
-    subscriptions.item(account, item_id, clock)  # 404 for an unknown or removed item
-    owner = claims.owner_of(account, ITEM, item_id)
-    if owner is None:
-        raise NotFound("subscription_item", item_id)
-    return owner
+    return subscriptions.item(account, item_id, clock)[1].subscription.id
 
 
 def _apply(
