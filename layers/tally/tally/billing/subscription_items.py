@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tally.billing import subscription_changes, subscriptions, test_clocks
+from tally.billing import clocks, subscription_changes, subscriptions
 from tally.billing.references import referenced
 from tally.billing.subscription_changes import ItemChange, Update
 from tally.clock import Clock
@@ -50,7 +50,7 @@ def _owner(account: str, item_id: str, clock: Clock) -> str:
 def _apply(
     account: str, subscription_id: str, change: ItemChange, proration: Proration, clock: Clock
 ) -> SubscriptionView:
-    at = test_clocks.clock_for_subscription(account, subscription_id, clock)
+    at = clocks.clock_for_subscription(account, subscription_id, clock)
     upd = Update(items=(change,), proration_behavior=proration.behavior, proration_date=proration.date)
     try:
         return subscription_changes.update(account, subscription_id, upd, at).view
