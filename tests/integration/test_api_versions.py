@@ -210,3 +210,35 @@ def test_each_webhook_endpoint_gets_events_in_its_api_version(api):
     # AND with the account's default at acacia, the unpinned endpoint gets acacia too
     ok(api.post("/v1/tally/account_settings", {"api_version": ACACIA}))
     _assert_acacia_invoice(_delivered(api, current, created["id"])["data"]["object"], seen)
+
+
+@pytest.fixture
+def cli_env(monkeypatch, moto_tables):
+    """Restore the variables the command sets from its flags after the test."""
+    import os
+
+    for name in ("OBJECTS_TABLE", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        if name in os.environ:
+            monkeypatch.setenv(name, os.environ[name])
+        else:
+            monkeypatch.delenv(name, raising=False)
+    yield moto_tables
+    from tally import settings
+
+    settings.reset()
+
+
+def test_the_cli_sets_the_account_default_version(api, cli_env, capsys):
+    from tally_local import cli
+
+    args = ["accounts", "update", api.account.id, "--table", cli_env["ObjectsTable"]]
+    # WHEN `tally accounts update <acct> --api-version 2025-02-24.acacia` runs THEN the API shows it
+    assert cli.main([*args, "--api-version", ACACIA]) == 0
+    assert ACACIA in capsys.readouterr().out
+    shown = ok(api.get("/v1/tally/account_settings"))
+    assert (shown["api_version"], shown["invoice_grace_period_source"]) == (ACACIA, "deployment")
+    # AND a bad version or no setting at all is a usage error; `default` goes back to Tally's
+    assert cli.main([*args, "--api-version", "2025-02-24.basil"]) == 2
+    assert cli.main(args) == 2
+    assert cli.main([*args, "--api-version", "default"]) == 0
+    assert ok(api.get("/v1/tally/account_settings"))["api_version"] == "2025-09-30.clover"
