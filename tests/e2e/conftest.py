@@ -13,7 +13,7 @@ import pytest
 import stripe
 import support
 
-E2E_ACCOUNTS = 40
+E2E_ACCOUNTS = 48
 
 
 @pytest.fixture(scope="session")
