@@ -25,6 +25,26 @@ FAKE_CREDENTIALS = {
 }
 
 
+# The local default is quieter than the template's (LogLevel INFO on AWS, where logs are searched,
+# not read as they scroll): WARNING shows failures only; TALLY_LOG_LEVEL=INFO adds a line per period
+# closed, invoice finalized, event fanned out to webhooks, clock advanced (README: Run it locally).
+DEFAULT_LOG_LEVEL = "WARNING"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class BadLogLevel(ValueError):
+    """TALLY_LOG_LEVEL names no logging level."""
+
+
+def log_level() -> str:
+    """The handlers' log level locally: TALLY_LOG_LEVEL (any case), else WARNING. Raises BadLogLevel
+    for another value, so a typo is said at start rather than silently logging everything."""
+    level = os.environ.get("TALLY_LOG_LEVEL", "").strip().upper() or DEFAULT_LOG_LEVEL
+    if level not in LOG_LEVELS:
+        raise BadLogLevel(f"TALLY_LOG_LEVEL={level!r} is not one of {', '.join(LOG_LEVELS)}.")
+    return level
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -64,13 +84,22 @@ def table_names(template: Template, prefix: str = "tally-local-") -> dict[str, s
     return {logical_id: f"{prefix}{logical_id}" for logical_id in template.tables}
 
 
+def stack_name(template: Template, names: dict[str, str]) -> str:
+    """What `AWS::StackName` stands for locally: the prefix of the local names (`tally-local`), as
+    CloudFormation names a stack's queues `<stack>-<logical id>-<suffix>`."""
+    logical_id = next(iter(template.tables))
+    return names.get(logical_id, f"tally-local-{logical_id}").removesuffix(f"-{logical_id}")
+
+
 def resolve_env(template: Template, env: dict[str, Any], names: dict[str, str]) -> dict[str, str]:
     """Turn a function's template environment into strings (`!Ref Table` → the local table name)."""
     out = {}
     for key, value in env.items():
         if isinstance(value, dict) and "Ref" in value:
             ref = value["Ref"]
-            if ref in names:
+            if ref == "AWS::StackName":
+                out[key] = stack_name(template, names)
+            elif ref in names:
                 out[key] = names[ref]
             else:
                 params = template.raw.get("Parameters", {})
@@ -154,8 +183,7 @@ def configure_environment(
     env["TALLY_WEBHOOKS_LOCAL"] = "true"  # webhooks may reach http://127.0.0.1 (never on AWS)
     env["TALLY_ALLOW_LOCAL_HTTP"] = "true"  # so may https notification subscriptions (never on AWS)
     env.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    env.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    env["POWERTOOLS_LOG_LEVEL"] = os.environ.get("TALLY_LOG_LEVEL", "WARNING")
+    env["POWERTOOLS_LOG_LEVEL"] = log_level()
     os.environ.update(env)
     from tally import settings
     from tally.store import aws

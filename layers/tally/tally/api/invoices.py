@@ -27,7 +27,9 @@ routes = Routes()
 
 def _clock(request: Request) -> Clock:
     """An invoice of a test-clock customer changes at the clock's frozen time."""
-    return invoices.clock_for_invoice(request.account, request.path_params["id"], request.clock)
+    return invoices.clock_for_invoice(
+        request.account, request.path_params["id"], request.clock, changing=True
+    )
 
 
 @routes.route("POST /v1/invoices/create_preview")

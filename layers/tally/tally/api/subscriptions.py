@@ -76,7 +76,7 @@ def create(request: Request) -> dict[str, Any]:
         request.account,
         customer_id,
         specs,
-        clocks.clock_for(request.account, customer_id, request.clock),  # the customer's time
+        clocks.clock_for(request.account, customer_id, request.clock, changing=True),  # its time
         anchor=anchor,
         description=description,
         metadata=metadata,
@@ -144,7 +144,7 @@ def update(request: Request) -> dict[str, Any]:
         cancel_at_given=cancel_at_given,
     )
     sub_id = request.path_params["id"]
-    clock = clocks.clock_for_subscription(request.account, sub_id, request.clock)
+    clock = clocks.clock_for_subscription(request.account, sub_id, request.clock, changing=True)
     done = subscription_changes.update(request.account, sub_id, upd, clock)
     return present(done.view)
 
@@ -157,7 +157,7 @@ def cancel(request: Request) -> dict[str, Any]:
     params.expand()
     params.done()
     sub_id = request.path_params["id"]
-    clock = clocks.clock_for_subscription(request.account, sub_id, request.clock)
+    clock = clocks.clock_for_subscription(request.account, sub_id, request.clock, changing=True)
     shown, _ = cancellations.cancel(request.account, sub_id, clock, invoice_now=invoice_now, prorate=prorate)
     return present(shown)
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from tally.billing import account_settings, pending, true_ups
 from tally.billing import invoices as invoice_builder
-from tally.billing import pending, true_ups
 from tally.billing.subscriptions import canceled, check_cancel_at, current_period, prices_of, view
 from tally.clock import Clock
 from tally.domain import invoices, prorations
@@ -117,9 +117,9 @@ def cancel(
     if invoice_now:
         prices = prices_of(account, s, clock)
         lines = tuple(_final_lines(account, s, prorate, prices, clock))
-        invoice = pending.invoice_now(
-            account, s, lines, Period(s.unbilled_period[0], clock.now), prices, clock
-        )
+        period = Period(s.unbilled_period[0], clock.now)
+        grace = account_settings.invoice_grace(account, clock)  # the draft finalizes on its own
+        invoice = pending.invoice_now(account, s, lines, period, prices, clock, grace=grace)
     latest = invoice.id if invoice is not None and invoice.lines else s.latest_invoice
     cleared = Stored(
         replace(s, pending_items=(), usage_segments=(), latest_invoice=latest),
@@ -164,7 +164,7 @@ def ending(
     if not cancel_at_given:
         return Ending(s.cancel_at_period_end, s.cancel_at)
     if cancel_at is not None:
-        check_cancel_at(cancel_at, clock.now, period[1])
+        check_cancel_at(cancel_at, clock.now)
         if cancel_at == period[1]:
             return Ending(True, None)  # the period end: Stripe's cancel_at_period_end
     return Ending(False, cancel_at)
@@ -198,7 +198,7 @@ def cancel_at_lines(
         made = []
         if s.cancel_at is not None and s.cancel_at_credited:
             made.append(prorations.charge(price, item.quantity, names[price.product], period, s.cancel_at))
-        if cancel_at is not None:
+        if cancel_at is not None and cancel_at < period[1]:  # a later period is cut when it begins
             made.append(prorations.credit(price, item.quantity, names[price.product], period, cancel_at))
         out += [
             PendingItem(

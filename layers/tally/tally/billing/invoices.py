@@ -24,7 +24,7 @@ from tally.billing import clocks, pending, true_ups
 from tally.billing.references import referenced
 from tally.billing.subscriptions import current_period, prices_of
 from tally.clock import Clock
-from tally.domain import invoices
+from tally.domain import invoices, prorations
 from tally.domain.listing import Page, Window
 from tally.domain.records import LICENSED, Customer, Invoice, Meter, Product, Subscription
 from tally.errors import InvalidRequest, NotFound, invalid
@@ -111,6 +111,7 @@ def build(
             *extra,
         ]
     draft = invoices.assemble(inputs, cycle, starting_balance=customer.balance, extra=extra)
+    draft = _ending_at(draft, cycle, s.cancel_at, prices, names)
     return InvoiceView(
         id=invoice_id,
         line_ids=[new_id(line_prefix) for _ in draft.lines],
@@ -120,6 +121,32 @@ def build(
         prices=prices,
         created=cycle.usage.end,
     )
+
+
+def _ending_at(
+    draft: invoices.Draft, cycle: invoices.Cycle, cancel_at: int | None, prices: dict, names: dict[str, str]
+) -> invoices.Draft:
+    """A renewal into the period that `cancel_at` ends early: each licensed line in advance bills
+    only `[period start, cancel_at)`, prorated over the whole period (as the creation invoice cuts
+    its first period), so nothing past the subscription's end is billed."""
+    start, end = cycle.advance.start, cycle.advance.end
+    if cancel_at is None or not start < cancel_at < end:
+        return draft
+    lines = []
+    for ln in draft.lines:
+        if ln.usage_type == LICENSED and not ln.proration and ln.period == cycle.advance:
+            price = prices[ln.price]
+            amount = prorations.spanned(price, ln.raw_quantity, (start, end), (start, cancel_at))
+            text = prorations.charge(price, ln.raw_quantity, names[price.product], (start, end), start)
+            ln = replace(
+                ln,
+                amount=amount,
+                period=invoices.Period(start, cancel_at),
+                description=text.description,
+                proration=True,
+            )
+        lines.append(ln)
+    return replace(draft, lines=tuple(lines), totals=invoices.totals(lines, draft.totals.starting_balance))
 
 
 def without_advance(cycle_invoice: InvoiceView) -> InvoiceView:
@@ -159,19 +186,23 @@ def preview(account: str, subscription_id: str | None, customer_id: str | None, 
         )
     shown = build(account, subscription, clock, invoice_id=f"upcoming_{new_id('in')}", customer=customer)
     # a subscription ending at the period end renews nothing: the close drafts it without advance
-    ends = subscription.cancel_at_period_end or subscription.cancel_at is not None
+    # (a `cancel_at` in a later period renews, into a period cut short: `_ending_at`)
+    ends = subscription.cancel_at_period_end or subscription.cancel_at == shown.draft.period.end
     return without_advance(shown) if ends else shown
 
 
-def clock_for_invoice(account: str, invoice_id: str, request_clock: Clock) -> Clock:
+def clock_for_invoice(
+    account: str, invoice_id: str, request_clock: Clock, *, changing: bool = False
+) -> Clock:
     """The clock a use case acting on an invoice runs at: its customer's test clock's frozen time
     (finalizing or paying an invoice of a test-clock customer happens at the clock's time), else
-    the request's. An unknown invoice runs at the request's clock (the use case reports it)."""
+    the request's. An unknown invoice runs at the request's clock (the use case reports it).
+    `changing`: refused while the clock advances (`clocks.frozen`)."""
     try:
         inv = objects.get(account, invoice_id, Invoice, request_clock)
     except NotFound:
         return request_clock
-    return clocks.clock_for(account, inv.customer, request_clock)
+    return clocks.clock_for(account, inv.customer, request_clock, changing=changing)
 
 
 def preview_clock(

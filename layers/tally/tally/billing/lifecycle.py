@@ -29,14 +29,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TypeVar
 
-from tally.billing import changes, true_ups
+from tally.billing import account_settings, balances, changes, true_ups
 from tally.clock import Clock
 from tally.domain import invoices as domain
 from tally.domain.listing import Page, Window, page_of
 from tally.domain.metadata import MetadataUpdate, apply_metadata
 from tally.domain.records import METERED, Customer, Invoice, InvoiceLine, Meter, Price, Product
 from tally.errors import Conflict, InvalidRequest, NotFound
-from tally.presenters.customers import customer as present_customer
 from tally.presenters.invoices import invoice as present
 from tally.store import objects, transactions, usage
 from tally.store.changes import Change, Stored, Write
@@ -76,7 +75,9 @@ def _line_now(account: str, ln: InvoiceLine, customer: str, clock: Clock) -> Inv
     return replace(ln, quantity=fresh.quantity, amount=fresh.amount, description=fresh.description)
 
 
-def _finalize_once(account: str, stored: Stored[Invoice], clock: Clock) -> Stored[Invoice]:
+def _finalize_once(
+    account: str, stored: Stored[Invoice], clock: Clock, settle_until: int | None = None
+) -> Stored[Invoice]:
     inv = stored.record
     # Metered lines re-rated with the usage stored now; true-up lines recomputed (`billing.true_ups`)
     kept = tuple(
@@ -89,34 +90,35 @@ def _finalize_once(account: str, stored: Stored[Invoice], clock: Clock) -> Store
     totals = domain.totals(lines, inv.starting_balance)
     owner = objects.load(account, inv.customer, Customer, clock)
     c = owner.record
-    bumped = replace(c, next_invoice_sequence=c.next_invoice_sequence + 1)
-    after = replace(
+    opened = replace(
         inv,
         lines=lines,
         subtotal=totals.subtotal,
         total=totals.total,
-        amount_due=totals.amount_due,
-        amount_remaining=totals.amount_remaining,
         status="open",
         number=f"{c.invoice_prefix}-{c.next_invoice_sequence:04d}",
         finalized_at=clock.now,
     )
-    customer_change = changes.updated(
-        bumped, "customer.updated", present_customer(c), present_customer(bumped)
-    )
-    assert customer_change is not None  # next_invoice_sequence moved
+    # the customer balance meets the total (`billing.balances`): amount_due, starting/ending balance
+    settled = balances.settle(opened, c, clock.now)
+    after = settled.invoice
+    bumped = replace(settled.customer, next_invoice_sequence=c.next_invoice_sequence + 1)
     writes = [
         Write(Change(after, "invoice.finalized", present(after)), stored),
-        Write(customer_change, owner),
+        Write(balances.customer_change(c, bumped), owner),  # version-checked: the balance once
+        *balances.written(settled.transaction),
     ]
-    billed = true_ups.writes(account, inv.subscription, inv.id, lines, checks, clock.now)
+    settles = clock.now if settle_until is None else min(clock.now, settle_until)
+    billed = true_ups.writes(account, inv.subscription, inv.id, lines, checks, settles)
     transactions.commit(account, writes, clock, aux=billed)
     return Stored(after, stored.version + 1, stored.created_ms)
 
 
-def _finalized(account: str, stored: Stored[Invoice], clock: Clock) -> Invoice:
+def _finalized(
+    account: str, stored: Stored[Invoice], clock: Clock, settle_until: int | None = None
+) -> Invoice:
     """Finalize a draft; with nothing to pay, pay it (a second transaction, see module doc)."""
-    opened = _finalize_once(account, stored, clock)
+    opened = _finalize_once(account, stored, clock, settle_until)
     if opened.record.amount_remaining == 0:
         return _pay_once(account, opened, clock, out_of_band=False)
     return opened.record
@@ -136,12 +138,18 @@ def finalize(account: str, invoice_id: str, clock: Clock) -> Invoice:
     return _retrying(step)
 
 
-def advance_due(account: str, invoice_id: str, clock: Clock) -> tuple[str, Invoice | None]:
+def advance_due(
+    account: str, invoice_id: str, clock: Clock, *, settle_until: int | None = None
+) -> tuple[str, Invoice | None]:
     """The close's message for a due invoice: finalize a draft whose grace period ended, pay an
     open invoice with nothing remaining; anything else (a duplicate, a draft finalized early, one
     with `auto_advance` off, a grace period not ended) is left alone. A draft whose customer was
     deleted cannot be numbered: its `auto_advance` is turned off, so it stops coming back (it stays
-    a draft). Returns (outcome, invoice)."""
+    a draft). Returns (outcome, invoice).
+
+    `settle_until` (a test clock's advance: the clock's time when it began) caps the instant at
+    which billed periods are settled (`true_ups.writes`): a request that read the clock before the
+    advance may still add usage relative to that time, so no period it can reach is forgotten."""
 
     def step() -> tuple[str, Invoice | None]:
         stored = objects.load(account, invoice_id, Invoice, clock)
@@ -156,7 +164,7 @@ def advance_due(account: str, invoice_id: str, clock: Clock) -> tuple[str, Invoi
             objects.get(account, inv.customer, Customer, clock)
         except NotFound:  # deleted during the grace period: no number to give; stop advancing it
             return "customer_deleted", _stop(account, stored, clock)
-        return "finalized", _finalized(account, stored, clock)
+        return "finalized", _finalized(account, stored, clock, settle_until)
 
     return _retrying(step)
 
@@ -218,6 +226,7 @@ def _transition(
     status: str,
     event: str,
     message: str,
+    give_back: bool = False,
 ) -> Invoice:
     def step() -> Invoice:
         stored = objects.load(account, invoice_id, Invoice, clock)
@@ -225,14 +234,32 @@ def _transition(
             raise _state_error(message.format(status=stored.record.status))
         stamp = {"void": "voided_at", "uncollectible": "marked_uncollectible_at"}[status]
         after = replace(stored.record, status=status, **{stamp: clock.now})
-        objects.update(account, stored, Change(after, event, present(after)), clock)
+        writes = [Write(Change(after, event, present(after)), stored)]
+        if give_back:
+            writes += _given_back(account, stored.record, clock)
+        transactions.commit(account, writes, clock)
         return after
 
     return _retrying(step)
 
 
+def _given_back(account: str, inv: Invoice, clock: Clock) -> list[Write]:
+    """The customer (version-checked) and its `unapplied_from_invoice` entry, when `inv` took from
+    its balance; nothing for a deleted customer (no balance left to restore)."""
+    try:
+        owner = objects.load(account, inv.customer, Customer, clock)
+    except NotFound:
+        return []
+    back = balances.unapply(inv, owner.record, clock.now)
+    if back is None:
+        return []
+    customer, txn = back
+    return [Write(balances.customer_change(owner.record, customer), owner), *balances.written(txn)]
+
+
 def void(account: str, invoice_id: str, clock: Clock) -> Invoice:
-    """`POST /v1/invoices/{id}/void`: open or uncollectible invoices only (Stripe)."""
+    """`POST /v1/invoices/{id}/void`: open or uncollectible invoices only (Stripe). What the invoice
+    took from the customer balance goes back (`unapplied_from_invoice`) in the same transaction."""
     return _transition(
         account,
         invoice_id,
@@ -241,6 +268,7 @@ def void(account: str, invoice_id: str, clock: Clock) -> Invoice:
         status="void",
         event="invoice.voided",
         message="You can only void an open or uncollectible invoice; this invoice is {status}.",
+        give_back=True,
     )
 
 
@@ -288,6 +316,10 @@ def update(
             metadata=apply_metadata(inv.metadata, metadata),
             auto_advance=inv.auto_advance if auto_advance is None else auto_advance,
         )
+        if after.status == "draft" and after.auto_advance and after.automatically_finalizes_at is None:
+            # a draft written before every draft had one (issue 12): it finalizes after the grace
+            grace = account_settings.invoice_grace(account, clock)
+            after = replace(after, automatically_finalizes_at=clock.now + grace)
         change = changes.updated(after, "invoice.updated", present(inv), present(after))
         if change is not None:
             objects.update(account, stored, change, clock)

@@ -127,7 +127,7 @@ def _event(
     given: EventInput, lookups: _Lookups, clock: Clock, index: int, seed: str | None
 ) -> tuple[MeterEvent, Meter]:
     """The event to store and its meter, or the StripeError that rejects it."""
-    now = lookups.clock_of(given.event_name, given.payload).now  # a test clock's frozen time
+    now = lookups.clock_of(given.event_name, given.payload).now  # a test clock's time
     identifier = rules.identifier_for(given.identifier, lookups.account, seed, index)
     ts = now if given.timestamp is None else given.timestamp
     rules.check_timestamp(ts, now, given.path("timestamp"))
@@ -155,6 +155,7 @@ def _event(
         payload=given.payload,
         created=clock.now,  # when it was received (its identifier's retention counts from it)
         livemode=settings().livemode,
+        received=now if now != clock.now else None,  # on a test clock: its time (the cancel window)
     )
     return event, meter
 
@@ -246,9 +247,18 @@ def accept_stream(
 
 
 def cancel(account: str, event_name: str, identifier: str, clock: Clock) -> None:
-    """Cancel one event of the active meter for `event_name` (received within 24 h)."""
-    meter = _Lookups(account, clock).meter(event_name, "event_name")
-    usage.cancel(account, meter.formula, identifier, event_name, clock.now)
+    """Cancel one event of the active meter for `event_name` received within 24 h — on its
+    customer's test clock, if any: the window runs on the clock's time, as settlement does."""
+    lookups = _Lookups(account, clock)
+    meter = lookups.meter(event_name, "event_name")
+    usage.cancel(
+        account,
+        meter.formula,
+        identifier,
+        event_name,
+        clock.now,
+        lambda customer: lookups.clock_for(customer).now,
+    )
 
 
 def new_session(account: str, clock: Clock) -> Session:

@@ -17,7 +17,8 @@ nothing left to write; two workers at once: the version check refuses the second
 whose period has already ended when its message is handled is not written (the period is billed
 instead, and the next period has its own).
 
-Subscriptions on a test clock have no due entry; their clock's advance does not write reminders.
+Subscriptions on a test clock have no due entry; their clock's advance writes their reminders at
+their instants on the clock, through the same `billing.cycles.bill_period` (`billing.test_clocks`).
 """
 
 from __future__ import annotations

@@ -186,7 +186,7 @@ def create(
         first_end = periods.current_period(
             start, anchor, recurring.interval, recurring.interval_count, created
         )[1]
-        check_cancel_at(cancel_at, created, first_end)
+        check_cancel_at(cancel_at, created)
         if cancel_at == first_end:  # the period end: Stripe's cancel_at_period_end
             cancel_at, cancel_at_period_end = None, True
     sub_id = new_id("sub")

@@ -122,19 +122,12 @@ def _check_together(prices: Sequence[Price]) -> None:
             )
 
 
-def check_cancel_at(cancel_at: int, now: int, period_end: int) -> None:
-    """`cancel_at` lies in the future and, in Tally, within the current period (its end included)."""
+def check_cancel_at(cancel_at: int, now: int) -> None:
+    """`cancel_at` lies in the future (any period: the one containing it is cut short there)."""
     if cancel_at <= now:
         raise invalid("cancel_at", "cancel_at must be in the future.")
-    if cancel_at > period_end:
-        raise invalid(
-            "cancel_at",
-            f"cancel_at must lie within the current period in Tally (at most {period_end}, its end); "
-            "set it once the period containing it has begun.",
-        )
 
 
-# -- use cases ----------------------------------------------------------------------------------
 def retrieve(account: str, subscription_id: str, clock: Clock) -> SubscriptionView:
     return view(account, objects.get(account, subscription_id, Subscription, clock), clock)
 

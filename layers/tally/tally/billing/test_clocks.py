@@ -16,6 +16,18 @@ due-index entry (`Subscription.due_at` is None). An advance bills them instead, 
 as Stripe: `advance` (the request) records the target and sends one message to the test clock
 queue; `run_advance` (its worker, functions/advance_test_clock) bills and sets the clock `ready`
 (docs/API.md "Test clocks"). A clock past its `deletes_after` reads as deleted (`_load`).
+
+One now: a clock's time is its `frozen_time` while `ready` and its target while `advancing`
+(`frozen`): meter events, their cancel window (`store.usage.cancel`), reads and alerts run there;
+changes to its customers' subscriptions and invoices are refused while it advances (`changing`:
+400 `test_clock_advancing`). Usage accepted during an advance lies within 35 days (+ 24 h of
+cancels) of the target, so no period the advance settles can receive it; the advance settles no
+later than the clock's time when it began (`settle_until`), which covers a request that read the
+clock just before.
+
+An advance always ends (`_run_until`): it steps from the stored state, checks after each period
+close that the subscription moved on, takes at most `MAX_STEPS` steps (else `internal_failure` at
+once, with the reason logged), and stops when its clock is deleted.
 """
 
 from __future__ import annotations
@@ -23,7 +35,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import replace
 
-from tally.billing import changes, customers, cycles, lifecycle, subscriptions
+from tally.billing import changes, clocks, customers, cycles, lifecycle, subscriptions
 from tally.billing.references import referenced
 from tally.clock import Clock
 from tally.domain import periods
@@ -32,6 +44,7 @@ from tally.domain.metadata import MetadataUpdate
 from tally.domain.records import Customer, Invoice, Subscription, TestClock
 from tally.errors import Conflict, InvalidRequest, NotFound, invalid
 from tally.ids import new_id
+from tally.observability import logger
 from tally.presenters.test_clocks import clock as present
 from tally.settings import settings
 from tally.store import claims, lists, objects, queues, transactions
@@ -44,6 +57,10 @@ LABEL = "test_helpers.test_clock"
 SLOT = "test_clock_customer"  # claim: <clock>#<n> → the clock's n-th customer
 MAX_FROZEN_TIME = 32503680000  # 3000-01-01: an advance then still has its two years of room
 ADVANCE_ATTEMPTS = 5  # = the test clock queue's maxReceiveCount (template.yaml): the last one fails the clock
+# Steps (a reminder, a period close, a finalization) one advance may take: far above what two
+# intervals of 3 customers' subscriptions need, so reaching it means a bug, never a long advance.
+MAX_STEPS = 10_000
+ADVANCING = clocks.ADVANCING  # the error code of a request a clock's advance refuses
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -144,16 +161,14 @@ def limit(test_clock: TestClock, subs: list[Subscription]) -> int:
     return min(ends, default=periods.add_intervals(test_clock.frozen_time, "year", NO_SUBSCRIPTION_YEARS, 1))
 
 
-def boundaries(subs: list[Subscription], target: int) -> list[tuple[int, str]]:
-    """Every (period end, subscription) to bill up to `target`, in time order."""
-    per_sub = []
-    for s in subs:
-        ends = []
-        while (end := s.unbilled_period[1]) <= target:
-            ends.append((end, s.id))
-            s = replace(s, billed_through=end)
-        per_sub.append(ends)
-    return list(heapq.merge(*per_sub))
+def _next_wake(s: Subscription, after: int) -> int | None:
+    """When an advance next has work for `s`: a reminder still to write before its unbilled
+    period's end (`Subscription.reminders_at`), else that end; once it has ended, its last
+    true-up; None when nothing is left."""
+    if not s.running:
+        return s.final_true_up_at  # its last true-up (`billing.final_true_ups`), or None once done
+    end = s.unbilled_period[1]
+    return min((end, *(max(at, after) for at in s.reminders_at(end))))
 
 
 def _invoices_due(account: str, tc: TestClock, at: Clock, until: int) -> list[tuple[int, str]]:
@@ -166,28 +181,90 @@ def _invoices_due(account: str, tc: TestClock, at: Clock, until: int) -> list[tu
     return out
 
 
-def _run_until(account: str, tc: TestClock, at: Clock, frozen_time: int) -> list[Invoice]:
+def _final_true_ups(account: str, tc: TestClock, at: Clock, until: int) -> list[tuple[int, str]]:
+    """(due time, id) of the clock's ended subscriptions whose last true-up falls by `until`
+    (`billing.final_true_ups`; billed by `cycles.bill_period` like a period end)."""
+    out = []
+    for customer_id in customers_of(account, tc):
+        for sub_id in subscriptions.of_customer(account, customer_id, at):
+            due = objects.get(account, sub_id, Subscription, at).final_true_up_at
+            if due is not None and due <= until:
+                out.append((due, sub_id))
+    return out
+
+
+class NoProgress(Exception):
+    """An advance that cannot make progress: a step changed nothing, or it took more than
+    `MAX_STEPS` steps. Retrying would do the same, so the clock fails at once."""
+
+
+class Stopped(Exception):
+    """The clock was deleted (or its advance replaced) while its worker ran: stop there."""
+
+
+def _still_advancing(account: str, clock_id: str, frozen_time: int, request_clock: Clock) -> None:
+    """Raise Stopped unless the clock still exists and still advances to `frozen_time`."""
+    try:
+        tc = objects.get(account, clock_id, TestClock, request_clock)
+    except NotFound:
+        raise Stopped(f"the test clock {clock_id} was deleted") from None
+    if tc.status != "advancing" or tc.advancing_to != frozen_time:
+        raise Stopped(f"the test clock {clock_id} no longer advances to {frozen_time}")
+
+
+def _run_until(
+    account: str, tc: TestClock, at: Clock, frozen_time: int, request_clock: Clock
+) -> list[Invoice]:
     """What the schedule would have done between the clock's time and `frozen_time`, in time
-    order: bill every period end crossed (`cycles.bill_period`) and finalize every draft whose
-    grace period ends (`lifecycle.advance_due`, which also pays a zero total) — each step at its
-    own instant, each exactly once, so a resumed advance repeats nothing."""
-    events: list[tuple[int, int, str, str]] = [
-        (end, 0, "bill", sub_id) for end, sub_id in boundaries(_subscriptions(account, tc, at), frozen_time)
-    ]
+    order: write each reminder and bill each period end crossed (`cycles.bill_period`, at its own
+    instant), and finalize every draft whose grace period ends (`lifecycle.advance_due`, which
+    also pays a zero total) — each exactly once, so a resumed advance repeats nothing.
+
+    Never a loop: after each step the subscription is read again and must have moved on (its next
+    wake later, or ended), else NoProgress; at most `MAX_STEPS` steps, else NoProgress. Before
+    each step the clock is read: deleted (or no longer advancing to `frozen_time`) → Stopped."""
+    events: list[tuple[int, int, str, str]] = []
+    for s in _subscriptions(account, tc, at):
+        wake = _next_wake(s, tc.frozen_time)
+        if wake is not None and wake <= frozen_time:
+            events.append((wake, 0, "bill", s.id))
     events += [(due, 1, "finalize", inv_id) for due, inv_id in _invoices_due(account, tc, at, frozen_time)]
+    events += [(due, 0, "bill", sub_id) for due, sub_id in _final_true_ups(account, tc, at, frozen_time)]
     heapq.heapify(events)
     billed = []
+    steps = 0
     while events:
+        _still_advancing(account, tc.id, frozen_time, request_clock)
+        steps += 1
+        if steps > MAX_STEPS:
+            raise NoProgress(f"more than {MAX_STEPS} steps before {frozen_time}")
         when, _, kind, object_id = heapq.heappop(events)
-        if kind == "bill":
-            done = cycles.bill_period(account, object_id, when, Clock.at(when))
-            if done.invoice is not None:
-                billed.append(done.invoice)
-                due = done.invoice.due_at
-                if due is not None and due <= frozen_time:
-                    heapq.heappush(events, (due, 1, "finalize", done.invoice.id))
-        else:
-            lifecycle.advance_due(account, object_id, Clock.at(when))
+        if kind == "finalize":
+            # settled no later than the clock's time before this advance: a request that read the
+            # clock then may still add usage reaching back 35 days (+ 24 h of cancels) from it
+            lifecycle.advance_due(account, object_id, Clock.at(when), settle_until=tc.frozen_time)
+            continue
+        s = objects.get(account, object_id, Subscription, Clock.at(when))
+        end = s.unbilled_period[1]
+        done = cycles.bill_period(account, object_id, end, Clock.at(when))
+        if done.invoice is not None:
+            billed.append(done.invoice)
+            due = done.invoice.due_at
+            if due is not None and due <= frozen_time:
+                heapq.heappush(events, (due, 1, "finalize", done.invoice.id))
+        try:
+            after = objects.get(account, object_id, Subscription, Clock.at(when))
+        except NotFound:  # removed with its clock while the step ran: stop there
+            _still_advancing(account, tc.id, frozen_time, request_clock)
+            raise
+        wake = _next_wake(after, tc.frozen_time)
+        if wake is not None and wake <= when:
+            raise NoProgress(
+                f"the subscription {object_id} did not move on at {when} (close: {done.outcome}; "
+                f"next at {wake})"
+            )
+        if wake is not None and wake <= frozen_time:
+            heapq.heappush(events, (wake, 0, "bill", object_id))
     return billed
 
 
@@ -206,7 +283,8 @@ def advance(account: str, clock_id: str, frozen_time: int, request_clock: Clock)
         if tc.advancing_to != frozen_time:
             raise InvalidRequest(
                 f"The test clock {clock_id} is advancing to {tc.advancing_to}; wait until its status "
-                "is ready before advancing it again."
+                "is ready before advancing it again.",
+                code=ADVANCING,
             )
     elif tc.status == "internal_failure":
         raise InvalidRequest(
@@ -260,14 +338,28 @@ def run_advance(
     if tc.status != "advancing" or tc.advancing_to != frozen_time:
         return tc, []
     try:
-        billed = _run_until(account, tc, Clock.at(tc.frozen_time), frozen_time)
+        billed = _run_until(account, tc, Clock.at(tc.frozen_time), frozen_time, request_clock)
         ready = replace(tc, status="ready", frozen_time=frozen_time, advancing_to=None)
         change = changes.updated(ready, "test_helpers.test_clock.ready", present(tc), present(ready))
         assert change is not None
         objects.update(account, stored, change, request_clock)
+    except Stopped as stop:
+        logger.info("test clock advance stopped", extra={"test_clock": clock_id, "reason": str(stop)})
+        return None, []
+    except NoProgress as stuck:  # retrying would do the same: fail now, with the reason
+        logger.error(
+            "test clock advance made no progress: %s",
+            stuck,
+            extra={"account": account, "test_clock": clock_id, "frozen_time": frozen_time},
+        )
+        return _fail(account, clock_id, frozen_time, request_clock), []
     except Exception:
         if attempt < ADVANCE_ATTEMPTS:
             raise
+        logger.exception(
+            "test clock advance failed on its last attempt",
+            extra={"account": account, "test_clock": clock_id, "frozen_time": frozen_time},
+        )
         return _fail(account, clock_id, frozen_time, request_clock), []
     return ready, billed
 

@@ -41,7 +41,11 @@ def event_put(account: str, e: MeterEvent, bucket_pk: str, now: int) -> tuple[Ac
         "bucket": {"S": bucket_pk},
         "payload": {"S": json.dumps(e.payload, separators=(",", ":"))},
     }
-    units = item_units(*(v.get("S", "") for v in item.values()), *item.keys(), numbers=5)
+    if e.received is not None:  # on a test clock: its time of receipt (the cancel window's start)
+        item["received"] = {"N": str(e.received)}
+    units = item_units(
+        *(v.get("S", "") for v in item.values()), *item.keys(), numbers=5 + ("received" in item)
+    )
     return (
         {
             "Put": {

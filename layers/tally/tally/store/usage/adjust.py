@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from tally.domain.aggregation import HOUR, Formula, floor_to
@@ -18,10 +19,20 @@ CANCEL_WINDOW = 24 * 3600
 CANCEL_UNITS = 4  # the event item's update and the bucket's, each in a transaction
 
 
-def cancel(account: str, formula: Formula, identifier: str, event_name: str, now: int) -> None:
+def cancel(
+    account: str,
+    formula: Formula,
+    identifier: str,
+    event_name: str,
+    now: int,
+    now_of: Callable[[str], int] | None = None,
+) -> None:
     """Cancel one event received within 24 h: mark it and subtract it from its bucket, atomically.
 
-    Raises InvalidRequest if the event is unknown, of another meter, too old, or already cancelled.
+    `now_of(customer)` is the customer's "now" (its test clock's time), default `now`: the 24 h
+    run from the event's receipt on that same clock (`received`, else `created`), so a test clock
+    has one time for accepting usage, cancelling it and settling its invoices. Raises
+    InvalidRequest if the event is unknown, of another meter, too old, or already cancelled.
     """
     from botocore.exceptions import ClientError
 
@@ -40,7 +51,9 @@ def cancel(account: str, formula: Formula, identifier: str, event_name: str, now
         )
     if "cancelled" in item:
         raise InvalidRequest(f"The meter event '{identifier}' is already cancelled.", param=param)
-    if int(item["created"]["N"]) < now - CANCEL_WINDOW:
+    received = int(item.get("received", item["created"])["N"])
+    window_now = now if now_of is None else now_of(item["customer"]["S"])
+    if received < window_now - CANCEL_WINDOW:
         raise InvalidRequest(
             f"The meter event '{identifier}' was received more than 24 hours ago and can no "
             "longer be cancelled.",

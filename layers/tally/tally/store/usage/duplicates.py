@@ -26,6 +26,7 @@ def event_of(item: dict[str, Any], payload: bool = True) -> MeterEvent:
         payload=json.loads(item["payload"]["S"]) if payload else {},
         created=int(item["created"]["N"]),
         livemode=settings().livemode,
+        received=int(item["received"]["N"]) if "received" in item else None,
     )
 
 
