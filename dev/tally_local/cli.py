@@ -1,13 +1,15 @@
 """`tally`: operator commands for a Tally deployment (or the local stack).
 
     tally accounts create [--table NAME] [--region R] [--endpoint-url URL]
-    tally accounts update ACCOUNT --invoice-grace-period 3h [--table NAME] [--region R] [--endpoint-url URL]
+    tally accounts update ACCOUNT [--invoice-grace-period 3h] [--api-version 2025-02-24.acacia]
+                          [--table NAME] [--region R] [--endpoint-url URL]
 
 `create` creates an account and its secret key in the objects table of any DynamoDB endpoint (real
 AWS, or moto behind `python -m tally_local`). Only the key's hash is stored: the key is printed once.
 `update` changes an account's settings (`tally.billing.account_settings`): the invoice
 finalization grace period (`90s`, `30m`, `3h`, `1h30m`, plain seconds, up to 72h; `default`
-follows the deployment's `INVOICE_GRACE_SECONDS` again). Against an endpoint on this machine
+follows the deployment's `INVOICE_GRACE_SECONDS` again) and the default Stripe API version of its
+answers and webhooks (`default`: Tally's current one). Against an endpoint on this machine
 (127.0.0.1, localhost) both use fake AWS credentials.
 
 Imports stay inside the commands: `tally --help` must not pay for boto3 and PynamoDB, and the
@@ -111,10 +113,19 @@ def _create_account(args: argparse.Namespace) -> int:
 
 
 def _update_account(args: argparse.Namespace) -> int:
+    if args.invoice_grace_period is None and args.api_version is None:
+        print("tally: give --invoice-grace-period and/or --api-version", file=sys.stderr)
+        return 2
     try:
-        grace = duration(args.invoice_grace_period)
+        grace = duration(args.invoice_grace_period) if args.invoice_grace_period is not None else None
     except ValueError as exc:
         print(f"tally: --invoice-grace-period: {exc}", file=sys.stderr)
+        return 2
+    from tally.domain.api_version import problem
+
+    version = None if args.api_version is None else "" if args.api_version == "default" else args.api_version
+    if version and problem(version):
+        print(f"tally: --api-version: {problem(version)}", file=sys.stderr)
         return 2
     if not re.fullmatch(r"acct_[A-Za-z0-9]{1,64}", args.account):
         print(f"tally: not an account id: {args.account!r}", file=sys.stderr)
@@ -135,7 +146,10 @@ def _update_account(args: argparse.Namespace) -> int:
         chosen = account_settings.update(
             args.account,
             Clock.system(),
-            invoice_grace_period=account_settings.CLEAR if grace is None else grace,
+            invoice_grace_period=None
+            if args.invoice_grace_period is None
+            else (account_settings.CLEAR if grace is None else grace),
+            api_version=version,
         )
     except (PynamoDBException, BotoCoreError, ClientError) as exc:
         cause = getattr(exc, "cause", None) or exc
@@ -144,7 +158,7 @@ def _update_account(args: argparse.Namespace) -> int:
     shown = account_settings.present(chosen)
     print(
         f"Account {args.account}: invoice grace period {shown['invoice_grace_period']} s "
-        f"({shown['invoice_grace_period_source']})."
+        f"({shown['invoice_grace_period_source']}), API version {shown['api_version']}."
     )
     return 0
 
@@ -184,8 +198,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     update.add_argument("account", help="the account id (acct_…)")
     update.add_argument(
+        "--api-version",
+        help="the Stripe API version answers without a Stripe-Version header and webhook endpoints "
+        "without an api_version follow (e.g. 2025-02-24.acacia); 'default': Tally's current one",
+    )
+    update.add_argument(
         "--invoice-grace-period",
-        required=True,
         help="how long a period's invoice stays draft before it is finalized: 3h, 1h30m, 90s or "
         "seconds, at most 72h; 'default' follows the deployment's INVOICE_GRACE_SECONDS",
     )

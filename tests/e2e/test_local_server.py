@@ -36,7 +36,8 @@ def test_customer_round_trip(local_server, http):
     assert updated["metadata"] == {}
     assert [c["id"] for c in http.get(url, timeout=TIMEOUT).json()["data"]] == [customer["id"]]
     assert http.delete(f"{url}/{customer['id']}", timeout=TIMEOUT).json()["deleted"] is True
-    assert http.get(f"{url}/{customer['id']}", timeout=TIMEOUT).status_code == 404
+    gone = http.get(f"{url}/{customer['id']}", timeout=TIMEOUT)
+    assert gone.json() == {"id": customer["id"], "object": "customer", "deleted": True}
 
 
 def test_json_bodies_are_accepted(local_server, http):

@@ -61,7 +61,8 @@ def _assert_all_canceled(api: support.Api, customer: str, subs: list[str]) -> No
     assert all(
         e["data"]["object"]["status"] == "canceled" for e in _events(api, "customer.subscription.deleted")
     )
-    assert api.get(f"/v1/customers/{customer}").status == 404
+    stub = {"id": customer, "object": "customer", "deleted": True}
+    assert api.get(f"/v1/customers/{customer}").json == stub
     assert len(_events(api, "customer.deleted")) == 1
 
 

@@ -141,10 +141,15 @@ def test_delete_returns_the_deleted_stub(api):
 
 
 def test_a_deleted_customer_is_gone(api):
-    # GIVEN a deleted customer WHEN retrieved, listed or deleted again THEN it is not there
+    # GIVEN a deleted customer WHEN retrieved THEN Stripe's deleted stub; listed or deleted again
+    # THEN it is not there
     customer = _create(api)
     api.delete(f"/v1/customers/{customer['id']}")
-    assert api.get(f"/v1/customers/{customer['id']}").status == 404
+    assert api.get(f"/v1/customers/{customer['id']}").json == {
+        "id": customer["id"],
+        "object": "customer",
+        "deleted": True,
+    }
     assert api.get("/v1/customers").json["data"] == []
     assert api.delete(f"/v1/customers/{customer['id']}").status == 404
 

@@ -424,6 +424,12 @@ def test_a_clock_holds_at_most_three_customers(api):
 
 
 # -- delete ---------------------------------------------------------------------------------------
+def _deleted_customer(api: support.Api, customer_id: str) -> bool:
+    """A customer deleted with its clock retrieves as Stripe's deleted stub (issue 12)."""
+    shown = api.get(f"/v1/customers/{customer_id}")
+    return shown.status == 200 and shown.json == {"id": customer_id, "object": "customer", "deleted": True}
+
+
 def test_deleting_a_clock_deletes_its_customers_and_their_objects(api):
     # GIVEN a clock with a subscribed customer billed for two months, and a customer not on it
     ids = _first_month(api)
@@ -438,7 +444,7 @@ def test_deleting_a_clock_deletes_its_customers_and_their_objects(api):
     # invoices are gone, from retrieves and lists
     assert answer == {"id": ids["clock"], "object": "test_helpers.test_clock", "deleted": True}
     assert api.get(f"{CLOCKS}/{ids['clock']}").status == 404
-    assert api.get(f"/v1/customers/{ids['customer']}").status == 404
+    assert _deleted_customer(api, ids["customer"])
     assert api.get(f"/v1/subscriptions/{ids['subscription']}").status == 404
     assert api.get(f"/v1/subscription_items/{item}").status == 404
     assert [api.get(f"/v1/invoices/{i}").status for i in invoices] == [404, 404]
@@ -467,7 +473,7 @@ def test_a_clock_delete_with_objects_that_crashes_is_finished_by_a_retry(api, cr
     # THEN a retry finishes it: everything is gone
     ok(api.delete(f"{CLOCKS}/{ids['clock']}"))
     assert api.get(f"{CLOCKS}/{ids['clock']}").status == 404
-    assert api.get(f"/v1/customers/{ids['customer']}").status == 404
+    assert _deleted_customer(api, ids["customer"])
     assert api.get(f"/v1/subscriptions/{ids['subscription']}").status == 404
     assert [api.get(f"/v1/invoices/{i}").status for i in invoices] == [404, 404]
 
@@ -525,11 +531,11 @@ def test_a_clock_delete_that_crashes_is_finished_by_a_retry(api):
     ]
     with support.TransactionCrash(at=2):
         assert api.delete(f"{CLOCKS}/{clock['id']}").status == 500
-    assert api.get(f"/v1/customers/{customers[0]}").status == 404
+    assert _deleted_customer(api, customers[0])
     assert ok(api.get(f"{CLOCKS}/{clock['id']}"))["id"] == clock["id"]
     # WHEN retried THEN everything is gone
     ok(api.delete(f"{CLOCKS}/{clock['id']}"))
-    assert [api.get(f"/v1/customers/{c}").status for c in customers] == [404, 404]
+    assert all(_deleted_customer(api, c) for c in customers)
     assert api.get(f"{CLOCKS}/{clock['id']}").status == 404
 
 
@@ -640,7 +646,7 @@ def test_an_expired_clock_reads_as_deleted_and_cannot_advance(api):
     assert ok(api.get(f"{CLOCKS}/{clock['id']}"))["frozen_time"] == T0
     # AND deleting it still removes its customer (the cleanup Stripe does by itself)
     test_clocks.delete(account, clock["id"], expiry)
-    assert api.get(f"/v1/customers/{customer['id']}").status == 404
+    assert _deleted_customer(api, customer["id"])
 
 
 def test_the_worker_takes_a_message_for_a_clock_that_is_gone_as_done(functions):

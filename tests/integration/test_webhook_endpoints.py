@@ -160,7 +160,7 @@ def test_attempts_of_a_new_endpoint_is_an_empty_list(api):
         ({"url": "not a url", "enabled_events": ["*"]}, "url_invalid", "url"),
         ({"url": "https://user:pw@x.example.com/", "enabled_events": ["*"]}, "url_invalid", "url"),
         (
-            {"url": HOOK, "enabled_events": ["*"], "api_version": "2019-01-01"},
+            {"url": HOOK, "enabled_events": ["*"], "api_version": "2024-10-28.basil"},
             "parameter_invalid",
             "api_version",
         ),

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from tally.domain.records import Customer, Price, Recurring
 from tally.domain.search_fields import check, matches
 from tally.domain.search_plan import (
+    BY_CUSTOMER,
     BY_FIELD,
     BY_TYPE,
     INDEXED,
@@ -201,6 +202,10 @@ def test_exact_clauses_on_filtered_fields_read_the_by_field_index():
         Source(BY_FIELD, "email", "jenny@example.com", True),
     )
     assert _plan("subscription", "status:'ACTIVE'") == (Source(BY_FIELD, "status", "active", True),)
+    assert _plan("invoice", "status:'Paid'") == (Source(BY_FIELD, "status", "paid", True),)
+    by_sub = (Source(BY_FIELD, "subscription", "sub_1"),)
+    assert _plan("invoice", "subscription:'sub_1' status:'open'") == by_sub
+    assert _plan("invoice", "status:'open' customer:'cus_1'") == (Source(BY_CUSTOMER, value="cus_1"),)
     assert _plan("price", "product:'prod_AbC'") == (Source(BY_FIELD, "product", "prod_AbC"),)
     assert _plan("price", "currency:'EUR'") == (Source(BY_FIELD, "currency", "eur", True),)
     assert _plan("price", "type:'Recurring'") == (Source(BY_FIELD, "type", "recurring", True),)
@@ -225,7 +230,7 @@ def test_exact_clauses_on_filtered_fields_read_the_by_field_index():
 def test_every_indexed_clause_has_entries_the_store_writes():
     # GIVEN the planner's by_field fields THEN the store writes entries for each, and a twin in
     # any case for those searched case-insensitively
-    from tally.domain.records import Product, Subscription, SubscriptionItem
+    from tally.domain.records import Invoice, Product, Subscription, SubscriptionItem
     from tally.domain.search_fields import BOOL, EXACT, FIELDS
     from tally.store import filters
 
@@ -236,6 +241,7 @@ def test_every_indexed_clause_has_entries_the_store_writes():
         "subscription": Subscription(
             "sub_1", "cus_1", 1, False, "usd", "month", 1, 1, (SubscriptionItem("si_1", "price_1", 1, 1),)
         ),
+        "invoice": Invoice("in_1", "cus_1", "sub_1", 1, False, "usd", 0, 1, (), 0, 0, 0, 0),
     }
     for kind, fields in INDEXED.items():
         written = {field for field, _ in filters.of_record(samples[kind])}

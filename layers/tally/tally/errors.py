@@ -42,8 +42,8 @@ class RouteNotFound(StripeError):
 
     def __init__(self, method: str, path: str) -> None:
         super().__init__(
-            f"Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs "
-            "or we can help at https://support.stripe.com/.",
+            f"Unrecognized request URL ({method}: {path}). Tally does not serve this route: see "
+            '"Not supported yet" in Tally\'s docs/API.md for what Tally serves instead.',
         )
 
 

@@ -1,6 +1,7 @@
 """/v1/tally/account_settings: the account's own settings (a Tally extension,
 `tally.billing.account_settings`): read them, or set `invoice_grace_period` (seconds, 0 to
-259200 = 72 h; `""` follows the deployment's setting again)."""
+259200 = 72 h; `""` follows the deployment's setting again) and `api_version` (the Stripe API
+version answers and webhooks follow without a `Stripe-Version` header; `""`: Tally's current)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ def retrieve(request: Request) -> dict[str, Any]:
 def update(request: Request) -> dict[str, Any]:
     params = request.params()
     text = params.str("invoice_grace_period", empty_ok=True, max_length=30)
+    version = params.str("api_version", empty_ok=True, max_length=64)
     params.done()
     chosen = None
     if text == "":
@@ -36,5 +38,7 @@ def update(request: Request) -> dict[str, Any]:
             "invoice_grace_period", min=0, max=MAX_GRACE_SECONDS
         )
     return account_settings.present(
-        account_settings.update(request.account, request.clock, invoice_grace_period=chosen)
+        account_settings.update(
+            request.account, request.clock, invoice_grace_period=chosen, api_version=version
+        )
     )

@@ -42,7 +42,9 @@ def create(request: Request) -> dict[str, Any]:
 @routes.route("GET /v1/customers/{id}")
 def retrieve(request: Request) -> dict[str, Any]:
     retrieve_params(request)
-    return present(customers.retrieve(request.account, request.path_params["id"], request.clock))
+    customer_id = request.path_params["id"]
+    found = customers.find(request.account, customer_id, request.clock)
+    return deleted(customer_id) if found is None else present(found)
 
 
 @routes.route("POST /v1/customers/{id}")

@@ -49,6 +49,8 @@ ANSWERS: dict[str, str] = {
     "GET /v1/webhook_endpoints/{id}/attempts": "list:webhook_endpoint.attempt",
     "GET /v1/tally/account_settings": "tally.account_settings",
     "POST /v1/tally/account_settings": "tally.account_settings",
+    "POST /v1/subscription_items": "subscription_item",
+    "POST /v1/subscription_items/{id}": "subscription_item",
     "POST /v1/customers/{id}/balance_transactions": "customer_balance_transaction",
     "GET /v1/customers/{id}/balance_transactions": "list:customer_balance_transaction",
     "GET /v1/customers/{id}/balance_transactions/{transaction}": "customer_balance_transaction",

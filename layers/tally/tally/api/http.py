@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tally import errors
-from tally.api import auth
+from tally.api import auth, versions
 from tally.api.params import Params
 from tally.api.parsing import parse_body, parse_form
 from tally.api.routing import Route
@@ -38,6 +38,7 @@ class Request:
     account: str
     request_id: str
     clock: Clock = field(default_factory=Clock.system)  # the request's instant, for everything below
+    api_version: str | None = None  # the `Stripe-Version` header, checked (None: the account's)
 
     def params(self) -> Params:
         """The parameters for the handler to take. On v1 the pipeline owns `expand` (checked and
@@ -135,6 +136,7 @@ def _call(route: Route, request: Request) -> dict[str, Any]:
 
         steps = expand.paths(route.key, request.data)  # checked first: a bad path changes nothing
         body = expand.apply(request.account, request.clock, route.handler(request), steps)
+    body = versions.render(request, body)
     # The body is kept as text so an idempotent replay is byte-identical to the first answer.
     return {"status": route.status, "body": to_json(body)}
 
@@ -181,6 +183,7 @@ def handle(event: dict[str, Any], context: Any, routes: dict[str, Route]) -> dic
             account,
             request_id,
             clock,
+            versions.requested(headers),
         )
         logger.append_keys(account=account, route=route.key)
         if key is not None:

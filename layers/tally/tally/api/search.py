@@ -1,4 +1,4 @@
-"""GET /v1/{customers,products,prices,subscriptions}/search: Stripe's search query language.
+"""GET /v1/{customers,products,prices,subscriptions,invoices}/search: Stripe's search query language.
 
 `query` (required), `limit` (1–100, default 10), `page` (a previous result's `next_page`) and
 `expand[]` in; `{"object": "search_result", "data", "has_more", "next_page", "url"}` out. What
@@ -17,6 +17,7 @@ from tally.billing import search
 from tally.billing.search import SearchArgs
 from tally.domain.search_plan import SearchPage
 from tally.presenters.customers import customer
+from tally.presenters.invoices import invoice
 from tally.presenters.prices import price
 from tally.presenters.products import product
 from tally.presenters.subscriptions import subscription
@@ -68,3 +69,9 @@ def subscriptions(request: Request) -> dict[str, Any]:
     args = search_args(request.params())
     page = search.subscriptions(request.account, args, request.clock)
     return envelope("/v1/subscriptions/search", page, subscription)
+
+
+@routes.route("GET /v1/invoices/search")
+def invoices(request: Request) -> dict[str, Any]:
+    args = search_args(request.params())
+    return envelope("/v1/invoices/search", search.invoices(request.account, args, request.clock), invoice)

@@ -1,4 +1,5 @@
-"""Account settings (a Tally extension): the invoice finalization grace period of one account.
+"""Account settings (a Tally extension): the invoice finalization grace period of one account,
+and its default Stripe API version (`api_version`, docs/API.md "API versions").
 
 Stripe lets an account choose how long a subscription's invoice stays a draft before it is
 finalized (up to 72 hours); Tally's default is the deployment's (`INVOICE_GRACE_SECONDS`, 1 h),
@@ -20,6 +21,8 @@ from typing import Any
 
 from tally.billing import changes
 from tally.clock import Clock
+from tally.domain.api_version import API_VERSION
+from tally.domain.api_version import check as check_version
 from tally.domain.records import AccountSettings
 from tally.errors import NotFound
 from tally.presenters.account_settings import account_settings as presented
@@ -29,7 +32,9 @@ from tally.store.changes import Change
 
 CACHE_SECONDS = 60.0
 _cache: dict[str, tuple[int, float]] = {}  # account → (grace seconds, monotonic expiry)
+_versions: dict[str, tuple[str, float]] = {}  # account → (default API version, monotonic expiry)
 CLEAR = -1  # `invoice_grace_period=""`: follow the deployment's setting again
+CLEAR_VERSION = ""  # `api_version=""`: follow Tally's current version again
 
 
 def present(s: AccountSettings) -> dict[str, Any]:
@@ -56,9 +61,29 @@ def invoice_grace(account: str, clock: Clock) -> int:
     return grace
 
 
-def update(account: str, clock: Clock, *, invoice_grace_period: int | None = None) -> AccountSettings:
-    """Set the grace period (0..72 h in seconds; CLEAR follows the deployment's). Raises
-    ValueError beyond 72 h (the API checks its param first)."""
+def api_version(account: str, clock: Clock) -> str:
+    """The Stripe API version the account's answers and webhooks follow when none is named
+    (cached like the grace period: another process sees a change within CACHE_SECONDS)."""
+    hit = _versions.get(account)
+    if hit and hit[1] > time.monotonic():  # a cache age, not billing time
+        return hit[0]
+    chosen = retrieve(account, clock).api_version or API_VERSION
+    _versions[account] = (chosen, time.monotonic() + CACHE_SECONDS)
+    return chosen
+
+
+def update(
+    account: str,
+    clock: Clock,
+    *,
+    invoice_grace_period: int | None = None,
+    api_version: str | None = None,
+) -> AccountSettings:
+    """Set the grace period (0..72 h in seconds; CLEAR follows the deployment's) and/or the
+    default API version (checked; CLEAR_VERSION follows Tally's current one). Raises ValueError
+    beyond 72 h (the API checks its param first), InvalidRequest for an unknown version."""
+    if api_version:
+        check_version(api_version, "api_version")
     if invoice_grace_period is not None and not (
         invoice_grace_period == CLEAR or 0 <= invoice_grace_period <= MAX_GRACE_SECONDS
     ):
@@ -71,8 +96,11 @@ def update(account: str, clock: Clock, *, invoice_grace_period: int | None = Non
     grace = before.invoice_grace_period
     if invoice_grace_period is not None:
         grace = None if invoice_grace_period == CLEAR else invoice_grace_period
-    after = replace(before, invoice_grace_period=grace, updated=clock.now)
-    if stored is not None and after.invoice_grace_period == before.invoice_grace_period:
+    version = before.api_version
+    if api_version is not None:
+        version = api_version or None
+    after = replace(before, invoice_grace_period=grace, api_version=version, updated=clock.now)
+    if stored is not None and replace(after, updated=before.updated) == before:
         return before  # nothing changed: nothing written
     event = "tally.account_settings.updated"
     change = changes.updated(after, event, present(before), present(after)) or Change(
@@ -83,4 +111,5 @@ def update(account: str, clock: Clock, *, invoice_grace_period: int | None = Non
     else:
         objects.update(account, stored, change, clock)
     _cache.pop(account, None)
+    _versions.pop(account, None)
     return after

@@ -20,6 +20,7 @@ Deleting a customer cancels its subscriptions first, as Stripe does (each gets
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -28,20 +29,24 @@ from tally.clock import Clock
 from tally.domain.listing import Page, Window
 from tally.domain.metadata import MetadataUpdate, apply_metadata
 from tally.domain.records import Customer, Subscription
-from tally.errors import Conflict
+from tally.errors import Conflict, NotFound
 from tally.ids import new_id
 from tally.presenters.customers import customer as present
 from tally.settings import settings
 from tally.store import lists, objects, transactions
-from tally.store.changes import Change, Guard, Write
+from tally.store.changes import Change, Guard, Unique, Write
 
 # Fields a caller may set: name, email, description, phone (None clears).
 FIELDS = ("name", "email", "description", "phone")
 # A cancellation takes 7 actions (subscription, event, 3 event-type entries, status entry out and
-# in); the customer's delete ≤ 6: 13 fit beside it, 14 alone.
+# in); the customer's delete ≤ 7 (with its `DELETED` claim): 13 fit beside it, 14 alone.
 SUBSCRIPTIONS_WITH_CUSTOMER = 13
 SUBSCRIPTIONS_PER_TRANSACTION = 14
 CANCELLATION_REASON = "cancellation_requested"  # Stripe's only reason for a canceled-on-request sub
+# A deleted customer leaves this claim (written in its delete's transaction, kept for good), so
+# a retrieve can answer Stripe's `{id, object, deleted: true}` instead of a 404.
+DELETED = "deleted_customer"
+_ID = re.compile(r"cus_[A-Za-z0-9]{1,64}")
 
 
 def new(fields: dict[str, Any], metadata: MetadataUpdate, clock: Clock) -> Change:
@@ -65,6 +70,17 @@ def create(account: str, fields: dict[str, Any], metadata: MetadataUpdate, clock
 
 def retrieve(account: str, customer_id: str, clock: Clock) -> Customer:
     return objects.get(account, customer_id, Customer, clock)
+
+
+def find(account: str, customer_id: str, clock: Clock) -> Customer | None:
+    """The customer, or None if it was deleted. Raises NotFound if it never existed here."""
+    try:
+        return retrieve(account, customer_id, clock)
+    except NotFound:
+        # only an id of ours can have been deleted (and could be a key at all)
+        if _ID.fullmatch(customer_id) and objects.claimed(account, DELETED, [customer_id]):
+            return None
+        raise
 
 
 def update(
@@ -101,6 +117,7 @@ def delete(account: str, customer_id: str, clock: Clock) -> Customer:
     change = changes.created(stored.record, "customer.deleted", present(stored.record))
     raced = Conflict("A subscription was created for this customer at the same time; retry.")
     change.guards.append(Guard(customer_id, Subscription.OBJECT, counted, raced))
+    change.claim.append(Unique(DELETED, customer_id, Conflict("The customer was deleted at the same time.")))
     last = Write(change, stored, delete=True)
     while len(pending) > SUBSCRIPTIONS_WITH_CUSTOMER or not transactions.fits([*pending, last]):
         n = min(SUBSCRIPTIONS_PER_TRANSACTION, len(pending))

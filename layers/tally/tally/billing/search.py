@@ -1,4 +1,4 @@
-"""Search (Stripe's query language) over customers, products, prices and subscriptions.
+"""Search (Stripe's query language) over customers, products, prices, subscriptions and invoices.
 
 The query is parsed and checked against the resource's fields (`domain.search_query`,
 `domain.search_fields`), the planner picks what to read (`domain.search_plan`), and the store
@@ -16,7 +16,7 @@ from typing import Any
 from tally.billing.subscriptions import view as subscription_view
 from tally.clock import Clock
 from tally.domain import search_fields, search_plan, search_query
-from tally.domain.records import Customer, Price, Product, Subscription
+from tally.domain.records import Customer, Invoice, Price, Product, Subscription
 from tally.domain.search_plan import SearchPage
 from tally.presenters.subscriptions import SubscriptionView
 from tally.store import search as store
@@ -66,3 +66,7 @@ def subscriptions(account: str, args: SearchArgs, clock: Clock) -> SearchPage[Su
     page = _search(account, Subscription, args, clock)
     views = [subscription_view(account, s, clock) for s in page.data]
     return SearchPage(views, page.has_more, page.next_page)
+
+
+def invoices(account: str, args: SearchArgs, clock: Clock) -> SearchPage[Invoice]:
+    return _search(account, Invoice, args, clock)

@@ -72,7 +72,8 @@ MAX_PENDING = 250  # pending proration items one subscription holds (Stripe caps
 
 @dataclass(frozen=True)
 class ItemChange:
-    """One `items[n]` of an update; `path` is its request path (`items[0]`) for errors."""
+    """One `items[n]` of an update; `path` is its request path (`items[0]`) for errors ("" when
+    the item's own route sends it: `/v1/subscription_items`, whose params are top-level)."""
 
     path: str
     id: str | None = None
@@ -81,6 +82,11 @@ class ItemChange:
     quantity_given: bool = False
     deleted: bool = False
     metadata: MetadataUpdate = None
+    clear_usage: bool = False  # a deleted metered item: its unbilled usage is not billed
+
+    def param(self, name: str) -> str:
+        """The request param `name` of this item (`items[0][price]`, or `price`)."""
+        return f"{self.path}[{name}]" if self.path else name
 
 
 @dataclass(frozen=True)
@@ -125,21 +131,21 @@ def _new_items(
     for ch in update.items:
         price = None
         if ch.price is not None:
-            price = referenced(account, ch.price, Price, f"{ch.path}[price]", clock)
+            price = referenced(account, ch.price, Price, ch.param("price"), clock)
             prices[price.id] = price
         if ch.id is None:
             if price is None:
                 raise InvalidRequest(
-                    f"Missing required param: {ch.path}[price].",
+                    f"Missing required param: {ch.param('price')}.",
                     code="parameter_missing",
-                    param=f"{ch.path}[price]",
+                    param=ch.param("price"),
                 )
             if ch.deleted:
-                raise invalid(f"{ch.path}[deleted]", "Only an existing item (with an id) can be deleted.")
-            _check_price(price, f"{ch.path}[price]")
+                raise invalid(ch.param("deleted"), "Only an existing item (with an id) can be deleted.")
+            _check_price(price, ch.param("price"))
             if price.metered and ch.quantity_given:
                 raise invalid(
-                    f"{ch.path}[quantity]", "Quantity should not be specified where usage_type is metered."
+                    ch.param("quantity"), "Quantity should not be specified where usage_type is metered."
                 )
             added.append(
                 SubscriptionItem(
@@ -153,23 +159,23 @@ def _new_items(
             )
             continue
         if ch.id not in by_id:
-            raise invalid(f"{ch.path}[id]", f"The subscription {s.id} has no item {ch.id}.")
+            raise invalid(ch.param("id"), f"The subscription {s.id} has no item {ch.id}.")
         if ch.id in seen:
-            raise invalid(f"{ch.path}[id]", f"The item {ch.id} appears more than once in items.")
+            raise invalid(ch.param("id"), f"The item {ch.id} appears more than once in items.")
         seen.add(ch.id)
         old = by_id[ch.id]
         if ch.deleted:
             if price is not None or ch.quantity_given:
-                raise invalid(f"{ch.path}[deleted]", "A deleted item takes no price or quantity.")
+                raise invalid(ch.param("deleted"), "A deleted item takes no price or quantity.")
             removed.add(ch.id)
             del result[ch.id]
             continue
         new_price = prices[old.price] if price is None else price
         if price is not None and price.id != old.price:
-            _check_price(price, f"{ch.path}[price]")
+            _check_price(price, ch.param("price"))
         if new_price.metered and ch.quantity_given:
             raise invalid(
-                f"{ch.path}[quantity]", "Quantity should not be specified where usage_type is metered."
+                ch.param("quantity"), "Quantity should not be specified where usage_type is metered."
             )
         quantity = None
         if not new_price.metered:
@@ -228,8 +234,10 @@ def _changes_of(
     period: tuple[int, int],
     at: int,
     clock: Clock,
+    cleared: frozenset[str] = frozenset(),
 ) -> tuple[list[PendingItem], list[UsageSegment]]:
-    """The proration lines (licensed) and the usage segments (metered) of the item changes."""
+    """The proration lines (licensed) and the usage segments (metered) of the item changes; a
+    removed metered item in `cleared` leaves no segment (its unbilled usage is dropped)."""
     after = {i.id: i for i in items}
     names: dict[str, str] = {}
     lines: list[PendingItem] = []
@@ -257,7 +265,8 @@ def _changes_of(
             continue
         price = prices[old.price]
         if price.metered:
-            segments.append(UsageSegment(old.id, old.price, old.usage_since or old.created, clock.now))
+            if old.id not in cleared:
+                segments.append(UsageSegment(old.id, old.price, old.usage_since or old.created, clock.now))
         elif old.quantity is not None:
             add(
                 prorations.credit(
@@ -318,7 +327,8 @@ def update(account: str, subscription_id: str, upd: Update, clock: Clock) -> Upd
         )
     items, _removed = _new_items(account, s, upd, prices, clock)
     _check_items(items, prices, s)
-    lines, segments = _changes_of(account, s, items, prices, period, at, clock)
+    cleared = frozenset(ch.id for ch in upd.items if ch.clear_usage and ch.id is not None)
+    lines, segments = _changes_of(account, s, items, prices, period, at, clock, cleared)
     ending_lines = cancellations.cancel_at_lines(account, s, items, prices, ends.cancel_at, period, at, clock)
     lines += ending_lines
     if upd.proration_behavior == "none" or s.trialing(period[1]):

@@ -10,7 +10,8 @@ Delivery (`functions/webhooks`, fed by the webhook queue), at least once:
    enabled endpoints whose `enabled_events` match get one delivery message each, so a slow or
    failing endpoint never holds back (or re-delivers to) the others.
 2. `{kind: deliver, account, event, endpoint, attempt, first, due}` → `deliver`: POST the event
-   (the JSON of `GET /v1/events/{id}`) with `Stripe-Signature`, record the attempt; a non-2xx
+   (the JSON of `GET /v1/events/{id}`, in the endpoint's `api_version`: `billing.api_versions`)
+   with `Stripe-Signature`, record the attempt; a non-2xx
    answer, a timeout or a refused address schedules attempt n+1 after `retry_delay(n)` (1 min
    doubling, at most 12 h) while it starts within 3 days of the first; then it is given up.
    A message read before its `due` time is sent on again with the time left (SQS delays 15 min
@@ -30,9 +31,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from tally.billing import api_versions
 from tally.clock import Clock
 from tally.domain import webhooks as rules
-from tally.domain.api_version import API_VERSION
+from tally.domain.api_version import check as check_version
 from tally.domain.listing import Page, Window, page_of
 from tally.domain.metadata import MetadataUpdate, apply_metadata
 from tally.domain.webhooks import Attempt, WebhookEndpoint
@@ -83,8 +85,8 @@ def create(
     """A new endpoint and its secret (the only time the secret is shown)."""
     events = _check_events(enabled_events)
     _check_url(url)
-    if api_version is not None and api_version != API_VERSION:
-        raise invalid("api_version", f"Invalid api_version: Tally serves {API_VERSION} only.")
+    if api_version is not None:
+        check_version(api_version, "api_version")
     if len(store.all_of(account)) >= rules.MAX_ENDPOINTS:
         raise invalid("url", f"An account can have at most {rules.MAX_ENDPOINTS} webhook endpoints.")
     endpoint = WebhookEndpoint(
@@ -244,7 +246,10 @@ def deliver(
     secret = store.secret_of(account, endpoint_id)
     if not endpoint.wants(str(event["type"])) or secret is None:
         return Outcome("dropped", detail="endpoint disabled or no longer subscribed")
-    body = payload(event)
+    # The event log's copy is in Tally's shape; the endpoint gets its own version's (else the
+    # account's default), as Stripe renders each endpoint's events in its api_version.
+    version = endpoint.api_version or api_versions.account_default(account, clock)
+    body = payload(api_versions.render(account, event, version, clock))
     headers = {
         "Content-Type": "application/json; charset=utf-8",
         "User-Agent": "Tally/1.0 (+webhooks)",

@@ -482,6 +482,7 @@ class AccountSettings:
     updated: int
     livemode: bool
     invoice_grace_period: int | None = None  # seconds a period's invoice stays draft (0..72 h)
+    api_version: str | None = None  # the Stripe API version answers and webhooks follow by default
 
 
 # -- alerts ---------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Fields follow Stripe's query fields for the resources Tally keeps (customers: email, name, phone;
 products: name, active, description; prices: active, currency, lookup_key, product, type;
-subscriptions: status; all: created and metadata). Exact matches (`:`) on text are case
+subscriptions: status; invoices: currency, customer, number, receipt_number, status,
+subscription, total; all: created and metadata). Exact matches (`:`) on text are case
 insensitive, except ids and lookup keys (exact); `~` is a case-insensitive substring match of at
 least 3 characters on the text fields that allow it; `>`, `<`, `>=`, `<=` compare numbers;
 `field:null` matches a missing value (`metadata['k']:null`: the key is absent).
@@ -67,6 +68,20 @@ FIELDS: dict[str, dict[str, Field]] = {
         "created": _CREATED,
         "status": _text("status", substring=False, nullable=False),
     },
+    "invoice": {
+        "created": _CREATED,
+        "currency": _text("currency", substring=False, nullable=False),
+        "customer": Field(EXACT, operator.attrgetter("customer")),
+        "number": _text("number", substring=False),
+        "receipt_number": Field(TEXT, lambda inv: None, nullable=True),  # Tally collects no payments
+        "status": Field(
+            TEXT,
+            operator.attrgetter("status"),
+            choices=("draft", "open", "paid", "uncollectible", "void"),
+        ),
+        "subscription": Field(EXACT, operator.attrgetter("subscription"), nullable=True),
+        "total": Field(NUMBER, operator.attrgetter("total")),
+    },
 }
 _METADATA = Field(TEXT, lambda record: record.metadata, nullable=True)
 
@@ -92,11 +107,13 @@ def _check(kind: str, c: Clause) -> Clause:
             raise query_error(c.at, f"~ needs a quoted value of at least {MIN_SUBSTRING} characters.")
     elif c.op in _COMPARE or field.type == NUMBER:
         if field.type != NUMBER:
-            raise query_error(c.at, f"{c.label} does not take {c.op}; only numeric fields (created) do.")
+            numeric = ", ".join(n for n, f in FIELDS[kind].items() if f.type == NUMBER)
+            raise query_error(c.at, f"{c.label} does not take {c.op}; only numeric fields ({numeric}) do.")
         if isinstance(value, str) and _INTEGER.fullmatch(value):
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool):
-            raise query_error(c.at, f"{c.label} takes a number (unix seconds), as in created>1609459200.")
+            example = "created>1609459200" if c.field == "created" else f"{c.field}>1000"
+            raise query_error(c.at, f"{c.label} takes a number (unix seconds for created), as in {example}.")
     elif value is None:
         if not field.nullable:
             raise query_error(c.at, f"{c.label} is never null.")

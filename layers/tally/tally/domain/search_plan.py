@@ -30,6 +30,7 @@ BY_TYPE = "by_type"  # every object of the type, newest first (the fallback: bou
 METADATA = "metadata"  # the metadata index: objects with metadata[key] == value (case-insensitive)
 LOOKUP_KEY = "lookup_key"  # the price lookup-key claim: at most one price
 BY_FIELD = "by_field"  # the list-filter entries (`by_field` GSI): objects with field == value
+BY_CUSTOMER = "by_customer"  # a customer's objects of the type (`by_customer` GSI): invoices
 # The exact clauses `by_field` answers, per resource (fields tally.store.filters writes entries
 # for; tests/unit/test_search_query.py checks that it does).
 INDEXED: dict[str, tuple[str, ...]] = {
@@ -37,11 +38,23 @@ INDEXED: dict[str, tuple[str, ...]] = {
     "product": ("active",),
     "price": ("product", "currency", "type", "active"),
     "subscription": ("status",),
+    "invoice": ("status", "subscription"),
 }
 # When several clauses of an AND query have an index, the first here is read: a lookup key (one
 # price), an email (about one customer), a metadata pair, then the other fields, likely most
 # selective first.
-_RANK = ("lookup_key", "email", "metadata", "product", "currency", "status", "type", "active")
+_RANK = (
+    "lookup_key",
+    "email",
+    "subscription",
+    BY_CUSTOMER,
+    "metadata",
+    "product",
+    "currency",
+    "status",
+    "type",
+    "active",
+)
 _POSITION = re.compile(r"[0-9]{15}#[A-Za-z0-9_]{1,255}")
 
 
@@ -70,13 +83,16 @@ def source_for(kind: str, clause: Clause) -> Source | None:
         return Source(METADATA, clause.key, value)
     if kind == "price" and clause.field == "lookup_key" and isinstance(value, str):
         return Source(LOOKUP_KEY, value=value)
+    if kind == "invoice" and clause.field == "customer" and isinstance(value, str) and value:
+        return Source(BY_CUSTOMER, value=value)
     if clause.field not in INDEXED.get(kind, ()):
         return None
     if isinstance(value, bool):
         return Source(BY_FIELD, clause.field, "true" if value else "false")
     if not isinstance(value, str) or value == "":
         return None  # no entry is written for an empty value (an email set to "")
-    if FIELDS[kind][clause.field].type == EXACT:
+    field = FIELDS[kind][clause.field]
+    if field.type == EXACT:
         return Source(BY_FIELD, clause.field, value)  # ids: case-sensitive
     return Source(BY_FIELD, clause.field, value.casefold(), any_case=True)  # text: any case
 

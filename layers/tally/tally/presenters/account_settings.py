@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tally.domain.api_version import API_VERSION
 from tally.domain.records import AccountSettings
 
 
@@ -12,6 +13,7 @@ def account_settings(s: AccountSettings, deployment_grace: int) -> dict[str, Any
     chosen = s.invoice_grace_period
     return {
         "object": s.OBJECT,
+        "api_version": s.api_version or API_VERSION,
         "invoice_grace_period": deployment_grace if chosen is None else chosen,
         "invoice_grace_period_source": "deployment" if chosen is None else "account",
         "livemode": s.livemode,

@@ -50,6 +50,7 @@ ANY_CASE: dict[str, frozenset[str]] = {
     "customer": frozenset({"email"}),
     "price": frozenset({"currency", "type"}),
     "subscription": frozenset({"status"}),
+    "invoice": frozenset({"status"}),  # always lower case: no twin is ever written
 }
 
 

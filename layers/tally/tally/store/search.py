@@ -12,6 +12,7 @@ page has `has_more` and continues from the last position read.
 - `metadata`: Query of the pair's partition of the metadata index (`store.search_index`), then
   BatchGetItem of the objects.
 - `lookup_key`: GetItem of the price lookup-key claim, then GetItem of its price.
+- `by_customer`: Query of the `by_customer` index (a customer's objects of the type: invoices).
 
 Index entries are hints: each object is read by key (strongly consistent) and checked against the
 whole query. Entries and objects are read in chunks of `limit + 1`, doubling up to 100 while the
@@ -121,6 +122,8 @@ def _stream(account: str, kind: str, source: Source, before: str, chunk: int) ->
         )
     if source.index == search_plan.LOOKUP_KEY:
         return _lookup_key(account, str(source.value), before)
+    if source.index == search_plan.BY_CUSTOMER:
+        return _by_customer(account, kind, str(source.value), before, chunk)
     raise ValueError(f"no reader for the index {source.index!r}")
 
 
@@ -131,6 +134,20 @@ def _by_type(account: str, kind: str, before: str, chunk: int) -> Stream:
     try:
         for item in found:
             yield str(item.lsk), item
+    finally:
+        _count(found.total_count, 1)
+
+
+def _by_customer(account: str, kind: str, customer: str, before: str, chunk: int) -> Stream:
+    found = ObjectItem.by_customer.query(
+        ObjectItem.customer_list_key(account, customer, kind),
+        ObjectItem.csk < before,
+        scan_index_forward=False,
+        page_size=chunk,
+    )
+    try:
+        for item in found:
+            yield str(item.csk), item
     finally:
         _count(found.total_count, 1)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from tally.store.models import ObjectItem
 
-SEARCHABLE = frozenset({"customer", "product", "price", "subscription"})
+SEARCHABLE = frozenset({"customer", "product", "price", "subscription", "invoice"})
 
 
 def metadata_key(account: str, kind: str, key: str, value: str) -> str:
