@@ -1,0 +1,204 @@
+"""Every unit billed exactly once, at second resolution (issue 12, point 1).
+
+Usage stamped in `[start, end)` of a subscription's life is billed exactly once across all its
+invoices, whatever second its boundaries fall on; an alert counts usage from its creation instant.
+The store reads a boundary inside a minute from that minute's per-second item
+(`tally.store.usage.read`); these tests cross boundaries through the API, the use cases and the
+store, with hand-computed amounts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import support
+import time_machine
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_subscriptions_preview import Catalog, Clock, ok, ts
+
+from tally.domain.aggregation import HOUR, Formula
+from tally.domain.records import Meter, MeterEvent
+from tally.store import usage
+
+pytestmark = pytest.mark.usefixtures("moto_tables")
+
+MAR_10 = ts(2025, 3, 10)
+MAR_20_NOON = ts(2025, 3, 20) + 12 * HOUR
+STORE_NOW = int(time.time())
+BASE = STORE_NOW // HOUR * HOUR - 48 * HOUR  # an hour start two days back (events within 35 days)
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    with time_machine.travel(dt.datetime(2025, 3, 10, tzinfo=dt.UTC), tick=False) as traveller:
+        yield Clock(traveller)
+
+
+@pytest.fixture
+def catalog(api: support.Api) -> Catalog:
+    return Catalog(api)
+
+
+def _cancel(catalog: Catalog, sub: dict[str, Any]) -> dict[str, Any]:
+    ok(catalog.api.request("DELETE", f"/v1/subscriptions/{sub['id']}", query="invoice_now=true"))
+    found = ok(catalog.api.get("/v1/invoices", {"subscription": sub["id"]}))["data"]
+    final = [i for i in found if i["billing_reason"] == "subscription_update"]
+    assert len(final) == 1
+    return final[0]
+
+
+def _tokens(catalog: Catalog, **price: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(customer, meter, subscription) on one metered price, subscribed at the clock's instant."""
+    customer, meter = catalog.customer(), catalog.meter()
+    tokens = catalog.metered("Tokens", meter, **price)
+    return customer, meter, catalog.subscribe(customer, {"price": tokens["id"]})
+
+
+# -- the cancel's final invoice (the issue's reports) -----------------------------------------------
+def test_an_event_sent_7_seconds_before_a_cancel_is_billed_on_the_final_invoice(catalog, clock):
+    # GIVEN tokens at 1 cent, subscribed on Mar 10, 100 tokens sent at 12:00:30 on Mar 20
+    customer, meter, sub = _tokens(catalog, unit_amount=1)
+    clock.at(MAR_20_NOON + 30)
+    catalog.usage(meter, customer, 100)
+    # WHEN it is canceled with invoice_now at 12:00:37 (the same minute)
+    clock.at(MAR_20_NOON + 37)
+    final = _cancel(catalog, sub)
+    # THEN the final invoice bills the 100 tokens: 100 × 1 = 100
+    assert final["total"] == 100
+    assert [(ln["quantity"], ln["amount"]) for ln in final["lines"]["data"]] == [(100, 100)]
+
+
+def test_tokens_sent_in_the_cancels_minute_are_billed_at_the_walkthrough_price(catalog, clock):
+    # GIVEN the walkthrough price (4 cents per 100 tokens, rounded up), 2,500 tokens on Mar 15
+    customer, meter, sub = _tokens(
+        catalog, unit_amount=4, transform_quantity={"divide_by": 100, "round": "up"}
+    )
+    clock.at(ts(2025, 3, 15))
+    catalog.usage(meter, customer, 2_500)
+    # AND 300 more in the minute of the cancel, 20 s before it
+    clock.at(MAR_20_NOON + 10)
+    catalog.usage(meter, customer, 300)
+    # WHEN it is canceled with invoice_now at 12:00:30
+    clock.at(MAR_20_NOON + 30)
+    final = _cancel(catalog, sub)
+    # THEN 2,800 tokens are billed: 28 × 4 = 112 (not 25 × 4 = 100)
+    assert final["total"] == 112
+
+
+def test_usage_stamped_at_the_cancel_instant_is_billed_on_a_test_clock(api):
+    # GIVEN a subscription on a test clock (Jan 15, 00:00), advanced to Jan 20, 00:00
+    from test_test_clocks import JAN_20, _advanced, _event, _invoices, _setup
+
+    ids = _setup(api)  # the walkthrough price: 4 cents per 100 tokens, rounded up
+    assert _advanced(api, ids["clock"], JAN_20)["status"] == "ready"
+    # AND 100,000 tokens sent at the clock's time (stamped Jan 20, 00:00:00: the cancel's instant)
+    assert ok(_event(api, ids["customer"], 100_000))["timestamp"] == JAN_20
+    # WHEN it is canceled at once with invoice_now (at the clock's time)
+    ok(api.request("DELETE", f"/v1/subscriptions/{ids['subscription']}", query="invoice_now=true"))
+    # THEN the final invoice's metered line bills them: 1,000 × 4 = 4,000
+    final = _invoices(api, ids["subscription"])[-1]
+    assert [(ln["quantity"], ln["amount"]) for ln in final["lines"]["data"]] == [(1_000, 4_000)]
+    assert final["period_end"] == JAN_20
+
+
+# -- an alert counts from its creation instant ------------------------------------------------------
+def test_an_alert_counts_usage_sent_right_after_its_creation(api, clock):
+    from test_alerts import TRIGGERED, _alert, _customer, _event, _meter
+
+    # GIVEN an alert at 100 tokens on a customer, created at 12:00:30
+    clock.at(MAR_20_NOON + 30)
+    meter, cus = _meter(api), _customer(api)
+    alert = ok(_alert(api, meter["id"], 100, customer=cus))
+    # WHEN 170 tokens are sent right away (stamped 12:00:30, the creation's second)
+    assert ok(_event(api, cus, 170))["timestamp"] == MAR_20_NOON + 30
+    # THEN the alert fires, with the 170 tokens
+    fired = [e for e in support.stored_events(api.account.id) if e["type"] == TRIGGERED]
+    assert [(e["data"]["object"]["alert"]["id"], e["data"]["object"]["value"]) for e in fired] == [
+        (alert["id"], 170)
+    ]
+    # AND usage stamped before the creation (12:00:29) never counts
+    other = _customer(api)
+    late = ok(_alert(api, meter["id"], 100, customer=other))
+    ok(_event(api, other, 170, ts=MAR_20_NOON + 29))
+    assert not [
+        e
+        for e in support.stored_events(api.account.id)
+        if e["data"]["object"].get("alert", {}).get("id") == late["id"]
+    ]
+
+
+# -- the store, to the second --------------------------------------------------------------------
+def _meter(formula: str = "sum", shards: int = 1, meter_id: str = "mtr_b") -> Meter:
+    return Meter(
+        id=meter_id,
+        created=STORE_NOW,
+        updated=STORE_NOW,
+        livemode=False,
+        display_name="m",
+        event_name="e",
+        formula=Formula(formula),
+        write_shards=shards,
+    )
+
+
+def _ev(ident: str, value: int, at: int, meter_id: str = "mtr_b") -> MeterEvent:
+    return MeterEvent(ident, "e", meter_id, "cus_b", value, at, {"value": str(value)}, STORE_NOW)
+
+
+def test_a_boundary_inside_a_minute_is_read_to_the_second():
+    # GIVEN 1 at h:00:10, 2 at h:00:30, 4 at h:00:59, 8 at h:01:00, 16 at (h+1):00:05
+    account, h = f"acct_sec{time.monotonic_ns()}", BASE
+    events = [_ev("a", 1, h + 10), _ev("b", 2, h + 30), _ev("c", 4, h + 59), _ev("d", 8, h + 60)]
+    usage.record(account, Formula.SUM, 1, [*events, _ev("e", 16, h + HOUR + 5)], now=STORE_NOW)
+    m = _meter()
+    # THEN any [start, end) counts exactly the events stamped in it
+    assert usage.aggregate(account, m, "cus_b", h + 30, h + 60) == 2 + 4
+    assert usage.aggregate(account, m, "cus_b", h, h + 30) == 1
+    assert usage.aggregate(account, m, "cus_b", h + 30, h + 31) == 2
+    assert usage.aggregate(account, m, "cus_b", h + 11, h + HOUR + 6) == 2 + 4 + 8 + 16
+    assert usage.aggregate(account, m, "cus_b", h + 11, h + HOUR + 5) == 2 + 4 + 8
+    assert usage.aggregate(account, m, "cus_b", h + 61, h + HOUR + 5) == 0
+
+
+def test_the_latest_value_of_a_last_meter_is_read_to_the_second():
+    # GIVEN a `last` meter: 5 at h:00:10, 7 at h:00:40, 9 at h:02:00
+    account, h = f"acct_last{time.monotonic_ns()}", BASE
+    usage.record(
+        account,
+        Formula.LAST,
+        1,
+        [_ev("a", 5, h + 10), _ev("b", 7, h + 40), _ev("c", 9, h + 120)],
+        now=STORE_NOW,
+    )
+    m = _meter("last")
+    # THEN the latest value stamped in each span
+    assert usage.aggregate(account, m, "cus_b", h, h + 40) == 5
+    assert usage.aggregate(account, m, "cus_b", h, h + 41) == 7
+    assert usage.aggregate(account, m, "cus_b", h + 11, h + 100) == 7
+    assert usage.aggregate(account, m, "cus_b", h + 41, h + 120) == 0
+    assert usage.aggregate(account, m, "cus_b", h + 20, h + 3 * HOUR) == 9
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(st.tuples(st.integers(0, 3 * HOUR - 1), st.integers(-20, 500)), max_size=40),
+    st.lists(st.integers(0, 3 * HOUR), min_size=1, max_size=6),
+    st.integers(1, 3),
+)
+def test_adjacent_spans_count_each_event_once(stamps, cuts, shards):
+    # GIVEN events at random seconds over three hours, and random cuts of that time
+    account = f"acct_cuts{time.monotonic_ns()}"
+    events = [_ev(f"e{i}", value, BASE + at) for i, (at, value) in enumerate(stamps)]
+    usage.record(account, Formula.SUM, shards, events, now=STORE_NOW)
+    m = _meter(shards=shards)
+    bounds = sorted({0, 3 * HOUR, *cuts})
+    # THEN each span counts exactly its events, and together they count every event once
+    for lo, hi in itertools.pairwise(bounds):
+        expected = sum(e.value for e in events if BASE + lo <= e.timestamp < BASE + hi)
+        assert usage.aggregate(account, m, "cus_b", BASE + lo, BASE + hi) == expected
