@@ -74,11 +74,8 @@ def recheck(
                 continue
             if price.meter not in meters:
                 meters[price.meter] = objects.get(account, price.meter, Meter, clock, label="billing meter")
-            used = (
-                usage.aggregate(account, meters[price.meter], customer, b.usage_start, b.period_end)
-                if b.usage_start < b.period_end
-                else 0
-            )
+            since, end = b.usage_span
+            used = usage.aggregate(account, meters[price.meter], customer, since, end) if since < end else 0
             found = true_ups.true_up(b, price, names[price.product], used)
             if found is None:
                 after.append(b)
