@@ -280,3 +280,52 @@ def test_every_unit_is_billed_exactly_once_across_a_subscriptions_invoices(scena
     start = scenario.billing_start
     expected = sum(value for ts, value, _ in scenario.events if start <= ts < end)
     assert run.billed() == (expected, expected), (start, end)
+
+
+# -- the boundaries the property found, by hand ---------------------------------------------------
+def test_usage_in_a_trial_under_a_replaced_price_is_free():
+    # GIVEN a one-day trial from S, 5 units in it; the price switched 1 h in (still in the trial)
+    start = S0 + 1234
+    scenario = Scenario(
+        start,
+        "trial",
+        trial_end=start + DAY,
+        trial_ended_at=None,
+        backdate=None,
+        switch_at=start + 3600,
+        ending="now",
+        end_at=start + DAY + 7200,
+        events=[(start + 60, 5, start + 60), (start + DAY + 60, 7, start + DAY + 60)],
+    )
+    run = Run(_world(), scenario)
+    # WHEN it runs past the trial and is canceled with invoice_now
+    run.play()
+    # THEN only the 7 units after the trial are billed (the old price's segment was all trial)
+    assert run.billed() == (7, 7)
+
+
+def test_a_price_switch_before_a_lagging_close_bills_the_ended_period_once():
+    # GIVEN a daily subscription from S: 10 units in its first day, 20 in the second before a
+    # switch to another price at S+1d+50s, 40 after it
+    world = _world()
+    start = S0 + 777
+    events = [(start + 100, 10, start + 100), (start + DAY + 10, 20, start + DAY + 10)]
+    scenario = Scenario(start, "plain", None, None, None, None, "none", start + DAY, events)
+    run = Run(world, scenario)
+    run.record_until(start + DAY + 11)
+    # WHEN the switch happens before the close of the first day has run (the close lags)
+    run.switch(start + DAY + 50)
+    run.pending.append((start + DAY + 100, 40, start + DAY + 100))
+    run.record_until(start + DAY + 101)
+    closed = billing_cycles.bill_period(run.account, run.sub, start + DAY, Clock.at(start + DAY + 60))
+    # THEN the close bills the first day's 10 units at the old price (the new one counts from later)
+    assert closed.invoice is not None
+    got = sorted((ln.price, ln.quantity) for ln in closed.invoice.lines)
+    assert got == sorted([(world.first, 10), (world.second, 0)])
+    # AND the cancel's final invoice bills the rest once: 20 at the old price, 40 at the new
+    _, final = cancellations.cancel(run.account, run.sub, Clock.at(start + DAY + 200), invoice_now=True)
+    assert final is not None
+    assert sorted((ln.price, ln.quantity) for ln in final.lines) == sorted(
+        [(world.first, 20), (world.second, 40)]
+    )
+    assert run.billed() == (70, 70)
