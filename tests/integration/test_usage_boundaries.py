@@ -202,3 +202,79 @@ def test_adjacent_spans_count_each_event_once(stamps, cuts, shards):
     for lo, hi in itertools.pairwise(bounds):
         expected = sum(e.value for e in events if BASE + lo <= e.timestamp < BASE + hi)
         assert usage.aggregate(account, m, "cus_b", BASE + lo, BASE + hi) == expected
+
+
+# -- what a boundary inside a minute costs (docs/PERFORMANCE.md) ------------------------------------
+def test_a_boundary_inside_a_minute_costs_one_item_per_shard_in_one_more_request():
+    # GIVEN 2 shards each holding an event in every hour of a day and 10 in each boundary minute
+    account, h = f"acct_cost{time.monotonic_ns()}", BASE
+    for shard in (0, 1):
+        stamps = [h + i * HOUR + 600 for i in range(24)]
+        stamps += [h + 5 + i for i in range(10)] + [h + 23 * HOUR + 1800 + i for i in range(10)]
+        events = [_ev(_ident_on(shard, n), 1, at) for n, at in enumerate(stamps)]
+        usage.record(account, Formula.SUM, 2, events, now=STORE_NOW)
+    m = _meter(shards=2)
+
+    def cost(start: int, end: int) -> tuple[int, int, float]:
+        usage.STATS.reset()
+        usage.aggregate(account, m, "cus_b", start, end)
+        return usage.STATS.requests, usage.STATS.items_read, usage.STATS.read_units
+
+    # WHEN the day is read minute-aligned, then with one and two boundaries inside a minute
+    aligned = cost(h, h + 24 * HOUR)
+    one = cost(h + 15, h + 24 * HOUR)
+    two = cost(h + 15, h + 23 * HOUR + 1810)
+    # THEN aligned reads are one Query per shard, one item per hour and shard (as before)
+    assert aligned[:2] == (2, 48)
+    # AND each boundary inside a minute adds one item per shard, all in one BatchGetItem
+    assert one[:2] == (3, 48 + 2) and one[2] - aligned[2] == 2
+    assert two[:2] == (3, 48 + 4) and two[2] - aligned[2] == 4
+    # AND the figures are exact: each span still counts its events to the second
+    assert usage.aggregate(account, m, "cus_b", h + 15, h + 23 * HOUR + 1810) == 2 * (24 + 10)
+
+
+def _ident_on(shard: int, n: int) -> str:
+    """An identifier whose events land on `shard` of 2 (the store picks it from the CRC32)."""
+    import zlib
+
+    return next(i for i in (f"sh{shard}-{n}-{k}" for k in range(100)) if zlib.crc32(i.encode()) % 2 == shard)
+
+
+def test_a_cancel_adjustment_is_subtracted_to_the_second():
+    # GIVEN 3 at h:00:20 and 4 at h:00:40, the second one cancelled
+    account, h = f"acct_adj{time.monotonic_ns()}", BASE
+    usage.record(account, Formula.SUM, 1, [_ev("x", 3, h + 20), _ev("y", 4, h + 40)], now=STORE_NOW)
+    usage.cancel(account, Formula.SUM, "y", "e", now=STORE_NOW)
+    m = _meter()
+    # THEN the minute's two sides count 3 and 0, and the minute 3
+    assert usage.aggregate(account, m, "cus_b", h, h + 30) == 3
+    assert usage.aggregate(account, m, "cus_b", h + 30, h + 60) == 0
+    assert usage.aggregate(account, m, "cus_b", h, h + 60) == 3
+
+
+def test_usage_stored_before_per_second_items_counts_at_its_minutes_first_second():
+    # GIVEN an hour bucket written as before this change: 5 in minute 0, no per-second item
+    from tally.settings import settings
+    from tally.store.aws import dynamodb
+    from tally.store.usage.keys import UsageKeys
+
+    account, h = f"acct_old{time.monotonic_ns()}", BASE
+    pk = UsageKeys.bucket(account, "mtr_b", "cus_b", 0)
+    dynamodb().put_item(
+        TableName=settings().usage_table,
+        Item={
+            "pk": {"S": pk},
+            "sk": {"S": UsageKeys.hour(h)},
+            "v": {"N": "5"},
+            "n": {"N": "1"},
+            "m00": {"N": "5"},
+        },
+    )
+    # AND 2 more at h:00:40, written now (with its per-second item)
+    usage.record(account, Formula.SUM, 1, [_ev("new", 2, h + 40)], now=STORE_NOW)
+    m = _meter()
+    # THEN the old 5 count as stamped h:00:00: once, on the side holding the minute's first second
+    assert usage.aggregate(account, m, "cus_b", h, h + 30) == 5
+    assert usage.aggregate(account, m, "cus_b", h + 30, h + 60) == 2
+    assert usage.aggregate(account, m, "cus_b", h + 1, h + HOUR) == 2
+    assert usage.aggregate(account, m, "cus_b", h, h + HOUR) == 7
