@@ -329,3 +329,29 @@ def test_a_price_switch_before_a_lagging_close_bills_the_ended_period_once():
         [(world.first, 20), (world.second, 40)]
     )
     assert run.billed() == (70, 70)
+
+
+def test_a_late_event_in_a_boundary_minute_is_trued_up_once_on_its_own_period():
+    # GIVEN a daily subscription whose periods end at 00:00:37: 3 units in the first period,
+    # 4 at 5 s into the second (on time), and 9 stamped 5 s before the first period's end (the
+    # minute that also opens the second) that arrive two hours after its invoice was finalized
+    start = S0 + 37
+    end1 = start + DAY
+    events = [(start + 100, 3, start + 100), (end1 + 5, 4, end1 + 5), (end1 - 5, 9, end1 + 2 * GRACE)]
+    run = Run(_world(), Scenario(start, "plain", None, None, None, None, "none", start + 2 * DAY, events))
+    # WHEN the second period closes
+    run.until(start + 2 * DAY + 1)
+    found = invoices.list_(
+        run.account, Window(limit=10), Clock.at(start + 3 * DAY), subscription=run.sub
+    ).data
+    first, second = sorted(
+        (i for i in found if i.billing_reason == "subscription_cycle"), key=lambda i: i.created
+    )
+    # THEN the first invoice (finalized before the late event) billed 3, and the second bills the 9
+    # as a true-up of the first period and its own period's 4: each unit once, on its own period
+    assert first.status == "open"
+    assert [(ln.quantity, ln.true_up) for ln in first.lines] == [(3, False)]
+    assert sorted((ln.quantity, ln.true_up, ln.period_start) for ln in second.lines) == [
+        (4, False, end1),
+        (9, True, start),
+    ]
