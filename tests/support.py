@@ -584,7 +584,7 @@ class LocalServer:
             raise RuntimeError("all e2e accounts are taken: raise E2E_ACCOUNTS in tests/e2e/conftest.py")
         return self.unused.pop()
 
-    def stop(self, timeout: float = 5.0) -> tuple[int, str]:
+    def stop(self, timeout: float = 30.0) -> tuple[int, str]:
         """SIGTERM, as a process manager would; returns (exit code, output). Raises if it hangs."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

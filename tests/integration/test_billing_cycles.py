@@ -30,6 +30,7 @@ from tally.billing import (
     meters,
     prices,
     products,
+    subscription_creation,
     subscriptions,
 )
 from tally.billing.meter_events import EventInput
@@ -41,6 +42,7 @@ from tally.domain.aggregation import Formula
 from tally.domain.listing import Window
 from tally.domain.records import Recurring, Subscription, Transform
 from tally.store import objects
+from tally.store.changes import Change
 from tally_local.gateway import LambdaContext
 
 pytestmark = pytest.mark.usefixtures("moto_tables")
@@ -94,7 +96,7 @@ def _plan() -> Plan:
         ),
         t0,
     )
-    sub = subscriptions.create(
+    sub = subscription_creation.create(
         account,
         customer.id,
         [ItemSpec(metered.id, "items[0][price]"), ItemSpec(seats.id, "items[1][price]", quantity=3)],
@@ -359,7 +361,7 @@ def test_a_subscription_changed_while_billed_is_billed_once_as_changed(functions
         stored = objects.load(plan.account, plan.subscription, Subscription, Clock.at(JUNE))
         after = replace(stored.record, metadata={"plan": "pro"})
         objects.update(
-            plan.account, stored, objects.Change(after, "customer.subscription.updated", {}), Clock.at(JUNE)
+            plan.account, stored, Change(after, "customer.subscription.updated", {}), Clock.at(JUNE)
         )
 
     _between_read_and_write(monkeypatch, change)

@@ -190,18 +190,18 @@ def test_a_subscription_created_during_the_delete_is_not_left_active(api, monkey
 
 def test_a_subscription_create_for_a_customer_deleted_meanwhile_fails(api, monkeypatch):
     # GIVEN a customer deleted after a subscription create read it but before it wrote
-    from tally.billing import subscriptions
+    from tally.billing import subscription_creation
     from tally.clock import Clock
 
     customer = ok(api.post("/v1/customers", {"name": "Leaving"}))["id"]
     price = _price(api)
-    real = subscriptions._check_together
+    real = subscription_creation._check_together
 
     def then_deleted(prices):
         real(prices)
         customers.delete(api.account.id, customer, Clock.system())
 
-    monkeypatch.setattr(subscriptions, "_check_together", then_deleted)
+    monkeypatch.setattr(subscription_creation, "_check_together", then_deleted)
     # WHEN the subscription is written THEN 400 resource_missing customer, and nothing is stored
     response = api.post("/v1/subscriptions", {"customer": customer, "items": [{"price": price}]})
     support.assert_stripe_error(

@@ -17,9 +17,9 @@ import support
 import time_machine
 from test_subscriptions_preview import Catalog, Clock, ok, ts
 
-from tally.billing import cycles, subscriptions
+from tally.billing import cycles, subscription_creation, subscriptions
 from tally.clock import Clock as TallyClock
-from tally.store import objects
+from tally.store import transactions
 
 MAR_10, MAR_15, MAR_20, APR_10 = ts(2025, 3, 10), ts(2025, 3, 15), ts(2025, 3, 20), ts(2025, 4, 10)
 MAY_10 = ts(2025, 5, 10)
@@ -182,7 +182,7 @@ def test_a_crash_in_the_create_transaction_writes_nothing_and_the_retry_creates_
     # WHEN the process dies at the create's one transaction (subscription, item claims, invoice,
     #      its claim, customer sequence, events)
     with support.TransactionCrash(at=1) as crash, pytest.raises(support.InjectedCrash):
-        subscriptions.create(account.id, customer["id"], [spec], TallyClock(MAR_10))
+        subscription_creation.create(account.id, customer["id"], [spec], TallyClock(MAR_10))
     assert crash.calls == 1
     # THEN nothing was written: no subscription, no invoice, no event, the sequence not taken
     assert (
@@ -192,7 +192,7 @@ def test_a_crash_in_the_create_transaction_writes_nothing_and_the_retry_creates_
     assert len(support.stored_events(account.id)) == before
     assert ok(catalog.api.get(f"/v1/customers/{customer['id']}"))["next_invoice_sequence"] == 1
     # AND the retry creates it once, with its invoice numbered 0001
-    shown = subscriptions.create(account.id, customer["id"], [spec], TallyClock(MAR_10))
+    shown = subscription_creation.create(account.id, customer["id"], [spec], TallyClock(MAR_10))
     (first,) = ok(catalog.api.get("/v1/invoices", {"customer": customer["id"]}))["data"]
     assert (first["subscription"], first["total"], first["number"]) == (
         shown.subscription.id,
@@ -222,7 +222,7 @@ def test_a_customer_changed_during_the_create_is_read_again(
     # GIVEN a customer updated between the create's read and its write (its version moved)
     customer = catalog.customer()
     seats = catalog.price("Seats", unit_amount=1000)
-    real = objects.commit
+    real = transactions.commit
     calls = []
 
     def racing(acct: str, writes: Any, at: Any, aux: Any = ()) -> None:
@@ -231,11 +231,11 @@ def test_a_customer_changed_during_the_create_is_read_again(
             ok(catalog.api.post(f"/v1/customers/{customer['id']}", {"metadata": {"tier": "gold"}}))
         real(acct, writes, at, aux)
 
-    monkeypatch.setattr(subscriptions.objects, "commit", racing)
+    monkeypatch.setattr(transactions, "commit", racing)
     spec = subscriptions.ItemSpec(seats["id"], "items[0][price]", quantity=1)
     # WHEN the subscription is created THEN the version check refused the first write; the retry
     #      read the customer again and numbered the invoice from it, once
-    shown = subscriptions.create(account.id, customer["id"], [spec], TallyClock(MAR_10))
+    shown = subscription_creation.create(account.id, customer["id"], [spec], TallyClock(MAR_10))
     monkeypatch.undo()
     assert len(calls) >= 3  # the update, the refused create, the retried create
     got = ok(catalog.api.get(f"/v1/customers/{customer['id']}"))

@@ -18,7 +18,7 @@ import pytest
 import support
 from test_billing_cycles import JULY, JUNE, START, Plan, _drain, _plan, bill, close, queued
 
-from tally.billing import customers, lifecycle, meter_events, subscriptions
+from tally.billing import customers, lifecycle, meter_events, subscription_creation
 from tally.billing.meter_events import EventInput
 from tally.billing.subscriptions import ItemSpec
 from tally.clock import Clock
@@ -139,7 +139,9 @@ def test_numbers_run_per_customer_across_invoices(functions, plan):
     # GIVEN a second customer on the seats price, started at the same instant
     t0 = Clock.at(START)
     other = customers.create(plan.account, {"name": "Beta"}, None, t0)
-    subscriptions.create(plan.account, other.id, [ItemSpec(plan.seats, "items[0][price]", quantity=1)], t0)
+    subscription_creation.create(
+        plan.account, other.id, [ItemSpec(plan.seats, "items[0][price]", quantity=1)], t0
+    )
     # WHEN June and July are billed and finalized for both
     for end in (JUNE, JULY):
         close(functions, end + 60)
@@ -165,7 +167,7 @@ def test_a_zero_invoice_is_paid_at_finalization(functions, plan):
     # GIVEN a customer on the metered price only, with no usage: a 0 draft
     t0 = Clock.at(START)
     idle = customers.create(plan.account, {"name": "Idle"}, None, t0)
-    subscriptions.create(plan.account, idle.id, [ItemSpec(plan.metered, "items[0][price]")], t0)
+    subscription_creation.create(plan.account, idle.id, [ItemSpec(plan.metered, "items[0][price]")], t0)
     # WHEN its grace period ends
     close(functions, JUNE + 60)
     assert bill(functions, queued(plan.account)) == []
@@ -245,7 +247,9 @@ def test_a_crash_in_the_finalize_transaction_writes_nothing_and_the_retry_finali
 def test_a_crash_between_finalizing_and_paying_a_zero_invoice_is_finished_by_the_next_close(functions, plan):
     # GIVEN a 0 draft (metered only, no usage) whose grace period ended
     idle = customers.create(plan.account, {"name": "Idle"}, None, Clock.at(START))
-    subscriptions.create(plan.account, idle.id, [ItemSpec(plan.metered, "items[0][price]")], Clock.at(START))
+    subscription_creation.create(
+        plan.account, idle.id, [ItemSpec(plan.metered, "items[0][price]")], Clock.at(START)
+    )
     close(functions, JUNE + 60)
     assert bill(functions, queued(plan.account)) == []
     from tally.billing import invoices

@@ -482,7 +482,7 @@ def test_a_clock_delete_takes_four_transactions_for_one_subscribed_customer(api)
 
 def test_many_invoices_are_removed_in_transactions_of_at_most_100_actions(api, monkeypatch):
     # GIVEN a clock whose customer has a daily subscription billed for 120 days (120 invoices)
-    from tally.store import objects
+    from tally.store import transactions
 
     clock = ok(api.post(CLOCKS, {"frozen_time": T0}))
     customer = ok(api.post("/v1/customers", {"name": "daily", "test_clock": clock["id"]}))
@@ -503,13 +503,13 @@ def test_many_invoices_are_removed_in_transactions_of_at_most_100_actions(api, m
     assert len(ok(api.get("/v1/invoices", {"customer": customer["id"], "limit": 100}))["data"]) == 100
     # WHEN the clock is deleted, counting each transaction's actions
     sizes: list[int] = []
-    real = objects.commit
+    real = transactions.commit
 
     def commit(account, writes, clock):
-        sizes.append(sum(objects.actions(w) for w in writes))
+        sizes.append(sum(transactions.actions(w) for w in writes))
         return real(account, writes, clock)
 
-    monkeypatch.setattr(objects, "commit", commit)
+    monkeypatch.setattr(transactions, "commit", commit)
     ok(api.delete(f"{CLOCKS}/{clock['id']}"))
     # THEN every transaction stayed within DynamoDB's 100 actions, and everything is gone
     assert sizes and max(sizes) <= 100 and len(sizes) > 2, sizes

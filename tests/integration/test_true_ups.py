@@ -18,7 +18,15 @@ import stripe_shapes
 import support
 from test_billing_cycles import JULY, JUNE, START, Plan, _at, _drain, _plan, bill, close, queued
 
-from tally.billing import cancellations, customers, invoices, lifecycle, meter_events, prices, subscriptions
+from tally.billing import (
+    cancellations,
+    customers,
+    invoices,
+    lifecycle,
+    meter_events,
+    prices,
+    subscription_creation,
+)
 from tally.billing.meter_events import EventInput
 from tally.billing.prices import NewPrice
 from tally.billing.subscriptions import ItemSpec
@@ -108,7 +116,7 @@ def _tiered_subscription(plan: Plan, mode: str, tiers: list[Tier]) -> tuple[str,
         t0,
     )
     customer = customers.create(plan.account, {"name": f"{mode} tokens"}, None, t0)
-    sub = subscriptions.create(plan.account, customer.id, [ItemSpec(price.id, "items[0][price]")], t0)
+    sub = subscription_creation.create(plan.account, customer.id, [ItemSpec(price.id, "items[0][price]")], t0)
     return customer.id, sub.subscription.id
 
 

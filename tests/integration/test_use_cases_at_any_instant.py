@@ -14,7 +14,15 @@ from decimal import Decimal
 import pytest
 import support
 
-from tally.billing import customers, invoices, meter_events, meters, prices, products, subscriptions
+from tally.billing import (
+    customers,
+    invoices,
+    meter_events,
+    meters,
+    prices,
+    products,
+    subscription_creation,
+)
 from tally.billing.meter_events import EventInput
 from tally.billing.meters import MeterSpec
 from tally.billing.prices import Amount, NewPrice
@@ -58,7 +66,7 @@ def test_a_month_of_usage_billed_at_an_instant_of_our_choosing():
         ),
         t0,
     )
-    sub = subscriptions.create(
+    sub = subscription_creation.create(
         account,
         customer.id,
         [ItemSpec(metered.id, "items[0][price]"), ItemSpec(seat.id, "items[1][price]", quantity=3)],

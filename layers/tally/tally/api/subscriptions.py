@@ -9,7 +9,14 @@ from tally.api.http import Request
 from tally.api.lists import envelope, list_args, retrieve_params
 from tally.api.params import Params
 from tally.api.routing import Routes
-from tally.billing import cancellations, subscription_changes, subscriptions, test_clocks, trials
+from tally.billing import (
+    cancellations,
+    clocks,
+    subscription_changes,
+    subscription_creation,
+    subscriptions,
+    trials,
+)
 from tally.billing.subscriptions import MAX_ITEMS, MAX_QUANTITY, STATUSES, ItemSpec
 from tally.presenters.subscriptions import subscription as present
 
@@ -65,11 +72,11 @@ def create(request: Request) -> dict[str, Any]:
         )
     params.done()
     assert customer_id is not None
-    shown = subscriptions.create(
+    shown = subscription_creation.create(
         request.account,
         customer_id,
         specs,
-        test_clocks.clock_for(request.account, customer_id, request.clock),  # the customer's time
+        clocks.clock_for(request.account, customer_id, request.clock),  # the customer's time
         anchor=anchor,
         description=description,
         metadata=metadata,
@@ -137,7 +144,7 @@ def update(request: Request) -> dict[str, Any]:
         cancel_at_given=cancel_at_given,
     )
     sub_id = request.path_params["id"]
-    clock = test_clocks.clock_for_subscription(request.account, sub_id, request.clock)
+    clock = clocks.clock_for_subscription(request.account, sub_id, request.clock)
     done = subscription_changes.update(request.account, sub_id, upd, clock)
     return present(done.view)
 
@@ -150,7 +157,7 @@ def cancel(request: Request) -> dict[str, Any]:
     params.expand()
     params.done()
     sub_id = request.path_params["id"]
-    clock = test_clocks.clock_for_subscription(request.account, sub_id, request.clock)
+    clock = clocks.clock_for_subscription(request.account, sub_id, request.clock)
     shown, _ = cancellations.cancel(request.account, sub_id, clock, invoice_now=invoice_now, prorate=prorate)
     return present(shown)
 

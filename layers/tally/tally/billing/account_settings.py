@@ -25,7 +25,7 @@ from tally.errors import NotFound
 from tally.presenters.account_settings import account_settings as presented
 from tally.settings import MAX_GRACE_SECONDS, settings
 from tally.store import objects
-from tally.store.objects import Change
+from tally.store.changes import Change
 
 CACHE_SECONDS = 60.0
 _cache: dict[str, tuple[int, float]] = {}  # account → (grace seconds, monotonic expiry)

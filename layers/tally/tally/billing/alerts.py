@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from tally.billing import clocks
 from tally.billing.references import referenced
 from tally.clock import Clock
 from tally.domain.alerts import MAX_PER_METER_AND_CUSTOMER, Watch
@@ -24,8 +25,8 @@ from tally.errors import Conflict, InvalidRequest
 from tally.ids import new_id
 from tally.settings import settings
 from tally.store import alerts as watches
-from tally.store import lists, objects
-from tally.store.objects import Change, Side, Stored, Write
+from tally.store import lists, objects, transactions
+from tally.store.changes import Change, Side, Stored, Write
 
 LABEL = "billing.alert"
 ATTEMPTS = 4
@@ -92,9 +93,7 @@ def create(account: str, spec: AlertSpec, clock: Clock) -> Alert:
     if spec.customer is not None:
         referenced(account, spec.customer, Customer, "usage_threshold[filters][0][customer]", clock)
         # A customer on a test clock lives at its clock's time: its alert counts usage from then.
-        from tally.billing import test_clocks
-
-        created = test_clocks.clock_for(account, spec.customer, clock).now
+        created = clocks.clock_for(account, spec.customer, clock).now
     alert = Alert(
         id=new_id("alrt"),
         created=created,
@@ -106,7 +105,7 @@ def create(account: str, spec: AlertSpec, clock: Clock) -> Alert:
     for attempt in range(ATTEMPTS):
         try:
             change = Change(alert, None, {}, sides=_sides(account, None, alert, clock))
-            objects.commit(account, [Write(change)], clock)
+            transactions.commit(account, [Write(change)], clock)
             return alert
         except Conflict:
             if attempt == ATTEMPTS - 1:
@@ -145,7 +144,7 @@ def _change(account: str, alert_id: str, clock: Clock, to: Callable[[Alert], Ale
             return before
         sides = _sides(account, before, after, clock)
         try:
-            objects.commit(account, [Write(Change(after, None, {}, sides=sides), stored)], clock)
+            transactions.commit(account, [Write(Change(after, None, {}, sides=sides), stored)], clock)
             return after
         except Conflict:
             if attempt == ATTEMPTS - 1:

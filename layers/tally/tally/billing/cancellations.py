@@ -24,13 +24,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from tally.billing import invoices as invoice_builder
 from tally.billing import pending, true_ups
 from tally.billing.subscriptions import canceled, check_cancel_at, current_period, prices_of, view
 from tally.clock import Clock
 from tally.domain import invoices, prorations
 from tally.domain.invoices import Cycle, ItemInput, Line, Period
 from tally.domain.records import (
-    LICENSED,
     Invoice,
     Meter,
     PendingItem,
@@ -45,8 +45,8 @@ from tally.presenters.invoices import InvoiceView
 from tally.presenters.invoices import invoice as present_invoice
 from tally.presenters.subscriptions import SubscriptionView
 from tally.presenters.subscriptions import subscription as present
-from tally.store import objects, usage
-from tally.store.objects import Change, Stored, Write
+from tally.store import objects, transactions, usage
+from tally.store.changes import Change, Stored, Write
 
 
 def _final_lines(account: str, s: Subscription, prorate: bool, prices: dict, clock: Clock) -> list[Line]:
@@ -138,7 +138,7 @@ def cancel(
         writes.append(Write(Change(invoice, "invoice.created", present_invoice(invoice))))
     else:
         invoice = None
-    objects.commit(account, writes, clock)
+    transactions.commit(account, writes, clock)
     return view(account, change.record, clock), invoice
 
 
@@ -224,23 +224,6 @@ def cancel_at_lines(
     return out
 
 
-def without_advance(cycle_invoice: InvoiceView) -> InvoiceView:
-    """The cycle invoice of a subscription ending at the period end: its licensed lines in advance
-    dropped (there is no next period), metered lines and prorations kept."""
-    kept = [
-        (line_id, ln)
-        for line_id, ln in zip(cycle_invoice.line_ids, cycle_invoice.draft.lines, strict=True)
-        if ln.usage_type != LICENSED or ln.proration
-    ]
-    lines = tuple(ln for _, ln in kept)
-    draft = replace(
-        cycle_invoice.draft,
-        lines=lines,
-        totals=invoices.totals(lines, cycle_invoice.draft.totals.starting_balance),
-    )
-    return replace(cycle_invoice, draft=draft, line_ids=[i for i, _ in kept])
-
-
 def at_period_end(
     account: str, s: Subscription, cycle_invoice: InvoiceView, period: tuple[int, int], clock: Clock
 ) -> tuple[Invoice, Change]:
@@ -251,7 +234,7 @@ def at_period_end(
     pending prorations. The subscription is canceled at the period end
     (`customer.subscription.deleted`)."""
     start, end = period
-    final = without_advance(cycle_invoice)
+    final = invoice_builder.without_advance(cycle_invoice)
     after = replace(
         s,
         status="canceled",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tally.store.objects import Change, Unique
+from tally.store.changes import Change, Unique
 
 
 def previous_attributes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ Deleting a customer cancels its subscriptions first, as Stripe does (each gets
 `cancellation_requested`), then deletes the customer:
 
 - Active subscriptions are canceled in the customer's own transaction as far as its 100 actions
-  allow (`objects.actions` counts each change: the subscription, its event, their list-filter
+  allow (`transactions.actions` counts each change: the subscription, its event, their list-filter
   entries), at most `SUBSCRIPTIONS_WITH_CUSTOMER`.
 - More are canceled first, as many per transaction as fit (at most
   `SUBSCRIPTIONS_PER_TRANSACTION`), and the customer is deleted last. Crash points: after any
@@ -32,8 +32,8 @@ from tally.errors import Conflict
 from tally.ids import new_id
 from tally.presenters.customers import customer as present
 from tally.settings import settings
-from tally.store import lists, objects
-from tally.store.objects import Change, Guard, Write
+from tally.store import lists, objects, transactions
+from tally.store.changes import Change, Guard, Write
 
 # Fields a caller may set: name, email, description, phone (None clears).
 FIELDS = ("name", "email", "description", "phone")
@@ -102,13 +102,13 @@ def delete(account: str, customer_id: str, clock: Clock) -> Customer:
     raced = Conflict("A subscription was created for this customer at the same time; retry.")
     change.guards.append(Guard(customer_id, Subscription.OBJECT, counted, raced))
     last = Write(change, stored, delete=True)
-    while len(pending) > SUBSCRIPTIONS_WITH_CUSTOMER or not objects.fits([*pending, last]):
+    while len(pending) > SUBSCRIPTIONS_WITH_CUSTOMER or not transactions.fits([*pending, last]):
         n = min(SUBSCRIPTIONS_PER_TRANSACTION, len(pending))
-        while n > 1 and not objects.fits(pending[:n]):
+        while n > 1 and not transactions.fits(pending[:n]):
             n -= 1
         batch, pending = pending[:n], pending[n:]
-        objects.commit(account, batch, clock)
-    objects.commit(account, [*pending, last], clock)
+        transactions.commit(account, batch, clock)
+    transactions.commit(account, [*pending, last], clock)
     return stored.record
 
 

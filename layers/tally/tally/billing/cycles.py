@@ -9,7 +9,7 @@ two overlapping runs, or a run that dies halfway, only send some messages twice.
 unbilled period `[start, end)` — metered lines from usage over it, licensed lines in advance for
 the next period, assembled by `billing.invoices.build`, the code a preview runs — and the
 subscription advanced to its next period (`billed_through = end`, which moves its due-index entry
-to the next period's end), in ONE transaction (`objects.commit`) with:
+to the next period's end), in ONE transaction (`transactions.commit`) with:
 
 - the invoice Put, conditional on the id being new;
 - a claim `invoice_period` = `<subscription>@<start>`, conditional on not existing: at most one
@@ -56,8 +56,8 @@ from tally.ids import new_id
 from tally.presenters.invoices import invoice as present_invoice
 from tally.presenters.subscriptions import SubscriptionView
 from tally.presenters.subscriptions import subscription as present_subscription
-from tally.store import billed, due, objects, queues
-from tally.store.objects import Change, Unique, Write
+from tally.store import billed, due, objects, queues, transactions
+from tally.store.changes import Change, Unique, Write
 
 PER_SHARD = 2_000  # due subscriptions a run sends per shard; the rest go at the next run
 ATTEMPTS = 3
@@ -167,5 +167,5 @@ def _bill_once(account: str, subscription_id: str, period_end: int, clock: Clock
         present_invoice(invoice),
         claim=[Unique(INVOICE_PERIOD, f"{s.id}@{start}", taken)],
     )
-    objects.commit(account, [Write(created), Write(advanced, stored)], clock)
+    transactions.commit(account, [Write(created), Write(advanced, stored)], clock)
     return Billed("billed", invoice)

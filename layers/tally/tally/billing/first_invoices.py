@@ -1,5 +1,5 @@
 """The invoice a subscription's creation issues: Stripe's `billing_reason: subscription_create`,
-finalized at once (called by `billing.subscriptions.create`, written in its transaction).
+finalized at once (called by `billing.subscription_creation.create`, written in its transaction).
 
 What it bills (Stripe's rules with `proration_behavior=create_prorations`, `billing_mode=classic`;
 the first period is `[p0, p1)`, the period containing the creation instant `created`):
@@ -44,7 +44,7 @@ from tally.presenters.customers import customer as present_customer
 from tally.presenters.invoices import InvoiceView
 from tally.presenters.invoices import invoice as present
 from tally.store import objects
-from tally.store.objects import Aux, Change, Stored, Unique, Write
+from tally.store.changes import Aux, Change, Stored, Unique, Write
 
 CREATE = "create"  # the claim suffix of a creation invoice that closes no period
 

@@ -3,7 +3,9 @@
 `build` assembles the invoice that closes the period containing an instant (metered lines in
 arrears over that period, licensed lines in advance for the next; see `tally.domain.invoices`).
 It reads, never writes, so a preview and the scheduled period close (`tally.billing.cycles`) call
-the same code. `retrieve` and `list_` read the invoices the close stored.
+the same code; `without_advance` drops its licensed lines in advance when the subscription ends at
+the period end (the preview, and the close's final invoice: `tally.billing.cancellations`).
+`retrieve` and `list_` read the invoices the close stored.
 
 `preview` is `/v1/invoices/create_preview`: `subscription` picks the subscription; `customer`
 alone picks, among the customer's active subscriptions, the one whose period ends first (Stripe:
@@ -18,13 +20,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tally.billing import cancellations, pending, true_ups
+from tally.billing import clocks, pending, true_ups
 from tally.billing.references import referenced
 from tally.billing.subscriptions import current_period, prices_of
 from tally.clock import Clock
 from tally.domain import invoices
 from tally.domain.listing import Page, Window
-from tally.domain.records import Customer, Invoice, Meter, Product, Subscription
+from tally.domain.records import LICENSED, Customer, Invoice, Meter, Product, Subscription
 from tally.errors import InvalidRequest, NotFound, invalid
 from tally.ids import new_id
 from tally.presenters.invoices import InvoiceView
@@ -120,6 +122,23 @@ def build(
     )
 
 
+def without_advance(cycle_invoice: InvoiceView) -> InvoiceView:
+    """The cycle invoice of a subscription ending at the period end: its licensed lines in advance
+    dropped (there is no next period), metered lines and prorations kept."""
+    kept = [
+        (line_id, ln)
+        for line_id, ln in zip(cycle_invoice.line_ids, cycle_invoice.draft.lines, strict=True)
+        if ln.usage_type != LICENSED or ln.proration
+    ]
+    lines = tuple(ln for _, ln in kept)
+    draft = replace(
+        cycle_invoice.draft,
+        lines=lines,
+        totals=invoices.totals(lines, cycle_invoice.draft.totals.starting_balance),
+    )
+    return replace(cycle_invoice, draft=draft, line_ids=[i for i, _ in kept])
+
+
 def preview(account: str, subscription_id: str | None, customer_id: str | None, clock: Clock) -> InvoiceView:
     if subscription_id is not None:
         subscription = referenced(account, subscription_id, Subscription, "subscription", clock)
@@ -141,31 +160,27 @@ def preview(account: str, subscription_id: str | None, customer_id: str | None, 
     shown = build(account, subscription, clock, invoice_id=f"upcoming_{new_id('in')}", customer=customer)
     # a subscription ending at the period end renews nothing: the close drafts it without advance
     ends = subscription.cancel_at_period_end or subscription.cancel_at is not None
-    return cancellations.without_advance(shown) if ends else shown
+    return without_advance(shown) if ends else shown
 
 
 def clock_for_invoice(account: str, invoice_id: str, request_clock: Clock) -> Clock:
     """The clock a use case acting on an invoice runs at: its customer's test clock's frozen time
     (finalizing or paying an invoice of a test-clock customer happens at the clock's time), else
     the request's. An unknown invoice runs at the request's clock (the use case reports it)."""
-    from tally.billing import test_clocks  # lazy: test_clocks → cycles → invoices
-
     try:
         inv = objects.get(account, invoice_id, Invoice, request_clock)
     except NotFound:
         return request_clock
-    return test_clocks.clock_for(account, inv.customer, request_clock)
+    return clocks.clock_for(account, inv.customer, request_clock)
 
 
 def preview_clock(
     account: str, subscription_id: str | None, customer_id: str | None, request_clock: Clock
 ) -> Clock:
     """The clock a preview runs at: the previewed subscription's (or customer's) test clock time."""
-    from tally.billing import test_clocks  # lazy: test_clocks → cycles → invoices
-
     if subscription_id is not None:
-        return test_clocks.clock_for_subscription(account, subscription_id, request_clock)
-    return test_clocks.clock_for(account, customer_id, request_clock)
+        return clocks.clock_for_subscription(account, subscription_id, request_clock)
+    return clocks.clock_for(account, customer_id, request_clock)
 
 
 def retrieve(account: str, invoice_id: str, clock: Clock) -> Invoice:

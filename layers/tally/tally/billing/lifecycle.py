@@ -38,8 +38,8 @@ from tally.domain.records import METERED, Customer, Invoice, InvoiceLine, Meter,
 from tally.errors import Conflict, InvalidRequest, NotFound
 from tally.presenters.customers import customer as present_customer
 from tally.presenters.invoices import invoice as present
-from tally.store import objects, usage
-from tally.store.objects import Change, Stored, Write
+from tally.store import objects, transactions, usage
+from tally.store.changes import Change, Stored, Write
 
 ATTEMPTS = 3
 T = TypeVar("T")
@@ -110,7 +110,7 @@ def _finalize_once(account: str, stored: Stored[Invoice], clock: Clock) -> Store
         Write(customer_change, owner),
     ]
     billed = true_ups.writes(account, inv.subscription, inv.id, lines, checks, clock.now)
-    objects.commit(account, writes, clock, aux=billed)
+    transactions.commit(account, writes, clock, aux=billed)
     return Stored(after, stored.version + 1, stored.created_ms)
 
 

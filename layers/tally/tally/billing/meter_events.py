@@ -117,11 +117,9 @@ class _Lookups:
         if customer is None or customer.test_clock is None:
             return self.clock
         if customer.test_clock not in self.clocks:
-            from tally.billing import test_clocks  # lazy: only test-clock customers need it
+            from tally.billing import clocks  # lazy: only test-clock customers need it
 
-            self.clocks[customer.test_clock] = test_clocks.frozen(
-                self.account, customer.test_clock, self.clock
-            )
+            self.clocks[customer.test_clock] = clocks.frozen(self.account, customer.test_clock, self.clock)
         return self.clocks[customer.test_clock]
 
 

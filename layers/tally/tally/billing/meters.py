@@ -20,7 +20,7 @@ from tally.ids import new_id
 from tally.presenters.meters import meter as present
 from tally.settings import settings
 from tally.store import lists, meter_names, objects, usage
-from tally.store.objects import Change
+from tally.store.changes import Change
 
 LABEL = "billing meter"
 MAX_SHARDS = 32

@@ -34,8 +34,8 @@ from tally.errors import InvalidRequest, invalid
 from tally.ids import new_id
 from tally.presenters.prices import price as present
 from tally.settings import settings
-from tally.store import claims, lists, objects
-from tally.store.objects import Change, Counter, Exists, Unique, Write
+from tally.store import claims, lists, objects, transactions
+from tally.store.changes import Change, Counter, Exists, Unique, Write
 
 LOOKUP_KEY = "price_lookup_key"
 
@@ -246,7 +246,7 @@ def create(account: str, new: NewPrice, clock: Clock) -> Price:
         claim, moves = _claim_lookup_key(account, price.lookup_key, new.transfer_lookup_key, price.id, clock)
         change.claim.append(claim)
         writes += moves
-    objects.commit(account, [*writes, Write(change)], clock)
+    transactions.commit(account, [*writes, Write(change)], clock)
     return price
 
 
@@ -278,7 +278,7 @@ def update(
         if after.lookup_key:
             claim, moves = _claim_lookup_key(account, after.lookup_key, transfer_lookup_key, before.id, clock)
             change.claim.append(claim)
-    objects.commit(account, [*moves, Write(change, stored)], clock)
+    transactions.commit(account, [*moves, Write(change, stored)], clock)
     return after
 
 

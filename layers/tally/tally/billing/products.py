@@ -23,6 +23,7 @@ from tally.ids import new_id
 from tally.presenters.products import product as present
 from tally.settings import settings
 from tally.store import lists, objects
+from tally.store.changes import Change, Guard
 
 # Fields a caller may set: name (required on create), active, description, unit_label (None
 # clears), and on update default_price.
@@ -44,7 +45,7 @@ def new(fields: dict[str, Any], metadata: MetadataUpdate, clock: Clock) -> Produ
     )
 
 
-def created(product: Product) -> objects.Change:
+def created(product: Product) -> Change:
     """The change storing a new product with its `product.created` event."""
     return changes.created(product, "product.created", present(product))
 
@@ -64,7 +65,7 @@ def delete(account: str, product_id: str, clock: Clock) -> Product:
     if objects.count(account, product_id, Price.OBJECT):
         raise has_prices
     change = changes.created(stored.record, "product.deleted", present(stored.record))
-    change.guards.append(objects.Guard(product_id, Price.OBJECT, 0, has_prices))
+    change.guards.append(Guard(product_id, Price.OBJECT, 0, has_prices))
     objects.delete(account, stored, change, clock)
     return stored.record
 
@@ -89,7 +90,7 @@ def update(
     if not previous:
         return before
     after = replace(after, updated=clock.now)  # not itself a previous attribute
-    objects.update(account, stored, objects.Change(after, "product.updated", present(after), previous), clock)
+    objects.update(account, stored, Change(after, "product.updated", present(after), previous), clock)
     return after
 
 

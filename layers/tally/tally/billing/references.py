@@ -7,7 +7,7 @@ from typing import Any
 from tally.clock import Clock
 from tally.errors import InvalidRequest, NotFound
 from tally.store import objects
-from tally.store.objects import R
+from tally.store.changes import R
 
 
 def referenced(

@@ -32,7 +32,7 @@ from tally.presenters.invoices import invoice as present_invoice
 from tally.presenters.subscriptions import SubscriptionView
 from tally.presenters.subscriptions import subscription as present_subscription
 from tally.store import objects
-from tally.store.objects import Change, Stored
+from tally.store.changes import Change, Stored
 
 UPCOMING = "invoice.upcoming"
 TRIAL_WILL_END = "customer.subscription.trial_will_end"

@@ -21,7 +21,7 @@ Rules (Stripe's, where it has them):
   new price counts usage from the change (`usage_since`). A metered item added mid-period counts
   from then.
 
-One transaction (`objects.commit`): the subscription Put (conditional on the version read, so a
+One transaction (`transactions.commit`): the subscription Put (conditional on the version read, so a
 period close running meanwhile makes one of the two retry), the claims of new item ids, the
 `customer.subscription.updated` event with `previous_attributes`, and with `always_invoice` the
 invoice and its `invoice.created` event. Crash points: before the commit nothing is written; the
@@ -63,8 +63,8 @@ from tally.ids import new_id
 from tally.presenters.invoices import invoice as present_invoice
 from tally.presenters.subscriptions import SubscriptionView
 from tally.presenters.subscriptions import subscription as present
-from tally.store import objects
-from tally.store.objects import Change, Unique, Write
+from tally.store import objects, transactions
+from tally.store.changes import Change, Unique, Write
 
 BEHAVIORS = ("create_prorations", "none", "always_invoice")
 MAX_PENDING = 250  # pending proration items one subscription holds (Stripe caps an invoice's lines)
@@ -367,5 +367,5 @@ def update(account: str, subscription_id: str, upd: Update, clock: Clock) -> Upd
         created = Change(invoice, "invoice.created", present_invoice(invoice))
         created.claim = trials.claims(invoice, s)
         writes.append(Write(created))
-    objects.commit(account, writes, clock)
+    transactions.commit(account, writes, clock)
     return Updated(after_view, invoice)

@@ -1,11 +1,12 @@
 """Test clocks (`/v1/test_helpers/test_clocks`): customers whose objects run at a frozen time.
 
 A customer created with `test_clock` runs at the clock's `frozen_time`: it is created then, and
-the entry points choose `clock_for(account, customer, request_clock)` for the use cases acting for
-it (subscription create, meter events' default timestamp and 35-day/5-minute window).
+the entry points choose `clock_for(account, customer, request_clock)` (`tally.billing.clocks`) for
+the use cases acting for it (subscription create, meter events' default timestamp and
+35-day/5-minute window).
 
 Membership: a customer joins a clock in its own create transaction, which bumps the clock's
-customer counter (`objects.Counter`), requires the clock to exist, and claims slot
+customer counter (`tally.store.changes.Counter`), requires the clock to exist, and claims slot
 `<clock>#<n>` (n = the count read, so two concurrent joins cannot take the same slot and a fourth
 is refused: at most `MAX_CUSTOMERS`). The slots are how `advance` and `delete` find the customers
 (one GetItem each, no index). A customer deleted on its own keeps its slot (it still counts).
@@ -33,8 +34,8 @@ from tally.errors import Conflict, InvalidRequest, NotFound, invalid
 from tally.ids import new_id
 from tally.presenters.test_clocks import clock as present
 from tally.settings import settings
-from tally.store import claims, lists, objects, queues
-from tally.store.objects import Counter, Exists, Guard, Stored
+from tally.store import claims, lists, objects, queues, transactions
+from tally.store.changes import Change, Counter, Exists, Guard, Stored, Unique, Write
 
 MAX_CUSTOMERS = 3  # Stripe's limit of customers per test clock
 DELETES_AFTER_SECONDS = 30 * 86400  # Stripe deletes a clock 30 days after its creation
@@ -67,42 +68,6 @@ def list_(account: str, window: Window, clock: Clock) -> Page[TestClock]:
     return lists.list_records(
         account, TestClock, window, clock, label=LABEL, where=lambda tc: not expired(tc, clock)
     )
-
-
-def frozen(account: str, clock_id: str, request_clock: Clock) -> Clock:
-    """The Clock of a test clock's frozen time (the request's clock if the test clock is gone).
-    An expired clock still gives its time: its customers' objects stay consistent until deleted."""
-    try:
-        return Clock.at(objects.get(account, clock_id, TestClock, request_clock).frozen_time)
-    except NotFound:
-        return request_clock
-
-
-def clock_for(account: str, customer_id: str | None, request_clock: Clock) -> Clock:
-    """The clock a use case acting for `customer_id` runs at: its test clock's frozen time, else
-    the request's. An unknown customer runs at the request's clock (the use case reports it)."""
-    if not customer_id:
-        return request_clock
-    try:
-        customer = objects.get(account, customer_id, Customer, request_clock)
-    except NotFound:
-        return request_clock
-    if customer.test_clock is None:
-        return request_clock
-    return frozen(account, customer.test_clock, request_clock)
-
-
-def clock_for_subscription(account: str, subscription_id: str, request_clock: Clock) -> Clock:
-    """The clock a use case acting on a subscription runs at: its test clock's frozen time (an
-    update or cancel of a subscription on a test clock happens at the clock's time), else the
-    request's. An unknown subscription runs at the request's clock (the use case reports it)."""
-    try:
-        subscription = objects.get(account, subscription_id, Subscription, request_clock)
-    except NotFound:
-        return request_clock
-    if subscription.test_clock is None:
-        return request_clock
-    return frozen(account, subscription.test_clock, request_clock)
 
 
 def customers_of(account: str, test_clock: TestClock) -> list[str]:
@@ -159,7 +124,7 @@ def create_customer(
     at = Clock.at(test_clock.frozen_time)
     change = customers.new({**fields, "test_clock": test_clock.id}, metadata, at)
     change.claim.append(
-        objects.Unique(
+        Unique(
             SLOT,
             f"{test_clock.id}#{n}",
             Conflict("A customer joined this test clock at the same time; retry."),
@@ -362,25 +327,25 @@ def _remove_objects_of(account: str, customer_id: str, clock: Clock) -> None:
             page = lists.list_records(account, cls, Window(limit=100), clock, customer=customer_id)
             if not page.data:
                 break
-            batch: list[objects.Write] = []
+            batch: list[Write] = []
             released: set[tuple[str, str]] = set()  # a transaction names each claim once
             for record in page.data:
                 write = _removal(objects.load(account, record.id, cls, clock))
-                if batch and not objects.fits([*batch, write]):
-                    objects.commit(account, batch, clock)
+                if batch and not transactions.fits([*batch, write]):
+                    transactions.commit(account, batch, clock)
                     batch, released = [], set()
                 write.change.release = [r for r in write.change.release if r not in released]
                 released.update(write.change.release)
                 batch.append(write)
-            objects.commit(account, batch, clock)
+            transactions.commit(account, batch, clock)
 
 
-def _removal(stored: Stored[Invoice] | Stored[Subscription]) -> objects.Write:
+def _removal(stored: Stored[Invoice] | Stored[Subscription]) -> Write:
     """The silent delete of one record with the claims that name it."""
     record = stored.record
     if isinstance(record, Subscription):
         release = [(subscriptions.ITEM, i.id) for i in record.items]
     else:
         release = [(cycles.INVOICE_PERIOD, f"{record.subscription}@{record.period_start}")]
-    change = objects.Change(record, None, {}, release=release)  # no event
-    return objects.Write(change, stored, delete=True)
+    change = Change(record, None, {}, release=release)  # no event
+    return Write(change, stored, delete=True)

@@ -29,7 +29,7 @@ from tally.clock import Clock
 from tally.domain.records import Invoice, Price, Subscription
 from tally.errors import Conflict, invalid
 from tally.ids import new_id
-from tally.store.objects import Unique
+from tally.store.changes import Unique
 
 NOW = -1  # `trial_end=now`
 

@@ -32,7 +32,7 @@ from tally.domain.records import InvoiceLine, Meter, Price, Product
 from tally.ids import new_id
 from tally.store import billed, objects, usage
 from tally.store.billed import StoredPeriod
-from tally.store.objects import Aux
+from tally.store.changes import Aux
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Alert watch lists (what ingestion evaluates) and trigger claims (what fired).
 
 Watch lists (body: `{"alerts": [Alert records], "customer_alerts": n}`, `version`), written in the
-transaction of the alert change that alters them (`objects.Side`, version-checked):
+transaction of the alert change that alters them (`changes.Side`, version-checked):
 
   every customer  pk = acct#unique#meter_event_name#<event name>  sk = alerts#<meter id>
                   (beside the meter's event-name claim: ingestion reads both in one Query,
@@ -13,7 +13,7 @@ Only active alerts are listed, at most 25 per list (`domain.alerts.MAX_PER_METER
 
 Trigger claims: `acct#unique#alert_trigger#<alert>#<customer>#<once | period start | nosub>`,
 Put only if absent in ONE transaction with the `billing.alert.triggered` event
-(`objects.claim_with_event`): of any number of concurrent evaluations exactly one records it.
+(`transactions.claim_with_event`): of any number of concurrent evaluations exactly one records it.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from pynamodb.exceptions import GetError
 from tally.clock import Clock
 from tally.domain.alerts import Watch
 from tally.domain.records import Alert, Meter
-from tally.store import codec, meter_names, objects
+from tally.store import codec, meter_names, objects, transactions
+from tally.store.changes import Side
 from tally.store.errors import raise_translated
 from tally.store.models import ObjectItem, bind
-from tally.store.objects import Side
 
 TRIGGER = "alert_trigger"
 EVENT_TYPE = "billing.alert.triggered"
@@ -85,4 +85,6 @@ def fired(account: str, values: Iterable[str]) -> set[str]:
 def trigger(account: str, alert: Alert, value_key: str, event_object: dict[str, Any], clock: Clock) -> bool:
     """Record an alert's trigger (claim `value_key`) with its event (`data.object` =
     `event_object`), unless it is already recorded; True when this call recorded it."""
-    return objects.claim_with_event(account, TRIGGER, value_key, alert.id, EVENT_TYPE, event_object, clock)
+    return transactions.claim_with_event(
+        account, TRIGGER, value_key, alert.id, EVENT_TYPE, event_object, clock
+    )

@@ -8,7 +8,7 @@ Reading a subscription's open periods is ONE Query on its partition (`begins_wit
 items are deleted once settled, so it returns only the few periods of the last 36 days (plus the
 interval before the check). The period close reads them with the subscription record itself, in
 the one Query it needs instead of a GetItem (`with_open_periods`). Writes ride in the finalizing transaction
-(`tally.store.objects.commit`'s `aux`), each conditional on the version read.
+(`tally.store.transactions.commit`'s `aux`), each conditional on the version read.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from pynamodb.exceptions import QueryError
 from tally.clock import Clock
 from tally.domain.true_ups import BilledPeriod
 from tally.errors import Conflict
-from tally.store import codec, objects
+from tally.store import codec
+from tally.store.changes import Aux, R, Stored
 from tally.store.errors import raise_translated
+from tally.store.items import checked, created_ms
 from tally.store.models import OBJECT_SK, ObjectItem, bind
-from tally.store.objects import Aux, R, Stored
 
 KIND = "billed_usage"
 PREFIX = "billed#"
@@ -75,8 +76,8 @@ def with_open_periods(
                 periods.append(StoredPeriod(codec.loads(BilledPeriod, str(item.body)), int(item.version)))
     except QueryError as exc:
         raise_translated(exc)
-    found = objects.checked(record, cls.OBJECT, subscription_id, clock)
-    return Stored(codec.loads(cls, str(found.text)), int(found.version), objects.created_ms(found)), periods
+    found = checked(record, cls.OBJECT, subscription_id, clock)
+    return Stored(codec.loads(cls, str(found.text)), int(found.version), created_ms(found)), periods
 
 
 def _conflict(period: BilledPeriod) -> Conflict:

@@ -13,7 +13,7 @@ from typing import Any
 
 from tally.store import event_log
 from tally.store.models import ObjectItem, bind
-from tally.store.objects import record_items
+from tally.store.transactions import record_items
 
 
 def put_records(account: str, records: Iterable[tuple[Any, int]]) -> int:

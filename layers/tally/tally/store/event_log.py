@@ -15,12 +15,13 @@ from tally.context import current_request
 from tally.ids import new_id
 from tally.settings import settings
 from tally.store import filters
+from tally.store.items import read_item
 from tally.store.models import OBJECT_SK, ObjectItem
 
 if TYPE_CHECKING:
     from pynamodb.transactions import TransactWrite
 
-    from tally.store.objects import Change
+    from tally.store.changes import Change
 
 from tally.domain.api_version import API_VERSION
 
@@ -103,6 +104,4 @@ def items_of(account: str, event: ObjectItem) -> list[ObjectItem]:
 
 def load(account: str, event_id: str, clock: Clock) -> dict[str, Any]:
     """One event; NotFound (404) when absent or past the retention window."""
-    from tally.store.objects import read_item
-
     return json.loads(str(read_item(account, event_id, KIND, clock).text))

@@ -22,9 +22,10 @@ from pynamodb.exceptions import GetError, QueryError
 from tally.clock import Clock
 from tally.domain.listing import Page, Window
 from tally.store import codec, event_log
+from tally.store.changes import R
 from tally.store.errors import raise_translated
+from tally.store.items import created_ms, read_item
 from tally.store.models import OBJECT_SK, ObjectItem, bind
-from tally.store.objects import R, created_ms, read_item
 
 T = TypeVar("T")
 Partition = tuple[str, str]  # (field, value) of the by_field index: see tally.store.filters

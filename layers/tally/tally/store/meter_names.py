@@ -22,9 +22,9 @@ from tally.domain.alerts import Watch
 from tally.domain.records import Meter
 from tally.errors import InvalidRequest
 from tally.store import codec, objects
+from tally.store.changes import Unique
 from tally.store.errors import raise_translated
 from tally.store.models import OBJECT_SK, ObjectItem, bind
-from tally.store.objects import Unique
 
 KIND = "meter_event_name"
 

@@ -29,8 +29,9 @@ from tally.settings import settings
 from tally.store import aws, codec, errors
 from tally.store.errors import raise_translated
 from tally.store.event_log import sort_stamp
+from tally.store.items import read_item
 from tally.store.models import OBJECT_SK, ObjectItem, bind
-from tally.store.objects import connection, read_item
+from tally.store.transactions import connection
 
 CLAIM = "notification_endpoint"
 

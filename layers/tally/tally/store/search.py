@@ -32,10 +32,11 @@ from tally.clock import Clock
 from tally.domain import search_plan
 from tally.domain.search_plan import Source
 from tally.store import claims, codec, filters
+from tally.store.changes import R
 from tally.store.errors import raise_translated
+from tally.store.items import created_ms
 from tally.store.lists import ReadStats
 from tally.store.models import OBJECT_SK, ObjectItem, bind
-from tally.store.objects import R, created_ms
 from tally.store.search_index import metadata_key
 
 LOOKUP_KEY_CLAIM = "price_lookup_key"  # the claim kind billing.prices takes for a lookup key

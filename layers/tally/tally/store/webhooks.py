@@ -28,8 +28,9 @@ from tally.errors import Conflict
 from tally.settings import settings
 from tally.store import codec, errors
 from tally.store.aws import dynamodb
+from tally.store.changes import Stored
 from tally.store.models import OBJECT_SK, ObjectItem
-from tally.store.objects import Stored, load
+from tally.store.objects import load
 
 KIND = WebhookEndpoint.OBJECT
 SECRET_SK = "secret"
