@@ -38,7 +38,7 @@ from tally.billing import (
     meters,
     prices,
     products,
-    subscriptions,
+    subscription_creation,
 )
 from tally.billing import cycles as billing_cycles
 from tally.billing.meters import MeterSpec
@@ -164,7 +164,7 @@ class Run:
         self.received = 0
         self.drafts: list[tuple[int, str]] = []  # (finalizes at, invoice id)
         self.record_until(scenario.start)
-        self.sub = subscriptions.create(
+        self.sub = subscription_creation.create(
             self.account,
             self.customer,
             [ItemSpec(world.first, "items[0][price]")],
