@@ -358,11 +358,23 @@ def _grant_target(resource: Any) -> tuple[str, str]:
         return logical_id, "table"
     if isinstance(resource, dict) and "Ref" in resource and resource["Ref"] in _topics():
         return resource["Ref"], "topic"  # !Ref of a topic is its ARN
+    if isinstance(resource, dict) and resource.get("Fn::Sub") in _ACCOUNT_WIDE:
+        return _ACCOUNT_WIDE[resource["Fn::Sub"]]
     if isinstance(resource, dict) and "Fn::Sub" in resource:
         found = re.fullmatch(r"\$\{(\w+)\.Arn\}/index/\*", resource["Fn::Sub"])
         assert found, resource
         return found.group(1), "index"
     raise AssertionError(f"unexpected policy resource {resource!r}")
+
+
+# Resources named by a pattern: each account's notification topic, and any queue of the AWS account
+# (a notification subscription reads a customer queue's policy).
+ACCOUNT_TOPICS = "NotificationTopic-acct_*"
+ANY_QUEUE = "*"
+_ACCOUNT_WIDE = {
+    "${NotificationTopic}-acct_*": (ACCOUNT_TOPICS, "topic"),
+    "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:*": (ANY_QUEUE, "queue"),
+}
 
 
 def template_grants(logical_id: str) -> set[Grant]:
@@ -406,20 +418,27 @@ def needed_sns_grants(operation: str, params: dict[str, Any]) -> list[tuple[str,
     encrypted with a KMS key also needs kms:GenerateDataKey and kms:Decrypt on that key."""
     if operation == "Unsubscribe":  # authorized on the subscription's topic
         arn = str(params.get("SubscriptionArn", "")).rsplit(":", 1)[0]
+    elif operation == "CreateTopic":
+        arn = str(params.get("Name", ""))
     else:
         arn = str(params.get("TopicArn", ""))
     name = arn.rsplit(":", 1)[-1]
+    stack_topic = name
+    if re.search(r"NotificationTopic-acct_\w+$", name):  # an account's topic, encrypted as the stack's
+        stack_topic, name = name.rsplit("-", 1)[0], ACCOUNT_TOPICS
     grants = [(name, f"sns:{operation}", "topic")]
     if operation in ("Publish", "PublishBatch"):
         for logical_id, props in _topics().items():
             key = props.get("KmsMasterKeyId")
-            if name.endswith(logical_id) and isinstance(key, dict) and "Ref" in key:
+            if stack_topic.endswith(logical_id) and isinstance(key, dict) and "Ref" in key:
                 grants += [(key["Ref"], "kms:GenerateDataKey", "key"), (key["Ref"], "kms:Decrypt", "key")]
     return grants
 
 
 def needed_sqs_grants(operation: str, params: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(queue name, IAM action, "queue") an SQS call is authorized against."""
+    if operation in ("GetQueueUrl", "GetQueueAttributes"):  # only ever of a customer's queue
+        return [(ANY_QUEUE, f"sqs:{operation}", "queue")]
     name = str(params.get("QueueUrl", "")).rsplit("/", 1)[-1]
     return [(name, _SQS_ACTIONS.get(operation, f"sqs:{operation}"), "queue")]
 

@@ -64,13 +64,22 @@ def table_names(template: Template, prefix: str = "tally-local-") -> dict[str, s
     return {logical_id: f"{prefix}{logical_id}" for logical_id in template.tables}
 
 
+def stack_name(template: Template, names: dict[str, str]) -> str:
+    """What `AWS::StackName` stands for locally: the prefix of the local names (`tally-local`), as
+    CloudFormation names a stack's queues `<stack>-<logical id>-<suffix>`."""
+    logical_id = next(iter(template.tables))
+    return names.get(logical_id, f"tally-local-{logical_id}").removesuffix(f"-{logical_id}")
+
+
 def resolve_env(template: Template, env: dict[str, Any], names: dict[str, str]) -> dict[str, str]:
     """Turn a function's template environment into strings (`!Ref Table` → the local table name)."""
     out = {}
     for key, value in env.items():
         if isinstance(value, dict) and "Ref" in value:
             ref = value["Ref"]
-            if ref in names:
+            if ref == "AWS::StackName":
+                out[key] = stack_name(template, names)
+            elif ref in names:
                 out[key] = names[ref]
             else:
                 params = template.raw.get("Parameters", {})

@@ -14,9 +14,11 @@ which SNS never does). `install()` changes moto's subscription delivery for `ema
 confirmed at once locally (moto marks them confirmed): there is no SubscriptionConfirmation
 message and no confirmation link to follow.
 
-It also makes moto's `Subscribe` behave like SNS's for an endpoint already subscribed: with other
-attributes (another account's filter policy) SNS refuses with InvalidParameter, where moto would
-silently overwrite the standing subscription's filter policy.
+It also makes moto's `Subscribe` behave like SNS's for an endpoint already subscribed to the same
+topic: with other attributes (another filter policy) SNS refuses with InvalidParameter, where moto
+would silently overwrite the standing subscription's filter policy. (Each account has its own
+topic, so this binds within one account only.) Not emulated: SNS's confirmation of email and HTTPS
+subscriptions (docs/API.md, "Notifications", threat model).
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ _running: ContextVar[str | None] = ContextVar("_running", default=None)
 # Powertools documents GetItem as required: it reads the existing record when a conditional put
 # fails without returning it (ReturnValuesOnConditionCheckFailure, boto3 >= 1.26.164, avoids that).
 IDEMPOTENCY_FALLBACK = {("IdempotencyTable", "GetItem", "table")}
+# Deleting a notification subscription made on the stack's topic, before accounts had their own
+# topics (template.yaml, NotificationLegacyUnsubscribe): no new subscription is made there any more.
+LEGACY_UNSUBSCRIBE = {("NotificationTopic", "sns:Unsubscribe", "topic")}
 
 
 @pytest.fixture
@@ -176,11 +179,38 @@ def test_api_needs_exactly_what_its_policy_grants(api, needed):
     assert nsub.status == 200, nsub.text
     assert api.get("/v1/notification_subscriptions").status == 200
     assert api.delete(f"/v1/notification_subscriptions/{nsub.json['id']}").status == 200
+    queue = _own_queue(api.account.id)
+    nsub = api.post(
+        "/v1/notification_subscriptions", {"protocol": "sqs", "endpoint": queue, "event_types": ["*"]}
+    )
+    assert nsub.status == 200, nsub.text
     assert api.delete(f"/v1/customers/{cus}").status == 200
     clock = api.post("/v1/test_helpers/test_clocks", {"frozen_time": 2_000_000_000}).json
     assert support.advance_clock(api, api.functions, clock["id"], 2_000_000_060)["status"] == "ready"
     # THEN the calls needed exactly the API function's policy: nothing missing, nothing else granted
-    assert needed["ApiFunction"] | IDEMPOTENCY_FALLBACK == support.template_grants("ApiFunction")
+    assert needed["ApiFunction"] | IDEMPOTENCY_FALLBACK | LEGACY_UNSUBSCRIBE == support.template_grants(
+        "ApiFunction"
+    )
+
+
+def _own_queue(account: str) -> str:
+    """A customer's queue (made outside Tally) whose policy names the account's topic."""
+    import json
+    import os
+
+    from tally.store.aws import sqs
+
+    url = sqs().create_queue(QueueName=f"lp-{account[-8:]}")["QueueUrl"]
+    arn = sqs().get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    topic = f"{os.environ['NOTIFICATION_TOPIC_ARN']}-{account}"
+    grant = {
+        "Effect": "Allow",
+        "Principal": {"Service": "sns.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Condition": {"ArnEquals": {"aws:SourceArn": topic}},
+    }
+    sqs().set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps({"Statement": [grant]})})
+    return str(arn)
 
 
 def test_billing_cycle_functions_need_exactly_what_their_policies_grant(functions, needed):

@@ -16,7 +16,9 @@ class Settings:
     endpoint_url: str | None
     livemode: bool
     billing_queue_url: str | None = None  # where the scheduled close sends due periods
-    notification_topic_arn: str | None = None  # the SNS topic of /v1/notification_subscriptions
+    notification_topic_arn: str | None = None  # the stack's SNS topic; accounts' topics are named after it
+    notification_key: str | None = None  # the KMS key that encrypts accounts' topics (none locally)
+    stack_name: str | None = None  # the stack's queues (`<stack>-…`) are never notification endpoints
     # Locally only: `https` notification subscriptions may be http://127.0.0.1 (never on AWS).
     allow_local_http: bool = False
     test_clock_queue_url: str | None = None  # where a test clock's advance is sent (its worker runs it)
@@ -39,6 +41,8 @@ class Settings:
             livemode=env.get("TALLY_LIVEMODE", "false").lower() == "true",
             billing_queue_url=env.get("BILLING_QUEUE_URL") or None,
             notification_topic_arn=env.get("NOTIFICATION_TOPIC_ARN") or None,
+            notification_key=env.get("NOTIFICATION_KEY") or None,
+            stack_name=env.get("STACK_NAME") or None,
             allow_local_http=env.get("TALLY_ALLOW_LOCAL_HTTP", "false").lower() == "true",
             test_clock_queue_url=env.get("TEST_CLOCK_QUEUE_URL") or None,
             invoice_grace_seconds=_grace(env.get("INVOICE_GRACE_SECONDS", "3600")),

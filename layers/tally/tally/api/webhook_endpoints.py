@@ -11,7 +11,7 @@ from tally.api.params import Params
 from tally.api.routing import Routes
 from tally.billing import webhooks
 from tally.domain.webhooks import MAX_URL_LENGTH
-from tally.errors import missing
+from tally.errors import invalid, missing
 from tally.presenters.webhooks import attempt, deleted
 from tally.presenters.webhooks import endpoint as present
 
@@ -22,9 +22,20 @@ EVENTS_MAX = 100  # entries of enabled_events
 
 
 def _events(params: Params, *, required: bool) -> list[str] | None:
-    if required and not params.has("enabled_events"):
+    """`enabled_events`: None when absent (an update keeps the endpoint's); sent empty (`""`,
+    `null`, `[]`) it is 400 `parameter_invalid_empty`, as Stripe answers for a list it cannot unset."""
+    sent = params.has("enabled_events")
+    if required and not sent:
         raise missing("enabled_events")
-    return params.strings("enabled_events", max_items=EVENTS_MAX, max_length=EVENT_MAX)
+    events = params.strings("enabled_events", max_items=EVENTS_MAX, max_length=EVENT_MAX)
+    if sent and not events:
+        raise invalid(
+            "enabled_events",
+            "You passed an empty value for 'enabled_events'; it cannot be unset. "
+            "Name at least one event type, or '*'.",
+            code="parameter_invalid_empty",
+        )
+    return events
 
 
 @routes.route(f"POST {URL}")
@@ -38,7 +49,8 @@ def create(request: Request) -> dict[str, Any]:
     params.ignore("connect")  # Connect endpoints do not exist in Tally; false is the only meaning
     params.expand()
     params.done()
-    assert url is not None and events is not None
+    if url is None or events is None:  # `required` refuses absence; this keeps mypy (and -O) honest
+        raise missing("url" if url is None else "enabled_events")
     endpoint, secret = webhooks.create(
         request.account, url, events, description, metadata, api_version, request.clock
     )
@@ -54,7 +66,12 @@ def retrieve(request: Request) -> dict[str, Any]:
 @routes.route(f"POST {URL}/{{id}}")
 def update(request: Request) -> dict[str, Any]:
     params = request.params()
+    url_sent = params.has("url")
     url = params.str("url", max_length=MAX_URL_LENGTH)
+    if url_sent and not url:  # `url=` would be ignored: say so, as Stripe does
+        raise invalid(
+            "url", "You passed an empty value for 'url'; it cannot be unset.", "parameter_invalid_empty"
+        )
     events = _events(params, required=False)
     description = params.str("description", max_length=5000, empty_ok=True)
     disabled = params.bool("disabled")

@@ -1,14 +1,16 @@
 """Delivering the outbox: each new event-log item (read from the objects table's stream by
-functions/dispatch) goes to the notification topic and to the webhook queue.
+functions/dispatch) goes to the stack's notification topic (the operator's subscription), to the
+account's own topic (its subscriptions; skipped when it never had one), and to the webhook queue.
 
 At least once: a batch that fails part-way is retried from the first event not delivered, and an
 event whose topic publish succeeded but whose webhook message failed is published again on the
 retry. Subscribers and webhook endpoints see each event at least once and may dedupe on its id
 (`evt_…`), as with Stripe's webhooks. SNS standard topics have no deduplication.
 
-Crash points of `deliver`: (1) the publish — nothing sent yet, the retry publishes; (2) the
-webhook message — the event was published, the retry publishes it again (a duplicate, never a
-loss) and sends the message.
+Crash points of `deliver`: (1) the stack topic's publish — nothing sent yet, the retry publishes;
+(2) the account topic's publish — the retry publishes to both again (duplicates, never a loss);
+(3) the webhook message — the event was published, the retry publishes it again and sends the
+message.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ def message_of(item: Outboxed) -> str:
 
 
 def deliver(item: Outboxed) -> None:
-    """Publish the event to the notification topic, then ask for its webhook deliveries."""
-    notifications.publish(message_of(item), message_attributes(item.account, item.event))
+    """Publish the event to the stack's topic and the account's, then ask for its webhook deliveries."""
+    message, attributes = message_of(item), message_attributes(item.account, item.event)
+    notifications.publish(message, attributes)
+    notifications.publish(message, attributes, account=item.account)
     notifications.enqueue_webhook(item.account, item.id)

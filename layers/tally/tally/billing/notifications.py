@@ -1,11 +1,16 @@
 """Notification subscriptions (a Tally extension): an account subscribes an email address, an
-HTTPS URL or an SQS queue to its own events on the notification topic.
+HTTPS URL or an SQS queue to its own events on its own notification topic.
 
-Creating one subscribes the endpoint on SNS with the account's filter policy
-(`domain.notifications.filter_policy`: the account, the event types, optionally one customer),
-then stores the record holding the SNS SubscriptionArn; deleting unsubscribes, then deletes the
-record (crash points: `tally.store.notifications`). Email and HTTPS endpoints must confirm the
-subscription (SNS sends them a confirmation message) before they receive anything.
+Creating one creates the account's topic (once), subscribes the endpoint there with the account's
+filter policy (`domain.notifications.filter_policy`: the account, the event types, optionally one
+customer), then stores the record holding the SNS SubscriptionArn; deleting unsubscribes, then
+deletes the record (crash points: `tally.store.notifications`).
+
+Ownership (threat model: docs/API.md, "Notifications"): email and HTTPS endpoints confirm the
+subscription (SNS sends them a confirmation naming the account's topic) before they receive
+anything; an SQS queue must name the account's topic in its access policy, checked here before
+subscribing (SNS would not deliver otherwise), and no queue of Tally's own stack is accepted.
+Another account's subscription to the same endpoint is on another topic: it never blocks this one.
 """
 
 from __future__ import annotations
@@ -13,7 +18,12 @@ from __future__ import annotations
 from tally.billing.references import referenced
 from tally.clock import Clock
 from tally.domain.listing import Page, Window
-from tally.domain.notifications import NotificationSubscription, check_endpoint, filter_policy
+from tally.domain.notifications import (
+    NotificationSubscription,
+    check_endpoint,
+    filter_policy,
+    queue_grants_topic,
+)
 from tally.domain.records import Customer
 from tally.errors import InvalidRequest
 from tally.ids import new_id
@@ -44,7 +54,17 @@ def create(
         region=region,
         aws_account=aws_account,
         allow_local_http=settings().allow_local_http,
+        stack=settings().stack_name,
     )
+    topic = notifications.topic_of(account)
+    if protocol == "sqs" and not queue_grants_topic(notifications.queue_policy(endpoint), topic):
+        raise InvalidRequest(
+            "The queue's access policy must let this account's topic send to it: an Allow statement "
+            'for {"Service": "sns.amazonaws.com"}, action sqs:SendMessage, condition '
+            f'{{"ArnEquals": {{"aws:SourceArn": "{topic}"}}}}.',
+            code="parameter_invalid",
+            param="endpoint",
+        )
     if customer is not None:
         referenced(account, customer, Customer, "customer", clock)
     standing = notifications.holder(account, protocol, endpoint)
@@ -54,7 +74,8 @@ def create(
             code="resource_already_exists",
             param="endpoint",
         )
-    arn = notifications.subscribe(protocol, endpoint, filter_policy(account, event_types, customer))
+    notifications.create_topic(account)
+    arn = notifications.subscribe(topic, protocol, endpoint, filter_policy(account, event_types, customer))
     record = NotificationSubscription(
         id=new_id("nsub"),
         created=clock.now,

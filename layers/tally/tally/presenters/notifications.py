@@ -17,6 +17,7 @@ def subscription(s: NotificationSubscription, livemode: bool) -> dict[str, Any]:
         "event_types": list(s.event_types),
         "livemode": livemode,
         "protocol": s.protocol,
+        "topic": s.topic,  # the topic SNS delivers from: receivers check it (docs/API.md)
     }
     return out
 
