@@ -278,3 +278,40 @@ def test_usage_stored_before_per_second_items_counts_at_its_minutes_first_second
     assert usage.aggregate(account, m, "cus_b", h + 30, h + 60) == 2
     assert usage.aggregate(account, m, "cus_b", h + 1, h + HOUR) == 2
     assert usage.aggregate(account, m, "cus_b", h, h + HOUR) == 7
+
+
+def test_a_test_clock_advance_bills_a_period_end_inside_a_minute_to_the_second(api):
+    from test_test_clocks import CLOCKS, EVENT, FEB_15, MAR_15, T0, _advanced, _event, _invoices
+
+    # GIVEN a clock at Jan 15 00:00:37 and a subscription on it (periods end on the 15th at 00:00:37),
+    # on the walkthrough price (4 cents per 100 tokens, rounded up)
+    clock = ok(api.post(CLOCKS, {"frozen_time": T0 + 37}))["id"]
+    customer = ok(api.post("/v1/customers", {"name": "Second Co", "test_clock": clock}))["id"]
+    meter = ok(
+        api.post(
+            "/v1/billing/meters",
+            {"display_name": "Tokens", "event_name": EVENT, "default_aggregation": {"formula": "sum"}},
+        )
+    )
+    price = ok(
+        api.post(
+            "/v1/prices",
+            {
+                "currency": "usd",
+                "product_data": {"name": "Tokens"},
+                "unit_amount": 4,
+                "transform_quantity": {"divide_by": 100, "round": "up"},
+                "recurring": {"interval": "month", "usage_type": "metered", "meter": meter["id"]},
+            },
+        )
+    )
+    sub = ok(api.post("/v1/subscriptions", {"customer": customer, "items": [{"price": price["id"]}]}))["id"]
+    # AND, the clock at Feb 15 00:00:00, 100 tokens stamped 00:00:10 and 200 stamped 00:00:50
+    assert _advanced(api, clock, FEB_15)["status"] == "ready"
+    ok(_event(api, customer, 100, FEB_15 + 10))
+    ok(_event(api, customer, 200, FEB_15 + 50))
+    # WHEN the clock is advanced past both period ends (Feb 15 and Mar 15, 00:00:37)
+    assert _advanced(api, clock, MAR_15 + 7200)["status"] == "ready"
+    # THEN the first period bills the 100 stamped before its end (1 × 4), the second the 200 (2 × 4)
+    cycles = [i for i in _invoices(api, sub) if i["billing_reason"] == "subscription_cycle"]
+    assert [(i["period_end"], i["total"]) for i in cycles] == [(FEB_15 + 37, 4), (MAR_15 + 37, 8)]
