@@ -315,3 +315,23 @@ def test_a_test_clock_advance_bills_a_period_end_inside_a_minute_to_the_second(a
     # THEN the first period bills the 100 stamped before its end (1 × 4), the second the 200 (2 × 4)
     cycles = [i for i in _invoices(api, sub) if i["billing_reason"] == "subscription_cycle"]
     assert [(i["period_end"], i["total"]) for i in cycles] == [(FEB_15 + 37, 4), (MAR_15 + 37, 8)]
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(st.tuples(st.integers(0, 3 * HOUR - 1), st.integers(-20, 500)), max_size=30),
+    st.lists(st.integers(0, 3 * HOUR), min_size=1, max_size=5),
+)
+def test_a_last_meter_reads_the_latest_event_of_any_span(stamps, cuts):
+    # GIVEN events of a `last` meter at random seconds over three hours (ties: the later arrival)
+    account = f"acct_lastcuts{time.monotonic_ns()}"
+    events = [_ev(f"e{i}", value, BASE + at) for i, (at, value) in enumerate(stamps)]
+    usage.record(account, Formula.LAST, 1, events, now=STORE_NOW)
+    m = _meter("last")
+    bounds = sorted({0, 3 * HOUR, *cuts})
+    # THEN each span reads the value of its latest event (0 when it holds none)
+    for lo, hi in itertools.pairwise(bounds):
+        inside = [e for e in events if BASE + lo <= e.timestamp < BASE + hi]
+        latest = max(enumerate(inside), key=lambda p: (p[1].timestamp, p[0]), default=None)
+        expected = latest[1].value if latest else 0
+        assert usage.aggregate(account, m, "cus_b", BASE + lo, BASE + hi) == expected
