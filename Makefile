@@ -2,26 +2,39 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# One stamp per dependency set of pyproject.toml: each target installs only the set it needs.
+STAMP = $(VENV)/.installed-$(1)
+DEPS := pyproject.toml layers/tally/requirements.txt
 
 .PHONY: install run test lint format bench clean
+.PRECIOUS: $(VENV)/.installed-%
 
-install: $(STAMP)
+# Everything (local + test + lint): what a contributor wants once.
+install: $(call STAMP,dev)
 
-$(STAMP): pyproject.toml layers/tally/requirements.txt
-	@test -x $(BIN)/python || { echo "Creating $(VENV) with $(PYTHON)…"; $(PYTHON) -m venv $(VENV); }
-	@echo "Installing Tally and its dev tools into $(VENV) (first time takes a minute)…"
+$(BIN)/python:
+	@echo "Creating $(VENV) with $(PYTHON)…"
+	@$(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -e ".[dev]"
-	@touch $(STAMP)
 
-run: $(STAMP)
+# `make X` installs the set pyproject.toml names X (once, again when pyproject.toml changes).
+# A larger set also stamps the sets it contains, so `make install` then `make run` installs nothing.
+$(VENV)/.installed-%: $(DEPS) | $(BIN)/python
+	@echo "Installing Tally and its $* dependencies into $(VENV) (once)…"
+	@$(BIN)/python -m pip install --quiet -e ".[$*]"
+	@touch $@
+	@case "$*" in \
+		dev) touch $(call STAMP,test) $(call STAMP,lint) $(call STAMP,local) ;; \
+		test|lint) touch $(call STAMP,local) ;; \
+	esac
+
+run: $(call STAMP,local)
 	@$(BIN)/python -m tally_local
 
-test: $(STAMP)
+test: $(call STAMP,test)
 	@$(BIN)/python -m pytest
 
-lint: $(STAMP)
+lint: $(call STAMP,lint)
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
 	@$(BIN)/mypy
@@ -30,12 +43,12 @@ lint: $(STAMP)
 	@out=$$($(BIN)/checkov --file template.yaml --framework cloudformation --quiet --compact --skip-download); \
 		rc=$$?; echo "$$out"; test $$rc -eq 0 && ! echo "$$out" | grep -q "Parsing errors"
 
-format: $(STAMP)
+format: $(call STAMP,lint)
 	@$(BIN)/ruff format .
 	@$(BIN)/ruff check --fix .
 
 # Options go in ARGS: make bench ARGS="--scale 0.05 --runs 1" (README.md lists them).
-bench: $(STAMP)
+bench: $(call STAMP,test)
 	@$(BIN)/python -m bench $(ARGS)
 
 clean:

@@ -45,6 +45,7 @@ def roots() -> dict[str, type[StripeObject]]:
     """The SDK class of each `object` value Tally serves."""
     return {
         "customer": stripe.Customer,
+        "customer_balance_transaction": stripe.CustomerBalanceTransaction,
         "product": stripe.Product,
         "price": stripe.Price,
         "plan": stripe.Plan,

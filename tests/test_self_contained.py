@@ -15,6 +15,7 @@ DATA_READERS = [
     "tests/integration/test_subscriptions_preview.py",
     "tests/integration/test_stripe_types.py",
     "tests/e2e/test_walkthrough.py",
+    "tests/test_readme.py",
 ]
 
 

@@ -15,12 +15,14 @@ def main() -> int:
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack
     port = int(os.environ.get("TALLY_PORT", "4242"))
     print("Starting Tally locally (moto as AWS, tables from template.yaml)…", flush=True)
+    from tally_local.aws import BadLogLevel, log_level
     from tally_local.moto_patch import WrongMotoVersion, check_version
     from tally_local.stack import Stack, default_keys
 
     try:
         check_version()
-    except WrongMotoVersion as exc:
+        log_level()
+    except (WrongMotoVersion, BadLogLevel) as exc:
         print(exc, file=sys.stderr)
         return 1
     stack = Stack(port=port, keys=default_keys())

@@ -25,6 +25,26 @@ FAKE_CREDENTIALS = {
 }
 
 
+# The local default is quieter than the template's (LogLevel INFO on AWS, where logs are searched,
+# not read as they scroll): WARNING shows failures only; TALLY_LOG_LEVEL=INFO adds a line per period
+# closed, invoice finalized, event fanned out to webhooks, clock advanced (README: Run it locally).
+DEFAULT_LOG_LEVEL = "WARNING"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class BadLogLevel(ValueError):
+    """TALLY_LOG_LEVEL names no logging level."""
+
+
+def log_level() -> str:
+    """The handlers' log level locally: TALLY_LOG_LEVEL (any case), else WARNING. Raises BadLogLevel
+    for another value, so a typo is said at start rather than silently logging everything."""
+    level = os.environ.get("TALLY_LOG_LEVEL", "").strip().upper() or DEFAULT_LOG_LEVEL
+    if level not in LOG_LEVELS:
+        raise BadLogLevel(f"TALLY_LOG_LEVEL={level!r} is not one of {', '.join(LOG_LEVELS)}.")
+    return level
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -163,8 +183,7 @@ def configure_environment(
     env["TALLY_WEBHOOKS_LOCAL"] = "true"  # webhooks may reach http://127.0.0.1 (never on AWS)
     env["TALLY_ALLOW_LOCAL_HTTP"] = "true"  # so may https notification subscriptions (never on AWS)
     env.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    env.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    env["POWERTOOLS_LOG_LEVEL"] = os.environ.get("TALLY_LOG_LEVEL", "WARNING")
+    env["POWERTOOLS_LOG_LEVEL"] = log_level()
     os.environ.update(env)
     from tally import settings
     from tally.store import aws

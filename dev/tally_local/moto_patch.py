@@ -40,7 +40,8 @@ def check_version(found: str | None = None) -> None:
         raise WrongMotoVersion(
             f"Tally's local runtime needs moto {MOTO_VERSION} (its transaction patch replaces a moto "
             f"internal), but moto {found} is installed. Run `make clean && make install` to rebuild "
-            f".venv from pyproject.toml, or `.venv/bin/pip install 'moto[server]=={MOTO_VERSION}'`."
+            f".venv from pyproject.toml, or "
+            f"`.venv/bin/pip install 'moto[dynamodb,sqs,sns,events]=={MOTO_VERSION}'`."
         )
 
 

@@ -3,6 +3,7 @@ the template's schedules and queue pollers (`tally_local.triggers`)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from dataclasses import dataclass, field
@@ -64,14 +65,11 @@ class Stack:
         self.gateway = Gateway(self.template, self.port)
         threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
         if self.triggers:
-            import logging
-
             triggers.start(self.template, queue_urls, sqs(), self._stop)
             streams.start(self.template, names, queue_urls, self._stop)
-            # One line per period closed: the billing functions log it at INFO (set after the
-            # handlers are loaded: the shared logger takes its level when first imported).
-            tally_logger = logging.getLogger("tally")
-            tally_logger.setLevel(min(tally_logger.level or logging.INFO, logging.INFO))
+        # The handlers' shared logger took POWERTOOLS_LOG_LEVEL when first imported, which may have
+        # been before configure_environment set it: set it again, to what the README documents.
+        logging.getLogger("tally").setLevel(aws.log_level())
         return self
 
     def stop(self) -> None:

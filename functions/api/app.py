@@ -7,6 +7,7 @@ from typing import Any
 from tally.api import (
     account_settings,
     alerts,
+    balance_transactions,
     customers,
     events,
     invoices,
@@ -39,6 +40,7 @@ ROUTES = merge(
     account_settings.routes,
     webhook_endpoints.routes,
     alerts.routes,
+    balance_transactions.routes,
 )
 
 

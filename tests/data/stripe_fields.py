@@ -25,6 +25,7 @@ from pathlib import Path
 # The resources Tally serves (file under resources/ → the interfaces kept from it).
 FILES = {
     "Customers.d.ts": "Customer",
+    "CustomerBalanceTransactions.d.ts": "CustomerBalanceTransaction",
     "Products.d.ts": "Product",
     "Prices.d.ts": "Price",
     "Plans.d.ts": "Plan",

@@ -208,13 +208,6 @@ ENTRIES: list[Entry] = [
     unknown("POST /v1/customers", {"shipping": {"name": "Ada"}}, "shipping"),
     unknown("POST /v1/customers", {"preferred_locales": ["fr"]}, "preferred_locales"),
     unknown("POST /v1/customers", {"invoice_prefix": "ADA"}, "invoice_prefix"),
-    url(
-        "POST /v1/customers/{id}/balance_transactions",
-        CUS + "/balance_transactions",
-        amount=-500,
-        currency="usd",
-    ),
-    url("GET /v1/customers/{id}/balance_transactions", CUS + "/balance_transactions"),
     # -- products and prices -----------------------------------------------------------------------
     unknown("POST /v1/products", {"id": "tokens"}, "id"),
     unknown(

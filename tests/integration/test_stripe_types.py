@@ -26,6 +26,9 @@ def served(api: support.Api) -> dict[str, dict[str, Any]]:
     """One of every object Tally serves, each as the API answered it (lists included)."""
     out: dict[str, dict[str, Any]] = {}
     out["customer"] = customer = ok(api.post("/v1/customers", {"name": "Jenny", "email": "j@example.com"}))
+    ledger = f"/v1/customers/{customer['id']}/balance_transactions"
+    out["customer_balance_transaction"] = ok(api.post(ledger, {"amount": -500, "currency": "usd"}))
+    out["list customer_balance_transactions"] = ok(api.get(ledger))
     out["product"] = product = ok(api.post("/v1/products", {"name": "Seats", "unit_label": "seat"}))
     out["meter"] = meter = ok(
         api.post(

@@ -32,6 +32,10 @@ ANSWERS: dict[str, str] = {
     "POST /v1/billing/meters/{id}/deactivate": "billing.meter",
     "POST /v1/billing/meters/{id}/reactivate": "billing.meter",
     "GET /v1/billing/meters/{id}/event_summaries": "list:billing.meter_event_summary",
+    "POST /v1/customers/{id}/balance_transactions": "customer_balance_transaction",
+    "GET /v1/customers/{id}/balance_transactions": "list:customer_balance_transaction",
+    "GET /v1/customers/{id}/balance_transactions/{transaction}": "customer_balance_transaction",
+    "POST /v1/customers/{id}/balance_transactions/{transaction}": "customer_balance_transaction",
 }
 for _path, _kind in _OBJECTS.items():
     ANSWERS[f"POST /v1/{_path}"] = _kind

@@ -24,8 +24,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from tally.billing import account_settings, pending, true_ups
 from tally.billing import invoices as invoice_builder
-from tally.billing import pending, true_ups
 from tally.billing.subscriptions import canceled, check_cancel_at, current_period, prices_of, view
 from tally.clock import Clock
 from tally.domain import invoices, prorations
@@ -123,9 +123,9 @@ def cancel(
     if invoice_now:
         prices = prices_of(account, s, clock)
         lines = tuple(_final_lines(account, s, prorate, prices, clock))
-        invoice = pending.invoice_now(
-            account, s, lines, Period(s.unbilled_period[0], clock.now), prices, clock
-        )
+        period = Period(s.unbilled_period[0], clock.now)
+        grace = account_settings.invoice_grace(account, clock)  # the draft finalizes on its own
+        invoice = pending.invoice_now(account, s, lines, period, prices, clock, grace=grace)
     latest = invoice.id if invoice is not None and invoice.lines else s.latest_invoice
     cleared = Stored(
         replace(s, pending_items=(), usage_segments=(), latest_invoice=latest),

@@ -38,7 +38,8 @@ the same due index; `close_periods` then sends `{"kind": "finalize", …}` for i
 hands it to `tally.billing.lifecycle`.
 
 A subscription that is no longer active is not billed (its final invoice, Stripe's `invoice_now`,
-belongs to the cancel flow, not yet built).
+belongs to the cancel flow); its due entry at its end + 36 days hands it to its last true-up
+(`tally.billing.final_true_ups`).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from tally.billing import account_settings, cancellations, changes, reminders
+from tally.billing import account_settings, cancellations, changes, final_true_ups, reminders
 from tally.billing import invoices as invoice_builder
 from tally.clock import Clock
 from tally.domain.records import Customer, Invoice, Subscription
@@ -96,7 +97,8 @@ def close_periods(
 class Billed:
     """What `bill_period` did: `billed` (with the invoice), `reminded` (a reminder written before
     the period ends, `billing.reminders`), or why nothing was to be done — `already_billed` (a
-    duplicate), `not_due` (the period has not ended), `ended` (not active)."""
+    duplicate), `not_due` (the period has not ended), `ended` (not active; its last true-up
+    done). An ended subscription's last true-up is `billed` too (`billing.final_true_ups`)."""
 
     outcome: str
     invoice: Invoice | None = None
@@ -121,8 +123,9 @@ def _bill_once(account: str, subscription_id: str, period_end: int, clock: Clock
     # the subscription and what its finalized invoices billed (late usage re-checked): ONE Query
     stored, billed_periods = billed.with_open_periods(account, subscription_id, Subscription, clock)
     s = stored.record
-    if not s.running:
-        return Billed("ended")
+    if not s.running:  # ended: its last true-up, once its periods settle (`billing.final_true_ups`)
+        outcome, invoice = final_true_ups.bill(account, stored, billed_periods, clock)
+        return Billed(outcome, invoice)
     start, end = s.unbilled_period
     if end > clock.now and reminders.send(account, stored, clock):
         return Billed("reminded")  # a reminder before the period ends (`billing.reminders`)
@@ -140,9 +143,10 @@ def _bill_once(account: str, subscription_id: str, period_end: int, clock: Clock
         line_prefix="il",
         billed_periods=billed_periods,
     )
+    finalizes_at = end + account_settings.invoice_grace(account, clock)
     invoice = replace(
         replace(view, billing_reason="subscription_cycle").as_record(),
-        automatically_finalizes_at=end + account_settings.invoice_grace(account, clock),
+        automatically_finalizes_at=finalizes_at,
     )
     after = replace(
         s, billed_through=end, status="active", latest_invoice=invoice.id
@@ -151,6 +155,7 @@ def _bill_once(account: str, subscription_id: str, period_end: int, clock: Clock
     nxt = after.unbilled_period
     if s.cancel_at_period_end or s.cancel_at == end:  # ends: no lines in advance (billing.cancellations)
         invoice, advanced = cancellations.at_period_end(account, s, view, (start, end), clock)
+        invoice = replace(invoice, automatically_finalizes_at=finalizes_at)  # it finalizes too
     else:
         renewed = changes.updated(
             after,

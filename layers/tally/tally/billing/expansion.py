@@ -50,6 +50,12 @@ EXPANDABLE: dict[str, dict[str, str | None]] = {
     },
     "subscription_item": {"discounts": None, "tax_rates": None},
     "billing.alert": {"usage_threshold.meter": "billing.meter"},
+    "customer_balance_transaction": {
+        "customer": "customer",
+        "invoice": "invoice",
+        "credit_note": None,
+        "checkout_session": None,
+    },
     "invoice": {
         "customer": "customer",
         "subscription": "subscription",

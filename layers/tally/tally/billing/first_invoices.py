@@ -32,15 +32,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from tally.billing import changes, cycles, true_ups
+from tally.billing import balances, cycles, true_ups
 from tally.billing import invoices as invoice_builder
 from tally.clock import Clock
 from tally.domain import invoices, periods, prorations
 from tally.domain.invoices import Cycle, Line, Period
-from tally.domain.records import LICENSED, Customer, Invoice, PendingItem, Price, Product, Subscription
+from tally.domain.records import (
+    LICENSED,
+    Customer,
+    CustomerBalanceTransaction,
+    Invoice,
+    PendingItem,
+    Price,
+    Product,
+    Subscription,
+)
 from tally.errors import Conflict
 from tally.ids import new_id
-from tally.presenters.customers import customer as present_customer
 from tally.presenters.invoices import InvoiceView
 from tally.presenters.invoices import invoice as present
 from tally.store import objects
@@ -58,6 +66,8 @@ class Issued:
     invoice: Invoice
     draft: Invoice
     claim: str
+    customer: Customer  # after the invoice met its balance (`billing.balances.settle`)
+    transaction: CustomerBalanceTransaction | None = None
 
 
 def _names(account: str, prices: dict[str, Price], clock: Clock) -> dict[str, str]:
@@ -118,7 +128,9 @@ def issue(
     customer: Customer,
     clock: Clock,
 ) -> Issued:
-    """The creation invoice of the new subscription `s` (not stored: `writes` stores it)."""
+    """The creation invoice of the new subscription `s` (not stored: `writes` stores it). 400
+    when the customer is charged in another currency (`billing.balances.check_currency`)."""
+    balances.check_currency(customer, s.currency, "items")
     created = s.created
     p0, p1 = periods.current_period(
         s.start_date, s.billing_cycle_anchor, s.interval, s.interval_count, created
@@ -169,9 +181,18 @@ def issue(
     ).as_record()
     number = f"{customer.invoice_prefix}-{customer.next_invoice_sequence:04d}"
     opened = replace(record, status="open", number=number, finalized_at=created)
+    settled = balances.settle(opened, customer, created)  # the customer balance meets it
+    opened = settled.invoice
     if opened.amount_remaining == 0:  # nothing to pay: paid at finalization (Stripe)
         opened = replace(opened, status="paid", paid_at=created)  # amount_paid: 0 of 0
-    return Issued(replace(stored, latest_invoice=record.id), opened, record, claim)
+    return Issued(
+        replace(stored, latest_invoice=record.id),
+        opened,
+        record,
+        claim,
+        settled.customer,
+        settled.transaction,
+    )
 
 
 def billed(account: str, issued: Issued) -> list[Aux]:
@@ -200,7 +221,6 @@ def writes(issued: Issued, owner: Stored[Customer]) -> list[Write]:
         also=also,
     )
     c = owner.record
-    bumped = replace(c, next_invoice_sequence=c.next_invoice_sequence + 1)
-    bump = changes.updated(bumped, "customer.updated", present_customer(c), present_customer(bumped))
-    assert bump is not None  # next_invoice_sequence moved
-    return [Write(created), Write(bump, owner)]
+    bumped = replace(issued.customer, next_invoice_sequence=c.next_invoice_sequence + 1)
+    bump = balances.customer_change(c, bumped)  # its balance and currency too, version-checked
+    return [Write(created), Write(bump, owner), *balances.written(issued.transaction)]

@@ -29,14 +29,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TypeVar
 
-from tally.billing import changes, true_ups
+from tally.billing import account_settings, balances, changes, true_ups
 from tally.clock import Clock
 from tally.domain import invoices as domain
 from tally.domain.listing import Page, Window, page_of
 from tally.domain.metadata import MetadataUpdate, apply_metadata
 from tally.domain.records import METERED, Customer, Invoice, InvoiceLine, Meter, Price, Product
 from tally.errors import Conflict, InvalidRequest, NotFound
-from tally.presenters.customers import customer as present_customer
 from tally.presenters.invoices import invoice as present
 from tally.store import objects, transactions, usage
 from tally.store.changes import Change, Stored, Write
@@ -89,25 +88,23 @@ def _finalize_once(account: str, stored: Stored[Invoice], clock: Clock) -> Store
     totals = domain.totals(lines, inv.starting_balance)
     owner = objects.load(account, inv.customer, Customer, clock)
     c = owner.record
-    bumped = replace(c, next_invoice_sequence=c.next_invoice_sequence + 1)
-    after = replace(
+    opened = replace(
         inv,
         lines=lines,
         subtotal=totals.subtotal,
         total=totals.total,
-        amount_due=totals.amount_due,
-        amount_remaining=totals.amount_remaining,
         status="open",
         number=f"{c.invoice_prefix}-{c.next_invoice_sequence:04d}",
         finalized_at=clock.now,
     )
-    customer_change = changes.updated(
-        bumped, "customer.updated", present_customer(c), present_customer(bumped)
-    )
-    assert customer_change is not None  # next_invoice_sequence moved
+    # the customer balance meets the total (`billing.balances`): amount_due, starting/ending balance
+    settled = balances.settle(opened, c, clock.now)
+    after = settled.invoice
+    bumped = replace(settled.customer, next_invoice_sequence=c.next_invoice_sequence + 1)
     writes = [
         Write(Change(after, "invoice.finalized", present(after)), stored),
-        Write(customer_change, owner),
+        Write(balances.customer_change(c, bumped), owner),  # version-checked: the balance once
+        *balances.written(settled.transaction),
     ]
     billed = true_ups.writes(account, inv.subscription, inv.id, lines, checks, clock.now)
     transactions.commit(account, writes, clock, aux=billed)
@@ -218,6 +215,7 @@ def _transition(
     status: str,
     event: str,
     message: str,
+    give_back: bool = False,
 ) -> Invoice:
     def step() -> Invoice:
         stored = objects.load(account, invoice_id, Invoice, clock)
@@ -225,14 +223,32 @@ def _transition(
             raise _state_error(message.format(status=stored.record.status))
         stamp = {"void": "voided_at", "uncollectible": "marked_uncollectible_at"}[status]
         after = replace(stored.record, status=status, **{stamp: clock.now})
-        objects.update(account, stored, Change(after, event, present(after)), clock)
+        writes = [Write(Change(after, event, present(after)), stored)]
+        if give_back:
+            writes += _given_back(account, stored.record, clock)
+        transactions.commit(account, writes, clock)
         return after
 
     return _retrying(step)
 
 
+def _given_back(account: str, inv: Invoice, clock: Clock) -> list[Write]:
+    """The customer (version-checked) and its `unapplied_from_invoice` entry, when `inv` took from
+    its balance; nothing for a deleted customer (no balance left to restore)."""
+    try:
+        owner = objects.load(account, inv.customer, Customer, clock)
+    except NotFound:
+        return []
+    back = balances.unapply(inv, owner.record, clock.now)
+    if back is None:
+        return []
+    customer, txn = back
+    return [Write(balances.customer_change(owner.record, customer), owner), *balances.written(txn)]
+
+
 def void(account: str, invoice_id: str, clock: Clock) -> Invoice:
-    """`POST /v1/invoices/{id}/void`: open or uncollectible invoices only (Stripe)."""
+    """`POST /v1/invoices/{id}/void`: open or uncollectible invoices only (Stripe). What the invoice
+    took from the customer balance goes back (`unapplied_from_invoice`) in the same transaction."""
     return _transition(
         account,
         invoice_id,
@@ -241,6 +257,7 @@ def void(account: str, invoice_id: str, clock: Clock) -> Invoice:
         status="void",
         event="invoice.voided",
         message="You can only void an open or uncollectible invoice; this invoice is {status}.",
+        give_back=True,
     )
 
 
@@ -288,6 +305,10 @@ def update(
             metadata=apply_metadata(inv.metadata, metadata),
             auto_advance=inv.auto_advance if auto_advance is None else auto_advance,
         )
+        if after.status == "draft" and after.auto_advance and after.automatically_finalizes_at is None:
+            # a draft written before every draft had one (issue 12): it finalizes after the grace
+            grace = account_settings.invoice_grace(account, clock)
+            after = replace(after, automatically_finalizes_at=clock.now + grace)
         change = changes.updated(after, "invoice.updated", present(inv), present(after))
         if change is not None:
             objects.update(account, stored, change, clock)

@@ -18,6 +18,7 @@ close's transaction is conditional on the subscription version it read.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from tally.clock import Clock
 from tally.domain import invoices
@@ -45,11 +46,15 @@ def invoice_now(
     period: Period,
     prices: Mapping[str, Price],
     clock: Clock,
+    *,
+    grace: int,
 ) -> Invoice:
     """A `subscription_update` invoice billing `lines` at once (a cancel's final invoice, an
-    update with `proration_behavior=always_invoice`); the caller writes it in its transaction."""
+    update with `proration_behavior=always_invoice`); the caller writes it in its transaction.
+    A draft that finalizes on its own `grace` seconds from now (the account's grace period,
+    `billing.account_settings.invoice_grace`), like a period's invoice."""
     customer = objects.get(account, s.customer, Customer, clock)
-    return InvoiceView(
+    record = InvoiceView(
         id=new_id("in"),
         line_ids=[new_id("il") for _ in lines],
         draft=invoices.Draft(s.currency, period, lines, invoices.totals(lines, customer.balance)),
@@ -59,6 +64,7 @@ def invoice_now(
         created=clock.now,
         billing_reason="subscription_update",
     ).as_record()
+    return replace(record, automatically_finalizes_at=clock.now + grace)
 
 
 def line(item: PendingItem, price: Price) -> Line:

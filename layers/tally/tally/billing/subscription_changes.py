@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from tally.billing import cancellations, changes, pending, trials
+from tally.billing import account_settings, cancellations, changes, pending, trials
 from tally.billing.references import referenced
 from tally.billing.subscriptions import (
     ITEM,
@@ -287,7 +287,8 @@ def _invoice_now(
 ) -> Invoice:
     """The `subscription_update` invoice billing `items` now."""
     lines = tuple(pending.line(p, prices[p.price]) for p in items)
-    return pending.invoice_now(account, s, lines, Period(clock.now, clock.now), prices, clock)
+    grace = account_settings.invoice_grace(account, clock)  # the draft finalizes on its own
+    return pending.invoice_now(account, s, lines, Period(clock.now, clock.now), prices, clock, grace=grace)
 
 
 def update(account: str, subscription_id: str, upd: Update, clock: Clock) -> Updated:

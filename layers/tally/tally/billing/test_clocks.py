@@ -166,6 +166,18 @@ def _invoices_due(account: str, tc: TestClock, at: Clock, until: int) -> list[tu
     return out
 
 
+def _final_true_ups(account: str, tc: TestClock, at: Clock, until: int) -> list[tuple[int, str]]:
+    """(due time, id) of the clock's ended subscriptions whose last true-up falls by `until`
+    (`billing.final_true_ups`; billed by `cycles.bill_period` like a period end)."""
+    out = []
+    for customer_id in customers_of(account, tc):
+        for sub_id in subscriptions.of_customer(account, customer_id, at):
+            due = objects.get(account, sub_id, Subscription, at).final_true_up_at
+            if due is not None and due <= until:
+                out.append((due, sub_id))
+    return out
+
+
 def _run_until(account: str, tc: TestClock, at: Clock, frozen_time: int) -> list[Invoice]:
     """What the schedule would have done between the clock's time and `frozen_time`, in time
     order: bill every period end crossed (`cycles.bill_period`) and finalize every draft whose
@@ -175,6 +187,7 @@ def _run_until(account: str, tc: TestClock, at: Clock, frozen_time: int) -> list
         (end, 0, "bill", sub_id) for end, sub_id in boundaries(_subscriptions(account, tc, at), frozen_time)
     ]
     events += [(due, 1, "finalize", inv_id) for due, inv_id in _invoices_due(account, tc, at, frozen_time)]
+    events += [(due, 0, "bill", sub_id) for due, sub_id in _final_true_ups(account, tc, at, frozen_time)]
     heapq.heapify(events)
     billed = []
     while events:

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from tally.domain import periods
 from tally.domain.aggregation import Formula
+from tally.domain.meter_events import PAST_WINDOW
 from tally.domain.pricing import PriceModel, Tier
 
 Metadata = dict[str, str]
@@ -21,6 +22,9 @@ LICENSED = "licensed"
 METERED = "metered"
 UPCOMING_SECONDS = 86_400  # `invoice.upcoming` is written one day before a renewal
 TRIAL_WILL_END_SECONDS = 3 * 86_400  # `customer.subscription.trial_will_end`: 3 days before (Stripe)
+# Late usage can change a period until a meter event can no longer be stamped in it (35 days) nor
+# cancelled (24 h after receipt): `tally.domain.true_ups.SETTLES_AFTER`, the same sum.
+FINAL_TRUE_UP_AFTER = PAST_WINDOW + 86_400
 
 
 @dataclass(frozen=True)
@@ -35,10 +39,13 @@ class Customer:
     email: str | None = None
     description: str | None = None
     phone: str | None = None
-    balance: int = 0  # minor units; negative is a credit
+    balance: int = 0  # minor units of `currency`; negative is a credit (`tally.billing.balances`)
     next_invoice_sequence: int = 1
     metadata: Metadata = field(default_factory=dict)
     test_clock: str | None = None  # the test clock it runs on (its objects follow its frozen_time)
+    # Stripe's: set by its first subscription or balance transaction; its balance is in it, and
+    # it is charged in no other (`tally.billing.balances.check_currency`)
+    currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -242,6 +249,9 @@ class Subscription:
     # and whether `customer.subscription.trial_will_end` was; each is written at most once.
     upcoming_sent_for: int | None = None
     trial_will_end_sent: bool = False
+    # Late usage of an ended subscription's finalized periods (`tally.billing.final_true_ups`): one
+    # last true-up is drafted once they can no longer change; then this is set (no more due entry).
+    final_true_up_done: bool = False
 
     def trialing(self, period_end: int) -> bool:
         """Whether the period ending at `period_end` is (within) the trial."""
@@ -272,17 +282,30 @@ class Subscription:
         return begin, end
 
     @property
+    def final_true_up_at(self) -> int | None:
+        """When an ended subscription's last true-up is due: its periods can no longer change
+        (`FINAL_TRUE_UP_AFTER` its end), None while it runs or once that is done."""
+        if self.running or self.ended_at is None or self.final_true_up_done:
+            return None
+        return self.ended_at + FINAL_TRUE_UP_AFTER
+
+    @property
     def due_at(self) -> int | None:
-        """When the scheduled close must bill this subscription (None: never — it has ended, or it
-        runs on a test clock, whose advance bills it)."""
-        return self.unbilled_period[1] if self.running and self.test_clock is None else None
+        """When the scheduled close must bill this subscription: the end of its unbilled period,
+        or, once ended, its last true-up (None: nothing left, or it runs on a test clock, whose
+        advance bills it)."""
+        if self.test_clock is not None:
+            return None
+        return self.unbilled_period[1] if self.running else self.final_true_up_at
 
     @property
     def wakes_at(self) -> int | None:
         """Its time in the due index (`tally.store.due`): the end of the unbilled period, or an
         earlier reminder still to write for it."""
         due = self.due_at
-        return None if due is None else min((due, *self.reminders_at(due)))
+        if due is None or not self.running:
+            return due
+        return min((due, *self.reminders_at(due)))
 
     def reminders_at(self, period_end: int) -> tuple[int, ...]:
         """When the reminders still to write before `period_end` fall due (`tally.billing.reminders`):
@@ -374,6 +397,9 @@ class Invoice:
     amount_due: int
     amount_remaining: int
     starting_balance: int = 0
+    # The customer balance after finalization (None on a draft): `starting_balance` + what the
+    # invoice took from or gave to it (`tally.billing.balances`)
+    ending_balance: int | None = None
     status: str = "draft"
     billing_reason: str = "subscription_cycle"
     customer_email: str | None = None
@@ -404,6 +430,27 @@ class Invoice:
         if self.status == "open" and self.amount_remaining == 0:
             return self.finalized_at
         return None
+
+
+@dataclass(frozen=True)
+class CustomerBalanceTransaction:
+    """One entry of a customer's balance ledger (Stripe's `customer_balance_transaction`): an
+    adjustment made through the API, or what an invoice took from (positive `amount`) or gave to
+    (negative: a credit) the balance when finalized, and gave back when voided."""
+
+    OBJECT: ClassVar[str] = "customer_balance_transaction"
+
+    id: str
+    customer: str
+    created: int
+    livemode: bool
+    amount: int  # minor units; negative credits the customer
+    currency: str
+    ending_balance: int  # the customer's balance after this transaction
+    type: str  # adjustment | applied_to_invoice | unapplied_from_invoice
+    description: str | None = None
+    invoice: str | None = None
+    metadata: Metadata = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -485,4 +532,15 @@ class Alert:
         return self.created
 
 
-Record = Customer | Product | Meter | Price | Subscription | Invoice | TestClock | AccountSettings | Alert
+Record = (
+    Customer
+    | Product
+    | Meter
+    | Price
+    | Subscription
+    | Invoice
+    | TestClock
+    | AccountSettings
+    | Alert
+    | CustomerBalanceTransaction
+)

@@ -14,7 +14,7 @@ def customer(c: Customer) -> dict[str, Any]:
         "address": None,
         "balance": c.balance,
         "created": c.created,
-        "currency": None,
+        "currency": c.currency,
         "default_source": None,
         "delinquent": False,
         "description": c.description,

@@ -141,7 +141,7 @@ def invoice(shown: Invoice | InvoiceView) -> dict[str, Any]:
         "discounts": [],
         "due_date": None,
         "effective_at": inv.finalized_at,
-        "ending_balance": None,
+        "ending_balance": inv.ending_balance,
         "footer": None,
         "from_invoice": None,
         "hosted_invoice_url": None,
