@@ -1,8 +1,8 @@
 """Usage alerts (`/v1/billing/alerts`): the API in Stripe's shapes, and evaluation on ingest.
 
-Every total below is computed by hand from the events sent. Usage counts from the first whole
-minute at or after the alert's creation (`Alert.counts_from`), so events meant to count are
-stamped a minute or two ahead of the wall clock (within the 5 minutes Stripe allows).
+Every total below is computed by hand from the events sent. Usage counts from the alert's
+creation instant (`Alert.counts_from`, to the second); events meant to count are stamped a minute
+or two ahead of the wall clock (within the 5 minutes Stripe allows), safely after it.
 """
 
 from __future__ import annotations

@@ -219,6 +219,13 @@ def test_billing_cycle_functions_need_exactly_what_their_policies_grant(function
 
     cycles_flow._drain()
     plan = cycles_flow._plan()
+    # AND one more anchored 37 s into a minute (its usage reads boundaries inside a minute)
+    from tally.billing import subscription_creation
+    from tally.billing.subscriptions import ItemSpec
+    from tally.clock import Clock as At
+
+    spec = ItemSpec(plan.metered, "items[0][price]")
+    subscription_creation.create(plan.account, plan.customer, [spec], At.at(cycles_flow.START + 37))
     # WHEN the schedule closes it, the worker bills it, and the duplicate delivery is a no-op
     cycles_flow.close(functions, cycles_flow.JUNE + 60)
     records = cycles_flow.queued(plan.account)

@@ -19,7 +19,7 @@ def _alert(created: int, recurrence: str = "one_time") -> Alert:
     [
         (P_START - 86400, P_START),  # created before the period: the whole period counts
         (P_START + 60, P_START + 60),  # created on a minute: from that minute
-        (P_START + 61, P_START + 120),  # created inside a minute: from the next whole minute
+        (P_START + 61, P_START + 61),  # created inside a minute: from that second
     ],
 )
 def test_with_a_subscription_usage_counts_from_the_later_of_period_start_and_creation(created, expected):
@@ -34,7 +34,7 @@ def test_per_period_keys_its_trigger_by_the_period_start():
 def test_without_a_subscription_usage_counts_from_creation_and_reaches_past_now():
     # now + 10 minutes (events may be 5 minutes ahead), aligned, plus the minute it starts
     w = rules.window(_alert(P_START + 30), None, now=P_START + 7200 + 15)
-    assert (w.start, w.end, w.key) == (P_START + 60, P_START + 7200 + 600 + 60, "once")
+    assert (w.start, w.end, w.key) == (P_START + 30, P_START + 7200 + 600 + 60, "once")
     assert rules.window(_alert(P_START, "per_period"), None, now=P_START).key == "nosub"
 
 

@@ -9,8 +9,9 @@ meter has active alerts (`Watch`, read with the meter at no extra request):
 2. the customer's current billing period: its newest subscription that has not ended (one Query
    of `by_customer`), at the customer's clock (a test clock's frozen time);
 3. which of those alerts already fired for this customer and period (one BatchGetItem of the
-   trigger claims); the others read the usage of their window (`domain.alerts.window`; one
-   Query per shard of the hour buckets, shared by alerts with the same window);
+   trigger claims); the others read the usage of their window (`domain.alerts.window`, from the
+   alert's creation second; one Query per shard of the hour buckets, plus one BatchGetItem when
+   the window starts inside a minute, shared by alerts with the same window);
 4. each alert whose usage reached `gte` records its trigger: the claim and the
    `billing.alert.triggered` event in ONE transaction, the claim conditional on being absent, so
    of 8 writers crossing together exactly one records it (`store.alerts.trigger`).

@@ -4,8 +4,9 @@
   dropped, as Stripe removes them when both are false.
 - `invoice_now=true`: a final draft invoice (`billing_reason: subscription_update`, `created` =
   now, period `[start, now)` where `start` is the first instant not yet invoiced) bills the
-  metered usage to date (each item from its `usage_since`), the usage under replaced metered
-  prices, and every pending proration item.
+  metered usage to date (each item from its `usage_since`, up to and including the cancel's
+  second: usage stamped `now` was sent with the cancel, so the line's `usage_end` is `now + 1`),
+  the usage under replaced metered prices, and every pending proration item.
 - `prorate=true` (with `invoice_now`): the invoice also credits the unused time of each licensed
   item, `[now, period end)`, as an update's proration does (`tally.domain.prorations`).
   `prorate=true` without `invoice_now` is refused (400 `prorate`): Tally has no customer-level
@@ -64,10 +65,15 @@ def _final_lines(account: str, s: Subscription, prorate: bool, prices: dict, clo
         if price.metered and price.meter:
             since = max(start, item.usage_since or 0, s.trial_end or 0)
             meter = objects.get(account, price.meter, Meter, clock, label="billing meter")
-            used = usage.aggregate(account, meter, s.customer, since, now) if since < now else 0
+            used = usage.aggregate(account, meter, s.customer, since, now + 1) if since <= now else 0
             usage_cycle = Cycle(Period(start, now), Period(now, now))
-            counted = ItemInput(
-                item.id, price, name, usage=used, usage_start=since if since != start else None
+            counted = ItemInput(  # the line's period ends at the cancel, its usage with its second
+                item.id,
+                price,
+                name,
+                usage=used,
+                usage_start=since if since != start else None,
+                usage_end=now + 1,
             )
             lines.append(invoices.item_line(counted, usage_cycle))
         elif prorate and item.quantity is not None and now < period[1] and not s.trialing(period[1]):

@@ -66,8 +66,8 @@ def _line_now(account: str, ln: InvoiceLine, customer: str, clock: Clock) -> Inv
     if ln.usage_type != METERED or not price.meter:
         return ln
     meter = objects.get(account, price.meter, Meter, clock, label="billing meter")
-    since = ln.period_start if ln.usage_start is None else ln.usage_start  # the span the draft counted
-    used = usage.aggregate(account, meter, customer, since, ln.period_end) if since < ln.period_end else 0
+    since, end = ln.usage_span  # the span the draft counted
+    used = usage.aggregate(account, meter, customer, since, end) if since < end else 0
     name = objects.get(account, price.product, Product, clock).name
     period = domain.Period(ln.period_start, ln.period_end)
     item = domain.ItemInput(ln.subscription_item, price, name, usage=used)

@@ -5,8 +5,10 @@ replaced metered prices (`tally.billing.subscription_changes` writes them on the
 invoice closing the usage period `[start, end)` bills
 
 - every pending item whose proration instant `at` lies in `[start, end)`, as it was computed;
-- every usage segment whose end lies in `[start, end)`: the item's usage over
-  `[max(segment start, start), segment end)` at the segment's (old) price.
+- every usage segment that overlaps `[start, end)`: the item's usage over the overlap (from the
+  trial's end at the earliest: usage in a trial is free, as on the item's own line) at the
+  segment's (old) price. Overlaps tile a segment, so its usage is billed once even when it spans
+  periods (an update made before a lagging close billed the period it began in).
 
 Both stay on the subscription until the period close has moved `billed_through` past them (the
 update prunes them then), so an invoice includes them exactly when it closes their period: the
@@ -106,15 +108,23 @@ def lines(
     """The extra lines of the invoice closing `cycle.usage` (adds the old prices to `prices`)."""
     start, end = cycle.usage.start, cycle.usage.end
     out = [line(p, _price(account, p.price, prices, clock)) for p in s.pending_items if start <= p.at < end]
-    segments: Iterable[UsageSegment] = (u for u in s.usage_segments if start <= u.end < end)
+    segments: Iterable[UsageSegment] = (u for u in s.usage_segments if u.start < end and start < u.end)
     for seg in segments:
         price = _price(account, seg.price, prices, clock)
         if price.product not in names:
             names[price.product] = objects.get(account, price.product, Product, clock).name
+        period = Period(max(seg.start, start), min(seg.end, end))
+        since = max(period.start, s.trial_end or 0)
         used = 0
-        if price.meter:
+        if price.meter and since < period.end:
             meter = objects.get(account, price.meter, Meter, clock, label="billing meter")
-            used = usage.aggregate(account, meter, s.customer, max(seg.start, start), seg.end)
-        item = invoices.ItemInput(seg.subscription_item, price, names[price.product], usage=used)
-        out.append(invoices.item_line(item, Cycle(Period(max(seg.start, start), seg.end), cycle.advance)))
+            used = usage.aggregate(account, meter, s.customer, since, period.end)
+        item = invoices.ItemInput(
+            seg.subscription_item,
+            price,
+            names[price.product],
+            usage=used,
+            usage_start=since if since != period.start else None,
+        )
+        out.append(invoices.item_line(item, Cycle(period, cycle.advance)))
     return out

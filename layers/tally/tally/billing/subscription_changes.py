@@ -266,7 +266,8 @@ def _changes_of(
         price = prices[old.price]
         if price.metered:
             if old.id not in cleared:
-                segments.append(UsageSegment(old.id, old.price, old.usage_since or old.created, clock.now))
+                # an item subscribed with the subscription counts from its start (a backdated date too)
+                segments.append(UsageSegment(old.id, old.price, old.usage_since or s.start_date, clock.now))
         elif old.quantity is not None:
             add(
                 prorations.credit(

@@ -14,7 +14,10 @@ at the same price, minus what was billed for it so far (`tally.domain.true_ups`)
   them (`recheck`) as it re-rates the metered lines, so late usage in the grace period counts.
 - Only periods that can still change are re-checked: a billed period is forgotten by the first
   finalization at least 36 days after its end (its last re-check). So a check reads one Query
-  plus, per open period, its usage over hours — never events.
+  plus, per open period, its usage over hours (and one item per shard where the line's span
+  starts or ends inside a minute) — never events. Each line re-counts exactly the span it billed
+  (`BilledLine.usage_span`, to the second), so a late event in a boundary minute is trued up on
+  the one period whose span holds its timestamp.
 """
 
 from __future__ import annotations
@@ -74,11 +77,8 @@ def recheck(
                 continue
             if price.meter not in meters:
                 meters[price.meter] = objects.get(account, price.meter, Meter, clock, label="billing meter")
-            used = (
-                usage.aggregate(account, meters[price.meter], customer, b.usage_start, b.period_end)
-                if b.usage_start < b.period_end
-                else 0
-            )
+            since, end = b.usage_span
+            used = usage.aggregate(account, meters[price.meter], customer, since, end) if since < end else 0
             found = true_ups.true_up(b, price, names[price.product], used)
             if found is None:
                 after.append(b)

@@ -5,8 +5,8 @@ Usage is the customer's running total of the meter (its formula: sum, count or l
 window of event time:
 
 - with a subscription (the customer's newest that has not ended), its current billing period,
-  from the later of the period start and the alert's `counts_from` (the first whole minute at or
-  after the alert's creation: only usage after creation counts) to the period end;
+  from the later of the period start and the alert's `counts_from` (its creation instant, to the
+  second: only usage stamped at or after creation counts) to the period end;
 - without one, from `counts_from` on, with no end.
 
 An alert fires when that usage reaches `gte`, once per *trigger key*: `once` for `one_time`

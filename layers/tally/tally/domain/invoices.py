@@ -64,6 +64,7 @@ class ItemInput:
     quantity: int | None = None
     usage: int | None = None
     usage_start: int | None = None  # metered: where the usage was counted from, if not the period start
+    usage_end: int | None = None  # metered: where it was counted to (exclusive), if not the period end
 
     @property
     def usage_type(self) -> str:
@@ -84,6 +85,7 @@ class Line:
     proration: bool = False
     usage_start: int | None = None  # metered: usage counted from here (None: the period start)
     true_up: bool = False  # late usage of a finalized period (`tally.domain.true_ups`)
+    usage_end: int | None = None  # metered: usage counted up to here, exclusive (None: the period end)
 
     def stored(self, line_id: str, price: Price) -> InvoiceLine:
         """The invoice's record of this line: it keeps its price's currency and unit amount."""
@@ -103,6 +105,7 @@ class Line:
             proration=self.proration,
             usage_start=self.usage_start,
             true_up=self.true_up,
+            usage_end=self.usage_end,
         )
 
 
@@ -149,6 +152,7 @@ def item_line(item: ItemInput, cycle: Cycle) -> Line:
         period=period,
         description=_describe(item, shown, billed),
         usage_start=item.usage_start if item.usage_type == METERED else None,
+        usage_end=item.usage_end if item.usage_type == METERED else None,
     )
 
 

@@ -368,10 +368,18 @@ class InvoiceLine:
     currency: str
     unit_amount: Decimal | None = None
     proration: bool = False
-    # Metered lines: the usage was counted from here (None: `period_start`), so a re-rate counts
-    # the same span. `true_up`: late usage of a finalized period (`tally.domain.true_ups`).
+    # Metered lines: the usage was counted from here (None: `period_start`) up to `usage_end`
+    # (exclusive; None: `period_end`), so a re-rate counts the same span. `true_up`: late usage of
+    # a finalized period (`tally.domain.true_ups`).
     usage_start: int | None = None
     true_up: bool = False
+    usage_end: int | None = None
+
+    @property
+    def usage_span(self) -> tuple[int, int]:
+        """The event-time [start, end) whose usage a metered line counts (and a re-rate counts)."""
+        start = self.period_start if self.usage_start is None else self.usage_start
+        return start, self.period_end if self.usage_end is None else self.usage_end
 
 
 @dataclass(frozen=True)
@@ -526,9 +534,9 @@ class Alert:
 
     @property
     def counts_from(self) -> int:
-        """The first instant whose usage counts: the first whole minute at or after creation
-        (usage is kept per minute; "only usage reported after creation counts")."""
-        return -(-self.created // 60) * 60
+        """The first instant whose usage counts: the creation's second ("only usage reported after
+        creation counts"; the store reads a boundary inside a minute to the second)."""
+        return self.created
 
 
 Record = (

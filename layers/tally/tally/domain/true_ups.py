@@ -40,6 +40,12 @@ class BilledLine:
     usage_start: int  # usage counts from here (the item's `usage_since`, a trial's end), ≥ period_start
     quantity: int  # billed quantity (after `transform_quantity`), true-ups included
     amount: int  # minor units billed, true-ups included
+    usage_end: int | None = None  # usage counts up to here, exclusive (None: period_end)
+
+    @property
+    def usage_span(self) -> tuple[int, int]:
+        """The event-time [start, end) whose usage the line counts."""
+        return self.usage_start, self.period_end if self.usage_end is None else self.usage_end
 
 
 @dataclass(frozen=True)
@@ -65,9 +71,10 @@ def billed_period(subscription: str, invoice: str, lines: tuple[InvoiceLine, ...
             ln.price,
             ln.period_start,
             ln.period_end,
-            ln.period_start if ln.usage_start is None else ln.usage_start,
+            ln.usage_span[0],
             ln.quantity,
             ln.amount,
+            ln.usage_end,
         )
         for ln in lines
         if ln.usage_type == METERED and not ln.true_up and not ln.proration
@@ -112,5 +119,6 @@ def true_up(
         description=f"Late usage for {product_name} ({describe_period(period.start, period.end)})",
         usage_start=billed.usage_start,
         true_up=True,
+        usage_end=billed.usage_end,
     )
     return line, replace(billed, quantity=fresh.quantity, amount=fresh.amount)

@@ -1,7 +1,9 @@
 """The TransactWriteItems actions of the usage table, and what they cost in write units.
 
 One Put per event (its identifier item, conditional on the identifier being free), one ADD per
-bucket hour of an additive meter, one conditional SET per bucket hour and minute of a `last` meter.
+bucket hour of an additive meter, one conditional SET per bucket hour and minute of a `last` meter;
+and, for both, one update per minute of the minute's per-second item (ADD `sSS` of additive
+meters, SET `lSS` of `last` ones), so a boundary inside a minute is read to the second.
 """
 
 from __future__ import annotations
@@ -10,14 +12,15 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from tally.domain.aggregation import Formula, Latest, minute_of_hour
+from tally.domain.aggregation import MINUTE, Formula, Latest, floor_to, minute_of_hour
 from tally.domain.records import MeterEvent
 from tally.settings import settings
-from tally.store.usage.keys import EVENT_KEEP_SECONDS, UsageKeys, event_key
+from tally.store.usage.keys import EVENT_KEEP_SECONDS, SECONDS_MARK, UsageKeys, event_key
 
 Action = dict[str, Any]
 
-# One bucket hour item holds at most v, n and 60 minute counters: < 1 KB whatever the traffic.
+# One bucket hour item holds at most v, n and 60 minute counters, a per-second item at most 60
+# numbers: each < 1 KB whatever the traffic.
 BUCKET_UNITS = 1
 
 
@@ -40,11 +43,12 @@ def event_put(account: str, e: MeterEvent, bucket_pk: str, now: int) -> tuple[Ac
         "expires": {"N": str(e.created + EVENT_KEEP_SECONDS)},
         "bucket": {"S": bucket_pk},
         "payload": {"S": json.dumps(e.payload, separators=(",", ":"))},
+        SECONDS_MARK: {"N": "1"},
     }
     if e.received is not None:  # on a test clock: its time of receipt (the cancel window's start)
         item["received"] = {"N": str(e.received)}
     units = item_units(
-        *(v.get("S", "") for v in item.values()), *item.keys(), numbers=5 + ("received" in item)
+        *(v.get("S", "") for v in item.values()), *item.keys(), numbers=6 + ("received" in item)
     )
     return (
         {
@@ -80,6 +84,46 @@ def additive_update(pk: str, hour: int, events: list[MeterEvent], formula: Formu
             "ExpressionAttributeValues": values,
         }
     }
+
+
+def seconds_updates(
+    pk: str, events: list[MeterEvent], formula: Formula, sign: int = 1
+) -> list[tuple[int, Action]]:
+    """Per minute the events fall in: (minute start, the update of its per-second item). Additive:
+    ADD each second's total to `sSS`; `last`: SET `lSS` to the second's latest arrival (the last of
+    `events` in that second: ties within a second go to the later arrival, so no condition)."""
+    by_minute: dict[int, dict[int, int]] = defaultdict(dict)
+    for e in events:
+        seconds = by_minute[floor_to(e.timestamp, MINUTE)]
+        second = e.timestamp % MINUTE
+        if formula.additive:
+            seconds[second] = seconds.get(second, 0) + sign * formula.contribution(e.value)
+        else:
+            seconds[second] = e.value
+    out = []
+    for minute, seconds in sorted(by_minute.items()):
+        prefix = "s" if formula.additive else "l"
+        names = {f"#{prefix}{sec:02d}": f"{prefix}{sec:02d}" for sec in sorted(seconds)}
+        values = {f":{prefix}{sec:02d}": {"N": str(v)} for sec, v in sorted(seconds.items())}
+        if formula.additive:
+            expression = "ADD " + ", ".join(f"#s{sec:02d} :s{sec:02d}" for sec in sorted(seconds))
+        else:
+            expression = "SET " + ", ".join(f"#l{sec:02d} = :l{sec:02d}" for sec in sorted(seconds))
+        out.append(
+            (
+                minute,
+                {
+                    "Update": {
+                        "TableName": settings().usage_table,
+                        "Key": {"pk": {"S": pk}, "sk": {"S": UsageKeys.seconds(minute)}},
+                        "UpdateExpression": expression,
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": values,
+                    }
+                },
+            )
+        )
+    return out
 
 
 def last_update(pk: str, sk: str, latest: Latest) -> Action:

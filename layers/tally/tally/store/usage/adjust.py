@@ -1,4 +1,5 @@
-"""Cancelling one meter event: mark it and subtract it from its bucket, in one transaction."""
+"""Cancelling one meter event: mark it and subtract it from its bucket (the hour, and its minute's
+per-second item when it was added there), in one transaction."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from tally.errors import InvalidRequest
 from tally.settings import settings
 from tally.store import errors
 from tally.store.aws import dynamodb
-from tally.store.usage.actions import additive_update, cancel_mark
+from tally.store.usage.actions import additive_update, cancel_mark, seconds_updates
 from tally.store.usage.duplicates import event_of
-from tally.store.usage.keys import event_key
+from tally.store.usage.keys import SECONDS_MARK, event_key
 from tally.store.usage.stats import STATS
 
 CANCEL_WINDOW = 24 * 3600
-CANCEL_UNITS = 4  # the event item's update and the bucket's, each in a transaction
+BUCKET_UNITS = 2  # one item of ≤ 1 KB updated in a transaction
 
 
 def cancel(
@@ -66,10 +67,13 @@ def cancel(
             param=param,
         )
     event = replace(event_of(item, payload=False), identifier=identifier, event_name=event_name)
+    bucket = item["bucket"]["S"]
     actions = [
         cancel_mark(account, identifier, now),
-        additive_update(item["bucket"]["S"], floor_to(event.timestamp, HOUR), [event], formula, sign=-1),
+        additive_update(bucket, floor_to(event.timestamp, HOUR), [event], formula, sign=-1),
     ]
+    if SECONDS_MARK in item:  # events stored before per-second items existed have none to correct
+        actions += [update for _, update in seconds_updates(bucket, [event], formula, sign=-1)]
     STATS.requests += 1
     try:
         dynamodb().transact_write_items(TransactItems=actions)
@@ -79,4 +83,4 @@ def cancel(
                 f"The meter event '{identifier}' is already cancelled.", param=param
             ) from exc
         raise
-    STATS.write_units += CANCEL_UNITS
+    STATS.write_units += BUCKET_UNITS * len(actions)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 EVENT_SK = "e"
 EVENT_KEEP_SECONDS = 35 * 86400  # dedupe covers the whole 35-day backdating window (≥ Stripe's 24 h)
+# On an event item: its value was also added to its minute's per-second item (events written
+# before second detail existed lack it, so cancelling them leaves that item alone).
+SECONDS_MARK = "sec"
 
 
 class UsageKeys:
@@ -27,6 +30,11 @@ class UsageKeys:
     @staticmethod
     def minute(minute_start: int) -> str:
         return f"m#{minute_start:011d}"
+
+    @staticmethod
+    def seconds(minute_start: int) -> str:
+        """The per-second detail of one minute (`sSS` totals, or `lSS` latest values of `last`)."""
+        return f"s#{minute_start:011d}"
 
 
 def event_key(account: str, identifier: str) -> dict[str, dict[str, str]]:

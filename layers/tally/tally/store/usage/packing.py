@@ -1,7 +1,8 @@
 """Events into bucket-hour units, units into transactions of at most 100 actions.
 
 A unit is the events of one (meter, customer, hour) that share a transaction: their Puts plus the
-bucket updates they need. Each event's shard is fixed by its identifier, so a retry of the same
+bucket updates they need (the hour, and one per-second item per minute they fall in; for `last`
+also one minute item per minute). Each event's shard is fixed by its identifier, so a retry of the same
 event lands in the same bucket.
 """
 
@@ -14,13 +15,20 @@ from typing import TypeAlias
 
 from tally.domain.aggregation import HOUR, MINUTE, Formula, Latest, floor_to
 from tally.domain.records import MeterEvent
-from tally.store.usage.actions import BUCKET_UNITS, Action, additive_update, event_put, last_update
+from tally.store.usage.actions import (
+    BUCKET_UNITS,
+    Action,
+    additive_update,
+    event_put,
+    last_update,
+    seconds_updates,
+)
 from tally.store.usage.keys import UsageKeys
 
 MAX_TX_ACTIONS = 100
 
-# What each action of a transaction is: an event's Put, an additive ADD (None), or the
-# (pk, sk) of a `last` bucket update.
+# What each action of a transaction is: an event's Put, an unconditional bucket update (None: an
+# additive ADD, a per-second item's update), or the (pk, sk) of a conditional `last` update.
 Kind: TypeAlias = MeterEvent | tuple[str, str] | None
 
 
@@ -33,33 +41,46 @@ class Unit:
     events: list[MeterEvent]
 
 
+def size(formula: Formula, events: int, minutes: int) -> int:
+    """The actions of a unit of `events` falling in `minutes` distinct minutes: one Put per event,
+    the hour's update, one per-second item per minute (and for `last` one minute item per minute)."""
+    return events + 1 + minutes * (1 if formula.additive else 2)
+
+
 def units(account: str, formula: Formula, shards: int, events: list[MeterEvent]) -> list[Unit]:
     groups: dict[tuple[str, int], list[MeterEvent]] = defaultdict(list)
     for e in events:
         groups[(e.meter_id + "#" + e.customer, floor_to(e.timestamp, HOUR))].append(e)
-    cap = MAX_TX_ACTIONS - 2 if formula.additive else (MAX_TX_ACTIONS - 1) // 2
     out = []
     for (_, hour), members in groups.items():
         shard = zlib.crc32(members[0].identifier.encode()) % shards
         pk = UsageKeys.bucket(account, members[0].meter_id, members[0].customer, shard)
-        for i in range(0, len(members), cap):
-            out.append(Unit(pk, hour, members[i : i + cap]))
+        chunk: list[MeterEvent] = []
+        minutes: set[int] = set()
+        for e in members:  # in arrival order (ties of `last` go to the later arrival)
+            minute = floor_to(e.timestamp, MINUTE)
+            if size(formula, len(chunk) + 1, len(minutes | {minute})) > MAX_TX_ACTIONS:
+                out.append(Unit(pk, hour, chunk))
+                chunk, minutes = [], set()
+            chunk.append(e)
+            minutes.add(minute)
+        out.append(Unit(pk, hour, chunk))
     return out
 
 
 def pack(formula: Formula, units: list[Unit]) -> list[list[Unit]]:
     """Units into transactions of at most 100 actions (events + their bucket updates)."""
     batches: list[list[Unit]] = []
-    size = 0
+    size_now = 0
     for unit in units:
-        # additive: one Put per event + one ADD; last: + one update per minute at most, + the hour
-        need = len(unit.events) + 1 if formula.additive else 2 * len(unit.events) + 1
-        if batches and size + need <= MAX_TX_ACTIONS:
+        minutes = len({floor_to(e.timestamp, MINUTE) for e in unit.events})
+        need = size(formula, len(unit.events), minutes)
+        if batches and size_now + need <= MAX_TX_ACTIONS:
             batches[-1].append(unit)
-            size += need
+            size_now += need
         else:
             batches.append([unit])
-            size = need
+            size_now = need
     return batches
 
 
@@ -85,6 +106,10 @@ def unit_actions(
         actions.append(action)
         kinds.append(e)
         write_units += 2 * wu
+    for _, update in seconds_updates(unit.pk, unit.events, formula):
+        actions.append(update)
+        kinds.append(None)
+        write_units += 2 * BUCKET_UNITS
     if formula.additive:
         actions.append(additive_update(unit.pk, unit.hour, unit.events, formula))
         kinds.append(None)

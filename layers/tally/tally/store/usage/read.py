@@ -1,7 +1,12 @@
-"""Reading usage: per-hour values of a meter for a customer, and their aggregate.
+"""Reading usage: per-hour values of a meter for a customer over [start, end) to the second, and
+their aggregate.
 
-A read touches one item per hour per shard, whatever the number of events; an hour only partly
-inside the span is read from its per-minute counters (or, for `last`, its minute items).
+A read touches one item per hour per shard, whatever the number of events: an hour inside the
+span is read whole, an hour only partly inside from its per-minute counters (or, for `last`, its
+minute items). A boundary inside a minute (a cancel, a trial end, an alert's creation at any
+second) costs one more item per shard, the minute's per-second item, all of them fetched in one
+BatchGetItem per read. Usage stored before per-second items existed has no second: what the
+minute counter holds beyond its per-second item is read as stamped at the minute's first second.
 """
 
 from __future__ import annotations
@@ -9,16 +14,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tally.domain.aggregation import MINUTE, Formula, Latest, Span
+from tally.domain.aggregation import MINUTE, Formula, Latest, Partial, Span, minute_of_hour
 from tally.domain.records import Meter
 from tally.settings import settings
 from tally.store.aws import dynamodb
 from tally.store.usage.keys import UsageKeys
 from tally.store.usage.stats import STATS
 
+Item = dict[str, Any]
+BATCH_GET = 100
 
-def _query(pk: str, low: str, high: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
+
+def _units(items: list[Item]) -> float:
+    return max(0.5, len(items) / 4)  # ≤ 1 KB items, 4 KB per RCU (consistent: 1 RCU per 4 KB)
+
+
+def _query(pk: str, low: str, high: str) -> list[Item]:
+    items: list[Item] = []
     kwargs: dict[str, Any] = {
         "TableName": settings().usage_table,
         "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
@@ -28,12 +40,31 @@ def _query(pk: str, low: str, high: str) -> list[dict[str, Any]]:
     while True:
         STATS.requests += 1
         resp = dynamodb().query(**kwargs)
-        items += resp.get("Items", [])
-        STATS.items_read += resp.get("Count", 0)
-        STATS.read_units += max(0.5, resp.get("Count", 0) / 4)  # ≤ 1 KB items, 4 KB per RCU
+        found = resp.get("Items", [])
+        items += found
+        STATS.items_read += len(found)
+        STATS.read_units += _units(found)
         if "LastEvaluatedKey" not in resp:
             return items
         kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+def _get_all(keys: list[tuple[str, str]]) -> dict[tuple[str, str], Item]:
+    """The items of `keys` that exist, by (pk, sk): consistent BatchGetItem, 100 keys a request."""
+    table = settings().usage_table
+    out: dict[tuple[str, str], Item] = {}
+    pending = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys]
+    while pending:
+        chunk, pending = pending[:BATCH_GET], pending[BATCH_GET:]
+        STATS.requests += 1
+        resp = dynamodb().batch_get_item(RequestItems={table: {"Keys": chunk, "ConsistentRead": True}})
+        found = resp.get("Responses", {}).get(table, [])
+        STATS.items_read += len(found)
+        STATS.read_units += len(found)  # each item of a batch is rounded up to 4 KB: 1 RCU, consistent
+        for item in found:
+            out[(item["pk"]["S"], item["sk"]["S"])] = item
+        pending += resp.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+    return out
 
 
 @dataclass
@@ -43,38 +74,77 @@ class HourValue:
     latest: Latest | None = None
 
 
-def _latest_of(item: dict[str, Any]) -> Latest:
+def _number(item: Item | None, name: str) -> int:
+    return int(item.get(name, {}).get("N", "0")) if item else 0
+
+
+def _latest_of(item: Item) -> Latest:
     return Latest(int(item["lt"]["N"]), int(item["lv"]["N"]))
 
 
+def _partial_total(part: Partial, hour_item: Item | None, seconds: Item | None) -> int:
+    """An additive meter's usage in part of a minute: its per-second totals in [lo, hi), plus, when
+    the part holds the minute's first second, what the minute counter holds beyond the per-second
+    item (usage stored before per-second items existed, read as stamped at that second)."""
+    total = sum(_number(seconds, f"s{s:02d}") for s in range(part.lo, part.hi))
+    if part.holds_first_second:
+        counted = sum(_number(seconds, f"s{s:02d}") for s in range(MINUTE))
+        total += _number(hour_item, f"m{minute_of_hour(part.minute):02d}") - counted
+    return total
+
+
+def _partial_latest(part: Partial, seconds: Item | None) -> Latest | None:
+    """A `last` meter's latest value in part of a minute, from its per-second item."""
+    for s in range(part.hi - 1, part.lo - 1, -1):
+        if seconds is not None and f"l{s:02d}" in seconds:
+            return Latest(part.minute + s, int(seconds[f"l{s:02d}"]["N"]))
+    return None
+
+
 def hourly(account: str, meter: Meter, customer: str, start: int, end: int) -> dict[int, HourValue]:
-    """Per-hour usage in the minute-aligned [start, end): reads one item per hour per shard."""
+    """Per-hour usage of events stamped in [start, end), to the second: reads one item per hour
+    per shard, plus one per shard for each of the (at most two) minutes a boundary falls inside."""
     additive = meter.formula.additive
-    span = Span.aligned(start, end)
+    span = Span(start, end)
     first, last = span.hours()
     out: dict[int, HourValue] = {}
     if last < first:
         return out
-    for shard in range(meter.write_shards or 1):
-        pk = UsageKeys.bucket(account, meter.id, customer, shard)
-        for item in _query(pk, UsageKeys.hour(first), UsageKeys.hour(last)):
-            hour = int(item["sk"]["S"][2:])
+    pks = [UsageKeys.bucket(account, meter.id, customer, shard) for shard in range(meter.write_shards or 1)]
+    partials = span.partials()
+    seconds = _get_all([(pk, UsageKeys.seconds(p.minute)) for pk in pks for p in partials])
+    for pk in pks:
+        hours = {
+            int(item["sk"]["S"][2:]): item for item in _query(pk, UsageKeys.hour(first), UsageKeys.hour(last))
+        }
+        for hour, item in hours.items():
             slot = out.setdefault(hour, HourValue(hour))
             if additive:
                 if span.covers(hour):
-                    slot.total += int(item.get("v", {}).get("N", "0"))
+                    slot.total += _number(item, "v")
                 else:
-                    slot.total += sum(
-                        int(item.get(f"m{m:02d}", {}).get("N", "0")) for m in span.minutes_in(hour)
-                    )
+                    slot.total += sum(_number(item, f"m{m:02d}") for m in span.minutes_in(hour))
             elif "lt" in item:
-                if span.covers(hour):
+                if span.covers(hour) or span.contains(int(item["lt"]["N"])):
+                    # the hour's latest event lies in the span: it is the span's latest in the hour
                     slot.latest = Latest.pick(slot.latest, _latest_of(item))
                 else:
-                    minutes = span.minutes_in(hour)
-                    lo, hi = hour + minutes.start * MINUTE, hour + (minutes.stop - 1) * MINUTE
-                    for m in _query(pk, UsageKeys.minute(lo), UsageKeys.minute(hi)):
-                        slot.latest = Latest.pick(slot.latest, _latest_of(m))
+                    lo, hi = max(start, hour), min(end, hour + 3600) - 1
+                    for m in _query(
+                        pk, UsageKeys.minute(lo - lo % MINUTE), UsageKeys.minute(hi - hi % MINUTE)
+                    ):
+                        if span.contains(int(m["lt"]["N"])):  # whole minutes; a part's when in it
+                            slot.latest = Latest.pick(slot.latest, _latest_of(m))
+        for part in partials:
+            hour = part.minute - part.minute % 3600
+            found = seconds.get((pk, UsageKeys.seconds(part.minute)))
+            if found is None and hour not in hours:
+                continue
+            slot = out.setdefault(hour, HourValue(hour))
+            if additive:
+                slot.total += _partial_total(part, hours.get(hour), found)
+            else:
+                slot.latest = Latest.pick(slot.latest, _partial_latest(part, found))
     return out
 
 
@@ -88,5 +158,6 @@ def combine(formula: Formula, hours: list[HourValue]) -> int:
 
 
 def aggregate(account: str, meter: Meter, customer: str, start: int, end: int) -> int:
-    """The meter's aggregated value for a customer over minute-aligned [start, end)."""
+    """The meter's aggregated value for a customer over events stamped in [start, end), to the
+    second (any instants: adjacent spans count each event exactly once)."""
     return combine(meter.formula, list(hourly(account, meter, customer, start, end).values()))
