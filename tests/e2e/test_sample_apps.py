@@ -25,14 +25,16 @@ pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::DeprecationWa
 ACACIA = "2024-09-30.acacia"
 
 
-def _events(receiver: support.WebhookReceiver, secret: str, wanted: set[str], timeout: float = 30.0) -> dict:
-    """The verified events the receiver got, by type, once every wanted type has arrived."""
+def _events(
+    receiver: support.WebhookReceiver, secret: str, wanted: set[tuple[str, str]], timeout: float = 30.0
+):
+    """The verified events the receiver got, by (type, object id), once every wanted pair arrived."""
     deadline = time.monotonic() + timeout
     while True:
-        got = {}
+        got: dict[tuple[str, str], dict] = {}
         for headers, payload in list(receiver.got):
             event = stripe.Webhook.construct_event(payload, headers["stripe-signature"], secret)
-            got.setdefault(event.type, []).append(json.loads(payload))
+            got[(event.type, event.data.object.id)] = json.loads(payload)
         if wanted <= got.keys():
             return got
         assert time.monotonic() < deadline, f"still waiting for {wanted - got.keys()}; got {sorted(got)}"
@@ -111,8 +113,16 @@ def test_the_usage_based_subscriptions_sample_and_an_acacia_webhook_reader(local
         assert line.price.id == price.id and line.type == "subscription" and line.proration is False
 
         # AND the acacia endpoint received the final invoice's events, signed, in that shape
-        got = _events(receiver, hook.secret, {"invoice.finalized", "invoice.paid", "customer.subscription.deleted"})
-        (paid_event,) = [e for e in got["invoice.paid"] if e["data"]["object"]["id"] == final_id]
+        got = _events(
+            receiver,
+            hook.secret,
+            {
+                ("invoice.finalized", final_id),
+                ("invoice.paid", final_id),
+                ("customer.subscription.deleted", sub.id),
+            },
+        )
+        paid_event = got[("invoice.paid", final_id)]
         assert paid_event["api_version"] == ACACIA
         invoice = paid_event["data"]["object"]
         assert invoice["subscription"] == sub.id and invoice["paid"] is True
@@ -120,7 +130,7 @@ def test_the_usage_based_subscriptions_sample_and_an_acacia_webhook_reader(local
         (event_line,) = invoice["lines"]["data"]
         assert event_line["price"]["id"] == price.id
         assert event_line["type"] == "subscription" and event_line["proration"] is False
-        deleted = got["customer.subscription.deleted"][0]["data"]["object"]
+        deleted = got[("customer.subscription.deleted", sub.id)]["data"]["object"]
         assert deleted["id"] == sub.id and "current_period_end" in deleted
     finally:
         receiver.stop()
