@@ -100,6 +100,20 @@ def test_the_usage_based_subscriptions_sample_and_an_acacia_webhook_reader(local
         assert canceled.status == "canceled"
         final_id = canceled.latest_invoice
         assert isinstance(final_id, str)
+        final = client.invoices.retrieve(final_id)
+        assert (final.billing_reason, final.status, final.total) == ("subscription_update", "draft", 100), (
+            final,
+            client.billing.meters.list_event_summaries(  # minute-aligned, as Stripe requires
+                meter.id,
+                {
+                    "customer": customer.id,
+                    "start_time": sub.start_date // 60 * 60,
+                    "end_time": (sub.start_date // 60 + 60) * 60,
+                },
+            ),
+            recorded,
+            canceled.canceled_at,
+        )
         client.invoices.finalize_invoice(final_id)
         paid = client.invoices.pay(final_id, {"paid_out_of_band": True})
 
