@@ -89,15 +89,15 @@ def test_v2_meter_event_without_timestamp_is_now_and_gets_an_identifier(api):
 
 
 def test_a_v2_identifier_is_the_same_identifier_as_on_the_stream_and_v1(api):
-    # GIVEN an event sent on the v2 stream with identifier "shared"
+    # GIVEN an event sent on the v2 stream with identifier "one-id"
     meter, customer = _setup(api)
     stream = api.post(
-        "/v2/billing/meter_event_stream", json={"events": [_event(customer, "10", identifier="shared")]}
+        "/v2/billing/meter_event_stream", json={"events": [_event(customer, "10", identifier="one-id")]}
     )
     assert stream.status == 200 and stream.json["accepted"] == 1, stream.text
     # WHEN the same identifier comes again through v2 meter_events (another value) and through v1
-    again = api.post(EVENTS, json=_event(customer, "99", identifier="shared"))
-    v1 = api.post("/v1/billing/meter_events", _event(customer, "77", identifier="shared"))
+    again = api.post(EVENTS, json=_event(customer, "99", identifier="one-id"))
+    v1 = api.post("/v1/billing/meter_events", _event(customer, "77", identifier="one-id"))
     # THEN both answer the event that stands (value 10), and it is counted once
     assert again.status == 200 and again.json["payload"]["value"] == "10", again.text
     assert again.json["object"] == "v2.billing.meter_event"

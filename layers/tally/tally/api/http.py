@@ -136,7 +136,7 @@ def _call(route: Route, request: Request) -> dict[str, Any]:
 
         steps = expand.paths(route.key, request.data)  # checked first: a bad path changes nothing
         body = expand.apply(request.account, request.clock, route.handler(request), steps)
-    body = versions.render(request, body)
+    body = versions.render(request.account, request.api_version, request.clock, body)
     # The body is kept as text so an idempotent replay is byte-identical to the first answer.
     return {"status": route.status, "body": to_json(body)}
 

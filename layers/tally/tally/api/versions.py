@@ -4,12 +4,10 @@ versions"). Light at import: the ingest function runs the check, never a renderi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from tally.clock import Clock
 from tally.domain.api_version import check, legacy
-
-if TYPE_CHECKING:
-    from tally.api.http import Request
 
 HEADER = "stripe-version"
 HEADER_PARAM = "Stripe-Version"
@@ -21,14 +19,15 @@ def requested(headers: dict[str, str]) -> str | None:
     return None if version is None else check(version.strip(), HEADER_PARAM)
 
 
-def render(request: Request, body: Any) -> Any:
-    """The answer `body` in the request's version: unchanged from basil on."""
-    if request.api_version is not None and not legacy(request.api_version):
+def render(account: str, requested_version: str | None, clock: Clock, body: Any) -> Any:
+    """The answer `body` in the version the request named (None: the account's default):
+    unchanged from basil on."""
+    if requested_version is not None and not legacy(requested_version):
         return body
     from tally.billing import api_versions  # lazy: only answers that may change pay for it
     from tally.presenters.versions import touches
 
     if not touches(body):
         return body
-    version = request.api_version or api_versions.account_default(request.account, request.clock)
-    return api_versions.render(request.account, body, version, request.clock)
+    version = requested_version or api_versions.account_default(account, clock)
+    return api_versions.render(account, body, version, clock)
