@@ -8,12 +8,14 @@ from tally.api import (
     account_settings,
     alerts,
     balance_transactions,
+    billable_items,
     customers,
     events,
     invoices,
     meters,
     notification_subscriptions,
     prices,
+    rate_cards,
     products,
     search,
     subscription_items,
@@ -41,6 +43,8 @@ ROUTES = merge(
     webhook_endpoints.routes,
     alerts.routes,
     balance_transactions.routes,
+    billable_items.routes,
+    rate_cards.routes,
 )
 
 
