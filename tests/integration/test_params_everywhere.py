@@ -46,6 +46,13 @@ ALERT = {
 }
 EVENT = {"event_name": EVENT_NAME, "payload": {"stripe_customer_id": "{customer}", "value": "5"}}
 CANCEL = {"event_name": EVENT_NAME, "type": "cancel", "cancel": {"identifier": "{event}"}}
+RATE_CARD = {
+    "currency": "usd",
+    "display_name": "Rates",
+    "service_interval": "month",
+    "service_interval_count": 1,
+    "tax_behavior": "exclusive",
+}
 
 VALID: dict[str, Req] = {
     # customers
@@ -89,6 +96,41 @@ VALID: dict[str, Req] = {
     "POST /v2/billing/meter_event_session": Req("/v2/billing/meter_event_session"),
     "POST /v2/billing/meter_events": Req("/v2/billing/meter_events", {**EVENT}, ("meter",)),
     "POST /v2/billing/meter_event_adjustments": Req("/v2/billing/meter_event_adjustments", {**CANCEL}),
+    # v2 catalog (branch catalog)
+    "POST /v2/billing/metered_items": Req(
+        "/v2/billing/metered_items", {"display_name": "M", "meter": "{meter}"}
+    ),
+    "GET /v2/billing/metered_items": Req("/v2/billing/metered_items"),
+    "GET /v2/billing/metered_items/{id}": Req("/v2/billing/metered_items/{metered_item}"),
+    "POST /v2/billing/metered_items/{id}": Req(
+        "/v2/billing/metered_items/{metered_item}", {"display_name": "N"}
+    ),
+    "POST /v2/billing/licensed_items": Req("/v2/billing/licensed_items", {"display_name": "Seats"}),
+    "GET /v2/billing/licensed_items": Req("/v2/billing/licensed_items"),
+    "GET /v2/billing/licensed_items/{id}": Req("/v2/billing/licensed_items/{licensed_item}"),
+    "POST /v2/billing/licensed_items/{id}": Req(
+        "/v2/billing/licensed_items/{licensed_item}", {"unit_label": "seat"}
+    ),
+    "POST /v2/billing/rate_cards": Req("/v2/billing/rate_cards", RATE_CARD),
+    "GET /v2/billing/rate_cards": Req("/v2/billing/rate_cards"),
+    "GET /v2/billing/rate_cards/{id}": Req("/v2/billing/rate_cards/{rate_card}"),
+    "POST /v2/billing/rate_cards/{id}": Req("/v2/billing/rate_cards/{rate_card}", {"display_name": "R"}),
+    "POST /v2/billing/rate_cards/{id}/modify_rates": Req(
+        "/v2/billing/rate_cards/{rate_card}/modify_rates",
+        {"rates_to_create": [{"metered_item": "{metered_item}", "unit_amount": "1"}]},
+    ),
+    "GET /v2/billing/rate_cards/{id}/versions": Req("/v2/billing/rate_cards/{rate_card}/versions"),
+    "GET /v2/billing/rate_cards/{id}/versions/{version_id}": Req(
+        "/v2/billing/rate_cards/{rate_card}/versions/{rate_card_version}"
+    ),
+    "GET /v2/billing/rate_cards/{id}/rates": Req("/v2/billing/rate_cards/{rate_card}/rates"),
+    "POST /v2/billing/rate_cards/{id}/rates": Req(
+        "/v2/billing/rate_cards/{rate_card}/rates", {"metered_item": "{metered_item}", "unit_amount": "2"}
+    ),
+    "GET /v2/billing/rate_cards/{id}/rates/{rate_id}": Req("/v2/billing/rate_cards/{rate_card}/rates/{rate}"),
+    "DELETE /v2/billing/rate_cards/{id}/rates/{rate_id}": Req(
+        "/v2/billing/rate_cards/{rate_card}/rates/{rate}"
+    ),
     # alerts
     "POST /v1/billing/alerts": Req("/v1/billing/alerts", ALERT),
     "GET /v1/billing/alerts": Req("/v1/billing/alerts"),
@@ -301,6 +343,22 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
         api.post(f"/v1/customers/{get('customer')}/balance_transactions", {"amount": -500, "currency": "usd"})
     )["id"],
     "event_id": _event_id,
+    "metered_item": lambda api, get: _ok(
+        api.post("/v2/billing/metered_items", json={"display_name": "Seed", "meter": get("meter")})
+    )["id"],
+    "licensed_item": lambda api, get: _ok(api.post("/v2/billing/licensed_items", json={"display_name": "S"}))[
+        "id"
+    ],
+    "rate_card": lambda api, get: _ok(api.post("/v2/billing/rate_cards", json=RATE_CARD))["id"],
+    "rate_card_version": lambda api, get: _ok(api.get(f"/v2/billing/rate_cards/{get('rate_card')}"))[
+        "live_version"
+    ],
+    "rate": lambda api, get: _ok(
+        api.post(
+            f"/v2/billing/rate_cards/{get('rate_card')}/rates",
+            json={"metered_item": get("metered_item"), "unit_amount": "3"},
+        )
+    )["id"],
     "test_clock": lambda api, get: _ok(api.post(CLOCKS, {"frozen_time": FROZEN}))["id"],
     "webhook_endpoint": lambda api, get: _ok(
         api.post("/v1/webhook_endpoints", {"url": "https://hooks.example.com/seed", "enabled_events": ["*"]})

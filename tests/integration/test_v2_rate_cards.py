@@ -68,7 +68,9 @@ def test_metered_item_round_trips_in_stripes_v2_shape(api):
     assert item["meter"] == meter and item["meter_segment_conditions"] == []
     assert item["created"].endswith("Z") and item["lookup_key"] == "model-a"
     assert api.get(f"/v2/billing/metered_items/{item['id']}").json == item
-    updated = api.post(f"/v2/billing/metered_items/{item['id']}", json={"display_name": "A", "unit_label": None})
+    updated = api.post(
+        f"/v2/billing/metered_items/{item['id']}", json={"display_name": "A", "unit_label": None}
+    )
     assert updated.status == 200, updated.text
     assert updated.json["display_name"] == "A" and updated.json["unit_label"] is None
     listed = api.get("/v2/billing/metered_items", {"lookup_keys": "model-a"}).json
@@ -76,7 +78,12 @@ def test_metered_item_round_trips_in_stripes_v2_shape(api):
     assert listed["next_page_url"] is None and listed["previous_page_url"] is None
     # the meter of a metered item never changes, and a lookup key is unique
     assert api.post(f"/v2/billing/metered_items/{item['id']}", json={"meter": meter}).status == 400
-    assert api.post("/v2/billing/metered_items", json={"display_name": "B", "meter": meter, "lookup_key": "model-a"}).status == 400
+    assert (
+        api.post(
+            "/v2/billing/metered_items", json={"display_name": "B", "meter": meter, "lookup_key": "model-a"}
+        ).status
+        == 400
+    )
 
 
 def test_licensed_item_round_trips(api):
@@ -130,7 +137,9 @@ def test_tiers_and_transform_are_served_as_sent(api):
     item = _item(api, meter)["id"]
     card = _card(api)["id"]
     tiers = [{"unit_amount": "0", "up_to_decimal": "1000"}, {"unit_amount": "5", "up_to_inf": "inf"}]
-    response = api.post(f"{CARDS}/{card}/rates", json={"metered_item": item, "tiers": tiers, "tiering_mode": "graduated"})
+    response = api.post(
+        f"{CARDS}/{card}/rates", json={"metered_item": item, "tiers": tiers, "tiering_mode": "graduated"}
+    )
     assert response.status == 200, response.text
     rate = response.json
     assert rate["tiers"] == [
@@ -141,7 +150,11 @@ def test_tiers_and_transform_are_served_as_sent(api):
     other = _item(api, meter, "B")["id"]
     packaged = api.post(
         f"{CARDS}/{card}/rates",
-        json={"metered_item": other, "unit_amount": "4", "transform_quantity": {"divide_by": 100, "round": "up"}},
+        json={
+            "metered_item": other,
+            "unit_amount": "4",
+            "transform_quantity": {"divide_by": 100, "round": "up"},
+        },
     ).json
     assert packaged["transform_quantity"] == {"divide_by": "100", "round": "up"}
     assert api.get(f"{CARDS}/{card}/rates/{rate['id']}").json == rate
@@ -152,7 +165,9 @@ def test_modify_rates_with_a_hundred_creates_is_one_atomic_change(api):
     meter = _meter(api)
     card = _card(api)["id"]
     items = [_item(api, meter, f"M{i}")["id"] for i in range(100)]
-    response = _modify(api, card, [{"metered_item": item, "unit_amount": str(n)} for n, item in enumerate(items)])
+    response = _modify(
+        api, card, [{"metered_item": item, "unit_amount": str(n)} for n, item in enumerate(items)]
+    )
     assert response.status == 200, response.text
     assert len(_rates(api, card)) == 100
     # page through them, 30 at a time

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tally.api.http import Request
 from tally.api.forms import item_fields, metered_fields
+from tally.api.http import Request
 from tally.api.lists import lookup_keys, v2_envelope, v2_list_args
 from tally.api.routing import Routes
 from tally.billing import billable_items
@@ -92,4 +92,3 @@ def list_licensed(request: Request) -> dict[str, Any]:
     params.done()
     page = billable_items.list_(request.account, LicensedItem, window, request.clock, keys)
     return v2_envelope("/v2/billing/licensed_items", page, licensed_item, window, {"lookup_keys": keys})
-

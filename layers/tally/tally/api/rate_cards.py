@@ -143,7 +143,9 @@ def list_rates(request: Request) -> dict[str, Any]:
     card = rate_cards.retrieve(account, request.path_params["id"], clock)
     version_id = version_id or card.latest_version
     version = rate_cards.version_of(account, card, version_id, clock, param="rate_card_version")
-    found = [r for r in rate_cards.rates(account, card, version, clock) if item is None or r.metered_item == item]
+    found = [
+        r for r in rate_cards.rates(account, card, version, clock) if item is None or r.metered_item == item
+    ]
     page = v2_page(found, window)
     present = _presenter(request, page.data)
     query = {"metered_item": item, "rate_card_version": version_id}
@@ -195,7 +197,9 @@ def _rate_input(p: Params, where: str, *, item_data: bool = True) -> RateInput:
     if (item is None) == (data is None):
         raise invalid(
             f"{prefix}metered_item",
-            "Give exactly one of metered_item and metered_item_data." if item_data else "metered_item is required.",
+            "Give exactly one of metered_item and metered_item_data."
+            if item_data
+            else "metered_item is required.",
         )
     unit_amount = p.decimal("unit_amount", min=None)
     tiers: list[RateTier] = []
@@ -204,7 +208,9 @@ def _rate_input(p: Params, where: str, *, item_data: bool = True) -> RateInput:
         inf = t.str("up_to_inf", choices=("inf",))
         if (up_to is None) == (inf is None):
             raise invalid(f"{prefix}tiers[{index}]", "Give exactly one of up_to_decimal and up_to_inf.")
-        tier = RateTier(up_to=up_to, unit_amount=t.decimal("unit_amount"), flat_amount=t.decimal("flat_amount"))
+        tier = RateTier(
+            up_to=up_to, unit_amount=t.decimal("unit_amount"), flat_amount=t.decimal("flat_amount")
+        )
         t.done()
         tiers.append(tier)
     mode = p.str("tiering_mode", choices=TIERING_MODES)
@@ -214,6 +220,7 @@ def _rate_input(p: Params, where: str, *, item_data: bool = True) -> RateInput:
         rounding = transform.str("round", required=True, choices=ROUNDINGS)
         transform.done()
     metadata = apply_metadata({}, p.metadata())
+    p.done()
     if (unit_amount is None) == (not tiers):
         raise invalid(f"{prefix}unit_amount", "Give exactly one of unit_amount and tiers.")
     if tiers:

@@ -74,7 +74,9 @@ def create_metered(
     return _store_new(account, item, clock)
 
 
-def create_licensed(account: str, fields: dict[str, Any], metadata: MetadataUpdate, clock: Clock) -> LicensedItem:
+def create_licensed(
+    account: str, fields: dict[str, Any], metadata: MetadataUpdate, clock: Clock
+) -> LicensedItem:
     item = LicensedItem(
         id=new_id(PREFIX, 24),
         created=clock.now,
@@ -96,7 +98,12 @@ def retrieve(account: str, item_id: str, cls: type[Item], clock: Clock) -> Item:
 
 
 def update(
-    account: str, item_id: str, cls: type[Item], fields: dict[str, Any], metadata: MetadataUpdate, clock: Clock
+    account: str,
+    item_id: str,
+    cls: type[Item],
+    fields: dict[str, Any],
+    metadata: MetadataUpdate,
+    clock: Clock,
 ) -> Item:
     """Change display name, lookup key (None clears), unit label (None clears), tax code, metadata."""
     stored = objects.load(account, item_id, cls, clock)

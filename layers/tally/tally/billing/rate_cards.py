@@ -187,8 +187,10 @@ def _all(account: str, cls: Any, card_id: str, clock: Clock) -> list[Any]:
 
 def rates(account: str, card: RateCard, version: RateCardVersion, clock: Clock) -> list[RateCardRate]:
     """The rates of `version`, oldest first."""
-    latest = version if version.id == card.latest_version else objects.get(
-        account, card.latest_version, RateCardVersion, clock
+    latest = (
+        version
+        if version.id == card.latest_version
+        else objects.get(account, card.latest_version, RateCardVersion, clock)
     )
     every, committed = _every(account, card, clock)
     return visible(every, committed, version.seq, latest)

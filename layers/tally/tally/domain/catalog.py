@@ -241,5 +241,7 @@ def plan(current: Sequence[RateCardRate], items_created: Sequence[str], deleted:
     ended = frozenset(set(deleted) | replaced)
     remaining = len(current) - len(ended) + len(items_created)
     if remaining > MAX_RATES:
-        raise invalid("rates_to_create", f"A rate card holds at most {MAX_RATES} rates ({remaining} requested).")
+        raise invalid(
+            "rates_to_create", f"A rate card holds at most {MAX_RATES} rates ({remaining} requested)."
+        )
     return Plan(new_version=bool(ended), ended=ended)

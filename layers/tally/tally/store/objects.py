@@ -44,10 +44,13 @@ def existing(account: str, object_ids: Sequence[str]) -> set[str]:
     bind()
     by_pk = {ObjectItem.object_key(account, i): i for i in ids}
     try:
-        found = ObjectItem.batch_get([(pk, OBJECT_SK) for pk in by_pk], consistent_read=True)
-        return {by_pk[item.pk] for item in found}
+        found = {
+            by_pk[item.pk]
+            for item in ObjectItem.batch_get([(pk, OBJECT_SK) for pk in by_pk], consistent_read=True)
+        }
     except GetError as exc:
         raise_translated(exc)
+    return found
 
 
 def create(account: str, change: Change, clock: Clock) -> None:
