@@ -12,9 +12,11 @@ from tally.api import (
     customers,
     events,
     invoices,
+    license_fees,
     meters,
     notification_subscriptions,
     prices,
+    pricing_plans,
     products,
     rate_cards,
     search,
@@ -45,6 +47,8 @@ ROUTES = merge(
     balance_transactions.routes,
     billable_items.routes,
     rate_cards.routes,
+    license_fees.routes,
+    pricing_plans.routes,
 )
 
 

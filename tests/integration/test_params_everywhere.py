@@ -46,6 +46,27 @@ ALERT = {
 }
 EVENT = {"event_name": EVENT_NAME, "payload": {"stripe_customer_id": "{customer}", "value": "5"}}
 CANCEL = {"event_name": EVENT_NAME, "type": "cancel", "cancel": {"identifier": "{event}"}}
+LICENSE_FEE = {
+    "currency": "usd",
+    "display_name": "Fee",
+    "licensed_item": "{licensed_item}",
+    "service_interval": "month",
+    "service_interval_count": 1,
+    "tax_behavior": "exclusive",
+    "unit_amount": "2000",
+}
+SERVICE_ACTION = {
+    "service_interval": "month",
+    "service_interval_count": 1,
+    "type": "credit_grant",
+    "credit_grant": {
+        "name": "Monthly",
+        "amount": {"type": "monetary", "monetary": {"currency": "usd", "value": 500}},
+        "applicability_config": {"scope": {"price_type": "metered"}},
+        "expiry_config": {"type": "end_of_service_period"},
+    },
+}
+PLAN = {"currency": "usd", "display_name": "Pro", "tax_behavior": "exclusive"}
 RATE_CARD = {
     "currency": "usd",
     "display_name": "Rates",
@@ -130,6 +151,45 @@ VALID: dict[str, Req] = {
     "GET /v2/billing/rate_cards/{id}/rates/{rate_id}": Req("/v2/billing/rate_cards/{rate_card}/rates/{rate}"),
     "DELETE /v2/billing/rate_cards/{id}/rates/{rate_id}": Req(
         "/v2/billing/rate_cards/{rate_card}/rates/{rate}"
+    ),
+    "POST /v2/billing/license_fees": Req("/v2/billing/license_fees", {**LICENSE_FEE}),
+    "GET /v2/billing/license_fees": Req("/v2/billing/license_fees"),
+    "GET /v2/billing/license_fees/{id}": Req("/v2/billing/license_fees/{license_fee}"),
+    "POST /v2/billing/license_fees/{id}": Req("/v2/billing/license_fees/{license_fee}", {"unit_amount": "7"}),
+    "GET /v2/billing/license_fees/{id}/versions": Req("/v2/billing/license_fees/{license_fee}/versions"),
+    "GET /v2/billing/license_fees/{id}/versions/{version_id}": Req(
+        "/v2/billing/license_fees/{license_fee}/versions/{license_fee_version}"
+    ),
+    "POST /v2/billing/service_actions": Req("/v2/billing/service_actions", SERVICE_ACTION),
+    "GET /v2/billing/service_actions/{id}": Req("/v2/billing/service_actions/{service_action}"),
+    "POST /v2/billing/service_actions/{id}": Req(
+        "/v2/billing/service_actions/{service_action}", {"credit_grant": {"name": "Renamed"}}
+    ),
+    "POST /v2/billing/pricing_plans": Req("/v2/billing/pricing_plans", PLAN),
+    "GET /v2/billing/pricing_plans": Req("/v2/billing/pricing_plans"),
+    "GET /v2/billing/pricing_plans/{id}": Req("/v2/billing/pricing_plans/{pricing_plan}"),
+    "POST /v2/billing/pricing_plans/{id}": Req(
+        "/v2/billing/pricing_plans/{pricing_plan}", {"display_name": "P"}
+    ),
+    "GET /v2/billing/pricing_plans/{id}/versions": Req("/v2/billing/pricing_plans/{pricing_plan}/versions"),
+    "GET /v2/billing/pricing_plans/{id}/versions/{version_id}": Req(
+        "/v2/billing/pricing_plans/{pricing_plan}/versions/{pricing_plan_version}"
+    ),
+    "GET /v2/billing/pricing_plans/{id}/components": Req(
+        "/v2/billing/pricing_plans/{pricing_plan}/components"
+    ),
+    "POST /v2/billing/pricing_plans/{id}/components": Req(
+        "/v2/billing/pricing_plans/{pricing_plan}/components",
+        {"type": "license_fee", "license_fee": {"id": "{license_fee}"}},
+    ),
+    "GET /v2/billing/pricing_plans/{id}/components/{component_id}": Req(
+        "/v2/billing/pricing_plans/{pricing_plan}/components/{component}"
+    ),
+    "POST /v2/billing/pricing_plans/{id}/components/{component_id}": Req(
+        "/v2/billing/pricing_plans/{pricing_plan}/components/{component}", {"lookup_key": "c"}
+    ),
+    "DELETE /v2/billing/pricing_plans/{id}/components/{component_id}": Req(
+        "/v2/billing/pricing_plans/{pricing_plan}/components/{component}"
     ),
     # alerts
     "POST /v1/billing/alerts": Req("/v1/billing/alerts", ALERT),
@@ -343,6 +403,25 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
         api.post(f"/v1/customers/{get('customer')}/balance_transactions", {"amount": -500, "currency": "usd"})
     )["id"],
     "event_id": _event_id,
+    "license_fee": lambda api, get: _ok(
+        api.post("/v2/billing/license_fees", json={**LICENSE_FEE, "licensed_item": get("licensed_item")})
+    )["id"],
+    "license_fee_version": lambda api, get: _ok(api.get(f"/v2/billing/license_fees/{get('license_fee')}"))[
+        "live_version"
+    ],
+    "service_action": lambda api, get: _ok(api.post("/v2/billing/service_actions", json=SERVICE_ACTION))[
+        "id"
+    ],
+    "pricing_plan": lambda api, get: _ok(api.post("/v2/billing/pricing_plans", json=PLAN))["id"],
+    "pricing_plan_version": lambda api, get: _ok(
+        api.get(f"/v2/billing/pricing_plans/{get('pricing_plan')}/versions")
+    )["data"][0]["id"],
+    "component": lambda api, get: _ok(
+        api.post(
+            f"/v2/billing/pricing_plans/{get('pricing_plan')}/components",
+            json={"type": "service_action", "service_action": {"id": get("service_action")}},
+        )
+    )["id"],
     "metered_item": lambda api, get: _ok(
         api.post("/v2/billing/metered_items", json={"display_name": "Seed", "meter": get("meter")})
     )["id"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tally.api.forms import metered_fields
+from tally.api.forms import metered_fields, price_fields, v2_currency
 from tally.api.http import Request
 from tally.api.lists import lookup_keys, v2_envelope, v2_list_args, v2_page
 from tally.api.params import Params
@@ -15,15 +15,10 @@ from tally.domain.catalog import (
     DISPLAY_NAME_MAX,
     LOOKUP_KEY_MAX,
     MAX_MODIFY,
-    ROUNDINGS,
     SERVICE_INTERVALS,
     TAX_BEHAVIORS,
-    TIERING_MODES,
     RateCardRate,
-    RateTier,
-    check_tiers,
 )
-from tally.domain.currencies import SUPPORTED_CURRENCIES
 from tally.domain.metadata import apply_metadata
 from tally.errors import invalid
 from tally.presenters.catalog import deleted, rate_card, rate_card_rate, rate_card_version
@@ -36,7 +31,7 @@ MAX_INTERVAL_COUNT = {"day": 365, "week": 52, "month": 12, "year": 1}
 def create(request: Request) -> dict[str, Any]:
     params = request.params()
     fields: dict[str, Any] = {
-        "currency": _currency(params),
+        "currency": v2_currency(params),
         "display_name": params.str("display_name", required=True, max_length=DISPLAY_NAME_MAX),
         "interval": params.str("service_interval", required=True, choices=SERVICE_INTERVALS),
         "tax_behavior": params.str("tax_behavior", required=True, choices=TAX_BEHAVIORS),
@@ -201,54 +196,14 @@ def _rate_input(p: Params, where: str, *, item_data: bool = True) -> RateInput:
             if item_data
             else "metered_item is required.",
         )
-    unit_amount = p.decimal("unit_amount", min=None)
-    tiers: list[RateTier] = []
-    for index, t in enumerate(p.sublist("tiers", max_items=250) or []):
-        up_to = t.decimal("up_to_decimal")
-        inf = t.str("up_to_inf", choices=("inf",))
-        if (up_to is None) == (inf is None):
-            raise invalid(f"{prefix}tiers[{index}]", "Give exactly one of up_to_decimal and up_to_inf.")
-        tier = RateTier(
-            up_to=up_to, unit_amount=t.decimal("unit_amount"), flat_amount=t.decimal("flat_amount")
-        )
-        t.done()
-        tiers.append(tier)
-    mode = p.str("tiering_mode", choices=TIERING_MODES)
-    divide_by = rounding = None
-    if (transform := p.sub("transform_quantity")) is not None:
-        divide_by = transform.int("divide_by", required=True, min=1)
-        rounding = transform.str("round", required=True, choices=ROUNDINGS)
-        transform.done()
+    price = price_fields(p, prefix, required=True)
+    assert price is not None
     metadata = apply_metadata({}, p.metadata())
     p.done()
-    if (unit_amount is None) == (not tiers):
-        raise invalid(f"{prefix}unit_amount", "Give exactly one of unit_amount and tiers.")
-    if tiers:
-        check_tiers(tiers, f"{prefix}tiers")
-        if mode is None:
-            raise invalid(f"{prefix}tiering_mode", "tiering_mode is required with tiers.")
-        if divide_by is not None:
-            raise invalid(f"{prefix}transform_quantity", "transform_quantity cannot be combined with tiers.")
-    elif mode is not None:
-        raise invalid(f"{prefix}tiering_mode", "tiering_mode is only valid with tiers.")
-    for name, amount in [("unit_amount", unit_amount), *[("tiers", t.unit_amount) for t in tiers]]:
-        if amount is not None and amount < 0:
-            raise invalid(f"{prefix}{name}", f"Invalid {name}: must not be negative.")
     return RateInput(
         metered_item=item,
         metered_item_data=data,
-        unit_amount=unit_amount,
-        tiers=tuple(tiers),
-        tiering_mode=mode,
-        divide_by=divide_by,
-        round=rounding,
         metadata=metadata,
+        **price,
         param=where or "metered_item",
     )
-
-
-def _currency(params: Params) -> str:
-    currency = (params.str("currency", required=True, max_length=3) or "").lower()
-    if currency not in SUPPORTED_CURRENCIES:
-        raise invalid("currency", f"Invalid currency: {currency}. Tally accepts Stripe's currencies.")
-    return currency
