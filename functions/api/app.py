@@ -9,6 +9,7 @@ from tally.api import (
     alerts,
     balance_transactions,
     billable_items,
+    cadences,
     customers,
     events,
     invoices,
@@ -49,6 +50,7 @@ ROUTES = merge(
     rate_cards.routes,
     license_fees.routes,
     pricing_plans.routes,
+    cadences.routes,
 )
 
 

@@ -191,6 +191,18 @@ VALID: dict[str, Req] = {
     "DELETE /v2/billing/pricing_plans/{id}/components/{component_id}": Req(
         "/v2/billing/pricing_plans/{pricing_plan}/components/{component}"
     ),
+    "POST /v2/billing/profiles": Req("/v2/billing/profiles", {"customer": "{customer}"}),
+    "GET /v2/billing/profiles": Req("/v2/billing/profiles"),
+    "GET /v2/billing/profiles/{id}": Req("/v2/billing/profiles/{billing_profile}"),
+    "POST /v2/billing/profiles/{id}": Req("/v2/billing/profiles/{billing_profile}", {"display_name": "P"}),
+    "POST /v2/billing/cadences": Req(
+        "/v2/billing/cadences",
+        {"billing_cycle": {"type": "month"}, "payer": {"billing_profile": "{billing_profile}"}},
+    ),
+    "GET /v2/billing/cadences": Req("/v2/billing/cadences"),
+    "GET /v2/billing/cadences/{id}": Req("/v2/billing/cadences/{cadence}"),
+    "POST /v2/billing/cadences/{id}": Req("/v2/billing/cadences/{cadence}", {"lookup_key": "c1"}),
+    "POST /v2/billing/cadences/{id}/cancel": Req("/v2/billing/cadences/{cadence}/cancel"),
     # alerts
     "POST /v1/billing/alerts": Req("/v1/billing/alerts", ALERT),
     "GET /v1/billing/alerts": Req("/v1/billing/alerts"),
@@ -403,6 +415,15 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
         api.post(f"/v1/customers/{get('customer')}/balance_transactions", {"amount": -500, "currency": "usd"})
     )["id"],
     "event_id": _event_id,
+    "billing_profile": lambda api, get: _ok(
+        api.post("/v2/billing/profiles", json={"customer": get("customer")})
+    )["id"],
+    "cadence": lambda api, get: _ok(
+        api.post(
+            "/v2/billing/cadences",
+            json={"billing_cycle": {"type": "month"}, "payer": {"billing_profile": get("billing_profile")}},
+        )
+    )["id"],
     "license_fee": lambda api, get: _ok(
         api.post("/v2/billing/license_fees", json={**LICENSE_FEE, "licensed_item": get("licensed_item")})
     )["id"],
