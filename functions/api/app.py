@@ -12,6 +12,7 @@ from tally.api import (
     cadences,
     customers,
     events,
+    intents,
     invoices,
     license_fees,
     meters,
@@ -51,6 +52,7 @@ ROUTES = merge(
     license_fees.routes,
     pricing_plans.routes,
     cadences.routes,
+    intents.routes,
 )
 
 

@@ -67,6 +67,16 @@ SERVICE_ACTION = {
     },
 }
 PLAN = {"currency": "usd", "display_name": "Pro", "tax_behavior": "exclusive"}
+INTENT = {
+    "currency": "usd",
+    "cadence": "{cadence}",
+    "actions": [
+        {
+            "type": "subscribe",
+            "subscribe": {"pricing_plan_subscription_details": {"pricing_plan": "{live_plan}"}},
+        }
+    ],
+}
 RATE_CARD = {
     "currency": "usd",
     "display_name": "Rates",
@@ -203,6 +213,26 @@ VALID: dict[str, Req] = {
     "GET /v2/billing/cadences/{id}": Req("/v2/billing/cadences/{cadence}"),
     "POST /v2/billing/cadences/{id}": Req("/v2/billing/cadences/{cadence}", {"lookup_key": "c1"}),
     "POST /v2/billing/cadences/{id}/cancel": Req("/v2/billing/cadences/{cadence}/cancel"),
+    "POST /v2/billing/intents": Req("/v2/billing/intents", INTENT),
+    "GET /v2/billing/intents": Req("/v2/billing/intents"),
+    "GET /v2/billing/intents/{id}": Req("/v2/billing/intents/{intent}"),
+    "POST /v2/billing/intents/{id}/reserve": Req("/v2/billing/intents/{intent}/reserve"),
+    "POST /v2/billing/intents/{id}/release_reservation": Req(
+        "/v2/billing/intents/{reserved_intent}/release_reservation"
+    ),
+    "POST /v2/billing/intents/{id}/commit": Req("/v2/billing/intents/{reserved_intent}/commit"),
+    "POST /v2/billing/intents/{id}/cancel": Req("/v2/billing/intents/{intent}/cancel"),
+    "GET /v2/billing/intents/{id}/actions": Req("/v2/billing/intents/{intent}/actions"),
+    "GET /v2/billing/intents/{id}/actions/{action_id}": Req(
+        "/v2/billing/intents/{intent}/actions/{intent_action}"
+    ),
+    "GET /v2/billing/pricing_plan_subscriptions": Req("/v2/billing/pricing_plan_subscriptions"),
+    "GET /v2/billing/pricing_plan_subscriptions/{id}": Req(
+        "/v2/billing/pricing_plan_subscriptions/{plan_subscription}"
+    ),
+    "POST /v2/billing/pricing_plan_subscriptions/{id}": Req(
+        "/v2/billing/pricing_plan_subscriptions/{plan_subscription}", {"metadata": {"a": "b"}}
+    ),
     # alerts
     "POST /v1/billing/alerts": Req("/v1/billing/alerts", ALERT),
     "GET /v1/billing/alerts": Req("/v1/billing/alerts"),
@@ -357,6 +387,26 @@ def _event_id(api: support.Api, get: Callable[[str], str]) -> str:
     return _ok(api.get("/v1/events", {"limit": 1}))["data"][0]["id"]
 
 
+def _fill_intent(get: Callable[[str], str]) -> dict[str, Any]:
+    details = {"pricing_plan": get("live_plan")}
+    action = {"type": "subscribe", "subscribe": {"pricing_plan_subscription_details": details}}
+    return {"currency": "usd", "cadence": get("cadence"), "actions": [action]}
+
+
+def _live_plan(api: support.Api, get: Callable[[str], str]) -> str:
+    plan = _ok(api.post("/v2/billing/pricing_plans", json=PLAN))["id"]
+    _ok(api.post(f"/v2/billing/pricing_plans/{plan}", json={"live_version": "latest"}))
+    return plan
+
+
+def _plan_subscription(api: support.Api, get: Callable[[str], str]) -> str:
+    intent = _ok(api.post("/v2/billing/intents", json=_fill_intent(get)))["id"]
+    _ok(api.post(f"/v2/billing/intents/{intent}/reserve", json={}))
+    _ok(api.post(f"/v2/billing/intents/{intent}/commit", json={}))
+    action = _ok(api.get(f"/v2/billing/intents/{intent}/actions"))["data"][0]
+    return action["subscribe"]["pricing_plan_subscription_details"]["pricing_plan_subscription"]
+
+
 SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
     # an address of this account alone (another account's subscription to it would be refused)
     "email": lambda api, get: f"walk-{api.account.id.lower()}@example.com",
@@ -415,6 +465,15 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
         api.post(f"/v1/customers/{get('customer')}/balance_transactions", {"amount": -500, "currency": "usd"})
     )["id"],
     "event_id": _event_id,
+    "live_plan": _live_plan,
+    "intent": lambda api, get: _ok(api.post("/v2/billing/intents", json=_fill_intent(get)))["id"],
+    "reserved_intent": lambda api, get: _ok(
+        api.post(f"/v2/billing/intents/{get('intent')}/reserve", json={})
+    )["id"],
+    "intent_action": lambda api, get: _ok(api.get(f"/v2/billing/intents/{get('intent')}/actions"))["data"][0][
+        "id"
+    ],
+    "plan_subscription": _plan_subscription,
     "billing_profile": lambda api, get: _ok(
         api.post("/v2/billing/profiles", json={"customer": get("customer")})
     )["id"],

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import ClassVar
 
+from tally.domain.pricing import PriceModel, Tier
 from tally.errors import InvalidRequest, invalid
 
 Metadata = dict[str, str]
@@ -245,3 +246,31 @@ def plan(current: Sequence[RateCardRate], items_created: Sequence[str], deleted:
             "rates_to_create", f"A rate card holds at most {MAX_RATES} rates ({remaining} requested)."
         )
     return Plan(new_version=bool(ended), ended=ended)
+
+
+def price_model(
+    unit_amount: Decimal | None,
+    tiers: Sequence[RateTier],
+    tiering_mode: str | None,
+    divide_by: int | None,
+    rounding: str | None,
+) -> PriceModel:
+    """The pricing model (`tally.domain.pricing`) of a v2 rate or license fee price. Quantities
+    are whole units, so a tier up to a fractional bound holds the whole units below it."""
+    if tiers:
+        return PriceModel(
+            billing_scheme="tiered",
+            unit_amount=None,
+            tiers_mode=tiering_mode,
+            tiers=tuple(
+                Tier(
+                    up_to=None if t.up_to is None else int(t.up_to.to_integral_value(rounding=ROUND_FLOOR)),
+                    unit_amount=t.unit_amount,
+                    flat_amount=t.flat_amount,
+                )
+                for t in tiers
+            ),
+            divide_by=None,
+            round=None,
+        )
+    return PriceModel("per_unit", unit_amount, None, (), divide_by, rounding)
