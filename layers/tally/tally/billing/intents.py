@@ -18,6 +18,7 @@ from tally.domain import cadences as cycles
 from tally.domain.catalog import price_model
 from tally.domain.intents import (
     INTENT_TTL,
+    MAX_SEGMENTS,
     Action,
     Intent,
     PlanSubscription,
@@ -273,6 +274,12 @@ def _apply(account: str, sub: PlanSubscription, action: Action, clock: Clock) ->
             cancel_feedback=action.cancel_feedback,
         )
     current = sub.current
+    if len(sub.timeline) >= MAX_SEGMENTS:
+        raise invalid(
+            "actions",
+            f"{sub.id} was modified {MAX_SEGMENTS} times, the most one subscription keeps: "
+            "deactivate it and subscribe anew.",
+        )
     if action.effective_at < current.start:
         raise invalid(
             "effective_at", "A modification may not take effect before the subscription's last change."

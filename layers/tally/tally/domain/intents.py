@@ -33,6 +33,7 @@ FEEDBACK = (
     "unused",
 )
 MAX_ACTIONS = 10  # per intent (Tally's cap; Stripe documents none)
+MAX_SEGMENTS = 1_000  # a subscription's timeline (≈150 KB, well under DynamoDB's 400 KB item)
 INTENT_TTL = 7 * 86_400  # a draft or reserved intent expires a week after creation (Tally's choice)
 
 
