@@ -15,6 +15,7 @@ from tally.api import (
     notification_subscriptions,
     prices,
     products,
+    reporting,
     search,
     subscription_items,
     subscriptions,
@@ -41,6 +42,7 @@ ROUTES = merge(
     webhook_endpoints.routes,
     alerts.routes,
     balance_transactions.routes,
+    reporting.routes,
 )
 
 

@@ -171,6 +171,21 @@ VALID: dict[str, Req] = {
     "DELETE /v1/notification_subscriptions/{id}": Req(
         "/v1/notification_subscriptions/{notification_subscription}"
     ),
+    # revenue recognition (branch revrec, issue 16 point 5)
+    "POST /v1/reporting/report_runs": Req(
+        "/v1/reporting/report_runs",
+        {
+            "report_type": "revenue_recognition.debit_credit_summary.1",
+            "parameters": {"interval_start": 1735689600, "interval_end": 1738368000},
+        },
+    ),
+    "GET /v1/reporting/report_runs": Req("/v1/reporting/report_runs"),
+    "GET /v1/reporting/report_runs/{id}": Req("/v1/reporting/report_runs/{report_run}"),
+    "GET /v1/files/{id}": Req("/v1/files/{report_file}"),
+    "GET /v1/files/{id}/contents": Req("/v1/files/{report_file}/contents"),
+    "GET /v1/tally/revenue_recognition": Req(
+        "/v1/tally/revenue_recognition", {"interval_start": 1735689600, "interval_end": 1738368000}
+    ),
 }
 
 # Per route answering an object with an expandable field: a path that expands to an object.
@@ -311,6 +326,19 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
             {"protocol": "email", "endpoint": f"seed-{get('email')}", "event_types": ["*"]},
         )
     )["id"],
+    # revenue recognition (branch revrec): January 2025's report run and its file
+    "report_run": lambda api, get: _ok(
+        api.post(
+            "/v1/reporting/report_runs",
+            {
+                "report_type": "revenue_recognition.debit_credit_summary.1",
+                "parameters": {"interval_start": 1735689600, "interval_end": 1738368000},
+            },
+        )
+    )["id"],
+    "report_file": lambda api, get: _ok(api.get(f"/v1/reporting/report_runs/{get('report_run')}"))["result"][
+        "id"
+    ],
 }
 
 
