@@ -17,7 +17,12 @@ import io
 from typing import Any
 
 import pytest
+import stripe_shapes
 import support
+
+from tally.billing import reporting
+from tally.clock import Clock
+from tally.domain.reporting import ReportParameters
 
 pytestmark = pytest.mark.usefixtures("moto_tables")
 
@@ -41,15 +46,23 @@ def ok(response: support.Response, status: int = 200) -> Any:
     return response.json
 
 
-def _plan(api: support.Api, event: str, price: dict[str, Any], interval_count: int = 3) -> dict[str, str]:
-    """A clock at 1 Jan 2025, a customer on it, a sum meter and a metered price billed every
-    `interval_count` months, and the subscription (its first period starts 1 Jan 2025)."""
+def _plan(
+    api: support.Api,
+    event: str,
+    price: dict[str, Any],
+    interval_count: int = 3,
+    formula: str = "sum",
+    fee: int | None = None,
+) -> dict[str, str]:
+    """A clock at 1 Jan 2025, a customer on it, a meter (`formula`) and a metered price billed
+    every `interval_count` months (with a licensed `fee` in advance, if given), and the
+    subscription (its first period starts 1 Jan 2025)."""
     clock = ok(api.post(CLOCKS, {"frozen_time": JAN, "name": "revrec"}))
     customer = ok(api.post("/v1/customers", {"name": "Seed 003", "test_clock": clock["id"]}))
     meter = ok(
         api.post(
             "/v1/billing/meters",
-            {"display_name": "API calls", "event_name": event, "default_aggregation": {"formula": "sum"}},
+            {"display_name": "API calls", "event_name": event, "default_aggregation": {"formula": formula}},
         )
     )
     product = ok(api.post("/v1/products", {"name": "API calls"}))
@@ -65,7 +78,12 @@ def _plan(api: support.Api, event: str, price: dict[str, Any], interval_count: i
             },
         )
     )
-    sub = ok(api.post("/v1/subscriptions", {"customer": customer["id"], "items": [{"price": created["id"]}]}))
+    items = [{"price": created["id"]}]
+    if fee is not None:
+        licensed = {"interval": "month", "interval_count": interval_count}
+        body = {"currency": "usd", "product": product["id"], "unit_amount": fee, "recurring": licensed}
+        items.append({"price": ok(api.post("/v1/prices", body))["id"]})
+    sub = ok(api.post("/v1/subscriptions", {"customer": customer["id"], "items": items}))
     return {"clock": clock["id"], "customer": customer["id"], "subscription": sub["id"]}
 
 
@@ -255,3 +273,81 @@ def test_reports_are_per_account(api, other_account):
     # GIVEN seed 003 in one account WHEN another account reads its report THEN it has no entries
     _seed_003(api)
     assert _report(api.as_(other_account))["data"] == []
+
+
+def test_report_runs_and_files_have_stripes_shapes(api):
+    _seed_003(api)
+    run = ok(
+        api.post(RUNS, {"report_type": SUMMARY, "parameters": {"interval_start": JAN, "interval_end": JUN}})
+    )
+    assert stripe_shapes.problems(run) == []
+    assert stripe_shapes.problems(ok(api.get(f"/v1/files/{run['result']['id']}"))) == []
+    assert stripe_shapes.problems(ok(api.get(RUNS))) == []
+    # the file's url is where its contents download, on the address the request came to
+    assert run["result"]["url"].endswith(f"/v1/files/{run['result']['id']}/contents")
+    assert run["result"]["size"] == len(api.get(f"/v1/files/{run['result']['id']}/contents").text.encode())
+
+
+def test_a_crash_in_the_report_runs_one_transaction_writes_nothing(api):
+    # GIVEN seed 003 WHEN creating a run dies in its one transaction (run + file + event)
+    _seed_003(api)
+    account, params = api.account.id, ReportParameters(JAN, JUN)
+    with support.TransactionCrash(at=1), pytest.raises(support.InjectedCrash):
+        reporting.create(account, SUMMARY, params, Clock.system())
+    # THEN no run, no file, no event
+    assert ok(api.get(RUNS))["data"] == []
+    assert ok(api.get("/v1/events", {"type": "reporting.report_run.succeeded"}))["data"] == []
+    # WHEN retried THEN one run whose file holds the whole journal
+    run, f = reporting.create(account, SUMMARY, params, Clock.system())
+    assert [r["id"] for r in ok(api.get(RUNS))["data"]] == [run.id]
+    assert f is not None and len(f.contents.splitlines()) == 7
+    assert len(ok(api.get("/v1/events", {"type": "reporting.report_run.succeeded"}))["data"]) == 1
+
+
+def test_a_last_value_meter_is_recognized_in_the_month_its_period_ends(api):
+    # GIVEN a `last` meter reading 100, 300, then 200 units (1 cent each) in Jan, Feb, Mar
+    plan = _plan(api, "last_seats", {"unit_amount": 1}, formula="last")
+    for month, value in ((1, 100), (2, 300), (3, 200)):
+        support.advance_clock(api, api.functions, plan["clock"], _at(2025, month, 10))
+        _use(api, "last_seats", plan["customer"], value, _at(2025, month, 10))
+    support.advance_clock(api, api.functions, plan["clock"], _at(2025, 4, 2))
+    assert _cycle_invoice(api, plan["subscription"])["subtotal"] == 200
+    # THEN nothing accrues before March, which recognizes the period's last value, 200
+    nets = _nets(_report(api, JAN, MAY))
+    assert nets["Revenue"] == [0, 0, 200, 0, 200]
+    assert nets["UnbilledReceivables"] == [0, 0, 200, -200, 0]
+
+
+def test_a_licensed_fee_is_revenue_when_its_invoice_is_finalized(api):
+    # GIVEN seed 003's usage plus a 5.00 USD quarterly fee billed in advance (1 Jan, then 1 Apr)
+    plan = _plan(api, "fee_calls", {"unit_amount": 1}, fee=500)
+    support.advance_clock(api, api.functions, plan["clock"], _at(2025, 1, 15))
+    _use(api, "fee_calls", plan["customer"], 4000, _at(2025, 1, 15))
+    support.advance_clock(api, api.functions, plan["clock"], _at(2025, 4, 2))
+    assert _cycle_invoice(api, plan["subscription"])["total"] == 4500
+    # THEN the fee is revenue in the month each invoice is finalized (January's creation
+    # invoice, April's renewal), the usage as delivered; AR holds both invoices until paid
+    nets = _nets(_report(api, JAN, MAY))
+    assert nets["Revenue"] == [4500, 0, 0, 500, 5000]
+    assert nets["UnbilledReceivables"] == [4000, 0, 0, -4000, 0]
+    assert nets["AccountsReceivable"] == [500, 0, 0, 4500, 5000]
+
+
+def test_a_customer_balance_used_by_the_invoice_moves_out_of_receivables(api):
+    # GIVEN seed 003 where the customer holds a 7.00 USD credit when the invoice is finalized
+    plan = _plan(api, "credit_calls", {"unit_amount": 1})
+    support.advance_clock(api, api.functions, plan["clock"], _at(2025, 1, 15))
+    _use(api, "credit_calls", plan["customer"], 10000, _at(2025, 1, 15))
+    balance = {"amount": -700, "currency": "usd"}
+    ok(api.post(f"/v1/customers/{plan['customer']}/balance_transactions", balance))
+    support.advance_clock(api, api.functions, plan["clock"], _at(2025, 4, 2))
+    inv = _cycle_invoice(api, plan["subscription"])
+    assert (inv["total"], inv["amount_due"]) == (10000, 9300)
+    support.advance_clock(api, api.functions, plan["clock"], _at(2025, 5, 10))
+    ok(api.post(f"/v1/invoices/{inv['id']}/pay", {"paid_out_of_band": "true"}))
+    # THEN April: AR +100.00 − 7.00 (the credit used, debited to CustomerBalance); May: cash 93.00
+    nets = _nets(_report(api))
+    assert nets["AccountsReceivable"] == [0, 0, 0, 9300, -9300, 0]
+    assert nets["CustomerBalance"] == [0, 0, 0, -700, 0, -700]
+    assert nets["Cash"] == [0, 0, 0, 0, 9300, 9300]
+    assert nets["Revenue"] == [10000, 0, 0, 0, 0, 10000]

@@ -74,10 +74,9 @@ def _interval(p: Params) -> ReportParameters:
 @routes.route(f"POST {RUNS}")
 def create(request: Request) -> dict[str, Any]:
     params = request.params()
-    report_type = params.str("report_type", required=True, max_length=100)
-    sub = params.sub("parameters", required=True)
-    assert sub is not None and report_type is not None
-    parameters = _interval(sub)
+    report_type = params.str("report_type", required=True, max_length=100) or ""
+    sub = params.sub("parameters", required=True)  # `parameters=` (empty): None, its fields missing
+    parameters = _interval(sub or Params({}, "parameters"))
     params.done()
     if report_type not in REPORT_TYPES:
         raise invalid("report_type", f"Invalid report_type: Tally runs {', '.join(REPORT_TYPES)}.")
