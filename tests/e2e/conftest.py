@@ -13,7 +13,7 @@ import pytest
 import stripe
 import support
 
-E2E_ACCOUNTS = 64
+E2E_ACCOUNTS = 65  # +1 revrec (test_revenue_recognition_sdk.py)
 
 
 @pytest.fixture(scope="session")
