@@ -39,8 +39,8 @@ def base_url(request: Request) -> str | None:
 def _interval(p: Params) -> ReportParameters:
     """`interval_start` / `interval_end` (UTC month starts, at most MAX_MONTHS apart), `currency`,
     `timezone` (UTC only). Anything else Stripe's runs take is refused by name."""
-    start = p.int("interval_start", required=True, min=0)
-    end = p.int("interval_end", required=True, min=0)
+    start = p.int("interval_start", required=True, min=0, max=revenue.LAST_INSTANT)
+    end = p.int("interval_end", required=True, min=0, max=revenue.LAST_INSTANT)
     currency = p.str("currency", max_length=3)
     timezone = p.str("timezone", max_length=64)
     for name in UNSUPPORTED:
@@ -58,7 +58,7 @@ def _interval(p: Params) -> ReportParameters:
             )
     if end <= start:
         raise invalid(p.path("interval_end"), f"{p.path('interval_end')} must be after interval_start.")
-    if len(revenue.months(start, end)) > revenue.MAX_MONTHS:
+    if revenue.month_count(start, end) > revenue.MAX_MONTHS:
         raise invalid(p.path("interval_end"), f"A report spans at most {revenue.MAX_MONTHS} months.")
     if currency is not None:
         currency = currency.lower()

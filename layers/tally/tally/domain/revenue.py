@@ -45,6 +45,7 @@ PAYMENT = "payment"
 VOID = "invoice_void"
 
 MAX_MONTHS = 120  # one report run spans at most ten years
+LAST_INSTANT = 253_402_300_799  # 9999-12-31 23:59:59 UTC: later instants have no calendar month
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,12 @@ def months(start: int, end: int) -> list[int]:
         out.append(at)
         at = next_month(at)
     return out
+
+
+def month_count(start: int, end: int) -> int:
+    """How many months `[start, end)` (month starts) spans, without walking them."""
+    a, b = _utc(start), _utc(end)
+    return (b.year - a.year) * 12 + b.month - a.month
 
 
 def slice_ends(start: int, end: int) -> list[int]:
