@@ -351,3 +351,57 @@ def test_a_customer_balance_used_by_the_invoice_moves_out_of_receivables(api):
     assert nets["CustomerBalance"] == [0, 0, 0, -700, 0, -700]
     assert nets["Cash"] == [0, 0, 0, 0, 9300, 9300]
     assert nets["Revenue"] == [10000, 0, 0, 0, 0, 10000]
+
+
+def test_late_usage_after_finalization_is_taken_back_then_rebooked_by_its_true_up(api):
+    # GIVEN a monthly plan: 40.00 USD in January, its invoice finalized 1 Feb 01:00
+    plan = _plan(api, "late_calls", {"unit_amount": 1}, interval_count=1)
+    support.advance_clock(api, api.functions, plan["clock"], _at(2025, 1, 15))
+    _use(api, "late_calls", plan["customer"], 4000, _at(2025, 1, 15))
+    support.advance_clock(api, api.functions, plan["clock"], _at(2025, 2, 2))
+    # WHEN 5.00 USD of January's usage arrives after that (stamped 31 Jan), billed as a true-up
+    _use(api, "late_calls", plan["customer"], 500, _at(2025, 1, 31, 12))
+    support.advance_clock(api, api.functions, plan["clock"], _at(2025, 3, 2))
+    found = ok(api.get("/v1/invoices", {"subscription": plan["subscription"], "limit": 100}))["data"]
+    totals = sorted(
+        (i["period_start"], i["total"]) for i in found if i["billing_reason"] == "subscription_cycle"
+    )
+    assert [t for _, t in totals] == [4000, 500]  # January's, then February's with the true-up
+    # THEN January recognizes all it delivered (45.00); February's finalization of January's
+    # invoice reverses 45.00 but rebooks 40.00 (−5.00); March's rebooks the true-up (+5.00)
+    nets = _nets(_report(api, JAN, APR))
+    assert nets["Revenue"] == [4500, -500, 500, 4500]
+    assert nets["UnbilledReceivables"] == [4500, -4500, 0, 0]
+    assert nets["AccountsReceivable"] == [0, 4000, 500, 4500]
+
+
+def test_the_report_reads_usage_buckets_never_events(api):
+    # GIVEN 2 events in an hour of January, the report read once
+    from tally.store import usage
+
+    plan = _plan(api, "bucket_calls", {"unit_amount": 1})
+    support.advance_clock(api, api.functions, plan["clock"], _at(2025, 1, 15, 1))
+    event = {"event_name": "bucket_calls", "payload": {"stripe_customer_id": plan["customer"], "value": "1"}}
+    token = ok(api.post("/v2/billing/meter_event_session", json={}))["authentication_token"]
+
+    def send(n: int) -> None:
+        for i in range(0, n, 100):
+            batch = [
+                {**event, "identifier": f"bucket-{n}-{i + j}", "timestamp": "2025-01-15T00:30:00.000Z"}
+                for j in range(min(100, n - i))
+            ]
+            sent = api.post("/v2/billing/meter_event_stream", json={"events": batch}, key=token)
+            assert ok(sent)["accepted"] == len(batch), sent.text
+
+    def usage_items_read() -> int:
+        usage.STATS.reset()
+        _report(api, JAN, FEB)
+        return usage.STATS.items_read
+
+    send(2)
+    few = usage_items_read()
+    # WHEN 298 more events land in the same hour
+    send(298)
+    # THEN the report reads exactly as many usage items, and counts all 300 units
+    assert usage_items_read() == few
+    assert _nets(_report(api, JAN, FEB))["Revenue"] == [300, 300]
