@@ -112,3 +112,27 @@ def test_the_report_reads_usage_buckets_never_events(api):
     # THEN the report reads exactly as many usage items, and counts all 300 units
     assert usage_items_read() == few
     assert _nets(_report(api, JAN, FEB))["Revenue"] == [300, 300]
+
+
+def test_a_report_too_large_for_one_file_is_a_failed_run(api, monkeypatch):
+    # GIVEN usage in January, and (for the test) files limited to 64 bytes
+    import stripe_shapes
+
+    from tally.billing import reporting
+
+    plan = _plan(api, "big_calls", {"unit_amount": 1})
+    support.advance_clock(api, api.functions, plan["clock"], _at(2025, 1, 15))
+    _use(api, "big_calls", plan["customer"], 4000, _at(2025, 1, 15))
+    monkeypatch.setattr(reporting, "MAX_FILE_BYTES", 64)
+    # WHEN a run's CSV would exceed it THEN the run is stored `failed` with its error, no file
+    params = {"interval_start": JAN, "interval_end": FEB}
+    run = ok(
+        api.post(
+            "/v1/reporting/report_runs",
+            {"report_type": "revenue_recognition.debit_credit_summary.1", "parameters": params},
+        )
+    )
+    assert (run["status"], run["result"], run["succeeded_at"]) == ("failed", None, None)
+    assert "too large" in run["error"] and stripe_shapes.problems(run) == []
+    assert ok(api.get(f"/v1/reporting/report_runs/{run['id']}")) == run
+    assert len(ok(api.get("/v1/events", {"type": "reporting.report_run.failed"}))["data"]) == 1
