@@ -71,6 +71,9 @@ def test_seed_003_through_stripe_reporting(local_server, e2e_key, monkeypatch):
     assert (invoice.status, invoice.total) == ("open", 10000)
     _advance(clock.id, _at(2025, 5, 10))
     assert stripe.Invoice.pay(invoice.id, paid_out_of_band=True).status == "paid"
+    # AND the report type Stripe names is one Tally runs, available up to next month
+    report_type = stripe.reporting.ReportType.retrieve("revenue_recognition.debit_credit_summary.1")
+    assert report_type.data_available_start <= JAN < JUN <= report_type.data_available_end
     # WHEN a debits-and-credits report is run over Jan–May 2025
     run = stripe.reporting.ReportRun.create(
         report_type="revenue_recognition.debit_credit_summary.1",

@@ -143,3 +143,19 @@ def test_an_empty_account_gets_an_empty_but_whole_report(api):
     assert text == "accounting_period,currency,debit,credit,amount\n"
     report = api.get(REPORT, GOOD).json
     assert (report["accounting_periods"], report["data"]) == (["2025-01"], [])
+
+
+def test_report_types_are_tallys_two_and_nothing_else(api):
+    import stripe_shapes
+
+    listed = api.get("/v1/reporting/report_types").json
+    assert [t["id"] for t in listed["data"]] == [
+        SUMMARY,
+        "tally.revenue_recognition.debit_credit_by_account.1",
+    ]
+    assert stripe_shapes.problems(listed) == []
+    one = api.get(f"/v1/reporting/report_types/{SUMMARY}").json
+    assert one == listed["data"][0] and one["default_columns"][-1] == "amount"
+    for unknown in ("balance.summary.1", "x" * 300, "%00"):
+        _refused(api.get(f"/v1/reporting/report_types/{unknown}"), 404)
+    _refused(api.get("/v1/reporting/report_types", {"limit": "3"}), param="limit")

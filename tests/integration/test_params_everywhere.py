@@ -186,6 +186,10 @@ VALID: dict[str, Req] = {
     "GET /v1/tally/revenue_recognition": Req(
         "/v1/tally/revenue_recognition", {"interval_start": 1735689600, "interval_end": 1738368000}
     ),
+    "GET /v1/reporting/report_types": Req("/v1/reporting/report_types"),
+    "GET /v1/reporting/report_types/{id}": Req(
+        "/v1/reporting/report_types/revenue_recognition.debit_credit_summary.1"
+    ),
 }
 
 # Per route answering an object with an expandable field: a path that expands to an object.

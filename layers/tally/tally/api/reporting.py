@@ -14,9 +14,10 @@ from tally.billing import reporting, revenue_recognition
 from tally.domain import revenue
 from tally.domain.currencies import SUPPORTED_CURRENCIES
 from tally.domain.reporting import REPORT_TYPES, ReportParameters
-from tally.errors import invalid
+from tally.errors import NotFound, invalid
 from tally.presenters.reporting import file as present_file
 from tally.presenters.reporting import report_run as present_run
+from tally.presenters.reporting import report_type as present_type
 from tally.presenters.reporting import revenue_report
 from tally.settings import settings
 
@@ -127,3 +128,31 @@ def report(request: Request) -> dict[str, Any]:
         parameters.currency,
     )
     return revenue_report(r, settings().livemode, parameters.currency)
+
+
+TYPES = "/v1/reporting/report_types"
+
+
+def _type(type_id: str, request: Request) -> dict[str, Any]:
+    return present_type(type_id, revenue.next_month(request.clock.now), settings().livemode)
+
+
+@routes.route(f"GET {TYPES}")
+def list_types(request: Request) -> dict[str, Any]:
+    """Every report type Tally runs (Stripe's list is not paginated either)."""
+    request.params().done()
+    return {
+        "object": "list",
+        "data": [_type(t, request) for t in REPORT_TYPES],
+        "has_more": False,
+        "url": TYPES,
+    }
+
+
+@routes.route(f"GET {TYPES}/{{id}}")
+def retrieve_type(request: Request) -> dict[str, Any]:
+    retrieve_params(request)
+    type_id = request.path_params["id"]
+    if type_id not in REPORT_TYPES:
+        raise NotFound("report type", type_id)
+    return _type(type_id, request)

@@ -14,6 +14,17 @@ FILE_PURPOSE = "finance_report_run"
 MAX_FILE_BYTES = 256 * 1024  # the file is stored in one item (≤ 400 KB), beside its run
 
 
+NAMES = {
+    SUMMARY: "Revenue recognition: debits and credits",
+    BY_ACCOUNT: "Revenue recognition: debits and credits by account (Tally)",
+}
+COLUMNS = {
+    SUMMARY: ("accounting_period", "currency", "debit", "credit", "amount"),
+    BY_ACCOUNT: ("accounting_period", "currency", "account", "debit", "credit", "net"),
+}
+TYPES_UPDATED = 1_765_000_000  # when Tally's report types last changed (2025-12-06)
+
+
 @dataclass(frozen=True)
 class ReportParameters:
     interval_start: int

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tally.domain import revenue
-from tally.domain.reporting import ReportFile, ReportRun
+from tally.domain.reporting import COLUMNS, NAMES, TYPES_UPDATED, ReportFile, ReportRun
 
 
 def file(f: ReportFile, base_url: str | None) -> dict[str, Any]:
@@ -23,6 +23,22 @@ def file(f: ReportFile, base_url: str | None) -> dict[str, Any]:
         "title": f.title,
         "type": f.type,
         "url": f"{base_url}/v1/files/{f.id}/contents" if base_url else None,
+    }
+
+
+def report_type(type_id: str, available_end: int, livemode: bool) -> dict[str, Any]:
+    """Stripe's `reporting.report_type`: any month from the epoch can be run, up to
+    `available_end` (the first second of the month after the current one: reports are live)."""
+    return {
+        "id": type_id,
+        "object": "reporting.report_type",
+        "data_available_end": available_end,
+        "data_available_start": 0,
+        "default_columns": list(COLUMNS[type_id]),
+        "livemode": livemode,
+        "name": NAMES[type_id],
+        "updated": TYPES_UPDATED,
+        "version": 1,
     }
 
 
