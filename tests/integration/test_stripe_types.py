@@ -194,6 +194,15 @@ def served(api: support.Api) -> dict[str, dict[str, Any]]:
     )
     out["list webhook_endpoints"] = ok(api.get("/v1/webhook_endpoints"))
     out["deleted_webhook_endpoint"] = ok(api.delete(f"/v1/webhook_endpoints/{hook['id']}"))
+    # revenue recognition (branch revrec): a report run, its file, the report types
+    interval = {"interval_start": 1735689600, "interval_end": 1738368000}
+    summary = "revenue_recognition.debit_credit_summary.1"
+    out["report_run"] = run = ok(
+        api.post("/v1/reporting/report_runs", {"report_type": summary, "parameters": interval})
+    )
+    out["list report_runs"] = ok(api.get("/v1/reporting/report_runs"))
+    out["file"] = ok(api.get(f"/v1/files/{run['result']['id']}"))
+    out["list report_types"] = ok(api.get("/v1/reporting/report_types"))
     return out
 
 
