@@ -269,6 +269,15 @@ def test_void_reverses_the_rebooking(api):
     assert nets["Cash"] == [0, 0, 0, 0, 0, 0]
 
 
+def test_a_currency_parameter_keeps_that_currency_only(api):
+    # GIVEN seed 003 in usd WHEN read for eur, then for usd THEN nothing, then the seed
+    _seed_003(api)
+    eur = ok(api.get(REPORT, {"interval_start": JAN, "interval_end": JUN, "currency": "eur"}))
+    assert (eur["data"], eur["currency"]) == ([], "eur")
+    usd = ok(api.get(REPORT, {"interval_start": JAN, "interval_end": JUN, "currency": "USD"}))
+    assert _nets(usd) == SEED_003
+
+
 def test_reports_are_per_account(api, other_account):
     # GIVEN seed 003 in one account WHEN another account reads its report THEN it has no entries
     _seed_003(api)

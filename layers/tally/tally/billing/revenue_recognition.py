@@ -12,7 +12,7 @@ service, never with events. docs/API.md, "Revenue recognition".
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from tally.clock import Clock
 from tally.domain import revenue
@@ -134,27 +134,21 @@ def _unbilled(account: str, catalog: _Catalog, s: Subscription, start: int, end:
     return out
 
 
-def entries(account: str, start: int, end: int, clock: Clock) -> list[Entry]:
-    """Every journal entry of the account that a report over `[start, end)` needs (entries
-    outside it may be included: `revenue.report` keeps those inside)."""
+def entries(account: str, start: int, end: int, clock: Clock, currency: str | None = None) -> list[Entry]:
+    """Every journal entry of the account (of `currency` only, if given) that a report over
+    `[start, end)` needs (entries outside it may be included: `revenue.report` keeps those inside)."""
     catalog = _Catalog(account, clock)
     out: list[Entry] = []
     for inv in _every(account, Invoice, clock):
-        out += _invoice(account, catalog, inv, start, end)
+        if currency is None or inv.currency == currency:
+            out += _invoice(account, catalog, inv, start, end)
     for s in _every(account, Subscription, clock):
-        if s.running:
+        if s.running and (currency is None or s.currency == currency):
             out += _unbilled(account, catalog, s, start, end)
     return out
 
 
 def report(account: str, start: int, end: int, clock: Clock, currency: str | None = None) -> revenue.Report:
     """The revenue recognition report over `[start, end)` (UTC month starts, checked by the caller)."""
-    found = entries(account, start, end, clock)
-    if currency is not None:
-        found = [e for e in found if e.currency == currency]
-    return revenue.report(found, start, end)
+    return revenue.report(entries(account, start, end, clock, currency), start, end)
 
-
-def describe(r: revenue.Report) -> dict[str, Any]:
-    """Counts for logs and tests."""
-    return {"periods": len(r.periods), "journal_lines": len(r.journal), "currencies": sorted(r.accounts)}
