@@ -151,4 +151,3 @@ def entries(account: str, start: int, end: int, clock: Clock, currency: str | No
 def report(account: str, start: int, end: int, clock: Clock, currency: str | None = None) -> revenue.Report:
     """The revenue recognition report over `[start, end)` (UTC month starts, checked by the caller)."""
     return revenue.report(entries(account, start, end, clock, currency), start, end)
-
