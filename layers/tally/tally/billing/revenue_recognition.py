@@ -62,13 +62,18 @@ def _accrue(
     span: tuple[int, int],
     currency: str,
     source: str,
+    *,
+    invoiced: bool = True,
 ) -> list[Entry]:
-    """The usage accrual of one metered span, month by month (see `revenue.accrual_by_month`)."""
+    """The usage accrual of one metered span, month by month (see `revenue.accrual_by_month`).
+    A `last` meter's span not yet `invoiced` accrues nothing: its value is known when it ends."""
     start, end = span
     price = catalog.price(price_id)
     if start >= end or not price.meter:
         return []
     meter = catalog.meter(price.meter)
+    if meter.formula is Formula.LAST and not invoiced:
+        return []
     hours = usage.hourly(account, meter, customer, start, end)
     ends = revenue.slice_ends(start, end)
     if meter.formula is Formula.LAST:
@@ -127,10 +132,21 @@ def _unbilled(account: str, catalog: _Catalog, s: Subscription, start: int, end:
     for item in s.items:
         since = max(begin, item.usage_since or 0, s.trial_end or 0)  # as `billing.invoices.build`
         if _overlaps((since, until), start, end) and catalog.price(item.price).usage_type == METERED:
-            out += _accrue(account, catalog, s.customer, item.price, (since, until), s.currency, s.id)
+            out += _accrue(
+                account, catalog, s.customer, item.price, (since, until), s.currency, s.id, invoiced=False
+            )
     for seg in s.usage_segments:  # usage under a price the item no longer has, billed at period end
         if begin <= seg.start and seg.end <= until and _overlaps((seg.start, seg.end), start, end):
-            out += _accrue(account, catalog, s.customer, seg.price, (seg.start, seg.end), s.currency, s.id)
+            out += _accrue(
+                account,
+                catalog,
+                s.customer,
+                seg.price,
+                (seg.start, seg.end),
+                s.currency,
+                s.id,
+                invoiced=False,
+            )
     return out
 
 
