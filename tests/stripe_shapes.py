@@ -46,6 +46,11 @@ def roots() -> dict[str, type[StripeObject]]:
     return {
         "customer": stripe.Customer,
         "customer_balance_transaction": stripe.CustomerBalanceTransaction,
+        # revenue recognition (branch revrec): checked against the SDK's types only (the Node
+        # SDK's required/nullable flags for these two are not in stripe-fields.json yet)
+        "reporting.report_run": stripe.reporting.ReportRun,
+        "reporting.report_type": stripe.reporting.ReportType,
+        "file": stripe.File,
         "product": stripe.Product,
         "price": stripe.Price,
         "plan": stripe.Plan,
@@ -65,11 +70,6 @@ def roots() -> dict[str, type[StripeObject]]:
         "v2.billing.meter_event_adjustment": stripe.v2.billing.MeterEventAdjustment,
         "test_helpers.test_clock": stripe.test_helpers.TestClock,
         "webhook_endpoint": stripe.WebhookEndpoint,
-        # revenue recognition (branch revrec): checked against the SDK's types only (the Node
-        # SDK's required/nullable flags for these two are not in stripe-fields.json yet)
-        "reporting.report_run": stripe.reporting.ReportRun,
-        "reporting.report_type": stripe.reporting.ReportType,
-        "file": stripe.File,
     }
 
 

@@ -35,6 +35,7 @@ ROUTES = merge(
     subscription_items.routes,
     invoices.routes,
     events.routes,
+    reporting.routes,  # branch revrec: revenue recognition
     search.routes,
     test_clocks.routes,
     notification_subscriptions.routes,
@@ -42,7 +43,6 @@ ROUTES = merge(
     webhook_endpoints.routes,
     alerts.routes,
     balance_transactions.routes,
-    reporting.routes,
 )
 
 

@@ -150,6 +150,25 @@ VALID: dict[str, Req] = {
     # account settings
     "GET /v1/tally/account_settings": Req("/v1/tally/account_settings"),
     "POST /v1/tally/account_settings": Req("/v1/tally/account_settings", {"invoice_grace_period": 7200}),
+    # revenue recognition (branch revrec, issue 16 point 5)
+    "POST /v1/reporting/report_runs": Req(
+        "/v1/reporting/report_runs",
+        {
+            "report_type": "revenue_recognition.debit_credit_summary.1",
+            "parameters": {"interval_start": 1735689600, "interval_end": 1738368000},
+        },
+    ),
+    "GET /v1/reporting/report_runs": Req("/v1/reporting/report_runs"),
+    "GET /v1/reporting/report_runs/{id}": Req("/v1/reporting/report_runs/{report_run}"),
+    "GET /v1/files/{id}": Req("/v1/files/{report_file}"),
+    "GET /v1/files/{id}/contents": Req("/v1/files/{report_file}/contents"),
+    "GET /v1/tally/revenue_recognition": Req(
+        "/v1/tally/revenue_recognition", {"interval_start": 1735689600, "interval_end": 1738368000}
+    ),
+    "GET /v1/reporting/report_types": Req("/v1/reporting/report_types"),
+    "GET /v1/reporting/report_types/{id}": Req(
+        "/v1/reporting/report_types/revenue_recognition.debit_credit_summary.1"
+    ),
     # webhook endpoints
     "POST /v1/webhook_endpoints": Req(
         "/v1/webhook_endpoints", {"url": "https://hooks.example.com/walk", "enabled_events": ["*"]}
@@ -170,25 +189,6 @@ VALID: dict[str, Req] = {
     ),
     "DELETE /v1/notification_subscriptions/{id}": Req(
         "/v1/notification_subscriptions/{notification_subscription}"
-    ),
-    # revenue recognition (branch revrec, issue 16 point 5)
-    "POST /v1/reporting/report_runs": Req(
-        "/v1/reporting/report_runs",
-        {
-            "report_type": "revenue_recognition.debit_credit_summary.1",
-            "parameters": {"interval_start": 1735689600, "interval_end": 1738368000},
-        },
-    ),
-    "GET /v1/reporting/report_runs": Req("/v1/reporting/report_runs"),
-    "GET /v1/reporting/report_runs/{id}": Req("/v1/reporting/report_runs/{report_run}"),
-    "GET /v1/files/{id}": Req("/v1/files/{report_file}"),
-    "GET /v1/files/{id}/contents": Req("/v1/files/{report_file}/contents"),
-    "GET /v1/tally/revenue_recognition": Req(
-        "/v1/tally/revenue_recognition", {"interval_start": 1735689600, "interval_end": 1738368000}
-    ),
-    "GET /v1/reporting/report_types": Req("/v1/reporting/report_types"),
-    "GET /v1/reporting/report_types/{id}": Req(
-        "/v1/reporting/report_types/revenue_recognition.debit_credit_summary.1"
     ),
 }
 
@@ -320,16 +320,6 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
         api.post(f"/v1/customers/{get('customer')}/balance_transactions", {"amount": -500, "currency": "usd"})
     )["id"],
     "event_id": _event_id,
-    "test_clock": lambda api, get: _ok(api.post(CLOCKS, {"frozen_time": FROZEN}))["id"],
-    "webhook_endpoint": lambda api, get: _ok(
-        api.post("/v1/webhook_endpoints", {"url": "https://hooks.example.com/seed", "enabled_events": ["*"]})
-    )["id"],
-    "notification_subscription": lambda api, get: _ok(
-        api.post(
-            "/v1/notification_subscriptions",
-            {"protocol": "email", "endpoint": f"seed-{get('email')}", "event_types": ["*"]},
-        )
-    )["id"],
     # revenue recognition (branch revrec): January 2025's report run and its file
     "report_run": lambda api, get: _ok(
         api.post(
@@ -343,6 +333,16 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
     "report_file": lambda api, get: _ok(api.get(f"/v1/reporting/report_runs/{get('report_run')}"))["result"][
         "id"
     ],
+    "test_clock": lambda api, get: _ok(api.post(CLOCKS, {"frozen_time": FROZEN}))["id"],
+    "webhook_endpoint": lambda api, get: _ok(
+        api.post("/v1/webhook_endpoints", {"url": "https://hooks.example.com/seed", "enabled_events": ["*"]})
+    )["id"],
+    "notification_subscription": lambda api, get: _ok(
+        api.post(
+            "/v1/notification_subscriptions",
+            {"protocol": "email", "endpoint": f"seed-{get('email')}", "event_types": ["*"]},
+        )
+    )["id"],
 }
 
 

@@ -29,6 +29,15 @@ def served(api: support.Api) -> dict[str, dict[str, Any]]:
     ledger = f"/v1/customers/{customer['id']}/balance_transactions"
     out["customer_balance_transaction"] = ok(api.post(ledger, {"amount": -500, "currency": "usd"}))
     out["list customer_balance_transactions"] = ok(api.get(ledger))
+    # revenue recognition (branch revrec): a report run, its file, the report types
+    interval = {"interval_start": 1735689600, "interval_end": 1738368000}
+    summary = "revenue_recognition.debit_credit_summary.1"
+    out["report_run"] = run = ok(
+        api.post("/v1/reporting/report_runs", {"report_type": summary, "parameters": interval})
+    )
+    out["list report_runs"] = ok(api.get("/v1/reporting/report_runs"))
+    out["file"] = ok(api.get(f"/v1/files/{run['result']['id']}"))
+    out["list report_types"] = ok(api.get("/v1/reporting/report_types"))
     out["product"] = product = ok(api.post("/v1/products", {"name": "Seats", "unit_label": "seat"}))
     out["meter"] = meter = ok(
         api.post(
@@ -194,15 +203,6 @@ def served(api: support.Api) -> dict[str, dict[str, Any]]:
     )
     out["list webhook_endpoints"] = ok(api.get("/v1/webhook_endpoints"))
     out["deleted_webhook_endpoint"] = ok(api.delete(f"/v1/webhook_endpoints/{hook['id']}"))
-    # revenue recognition (branch revrec): a report run, its file, the report types
-    interval = {"interval_start": 1735689600, "interval_end": 1738368000}
-    summary = "revenue_recognition.debit_credit_summary.1"
-    out["report_run"] = run = ok(
-        api.post("/v1/reporting/report_runs", {"report_type": summary, "parameters": interval})
-    )
-    out["list report_runs"] = ok(api.get("/v1/reporting/report_runs"))
-    out["file"] = ok(api.get(f"/v1/files/{run['result']['id']}"))
-    out["list report_types"] = ok(api.get("/v1/reporting/report_types"))
     return out
 
 
