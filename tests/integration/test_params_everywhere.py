@@ -299,6 +299,19 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
         "latest_invoice"
     ],
     "draft_invoice": _draft_invoice,
+    # revenue recognition (branch revrec): January 2025's report run and its file
+    "report_run": lambda api, get: _ok(
+        api.post(
+            "/v1/reporting/report_runs",
+            {
+                "report_type": "revenue_recognition.debit_credit_summary.1",
+                "parameters": {"interval_start": 1735689600, "interval_end": 1738368000},
+            },
+        )
+    )["id"],
+    "report_file": lambda api, get: _ok(api.get(f"/v1/reporting/report_runs/{get('report_run')}"))["result"][
+        "id"
+    ],
     "other_price": lambda api, get: _ok(
         api.post(
             "/v1/prices",
@@ -320,19 +333,6 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
         api.post(f"/v1/customers/{get('customer')}/balance_transactions", {"amount": -500, "currency": "usd"})
     )["id"],
     "event_id": _event_id,
-    # revenue recognition (branch revrec): January 2025's report run and its file
-    "report_run": lambda api, get: _ok(
-        api.post(
-            "/v1/reporting/report_runs",
-            {
-                "report_type": "revenue_recognition.debit_credit_summary.1",
-                "parameters": {"interval_start": 1735689600, "interval_end": 1738368000},
-            },
-        )
-    )["id"],
-    "report_file": lambda api, get: _ok(api.get(f"/v1/reporting/report_runs/{get('report_run')}"))["result"][
-        "id"
-    ],
     "test_clock": lambda api, get: _ok(api.post(CLOCKS, {"frozen_time": FROZEN}))["id"],
     "webhook_endpoint": lambda api, get: _ok(
         api.post("/v1/webhook_endpoints", {"url": "https://hooks.example.com/seed", "enabled_events": ["*"]})
