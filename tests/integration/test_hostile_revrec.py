@@ -159,3 +159,18 @@ def test_report_types_are_tallys_two_and_nothing_else(api):
     for unknown in ("balance.summary.1", "x" * 300, "%00"):
         _refused(api.get(f"/v1/reporting/report_types/{unknown}"), 404)
     _refused(api.get("/v1/reporting/report_types", {"limit": "3"}), param="limit")
+
+
+def test_an_idempotency_key_replays_the_run_and_refuses_other_parameters(api):
+    # GIVEN a run created with an Idempotency-Key
+    body = {"report_type": SUMMARY, "parameters": GOOD}
+    first = api.post(RUNS, body, headers={"Idempotency-Key": "revrec-1"})
+    assert first.status == 200
+    # WHEN sent again THEN the same run is replayed, nothing new is written
+    again = api.post(RUNS, body, headers={"Idempotency-Key": "revrec-1"})
+    assert again.json == first.json and again.header("Idempotent-Replayed") == "true"
+    assert [r["id"] for r in api.get(RUNS).json["data"]] == [first.json["id"]]
+    # AND the same key with other parameters is refused, writing nothing
+    other = {"report_type": SUMMARY, "parameters": {**GOOD, "currency": "eur"}}
+    _refused(api.post(RUNS, other, headers={"Idempotency-Key": "revrec-1"}), type="idempotency_error")
+    assert len(api.get(RUNS).json["data"]) == 1
