@@ -26,6 +26,7 @@ T = TypeVar("T")
 
 
 def _every(account: str, cls: type[T], clock: Clock) -> Iterator[T]:
+    """Every record of `cls` in the account, newest first, 100 a page."""
     after = None
     while True:
         page = lists.list_records(account, cls, Window(limit=100, starting_after=after), clock)
