@@ -21,6 +21,7 @@ from tally.api import (
     pricing_plans,
     products,
     rate_cards,
+    reporting,
     search,
     subscription_items,
     subscriptions,
@@ -40,6 +41,7 @@ ROUTES = merge(
     subscription_items.routes,
     invoices.routes,
     events.routes,
+    reporting.routes,  # branch revrec: revenue recognition
     search.routes,
     test_clocks.routes,
     notification_subscriptions.routes,
