@@ -1,4 +1,4 @@
-"""The application of billing credits to an invoice (`tally.domain.credits`): Stripe's order of
+"""The application of billing credits to an invoice (`tally.domain.credit_application`): Stripe's order of
 grants (one test per tie-break), eligibility, lines covered in order, and the invoice's cap.
 Amounts are hand-computed in cents."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tally.domain.credits import (
+from tally.domain.credit_application import (
     PROMOTIONAL,
     Allocation,
     GrantState,
