@@ -144,3 +144,11 @@ def test_nothing_without_metered_lines_or_grants() -> None:
     assert allocate([], [metered("il_1", 100)], currency="usd", period_end=END, at=AT) == []
     lic = [LineState("il_1", "p", 100, metered=False), metered("il_2", 0)]
     assert allocate([grant("g")], lic, currency="usd", period_end=END, at=AT) == []
+
+
+def test_at_most_max_allocations_pairs() -> None:
+    from tally.domain.credit_application import MAX_ALLOCATIONS
+
+    lines = [metered(f"il_{i:02d}", 10) for i in range(MAX_ALLOCATIONS + 3)]
+    got = allocate([grant("g")], lines, currency="usd", period_end=END, at=AT)
+    assert len(got) == MAX_ALLOCATIONS and sum(a.amount for a in got) == 10 * MAX_ALLOCATIONS

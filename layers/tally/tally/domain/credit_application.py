@@ -31,6 +31,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+# One finalization is one DynamoDB transaction (≤ 100 actions), and each (grant, line) allocation
+# takes 4 of them (the `credits_applied` entry, its two events, the grant's remaining credits) — 6
+# when a void reinstates it into an expired grant. Tally's limit (docs/API.md): an invoice takes
+# credits in at most this many (grant, line) pairs; lines beyond are not covered.
+MAX_ALLOCATIONS = 12
 PROMOTIONAL = "promotional"
 PAID = "paid"
 METERED_SCOPE = "metered"
@@ -124,7 +129,8 @@ def allocate(
     """The credits an invoice takes: lines in order, each from the grants in Stripe's order.
 
     `limit` caps the invoice's credits (its positive total before credits; None: the sum of its
-    metered lines). Never more from a grant than its `remaining`, nor on a line than its amount."""
+    metered lines). Never more from a grant than its `remaining`, nor on a line than its amount,
+    nor in more than `MAX_ALLOCATIONS` (grant, line) pairs."""
     left = {g.id: g.remaining for g in grants}
     queue = ordered(grants, currency, period_end, at)
     cap = limit if limit is not None else sum(ln.amount for ln in lines if ln.metered and ln.amount > 0)
@@ -140,6 +146,8 @@ def allocate(
             take = min(need, left[g.id], cap)
             if take <= 0 or not g.covers(ln.price):
                 continue
+            if len(out) == MAX_ALLOCATIONS:
+                return out
             out.append(Allocation(g.id, ln.id, take))
             left[g.id] -= take
             need -= take
