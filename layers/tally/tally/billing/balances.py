@@ -99,7 +99,12 @@ def settle(inv: Invoice, customer: Customer, now: int, credits: int = 0) -> Sett
     if customer.currency not in (None, inv.currency):
         due = max(inv.total - credits, 0)
         kept = replace(
-            inv, total=inv.total - credits, starting_balance=0, ending_balance=0, amount_due=due, amount_remaining=due
+            inv,
+            total=inv.total - credits,
+            starting_balance=0,
+            ending_balance=0,
+            amount_due=due,
+            amount_remaining=due,
         )
         return Settled(kept, customer, None)
     # billing credits apply before the balance (`domain.balances.apply`)

@@ -36,7 +36,7 @@ from tally.domain import periods
 from tally.domain.credits import GrantBalance
 from tally.domain.listing import Window
 from tally.domain.records import Customer, Invoice, Subscription
-from tally.store import lists
+from tally.store import lists, objects
 
 MAX_LISTED = 100  # drafts or subscriptions of one customer read for the forecast
 PERIODS_AHEAD = 3  # unbilled periods of one subscription priced (the close is ≤ 1 min late)
@@ -52,7 +52,12 @@ class Forecast:
 
 def _drafts(account: str, customer: str, clock: Clock) -> list[Forecast]:
     page = lists.list_records(
-        account, Invoice, Window(limit=MAX_LISTED), clock, customer=customer, where=lambda i: i.status == "draft"
+        account,
+        Invoice,
+        Window(limit=MAX_LISTED),
+        clock,
+        customer=customer,
+        where=lambda i: i.status == "draft",
     )
     out = []
     for inv in page.data:
@@ -77,26 +82,32 @@ def _periods(account: str, s: Subscription, customer: Customer, clock: Clock, gr
         if end > clock.now or ends:
             break
         start = end
-        end = periods.current_period(s.start_date, s.billing_cycle_anchor, s.interval, s.interval_count, start)[1]
+        end = periods.current_period(
+            s.start_date, s.billing_cycle_anchor, s.interval, s.interval_count, start
+        )[1]
     return out
 
 
-def forecasts(account: str, customer: Customer, clock: Clock) -> list[Forecast]:
+def forecasts(account: str, customer_id: str, clock: Clock) -> list[Forecast]:
     """The customer's invoices not finalized yet, in the order they will finalize."""
-    out = _drafts(account, customer.id, clock)
+    out = _drafts(account, customer_id, clock)
     subs = lists.list_records(
-        account, Subscription, Window(limit=MAX_LISTED), clock, customer=customer.id, where=lambda s: s.running
+        account,
+        Subscription,
+        Window(limit=MAX_LISTED),
+        clock,
+        customer=customer_id,
+        where=lambda s: s.running,
     )
     if subs.data:
         grace = account_settings.invoice_grace(account, clock)
+        customer = objects.get(account, customer_id, Customer, clock)
         for s in subs.data:
             out += _periods(account, s, customer, clock, grace)
     return sorted(out, key=lambda f: (f.finalizes_at, f.invoice.period_end))
 
 
-def pending(
-    account: str, customer: Customer, balances: Sequence[GrantBalance], clock: Clock
-) -> dict[str, int]:
+def pending(account: str, customer: str, balances: Sequence[GrantBalance], clock: Clock) -> dict[str, int]:
     """What the customer's invoices to come will take from each grant (by id; absent: nothing)."""
     grants = [credit_application.state(b) for b in balances]
     if not any(g.remaining > 0 for g in grants):
@@ -110,9 +121,7 @@ def pending(
     return taken
 
 
-def available(
-    account: str, customer: Customer, balances: Sequence[GrantBalance], clock: Clock
-) -> dict[str, int]:
+def available(account: str, customer: str, balances: Sequence[GrantBalance], clock: Clock) -> dict[str, int]:
     """Each grant's available balance now: its ledger balance (`GrantBalance.ledger`) minus what the
     invoices to come take from it. A grant not yet effective is in neither figure (its credits may
     still cover an invoice that finalizes after it starts; the ledger shows them from then)."""

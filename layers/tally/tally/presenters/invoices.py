@@ -59,7 +59,11 @@ def pretax_credit_amounts(credits: Iterable[LineCredit]) -> list[dict[str, Any]]
     """Stripe's `pretax_credit_amounts` for billing credits: one per `credits_applied` ledger entry
     (`discount` is absent: Stripe sends it only on `type: discount`)."""
     return [
-        {"amount": c.amount, "credit_balance_transaction": c.credit_balance_transaction, "type": "credit_balance_transaction"}
+        {
+            "amount": c.amount,
+            "credit_balance_transaction": c.credit_balance_transaction,
+            "type": "credit_balance_transaction",
+        }
         for c in credits
     ]
 
