@@ -217,3 +217,48 @@ def test_available_before_finalization_is_ledger_minus_what_the_invoice_takes(
     assert after.ledger.get("usd", 0) == ledger_before - inv.credited
     assert after.available.get("usd", 0) == after.ledger.get("usd", 0)  # nothing used since
     assert inv.credited <= sum(ln.amount for ln in inv.lines)
+
+
+# -- what burndown costs --------------------------------------------------------------------------
+def _requests_of(monkeypatch: pytest.MonkeyPatch, read: Any) -> dict[str, int]:
+    from collections import Counter
+
+    from botocore.client import BaseClient
+
+    seen: Counter[str] = Counter()
+    original = BaseClient._make_api_call
+
+    def counted(client: Any, operation: str, params: Any) -> Any:
+        if client.meta.service_model.service_name == "dynamodb":
+            seen[operation] += 1
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counted)
+    try:
+        read()
+    finally:
+        monkeypatch.setattr(BaseClient, "_make_api_call", original)
+    return dict(seen)
+
+
+def test_what_a_summary_read_costs(
+    catalog: Catalog, clock: Clock, account: support.Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a customer with a grant and one token subscription (one metered price), usage on Mar 20
+    plan = Plan(catalog)
+    plan.grant(1000)
+    clock.at(MAR_20)
+    plan.use(1_500)
+    at = TallyClock(MAR_20 + 60)
+    credit_balances.summary(account.id, plan.cid, METERED, at)  # warm: the account's grace setting
+    cost = _requests_of(monkeypatch, lambda: credit_balances.summary(account.id, plan.cid, METERED, at))
+    # AND without the burndown's forecast (what the grants' summary alone reads)
+    from tally.billing import burndown
+
+    monkeypatch.setattr(burndown, "forecasts", lambda *a, **k: [])
+    bare = _requests_of(monkeypatch, lambda: credit_balances.summary(account.id, plan.cid, METERED, at))
+    # THEN burndown adds 7 requests: 2 Queries (the customer's drafts, its subscriptions), then per
+    # open period what a preview reads — the customer, the price, its product and its meter
+    # (GetItem), the usage (1 Query of its hour buckets; never events)
+    assert bare == {"GetItem": 4, "BatchGetItem": 3}
+    assert cost == {"GetItem": 8, "BatchGetItem": 3, "Query": 3}
