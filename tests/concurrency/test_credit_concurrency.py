@@ -125,16 +125,36 @@ def test_concurrent_finalizations_never_spend_a_credit_twice(server):
         customer = _ok(_call("POST", server, "/v1/customers", data={"test_clock": clock["id"]}))["id"]
         meter, price = _tokens(server, f"fin_tokens_{n}")
         for _ in range(2):
-            _ok(_call("POST", server, "/v1/subscriptions", data={"customer": customer, "items[0][price]": price["id"]}))
+            _ok(
+                _call(
+                    "POST",
+                    server,
+                    "/v1/subscriptions",
+                    data={"customer": customer, "items[0][price]": price["id"]},
+                )
+            )
         _grant(server, customer, 1000)
-        event = {"event_name": meter["event_name"], "payload[stripe_customer_id]": customer, "payload[value]": "700"}
+        event = {
+            "event_name": meter["event_name"],
+            "payload[stripe_customer_id]": customer,
+            "payload[value]": "700",
+        }
         _ok(_call("POST", server, "/v1/billing/meter_events", data=event))
-        _ok(_call("POST", server, f"/v1/test_helpers/test_clocks/{clock['id']}/advance", data={"frozen_time": str(FEB_3 + 60)}))
+        _ok(
+            _call(
+                "POST",
+                server,
+                f"/v1/test_helpers/test_clocks/{clock['id']}/advance",
+                data={"frozen_time": str(FEB_3 + 60)},
+            )
+        )
         rounds.append((clock["id"], customer))
     drafts = {}
     for clock_id, customer in rounds:
         _wait_ready(server, clock_id)
-        found = _ok(_call("GET", server, "/v1/invoices", params={"customer": customer, "status": "draft"}))["data"]
+        found = _ok(_call("GET", server, "/v1/invoices", params={"customer": customer, "status": "draft"}))[
+            "data"
+        ]
         assert [d["total"] for d in found] == [700, 700], found
         drafts[customer] = [d["id"] for d in found]
 
@@ -156,7 +176,9 @@ def test_concurrent_finalizations_never_spend_a_credit_twice(server):
         assert sum(credited) == 1000 and sorted(credited) == [300, 700], credited
         assert sum(inv["amount_due"] for inv in invoices) == 400
         assert _balance(server, customer) == (0, 0)
-        page = _ok(_call("GET", server, "/v1/billing/credit_balance_transactions", params={"customer": customer}))
+        page = _ok(
+            _call("GET", server, "/v1/billing/credit_balance_transactions", params={"customer": customer})
+        )
         applied = [t["debit"]["amount"]["monetary"]["value"] for t in page["data"] if t["type"] == "debit"]
         assert sorted(applied) == [300, 700]
 
@@ -165,7 +187,11 @@ def test_the_available_balance_is_exact_under_concurrent_ingest(server):
     # GIVEN a customer subscribed to tokens at 1 cent, with a 5,000.00 grant
     meter, price = _tokens(server, "burn_tokens")
     customer = _ok(_call("POST", server, "/v1/customers", data={"name": "Burner"}))["id"]
-    _ok(_call("POST", server, "/v1/subscriptions", data={"customer": customer, "items[0][price]": price["id"]}))
+    _ok(
+        _call(
+            "POST", server, "/v1/subscriptions", data={"customer": customer, "items[0][price]": price["id"]}
+        )
+    )
     _grant(server, customer, 500_000)
     assert _balance(server, customer) == (500_000, 500_000)
     rng = random.Random(11)
