@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import support
 import time_machine
-from test_credit_grants import GRANTS, LEDGER, MAR_10, grant, ledger, summary
+from test_credit_grants import GRANTS, MAR_10, grant, ledger, summary
 from test_subscriptions_preview import Catalog, Clock, ok
 
 from tally.billing import credit_grants, credit_ledger
