@@ -385,3 +385,20 @@ def test_two_invoices_finalizing_at_once_never_spend_a_credit_twice(
     assert money(got_b) == ("open", 1200, 200, 200) and money(got_a) == ("open", 1200, 1200, 1200)
     assert plan.ledger() == [("credit", "credits_granted", 1000), ("debit", "credits_applied", 1000)]
     assert plan.summary() == [("usd", 0, 0)]
+
+
+def test_an_acacia_app_reads_the_credits_too(catalog: Catalog, clock: Clock, functions: support.Functions) -> None:
+    # GIVEN an invoice that took 600 of credits
+    plan = Plan(catalog, seats=True)
+    plan.grant(1000)
+    clock.at(MAR_20)
+    plan.use(15_000)
+    inv = plan.finalize(plan.draft(functions, clock))
+    # WHEN an app pinned to 2025-02-24.acacia (pretax credit amounts exist since 2024-10-28.acacia)
+    # reads it THEN the same credits, total and lines' amounts (before credits) are there
+    old = ok(catalog.api.get(f"/v1/invoices/{inv['id']}", headers={"Stripe-Version": "2025-02-24.acacia"}))
+    assert old["total_pretax_credit_amounts"] == inv["total_pretax_credit_amounts"]
+    assert (old["total"], old["subtotal"], old["amount_due"]) == (1000, 1600, 1000)
+    metered_line = next(ln for ln in old["lines"]["data"] if ln["pretax_credit_amounts"])
+    assert metered_line["amount"] == metered_line["amount_excluding_tax"] == 600
+    assert [c["amount"] for c in metered_line["pretax_credit_amounts"]] == [600]
