@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import support
 import time_machine
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from test_credit_application import APR_10, HOUR, MAR_10, MAR_20, Plan, credits_of, money
 from test_credit_grants import summary
@@ -213,6 +213,7 @@ def test_available_before_finalization_is_ledger_minus_what_the_invoice_takes(
     # THEN available just before = ledger just before − what the invoice took = the ledger after
     # (a grant expiring inside the grace period has left the ledger already, at its expiry)
     ledger_before = before.ledger.get("usd", 0)
+    event("credits applied" if inv.credited else "no credits applied")
     assert before.available.get("usd", 0) == ledger_before - inv.credited
     assert after.ledger.get("usd", 0) == ledger_before - inv.credited
     assert after.available.get("usd", 0) == after.ledger.get("usd", 0)  # nothing used since
