@@ -427,3 +427,14 @@ def test_grants_on_a_test_clock_expire_as_it_advances(
         tc["id"],
     )
     assert summary(catalog.api, customer["id"]) == []
+
+
+def test_expand_the_customer_and_the_grant(catalog: Catalog, clock: Clock) -> None:
+    customer = catalog.customer()
+    g = grant(catalog.api, customer["id"])
+    shown = ok(catalog.api.get(f"{GRANTS}/{g['id']}", {"expand": ["customer"]}))
+    assert shown["customer"]["id"] == customer["id"] and shown["customer"]["object"] == "customer"
+    page = ok(catalog.api.get(LEDGER, {"customer": customer["id"], "expand": ["data.credit_grant"]}))
+    assert page["data"][0]["credit_grant"] == g
+    refused = catalog.api.get(f"{GRANTS}/{g['id']}", {"expand": ["amount"]})
+    assert refused.status == 400 and refused.json["error"]["param"] == "expand[0]"
