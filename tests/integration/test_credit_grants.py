@@ -438,3 +438,17 @@ def test_expand_the_customer_and_the_grant(catalog: Catalog, clock: Clock) -> No
     assert page["data"][0]["credit_grant"] == g
     refused = catalog.api.get(f"{GRANTS}/{g['id']}", {"expand": ["amount"]})
     assert refused.status == 400 and refused.json["error"]["param"] == "expand[0]"
+
+
+def test_an_endpoint_may_enable_the_thin_credit_events_by_name(catalog: Catalog, clock: Clock) -> None:
+    thin = [
+        "v1.billing.credit_grant.created",
+        "v1.billing.credit_grant.updated",
+        "v1.billing.credit_balance_transaction.created",
+    ]
+    hook = ok(
+        catalog.api.post(
+            "/v1/webhook_endpoints", {"url": "https://hooks.example.com/c", "enabled_events": thin}
+        )
+    )
+    assert hook["enabled_events"] == thin

@@ -55,8 +55,8 @@ from tally.store.changes import Change, Exists, Stored, Write
 LABEL = "billing.credit_grant"
 CREATED = "billing.credit_grant.created"
 UPDATED = "billing.credit_grant.updated"
-THIN_CREATED = "v1.billing.credit_grant.created"
-THIN_UPDATED = "v1.billing.credit_grant.updated"
+THIN_CREATED = credits.THIN_GRANT_CREATED
+THIN_UPDATED = credits.THIN_GRANT_UPDATED
 ATTEMPTS = 4
 _UNSET = object()
 
