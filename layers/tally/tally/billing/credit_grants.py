@@ -27,7 +27,7 @@ from tally.billing import changes, clocks
 from tally.billing import credit_ledger as ledger
 from tally.billing.references import referenced
 from tally.clock import Clock
-from tally.domain import credits
+from tally.domain import credits, limits
 from tally.domain.credits import (
     DEFAULT_PRIORITY,
     EXPIRED,
@@ -55,8 +55,8 @@ from tally.store.changes import Change, Exists, Stored, Write
 LABEL = "billing.credit_grant"
 CREATED = "billing.credit_grant.created"
 UPDATED = "billing.credit_grant.updated"
-THIN_CREATED = "v1.billing.credit_grant.created"
-THIN_UPDATED = "v1.billing.credit_grant.updated"
+THIN_CREATED = credits.THIN_GRANT_CREATED
+THIN_UPDATED = credits.THIN_GRANT_UPDATED
 ATTEMPTS = 4
 _UNSET = object()
 
@@ -103,10 +103,17 @@ def _check_expiry(expires_at: int | None, effective_at: int, now: int, param: st
         raise invalid(param, f"Invalid {param}: must be after effective_at ({effective_at}).")
 
 
-def _limit(index: store.Index, account: str, now: int) -> list[str]:
-    """The grants of `index` still live at `now`, or a 400 when `MAX_UNUSED_GRANTS` are unused."""
+def _limit(index: store.Index, account: str, grant: CreditGrant, now: int) -> list[str]:
+    """The grants of `index` still live at `now`, or a 400 when `MAX_UNUSED_GRANTS` are unused or
+    when the customer's credits in the grant's currency would pass `MAX_AMOUNT` (every balance
+    then stays a figure every SDK reads exactly)."""
     live = [s.record for s in store.grants(account, index.grants) if s.record.live(now)]
-    if credits.unused(ledger.balances(account, live), now) >= MAX_UNUSED_GRANTS:
+    held = ledger.balances(account, live)
+    same = sum(b.remaining for b in held if b.grant.currency == grant.currency)
+    limits.check_amount(
+        "The customer's credits in this currency", same + grant.amount, "amount[monetary][value]"
+    )
+    if credits.unused(held, now) >= MAX_UNUSED_GRANTS:
         raise InvalidRequest(
             f"A customer can have at most {MAX_UNUSED_GRANTS} unused credit grants; "
             "void or expire one first.",
@@ -147,7 +154,7 @@ def create(account: str, spec: GrantSpec, clock: Clock) -> CreditGrant:
     gone = NotFound("customer", customer.id)
     for attempt in range(ATTEMPTS):
         index = store.index(account, customer.id)
-        live = _limit(index, account, now)
+        live = _limit(index, account, grant, now)
         change = changes.created(grant, CREATED, present(grant))
         change.thin.append((THIN_CREATED, related_grant(grant.id)))
         change.requires.append(Exists(customer.id, gone))

@@ -30,7 +30,7 @@ from tally.store import transactions
 from tally.store.changes import Amount, Change, Stored, Write
 
 CREATED = "billing.credit_balance_transaction.created"
-THIN_CREATED = "v1.billing.credit_balance_transaction.created"
+THIN_CREATED = credits.THIN_TRANSACTION_CREATED
 ATTEMPTS = 4
 
 

@@ -36,6 +36,12 @@ NAME_MAX = 100
 # 20 active credit grants at a time" (v2 concepts). The lower is the default (docs/API.md).
 MAX_UNUSED_GRANTS = 20
 
+# Stripe's thin (v2-style) events about credits: `related_object` instead of a snapshot
+THIN_GRANT_CREATED = "v1.billing.credit_grant.created"
+THIN_GRANT_UPDATED = "v1.billing.credit_grant.updated"
+THIN_TRANSACTION_CREATED = "v1.billing.credit_balance_transaction.created"
+THIN_EVENT_TYPES = frozenset({THIN_GRANT_CREATED, THIN_GRANT_UPDATED, THIN_TRANSACTION_CREATED})
+
 CREDIT = "credit"
 DEBIT = "debit"
 GRANTED = "credits_granted"
