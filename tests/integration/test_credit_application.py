@@ -387,7 +387,9 @@ def test_two_invoices_finalizing_at_once_never_spend_a_credit_twice(
     assert plan.summary() == [("usd", 0, 0)]
 
 
-def test_an_acacia_app_reads_the_credits_too(catalog: Catalog, clock: Clock, functions: support.Functions) -> None:
+def test_an_acacia_app_reads_the_credits_too(
+    catalog: Catalog, clock: Clock, functions: support.Functions
+) -> None:
     # GIVEN an invoice that took 600 of credits
     plan = Plan(catalog, seats=True)
     plan.grant(1000)
@@ -402,3 +404,22 @@ def test_an_acacia_app_reads_the_credits_too(catalog: Catalog, clock: Clock, fun
     metered_line = next(ln for ln in old["lines"]["data"] if ln["pretax_credit_amounts"])
     assert metered_line["amount"] == metered_line["amount_excluding_tax"] == 600
     assert [c["amount"] for c in metered_line["pretax_credit_amounts"]] == [600]
+
+
+def test_a_backdated_creation_invoice_takes_credits_for_its_usage(catalog: Catalog, clock: Clock) -> None:
+    # GIVEN on Mar 20 a customer with a 10.00 grant and 15,000 tokens used on Mar 12
+    clock.at(MAR_20)
+    customer = catalog.customer()
+    meter = catalog.meter()
+    tokens = catalog.metered(
+        "Tokens", meter, unit_amount=4, transform_quantity={"divide_by": 100, "round": "up"}
+    )
+    grant(catalog.api, customer["id"], 1000)
+    catalog.usage(meter, customer, 15_000, ts(2025, 3, 12))
+    # WHEN it subscribes backdated to Mar 10: the creation invoice closes [Mar 10, Mar 20)
+    sub = catalog.subscribe(customer, {"price": tokens["id"]}, backdate_start_date=MAR_10)
+    (first,) = ok(catalog.api.get("/v1/invoices", {"subscription": sub["id"]}))["data"]
+    # THEN its 600 of usage is paid by credits, in the creation's one transaction
+    assert first["billing_reason"] == "subscription_create"
+    assert money(first) == ("paid", 600, 0, 0) and credits_of(first) == [(tokens["id"], 600)]
+    assert summary(catalog.api, customer["id"]) == [("usd", 400, 400)]

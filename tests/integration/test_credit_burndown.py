@@ -257,7 +257,9 @@ def test_what_a_summary_read_costs(
         cost = _requests_of(monkeypatch, lambda: credit_balances.summary(account.id, plan.cid, METERED, at))
         with monkeypatch.context() as m:  # the same read without the burndown's forecast
             m.setattr(burndown, "forecasts", lambda *a, **k: [])
-            bare = _requests_of(monkeypatch, lambda: credit_balances.summary(account.id, plan.cid, METERED, at))
+            bare = _requests_of(
+                monkeypatch, lambda: credit_balances.summary(account.id, plan.cid, METERED, at)
+            )
         assert bare == {"GetItem": 4, "BatchGetItem": 3}  # the grants' own summary
         return sum(cost.values()) - sum(bare.values())
 
