@@ -128,7 +128,7 @@ def create(account: str, spec: GrantSpec, clock: Clock) -> CreditGrant:
     parameter for an unknown customer or price, a price not metered or in another currency, an
     expiry not after now and `effective_at`, or a customer with `MAX_UNUSED_GRANTS` unused grants."""
     customer = referenced(account, spec.customer, Customer, "customer", clock)
-    at = clocks.clock_for(account, customer.id, clock)
+    at = clocks.clock_for(account, customer.id, clock, changing=True)
     now = at.now
     _check_prices(account, spec, clock)
     effective = now if spec.effective_at is None else spec.effective_at
@@ -212,7 +212,7 @@ def update(
     for attempt in range(ATTEMPTS):
         stored = _load(account, grant_id, clock)
         before = stored.record
-        now = clocks.clock_for(account, before.customer, clock).now
+        now = clocks.clock_for(account, before.customer, clock, changing=expires_at is not _UNSET).now
         after = replace(before, metadata=apply_metadata(before.metadata, metadata))
         if expires_at is not _UNSET and expires_at != before.expires_at:
             _check_open(before, now, "change the expiry of")
@@ -248,7 +248,7 @@ def _end(
     for attempt in range(ATTEMPTS):
         stored = _load(account, grant_id, clock)
         before = stored.record
-        at = clocks.clock_for(account, before.customer, clock)
+        at = clocks.clock_for(account, before.customer, clock, changing=True)
         _check_open(before, at.now, doing)
         left = balance_of(account, before).remaining
         if kind == VOIDED and left != before.amount:
