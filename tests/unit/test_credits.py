@@ -89,3 +89,20 @@ def test_a_grant_on_a_test_clock_or_recorded_is_not_in_the_due_index() -> None:
     assert _grant(expires_at=T + 100, expiry_recorded=True).due_at is None
     assert _grant(expires_at=T + 100, voided_at=T).due_at is None
     assert _grant().due_at is None
+
+
+def test_thin_credit_events_are_tallys_types_and_not_in_star() -> None:
+    from tally.domain.event_types import EVENT_TYPES, TALLY_EVENT_TYPES, in_all
+
+    for kind in (
+        "v1.billing.credit_grant.created",
+        "v1.billing.credit_grant.updated",
+        "v1.billing.credit_balance_transaction.created",
+    ):
+        assert kind in TALLY_EVENT_TYPES and kind in EVENT_TYPES and not in_all(kind)
+    for kind in (
+        "billing.credit_grant.created",
+        "billing.credit_grant.updated",
+        "billing.credit_balance_transaction.created",
+    ):
+        assert in_all(kind)  # Stripe's snapshot types: `*` receives them
