@@ -22,11 +22,12 @@ from dataclasses import replace
 from tally.clock import Clock
 from tally.domain import credits
 from tally.domain.credits import EXPIRED, CreditBalanceTransaction, CreditGrant, GrantBalance
-from tally.errors import Conflict
+from tally.domain.listing import Window
+from tally.errors import Conflict, NotFound
 from tally.presenters.credits import related_transaction
 from tally.presenters.credits import transaction as present
 from tally.store import credits as store
-from tally.store import transactions
+from tally.store import lists, objects, transactions
 from tally.store.changes import Amount, Change, Stored, Write
 
 CREATED = "billing.credit_balance_transaction.created"
@@ -176,3 +177,34 @@ def _record_expiry(
         writes.append(ledger_write(e, exactly=b.remaining))
     transactions.commit(account, writes, clock)
     return e
+
+
+# -- a deleted test clock's customers ------------------------------------------------------------------
+REMOVE_BATCH = 25  # records per transaction (with their amount items: ≤ 50 actions)
+
+
+def remove_customer(account: str, customer: str, clock: Clock) -> None:
+    """Remove the customer's grants, ledger entries, remaining credits and grant list, without
+    events (deleting a test clock deletes everything of its customers, as Stripe does; the caller
+    deletes the customer first). Transactions of at most `REMOVE_BATCH` records, ledger entries
+    before grants and the list last: a crash between them leaves the rest, and a retry re-reads
+    what is left (`by_customer`) and finishes."""
+    for cls in (CreditBalanceTransaction, CreditGrant):
+        while True:
+            page = lists.list_records(account, cls, Window(limit=REMOVE_BATCH), clock, customer=customer)
+            if not page.data:
+                break
+            writes: list[Write] = []
+            aux = []
+            for record in page.data:
+                try:
+                    stored = objects.load(account, record.id, cls, clock)
+                except NotFound:  # removed a moment ago (the index lags): nothing to do
+                    continue
+                writes.append(Write(Change(stored.record, None, {}), stored, delete=True))
+                if cls is CreditGrant:
+                    aux.append(store.remaining_removal(account, record.id))
+            if not writes:
+                break
+            transactions.commit(account, writes, clock, aux)
+    store.remove_index(account, store.index(account, customer))
