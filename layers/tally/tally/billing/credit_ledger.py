@@ -10,9 +10,12 @@ at finalization and their reinstatement at void in the finalization code).
   credits — a debit only if at least its amount is left (else the whole transaction fails with
   `Exhausted`, a 409: re-read and apply again). So two finalizations can never spend one credit twice.
 - `grants_of(account, customer, clock)` gives the customer's live grants with what is left of each
-  (`GrantBalance`), from two consistent reads (its grant list, then one BatchGetItem each).
+  (`GrantBalance`), from three consistent reads (its grant list, then one BatchGetItem each for
+  the grants and their remaining credits), whatever the customer's history.
 - `record_expiries(account, customer, clock)` writes the `credits_expired` entries that are due
-  (effective at each grant's `expires_at`), once each.
+  (effective at each grant's `expires_at`), once each; the period close (`expire_grant`, from the
+  due index) and a test clock's advance (`expiries_until`) call it at the expiry instant.
+- `remove_customer` removes a deleted test clock's customer's credits.
 """
 
 from __future__ import annotations
