@@ -106,3 +106,19 @@ def test_thin_credit_events_are_tallys_types_and_not_in_star() -> None:
         "billing.credit_balance_transaction.created",
     ):
         assert in_all(kind)  # Stripe's snapshot types: `*` receives them
+
+
+def test_the_limit_of_unused_grants_is_20_unless_the_deployment_raises_it(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from tally.domain.credits import MAX_UNUSED_GRANTS
+    from tally.settings import Settings
+
+    monkeypatch.delenv("MAX_UNUSED_CREDIT_GRANTS", raising=False)
+    assert Settings.from_env().max_unused_credit_grants == MAX_UNUSED_GRANTS == 20
+    monkeypatch.setenv("MAX_UNUSED_CREDIT_GRANTS", "100")
+    assert Settings.from_env().max_unused_credit_grants == 100
+    for bad in ("0", "101"):
+        monkeypatch.setenv("MAX_UNUSED_CREDIT_GRANTS", bad)
+        with pytest.raises(ValueError):
+            Settings.from_env()
