@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tally.domain.credits import (
     APPLIED,
     EXPIRED,
@@ -108,9 +110,9 @@ def test_thin_credit_events_are_tallys_types_and_not_in_star() -> None:
         assert in_all(kind)  # Stripe's snapshot types: `*` receives them
 
 
-def test_the_limit_of_unused_grants_is_20_unless_the_deployment_raises_it(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import pytest
-
+def test_the_limit_of_unused_grants_is_20_unless_the_deployment_raises_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from tally.domain.credits import MAX_UNUSED_GRANTS
     from tally.settings import Settings
 
