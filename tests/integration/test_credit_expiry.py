@@ -134,3 +134,54 @@ def test_three_months_of_grants_on_a_test_clock(
     assert summary(catalog.api, customer["id"]) == [("usd", 400, 400)]
     page = ok(catalog.api.get(LEDGER, {"customer": customer["id"]}))["data"]
     assert sorted(t["created"] for t in page if t["debit"]) == [jan_31, feb_28]
+
+
+def test_grants_of_a_customer_whose_clock_advances_cannot_change(catalog: Catalog, clock: Clock) -> None:
+    # GIVEN a customer on a test clock with a grant, the clock advancing (its worker not run)
+    tc = ok(catalog.api.post("/v1/test_helpers/test_clocks", {"frozen_time": ts(2025, 1, 1)}))
+    customer = catalog.customer(test_clock=tc["id"])
+    g = grant(catalog.api, customer["id"], 100)
+    ok(catalog.api.post(f"/v1/test_helpers/test_clocks/{tc['id']}/advance", {"frozen_time": ts(2025, 1, 5)}))
+    events = len(support.stored_events(catalog.api.account.id))
+    # WHEN a grant is created, expired, voided or its expiry moved THEN 400 test_clock_advancing
+    params = {
+        "customer": customer["id"],
+        "amount": {"type": "monetary", "monetary": {"currency": "usd", "value": 1}},
+        "applicability_config": {"scope": {"price_type": "metered"}},
+    }
+    for path, body in [
+        (GRANTS, params),
+        (f"{GRANTS}/{g['id']}/expire", {}),
+        (f"{GRANTS}/{g['id']}/void", {}),
+        (f"{GRANTS}/{g['id']}", {"expires_at": ts(2025, 2, 1)}),
+    ]:
+        answer = catalog.api.post(path, body)
+        support.assert_stripe_error(answer.status, answer.json, 400, code="test_clock_advancing")
+    # AND nothing changed; metadata alone may still change (no time involved)
+    assert len(support.stored_events(catalog.api.account.id)) == events
+    assert ok(catalog.api.post(f"{GRANTS}/{g['id']}", {"metadata": {"k": "v"}}))["metadata"] == {"k": "v"}
+
+
+def test_deleting_a_test_clock_deletes_its_customers_credits(
+    catalog: Catalog, clock: Clock, functions: support.Functions
+) -> None:
+    # GIVEN a customer on a test clock with a grant that expired and one still live
+    tc = ok(catalog.api.post("/v1/test_helpers/test_clocks", {"frozen_time": ts(2025, 1, 1)}))
+    customer = catalog.customer(test_clock=tc["id"])
+    gone = grant(catalog.api, customer["id"], 100, expires_at=ts(2025, 1, 10))
+    live = grant(catalog.api, customer["id"], 200)
+    support.advance_clock(catalog.api, functions, tc["id"], ts(2025, 1, 20))
+    entries = [t["id"] for t in ok(catalog.api.get(LEDGER, {"customer": customer["id"]}))["data"]]
+    assert len(entries) == 3
+    # WHEN the clock is deleted, the first attempt dying after the customer's deletion
+    with support.TransactionCrash(at=2):
+        assert catalog.api.delete(f"/v1/test_helpers/test_clocks/{tc['id']}").status == 500
+    ok(catalog.api.delete(f"/v1/test_helpers/test_clocks/{tc['id']}"))
+    # THEN its grants and ledger entries are gone, and no expiry stays scheduled
+    for path in [f"{GRANTS}/{gone['id']}", f"{GRANTS}/{live['id']}", *(f"{LEDGER}/{i}" for i in entries)]:
+        assert catalog.api.get(path).status == 404, path
+    from tally.store import credits as store
+
+    account = catalog.api.account.id
+    assert store.remaining(account, [gone["id"], live["id"]]) == {}
+    assert store.index(account, customer["id"]).version == 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tally.domain.credits import (
     APPLIED,
     EXPIRED,
@@ -89,3 +91,36 @@ def test_a_grant_on_a_test_clock_or_recorded_is_not_in_the_due_index() -> None:
     assert _grant(expires_at=T + 100, expiry_recorded=True).due_at is None
     assert _grant(expires_at=T + 100, voided_at=T).due_at is None
     assert _grant().due_at is None
+
+
+def test_thin_credit_events_are_tallys_types_and_not_in_star() -> None:
+    from tally.domain.event_types import EVENT_TYPES, TALLY_EVENT_TYPES, in_all
+
+    for kind in (
+        "v1.billing.credit_grant.created",
+        "v1.billing.credit_grant.updated",
+        "v1.billing.credit_balance_transaction.created",
+    ):
+        assert kind in TALLY_EVENT_TYPES and kind in EVENT_TYPES and not in_all(kind)
+    for kind in (
+        "billing.credit_grant.created",
+        "billing.credit_grant.updated",
+        "billing.credit_balance_transaction.created",
+    ):
+        assert in_all(kind)  # Stripe's snapshot types: `*` receives them
+
+
+def test_the_limit_of_unused_grants_is_20_unless_the_deployment_raises_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tally.domain.credits import MAX_UNUSED_GRANTS
+    from tally.settings import Settings
+
+    monkeypatch.delenv("MAX_UNUSED_CREDIT_GRANTS", raising=False)
+    assert Settings.from_env().max_unused_credit_grants == MAX_UNUSED_GRANTS == 20
+    monkeypatch.setenv("MAX_UNUSED_CREDIT_GRANTS", "100")
+    assert Settings.from_env().max_unused_credit_grants == 100
+    for bad in ("0", "101"):
+        monkeypatch.setenv("MAX_UNUSED_CREDIT_GRANTS", bad)
+        with pytest.raises(ValueError):
+            Settings.from_env()

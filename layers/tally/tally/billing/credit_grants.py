@@ -32,7 +32,6 @@ from tally.domain.credits import (
     DEFAULT_PRIORITY,
     EXPIRED,
     GRANTED,
-    MAX_UNUSED_GRANTS,
     METERED,
     PAID,
     VOIDED,
@@ -113,10 +112,10 @@ def _limit(index: store.Index, account: str, grant: CreditGrant, now: int) -> li
     limits.check_amount(
         "The customer's credits in this currency", same + grant.amount, "amount[monetary][value]"
     )
-    if credits.unused(held, now) >= MAX_UNUSED_GRANTS:
+    most = settings().max_unused_credit_grants  # MAX_UNUSED_GRANTS unless the deployment says
+    if credits.unused(held, now) >= most:
         raise InvalidRequest(
-            f"A customer can have at most {MAX_UNUSED_GRANTS} unused credit grants; "
-            "void or expire one first.",
+            f"A customer can have at most {most} unused credit grants; void or expire one first.",
             code="credit_grant_limit_exceeded",
             param="customer",
         )
@@ -126,9 +125,10 @@ def _limit(index: store.Index, account: str, grant: CreditGrant, now: int) -> li
 def create(account: str, spec: GrantSpec, clock: Clock) -> CreditGrant:
     """A new grant for `spec.customer` with its `credits_granted` entry. Raises 400 naming the
     parameter for an unknown customer or price, a price not metered or in another currency, an
-    expiry not after now and `effective_at`, or a customer with `MAX_UNUSED_GRANTS` unused grants."""
+    expiry not after now and `effective_at`, or a customer with as many unused grants as the
+    deployment allows (`MAX_UNUSED_GRANTS`, 20, by default)."""
     customer = referenced(account, spec.customer, Customer, "customer", clock)
-    at = clocks.clock_for(account, customer.id, clock)
+    at = clocks.clock_for(account, customer.id, clock, changing=True)
     now = at.now
     _check_prices(account, spec, clock)
     effective = now if spec.effective_at is None else spec.effective_at
@@ -212,7 +212,7 @@ def update(
     for attempt in range(ATTEMPTS):
         stored = _load(account, grant_id, clock)
         before = stored.record
-        now = clocks.clock_for(account, before.customer, clock).now
+        now = clocks.clock_for(account, before.customer, clock, changing=expires_at is not _UNSET).now
         after = replace(before, metadata=apply_metadata(before.metadata, metadata))
         if expires_at is not _UNSET and expires_at != before.expires_at:
             _check_open(before, now, "change the expiry of")
@@ -248,7 +248,7 @@ def _end(
     for attempt in range(ATTEMPTS):
         stored = _load(account, grant_id, clock)
         before = stored.record
-        at = clocks.clock_for(account, before.customer, clock)
+        at = clocks.clock_for(account, before.customer, clock, changing=True)
         _check_open(before, at.now, doing)
         left = balance_of(account, before).remaining
         if kind == VOIDED and left != before.amount:
