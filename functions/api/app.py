@@ -8,15 +8,22 @@ from tally.api import (
     account_settings,
     alerts,
     balance_transactions,
+    billable_items,
+    cadences,
     credit_balances,
     credit_grants,
     customers,
     events,
+    intents,
     invoices,
+    license_fees,
     meters,
     notification_subscriptions,
     prices,
+    pricing_plans,
     products,
+    rate_cards,
+    reporting,
     search,
     subscription_items,
     subscriptions,
@@ -36,6 +43,7 @@ ROUTES = merge(
     subscription_items.routes,
     invoices.routes,
     events.routes,
+    reporting.routes,  # branch revrec: revenue recognition
     search.routes,
     test_clocks.routes,
     notification_subscriptions.routes,
@@ -45,6 +53,12 @@ ROUTES = merge(
     balance_transactions.routes,
     credit_grants.routes,  # grants: billing credits
     credit_balances.routes,
+    billable_items.routes,
+    rate_cards.routes,
+    license_fees.routes,
+    pricing_plans.routes,
+    cadences.routes,
+    intents.routes,
 )
 
 
