@@ -24,14 +24,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from tally.billing import subscriptions
+from tally.billing import subscriptions, usage_figures
 from tally.clock import Clock
 from tally.domain import alerts as rules
 from tally.domain.listing import Window
 from tally.domain.records import Alert, Meter, Subscription
 from tally.presenters.alerts import triggered
 from tally.store import alerts as watches
-from tally.store import lists, usage
+from tally.store import lists
 
 SUBSCRIPTIONS_READ = 10  # the customer's newest subscriptions looked at for the current period
 
@@ -48,7 +48,12 @@ def current_period(account: str, customer: str, clock: Clock) -> tuple[int, int]
 
 
 def evaluate(
-    account: str, meter: Meter, watch: rules.Watch, customers: Iterable[str], clock_of: Callable[[str], Clock]
+    account: str,
+    meter: Meter,
+    watch: rules.Watch,
+    customers: Iterable[str],
+    clock_of: Callable[[str], Clock],
+    request_now: int = 0,
 ) -> int:
     """Evaluate the meter's active alerts for each customer; returns how many triggers this call
     recorded (0 when they were already recorded, by it or a concurrent call)."""
@@ -58,11 +63,19 @@ def evaluate(
         if watch.customer_alerts:
             alerts += watches.customer_watch(account, meter.id, customer)[1].alerts
         if alerts:
-            recorded += _evaluate(account, meter, customer, alerts, clock_of(customer))
+            recorded += _evaluate(account, meter, watch, customer, alerts, clock_of(customer), request_now)
     return recorded
 
 
-def _evaluate(account: str, meter: Meter, customer: str, alerts: list[Alert], clock: Clock) -> int:
+def _evaluate(
+    account: str,
+    meter: Meter,
+    watch: rules.Watch,
+    customer: str,
+    alerts: list[Alert],
+    clock: Clock,
+    request_now: int,
+) -> int:
     period = current_period(account, customer, clock)
     plans = []
     for alert in alerts:
@@ -77,7 +90,11 @@ def _evaluate(account: str, meter: Meter, customer: str, alerts: list[Alert], cl
             continue
         span = (window.start, window.end)
         if span not in totals:
-            totals[span] = usage.aggregate(account, meter, customer, *span)
+            # An open window (no subscription) ends after any stamp: no end to register.
+            end = None if period is None else window.end
+            totals[span] = usage_figures.usage_in(
+                account, meter, watch, customer, window.start, end, clock, request_now
+            )
         if rules.crossed(alert, totals[span]):
             body = triggered(alert, customer, totals[span], clock.now)
             recorded += watches.trigger(account, alert, value, body, clock)

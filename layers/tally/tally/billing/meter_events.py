@@ -204,16 +204,20 @@ def _accept(
         by_meter.setdefault(meter.id, []).append(event)
     for meter_id, events in by_meter.items():
         meter = meters[meter_id]
-        part = usage.record(account, meter.formula, meter.write_shards or 1, events, clock.now)
+        watch = lookups.watches.get(meter_id)
+        figures = watch is not None and watch.figures  # the running figures alerts and credits read
+        part = usage.record(
+            account, meter.formula, meter.write_shards or 1, events, clock.now, figures=figures
+        )
         out.stored += part.stored
         out.duplicates += [(positions[id(e)], e, standing) for e, standing in part.duplicates]
-        watch = lookups.watches.get(meter_id)
         if watch is not None and not watch.idle:
             # Lazy: a meter without alerts never loads the evaluation. Duplicates count too: the
             # retry of a request that crashed after its usage write must still evaluate.
             from tally.billing import alert_evaluation
 
-            alert_evaluation.evaluate(account, meter, watch, (e.customer for e in events), lookups.clock_for)
+            customers = (e.customer for e in events)
+            alert_evaluation.evaluate(account, meter, watch, customers, lookups.clock_for, clock.now)
     return out
 
 
