@@ -103,8 +103,9 @@ def _sums(formula: Formula, events: list[MeterEvent], sign: int) -> int:
 
 
 def hot_action(account: str, formula: Formula, events: list[MeterEvent], sign: int = 1) -> Action:
-    """ADD the events (one customer's) to the hot interval, if they all fall in it (or the item is
-    absent: then it is created unregistered, and a registration rebuilds it)."""
+    """ADD the events (one customer's) to the hot interval, if they all fall in it — or if the
+    figure is not registered (absent: created bare): then only its `ver` matters (a registration
+    racing this write starts over) and the registration rebuilds the rest."""
     e0 = events[0]
     stamps = [e.timestamp for e in events]
     return {
@@ -112,7 +113,7 @@ def hot_action(account: str, formula: Formula, events: list[MeterEvent], sign: i
             "TableName": settings().usage_table,
             "Key": key(account, e0.meter_id, e0.customer),
             "UpdateExpression": "ADD hot :v, ver :one",
-            "ConditionExpression": "attribute_not_exists(pk) OR (hlo <= :lo AND hhi > :hi)",
+            "ConditionExpression": "attribute_not_exists(hlo) OR (hlo <= :lo AND hhi > :hi)",
             "ExpressionAttributeValues": {
                 ":v": {"N": str(_sums(formula, events, sign))},
                 ":one": {"N": "1"},
