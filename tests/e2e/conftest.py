@@ -13,7 +13,7 @@ import pytest
 import stripe
 import support
 
-E2E_ACCOUNTS = 64
+E2E_ACCOUNTS = 65
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,7 @@ def ok(resp: support.Response) -> dict:
     return resp.json
 
 
-def test_an_unfired_alert_reads_one_usage_item_at_day_29(api):
+def test_an_unfired_alert_reads_one_usage_item_at_day_29(api, monkeypatch):
     # GIVEN a customer on a test clock 29 days into a monthly period, 25 unfired alerts on it, and
     # usage in every hour of the period so far
     start = 1_900_000_000 // HOUR * HOUR
@@ -76,9 +76,22 @@ def test_an_unfired_alert_reads_one_usage_item_at_day_29(api):
     event = {"event_name": "fig29", "payload": {"stripe_customer_id": cus, "value": "1"}}
     ok(api.post("/v1/billing/meter_events", event))  # the first evaluation registers the period
     # WHEN another event arrives
+    import botocore.client
+
+    calls: list[str] = []
+    real = botocore.client.BaseClient._make_api_call
+
+    def counted(client, operation, params):
+        calls.append(operation)
+        return real(client, operation, params)
+
     usage.STATS.reset()
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counted)
     ok(api.post("/v1/billing/meter_events", event))
+    monkeypatch.undo()
     # THEN the usage store read one item (the figure) in one request, besides the event's write
     assert usage.STATS.items_read == 1
     assert usage.STATS.requests == 2  # the event's transaction (its figure update in it) + the read
     assert usage.STATS.write_units == 6 + 2
+    # AND no trigger claim was read: the usage (below every threshold) is read before the claims
+    assert "BatchGetItem" not in calls, calls

@@ -10,8 +10,11 @@ meter has active alerts (`Watch`, read with the meter at no extra request):
    of `by_customer`), at the customer's clock (a test clock's frozen time);
 3. which of those alerts already fired for this customer and period (one BatchGetItem of the
    trigger claims); the others read the usage of their window (`domain.alerts.window`, from the
-   alert's creation second; one Query per shard of the hour buckets, plus one BatchGetItem when
-   the window starts inside a minute, shared by alerts with the same window);
+   alert's creation second) through `usage_figures.usage_in`: ONE item (the running figure) on a
+   meter whose figures are kept — then the usage is read first and only the alerts it crosses
+   read their claims, so an unfired alert reads none — else one Query per shard of the hour
+   buckets, plus one BatchGetItem when the window starts inside a minute, shared by alerts with
+   the same window;
 4. each alert whose usage reached `gte` records its trigger: the claim and the
    `billing.alert.triggered` event in ONE transaction, the claim conditional on being absent, so
    of 8 writers crossing together exactly one records it (`store.alerts.trigger`).
@@ -82,12 +85,9 @@ def _evaluate(
         window = rules.window(alert, period, clock.now)
         if not window.empty:
             plans.append((alert, window, rules.trigger_value(alert.id, customer, window.key)))
-    done = watches.fired(account, (value for _, _, value in plans))
     totals: dict[tuple[int, int], int] = {}
-    recorded = 0
-    for alert, window, value in plans:
-        if value in done:
-            continue
+
+    def usage_of(window: rules.Window) -> int:
         span = (window.start, window.end)
         if span not in totals:
             # An open window (no subscription) ends after any stamp: no end to register.
@@ -95,7 +95,20 @@ def _evaluate(
             totals[span] = usage_figures.usage_in(
                 account, meter, watch, customer, window.start, end, clock, request_now
             )
-        if rules.crossed(alert, totals[span]):
-            body = triggered(alert, customer, totals[span], clock.now)
+        return totals[span]
+
+    if usage_figures.kept(watch, request_now) and meter.formula.additive:
+        # Usage is one item: read it first, and the trigger claims only of the alerts it crosses
+        # (an unfired alert below its threshold reads no claim; the trigger's transaction is
+        # conditional on the claim anyway).
+        plans = [p for p in plans if rules.crossed(p[0], usage_of(p[1]))]
+    done = watches.fired(account, (value for _, _, value in plans)) if plans else set()
+    recorded = 0
+    for alert, window, value in plans:
+        if value in done:
+            continue
+        used = usage_of(window)
+        if rules.crossed(alert, used):
+            body = triggered(alert, customer, used, clock.now)
             recorded += watches.trigger(account, alert, value, body, clock)
     return recorded
