@@ -95,3 +95,46 @@ def test_an_unfired_alert_reads_one_usage_item_at_day_29(api, monkeypatch):
     assert usage.STATS.write_units == 6 + 2
     # AND no trigger claim was read: the usage (below every threshold) is read before the claims
     assert "BatchGetItem" not in calls, calls
+
+
+def test_credits_switch_figures_on_for_a_meter_without_alerts_and_read_one_item(api):
+    # GIVEN a meter without alerts, whose figures a credits use case switches on (SETTLE = 0 here)
+    from tally.billing import usage_figures as figures_api
+    from tally.clock import Clock
+    from tally.domain.records import Meter
+    from tally.store import meter_names, objects
+
+    created = ok(
+        api.post(
+            "/v1/billing/meters",
+            {"display_name": "C", "event_name": "figcredits", "default_aggregation": {"formula": "sum"}},
+        )
+    )
+    account = api.account.id
+    meter = objects.get(account, created["id"], Meter, Clock.system())
+    since = figures_api.keep(account, meter, Clock.system())
+    assert figures_api.keep(account, meter, Clock.system()) == since  # sticky, written once
+    cus = ok(api.post("/v1/customers", {"name": "Credits"}))["id"]
+    start = Clock.system().now // DAY * DAY - DAY  # yesterday and today: a window around now
+    # WHEN usage arrives through the ingest path
+    for value in ("5", "7"):
+        ok(
+            api.post(
+                "/v1/billing/meter_events",
+                {"event_name": "figcredits", "payload": {"stripe_customer_id": cus, "value": value}},
+            )
+        )
+    _, watch = meter_names.watched(account, "figcredits", Clock.system())
+    clock = Clock.system()
+    # THEN the figure answers the period's usage exactly, and once registered in one item
+    assert figures_api.usage_in(account, meter, watch, cus, start, start + 2 * DAY, clock, clock.now) == 12
+    usage.STATS.reset()
+    assert figures_api.usage_in(account, meter, watch, cus, start, start + 2 * DAY, clock, clock.now) == 12
+    assert (usage.STATS.requests, usage.STATS.items_read) == (1, 1)
+    ok(
+        api.post(
+            "/v1/billing/meter_events",
+            {"event_name": "figcredits", "payload": {"stripe_customer_id": cus, "value": "30"}},
+        )
+    )
+    assert figures_api.usage_in(account, meter, watch, cus, start, start + 2 * DAY, clock, clock.now) == 42

@@ -8,8 +8,9 @@ bounds are registered (`store.usage.figures`); otherwise, or within `SETTLE` sec
 figures being switched on (a usage write that read the watch before the switch may still land),
 it aggregates the hour buckets as before. Both answers are exact.
 
-A caller that needs the figure on a meter without alerts (credits) must switch figures on first
-(`Watch.figures_since`, set in the transaction that writes the meter's watch list).
+A caller that needs the figure on a meter without alerts (credit burndown, credit-balance alerts)
+switches figures on once with `keep(account, meter, clock)` (sticky), then reads `usage_in` with
+the meter's watch list (`store.meter_names.watched` or `store.alerts.meter_watch`).
 """
 
 from __future__ import annotations
@@ -17,10 +18,18 @@ from __future__ import annotations
 from tally.clock import Clock
 from tally.domain.alerts import Watch
 from tally.domain.records import Meter
+from tally.store import alerts as watches
 from tally.store import usage
 from tally.store.usage import figures
 
 SETTLE = 120  # seconds: longer than any ingest request (the Lambda's timeout, template.yaml)
+
+
+def keep(account: str, meter: Meter, clock: Clock) -> int:
+    """Have every later usage write of `meter` keep its customers' running figures (no-op when
+    they are kept already); returns since when (request time). They are read from `SETTLE`
+    seconds after that; until then `usage_in` reads the buckets."""
+    return watches.keep_figures(account, meter, clock.now)
 
 
 def kept(watch: Watch, request_now: int) -> bool:
