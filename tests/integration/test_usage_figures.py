@@ -150,3 +150,24 @@ def test_reading_a_registered_window_costs_one_item_whatever_the_day(moto_tables
 def test_the_property_checked_windows():
     # (runs after the property in this module: it must have compared some windows, not none)
     assert len(CHECKED) >= 10
+
+
+def test_the_windows_of_many_alerts_register_together_and_then_read_one_item(moto_tables):
+    # GIVEN usage over a day and three windows starting at different seconds (alerts created
+    # at different instants of one period), one of them without end (no subscription)
+    account = f"acct_figmany{time.monotonic_ns()}"
+    meter = _meter("mtr_f")
+    events = [_ev(f"m{i}", i + 1, BASE + i * 600 + 7) for i in range(144)]
+    usage.record(account, Formula.SUM, 1, events, now=NOW, figures=True)
+    spans = [(BASE + 3601, BASE + DAY), (BASE + 7, BASE + DAY), (BASE + 40000, None)]
+
+    def expected(lo: int, hi: int | None) -> int:
+        return sum(e.value for e in events if lo <= e.timestamp and (hi is None or e.timestamp < hi))
+
+    # WHEN they are asked for together, twice
+    first = figures.totals(account, meter, "cus_f", spans, BASE + DAY - 1)
+    usage.STATS.reset()
+    second = figures.totals(account, meter, "cus_f", spans, BASE + DAY - 1)
+    # THEN both answers are exact, and the second is one GetItem of one item (no cut evicted)
+    assert first == second == {span: expected(*span) for span in spans}
+    assert (usage.STATS.requests, usage.STATS.items_read) == (1, 1)

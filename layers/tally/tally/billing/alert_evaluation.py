@@ -85,22 +85,26 @@ def _evaluate(
         window = rules.window(alert, period, clock.now)
         if not window.empty:
             plans.append((alert, window, rules.trigger_value(alert.id, customer, window.key)))
-    totals: dict[tuple[int, int], int] = {}
+    totals: dict[tuple[int, int | None], int] = {}
+
+    def span_of(window: rules.Window) -> tuple[int, int | None]:
+        # An open window (no subscription) ends after any stamp: no end to register.
+        return (window.start, None if period is None else window.end)
 
     def usage_of(window: rules.Window) -> int:
-        span = (window.start, window.end)
+        span = span_of(window)
         if span not in totals:
-            # An open window (no subscription) ends after any stamp: no end to register.
-            end = None if period is None else window.end
-            totals[span] = usage_figures.usage_in(
-                account, meter, watch, customer, window.start, end, clock, request_now
+            totals.update(
+                usage_figures.usages_in(account, meter, watch, customer, [span], clock, request_now)
             )
         return totals[span]
 
     if usage_figures.kept(watch, request_now) and meter.formula.additive:
-        # Usage is one item: read it first, and the trigger claims only of the alerts it crosses
-        # (an unfired alert below its threshold reads no claim; the trigger's transaction is
-        # conditional on the claim anyway).
+        # Usage is one item for every window: read it first (all windows at once), and the trigger
+        # claims only of the alerts it crosses (an unfired alert below its threshold reads no
+        # claim; the trigger's transaction is conditional on the claim anyway).
+        spans = [span_of(window) for _, window, _ in plans]
+        totals.update(usage_figures.usages_in(account, meter, watch, customer, spans, clock, request_now))
         plans = [p for p in plans if rules.crossed(p[0], usage_of(p[1]))]
     done = watches.fired(account, (value for _, _, value in plans)) if plans else set()
     recorded = 0

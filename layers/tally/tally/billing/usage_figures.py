@@ -51,8 +51,25 @@ def usage_in(
     from the running figure when it is kept (`kept`), else from the buckets. `clock` is the
     customer's (a test clock's time places the figure's hot interval); `request_now` the real
     time of the request (the settle rule)."""
+    return usages_in(account, meter, watch, customer, [(start, end)], clock, request_now)[(start, end)]
+
+
+def usages_in(
+    account: str,
+    meter: Meter,
+    watch: Watch,
+    customer: str,
+    spans: list[tuple[int, int | None]],
+    clock: Clock,
+    request_now: int,
+) -> dict[tuple[int, int | None], int]:
+    """`usage_in` of several spans (the windows of a customer's alerts): one figure read for all
+    of them (registering every missing bound at once), else one bucket read per distinct span."""
     if kept(watch, request_now):
-        found = figures.total(account, meter, customer, start, end, clock.now)
+        found = figures.totals(account, meter, customer, list(dict.fromkeys(spans)), clock.now)
         if found is not None:
             return found
-    return usage.aggregate(account, meter, customer, start, figures.INF if end is None else end)
+    return {
+        (start, end): usage.aggregate(account, meter, customer, start, figures.INF if end is None else end)
+        for start, end in dict.fromkeys(spans)
+    }

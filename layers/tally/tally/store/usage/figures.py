@@ -220,20 +220,35 @@ def register(account: str, meter: Meter, customer: str, wanted: set[int], now: i
     return None
 
 
-def total(account: str, meter: Meter, customer: str, start: int, end: int | None, now: int) -> int | None:
-    """Usage of events stamped in [start, end) (`end` None: no end) from the running figure — one
-    GetItem once both bounds are registered cuts, a registration the first time. None when the
-    figure cannot answer (non-additive meter, contention): the caller aggregates the buckets.
+def totals(
+    account: str, meter: Meter, customer: str, spans: list[tuple[int, int | None]], now: int
+) -> dict[tuple[int, int | None], int] | None:
+    """Usage of events stamped in each [start, end) of `spans` (`end` None: no end) from the
+    running figure — one GetItem once every bound is a registered cut, one registration of all
+    missing bounds at once otherwise (so windows of many alerts never evict each other's cuts).
+    None when the figure cannot answer (non-additive meter, contention): the caller aggregates the
+    buckets.
 
     Only exact for a meter whose usage writes maintain figures (`record(figures=True)` since
     before any usage this figure counts: see `billing.usage_figures`)."""
-    if not meter.formula.additive:
+    if not meter.formula.additive or not spans:
         return None
-    wanted = {start} if end is None else {start, end}
+    wanted = {start for start, _ in spans} | {end for _, end in spans if end is not None}
     f = read(account, meter.id, customer)
     if not (f.registered and wanted <= set(f.cuts)):
         registered = register(account, meter, customer, wanted, now)
         if registered is None:
             return None
         f = registered
-    return f.usage(start, INF if end is None else end)
+    out: dict[tuple[int, int | None], int] = {}
+    for start, end in spans:
+        found = f.usage(start, INF if end is None else end)
+        assert found is not None  # both bounds are cuts now
+        out[(start, end)] = found
+    return out
+
+
+def total(account: str, meter: Meter, customer: str, start: int, end: int | None, now: int) -> int | None:
+    """`totals` of one span."""
+    found = totals(account, meter, customer, [(start, end)], now)
+    return None if found is None else found[(start, end)]
