@@ -188,6 +188,9 @@ def alert_costs(run: Any) -> dict[str, Any]:
         cases["25 alerts (this customer), day 29, running figure read"] = _measure(
             run, meter, cus, on_clock=True
         )
+        meter, cus = _subject(run, "alerts25wfig")
+        _alerts(run, meter["id"], 25, NEVER)
+        cases["25 alerts (every customer), running figure read"] = _measure(run, meter, cus)
     finally:
         usage_figures.SETTLE = settle
     out = {"cases": cases, "late_case_hours_with_usage": hours}
