@@ -1,0 +1,239 @@
+"""Issue 14, point 1 (branch `dimensions`): meters with `dimension_payload_keys`, usage kept per
+segment (read O(hours)), summaries filtered and grouped by dimension, a metered item's usage, the
+cap on distinct segments, and exactly-once at every crash point. Totals are hand-computed."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import stripe_shapes
+import support
+
+from tally.billing import item_usage
+from tally.clock import Clock
+from tally.domain import dimensions
+from tally.domain.catalog import MeteredItem, SegmentCondition
+from tally.domain.records import Meter
+from tally.store import usage
+from tally.store.usage import write
+
+HOUR = 3600
+EVENTS = "/v1/billing/meter_events"
+
+
+def _meter(api, name: str, keys: list[str] | None = None, formula: str = "sum") -> dict:
+    body: dict = {"display_name": name, "event_name": name, "default_aggregation": {"formula": formula}}
+    if keys is not None:
+        body["dimension_payload_keys"] = keys
+    resp = api.post("/v1/billing/meters", body)
+    assert resp.status == 200, resp.text
+    return resp.json
+
+
+def _send(api, name: str, cus: str, value: int, ts: int, **dims: str) -> support.Response:
+    payload = {"stripe_customer_id": cus, "value": str(value), **dims}
+    return api.post(EVENTS, {"event_name": name, "payload": payload, "timestamp": ts})
+
+
+def _summaries(api, meter: dict, cus: str, start: int, end: int, **extra) -> list[dict]:
+    resp = api.get(
+        f"/v1/billing/meters/{meter['id']}/event_summaries",
+        {"customer": cus, "start_time": start, "end_time": end, **extra},
+    )
+    assert resp.status == 200, resp.text
+    for row in resp.json["data"]:
+        assert stripe_shapes.problems(row) == [], row
+    return resp.json["data"]
+
+
+@pytest.fixture
+def base() -> int:
+    return int(time.time()) // HOUR * HOUR - 5 * HOUR
+
+
+def test_a_meter_declares_up_to_three_dimensions_shown_on_it_and_immutable(api):
+    meter = _meter(api, "dims_shown", ["model", "region", "tier"])
+    assert meter["dimension_payload_keys"] == ["model", "region", "tier"]
+    assert stripe_shapes.problems(meter) == []
+    got = api.get(f"/v1/billing/meters/{meter['id']}").json
+    assert got["dimension_payload_keys"] == ["model", "region", "tier"]
+    # immutable: an update naming it is refused and changes nothing
+    resp = api.post(f"/v1/billing/meters/{meter['id']}", {"dimension_payload_keys": ["model"]})
+    support.assert_stripe_error(resp.status, resp.json, 400)
+    assert api.get(f"/v1/billing/meters/{meter['id']}").json["dimension_payload_keys"] == ["model", "region", "tier"]
+    # a meter without dimensions shows no such field (as Stripe's GA meter)
+    assert "dimension_payload_keys" not in _meter(api, "dims_none")
+
+
+def test_usage_is_kept_per_segment_and_summaries_filter_and_group(api, base):
+    # GIVEN a sum meter over (model, region) and events for two models, one without region
+    meter = _meter(api, "tokens", ["model", "region"])
+    cus = api.post("/v1/customers", {"name": "AI"}).json["id"]
+    sent = [
+        (100, base + 10, {"model": "small", "region": "eu"}),
+        (250, base + 70, {"model": "small", "region": "us"}),
+        (40, base + HOUR + 5, {"model": "large", "region": "eu"}),
+        (7, base + HOUR + 6, {"model": "large"}),  # no region: "no value"
+        (3, base + 2 * HOUR, {"model": "small", "region": "eu"}),
+    ]
+    for value, ts, dims in sent:
+        assert _send(api, "tokens", cus, value, ts, **dims).status == 200
+    start, end = base, base + 3 * HOUR
+    # THEN the meter-level total is unchanged: 100 + 250 + 40 + 7 + 3 = 400
+    assert [s["aggregated_value"] for s in _summaries(api, meter, cus, start, end)] == [400]
+    # filtered: model=small → 100 + 250 + 3 = 353; model=large & region=eu → 40
+    assert [s["aggregated_value"] for s in _summaries(api, meter, cus, start, end, **{"dimension_filters[model]": "small"})] == [353]
+    two = {"dimension_filters[model]": "large", "dimension_filters[region]": "eu"}
+    assert [s["aggregated_value"] for s in _summaries(api, meter, cus, start, end, **two)] == [40]
+    # an empty filter value selects the segments without a value: large without region → 7
+    assert [s["aggregated_value"] for s in _summaries(api, meter, cus, start, end, **{"dimension_filters[region]": ""})] == [7]
+    # grouped by model: large 47, small 353, one row each with its dimensions
+    rows = _summaries(api, meter, cus, start, end, **{"dimension_group_by_keys[]": "model"})
+    assert [(r["dimensions"], r["aggregated_value"]) for r in rows] == [
+        ({"model": "large"}, 47),
+        ({"model": "small"}, 353),
+    ]
+    assert len({r["id"] for r in rows}) == 2
+    # grouped by region per hour, newest hour first; the no-region group has no key
+    rows = _summaries(
+        api, meter, cus, start, end, **{"dimension_group_by_keys[]": "region", "value_grouping_window": "hour"}
+    )
+    got = [(r["start_time"] - base, r["dimensions"], r["aggregated_value"]) for r in rows]
+    assert got == [
+        (2 * HOUR, {}, 0),
+        (2 * HOUR, {"region": "eu"}, 3),
+        (2 * HOUR, {"region": "us"}, 0),
+        (HOUR, {}, 7),
+        (HOUR, {"region": "eu"}, 40),
+        (HOUR, {"region": "us"}, 0),
+        (0, {}, 0),
+        (0, {"region": "eu"}, 100),
+        (0, {"region": "us"}, 250),
+    ]
+    # grouped by both, filtered by model=small: (small, eu) 103, (small, us) 250
+    rows = _summaries(
+        api,
+        meter,
+        cus,
+        start,
+        end,
+        **{"dimension_group_by_keys[0]": "model", "dimension_group_by_keys[1]": "region", "dimension_filters[model]": "small"},
+    )
+    assert [(r["dimensions"], r["aggregated_value"]) for r in rows] == [
+        ({"model": "small", "region": "eu"}, 103),
+        ({"model": "small", "region": "us"}, 250),
+    ]
+
+
+def test_the_stored_event_keeps_its_dimension_values_and_a_cancel_corrects_its_segment(api, base):
+    meter = _meter(api, "cancel_dims", ["model"])
+    cus = api.post("/v1/customers", {"name": "C"}).json["id"]
+    ts = int(time.time()) - 120
+    body = {"event_name": "cancel_dims", "identifier": "cx-1", "timestamp": ts,
+            "payload": {"stripe_customer_id": cus, "value": "9", "model": "m1"}}
+    resp = api.post(EVENTS, body)
+    assert resp.status == 200 and resp.json["payload"]["model"] == "m1"
+    assert _send(api, "cancel_dims", cus, 5, ts, model="m1").status == 200
+    window = (ts // 60 * 60 - HOUR, ts // 60 * 60 + 120)
+    by_model = {"dimension_filters[model]": "m1"}
+    assert _summaries(api, meter, cus, *window, **by_model)[0]["aggregated_value"] == 14
+    adj = api.post(
+        "/v1/billing/meter_event_adjustments",
+        {"event_name": "cancel_dims", "type": "cancel", "cancel": {"identifier": "cx-1"}},
+    )
+    assert adj.status == 200, adj.text
+    assert _summaries(api, meter, cus, *window, **by_model)[0]["aggregated_value"] == 5
+    assert _summaries(api, meter, cus, *window)[0]["aggregated_value"] == 5
+
+
+def test_a_metered_items_usage_sums_the_segments_matching_all_its_conditions(api, account, base):
+    meter_json = _meter(api, "item_usage", ["model", "region"])
+    cus = api.post("/v1/customers", {"name": "I"}).json["id"]
+    for value, ts, dims in [
+        (10, base + 1, {"model": "a", "region": "eu"}),
+        (20, base + 2, {"model": "a", "region": "us"}),
+        (300, base + HOUR + 2, {"model": "b", "region": "eu"}),
+        (4000, base + 2 * HOUR, {"model": "a"}),
+    ]:
+        assert _send(api, "item_usage", cus, value, ts, **dims).status == 200
+    from tally.billing import meters
+
+    meter: Meter = meters.retrieve(account.id, meter_json["id"], Clock(base + 3 * HOUR))
+
+    def item(*conditions: tuple[str, str]) -> MeteredItem:
+        return MeteredItem(
+            id="bli_x", created=base, livemode=False, display_name="x", meter=meter.id,
+            meter_segment_conditions=tuple(SegmentCondition(d, v) for d, v in conditions),
+        )
+
+    def used(it: MeteredItem, start: int, end: int) -> int:
+        return item_usage.metered_item_usage(account.id, it, meter, cus, start, end)
+
+    end = base + 3 * HOUR
+    assert used(item(), base, end) == 4330  # the whole meter
+    assert used(item(("model", "a")), base, end) == 4030  # 10 + 20 + 4000
+    assert used(item(("model", "a"), ("region", "eu")), base, end) == 10
+    assert used(item(("region", "eu")), base, end) == 310
+    assert used(item(("model", "a")), base, base + 2) == 10  # [start, end) to the second
+    assert used(item(("model", "c")), base, end) == 0
+    # O(hours): reading a segment over 3 hours touches a few items, whatever the events
+    usage.STATS.reset()
+    used(item(("model", "b")), base, end)
+    assert usage.STATS.items_read <= 2 + 3 + 1  # the segment list (3 items) + the segment's hour items
+
+
+def test_a_new_segment_past_the_cap_is_a_400_naming_the_meter_and_the_cap_and_is_not_stored(api, monkeypatch, base):
+    monkeypatch.setattr(dimensions, "MAX_SEGMENTS", 3)
+    meter = _meter(api, "capped", ["model"])
+    cus = api.post("/v1/customers", {"name": "Cap"}).json["id"]
+    for i in range(3):
+        assert _send(api, "capped", cus, 1, base + i, model=f"m{i}").status == 200
+    # a known segment is still accepted
+    assert _send(api, "capped", cus, 1, base + 5, model="m0").status == 200
+    resp = _send(api, "capped", cus, 50, base + 6, model="m3")
+    support.assert_stripe_error(resp.status, resp.json, 400)
+    assert meter["id"] in resp.json["error"]["message"] and "3" in resp.json["error"]["message"]
+    assert _summaries(api, meter, cus, base, base + HOUR)[0]["aggregated_value"] == 4
+    # the stream: the over-cap event is rejected by index, the others stored
+    other = api.post("/v1/customers", {"name": "Cap2"}).json["id"]
+    events = [
+        {"event_name": "capped", "identifier": f"cap-{i}", "payload": {"stripe_customer_id": other, "value": "1", "model": f"x{i}"}}
+        for i in range(5)
+    ]
+    resp = api.post("/v2/billing/meter_event_stream", json={"events": events})
+    assert resp.status == 200, resp.text
+    now = int(time.time())
+    total = _summaries(api, meter, other, (now - HOUR) // 60 * 60, (now // 60 + 10) * 60)[0]["aggregated_value"]
+    assert total == 3
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_a_crash_at_each_transaction_then_a_retry_counts_each_event_once(api, monkeypatch, base, k):
+    # Crash points of an event of a meter with dimensions: (1) the segment registration, (2) the
+    # usage transaction (events + meter buckets + segment buckets), (3) after it (the answer lost).
+    meter = _meter(api, "crashy", ["model"])
+    cus = api.post("/v1/customers", {"name": "Crash"}).json["id"]
+    real = write.transact
+    calls = {"n": 0}
+
+    def failing(actions, units):
+        calls["n"] += 1
+        if calls["n"] == k:
+            raise ConnectionError("Lambda died")
+        return real(actions, units)
+
+    body = {"event_name": "crashy", "identifier": "crash-1", "timestamp": base + 30,
+            "payload": {"stripe_customer_id": cus, "value": "17", "model": "m"}}
+    monkeypatch.setattr(write, "transact", failing)
+    monkeypatch.setattr("tally.store.usage.segments.transact", failing)
+    first = api.post(EVENTS, body)
+    monkeypatch.undo()
+    assert first.status == (200 if k == 3 else 500), first.text
+    if k == 3:
+        assert calls["n"] == 2  # registration + usage: there is no third transaction
+    retry = api.post(EVENTS, body)
+    assert retry.status == 200, retry.text
+    assert _summaries(api, meter, cus, base, base + HOUR)[0]["aggregated_value"] == 17
+    grouped = _summaries(api, meter, cus, base, base + HOUR, **{"dimension_group_by_keys[]": "model"})
+    assert [(r["dimensions"], r["aggregated_value"]) for r in grouped] == [({"model": "m"}, 17)]
