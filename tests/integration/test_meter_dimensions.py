@@ -237,3 +237,38 @@ def test_a_crash_at_each_transaction_then_a_retry_counts_each_event_once(api, mo
     assert _summaries(api, meter, cus, base, base + HOUR)[0]["aggregated_value"] == 17
     grouped = _summaries(api, meter, cus, base, base + HOUR, **{"dimension_group_by_keys[]": "model"})
     assert [(r["dimensions"], r["aggregated_value"]) for r in grouped] == [({"model": "m"}, 17)]
+
+
+def test_write_units_with_and_without_dimensions(api, base):
+    # A meter without dimensions pays what it paid before (6 WRU for a v1 event: test_usage_costs);
+    # with dimensions, the segment's hour and second items add 4 WRU, and a new segment's
+    # registration 4 more (its item and the count) once.
+    _meter(api, "cost_plain")
+    _meter(api, "cost_dims", ["model"])
+    cus = api.post("/v1/customers", {"name": "Cost"}).json["id"]
+    usage.STATS.reset()
+    assert _send(api, "cost_plain", cus, 1, base + 1).status == 200
+    assert usage.STATS.write_units == 6 and usage.STATS.read_units == 0
+    usage.STATS.reset()
+    assert _send(api, "cost_dims", cus, 1, base + 1, model="a").status == 200
+    assert usage.STATS.write_units == 6 + 4 + 4
+    usage.STATS.reset()
+    assert _send(api, "cost_dims", cus, 1, base + 2, model="a").status == 200
+    assert usage.STATS.write_units == 6 + 4
+    assert usage.STATS.read_units == 1  # the segment's item and the count: eventually consistent
+    # a stream batch of 100 events over 2 segments in one minute: 106 actions, so two transactions,
+    # each with 50 Puts (2 WRU each), the meter's hour and second (4) and each segment's hour and
+    # second (8): 2 × (100 + 12) = 224 WRU, + segment "b"'s registration (4) = 228: 2.28 per event
+    events = [
+        {"event_name": "cost_dims", "identifier": f"c-{i}", "timestamp": base + 600 + i % 30,
+         "payload": {"stripe_customer_id": cus, "value": "1", "model": "ab"[i % 2]}}
+        for i in range(100)
+    ]
+    from datetime import UTC, datetime
+
+    for e in events:
+        e["timestamp"] = datetime.fromtimestamp(e["timestamp"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    usage.STATS.reset()
+    resp = api.post("/v2/billing/meter_event_stream", json={"events": events})
+    assert resp.status == 200, resp.text
+    assert usage.STATS.write_units == 2 * (100 + 12) + 4
