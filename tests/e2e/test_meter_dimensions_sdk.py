@@ -33,17 +33,27 @@ def test_summaries_grouped_by_model(client: stripe.StripeClient):
             {
                 "event_name": "sdk_dim_tokens",
                 "timestamp": ts,
-                "payload": {"stripe_customer_id": customer.id, "value": str(value), "model": model, "region": region},
+                "payload": {
+                    "stripe_customer_id": customer.id,
+                    "value": str(value),
+                    "model": model,
+                    "region": region,
+                },
             }
         )
     params = {"customer": customer.id, "start_time": base, "end_time": base + 2 * HOUR}
     grouped = client.v1.billing.meters.event_summaries.list(
-        meter.id, {**params, "dimension_group_by_keys": ["model"]}  # type: ignore[typeddict-unknown-key]
+        meter.id,
+        {**params, "dimension_group_by_keys": ["model"]},  # type: ignore[typeddict-unknown-key]
     )
     # deep: 300 + 45 = 345; fast: 1200 + 800 = 2000
-    assert [(s["dimensions"]["model"], s.aggregated_value) for s in grouped.data] == [("deep", 345), ("fast", 2000)]
+    assert [(s["dimensions"]["model"], s.aggregated_value) for s in grouped.data] == [
+        ("deep", 345),
+        ("fast", 2000),
+    ]
     eu = client.v1.billing.meters.event_summaries.list(
-        meter.id, {**params, "dimension_filters": {"region": "eu"}}  # type: ignore[typeddict-unknown-key]
+        meter.id,
+        {**params, "dimension_filters": {"region": "eu"}},  # type: ignore[typeddict-unknown-key]
     )
     assert [s.aggregated_value for s in eu.data] == [1545]  # 1200 + 300 + 45
     whole = client.v1.billing.meters.event_summaries.list(meter.id, params)

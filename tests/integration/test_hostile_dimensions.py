@@ -63,14 +63,18 @@ def setup(api):
         },
     ).json
     plain = api.post(
-        METERS, {"display_name": "P", "event_name": "hostile_plain", "default_aggregation": {"formula": "sum"}}
+        METERS,
+        {"display_name": "P", "event_name": "hostile_plain", "default_aggregation": {"formula": "sum"}},
     ).json
     cus = api.post("/v1/customers", {"name": "H"}).json["id"]
     ts = int(time.time()) - 300
     ok = api.post(
         EVENTS,
-        {"event_name": "hostile_dim_events", "timestamp": ts,
-         "payload": {"stripe_customer_id": cus, "value": "5", "model": "m", "region": "r"}},
+        {
+            "event_name": "hostile_dim_events",
+            "timestamp": ts,
+            "payload": {"stripe_customer_id": cus, "value": "5", "model": "m", "region": "r"},
+        },
     )
     assert ok.status == 200, ok.text
     return meter, plain, cus, ts
@@ -97,7 +101,11 @@ def test_bad_dimension_values_are_refused_and_store_nothing(api, account, setup,
     before = _state(api, account, meter, cus, ts)
     resp = api.post(
         EVENTS,
-        {"event_name": "hostile_dim_events", "timestamp": ts, "payload": {"stripe_customer_id": cus, "value": "9", **dims}},
+        {
+            "event_name": "hostile_dim_events",
+            "timestamp": ts,
+            "payload": {"stripe_customer_id": cus, "value": "9", **dims},
+        },
     )
     support.assert_stripe_error(resp.status, resp.json, 400)
     assert resp.json["error"]["param"].startswith("payload"), resp.json
@@ -107,8 +115,13 @@ def test_bad_dimension_values_are_refused_and_store_nothing(api, account, setup,
 BAD_SUMMARIES = {
     "filter on an unknown dimension": {"dimension_filters[color]": "red"},
     "group by an unknown dimension": {"dimension_group_by_keys[]": "color"},
-    "group by the same key twice": {"dimension_group_by_keys[0]": "model", "dimension_group_by_keys[1]": "model"},
-    "group by four keys": {f"dimension_group_by_keys[{i}]": k for i, k in enumerate(["model", "region", "a", "b"])},
+    "group by the same key twice": {
+        "dimension_group_by_keys[0]": "model",
+        "dimension_group_by_keys[1]": "model",
+    },
+    "group by four keys": {
+        f"dimension_group_by_keys[{i}]": k for i, k in enumerate(["model", "region", "a", "b"])
+    },
     "filters not a hash": {"dimension_filters": "model"},
     "filter value too long": {"dimension_filters[model]": "x" * 101},
     "filter nested": {"dimension_filters[model][x]": "y"},
@@ -149,18 +162,31 @@ def test_hour_windows_times_groups_are_capped(api, setup, monkeypatch):
     start = ts // HOUR * HOUR - HOUR
     resp = api.get(
         f"{METERS}/{meter['id']}/event_summaries",
-        {"customer": cus, "start_time": start, "end_time": start + 2 * HOUR,
-         "value_grouping_window": "hour", "dimension_group_by_keys[]": "model"},
+        {
+            "customer": cus,
+            "start_time": start,
+            "end_time": start + 2 * HOUR,
+            "value_grouping_window": "hour",
+            "dimension_group_by_keys[]": "model",
+        },
     )
     assert resp.status == 200  # 2 windows × 1 group
     api.post(
         EVENTS,
-        {"event_name": "hostile_dim_events", "timestamp": ts,
-         "payload": {"stripe_customer_id": cus, "value": "1", "model": "other"}},
+        {
+            "event_name": "hostile_dim_events",
+            "timestamp": ts,
+            "payload": {"stripe_customer_id": cus, "value": "1", "model": "other"},
+        },
     )
     resp = api.get(
         f"{METERS}/{meter['id']}/event_summaries",
-        {"customer": cus, "start_time": start, "end_time": start + 2 * HOUR,
-         "value_grouping_window": "hour", "dimension_group_by_keys[]": "model"},
+        {
+            "customer": cus,
+            "start_time": start,
+            "end_time": start + 2 * HOUR,
+            "value_grouping_window": "hour",
+            "dimension_group_by_keys[]": "model",
+        },
     )
     support.assert_stripe_error(resp.status, resp.json, 400)  # 2 windows × 2 groups > 3

@@ -61,7 +61,11 @@ def test_a_meter_declares_up_to_three_dimensions_shown_on_it_and_immutable(api):
     # immutable: an update naming it is refused and changes nothing
     resp = api.post(f"/v1/billing/meters/{meter['id']}", {"dimension_payload_keys": ["model"]})
     support.assert_stripe_error(resp.status, resp.json, 400)
-    assert api.get(f"/v1/billing/meters/{meter['id']}").json["dimension_payload_keys"] == ["model", "region", "tier"]
+    assert api.get(f"/v1/billing/meters/{meter['id']}").json["dimension_payload_keys"] == [
+        "model",
+        "region",
+        "tier",
+    ]
     # a meter without dimensions shows no such field (as Stripe's GA meter)
     assert "dimension_payload_keys" not in _meter(api, "dims_none")
 
@@ -83,11 +87,17 @@ def test_usage_is_kept_per_segment_and_summaries_filter_and_group(api, base):
     # THEN the meter-level total is unchanged: 100 + 250 + 40 + 7 + 3 = 400
     assert [s["aggregated_value"] for s in _summaries(api, meter, cus, start, end)] == [400]
     # filtered: model=small → 100 + 250 + 3 = 353; model=large & region=eu → 40
-    assert [s["aggregated_value"] for s in _summaries(api, meter, cus, start, end, **{"dimension_filters[model]": "small"})] == [353]
+    assert [
+        s["aggregated_value"]
+        for s in _summaries(api, meter, cus, start, end, **{"dimension_filters[model]": "small"})
+    ] == [353]
     two = {"dimension_filters[model]": "large", "dimension_filters[region]": "eu"}
     assert [s["aggregated_value"] for s in _summaries(api, meter, cus, start, end, **two)] == [40]
     # an empty filter value selects the segments without a value: large without region → 7
-    assert [s["aggregated_value"] for s in _summaries(api, meter, cus, start, end, **{"dimension_filters[region]": ""})] == [7]
+    assert [
+        s["aggregated_value"]
+        for s in _summaries(api, meter, cus, start, end, **{"dimension_filters[region]": ""})
+    ] == [7]
     # grouped by model: large 47, small 353, one row each with its dimensions
     rows = _summaries(api, meter, cus, start, end, **{"dimension_group_by_keys[]": "model"})
     assert [(r["dimensions"], r["aggregated_value"]) for r in rows] == [
@@ -97,7 +107,12 @@ def test_usage_is_kept_per_segment_and_summaries_filter_and_group(api, base):
     assert len({r["id"] for r in rows}) == 2
     # grouped by region per hour, newest hour first; the no-region group has no key
     rows = _summaries(
-        api, meter, cus, start, end, **{"dimension_group_by_keys[]": "region", "value_grouping_window": "hour"}
+        api,
+        meter,
+        cus,
+        start,
+        end,
+        **{"dimension_group_by_keys[]": "region", "value_grouping_window": "hour"},
     )
     got = [(r["start_time"] - base, r["dimensions"], r["aggregated_value"]) for r in rows]
     assert got == [
@@ -118,7 +133,11 @@ def test_usage_is_kept_per_segment_and_summaries_filter_and_group(api, base):
         cus,
         start,
         end,
-        **{"dimension_group_by_keys[0]": "model", "dimension_group_by_keys[1]": "region", "dimension_filters[model]": "small"},
+        **{
+            "dimension_group_by_keys[0]": "model",
+            "dimension_group_by_keys[1]": "region",
+            "dimension_filters[model]": "small",
+        },
     )
     assert [(r["dimensions"], r["aggregated_value"]) for r in rows] == [
         ({"model": "small", "region": "eu"}, 103),
@@ -130,8 +149,12 @@ def test_the_stored_event_keeps_its_dimension_values_and_a_cancel_corrects_its_s
     meter = _meter(api, "cancel_dims", ["model"])
     cus = api.post("/v1/customers", {"name": "C"}).json["id"]
     ts = int(time.time()) - 120
-    body = {"event_name": "cancel_dims", "identifier": "cx-1", "timestamp": ts,
-            "payload": {"stripe_customer_id": cus, "value": "9", "model": "m1"}}
+    body = {
+        "event_name": "cancel_dims",
+        "identifier": "cx-1",
+        "timestamp": ts,
+        "payload": {"stripe_customer_id": cus, "value": "9", "model": "m1"},
+    }
     resp = api.post(EVENTS, body)
     assert resp.status == 200 and resp.json["payload"]["model"] == "m1"
     assert _send(api, "cancel_dims", cus, 5, ts, model="m1").status == 200
@@ -163,7 +186,11 @@ def test_a_metered_items_usage_sums_the_segments_matching_all_its_conditions(api
 
     def item(*conditions: tuple[str, str]) -> MeteredItem:
         return MeteredItem(
-            id="bli_x", created=base, livemode=False, display_name="x", meter=meter.id,
+            id="bli_x",
+            created=base,
+            livemode=False,
+            display_name="x",
+            meter=meter.id,
             meter_segment_conditions=tuple(SegmentCondition(d, v) for d, v in conditions),
         )
 
@@ -183,7 +210,9 @@ def test_a_metered_items_usage_sums_the_segments_matching_all_its_conditions(api
     assert usage.STATS.items_read <= 2 + 3 + 1  # the segment list (3 items) + the segment's hour items
 
 
-def test_a_new_segment_past_the_cap_is_a_400_naming_the_meter_and_the_cap_and_is_not_stored(api, monkeypatch, base):
+def test_a_new_segment_past_the_cap_is_a_400_naming_the_meter_and_the_cap_and_is_not_stored(
+    api, monkeypatch, base
+):
     monkeypatch.setattr(dimensions, "MAX_SEGMENTS", 3)
     meter = _meter(api, "capped", ["model"])
     cus = api.post("/v1/customers", {"name": "Cap"}).json["id"]
@@ -198,13 +227,19 @@ def test_a_new_segment_past_the_cap_is_a_400_naming_the_meter_and_the_cap_and_is
     # the stream: the over-cap event is rejected by index, the others stored
     other = api.post("/v1/customers", {"name": "Cap2"}).json["id"]
     events = [
-        {"event_name": "capped", "identifier": f"cap-{i}", "payload": {"stripe_customer_id": other, "value": "1", "model": f"x{i}"}}
+        {
+            "event_name": "capped",
+            "identifier": f"cap-{i}",
+            "payload": {"stripe_customer_id": other, "value": "1", "model": f"x{i}"},
+        }
         for i in range(5)
     ]
     resp = api.post("/v2/billing/meter_event_stream", json={"events": events})
     assert resp.status == 200, resp.text
     now = int(time.time())
-    total = _summaries(api, meter, other, (now - HOUR) // 60 * 60, (now // 60 + 10) * 60)[0]["aggregated_value"]
+    total = _summaries(api, meter, other, (now - HOUR) // 60 * 60, (now // 60 + 10) * 60)[0][
+        "aggregated_value"
+    ]
     assert total == 3
 
 
@@ -223,8 +258,12 @@ def test_a_crash_at_each_transaction_then_a_retry_counts_each_event_once(api, mo
             raise ConnectionError("Lambda died")
         return real(actions, units)
 
-    body = {"event_name": "crashy", "identifier": "crash-1", "timestamp": base + 30,
-            "payload": {"stripe_customer_id": cus, "value": "17", "model": "m"}}
+    body = {
+        "event_name": "crashy",
+        "identifier": "crash-1",
+        "timestamp": base + 30,
+        "payload": {"stripe_customer_id": cus, "value": "17", "model": "m"},
+    }
     monkeypatch.setattr(write, "transact", failing)
     monkeypatch.setattr("tally.store.usage.segments.transact", failing)
     first = api.post(EVENTS, body)
@@ -260,8 +299,12 @@ def test_write_units_with_and_without_dimensions(api, base):
     # each with 50 Puts (2 WRU each), the meter's hour and second (4) and each segment's hour and
     # second (8): 2 × (100 + 12) = 224 WRU, + segment "b"'s registration (4) = 228: 2.28 per event
     events = [
-        {"event_name": "cost_dims", "identifier": f"c-{i}", "timestamp": base + 600 + i % 30,
-         "payload": {"stripe_customer_id": cus, "value": "1", "model": "ab"[i % 2]}}
+        {
+            "event_name": "cost_dims",
+            "identifier": f"c-{i}",
+            "timestamp": base + 600 + i % 30,
+            "payload": {"stripe_customer_id": cus, "value": "1", "model": "ab"[i % 2]},
+        }
         for i in range(100)
     ]
     from datetime import UTC, datetime

@@ -124,7 +124,8 @@ def _dimension_filters(params: Params) -> dict[str, str]:
         if not isinstance(value, str) or len(value) > dimensions.MAX_DIMENSION_VALUE or not key:
             raise invalid(
                 f"dimension_filters[{key}]",
-                f"dimension_filters[{key}] must be a string of at most {dimensions.MAX_DIMENSION_VALUE} characters.",
+                f"dimension_filters[{key}] must be a string of at most "
+                f"{dimensions.MAX_DIMENSION_VALUE} characters.",
             )
         out[key] = value
     sub.ignore(*out)

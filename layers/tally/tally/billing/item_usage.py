@@ -14,7 +14,9 @@ from tally.store import usage
 from tally.store.usage import segments
 
 
-def metered_item_usage(account: str, item: MeteredItem, meter: Meter, customer: str, start: int, end: int) -> int:
+def metered_item_usage(
+    account: str, item: MeteredItem, meter: Meter, customer: str, start: int, end: int
+) -> int:
     """The aggregated usage of `item` (a metered item of `meter`) for `customer` over events stamped
     in [start, end), to the second: the sum (or, for `last`, the latest value) over the segments
     matching every one of its conditions; the meter's whole usage when it has none."""

@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from tally.clock import Clock
-from tally.domain import dimensions
+from tally.domain import dimensions, limits
 from tally.domain import event_summaries as summaries
-from tally.domain import limits
 from tally.domain.aggregation import HOUR, Formula
 from tally.domain.event_summaries import EventSummary
 from tally.domain.listing import Page, Window
@@ -21,8 +20,8 @@ from tally.ids import new_id
 from tally.presenters.meters import meter as present
 from tally.settings import settings
 from tally.store import lists, meter_names, objects, usage
-from tally.store.usage import segments as usage_segments
 from tally.store.changes import Change
+from tally.store.usage import segments as usage_segments
 
 LABEL = "billing meter"
 MAX_SHARDS = 32
@@ -148,13 +147,17 @@ def event_summaries(
             for hour, value in usage.hourly(account, meter, customer, start, end, segment.digest).items():
                 slots.setdefault(hour, []).append(value)
     if len(windows) * max(1, len(groups)) > summaries.MAX_WINDOWS:
-        raise invalid("value_grouping_window", "Too many summaries: narrow start_time/end_time or the groups.")
+        raise invalid(
+            "value_grouping_window", "Too many summaries: narrow start_time/end_time or the groups."
+        )
     order = sorted(groups, key=lambda g: [(v is not None, v or "") for v in g])
     found = []
     for lo, hi in reversed(windows):  # newest first, like every Stripe list
         for group in order:
             hours = groups[group]
-            inside = [v for hour, vs in hours.items() if lo <= hour < hi or (hour < lo < hour + HOUR) for v in vs]
+            inside = [
+                v for hour, vs in hours.items() if lo <= hour < hi or (hour < lo < hour + HOUR) for v in vs
+            ]
             named = {k: v for k, v in zip(group_by, group, strict=True) if v is not None}
             found.append(
                 EventSummary(

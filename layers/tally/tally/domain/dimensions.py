@@ -93,8 +93,10 @@ def check_names(keys: Sequence[str], names: Sequence[str], param: str, meter_id:
     """Every name in `names` is a dimension of the meter (a filter or a group-by key)."""
     for index, name in enumerate(names):
         if name not in keys:
-            raise invalid(f"{param}[{index}]" if param.endswith("keys") else f"{param}[{name}]",
-                          f"The meter {meter_id} has no dimension {name!r}.")
+            raise invalid(
+                f"{param}[{index}]" if param.endswith("keys") else f"{param}[{name}]",
+                f"The meter {meter_id} has no dimension {name!r}.",
+            )
 
 
 def cap_exceeded(meter_id: str, param: str) -> InvalidRequest:

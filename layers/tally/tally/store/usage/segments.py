@@ -76,7 +76,10 @@ def ensure(
     for customer, segments in wanted.items():
         new = {d: v for d, v in segments.items() if (customer, d) not in known}
         if new:
-            refused |= {(customer, d) for d in _register(account, meter_id, customer, new, counts.get(customer, 0), cap)}
+            refused |= {
+                (customer, d)
+                for d in _register(account, meter_id, customer, new, counts.get(customer, 0), cap)
+            }
     return refused
 
 
@@ -144,7 +147,9 @@ def _count_now(pk: str) -> int:
     item = (
         dynamodb()
         .get_item(
-            TableName=settings().usage_table, Key={"pk": {"S": pk}, "sk": {"S": COUNT_SK}}, ConsistentRead=True
+            TableName=settings().usage_table,
+            Key={"pk": {"S": pk}, "sk": {"S": COUNT_SK}},
+            ConsistentRead=True,
         )
         .get("Item")
     )
