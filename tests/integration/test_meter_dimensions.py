@@ -315,3 +315,62 @@ def test_write_units_with_and_without_dimensions(api, base):
     resp = api.post("/v2/billing/meter_event_stream", json={"events": events})
     assert resp.status == 200, resp.text
     assert usage.STATS.write_units == 2 * (100 + 12) + 4
+
+
+def test_a_v2_metered_item_on_a_meter_with_dimensions_bills_its_segment(api, account, base):
+    # GIVEN a meter with dimensions and a metered item per model, created through the v2 API
+    meter_json = _meter(api, "v2_items", ["model"])
+    cus = api.post("/v1/customers", {"name": "V2"}).json["id"]
+    made = {}
+    for model in ("alpha", "beta"):
+        resp = api.post(
+            "/v2/billing/metered_items",
+            json={
+                "display_name": model,
+                "meter": meter_json["id"],
+                "meter_segment_conditions": [{"dimension": "model", "value": model}],
+                "invoice_presentation_dimensions": ["model"],
+            },
+        )
+        assert resp.status == 200, resp.text
+        made[model] = resp.json["id"]
+    # a condition on a dimension the meter does not declare is refused
+    bad = api.post(
+        "/v2/billing/metered_items",
+        json={
+            "display_name": "x",
+            "meter": meter_json["id"],
+            "meter_segment_conditions": [{"dimension": "region", "value": "eu"}],
+        },
+    )
+    support.assert_stripe_error(bad.status, bad.json, 400)
+    for value, ts, model in [
+        (1000, base + 1, "alpha"),
+        (2500, base + HOUR, "beta"),
+        (1, base + HOUR + 1, "alpha"),
+    ]:
+        assert _send(api, "v2_items", cus, value, ts, model=model).status == 200
+    from tally.billing import billable_items, meters
+
+    clock = Clock(base + 3 * HOUR)
+    meter = meters.retrieve(account.id, meter_json["id"], clock)
+    # THEN each item's usage is its segment's: alpha 1000 + 1, beta 2500
+    for model, expected in (("alpha", 1001), ("beta", 2500)):
+        item = billable_items.retrieve(account.id, made[model], MeteredItem, clock)
+        assert item_usage.metered_item_usage(account.id, item, meter, cus, base, base + 2 * HOUR) == expected
+
+
+def test_a_last_meter_keeps_each_segments_latest_value(api, base):
+    meter = _meter(api, "seats_dims", ["plan"], formula="last")
+    cus = api.post("/v1/customers", {"name": "L"}).json["id"]
+    for value, ts, plan in [
+        (5, base + 10, "pro"),
+        (9, base + 20, "team"),
+        (3, base + 30, "pro"),
+        (8, base + 25, "pro"),
+    ]:
+        assert _send(api, "seats_dims", cus, value, ts, plan=plan).status == 200
+    rows = _summaries(api, meter, cus, base, base + HOUR, **{"dimension_group_by_keys[]": "plan"})
+    # pro: latest by timestamp is 3 (base + 30); team: 9; the meter: 3 (its latest event)
+    assert [(r["dimensions"]["plan"], r["aggregated_value"]) for r in rows] == [("pro", 3), ("team", 9)]
+    assert _summaries(api, meter, cus, base, base + HOUR)[0]["aggregated_value"] == 3
