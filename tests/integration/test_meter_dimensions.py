@@ -374,3 +374,20 @@ def test_a_last_meter_keeps_each_segments_latest_value(api, base):
     # pro: latest by timestamp is 3 (base + 30); team: 9; the meter: 3 (its latest event)
     assert [(r["dimensions"]["plan"], r["aggregated_value"]) for r in rows] == [("pro", 3), ("team", 9)]
     assert _summaries(api, meter, cus, base, base + HOUR)[0]["aggregated_value"] == 3
+
+
+def test_registration_races_a_concurrent_request_and_the_cap(api, account):
+    # GIVEN a segment registered by another request, and a reader that missed it (a stale read)
+    from tally.store.usage import segments
+
+    acct, meter_id, cus = account.id, "mtr_race", "cus_race"
+    assert segments.ensure(acct, meter_id, {cus: {"a": ("A",)}}, 2) == set()
+    # WHEN it registers "a" again believing the count is 0: the Put's condition fails, "a" is
+    # known, nothing is refused and the count is not bumped twice
+    assert segments._register(acct, meter_id, cus, {"a": ("A",)}, 0, 2) == set()
+    assert segments._count_now(segments.UsageKeys.segments(acct, meter_id, cus)) == 1
+    # AND with the cap of 2 reached meanwhile, a stale count lets it try: the count's condition
+    # fails, the count is read, and only what fits is registered
+    assert segments.ensure(acct, meter_id, {cus: {"b": ("B",)}}, 2) == set()
+    assert segments._register(acct, meter_id, cus, {"c": ("C",), "d": ("D",)}, 0, 2) == {"c", "d"}
+    assert sorted(s.values for s in segments.listed(acct, meter_id, cus)) == [("A",), ("B",)]
