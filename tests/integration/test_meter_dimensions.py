@@ -391,3 +391,75 @@ def test_registration_races_a_concurrent_request_and_the_cap(api, account):
     assert segments.ensure(acct, meter_id, {cus: {"b": ("B",)}}, 2) == set()
     assert segments._register(acct, meter_id, cus, {"c": ("C",), "d": ("D",)}, 0, 2) == {"c", "d"}
     assert sorted(s.values for s in segments.listed(acct, meter_id, cus)) == [("A",), ("B",)]
+
+
+@pytest.mark.parametrize("how", ["crash", "busy"])
+def test_a_batch_failing_at_every_transaction_boundary_then_retried_counts_each_event_once(
+    api, monkeypatch, base, how
+):
+    # The pattern of test_meter_event_retries.py, on a meter with dimensions: 100 events over two
+    # hours and three segments (registrations + several usage transactions); transaction k fails
+    # (k past the last: the answer is lost), the client retries the same body and key.
+    # Each round has its own customer, so its segments are new: the registration is transaction 1.
+    meter = _meter(api, "batchy", ["model"])
+    from datetime import UTC, datetime
+
+    def batch(tag: str, cus: str) -> list[dict]:
+        return [
+            {
+                "event_name": "batchy",
+                "identifier": f"{tag}-{i}",
+                "timestamp": datetime.fromtimestamp(base + (i % 2) * HOUR + i, UTC).strftime(
+                    "%Y-%m-%dT%H:%M:%SZ"
+                ),
+                "payload": {"stripe_customer_id": cus, "value": str(i + 1), "model": "xyz"[i % 3]},
+            }
+            for i in range(100)
+        ]
+
+    expected = {m: sum(i + 1 for i in range(100) if "xyz"[i % 3] == m) for m in "xyz"}
+    real = write.transact
+    count = {"n": 0}
+
+    def counting(actions, units):
+        count["n"] += 1
+        return real(actions, units)
+
+    monkeypatch.setattr(write, "transact", counting)
+    monkeypatch.setattr("tally.store.usage.segments.transact", counting)
+    assert (
+        api.post(
+            "/v2/billing/meter_event_stream",
+            json={"events": batch("probe", api.post("/v1/customers", {"name": "P"}).json["id"])},
+        ).status
+        == 200
+    )
+    monkeypatch.undo()
+    transactions = count["n"]
+    assert transactions >= 3  # the registration, then at least two usage transactions
+    for k in range(1, transactions + 2):
+        cus = api.post("/v1/customers", {"name": f"B{k}"}).json["id"]
+        calls = {"n": 0}
+
+        def failing(actions, units, k=k, calls=calls):
+            calls["n"] += 1
+            if calls["n"] == k or (how == "busy" and calls["n"] > k):
+                if how == "crash":
+                    raise ConnectionError("Lambda died mid-batch")
+                return []
+            return real(actions, units)
+
+        monkeypatch.setattr(write, "transact", failing)
+        monkeypatch.setattr("tally.store.usage.segments.transact", failing)
+        monkeypatch.setattr(write.time, "sleep", lambda s: None)
+        monkeypatch.setattr("tally.store.usage.segments.time.sleep", lambda s: None)
+        events, headers = batch(f"k{k}", cus), {"Idempotency-Key": f"dims-{k}-{how}"}
+        first = api.post("/v2/billing/meter_event_stream", json={"events": events}, headers=headers)
+        monkeypatch.undo()
+        if k > transactions:
+            assert first.status == 200, first.text
+        retry = api.post("/v2/billing/meter_event_stream", json={"events": events}, headers=headers)
+        assert retry.status == 200, retry.text
+        rows = _summaries(api, meter, cus, base, base + 2 * HOUR, **{"dimension_group_by_keys[]": "model"})
+        assert {r["dimensions"]["model"]: r["aggregated_value"] for r in rows} == expected, k
+        assert _summaries(api, meter, cus, base, base + 2 * HOUR)[0]["aggregated_value"] == 5050
