@@ -10,6 +10,7 @@ from tally.api import (
     balance_transactions,
     customers,
     events,
+    invoice_items,
     invoices,
     meters,
     notification_subscriptions,
@@ -41,6 +42,7 @@ ROUTES = merge(
     webhook_endpoints.routes,
     alerts.routes,
     balance_transactions.routes,
+    invoice_items.routes,  # oneoff (issue 13 point 5)
 )
 
 
