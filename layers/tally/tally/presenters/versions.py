@@ -140,13 +140,13 @@ def _invoice_item(item: dict[str, Any], prices: Mapping[str, Price]) -> dict[str
         out.pop(name, None)
     price = prices.get(_line_price(item) or "")
     unit = pricing.get("unit_amount_decimal")
-    whole = isinstance(unit, str) and unit.lstrip("-").isdigit()
+    whole = unit if isinstance(unit, str) and unit.lstrip("-").isdigit() else None
     out.update(
         plan=present_plan(price) if price is not None and price.recurring is not None else None,
         price=present_price(price) if price is not None else None,
         subscription=None,
         subscription_item=None,
-        unit_amount=int(unit) if whole else None,
+        unit_amount=int(whole) if whole is not None else None,
         unit_amount_decimal=unit,
     )
     return _ordered(out)
