@@ -225,3 +225,59 @@ def test_items_in_another_currency_stay_pending(plan):
     # THEN only the usd one is on it; the eur one waits for a eur invoice
     assert _on(inv) == [usd.id] and inv.total == 400
     assert _get(plan, eur).pending
+
+
+# -- the one-off invoice in the lifecycle ----------------------------------------------------------
+def test_an_auto_advance_one_off_draft_finalizes_through_the_scheduled_close(functions, plan):
+    from test_billing_cycles import bill, close, queued
+
+    # GIVEN a one-off draft with auto_advance on, holding a 1,500 item, created at AT
+    _item(plan, 1500)
+    ask = OneOff(plan.customer, auto_advance=True, pending_invoice_items_behavior="include")
+    draft = one_off_invoices.create(plan.account, ask, AT)
+    assert draft.automatically_finalizes_at == AT.now + 3600  # the default grace period
+    # WHEN the schedule runs before, then after its grace period
+    close(functions, AT.now + 3500)
+    assert not [r for r in queued(plan.account) if draft.id in r["body"]]
+    close(functions, AT.now + 3660)
+    records = [r for r in queued(plan.account) if draft.id in r["body"]]
+    assert bill(functions, records) == []
+    # THEN it was finalized, numbered after the subscription's creation invoice (0001)
+    inv = objects.get(plan.account, draft.id, Invoice, Clock.at(JULY))
+    assert (inv.status, inv.number, inv.amount_due) == ("open", f"{_prefix(plan)}-0002", 1500)
+
+
+def _prefix(plan: Plan) -> str:
+    return objects.get(plan.account, plan.customer, Customer, AT).invoice_prefix
+
+
+def test_the_customer_balance_meets_a_one_off_invoice_and_comes_back_on_void(plan):
+    from tally.billing import balances
+
+    # GIVEN a 5.00 credit on the customer's balance and a 15.00 item on a one-off draft
+    balances.create(plan.account, plan.customer, AT, amount=-500, currency="usd")
+    _item(plan, 1500)
+    draft = one_off_invoices.create(
+        plan.account, OneOff(plan.customer, pending_invoice_items_behavior="include"), AT
+    )
+    assert (draft.starting_balance, draft.amount_due) == (-500, 1000)
+    # WHEN it is finalized THEN the credit is applied: 10.00 due, the balance 0
+    opened = lifecycle.finalize(plan.account, draft.id, AT)
+    assert (opened.amount_due, opened.ending_balance) == (1000, 0)
+    assert objects.get(plan.account, plan.customer, Customer, AT).balance == 0
+    # WHEN it is voided THEN the credit comes back; the item stays on the void invoice
+    voided = lifecycle.void(plan.account, draft.id, AT)
+    assert voided.status == "void"
+    assert objects.get(plan.account, plan.customer, Customer, AT).balance == -500
+    (item_id,) = _on(voided)
+    assert objects.get(plan.account, item_id, InvoiceItem, AT).invoice == draft.id
+
+
+def test_send_invoice_sets_the_due_date(plan):
+    ask = OneOff(plan.customer, collection_method="send_invoice", days_until_due=14)
+    inv = one_off_invoices.create(plan.account, ask, AT)
+    assert (inv.collection_method, inv.due_date) == ("send_invoice", AT.now + 14 * 86_400)
+    default = one_off_invoices.create(
+        plan.account, OneOff(plan.customer, collection_method="send_invoice"), AT
+    )
+    assert default.due_date == AT.now + 30 * 86_400
