@@ -140,3 +140,47 @@ def test_the_preview_shows_the_pending_items_the_close_would_sweep(api: support.
     assert preview["total"] == 2500
     assert preview["lines"]["data"][-1]["parent"]["invoice_item_details"]["invoice_item"] == fee["id"]
     assert problems(preview) == []
+
+
+CLOCKS = "/v1/test_helpers/test_clocks"
+FROZEN = 1_900_000_000
+
+
+def test_a_one_off_invoice_on_a_test_clock_finalizes_when_the_clock_passes_its_grace(
+    api: support.Api, functions: support.Functions
+) -> None:
+    # GIVEN a customer on a test clock, a 15.00 item and an auto-advancing one-off draft
+    clock = api.post(CLOCKS, {"frozen_time": FROZEN}).json["id"]
+    customer = _customer(api, test_clock=clock)
+    item = api.post("/v1/invoiceitems", {"customer": customer, "amount": 1500, "currency": "usd"}).json
+    assert (item["date"], item["test_clock"]) == (FROZEN, clock)
+    body = {"customer": customer, "pending_invoice_items_behavior": "include", "auto_advance": "true"}
+    draft = api.post("/v1/invoices", body).json
+    assert (draft["created"], draft["automatically_finalizes_at"], draft["test_clock"]) == (
+        FROZEN,
+        FROZEN + 3600,
+        clock,
+    )
+    # WHEN the clock advances past the grace period
+    support.advance_clock(api, functions, clock, FROZEN + 7200)
+    # THEN the draft was finalized at the clock's time, numbered
+    inv = api.get(f"/v1/invoices/{draft['id']}").json
+    assert (inv["status"], inv["amount_due"], inv["status_transitions"]["finalized_at"]) == (
+        "open",
+        1500,
+        FROZEN + 3600,
+    )
+    # WHEN the clock is deleted THEN its customer's items go with it
+    assert api.delete(f"{CLOCKS}/{clock}").status == 200
+    assert api.get(f"/v1/invoiceitems/{item['id']}").status == 404
+
+
+def test_mark_uncollectible_and_void_a_one_off_invoice(api: support.Api) -> None:
+    customer = _customer(api)
+    api.post("/v1/invoiceitems", {"customer": customer, "amount": 900, "currency": "usd"})
+    inv = api.post("/v1/invoices", {"customer": customer, "pending_invoice_items_behavior": "include"}).json
+    assert api.post(f"/v1/invoices/{inv['id']}/finalize").json["amount_due"] == 900
+    assert api.post(f"/v1/invoices/{inv['id']}/mark_uncollectible").json["status"] == "uncollectible"
+    assert api.post(f"/v1/invoices/{inv['id']}/void").json["status"] == "void"
+    types = [e["type"] for e in support.stored_events(api.account.id)]
+    assert {"invoice.marked_uncollectible", "invoice.voided"} <= set(types)
