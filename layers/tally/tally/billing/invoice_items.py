@@ -262,12 +262,11 @@ def update(
             metadata=apply_metadata(item.metadata, metadata),
             discountable=item.discountable if discountable is None else discountable,
         )
-        change = changes.updated(after, "invoiceitem.updated", present(item), present(after))
-        if change is None:
+        if present(after) == present(item):
             return item
         # Stripe has no `invoiceitem.updated` webhook event: the item's change is recorded without
         # one; a draft's `invoice.updated` shows its line moving.
-        writes = [Write(replace(change, event_type=None, event_object={}), stored)]
+        writes = [Write(Change(after, None, {}), stored)]
         if draft is not None:
             writes += draft_write(draft, pending_items.put_line(draft.record, after))
         transactions.commit(account, writes, clock)
