@@ -13,7 +13,9 @@ import pytest
 import stripe
 import support
 
-E2E_ACCOUNTS = 69  # +2 catalog (test_v2_catalog_sdk.py), +1 revrec (test_revenue_recognition_sdk.py), +2 oneoff
+# +2 catalog (test_v2_catalog_sdk.py), +1 revrec (test_revenue_recognition_sdk.py),
+# +2 oneoff (test_one_off_invoices_sdk.py)
+E2E_ACCOUNTS = 69
 
 
 @pytest.fixture(scope="session")
