@@ -1,0 +1,1 @@
+"""Placeholder: the top-up actions (filled in once grants and one-off invoices land)."""
