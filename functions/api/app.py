@@ -8,6 +8,8 @@ from tally.api import (
     account_settings,
     alerts,
     balance_transactions,
+    credit_balances,
+    credit_grants,
     customers,
     events,
     invoices,
@@ -41,6 +43,8 @@ ROUTES = merge(
     webhook_endpoints.routes,
     alerts.routes,
     balance_transactions.routes,
+    credit_grants.routes,  # grants: billing credits
+    credit_balances.routes,
 )
 
 
