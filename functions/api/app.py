@@ -21,6 +21,7 @@ from tally.api import (
     subscription_items,
     subscriptions,
     test_clocks,
+    top_up_rules,
     webhook_endpoints,
 )
 from tally.api.http import handle
@@ -45,6 +46,7 @@ ROUTES = merge(
     balance_transactions.routes,
     credit_grants.routes,  # grants: billing credits
     credit_balances.routes,
+    top_up_rules.routes,  # topups: automatic credit top-ups
 )
 
 

@@ -205,7 +205,9 @@ def _change(account: str, alert_id: str, clock: Clock, to: Callable[[Alert], Ale
             return before
         sides, others = _writes(account, before, after, clock)
         try:
-            transactions.commit(account, [Write(Change(after, None, {}, sides=sides), stored), *others], clock)
+            transactions.commit(
+                account, [Write(Change(after, None, {}, sides=sides), stored), *others], clock
+            )
             return after
         except Conflict:
             if attempt == ATTEMPTS - 1:

