@@ -12,6 +12,7 @@ from tally.api import (
     credit_grants,
     customers,
     events,
+    invoice_items,
     invoices,
     meters,
     notification_subscriptions,
@@ -46,6 +47,7 @@ ROUTES = merge(
     balance_transactions.routes,
     credit_grants.routes,  # grants: billing credits
     credit_balances.routes,
+    invoice_items.routes,  # oneoff (issue 13 point 5)
     top_up_rules.routes,  # topups: automatic credit top-ups
 )
 

@@ -205,6 +205,12 @@ def clock_for_invoice(
     return clocks.clock_for(account, inv.customer, request_clock, changing=changing)
 
 
+def clock_for_customer(account: str, customer_id: str, request_clock: Clock) -> Clock:
+    """The clock a new invoice of `customer_id` is created at: its test clock's (refused while it
+    advances), else the request's."""
+    return clocks.clock_for(account, customer_id, request_clock, changing=True)
+
+
 def preview_clock(
     account: str, subscription_id: str | None, customer_id: str | None, request_clock: Clock
 ) -> Clock:

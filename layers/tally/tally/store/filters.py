@@ -16,6 +16,7 @@ Indexed fields (the names `lists.list_records(any_of=...)` takes):
 - subscription: `status`, `price` (one entry per distinct price of its items), `test_clock` (only
   on a test clock)
 - invoice: `status`, `subscription` (an invoice's `customer` is listed through `by_customer`)
+- invoiceitem: `pending_for` = its customer while pending, else `invoice` (its customer: `by_customer`)
 - billing.alert: `usage_threshold.meter`
 - event: `type`, and `type` = `<prefix>.*` for each dotted prefix (`customer.*`,
   `customer.subscription.*`)
@@ -89,7 +90,12 @@ def of_record(record: Any) -> Fields:
         if record.test_clock is not None:
             out.add(("test_clock", record.test_clock))
     elif kind == "invoice":
-        out |= {("status", record.status), ("subscription", record.subscription)}
+        out.add(("status", record.status))
+        if record.subscription is not None:  # a one-off invoice has none
+            out.add(("subscription", record.subscription))
+    elif kind == "invoiceitem":
+        # pending items of one customer (what a sweep reads), or the items of one invoice
+        out.add(("pending_for", record.customer) if record.invoice is None else ("invoice", record.invoice))
     elif kind == "billing.alert" and record.usage_threshold is not None:
         out.add(("usage_threshold.meter", record.usage_threshold.meter))
     folds = ANY_CASE.get(kind, frozenset())
