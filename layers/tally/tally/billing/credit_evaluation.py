@@ -121,7 +121,7 @@ def _drive(account: str, customer: str, watch: Watch, clock: Clock, ports: Ports
             ports.start(account, top_up, clock)
             out.invoices.append(state.pending)
             continue
-        if invoice.status == "paid":
+        if invoice.status == "paid" and invoice.total > 0:
             out.grants.append(ports.grant(account, state, invoice, clock))
         elif invoice.status not in ("void", "uncollectible"):
             continue  # draft or open: still in flight
