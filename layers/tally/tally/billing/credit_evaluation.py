@@ -116,7 +116,9 @@ def _drive(account: str, customer: str, watch: Watch, clock: Clock, ports: Ports
         if state.pending is None:
             continue
         invoice = ports.invoice(account, state.pending, clock)
-        if invoice is None:  # crash point (b): the watch names an invoice never created
+        if invoice is None or invoice.status == "draft":
+            # crash point (b): the watch names an invoice never created, or not given its line
+            # or not finalized yet: finish it (each step is skipped when done)
             top_up = TopUp(state.rule, state.pending, state.pending_amount)
             ports.start(account, top_up, clock)
             out.invoices.append(state.pending)

@@ -72,7 +72,7 @@ def ensure(account: str, top_up: TopUp, description: str, clock: Clock) -> Invoi
                 metadata=metadata,
                 item_id=line,
             )
-        except Conflict:
+        except (Conflict, InvalidRequest):  # a concurrent evaluator added it (and finalized) first
             if _get(account, line, InvoiceItem, clock) is None:
                 raise
     inv = objects.get(account, top_up.invoice, Invoice, clock)
