@@ -105,6 +105,24 @@ def test_a_shortfall_invoices_once_and_the_paid_invoice_grants_once(api, functio
     assert len(grants(api, cus)) == 1 and len(invoices(api, cus)) == 1 and balance(api, cus) == 2000
 
 
+def paid_top_up_reaction(functions: support.Functions, account: str) -> None:
+    """A customer whose top-up invoice is paid, and the billing queue's `credits` message run
+    through BillPeriodFunction: the worker creates the grant (test_least_privilege.py)."""
+    from tally.billing import customers, lifecycle, top_up_rules
+    from tally.billing.top_up_rules import RuleSpec
+    from tally_local.gateway import LambdaContext
+
+    now = Clock.system()
+    cus = customers.create(account, {"name": "Topped up"}, None, now).id
+    r = top_up_rules.create(account, RuleSpec(cus, "usd", 500, amount=2000), now)
+    lifecycle.pay(account, rules.invoice_id(r.id, 1), True, now)
+    message = _credits_message(account, cus)
+    assert functions.handler("BillPeriodFunction")(message, LambdaContext("BillPeriodFunction")) == {
+        "batchItemFailures": []
+    }
+    assert credit_watch.read(account, cus).rules[0].pending is None
+
+
 def _credits_message(account: str, cus: str) -> dict[str, Any]:
     import json
 
