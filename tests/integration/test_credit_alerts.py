@@ -10,7 +10,6 @@ takes what is left of the grant.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
@@ -19,7 +18,6 @@ from test_credit_grants import grant
 
 from tally.billing import credit_evaluation
 from tally.clock import Clock
-from tally.store import credit_watch
 
 pytestmark = pytest.mark.usefixtures("moto_tables")
 

@@ -65,7 +65,12 @@ def test_a_shortfall_invoices_once_and_the_paid_invoice_grants_once(api, functio
     assert created["collection_method"] == "charge_automatically" and created["max_per_period"] == 1
     (inv,) = invoices(api, cus)
     assert inv["id"] == rules.invoice_id(created["id"], 1)
-    assert (inv["status"], inv["total"], inv["amount_due"], inv["billing_reason"]) == ("open", 2000, 2000, "manual")
+    assert (inv["status"], inv["total"], inv["amount_due"], inv["billing_reason"]) == (
+        "open",
+        2000,
+        2000,
+        "manual",
+    )
     assert inv["subscription"] is None and inv["metadata"] == {"tally_credit_top_up_rule": created["id"]}
     assert [ln["amount"] for ln in inv["lines"]["data"]] == [2000]
     (started,) = events(api.account.id, STARTED)
@@ -152,7 +157,7 @@ def test_a_voided_top_up_grants_nothing_and_the_same_shortfall_is_not_invoiced_a
     ok(api.post(f"/v1/billing/credit_grants/{g['id']}/void"))
     settle(outbox, functions)
     # THEN a second top-up invoice, the rule's second
-    assert [i["id"] for i in invoices(api, cus)][0] == rules.invoice_id(r["id"], 2)
+    assert next(i["id"] for i in invoices(api, cus)) == rules.invoice_id(r["id"], 2)
 
 
 def test_a_target_rule_tops_up_to_its_target_and_the_limit_per_period_holds(api, functions, outbox):
@@ -304,7 +309,9 @@ def test_an_alert_and_a_rule_on_one_customer_both_see_the_top_up(api, functions,
     ok(api.post(f"/v1/invoices/{inv['id']}/pay", {"paid_out_of_band": "true"}))
     settle(outbox, functions)
     # THEN the alert recovers with the topped-up balance, once
-    kinds = [(e["type"], e["data"]["object"].get("value")) for e in reversed(support.stored_events(api.account.id))]
+    kinds = [
+        (e["type"], e["data"]["object"].get("value")) for e in reversed(support.stored_events(api.account.id))
+    ]
     alerts = [k for k in kinds if k[0].startswith("billing.alert.")]
     assert alerts == [("billing.alert.triggered", 0), ("billing.alert.recovered", 2000)]
     assert r["id"]

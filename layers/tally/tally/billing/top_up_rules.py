@@ -6,9 +6,9 @@ watch, written together in ONE transaction (`tally.billing.credit_watches`), at 
 (customer, currency): two rules would top the same shortfall up twice. Creating a rule evaluates
 the customer's watch at once (`credit_evaluation`), so a rule created while the balance is already
 at or below its threshold starts its first top-up before the answer. Deleting a rule stops it,
-but not while one of its top-ups is in flight (400 naming the invoice: pay or void it first), so
-a paid top-up invoice always finds its rule and gets its grant. Rules have no events (Stripe has
-no such object).
+but not while one of its top-ups is in flight (400 naming the invoice: void it first, or pay it
+and let it be granted), so a paid top-up invoice always finds its rule and gets its grant. Rules
+have no events (Stripe has no such object).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from tally.domain import credit_watch as rules
 from tally.domain.credit_watch import RuleState, TopUpRule, Watch
 from tally.domain.listing import Page, Window
 from tally.domain.metadata import MetadataUpdate, apply_metadata
-from tally.domain.records import Customer
-from tally.errors import Conflict, InvalidRequest, invalid
+from tally.domain.records import Customer, Invoice
+from tally.errors import Conflict, InvalidRequest, NotFound, invalid
 from tally.ids import new_id
 from tally.settings import settings
 from tally.store import credit_watch, lists, objects, transactions
@@ -131,6 +131,14 @@ def list_(account: str, window: Window, clock: Clock, *, customer: str | None = 
     return lists.list_records(account, TopUpRule, window, clock, customer=customer, label=LABEL)
 
 
+def _open(account: str, invoice_id: str, clock: Clock) -> bool:
+    """Whether a top-up invoice may still be paid (void and uncollectible ones grant nothing)."""
+    try:
+        return objects.get(account, invoice_id, Invoice, clock).status not in ("void", "uncollectible")
+    except NotFound:
+        return True  # not created yet: the next evaluation creates it
+
+
 def delete(account: str, rule_id: str, clock: Clock) -> dict[str, Any]:
     """Delete the rule and take it off its customer's watch, in one transaction."""
     for attempt in range(ATTEMPTS):
@@ -139,7 +147,11 @@ def delete(account: str, rule_id: str, clock: Clock) -> dict[str, Any]:
 
         def off(cw: Watch, rule: TopUpRule = rule) -> Watch:
             for state in cw.rules:
-                if state.rule.id == rule.id and state.pending is not None:
+                if (
+                    state.rule.id == rule.id
+                    and state.pending is not None
+                    and _open(account, state.pending, clock)
+                ):
                     raise InvalidRequest(
                         f"The top-up rule {rule.id} has a top-up in flight (invoice {state.pending}): "
                         "pay or void that invoice first.",
