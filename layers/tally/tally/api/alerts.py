@@ -28,19 +28,22 @@ def _credit(request: Request, params: Params, title: str) -> dict[str, Any]:
     if params.has("usage_threshold"):
         raise invalid("usage_threshold", "usage_threshold is for alert_type=usage_threshold only.")
     rule = params.sub(CREDIT, required=True)
-    assert rule is not None
-    filters = rule.sublist("filters", required=True, max_items=1) or []
+    if rule is None:
+        raise missing(CREDIT)
+    filters = rule.sublist("filters", required=True, max_items=1)
     if not filters:
-        raise missing(f"{CREDIT}[filters][0][customer]")
+        raise missing(f"{CREDIT}[filters]")
     f = filters[0]
     f.str("type", required=True, choices=("customer",))
     customer = f.str("customer", required=True, max_length=255)
     f.done()
     lte = rule.sub("lte", required=True)
-    assert lte is not None
+    if lte is None:
+        raise missing(f"{CREDIT}[lte]")
     lte.str("balance_type", required=True, choices=("monetary",))
     monetary = lte.sub("monetary", required=True)
-    assert monetary is not None
+    if monetary is None:
+        raise missing(f"{CREDIT}[lte][monetary]")
     raw = monetary.str("currency", required=True, max_length=3) or ""
     if raw.lower() not in SUPPORTED_CURRENCIES:
         raise invalid(f"{CREDIT}[lte][monetary][currency]", f"Invalid currency: {raw}.")
