@@ -13,7 +13,7 @@ import pytest
 import stripe
 import support
 
-E2E_ACCOUNTS = 64
+E2E_ACCOUNTS = 66  # grants: +2 (test_credit_grants_sdk.py)
 
 
 @pytest.fixture(scope="session")

@@ -176,3 +176,265 @@ def test_a_debit_never_spends_more_than_is_left(catalog: Catalog, clock: Clock) 
         transactions.commit(account, [credit_ledger.ledger_write(first)], TallyClock.at(MAR_10))
     assert summary(catalog.api, customer["id"]) == [("usd", 400, 400)]
     assert g["id"] == b.grant.id
+
+
+def _types(account: str, about: str) -> list[str]:
+    """Types of the account's events about object `about` (snapshot or thin), oldest first."""
+    out = []
+    for e in reversed(support.stored_events(account)):
+        shown = e["data"]["object"]
+        rel = e.get("related_object") or {}
+        if shown.get("id") == about or rel.get("id") == about:
+            out.append(e["type"])
+    return out
+
+
+# -- list, update, expire, void, events -----------------------------------------------------------
+def test_list_by_customer_newest_first(catalog: Catalog, clock: Clock) -> None:
+    alice, bob = catalog.customer(), catalog.customer()
+    a1 = grant(catalog.api, alice["id"], 100)
+    clock.at(MAR_10 + 1)
+    a2 = grant(catalog.api, alice["id"], 200)
+    b1 = grant(catalog.api, bob["id"], 300)
+    page = ok(catalog.api.get(GRANTS, {"customer": alice["id"]}))
+    assert page["url"] == GRANTS and [g["id"] for g in page["data"]] == [a2["id"], a1["id"]]
+    first = ok(catalog.api.get(GRANTS, {"customer": alice["id"], "limit": 1}))
+    assert first["has_more"] and [g["id"] for g in first["data"]] == [a2["id"]]
+    rest = ok(catalog.api.get(GRANTS, {"customer": alice["id"], "starting_after": a2["id"]}))
+    assert [g["id"] for g in rest["data"]] == [a1["id"]] and not rest["has_more"]
+    everyone = [g["id"] for g in ok(catalog.api.get(GRANTS, {"limit": 100}))["data"]]
+    assert b1["id"] in everyone and a1["id"] in everyone
+
+
+def test_create_records_snapshot_and_thin_events(catalog: Catalog, clock: Clock) -> None:
+    customer = catalog.customer()
+    g = grant(catalog.api, customer["id"])
+    account = catalog.api.account.id
+    assert _types(account, g["id"]) == ["billing.credit_grant.created", "v1.billing.credit_grant.created"]
+    (txn,) = ok(catalog.api.get(LEDGER, {"customer": customer["id"]}))["data"]
+    assert _types(account, txn["id"]) == [
+        "billing.credit_balance_transaction.created",
+        "v1.billing.credit_balance_transaction.created",
+    ]
+    thin = next(e for e in support.stored_events(account) if e["type"] == "v1.billing.credit_grant.created")
+    assert thin["related_object"] == {
+        "id": g["id"],
+        "type": "billing.credit_grant",
+        "url": f"{GRANTS}/{g['id']}",
+    }
+    snap = next(e for e in support.stored_events(account) if e["type"] == "billing.credit_grant.created")
+    assert snap["data"]["object"] == g
+
+
+def test_update_changes_expiry_and_metadata_only(catalog: Catalog, clock: Clock) -> None:
+    customer = catalog.customer()
+    g = grant(catalog.api, customer["id"], metadata={"a": "1"})
+    clock.at(MAR_10 + 60)
+    after = ok(catalog.api.post(f"{GRANTS}/{g['id']}", {"expires_at": MAR_10 + DAY, "metadata": {"b": "2"}}))
+    assert (after["expires_at"], after["metadata"], after["updated"]) == (
+        MAR_10 + DAY,
+        {"a": "1", "b": "2"},
+        MAR_10 + 60,
+    )
+    # an empty expires_at: never expires again
+    never = ok(catalog.api.post(f"{GRANTS}/{g['id']}", {"expires_at": ""}))
+    assert never["expires_at"] is None
+    event = next(
+        e
+        for e in support.stored_events(catalog.api.account.id)
+        if e["type"] == "billing.credit_grant.updated"
+    )
+    assert (
+        event["data"]["previous_attributes"] == {"expires_at": MAR_10 + DAY, "updated": MAR_10 + 60}
+        or event["data"]["previous_attributes"]["expires_at"] == MAR_10 + DAY
+    )
+    assert _types(catalog.api.account.id, g["id"]).count("v1.billing.credit_grant.updated") == 2
+    # other fields cannot change
+    bad = catalog.api.post(f"{GRANTS}/{g['id']}", {"priority": 1})
+    assert bad.status == 400 and bad.json["error"]["code"] == "parameter_unknown"
+
+
+def test_expire_records_what_is_left_at_once(catalog: Catalog, clock: Clock) -> None:
+    customer = catalog.customer()
+    g = grant(catalog.api, customer["id"], 1000)
+    clock.at(MAR_10 + 3600)
+    after = ok(catalog.api.post(f"{GRANTS}/{g['id']}/expire"))
+    assert (after["expires_at"], after["updated"], after["voided_at"]) == (MAR_10 + 3600, MAR_10 + 3600, None)
+    assert ledger(catalog.api, customer["id"]) == [
+        ("credit", "credits_granted", 1000, MAR_10),
+        ("debit", "credits_expired", 1000, MAR_10 + 3600),
+    ]
+    assert summary(catalog.api, customer["id"]) == []  # no live grant: no currency to show
+    again = catalog.api.post(f"{GRANTS}/{g['id']}/expire")
+    assert again.status == 400 and "expired" in again.json["error"]["message"]
+    assert (
+        ok(catalog.api.post(f"{GRANTS}/{g['id']}/void"), 400)
+        if False
+        else catalog.api.post(f"{GRANTS}/{g['id']}/void").status == 400
+    )
+
+
+def test_void_records_credits_voided_and_refuses_an_applied_grant(catalog: Catalog, clock: Clock) -> None:
+    from tally.store import transactions
+
+    customer = catalog.customer()
+    g = grant(catalog.api, customer["id"], 1000)
+    used = grant(catalog.api, customer["id"], 500)
+    clock.at(MAR_10 + 10)
+    voided = ok(catalog.api.post(f"{GRANTS}/{g['id']}/void"))
+    assert voided["voided_at"] == MAR_10 + 10
+    assert ledger(catalog.api, customer["id"], credit_grant=g["id"]) == [
+        ("credit", "credits_granted", 1000, MAR_10),
+        ("debit", "credits_voided", 1000, MAR_10 + 10),
+    ]
+    # a grant some of which an invoice used cannot be voided
+    account = catalog.api.account.id
+    (b,) = credit_ledger.grants_of(account, customer["id"], TallyClock.at(MAR_10 + 10))
+    applied = credit_ledger.entry(
+        b.grant, APPLIED, 1, effective_at=MAR_10, now=MAR_10, about=("in_x", "il_x")
+    )
+    transactions.commit(account, [credit_ledger.ledger_write(applied)], TallyClock.at(MAR_10))
+    refused = catalog.api.post(f"{GRANTS}/{used['id']}/void")
+    assert refused.status == 400 and "unapplied" in refused.json["error"]["message"]
+    assert summary(catalog.api, customer["id"]) == [("usd", 499, 499)]
+
+
+# -- the summary -------------------------------------------------------------------------------------
+def test_summary_by_scope_grant_and_currency(catalog: Catalog, clock: Clock) -> None:
+    customer = catalog.customer()
+    meter = catalog.meter()
+    tokens = catalog.metered("tokens", meter, unit_amount=4)
+    other = catalog.metered("other", meter, unit_amount=4)
+    everything = grant(catalog.api, customer["id"], 1000)
+    only_tokens = grant(
+        catalog.api, customer["id"], 200, applicability_config={"scope": {"prices": [{"id": tokens["id"]}]}}
+    )
+    assert only_tokens["applicability_config"] == {"scope": {"prices": [{"id": tokens["id"]}]}}
+    grant(
+        catalog.api,
+        customer["id"],
+        30,
+        amount={"type": "monetary", "monetary": {"currency": "eur", "value": 30}},
+    )
+    # pending: effective tomorrow, not in the balance yet
+    grant(catalog.api, customer["id"], 5000, effective_at=MAR_10 + DAY)
+    assert summary(catalog.api, customer["id"]) == [("eur", 30, 30), ("usd", 1200, 1200)]
+    prices = {"type": "applicability_scope", "applicability_scope": {"prices": [{"id": other["id"]}]}}
+    assert summary(catalog.api, customer["id"], **prices) == [("eur", 30, 30), ("usd", 1000, 1000)]
+    one = {"type": "credit_grant", "credit_grant": only_tokens["id"]}
+    assert summary(catalog.api, customer["id"], **one) == [("usd", 200, 200)]
+    clock.at(MAR_10 + DAY)
+    assert summary(catalog.api, customer["id"]) == [("eur", 30, 30), ("usd", 6200, 6200)]
+    assert everything["id"]
+
+
+def test_summary_of_a_customer_without_grants_is_empty(catalog: Catalog, clock: Clock) -> None:
+    customer = catalog.customer()
+    body = ok(
+        catalog.api.get(
+            SUMMARY,
+            {
+                "customer": customer["id"],
+                "filter": {"type": "applicability_scope", "applicability_scope": {"price_type": "metered"}},
+            },
+        )
+    )
+    assert body == {
+        "object": "billing.credit_balance_summary",
+        "balances": [],
+        "customer": customer["id"],
+        "customer_account": None,
+        "livemode": False,
+    }
+
+
+def test_ledger_entry_retrieve_and_ids_never_meet_customer_balance_ids(
+    catalog: Catalog, clock: Clock
+) -> None:
+    customer = catalog.customer()
+    grant(catalog.api, customer["id"])
+    (txn,) = ok(catalog.api.get(LEDGER, {"customer": customer["id"]}))["data"]
+    assert ok(catalog.api.get(f"{LEDGER}/{txn['id']}")) == txn
+    # credit ledger ids: cbtxn_61 + 24 characters; customer balance ones: cbtxn_ + 24
+    assert txn["id"].startswith("cbtxn_61") and len(txn["id"]) == len("cbtxn_") + 26
+    cbtxn = ok(
+        catalog.api.post(
+            f"/v1/customers/{customer['id']}/balance_transactions", {"amount": -100, "currency": "usd"}
+        )
+    )
+    assert len(cbtxn["id"]) == len("cbtxn_") + 24
+    assert catalog.api.get(f"{LEDGER}/{cbtxn['id']}").status == 404
+    assert catalog.api.get(f"/v1/customers/{customer['id']}/balance_transactions/{txn['id']}").status == 404
+
+
+# -- expiry at the expiry instant ---------------------------------------------------------------------
+def test_expiry_is_effective_at_expires_at_and_recorded_once(
+    catalog: Catalog, clock: Clock, functions: support.Functions
+) -> None:
+    from test_billing_cycles import close
+
+    customer = catalog.customer()
+    g = grant(catalog.api, customer["id"], 1000, expires_at=MAR_10 + DAY)
+    account = catalog.api.account.id
+    # WHEN the schedule runs a minute after the expiry instant
+    clock.at(MAR_10 + DAY + 60)
+    close(functions, MAR_10 + DAY + 60)
+    functions.drain()
+    # THEN the ledger holds credits_expired effective at expires_at, written by the schedule
+    assert ledger(catalog.api, customer["id"]) == [
+        ("credit", "credits_granted", 1000, MAR_10),
+        ("debit", "credits_expired", 1000, MAR_10 + DAY),
+    ]
+    # AND another close, and reads, record nothing more (one entry, its events once)
+    close(functions, MAR_10 + DAY + 120)
+    functions.drain()
+    assert summary(catalog.api, customer["id"]) == []
+    assert len(ledger(catalog.api, customer["id"])) == 2
+    types = [e["type"] for e in support.stored_events(account)]
+    assert types.count("billing.credit_balance_transaction.created") == 2
+    assert types.count("v1.billing.credit_balance_transaction.created") == 2
+    assert ok(catalog.api.get(f"{GRANTS}/{g['id']}"))["expires_at"] == MAR_10 + DAY
+
+
+def test_a_read_after_expiry_sees_it_even_before_the_schedule(catalog: Catalog, clock: Clock) -> None:
+    customer = catalog.customer()
+    grant(catalog.api, customer["id"], 1000, expires_at=MAR_10 + DAY)
+    clock.at(MAR_10 + DAY - 1)
+    assert summary(catalog.api, customer["id"]) == [("usd", 1000, 1000)]
+    clock.at(MAR_10 + DAY)
+    assert summary(catalog.api, customer["id"]) == []
+    assert ledger(catalog.api, customer["id"])[-1] == ("debit", "credits_expired", 1000, MAR_10 + DAY)
+
+
+def test_grants_on_a_test_clock_expire_as_it_advances(
+    catalog: Catalog, clock: Clock, functions: support.Functions
+) -> None:
+    # GIVEN a customer on a test clock at Jan 1 2025 with a grant expiring on Jan 20
+    jan_1, jan_20 = ts(2025, 1, 1), ts(2025, 1, 20)
+    tc = ok(catalog.api.post("/v1/test_helpers/test_clocks", {"frozen_time": jan_1}))
+    customer = catalog.customer(test_clock=tc["id"])
+    g = grant(catalog.api, customer["id"], 800, expires_at=jan_20)
+    assert (g["created"], g["effective_at"], g["test_clock"]) == (jan_1, jan_1, tc["id"])
+    # WHEN the clock advances past it
+    support.advance_clock(catalog.api, functions, tc["id"], ts(2025, 2, 1))
+    # THEN the advance recorded the expiry at its instant (created then, too)
+    page = ok(catalog.api.get(LEDGER, {"customer": customer["id"]}))["data"]
+    expired = page[0]
+    assert (expired["debit"]["type"], expired["effective_at"], expired["created"], expired["test_clock"]) == (
+        "credits_expired",
+        jan_20,
+        jan_20,
+        tc["id"],
+    )
+    assert summary(catalog.api, customer["id"]) == []
+
+
+def test_expand_the_customer_and_the_grant(catalog: Catalog, clock: Clock) -> None:
+    customer = catalog.customer()
+    g = grant(catalog.api, customer["id"])
+    shown = ok(catalog.api.get(f"{GRANTS}/{g['id']}", {"expand": ["customer"]}))
+    assert shown["customer"]["id"] == customer["id"] and shown["customer"]["object"] == "customer"
+    page = ok(catalog.api.get(LEDGER, {"customer": customer["id"], "expand": ["data.credit_grant"]}))
+    assert page["data"][0]["credit_grant"] == g
+    refused = catalog.api.get(f"{GRANTS}/{g['id']}", {"expand": ["amount"]})
+    assert refused.status == 400 and refused.json["error"]["param"] == "expand[0]"

@@ -54,6 +54,7 @@ def _filter(request: Request, params: Params) -> Filter:
         raise InvalidRequest(
             "Specify exactly one of filter[applicability_scope][price_type] and "
             "filter[applicability_scope][prices].",
+            code="parameter_invalid",
             param="filter[applicability_scope]",
         )
     return Filter(price_type=price_type, prices=tuple(ids))

@@ -93,6 +93,7 @@ def _scope(request: Request, params: Params) -> Scope:
         raise InvalidRequest(
             "Specify exactly one of applicability_config[scope][price_type] and "
             "applicability_config[scope][prices].",
+            code="parameter_invalid",
             param="applicability_config[scope]",
         )
     if len(set(ids)) != len(ids):

@@ -272,9 +272,11 @@ def _end(
 
 def expire(account: str, grant_id: str, clock: Clock) -> CreditGrant:
     """`POST …/expire`: the grant expires now; what is left is recorded as `credits_expired`."""
-    return _end(
-        account, grant_id, clock, "expire", EXPIRED, lambda g, now: replace(g, expires_at=now, updated=now)
-    )
+    return _end(account, grant_id, clock, "expire", EXPIRED, _expired_now)
+
+
+def _expired_now(g: CreditGrant, now: int) -> CreditGrant:
+    return replace(g, expires_at=now, updated=now, expiry_recorded=True)
 
 
 def void(account: str, grant_id: str, clock: Clock) -> CreditGrant:

@@ -17,6 +17,8 @@ at finalization and their reinstatement at void in the finalization code).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tally.clock import Clock
 from tally.domain import credits
 from tally.domain.credits import EXPIRED, CreditBalanceTransaction, CreditGrant, GrantBalance
@@ -25,7 +27,7 @@ from tally.presenters.credits import related_transaction
 from tally.presenters.credits import transaction as present
 from tally.store import credits as store
 from tally.store import transactions
-from tally.store.changes import Amount, Change, Write
+from tally.store.changes import Amount, Change, Stored, Write
 
 CREATED = "billing.credit_balance_transaction.created"
 THIN_CREATED = "v1.billing.credit_balance_transaction.created"
@@ -105,37 +107,72 @@ def grants_of(
 
 
 def record_expiries(account: str, customer: str, clock: Clock) -> list[CreditBalanceTransaction]:
-    """Write the `credits_expired` entry of each of the customer's grants that expired by
-    `clock.now` with credits left (effective at its `expires_at`, the expiry instant), and take
-    expired grants off the customer's list: one transaction per grant (the entry, its events, the
-    debit of exactly what was read as left, the list). Exactly once: the entry's id is derived
-    from the grant, and of two writers the second finds its conditions failed, re-reads and finds
-    nothing left to do. Returns the entries this call wrote."""
+    """Record the expiry of each of the customer's grants that expired by `clock.now`: its
+    `credits_expired` entry of what was left (effective at its `expires_at`, the expiry
+    instant), the grant marked `expiry_recorded` (out of the due index) and taken off the
+    customer's list — one transaction per grant. Exactly once: the entry's id is derived from
+    the grant, the grant's write is version-checked and the debit takes exactly what was read,
+    so of two writers (the schedule, a test clock's advance, a reader) the second's transaction
+    fails, and it re-reads and finds nothing left to do. Returns the entries this call wrote."""
     written: list[CreditBalanceTransaction] = []
     failures = 0
     while True:
         index = store.index(account, customer)
-        ended = [s.record for s in store.grants(account, index.grants) if not s.record.live(clock.now)]
+        ended = [s for s in store.grants(account, index.grants) if not s.record.live(clock.now)]
         if not ended:
             return written
-        b = balances(account, ended[:1])[0]
-        kept = [i for i in index.grants if i != b.grant.id]
         try:
-            if b.expiring(clock.now) > 0:
-                w = _expiry(b, clock.now)
-                w.change.sides.append(store.index_side(account, index, kept))
-                transactions.commit(account, [w], clock)
-                written.append(w.change.record)
-            else:
-                store.write_index(account, index, kept)
+            done = _record_expiry(account, ended[0], index, clock)
         except Conflict:  # another writer recorded it (or spent from it) first: read again
             failures += 1
             if failures >= ATTEMPTS:
                 raise
+            continue
+        written += [done] if done is not None else []
 
 
-def _expiry(b: GrantBalance, now: int) -> Write:
-    g = b.grant
-    assert g.expires_at is not None
-    e = entry(g, EXPIRED, b.remaining, effective_at=g.expires_at, now=now)
-    return ledger_write(e, exactly=b.remaining)
+def expiries_until(account: str, customer: str, until: int) -> list[int]:
+    """The instants (≤ `until`) at which the customer's listed grants expire and are not yet
+    recorded: a test clock's advance records each at its instant (`billing.test_clocks`)."""
+    index = store.index(account, customer)
+    grants = [s.record for s in store.grants(account, index.grants)]
+    return sorted(
+        {
+            g.expires_at
+            for g in grants
+            if g.expires_at is not None
+            and g.expires_at <= until
+            and g.live(g.expires_at - 1)
+            and not g.expiry_recorded
+        }
+    )
+
+
+def expire_grant(account: str, grant_id: str, clock: Clock) -> list[CreditBalanceTransaction]:
+    """The period close's part (its due index names the grant): record the expiries due for the
+    grant's customer (`record_expiries`). A grant gone or already recorded: nothing to do."""
+    found = store.grants(account, [grant_id])
+    if not found or found[0].record.expiry_recorded:
+        return []
+    return record_expiries(account, found[0].record.customer, clock)
+
+
+def _record_expiry(
+    account: str, stored: Stored[CreditGrant], index: store.Index, clock: Clock
+) -> CreditBalanceTransaction | None:
+    g = stored.record
+    after = replace(g, expiry_recorded=True)
+    kept = [i for i in index.grants if i != g.id]
+    change = Change(after, None, {}, sides=[store.index_side(account, index, kept)])
+    writes = [Write(change, stored)] if g.voided_at is None and not g.expiry_recorded else []
+    if not writes:  # voided: already recorded (`credits_voided`); only the list is behind
+        store.write_index(account, index, kept)
+        return None
+    b = balances(account, [g])[0]
+    e = None
+    if b.expiring(clock.now) > 0:
+        assert g.expires_at is not None
+        e = entry(g, EXPIRED, b.remaining, effective_at=g.expires_at, now=clock.now)
+        writes.append(ledger_write(e, exactly=b.remaining))
+    transactions.commit(account, writes, clock)
+    return e

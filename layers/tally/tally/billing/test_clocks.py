@@ -35,7 +35,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import replace
 
-from tally.billing import changes, clocks, customers, cycles, lifecycle, subscriptions
+from tally.billing import changes, clocks, credit_ledger, customers, cycles, lifecycle, subscriptions
 from tally.billing.references import referenced
 from tally.clock import Clock
 from tally.domain import periods
@@ -230,6 +230,9 @@ def _run_until(
             events.append((wake, 0, "bill", s.id))
     events += [(due, 1, "finalize", inv_id) for due, inv_id in _invoices_due(account, tc, at, frozen_time)]
     events += [(due, 0, "bill", sub_id) for due, sub_id in _final_true_ups(account, tc, at, frozen_time)]
+    for customer_id in customers_of(account, tc):  # grants' expiries: before a bill at the same instant
+        expiring = credit_ledger.expiries_until(account, customer_id, frozen_time)
+        events += [(t, -1, "expire", customer_id) for t in expiring]
     heapq.heapify(events)
     billed = []
     steps = 0
@@ -239,6 +242,9 @@ def _run_until(
         if steps > MAX_STEPS:
             raise NoProgress(f"more than {MAX_STEPS} steps before {frozen_time}")
         when, _, kind, object_id = heapq.heappop(events)
+        if kind == "expire":  # the ledger's `credits_expired` at the expiry instant (once)
+            credit_ledger.record_expiries(account, object_id, Clock.at(when))
+            continue
         if kind == "finalize":
             # settled no later than the clock's time before this advance: a request that read the
             # clock then may still add usage reaching back 35 days (+ 24 h of cancels) from it

@@ -88,6 +88,16 @@ class CreditGrant:
     metadata: Metadata = field(default_factory=dict)
     test_clock: str | None = None
     voided_at: int | None = None
+    # its expiry is in the ledger (`credits_expired` written, or nothing was left): no longer due
+    expiry_recorded: bool = False
+
+    @property
+    def due_at(self) -> int | None:
+        """When the period close must record its expiry (`tally.store.due`): its `expires_at`
+        until recorded. Grants on a test clock expire as their clock advances instead."""
+        if self.voided_at is not None or self.expiry_recorded or self.test_clock is not None:
+            return None
+        return self.expires_at
 
     def expired(self, now: int) -> bool:
         """Whether the grant has expired at `now` (its credits are gone from then on)."""
