@@ -13,7 +13,8 @@ import pytest
 import stripe
 import support
 
-E2E_ACCOUNTS = 66  # grants: +2 (test_credit_grants_sdk.py)
+# grants: +2 (test_credit_grants_sdk.py); applying: +1 (test_credit_burndown_sdk.py)
+E2E_ACCOUNTS = 67
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,9 @@ so what they show is the ledger at that instant, on a test clock too.
 
 - `ledger_balance`, per currency: what is left of the selected grants that are effective and
   neither voided nor expired (`GrantBalance.ledger`).
-- `available_balance`: `available(...)`, the seam for real-time burndown (usage rated since the
-  last finalization, not yet invoiced, taken from the ledger). Until burndown lands it equals the
-  ledger balance.
+- `available_balance`: `available(...)`, the ledger balance minus what the customer's invoices to
+  come (drafts, open periods) will take, as their usage stands now (real-time burndown:
+  `tally.billing.burndown`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tally.billing import clocks
+from tally.billing import burndown, clocks
 from tally.billing import credit_ledger as ledger
 from tally.billing.references import referenced
 from tally.clock import Clock
@@ -54,12 +54,28 @@ class Summary:
     available: dict[str, int]
 
 
-def available(account: str, customer: str, selected: Sequence[GrantBalance], clock: Clock) -> dict[str, int]:
-    """The available balance per currency of the `selected` grants at `clock`: the seam where
-    real-time burndown subtracts usage rated but not yet invoiced. Today: the ledger balance."""
+def available(
+    account: str,
+    customer: str,
+    selected: Sequence[GrantBalance],
+    clock: Clock,
+    everyone: Sequence[GrantBalance] | None = None,
+) -> dict[str, int]:
+    """The available balance per currency of the `selected` grants at `clock`: each grant's ledger
+    balance minus what the customer's invoices to come take from it (`tally.billing.burndown`:
+    real-time burndown, allocated over ALL the customer's grants — `everyone`, read when not
+    given — as finalization will)."""
+    if not selected:
+        return {}
+    if everyone is None:
+        everyone = ledger.grants_of(account, customer, clock)
+    grants = {b.grant.id: b for b in everyone}
+    for b in selected:
+        grants.setdefault(b.grant.id, b)
+    per_grant = burndown.available(account, customer, list(grants.values()), clock)
     out: dict[str, int] = {}
     for b in selected:
-        out[b.grant.currency] = out.get(b.grant.currency, 0) + b.ledger(clock.now)
+        out[b.grant.currency] = out.get(b.grant.currency, 0) + per_grant[b.grant.id]
     return out
 
 
@@ -68,6 +84,7 @@ def summary(account: str, customer_id: str, f: Filter, clock: Clock) -> Summary:
     customer = referenced(account, customer_id, Customer, "customer", clock)
     at = clocks.clock_for(account, customer.id, clock)
     ledger.record_expiries(account, customer.id, at)
+    everyone = None
     if f.credit_grant is not None:
         try:
             grant = objects.get(account, f.credit_grant, CreditGrant, clock)
@@ -81,11 +98,12 @@ def summary(account: str, customer_id: str, f: Filter, clock: Clock) -> Summary:
             )
         selected = ledger.balances(account, [grant])
     else:
-        selected = [b for b in ledger.grants_of(account, customer.id, at) if f.selects(b.grant)]
+        everyone = ledger.grants_of(account, customer.id, at)
+        selected = [b for b in everyone if f.selects(b.grant)]
     totals: dict[str, int] = {}
     for b in selected:
         totals[b.grant.currency] = totals.get(b.grant.currency, 0) + b.ledger(at.now)
-    return Summary(customer.id, totals, available(account, customer.id, selected, at))
+    return Summary(customer.id, totals, available(account, customer.id, selected, at, everyone))
 
 
 def transactions(

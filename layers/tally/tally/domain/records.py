@@ -354,6 +354,16 @@ class MeterEvent:
 
 
 @dataclass(frozen=True)
+class LineCredit:
+    """Billing credits of one grant applied to one invoice line: the `credits_applied` ledger entry
+    (`credit_balance_transaction`, `cbtxn_61…`) of `credit_grant`, and its amount (minor units)."""
+
+    credit_balance_transaction: str
+    credit_grant: str
+    amount: int
+
+
+@dataclass(frozen=True)
 class InvoiceLine:
     """One line of a stored invoice: what `tally.domain.invoices.Line` computed, with its id and
     the price's unit amount as it was (the invoice never changes when a price does)."""
@@ -384,6 +394,14 @@ class InvoiceLine:
     invoice_item: str | None = None
     metadata: Metadata = field(default_factory=dict)
     discountable: bool = True
+    # Billing credits applied at finalization (`tally.billing.credit_application`), in the order
+    # taken: Stripe's `pretax_credit_amounts` of type `credit_balance_transaction`
+    credits: tuple[LineCredit, ...] = ()
+
+    @property
+    def credited(self) -> int:
+        """The billing credits applied to this line (0 on drafts and previews)."""
+        return sum(c.amount for c in self.credits)
 
     @property
     def usage_span(self) -> tuple[int, int]:
@@ -439,6 +457,11 @@ class Invoice:
     # One-off invoices: `send_invoice` has a `due_date` (created + days_until_due days)
     collection_method: str = "charge_automatically"
     due_date: int | None = None
+
+    @property
+    def credited(self) -> int:
+        """The billing credits applied at finalization (`total` is after them, `subtotal` before)."""
+        return sum(ln.credited for ln in self.lines)
 
     @property
     def due_at(self) -> int | None:
