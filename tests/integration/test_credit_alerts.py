@@ -122,3 +122,28 @@ def test_fires_once_per_crossing_as_grants_move_the_balance(api, functions, outb
     last = next(e for e in support.stored_events(api.account.id) if e["type"] == TRIGGERED)
     assert last["data"]["object"]["alert"]["id"] == alert["id"]
     assert last["data"]["object"]["customer"] == cus
+
+
+def test_an_expiry_at_its_instant_triggers_through_the_schedule(api, functions, outbox):
+    # GIVEN (wall clock frozen at 2025-03-10) a customer with 10.00 expiring in a day, and an
+    # alert at 5.00 (1000 > 500: nothing fires)
+    import datetime as dt
+
+    import time_machine
+    from test_billing_cycles import close
+    from test_credit_grants import DAY, MAR_10
+
+    with time_machine.travel(dt.datetime(2025, 3, 10, tzinfo=dt.UTC), tick=False) as traveller:
+        cus = customer(api)
+        grant(api, cus, 1000, expires_at=MAR_10 + DAY)
+        ok(credit_alert(api, cus, 500))
+        settle(outbox, functions)
+        assert alert_events(api.account.id) == []
+        # WHEN the schedule runs a minute after the expiry instant (the expiry is recorded, its
+        # ledger entry's event reaches the billing queue through the outbox)
+        traveller.move_to(dt.datetime.fromtimestamp(MAR_10 + DAY + 60, dt.UTC))
+        close(functions, MAR_10 + DAY + 60)
+        functions.drain()
+        settle(outbox, functions)
+        # THEN the alert triggers once, at 0
+        assert alert_events(api.account.id) == [(TRIGGERED, 0)]

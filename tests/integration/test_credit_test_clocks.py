@@ -27,7 +27,9 @@ def test_three_months_of_grants_on_a_test_clock(api: support.Api, functions: sup
     customer = catalog.customer(test_clock=clock["id"])
     cid = customer["id"]
     meter = catalog.meter()
-    price = catalog.metered("Tokens", meter, unit_amount=4, transform_quantity={"divide_by": 100, "round": "up"})
+    price = catalog.metered(
+        "Tokens", meter, unit_amount=4, transform_quantity={"divide_by": 100, "round": "up"}
+    )
     sub = catalog.subscribe(customer, {"price": price["id"]})
     # GIVEN A: 10.00 promotional expiring Mar 15 (inside March's period), B: 5.00 paid, never expiring
     a = grant(api, cid, 1000, category="promotional", expires_at=at(3, 15))
@@ -39,7 +41,9 @@ def test_three_months_of_grants_on_a_test_clock(api: support.Api, functions: sup
 
     def cycle_invoice(period_end: int) -> dict[str, Any]:
         found = ok(api.get("/v1/invoices", {"subscription": sub["id"], "limit": 100}))["data"]
-        (inv,) = [i for i in found if i["period_end"] == period_end and i["billing_reason"] == "subscription_cycle"]
+        (inv,) = [
+            i for i in found if i["period_end"] == period_end and i["billing_reason"] == "subscription_cycle"
+        ]
         return inv
 
     def balance_of(g: dict[str, Any]) -> list[tuple[str, int, int]]:

@@ -36,6 +36,7 @@ from tally.billing.references import found
 from tally.clock import Clock
 from tally.domain import credit_watch as rules
 from tally.domain.credit_watch import RuleState, TopUp, Watch
+from tally.domain.credits import CreditGrant
 from tally.domain.records import Customer, Invoice
 from tally.errors import Conflict
 from tally.presenters.alerts import recovered, triggered
@@ -96,9 +97,15 @@ def evaluate(
     return out
 
 
-def react(account: str, customer: str, clock: Clock) -> Outcome:
-    """The billing queue's `credits` message: evaluate the customer's watch at its clock, if it
-    has one (one GetItem of the customer otherwise: a customer never watched costs nothing more)."""
+def react(account: str, customer: str | None, clock: Clock, *, credit_grant: str | None = None) -> Outcome:
+    """The billing queue's `credits` message: evaluate the watch of the customer (or of the
+    grant's customer: an expiry's ledger entry names only the grant) at its clock, if it has one
+    (one GetItem of the customer otherwise: a customer never watched costs nothing more)."""
+    if customer is None and credit_grant is not None:
+        grant = found(account, credit_grant, CreditGrant, clock)
+        customer = grant.customer if grant is not None else None
+    if customer is None:
+        return Outcome()
     record = found(account, customer, Customer, clock)
     if record is None or not record.credit_watched:
         return Outcome()

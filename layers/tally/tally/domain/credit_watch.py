@@ -66,6 +66,8 @@ REACTS_TO = frozenset(
     }
 )
 CREDITS = "credits"
+LEDGER_ENTRY = "billing.credit_balance_transaction.created"  # reacted to for `credits_expired` only
+EXPIRED = "credits_expired"
 
 _ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase
 
@@ -274,10 +276,20 @@ def settled(watch: Watch, invoice: str) -> Watch:
 def reaction(account: str, event: Mapping[str, Any]) -> dict[str, Any] | None:
     """The billing-queue message asking to evaluate the credit watch of the customer an event is
     about (`at`: the event's instant), or None when the event cannot move a credit balance."""
+    shown = event.get("data", {}).get("object", {})
+    if not isinstance(shown, dict):
+        return None
+    at = int(event.get("created", 0))
+    if event.get("type") == LEDGER_ENTRY:
+        # an expiry recorded at its instant: Stripe's entry names the grant, not the customer
+        debit = shown.get("debit") or {}
+        grant = shown.get("credit_grant")
+        if debit.get("type") != EXPIRED or not isinstance(grant, str):
+            return None
+        return {"kind": CREDITS, "account": account, "credit_grant": grant, "at": at}
     if event.get("type") not in REACTS_TO:
         return None
-    shown = event.get("data", {}).get("object", {})
-    customer = shown.get("customer") if isinstance(shown, dict) else None
+    customer = shown.get("customer")
     if not isinstance(customer, str):
         return None
-    return {"kind": CREDITS, "account": account, "customer": customer, "at": int(event.get("created", 0))}
+    return {"kind": CREDITS, "account": account, "customer": customer, "at": at}
