@@ -26,8 +26,9 @@ INVOICE_DESCRIPTION = "Automatic credit top-up"
 
 def available(account: str, customer: str, currency: str, clock: Clock) -> int:
     """The customer's available credit balance in `currency` at `clock` (the customer's clock)."""
-    grants = ledger.grants_of(account, customer, clock, currency=currency)
-    return credit_balances.available(account, customer, grants, clock).get(currency, 0)
+    everyone = ledger.grants_of(account, customer, clock)  # burndown allocates over all of them
+    selected = [b for b in everyone if b.grant.currency == currency]
+    return credit_balances.available(account, customer, selected, clock, everyone).get(currency, 0)
 
 
 def invoice(account: str, invoice_id: str, clock: Clock) -> Invoice | None:
