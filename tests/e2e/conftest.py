@@ -13,8 +13,8 @@ import pytest
 import stripe
 import support
 
-# grants: +2 (test_credit_grants_sdk.py); applying: +1 (test_credit_burndown_sdk.py)
-E2E_ACCOUNTS = 67
+# grants: +2 (test_credit_grants_sdk.py); applying: +1 (test_credit_burndown_sdk.py); topups: +1
+E2E_ACCOUNTS = 68
 
 
 @pytest.fixture(scope="session")
