@@ -147,3 +147,56 @@ def test_an_expiry_at_its_instant_triggers_through_the_schedule(api, functions, 
         settle(outbox, functions)
         # THEN the alert triggers once, at 0
         assert alert_events(api.account.id) == [(TRIGGERED, 0)]
+
+
+def test_at_most_25_active_per_customer_and_a_reactivated_alert_starts_above(api):
+    # GIVEN a customer without credits with 25 active credit alerts (each triggered at creation)
+    cus = customer(api)
+    alerts = [ok(credit_alert(api, cus, 100 + i))["id"] for i in range(25)]
+    assert len(alert_events(api.account.id)) == 25
+    # WHEN a 26th is created THEN 400 naming the customer filter, and nothing is written
+    refused = credit_alert(api, cus, 500)
+    support.assert_stripe_error(
+        refused.status,
+        refused.json,
+        400,
+        code="alert_limit_exceeded",
+        param="credit_balance_threshold[filters][0][customer]",
+    )
+    assert len(ok(api.get(ALERTS, {"limit": 100}))["data"]) == 25
+    # WHEN one is deactivated THEN a new one fits; and reactivating the first one into a full
+    # scope is refused as well
+    ok(api.post(f"{ALERTS}/{alerts[0]}/deactivate"))
+    ok(credit_alert(api, cus, 500))
+    full = api.post(f"{ALERTS}/{alerts[0]}/activate")
+    support.assert_stripe_error(full.status, full.json, 400, code="alert_limit_exceeded")
+    # WHEN another is archived and the first reactivated THEN it starts "above" again: the next
+    # evaluation triggers it once more (the balance is still 0)
+    ok(api.post(f"{ALERTS}/{alerts[1]}/archive"))
+    ok(api.post(f"{ALERTS}/{alerts[0]}/activate"))
+    credit_evaluation.evaluate(api.account.id, cus, Clock.system())
+    credit_evaluation.evaluate(api.account.id, cus, Clock.system())
+    fired = [e for e in support.stored_events(api.account.id) if e["type"] == TRIGGERED]
+    assert [e["data"]["object"]["alert"]["id"] for e in fired].count(alerts[0]) == 2
+    assert len(fired) == 27
+
+
+def test_a_crash_in_the_crossing_s_transaction_then_a_retry_records_it_once(api):
+    # GIVEN a customer whose alert is listed but whose creation's evaluation is held back
+    cus = customer(api)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(credit_evaluation, "evaluate", lambda *a, **k: credit_evaluation.Outcome())
+        from tally.billing import credit_alerts
+
+        mp.setattr(credit_alerts.credit_evaluation, "evaluate", lambda *a, **k: credit_evaluation.Outcome())
+        ok(credit_alert(api, cus, 500))
+    assert alert_events(api.account.id) == []
+    # WHEN the evaluation's one write (the watch + the event) crashes THEN nothing is recorded
+    with support.TransactionCrash(at=1):
+        with pytest.raises(support.InjectedCrash):
+            credit_evaluation.evaluate(api.account.id, cus, Clock.system())
+    assert alert_events(api.account.id) == []
+    # AND the retry records it once; further evaluations record nothing more
+    for _ in range(3):
+        credit_evaluation.evaluate(api.account.id, cus, Clock.system())
+    assert alert_events(api.account.id) == [(TRIGGERED, 0)]

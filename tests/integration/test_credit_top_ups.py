@@ -135,15 +135,18 @@ def _credits_message(account: str, cus: str) -> dict[str, Any]:
     return {"Records": [{"messageId": "m1", "body": json.dumps(body)}]}
 
 
-def test_a_voided_top_up_grants_nothing_and_the_same_shortfall_is_not_invoiced_again(api, functions, outbox):
+@pytest.mark.parametrize("outcome", ["void", "mark_uncollectible"])
+def test_a_voided_top_up_grants_nothing_and_the_same_shortfall_is_not_invoiced_again(
+    api, functions, outbox, outcome
+):
     # GIVEN a rule allowing 5 top-ups a month and a customer at 0: one top-up in flight
     cus = customer(api)
     r = ok(rule(api, cus, max_per_period=5, collection_method="send_invoice", days_until_due=7))
     (inv,) = invoices(api, cus)
     assert (inv["collection_method"], inv["status"]) == ("send_invoice", "open")
     assert inv["due_date"] == inv["created"] + 7 * 86_400
-    # WHEN the top-up invoice is voided
-    ok(api.post(f"/v1/invoices/{inv['id']}/void"))
+    # WHEN the top-up invoice is voided (or marked uncollectible: the payment failed for good)
+    ok(api.post(f"/v1/invoices/{inv['id']}/{outcome}"))
     settle(outbox, functions)
     # THEN nothing is granted, the top-up is settled, and the balance (still 0, the same
     # shortfall) starts no second top-up
