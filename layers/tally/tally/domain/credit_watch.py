@@ -11,7 +11,8 @@ Two things watch it, both kept in ONE item per customer (the watch, `tally.store
   one-off invoice whose id is derived from the rule and the rule's top-up count (`invoice_id`), so
   every evaluator that decides the same top-up names the same invoice — unless one is still in
   flight (`pending`: its invoice is neither paid, void nor uncollectible) or the rule has started
-  `max_per_period` in the current period (`window`). The top-up is settled when its invoice is
+  `max_per_period` in the current period (`window`): then the shortfall is `limited`, and the
+  first evaluation in a later period that still finds the balance low starts its top-up. The top-up is settled when its invoice is
   paid (a `paid` credit grant whose id is derived from the invoice, `grant_id`) or voided /
   marked uncollectible (nothing granted); only then can a later crossing start another.
 
@@ -128,6 +129,7 @@ class RuleState:
     in_window: int = 0
     pending: str | None = None
     pending_amount: int = 0
+    limited: bool = False  # a shortfall refused by the period's limit, served in a later period
 
 
 @dataclass(frozen=True)
@@ -243,11 +245,14 @@ def decide(watch: Watch, balances: Mapping[str, int], now: int) -> Decision:
             continue
         balance = balances[rs.rule.currency]
         below = balance <= rs.rule.threshold
-        crossed_down = below and not rs.below
-        rs = replace(rs, below=below)
+        # a new shortfall, or one the period's limit refused and a new period may now serve
+        wanted = below and (not rs.below or rs.limited) and rs.pending is None
+        rs = replace(rs, below=below, limited=rs.limited and below)
         window = window_of(rs.rule.period, now)
         in_window = rs.in_window if rs.window == window else 0
-        if crossed_down and rs.pending is None and in_window < rs.rule.max_per_period:
+        if wanted and in_window >= rs.rule.max_per_period:
+            rs = replace(rs, limited=True)
+        elif wanted:
             number = rs.started + 1
             top_up = TopUp(rs.rule, invoice_id(rs.rule.id, number), rs.rule.top_up(balance))
             top_ups.append(top_up)
@@ -258,6 +263,7 @@ def decide(watch: Watch, balances: Mapping[str, int], now: int) -> Decision:
                 in_window=in_window + 1,
                 pending=top_up.invoice,
                 pending_amount=top_up.amount,
+                limited=False,
             )
         rules.append(rs)
     after = replace(watch, alerts=tuple(alerts), rules=tuple(rules))
