@@ -318,3 +318,26 @@ def test_an_alert_and_a_rule_on_one_customer_both_see_the_top_up(api, functions,
     alerts = [k for k in kinds if k[0].startswith("billing.alert.")]
     assert alerts == [("billing.alert.triggered", 0), ("billing.alert.recovered", 2000)]
     assert r["id"]
+
+
+def test_a_customer_on_a_test_clock_is_topped_up_at_its_clock_s_time(api, functions, outbox):
+    # GIVEN a customer on a test clock frozen at 2031-05-14 12:00 UTC, without credits
+    frozen = 1_936_699_200
+    clock = ok(api.post("/v1/test_helpers/test_clocks", {"frozen_time": frozen}))
+    cus = ok(api.post("/v1/customers", {"name": "Clocked", "test_clock": clock["id"]}))["id"]
+    # WHEN a rule is created THEN its top-up invoice and event are at the clock's time
+    r = ok(rule(api, cus))
+    assert r["created"] == frozen
+    (inv,) = invoices(api, cus)
+    assert (inv["created"], inv["test_clock"], inv["total"]) == (frozen, clock["id"], 2000)
+    (started,) = events(api.account.id, STARTED)
+    assert started["created"] == frozen
+    # AND once paid, the grant is effective at the clock's time
+    ok(api.post(f"/v1/invoices/{inv['id']}/pay", {"paid_out_of_band": "true"}))
+    settle(outbox, functions)
+    (g,) = grants(api, cus)
+    assert (g["effective_at"], g["test_clock"], g["amount"]["monetary"]["value"]) == (
+        frozen,
+        clock["id"],
+        2000,
+    )
