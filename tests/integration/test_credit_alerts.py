@@ -10,6 +10,8 @@ takes what is left of the grant.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from test_credit_grants import grant
 
 from tally.billing import credit_evaluation
 from tally.clock import Clock
+from tally.store import credit_watch
 
 pytestmark = pytest.mark.usefixtures("moto_tables")
 
@@ -66,6 +69,23 @@ def alert_events(account: str) -> list[tuple[str, int]]:
         for e in reversed(support.stored_events(account))
         if e["type"] in (TRIGGERED, RECOVERED)
     ]
+
+
+@pytest.fixture
+def serialized_moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto is not thread-safe (MOTO-NOTES.md): every AWS call goes through one lock, so the
+    threads interleave between calls — the application's races — while moto stays exact."""
+    from botocore.client import BaseClient
+
+    lock = threading.RLock()
+    original = BaseClient._make_api_call
+
+    def call(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        with lock:
+            return original(self, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", call)
+    yield
 
 
 def settle(outbox: support.Outbox, functions: support.Functions) -> None:
@@ -192,11 +212,48 @@ def test_a_crash_in_the_crossing_s_transaction_then_a_retry_records_it_once(api)
         ok(credit_alert(api, cus, 500))
     assert alert_events(api.account.id) == []
     # WHEN the evaluation's one write (the watch + the event) crashes THEN nothing is recorded
-    with support.TransactionCrash(at=1):
-        with pytest.raises(support.InjectedCrash):
-            credit_evaluation.evaluate(api.account.id, cus, Clock.system())
+    with support.TransactionCrash(at=1), pytest.raises(support.InjectedCrash):
+        credit_evaluation.evaluate(api.account.id, cus, Clock.system())
     assert alert_events(api.account.id) == []
     # AND the retry records it once; further evaluations record nothing more
     for _ in range(3):
         credit_evaluation.evaluate(api.account.id, cus, Clock.system())
+    assert alert_events(api.account.id) == [(TRIGGERED, 0)]
+
+
+def test_eight_concurrent_evaluations_record_one_trigger(api, serialized_moto):
+    # GIVEN a customer without credits whose alert's creation evaluation is held back
+    cus = customer(api)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(credit_evaluation, "evaluate", lambda *a, **k: credit_evaluation.Outcome())
+        ok(credit_alert(api, cus, 500))
+    # WHEN 8 threads evaluate at once, each having read the watch before any of them writes
+    barrier = threading.Barrier(8, timeout=30)
+    real_read = credit_watch.read
+    first: set[int] = set()
+
+    def read(account: str, customer_id: str) -> Any:
+        w = real_read(account, customer_id)
+        if threading.get_ident() not in first:
+            first.add(threading.get_ident())
+            barrier.wait()
+        return w
+
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            credit_evaluation.evaluate(api.account.id, cus, Clock.system())
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(credit_watch, "read", read)
+        threads = [threading.Thread(target=run) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    # THEN all 8 saw 0 ≤ 500; exactly one trigger is recorded
+    assert errors == [] and len(first) == 8
     assert alert_events(api.account.id) == [(TRIGGERED, 0)]

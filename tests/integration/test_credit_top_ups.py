@@ -12,12 +12,11 @@ target rule tops up `target_balance` − the balance.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import support
-from test_credit_alerts import credit_alert, customer, ok, settle
+from test_credit_alerts import credit_alert, customer, ok, serialized_moto, settle
 from test_credit_grants import grant
 
 from tally.billing import credit_evaluation
@@ -26,6 +25,7 @@ from tally.domain import credit_watch as rules
 from tally.store import credit_watch
 
 pytestmark = pytest.mark.usefixtures("moto_tables")
+__all__ = ["serialized_moto"]  # the fixture, used below
 
 RULES = "/v1/tally/credit_top_up_rules"
 SUMMARY = "/v1/billing/credit_balance_summary"
@@ -235,23 +235,6 @@ def _rule_without_evaluation(api: support.Api, cus: str) -> str:
         mp.setattr(credit_evaluation, "evaluate", lambda *a, **k: credit_evaluation.Outcome())
         created = top_up_rules.create(api.account.id, RuleSpec(cus, "usd", 500, amount=2000), Clock.system())
     return created.id
-
-
-@pytest.fixture
-def serialized_moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """moto is not thread-safe (MOTO-NOTES.md): every AWS call goes through one lock, so the
-    threads interleave between calls — the application's races — while moto stays exact."""
-    from botocore.client import BaseClient
-
-    lock = threading.RLock()
-    original = BaseClient._make_api_call
-
-    def call(self: Any, operation: str, params: dict[str, Any]) -> Any:
-        with lock:
-            return original(self, operation, params)
-
-    monkeypatch.setattr(BaseClient, "_make_api_call", call)
-    yield
 
 
 # The writes of one top-up, in order: (1) the watch's transition with `tally.credit_top_up.started`,
