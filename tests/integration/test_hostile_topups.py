@@ -269,6 +269,18 @@ def test_a_second_rule_in_one_currency_is_refused_and_another_currency_is_not(ap
     assert _snapshot(api) == before
 
 
+def test_a_rule_in_another_currency_than_the_customer_s_is_refused(api):
+    # GIVEN a customer billed in eur (its balance set in eur)
+    cus = api.post("/v1/customers", {"name": "Euro"}).json["id"]
+    adjusted = api.post(f"/v1/customers/{cus}/balance_transactions", {"amount": -100, "currency": "eur"})
+    assert adjusted.status == 200, adjusted.text
+    before = _snapshot(api)
+    # WHEN a usd rule is created THEN 400 naming currency, and nothing written
+    refused = api.post(RULES, _rule(cus))
+    support.assert_stripe_error(refused.status, refused.json, 400, param="currency")
+    assert _snapshot(api) == before
+
+
 def test_unknown_ids_are_404_and_other_accounts_cannot_see_or_delete(api, other_account):
     # GIVEN a rule of this account
     cus = api.post("/v1/customers", {"name": "Mine"}).json["id"]

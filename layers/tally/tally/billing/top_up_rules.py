@@ -88,6 +88,12 @@ def create(account: str, spec: RuleSpec, clock: Clock) -> TopUpRule:
     unknown customer, a second rule in the currency, or a spec `_check` refuses."""
     days = _check(spec)
     customer = referenced(account, spec.customer, Customer, "customer", clock)
+    if customer.currency not in (None, spec.currency):
+        raise invalid(
+            "currency",
+            f"The customer {customer.id} is billed in {customer.currency}: its top-up invoices "
+            f"cannot be in {spec.currency}.",
+        )
     at = clocks.clock_for(account, customer.id, clock)
     rule = TopUpRule(
         id=new_id("ctur"),
