@@ -21,11 +21,13 @@ import time_machine
 from test_credit_alerts import alert_events, credit_alert, settle
 from test_credit_application import MAR_20, Plan
 from test_credit_grants import grant
+from test_least_privilege import needed
 from test_subscriptions_preview import Catalog, Clock, ok
 
 from tally.domain import credit_watch as rules
 
 pytestmark = pytest.mark.usefixtures("moto_tables")
+__all__ = ["needed"]  # the fixture (test_least_privilege.py), used below
 
 TRIGGERED, RECOVERED = "billing.alert.triggered", "billing.alert.recovered"
 
@@ -169,3 +171,35 @@ def test_ingest_costs_nothing_more_for_a_customer_without_a_credit_watch(catalog
     print(
         f"\ningest requests: unwatched {len(plain_ops)} {plain_ops}; watched {len(watched_ops)} {watched_ops}"
     )
+
+
+def test_the_functions_need_nothing_more_than_their_policies_grant(catalog, clock, functions, outbox, needed):
+    # GIVEN (calls recorded per function) a subscribed customer with 5.20 of credits, an alert and
+    # a top-up rule at 5.00
+    from test_least_privilege import IDEMPOTENCY_FALLBACK
+
+    clock.at(MAR_20)
+    plan = Plan(catalog)
+    plan.grant(520)
+    ok(credit_alert(catalog.api, plan.cid, 500))
+    ok(
+        catalog.api.post(
+            "/v1/tally/credit_top_up_rules",
+            {"customer": plan.cid, "currency": "usd", "threshold": 500, "amount": 2000},
+        )
+    )
+    # WHEN usage crosses both on ingest, the reactions invoice the top-up, it is paid and granted
+    plan.use(1_000)
+    settle(outbox, functions)
+    (inv,) = [
+        i
+        for i in ok(catalog.api.get("/v1/invoices", {"customer": plan.cid}))["data"]
+        if i["subscription"] is None
+    ]
+    ok(catalog.api.post(f"/v1/invoices/{inv['id']}/pay", {"paid_out_of_band": "true"}))
+    settle(outbox, functions)
+    assert alert_events(catalog.api.account.id) == [(TRIGGERED, 480), (RECOVERED, 2480)]
+    # THEN every call each function made is granted by its policy
+    for function in ("IngestFunction", "ApiFunction", "BillPeriodFunction", "DispatchFunction"):
+        missing = needed[function] - support.template_grants(function) - IDEMPOTENCY_FALLBACK
+        assert missing == set(), (function, missing)
