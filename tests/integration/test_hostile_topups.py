@@ -298,3 +298,17 @@ def test_unknown_ids_are_404_and_other_accounts_cannot_see_or_delete(api, other_
     refused = api.delete(f"{RULES}/{rule}")
     support.assert_stripe_error(refused.status, refused.json, 400, code="top_up_in_flight", param="id")
     assert api.get(f"{RULES}/{rule}").status == 200
+
+
+def test_list_filters_tally_does_not_serve_are_refused(api):
+    # GIVEN a customer WHEN alerts are listed by Stripe's preview `customer` filter, or rules by an
+    # unknown one THEN 400 parameter_unknown naming it
+    cus = api.post("/v1/customers", {"name": "Lists"}).json["id"]
+    for path, params, param in (
+        (ALERTS, {"customer": cus}, "customer"),
+        (RULES, {"currency": "usd"}, "currency"),
+    ):
+        response = api.get(path, params)
+        support.assert_stripe_error(
+            response.status, response.json, 400, code="parameter_unknown", param=param
+        )
