@@ -324,3 +324,35 @@ def test_a_customer_on_a_test_clock_is_topped_up_at_its_clock_s_time(api, functi
         clock["id"],
         2000,
     )
+
+
+def test_a_top_up_invoice_paid_at_zero_grants_nothing_and_is_settled(api, functions, outbox):
+    # GIVEN a rule whose top-up invoice a crash left as an empty draft (held back: no line yet)
+    cus = customer(api)
+    from tally.billing import invoice_items
+
+    with pytest.MonkeyPatch.context() as mp:
+
+        def crash(*args: Any, **kwargs: Any) -> None:
+            raise support.InjectedCrash("the item's write")
+
+        mp.setattr(invoice_items, "create", crash)
+        with pytest.raises(support.InjectedCrash):
+            _rule_and_crash(api, cus)
+    (inv,) = invoices(api, cus)
+    assert (inv["status"], inv["total"]) == ("draft", 0)
+    # WHEN someone pays the empty draft (Stripe finalizes it first: a 0 invoice)
+    ok(api.post(f"/v1/invoices/{inv['id']}/pay", {"paid_out_of_band": "true"}))
+    settle(outbox, functions)
+    credit_evaluation.evaluate(api.account.id, cus, Clock.system())
+    # THEN no grant, and the top-up is settled (nothing in flight)
+    assert grants(api, cus) == []
+    r = ok(api.get(RULES, {"customer": cus}))["data"][0]
+    assert ok(api.get(f"{RULES}/{r['id']}"))["pending_invoice"] is None
+
+
+def _rule_and_crash(api: support.Api, cus: str) -> None:
+    from tally.billing import top_up_rules
+    from tally.billing.top_up_rules import RuleSpec
+
+    top_up_rules.create(api.account.id, RuleSpec(cus, "usd", 500, amount=2000), Clock.system())

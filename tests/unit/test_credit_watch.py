@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import replace
 
 from tally.domain import credit_watch as rules
-from tally.domain.credit_watch import RuleState, TopUpRule, Watch, decide, settled
+from tally.domain.credit_watch import TopUpRule, Watch, decide, settled
 from tally.domain.records import CREDIT_BALANCE_THRESHOLD, Alert, CreditBalanceThreshold
 
 

@@ -130,10 +130,11 @@ def _drive(account: str, customer: str, watch: Watch, clock: Clock, ports: Ports
             ports.start(account, top_up, clock)
             out.invoices.append(state.pending)
             continue
-        if invoice.status == "paid" and invoice.total > 0:
-            out.grants.append(ports.grant(account, state, invoice, clock))
+        if invoice.status == "paid":
+            if invoice.total > 0:  # a 0 invoice (its draft emptied, then paid) grants nothing
+                out.grants.append(ports.grant(account, state, invoice, clock))
         elif invoice.status not in ("void", "uncollectible"):
-            continue  # draft or open: still in flight
+            continue  # open: still in flight
         try:
             credit_watch.transition(account, customer, watch, rules.settled(watch, state.pending), [], clock)
         except Conflict:

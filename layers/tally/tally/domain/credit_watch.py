@@ -12,9 +12,10 @@ Two things watch it, both kept in ONE item per customer (the watch, `tally.store
   every evaluator that decides the same top-up names the same invoice — unless one is still in
   flight (`pending`: its invoice is neither paid, void nor uncollectible) or the rule has started
   `max_per_period` in the current period (`window`): then the shortfall is `limited`, and the
-  first evaluation in a later period that still finds the balance low starts its top-up. The top-up is settled when its invoice is
-  paid (a `paid` credit grant whose id is derived from the invoice, `grant_id`) or voided /
-  marked uncollectible (nothing granted); only then can a later crossing start another.
+  first evaluation in a later period that still finds the balance low starts its top-up. The
+  top-up is settled when its invoice is paid (a `paid` credit grant whose id is derived from the
+  invoice, `grant_id`) or voided / marked uncollectible (nothing granted); only then can a later
+  crossing start another.
 
 So "exactly once per crossing" is a property of the watch's state, and every change of that state
 is ONE version-checked write (with its events): of concurrent evaluators that saw the same
