@@ -8,16 +8,23 @@ from tally.api import (
     account_settings,
     alerts,
     balance_transactions,
+    billable_items,
+    cadences,
     credit_balances,
     credit_grants,
     customers,
     events,
+    intents,
     invoice_items,
     invoices,
+    license_fees,
     meters,
     notification_subscriptions,
     prices,
+    pricing_plans,
     products,
+    rate_cards,
+    reporting,
     search,
     subscription_items,
     subscriptions,
@@ -38,6 +45,7 @@ ROUTES = merge(
     subscription_items.routes,
     invoices.routes,
     events.routes,
+    reporting.routes,  # branch revrec: revenue recognition
     search.routes,
     test_clocks.routes,
     notification_subscriptions.routes,
@@ -49,6 +57,12 @@ ROUTES = merge(
     credit_balances.routes,
     invoice_items.routes,  # oneoff (issue 13 point 5)
     top_up_rules.routes,  # topups: automatic credit top-ups
+    billable_items.routes,
+    rate_cards.routes,
+    license_fees.routes,
+    pricing_plans.routes,
+    cadences.routes,
+    intents.routes,
 )
 
 

@@ -14,7 +14,8 @@ import stripe
 import support
 
 # grants: +2 (test_credit_grants_sdk.py); applying: +1 (test_credit_burndown_sdk.py); topups: +1
-E2E_ACCOUNTS = 68
+# (test_credit_top_ups_sdk.py); +2 catalog (test_v2_catalog_sdk.py), +1 revrec
+E2E_ACCOUNTS = 71
 
 
 @pytest.fixture(scope="session")

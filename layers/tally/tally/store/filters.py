@@ -18,6 +18,9 @@ Indexed fields (the names `lists.list_records(any_of=...)` takes):
 - invoice: `status`, `subscription` (an invoice's `customer` is listed through `by_customer`)
 - invoiceitem: `pending_for` = its customer while pending, else `invoice` (its customer: `by_customer`)
 - billing.alert: `usage_threshold.meter`
+- v2.billing.rate_card and v2.billing.pricing_plan: `active`; v2.billing.rate_card_rate and
+  v2.billing.rate_card_version: `rate_card`; v2.billing.license_fee_version: `license_fee`;
+  v2.billing.pricing_plan_version and v2.billing.pricing_plan_component: `pricing_plan`
 - event: `type`, and `type` = `<prefix>.*` for each dotted prefix (`customer.*`,
   `customer.subscription.*`)
 
@@ -96,6 +99,14 @@ def of_record(record: Any) -> Fields:
     elif kind == "invoiceitem":
         # pending items of one customer (what a sweep reads), or the items of one invoice
         out.add(("pending_for", record.customer) if record.invoice is None else ("invoice", record.invoice))
+    elif kind in ("v2.billing.rate_card_rate", "v2.billing.rate_card_version"):
+        out.add(("rate_card", record.rate_card))
+    elif kind in ("v2.billing.rate_card", "v2.billing.pricing_plan"):
+        out.add(("active", _flag(record.active)))
+    elif kind == "v2.billing.license_fee_version":
+        out.add(("license_fee", record.license_fee))
+    elif kind in ("v2.billing.pricing_plan_version", "v2.billing.pricing_plan_component"):
+        out.add(("pricing_plan", record.pricing_plan))
     elif kind == "billing.alert" and record.usage_threshold is not None:
         out.add(("usage_threshold.meter", record.usage_threshold.meter))
     folds = ANY_CASE.get(kind, frozenset())
