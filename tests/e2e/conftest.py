@@ -13,9 +13,9 @@ import pytest
 import stripe
 import support
 
-# grants: +2 (test_credit_grants_sdk.py); applying: +1 (test_credit_burndown_sdk.py); topups: +1
+# grants: +3 (test_credit_grants_sdk.py); applying: +1 (test_credit_burndown_sdk.py); topups: +1
 # (test_credit_top_ups_sdk.py); +2 catalog (test_v2_catalog_sdk.py), +1 revrec
-E2E_ACCOUNTS = 71
+E2E_ACCOUNTS = 72
 
 
 @pytest.fixture(scope="session")

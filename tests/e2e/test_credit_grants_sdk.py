@@ -77,3 +77,52 @@ def test_grant_lifecycle_with_stripe_client(client: stripe.StripeClient) -> None
     with pytest.raises(stripe.InvalidRequestError) as raised:
         client.v1.billing.credit_grants.void_grant(second.id)
     assert raised.value.http_status == 400
+
+
+def test_concurrent_grants_stop_exactly_at_the_limit(local_server, e2e_key) -> None:
+    import threading
+
+    import requests
+
+    from tally.domain.credits import MAX_UNUSED_GRANTS
+
+    # GIVEN a customer on the local server (moto served one request at a time, the gateway concurrent)
+    auth = (e2e_key, "")
+    url = local_server.url
+    customer = requests.post(f"{url}/v1/customers", data={"name": "Busy"}, auth=auth, timeout=30).json()
+    body = {
+        "customer": customer["id"],
+        "amount[type]": "monetary",
+        "amount[monetary][currency]": "usd",
+        "amount[monetary][value]": "100",
+        "applicability_config[scope][price_type]": "metered",
+    }
+    statuses: list[int] = []
+
+    def create() -> None:
+        for _ in range(4):
+            for _attempt in range(20):  # a 409 (the grant list moved under us) is retried, as the SDKs do
+                answer = requests.post(f"{url}/v1/billing/credit_grants", data=body, auth=auth, timeout=30)
+                if answer.status_code != 409:
+                    break
+            statuses.append(answer.status_code)
+
+    # WHEN 8 clients each try 4 grants at once (32 > the limit of 20 unused grants)
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # THEN exactly 20 were granted, the others refused with 400, and the balance shows 20 × 1.00
+    assert sorted(statuses) == [200] * MAX_UNUSED_GRANTS + [400] * (32 - MAX_UNUSED_GRANTS)
+    summary = requests.get(
+        f"{url}/v1/billing/credit_balance_summary",
+        params={
+            "customer": customer["id"],
+            "filter[type]": "applicability_scope",
+            "filter[applicability_scope][price_type]": "metered",
+        },
+        auth=auth,
+        timeout=30,
+    ).json()
+    assert summary["balances"][0]["ledger_balance"]["monetary"]["value"] == 100 * MAX_UNUSED_GRANTS

@@ -220,3 +220,34 @@ def test_void_racing_an_application_never_loses_the_applied_credits(
     monkeypatch.undo()
     assert summary(catalog.api, customer["id"]) == [("usd", 700, 700)]
     assert credit_grants.retrieve(account, g["id"], TallyClock.at(MAR_10)).voided_at is None
+
+
+# -- cost ---------------------------------------------------------------------------------------------
+def test_reading_a_customers_grants_costs_three_requests_whatever_its_history(
+    catalog: Catalog, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collections import Counter
+
+    from botocore.client import BaseClient
+
+    # GIVEN a customer with 5 live grants and 5 ended ones (voided, expired)
+    customer = catalog.customer()
+    for i in range(10):
+        g = grant(catalog.api, customer["id"], 100 + i)
+        if i % 2:
+            ok(catalog.api.post(f"{GRANTS}/{g['id']}/{'void' if i % 4 == 1 else 'expire'}"))
+    seen: Counter[str] = Counter()
+    original = BaseClient._make_api_call
+
+    def counted(client: Any, operation: str, params: Any) -> Any:
+        if client.meta.service_model.service_name == "dynamodb":
+            seen[operation] += 1
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counted)
+    # WHEN the finalization code reads the customer's grants with what is left of each
+    found = credit_ledger.grants_of(catalog.api.account.id, customer["id"], TallyClock.at(MAR_10))
+    monkeypatch.setattr(BaseClient, "_make_api_call", original)
+    # THEN the 5 live ones, from the grant list, the grants and their remaining credits: 3 requests
+    assert sorted(b.remaining for b in found) == [100, 102, 104, 106, 108]
+    assert seen == {"GetItem": 1, "BatchGetItem": 2}

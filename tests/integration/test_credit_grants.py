@@ -367,68 +367,6 @@ def test_ledger_entry_retrieve_and_ids_never_meet_customer_balance_ids(
     assert catalog.api.get(f"/v1/customers/{customer['id']}/balance_transactions/{txn['id']}").status == 404
 
 
-# -- expiry at the expiry instant ---------------------------------------------------------------------
-def test_expiry_is_effective_at_expires_at_and_recorded_once(
-    catalog: Catalog, clock: Clock, functions: support.Functions
-) -> None:
-    from test_billing_cycles import close
-
-    customer = catalog.customer()
-    g = grant(catalog.api, customer["id"], 1000, expires_at=MAR_10 + DAY)
-    account = catalog.api.account.id
-    # WHEN the schedule runs a minute after the expiry instant
-    clock.at(MAR_10 + DAY + 60)
-    close(functions, MAR_10 + DAY + 60)
-    functions.drain()
-    # THEN the ledger holds credits_expired effective at expires_at, written by the schedule
-    assert ledger(catalog.api, customer["id"]) == [
-        ("credit", "credits_granted", 1000, MAR_10),
-        ("debit", "credits_expired", 1000, MAR_10 + DAY),
-    ]
-    # AND another close, and reads, record nothing more (one entry, its events once)
-    close(functions, MAR_10 + DAY + 120)
-    functions.drain()
-    assert summary(catalog.api, customer["id"]) == []
-    assert len(ledger(catalog.api, customer["id"])) == 2
-    types = [e["type"] for e in support.stored_events(account)]
-    assert types.count("billing.credit_balance_transaction.created") == 2
-    assert types.count("v1.billing.credit_balance_transaction.created") == 2
-    assert ok(catalog.api.get(f"{GRANTS}/{g['id']}"))["expires_at"] == MAR_10 + DAY
-
-
-def test_a_read_after_expiry_sees_it_even_before_the_schedule(catalog: Catalog, clock: Clock) -> None:
-    customer = catalog.customer()
-    grant(catalog.api, customer["id"], 1000, expires_at=MAR_10 + DAY)
-    clock.at(MAR_10 + DAY - 1)
-    assert summary(catalog.api, customer["id"]) == [("usd", 1000, 1000)]
-    clock.at(MAR_10 + DAY)
-    assert summary(catalog.api, customer["id"]) == []
-    assert ledger(catalog.api, customer["id"])[-1] == ("debit", "credits_expired", 1000, MAR_10 + DAY)
-
-
-def test_grants_on_a_test_clock_expire_as_it_advances(
-    catalog: Catalog, clock: Clock, functions: support.Functions
-) -> None:
-    # GIVEN a customer on a test clock at Jan 1 2025 with a grant expiring on Jan 20
-    jan_1, jan_20 = ts(2025, 1, 1), ts(2025, 1, 20)
-    tc = ok(catalog.api.post("/v1/test_helpers/test_clocks", {"frozen_time": jan_1}))
-    customer = catalog.customer(test_clock=tc["id"])
-    g = grant(catalog.api, customer["id"], 800, expires_at=jan_20)
-    assert (g["created"], g["effective_at"], g["test_clock"]) == (jan_1, jan_1, tc["id"])
-    # WHEN the clock advances past it
-    support.advance_clock(catalog.api, functions, tc["id"], ts(2025, 2, 1))
-    # THEN the advance recorded the expiry at its instant (created then, too)
-    page = ok(catalog.api.get(LEDGER, {"customer": customer["id"]}))["data"]
-    expired = page[0]
-    assert (expired["debit"]["type"], expired["effective_at"], expired["created"], expired["test_clock"]) == (
-        "credits_expired",
-        jan_20,
-        jan_20,
-        tc["id"],
-    )
-    assert summary(catalog.api, customer["id"]) == []
-
-
 def test_expand_the_customer_and_the_grant(catalog: Catalog, clock: Clock) -> None:
     customer = catalog.customer()
     g = grant(catalog.api, customer["id"])
@@ -438,3 +376,17 @@ def test_expand_the_customer_and_the_grant(catalog: Catalog, clock: Clock) -> No
     assert page["data"][0]["credit_grant"] == g
     refused = catalog.api.get(f"{GRANTS}/{g['id']}", {"expand": ["amount"]})
     assert refused.status == 400 and refused.json["error"]["param"] == "expand[0]"
+
+
+def test_an_endpoint_may_enable_the_thin_credit_events_by_name(catalog: Catalog, clock: Clock) -> None:
+    thin = [
+        "v1.billing.credit_grant.created",
+        "v1.billing.credit_grant.updated",
+        "v1.billing.credit_balance_transaction.created",
+    ]
+    hook = ok(
+        catalog.api.post(
+            "/v1/webhook_endpoints", {"url": "https://hooks.example.com/c", "enabled_events": thin}
+        )
+    )
+    assert hook["enabled_events"] == thin

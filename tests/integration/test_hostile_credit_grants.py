@@ -368,3 +368,19 @@ def test_bad_ledger_requests(api: support.Api, world: dict[str, str]) -> None:
 
 def support_fill(params: dict[str, Any], world: dict[str, str]) -> dict[str, Any]:
     return {k: (world["customer"] if v == "{customer}" else v) for k, v in params.items()}
+
+
+def test_a_customers_credits_in_one_currency_stay_within_max_amount(
+    api: support.Api, world: dict[str, str]
+) -> None:
+    from tally.domain.limits import MAX_AMOUNT
+
+    # GIVEN the world's grant of 1,000 WHEN a grant would take the USD credits past MAX_AMOUNT
+    before = _state(api, world["customer"])
+    response = api.post(GRANTS, _grant(world["customer"], amount=_amount(MAX_AMOUNT)))
+    # THEN 400 amount_too_large, and one that reaches it exactly is taken
+    support.assert_stripe_error(
+        response.status, response.json, 400, code="amount_too_large", param="amount[monetary][value]"
+    )
+    assert _state(api, world["customer"]) == before
+    ok(api.post(GRANTS, _grant(world["customer"], amount=_amount(MAX_AMOUNT - 1000))))

@@ -27,12 +27,11 @@ from tally.billing import changes, clocks
 from tally.billing import credit_ledger as ledger
 from tally.billing.references import referenced
 from tally.clock import Clock
-from tally.domain import credits
+from tally.domain import credits, limits
 from tally.domain.credits import (
     DEFAULT_PRIORITY,
     EXPIRED,
     GRANTED,
-    MAX_UNUSED_GRANTS,
     METERED,
     PAID,
     VOIDED,
@@ -55,8 +54,8 @@ from tally.store.changes import Change, Exists, Stored, Write
 LABEL = "billing.credit_grant"
 CREATED = "billing.credit_grant.created"
 UPDATED = "billing.credit_grant.updated"
-THIN_CREATED = "v1.billing.credit_grant.created"
-THIN_UPDATED = "v1.billing.credit_grant.updated"
+THIN_CREATED = credits.THIN_GRANT_CREATED
+THIN_UPDATED = credits.THIN_GRANT_UPDATED
 ATTEMPTS = 4
 _UNSET = object()
 
@@ -104,13 +103,20 @@ def _check_expiry(expires_at: int | None, effective_at: int, now: int, param: st
         raise invalid(param, f"Invalid {param}: must be after effective_at ({effective_at}).")
 
 
-def _limit(index: store.Index, account: str, now: int) -> list[str]:
-    """The grants of `index` still live at `now`, or a 400 when `MAX_UNUSED_GRANTS` are unused."""
+def _limit(index: store.Index, account: str, grant: CreditGrant, now: int) -> list[str]:
+    """The grants of `index` still live at `now`, or a 400 when `MAX_UNUSED_GRANTS` are unused or
+    when the customer's credits in the grant's currency would pass `MAX_AMOUNT` (every balance
+    then stays a figure every SDK reads exactly)."""
     live = [s.record for s in store.grants(account, index.grants) if s.record.live(now)]
-    if credits.unused(ledger.balances(account, live), now) >= MAX_UNUSED_GRANTS:
+    held = ledger.balances(account, live)
+    same = sum(b.remaining for b in held if b.grant.currency == grant.currency)
+    limits.check_amount(
+        "The customer's credits in this currency", same + grant.amount, "amount[monetary][value]"
+    )
+    most = settings().max_unused_credit_grants  # MAX_UNUSED_GRANTS unless the deployment says
+    if credits.unused(held, now) >= most:
         raise InvalidRequest(
-            f"A customer can have at most {MAX_UNUSED_GRANTS} unused credit grants; "
-            "void or expire one first.",
+            f"A customer can have at most {most} unused credit grants; void or expire one first.",
             code="credit_grant_limit_exceeded",
             param="customer",
         )
@@ -120,9 +126,10 @@ def _limit(index: store.Index, account: str, now: int) -> list[str]:
 def create(account: str, spec: GrantSpec, clock: Clock) -> CreditGrant:
     """A new grant for `spec.customer` with its `credits_granted` entry. Raises 400 naming the
     parameter for an unknown customer or price, a price not metered or in another currency, an
-    expiry not after now and `effective_at`, or a customer with `MAX_UNUSED_GRANTS` unused grants."""
+    expiry not after now and `effective_at`, or a customer with as many unused grants as the
+    deployment allows (`MAX_UNUSED_GRANTS`, 20, by default)."""
     customer = referenced(account, spec.customer, Customer, "customer", clock)
-    at = clocks.clock_for(account, customer.id, clock)
+    at = clocks.clock_for(account, customer.id, clock, changing=True)
     now = at.now
     _check_prices(account, spec, clock)
     effective = now if spec.effective_at is None else spec.effective_at
@@ -148,7 +155,7 @@ def create(account: str, spec: GrantSpec, clock: Clock) -> CreditGrant:
     gone = NotFound("customer", customer.id)
     for attempt in range(ATTEMPTS):
         index = store.index(account, customer.id)
-        live = _limit(index, account, now)
+        live = _limit(index, account, grant, now)
         change = changes.created(grant, CREATED, present(grant))
         change.thin.append((THIN_CREATED, related_grant(grant.id)))
         change.requires.append(Exists(customer.id, gone))
@@ -206,7 +213,7 @@ def update(
     for attempt in range(ATTEMPTS):
         stored = _load(account, grant_id, clock)
         before = stored.record
-        now = clocks.clock_for(account, before.customer, clock).now
+        now = clocks.clock_for(account, before.customer, clock, changing=expires_at is not _UNSET).now
         after = replace(before, metadata=apply_metadata(before.metadata, metadata))
         if expires_at is not _UNSET and expires_at != before.expires_at:
             _check_open(before, now, "change the expiry of")
@@ -242,7 +249,7 @@ def _end(
     for attempt in range(ATTEMPTS):
         stored = _load(account, grant_id, clock)
         before = stored.record
-        at = clocks.clock_for(account, before.customer, clock)
+        at = clocks.clock_for(account, before.customer, clock, changing=True)
         _check_open(before, at.now, doing)
         left = balance_of(account, before).remaining
         if kind == VOIDED and left != before.amount:

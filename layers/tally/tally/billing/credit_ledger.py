@@ -10,9 +10,12 @@ at finalization and their reinstatement at void in the finalization code).
   credits — a debit only if at least its amount is left (else the whole transaction fails with
   `Exhausted`, a 409: re-read and apply again). So two finalizations can never spend one credit twice.
 - `grants_of(account, customer, clock)` gives the customer's live grants with what is left of each
-  (`GrantBalance`), from two consistent reads (its grant list, then one BatchGetItem each).
+  (`GrantBalance`), from three consistent reads (its grant list, then one BatchGetItem each for
+  the grants and their remaining credits), whatever the customer's history.
 - `record_expiries(account, customer, clock)` writes the `credits_expired` entries that are due
-  (effective at each grant's `expires_at`), once each.
+  (effective at each grant's `expires_at`), once each; the period close (`expire_grant`, from the
+  due index) and a test clock's advance (`expiries_until`) call it at the expiry instant.
+- `remove_customer` removes a deleted test clock's customer's credits.
 """
 
 from __future__ import annotations
@@ -22,15 +25,16 @@ from dataclasses import replace
 from tally.clock import Clock
 from tally.domain import credits
 from tally.domain.credits import EXPIRED, CreditBalanceTransaction, CreditGrant, GrantBalance
-from tally.errors import Conflict
+from tally.domain.listing import Window
+from tally.errors import Conflict, NotFound
 from tally.presenters.credits import related_transaction
 from tally.presenters.credits import transaction as present
 from tally.store import credits as store
-from tally.store import transactions
+from tally.store import lists, objects, transactions
 from tally.store.changes import Amount, Change, Stored, Write
 
 CREATED = "billing.credit_balance_transaction.created"
-THIN_CREATED = "v1.billing.credit_balance_transaction.created"
+THIN_CREATED = credits.THIN_TRANSACTION_CREATED
 ATTEMPTS = 4
 
 
@@ -176,3 +180,34 @@ def _record_expiry(
         writes.append(ledger_write(e, exactly=b.remaining))
     transactions.commit(account, writes, clock)
     return e
+
+
+# -- a deleted test clock's customers ------------------------------------------------------------------
+REMOVE_BATCH = 25  # records per transaction (with their amount items: ≤ 50 actions)
+
+
+def remove_customer(account: str, customer: str, clock: Clock) -> None:
+    """Remove the customer's grants, ledger entries, remaining credits and grant list, without
+    events (deleting a test clock deletes everything of its customers, as Stripe does; the caller
+    deletes the customer first). Transactions of at most `REMOVE_BATCH` records, ledger entries
+    before grants and the list last: a crash between them leaves the rest, and a retry re-reads
+    what is left (`by_customer`) and finishes."""
+    for cls in (CreditBalanceTransaction, CreditGrant):
+        while True:
+            page = lists.list_records(account, cls, Window(limit=REMOVE_BATCH), clock, customer=customer)
+            if not page.data:
+                break
+            writes: list[Write] = []
+            aux = []
+            for record in page.data:
+                try:
+                    stored = objects.load(account, record.id, cls, clock)
+                except NotFound:  # removed a moment ago (the index lags): nothing to do
+                    continue
+                writes.append(Write(Change(stored.record, None, {}), stored, delete=True))
+                if cls is CreditGrant:
+                    aux.append(store.remaining_removal(account, record.id))
+            if not writes:
+                break
+            transactions.commit(account, writes, clock, aux)
+    store.remove_index(account, store.index(account, customer))

@@ -394,8 +394,9 @@ def delete(account: str, clock_id: str, request_clock: Clock) -> TestClock:
     Per customer: `customers.delete` (its active subscriptions canceled at the clock's frozen
     time, with their `customer.subscription.deleted`, then `customer.deleted`), then its
     subscriptions and invoices removed without events (`_remove_objects_of`, transactions of at
-    most 100 actions); then the clock (`test_helpers.test_clock.deleted`). Crash points: after any
-    of these transactions; a retry re-reads what is left (customers from the clock's slots, their
+    most 100 actions), and its credit grants with their ledger (`credit_ledger.remove_customer`);
+    then the clock (`test_helpers.test_clock.deleted`). Crash points: after any of these
+    transactions; a retry re-reads what is left (customers from the clock's slots, their
     objects from the by_customer index) and finishes. An expired clock (past `deletes_after`, read
     as deleted) can still be deleted, so its customers go too.
     """
@@ -409,6 +410,7 @@ def delete(account: str, clock_id: str, request_clock: Clock) -> TestClock:
         except NotFound:
             pass  # deleted already (on its own, or by an interrupted delete of the clock)
         _remove_objects_of(account, customer_id, at)
+        credit_ledger.remove_customer(account, customer_id, at)  # its billing credits
     change = changes.created(tc, "test_helpers.test_clock.deleted", present(tc))
     change.release = [(SLOT, f"{tc.id}#{n}") for n in range(count)]
     raced = Conflict("A customer joined this test clock at the same time; retry.")

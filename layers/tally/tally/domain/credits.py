@@ -33,8 +33,15 @@ MAX_PRIORITY = 100
 MAX_PRICES = 20  # applicability_config.scope.prices (Stripe's "Limit 20 prices")
 NAME_MAX = 100
 # Stripe documents two limits: "up to 100 unused credit grants" (v1 billing credits page) and "up to
-# 20 active credit grants at a time" (v2 concepts). The lower is the default (docs/API.md).
+# 20 active credit grants at a time" (v2 concepts). The lower is the default (docs/API.md); a
+# deployment may raise it up to 100 (`MAX_UNUSED_CREDIT_GRANTS`, `tally.settings`).
 MAX_UNUSED_GRANTS = 20
+
+# Stripe's thin (v2-style) events about credits: `related_object` instead of a snapshot
+THIN_GRANT_CREATED = "v1.billing.credit_grant.created"
+THIN_GRANT_UPDATED = "v1.billing.credit_grant.updated"
+THIN_TRANSACTION_CREATED = "v1.billing.credit_balance_transaction.created"
+THIN_EVENT_TYPES = frozenset({THIN_GRANT_CREATED, THIN_GRANT_UPDATED, THIN_TRANSACTION_CREATED})
 
 CREDIT = "credit"
 DEBIT = "debit"

@@ -6,13 +6,14 @@
   never sends (an app written for Stripe registers its list unchanged; it simply hears nothing of
   charges or payouts).
 - `TALLY_EVENT_TYPES`: types Tally writes that are not in Stripe's list (its own extensions, and
-  Stripe's v2 "thin" meter events, which Stripe sends to event destinations, never to v1 webhook
-  endpoints). An endpoint receives them only when it names them: `*` means Stripe's types, so an
-  app built for Stripe never sees a type it cannot know.
+  Stripe's v2 "thin" meter and billing-credit events, which Stripe sends to event destinations,
+  never to v1 webhook endpoints). An endpoint receives them only when it names them: `*` means
+  Stripe's types, so an app built for Stripe never sees a type it cannot know.
 """
 
 from __future__ import annotations
 
+from tally.domain.credits import THIN_EVENT_TYPES
 from tally.domain.meter_error_reports import ERROR_REPORT, NO_METER_FOUND
 from tally.domain.stripe_event_types import STRIPE_EVENT_TYPES
 
@@ -22,7 +23,14 @@ ALERT_RECOVERED = "billing.alert.recovered"
 CREDIT_TOP_UP_STARTED = "tally.credit_top_up.started"
 
 TALLY_EVENT_TYPES = frozenset(
-    {ACCOUNT_SETTINGS_UPDATED, ERROR_REPORT, NO_METER_FOUND, ALERT_RECOVERED, CREDIT_TOP_UP_STARTED}
+    {
+        ACCOUNT_SETTINGS_UPDATED,
+        ERROR_REPORT,
+        NO_METER_FOUND,
+        *THIN_EVENT_TYPES,
+        ALERT_RECOVERED,
+        CREDIT_TOP_UP_STARTED,
+    }
 )
 EVENT_TYPES = STRIPE_EVENT_TYPES | TALLY_EVENT_TYPES
 

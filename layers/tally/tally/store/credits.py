@@ -17,12 +17,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pynamodb.exceptions import GetError, PutError
+from pynamodb.exceptions import DeleteError, GetError, PutError
 
 from tally.domain.credits import CreditGrant
 from tally.errors import Conflict
 from tally.store import codec
-from tally.store.changes import Side, Stored
+from tally.store.changes import Aux, Side, Stored
 from tally.store.errors import code_of, raise_translated
 from tally.store.items import created_ms
 from tally.store.models import OBJECT_SK, ObjectItem, bind
@@ -75,6 +75,28 @@ def write_index(account: str, before: Index, grants: Sequence[str]) -> None:
     try:
         side.item.save(condition=same)
     except PutError as exc:
+        if code_of(exc) == "ConditionalCheckFailedException":
+            raise Conflict("The customer's credit grants changed at the same time; retry.") from exc
+        raise_translated(exc)
+
+
+def remaining_removal(account: str, grant_id: str) -> Aux:
+    """The delete of a grant's remaining-credits item, for the transaction removing the grant."""
+    gone = Conflict("The credit grant changed while it was removed; retry.")
+    return Aux(
+        ObjectItem.object_key(account, grant_id), ObjectItem.amount_sk(REMAINING), None, 1, gone, "amount"
+    )
+
+
+def remove_index(account: str, index: Index) -> None:
+    """Delete the customer's grant list if it is still the one read (a list never written: nothing)."""
+    if index.version == 0:
+        return
+    bind()
+    item = ObjectItem(pk=ObjectItem.object_key(account, index.customer), sk=INDEX_SK)
+    try:
+        item.delete(condition=ObjectItem.version == index.version)
+    except DeleteError as exc:
         if code_of(exc) == "ConditionalCheckFailedException":
             raise Conflict("The customer's credit grants changed at the same time; retry.") from exc
         raise_translated(exc)
