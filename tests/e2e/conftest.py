@@ -13,8 +13,9 @@ import pytest
 import stripe
 import support
 
-# grants: +3 (test_credit_grants_sdk.py); applying: +1 (test_credit_burndown_sdk.py); topups: +1
-# (test_credit_top_ups_sdk.py); +2 catalog (test_v2_catalog_sdk.py), +1 revrec
+# +2 catalog (test_v2_catalog_sdk.py), +1 revrec (test_revenue_recognition_sdk.py), +3 grants
+# (test_credit_grants_sdk.py), +1 applying (test_credit_burndown_sdk.py), +1 topups
+# (test_credit_top_ups_sdk.py)
 E2E_ACCOUNTS = 72
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import support
 import time_machine
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from test_credit_application import APR_10, HOUR, MAR_10, MAR_20, Plan, credits_of, money
 from test_credit_grants import summary
@@ -213,6 +213,7 @@ def test_available_before_finalization_is_ledger_minus_what_the_invoice_takes(
     # THEN available just before = ledger just before − what the invoice took = the ledger after
     # (a grant expiring inside the grace period has left the ledger already, at its expiry)
     ledger_before = before.ledger.get("usd", 0)
+    event("credits applied" if inv.credited else "no credits applied")
     assert before.available.get("usd", 0) == ledger_before - inv.credited
     assert after.ledger.get("usd", 0) == ledger_before - inv.credited
     assert after.available.get("usd", 0) == after.ledger.get("usd", 0)  # nothing used since
@@ -242,23 +243,40 @@ def _requests_of(monkeypatch: pytest.MonkeyPatch, read: Any) -> dict[str, int]:
 
 
 def test_what_a_summary_read_costs(
-    catalog: Catalog, clock: Clock, account: support.Account, monkeypatch: pytest.MonkeyPatch
+    catalog: Catalog,
+    clock: Clock,
+    account: support.Account,
+    functions: support.Functions,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # GIVEN a customer with a grant and one token subscription (one metered price), usage on Mar 20
-    plan = Plan(catalog)
-    plan.grant(1000)
-    clock.at(MAR_20)
-    plan.use(1_500)
-    at = TallyClock(MAR_20 + 60)
-    credit_balances.summary(account.id, plan.cid, METERED, at)  # warm: the account's grace setting
-    cost = _requests_of(monkeypatch, lambda: credit_balances.summary(account.id, plan.cid, METERED, at))
-    # AND without the burndown's forecast (what the grants' summary alone reads)
     from tally.billing import burndown
 
-    monkeypatch.setattr(burndown, "forecasts", lambda *a, **k: [])
-    bare = _requests_of(monkeypatch, lambda: credit_balances.summary(account.id, plan.cid, METERED, at))
-    # THEN burndown adds 7 requests: 2 Queries (the customer's drafts, its subscriptions), then per
-    # open period what a preview reads — the customer, the price, its product and its meter
-    # (GetItem), the usage (1 Query of its hour buckets; never events)
-    assert bare == {"GetItem": 4, "BatchGetItem": 3}
-    assert cost == {"GetItem": 8, "BatchGetItem": 3, "Query": 3}
+    def cost_at(instant: int) -> int:
+        at = TallyClock(instant)
+        credit_balances.summary(account.id, plan.cid, METERED, at)  # warm: the account's grace setting
+        cost = _requests_of(monkeypatch, lambda: credit_balances.summary(account.id, plan.cid, METERED, at))
+        with monkeypatch.context() as m:  # the same read without the burndown's forecast
+            m.setattr(burndown, "forecasts", lambda *a, **k: [])
+            bare = _requests_of(
+                monkeypatch, lambda: credit_balances.summary(account.id, plan.cid, METERED, at)
+            )
+        assert bare == {"GetItem": 4, "BatchGetItem": 3}  # the grants' own summary
+        return sum(cost.values()) - sum(bare.values())
+
+    # GIVEN a customer with a grant and one token subscription (one metered price), usage on Mar 20
+    plan = Plan(catalog)
+    plan.grant(100_000)
+    clock.at(MAR_20)
+    plan.use(1_500)
+    # THEN burndown adds 7 requests: 2 Queries (the customer's drafts, its subscriptions), then for
+    # the open period what a preview reads — the customer, the price, its product and its meter
+    # (GetItem) and the usage (1 Query of its hour buckets; never events)
+    assert cost_at(MAR_20 + 60) == 7
+    # WHEN the period's draft waits in its grace period THEN 13: the draft re-rated as finalization
+    # will (price, meter, product, usage, billed periods) beside the new open period
+    draft = plan.draft(functions, clock)
+    assert cost_at(APR_10 + 60) == 13
+    # WHEN it is finalized THEN 9: the open period, and the re-check of the finalized one (true-ups)
+    clock.at(APR_10 + HOUR)
+    plan.finalize(draft)
+    assert cost_at(APR_10 + 2 * HOUR) == 9

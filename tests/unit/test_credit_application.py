@@ -5,8 +5,11 @@ Amounts are hand-computed in cents."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tally.domain.credit_application import (
+    MAX_ALLOCATIONS,
     PROMOTIONAL,
     Allocation,
     GrantState,
@@ -147,8 +150,68 @@ def test_nothing_without_metered_lines_or_grants() -> None:
 
 
 def test_at_most_max_allocations_pairs() -> None:
-    from tally.domain.credit_application import MAX_ALLOCATIONS
-
     lines = [metered(f"il_{i:02d}", 10) for i in range(MAX_ALLOCATIONS + 3)]
     got = allocate([grant("g")], lines, currency="usd", period_end=END, at=AT)
     assert len(got) == MAX_ALLOCATIONS and sum(a.amount for a in got) == 10 * MAX_ALLOCATIONS
+
+
+# -- invariants (property) --------------------------------------------------------------------------
+
+grant_st = st.builds(
+    lambda i, rem, pri, exp, cat, eff, prices: GrantState(
+        id=f"g{i}",
+        currency="usd",
+        remaining=rem,
+        priority=pri,
+        expires_at=exp,
+        category=cat,
+        effective_at=eff,
+        created=eff,
+        prices=prices,
+    ),
+    st.integers(0, 10**6),
+    st.integers(0, 500),
+    st.sampled_from([0, 50, 100]),
+    st.sampled_from([None, END - 1, END, AT + 1, AT + 10]),
+    st.sampled_from(["paid", PROMOTIONAL]),
+    st.sampled_from([0, END, END + 1]),
+    st.sampled_from([None, frozenset({"p1"}), frozenset({"p2", "p3"})]),
+)
+line_st = st.builds(
+    lambda i, price, amount, m: LineState(f"il_{i}", price, amount, m),
+    st.integers(0, 10**6),
+    st.sampled_from(["p1", "p2", "p3"]),
+    st.integers(-300, 600),
+    st.booleans(),
+)
+
+
+@given(
+    st.lists(grant_st, max_size=6, unique_by=lambda g: g.id),
+    st.lists(line_st, max_size=8, unique_by=lambda ln: ln.id),
+    st.one_of(st.none(), st.integers(-100, 3000)),
+)
+def test_allocation_never_overdraws_and_covers_what_it_can(
+    grants: list[GrantState], lines: list[LineState], limit: int | None
+) -> None:
+    got = allocate(grants, lines, currency="usd", period_end=END, at=AT, limit=limit)
+    by_id = {g.id: g for g in grants}
+    per_grant, per_line = by_grant(got), by_line(got)
+    amounts = {ln.id: ln for ln in lines}
+    # never more from a grant than is left, on a line than its amount, nor on the invoice than the cap
+    assert all(a.amount > 0 for a in got) and len(got) <= MAX_ALLOCATIONS
+    assert all(per_grant[g] <= by_id[g].remaining and eligible(by_id[g], "usd", END, AT) for g in per_grant)
+    assert all(amounts[ln].metered and per_line[ln] <= amounts[ln].amount for ln in per_line)
+    assert all(by_id[a.grant].covers(amounts[a.line].price) for a in got)
+    cap = limit if limit is not None else sum(ln.amount for ln in lines if ln.metered and ln.amount > 0)
+    assert sum(per_grant.values()) <= max(cap, 0)
+    # and it stops only when the cap or the pair limit is reached, or no usable grant is left for a line
+    if sum(per_grant.values()) < max(cap, 0) and len(got) < MAX_ALLOCATIONS:
+        for ln in lines:
+            short = ln.metered and per_line.get(ln.id, 0) < ln.amount
+            usable = [
+                g
+                for g in grants
+                if eligible(g, "usd", END, AT) and g.covers(ln.price) and per_grant.get(g.id, 0) < g.remaining
+            ]
+            assert not (short and usable), (ln, usable)

@@ -109,8 +109,9 @@ def _with_moves(entries: list[CreditBalanceTransaction], moving: set[str]) -> li
 
 
 def apply(account: str, inv: Invoice, clock: Clock) -> Applied:
-    """The billing credits `inv` (being finalized now, `total` before credits) takes."""
-    if not lines_of(inv):
+    """The billing credits `inv` (being finalized now, `total` before credits) takes. An invoice
+    without a positive metered line reads nothing."""
+    if not any(ln.metered and ln.amount > 0 for ln in lines_of(inv)) or inv.total <= 0:
         return Applied(inv, 0, [])
     balances = credit_ledger.grants_of(account, inv.customer, clock, currency=inv.currency)
     taken = allocation(inv, [state(b) for b in balances], clock.now)
