@@ -14,7 +14,7 @@ from tally.api.http import Request
 from tally.api.lists import envelope, list_args, retrieve_params
 from tally.api.params import Params
 from tally.api.routing import Routes
-from tally.billing import invoice_items, invoices
+from tally.billing import invoice_items, invoice_lines, invoices
 from tally.billing.invoice_items import MAX_QUANTITY, Charge
 from tally.domain.currencies import SUPPORTED_CURRENCIES
 from tally.errors import invalid
@@ -156,17 +156,17 @@ def list_(request: Request) -> dict[str, Any]:
 @routes.route("POST /v1/invoices/{id}/add_lines")
 def add_lines(request: Request) -> dict[str, Any]:
     params = request.params()
-    lines = params.sublist("lines", required=True, max_items=invoice_items.MAX_ADD_LINES)
+    lines = params.sublist("lines", required=True, max_items=invoice_lines.MAX_ADD_LINES)
     assert lines is not None
     if not lines:
         raise invalid("lines", "lines must hold at least one line.")
-    asked: list[invoice_items.NewLine] = []
+    asked: list[invoice_lines.NewLine] = []
     for line in lines:
         existing = line.str("invoice_item", max_length=255)
         charge = None if existing is not None else _charge(line, creating=True, currency_param=False)
         fields = _description(line)
         asked.append(
-            invoice_items.NewLine(
+            invoice_lines.NewLine(
                 invoice_item=existing,
                 charge=charge,
                 period=_period(line),
@@ -182,5 +182,5 @@ def add_lines(request: Request) -> dict[str, Any]:
     invoice_id = request.path_params["id"]
     clock = invoices.clock_for_invoice(request.account, invoice_id, request.clock, changing=True)
     return present_invoice(
-        invoice_items.add_lines(request.account, invoice_id, asked, invoice_metadata, clock)
+        invoice_lines.add_lines(request.account, invoice_id, asked, invoice_metadata, clock)
     )

@@ -59,7 +59,8 @@ def clock_for_item(account: str, item_id: str, request_clock: Clock) -> Clock:
     return clock_for_customer(account, item.customer, request_clock)
 
 
-def _retrying(step: Callable[[], T]) -> T:
+def retrying(step: Callable[[], T]) -> T:
+    """Run `step` (read, decide, write); on a version conflict read again, up to ATTEMPTS times."""
     for attempt in range(ATTEMPTS):
         try:
             return step()
@@ -81,7 +82,7 @@ class Charge:
     price_param: str = "price"
 
 
-def _priced(account: str, charge: Charge, clock: Clock) -> tuple[int, str, int, Price | None]:
+def priced(account: str, charge: Charge, clock: Clock) -> tuple[int, str, int, Price | None]:
     """(amount, currency, quantity, price) of a charge; 400 naming the param at fault."""
     if charge.amount is not None and charge.price is not None:
         raise invalid(charge.price_param, f"You may only specify one of amount and {charge.price_param}.")
@@ -120,7 +121,8 @@ def _priced(account: str, charge: Charge, clock: Clock) -> tuple[int, str, int, 
     return amount, price.currency, quantity, price
 
 
-def _period(period: tuple[int, int] | None, now: int) -> tuple[int, int]:
+def period_of(period: tuple[int, int] | None, now: int) -> tuple[int, int]:
+    """An item's (start, end): as given (400 when it ends before it starts), else `now`, `now`."""
     if period is None:
         return now, now
     start, end = period
@@ -131,7 +133,12 @@ def _period(period: tuple[int, int] | None, now: int) -> tuple[int, int]:
 
 def _draft_of(account: str, invoice_id: str, param: str, clock: Clock) -> Stored[Invoice]:
     """The draft invoice an item joins or changes on; 400 (naming `param`) when not a draft."""
-    stored = objects.load(account, invoice_id, Invoice, clock, param=param)
+    try:
+        stored = objects.load(account, invoice_id, Invoice, clock, param=param)
+    except NotFound as exc:  # named by a parameter: Stripe's 400 (in the path, its 404 stands)
+        if param == "id":
+            raise
+        raise InvalidRequest(exc.message, code="resource_missing", param=param) from None
     if stored.record.status != "draft":
         raise InvalidRequest(
             f"The invoice {invoice_id} is {stored.record.status}: invoice items can be added to, "
@@ -142,7 +149,8 @@ def _draft_of(account: str, invoice_id: str, param: str, clock: Clock) -> Stored
     return stored
 
 
-def _invoice_write(before: Stored[Invoice], after: Invoice) -> list[Write]:
+def draft_write(before: Stored[Invoice], after: Invoice) -> list[Write]:
+    """The version-checked Put of a draft whose lines moved, with `invoice.updated` (none if not)."""
     change = changes.updated(after, "invoice.updated", present_invoice(before.record), present_invoice(after))
     return [] if change is None else [Write(change, before)]
 
@@ -165,9 +173,9 @@ def create(
 
     def step() -> InvoiceItem:
         customer = referenced(account, customer_id, Customer, "customer", clock)
-        amount, currency, quantity, price = _priced(account, charge, clock)
-        balances.check_currency(customer, currency, "currency")
-        start, end = _period(period, clock.now)
+        amount, currency, quantity, price = priced(account, charge, clock)
+        balances.check_currency(customer, currency, "currency" if price is None else charge.price_param)
+        start, end = period_of(period, clock.now)
         item = InvoiceItem(
             id=item_id or new_id("ii"),
             customer=customer.id,
@@ -196,20 +204,20 @@ def create(
                     "currency", f"The invoice {invoice} is in {draft.record.currency}, not {currency}."
                 )
             item = replace(item, invoice=invoice)
-            writes = _invoice_write(draft, pending_items.put_line(draft.record, item))
+            writes = draft_write(draft, pending_items.put_line(draft.record, item))
         transactions.commit(
             account, [Write(Change(item, "invoiceitem.created", present(item))), *writes], clock
         )
         return item
 
-    return _retrying(step)
+    return retrying(step)
 
 
 def retrieve(account: str, item_id: str, clock: Clock) -> InvoiceItem:
     return objects.get(account, item_id, InvoiceItem, clock)
 
 
-_UNSET = object()
+UNSET = object()
 
 
 def update(
@@ -218,7 +226,7 @@ def update(
     clock: Clock,
     *,
     charge: Charge | None = None,
-    description: object = _UNSET,
+    description: object = UNSET,
     period: tuple[int, int] | None = None,
     metadata: MetadataUpdate = None,
     discountable: bool | None = None,
@@ -236,7 +244,7 @@ def update(
                 if item.price is None:
                     raise invalid("quantity", "quantity can only be changed on an item with a price.")
                 wanted = replace(charge, price=item.price)
-            amount, _, quantity, price = _priced(account, replace(wanted, currency=item.currency), clock)
+            amount, _, quantity, price = priced(account, replace(wanted, currency=item.currency), clock)
             after = replace(
                 after,
                 amount=amount,
@@ -245,28 +253,27 @@ def update(
                 product=price.product if price else None,
                 unit_amount=price.unit_amount if price else None,
             )
-        if description is not _UNSET:
+        if description is not UNSET:
             after = replace(after, description=description)  # type: ignore[arg-type]
         if period is not None:
-            start, end = _period(period, clock.now)
+            start, end = period_of(period, clock.now)
             after = replace(after, period_start=start, period_end=end)
         after = replace(
             after,
             metadata=apply_metadata(item.metadata, metadata),
             discountable=item.discountable if discountable is None else discountable,
         )
-        change = changes.updated(after, "invoiceitem.updated", present(item), present(after))
-        if change is None:
+        if present(after) == present(item):
             return item
         # Stripe has no `invoiceitem.updated` webhook event: the item's change is recorded without
         # one; a draft's `invoice.updated` shows its line moving.
-        writes = [Write(replace(change, event_type=None, event_object={}), stored)]
+        writes = [Write(Change(after, None, {}), stored)]
         if draft is not None:
-            writes += _invoice_write(draft, pending_items.put_line(draft.record, after))
+            writes += draft_write(draft, pending_items.put_line(draft.record, after))
         transactions.commit(account, writes, clock)
         return after
 
-    return _retrying(step)
+    return retrying(step)
 
 
 def delete(account: str, item_id: str, clock: Clock) -> dict[str, object]:
@@ -279,11 +286,11 @@ def delete(account: str, item_id: str, clock: Clock) -> dict[str, object]:
         writes: list[Write] = [Write(Change(item, "invoiceitem.deleted", present(item)), stored, delete=True)]
         if item.invoice is not None:
             draft = _draft_of(account, item.invoice, "id", clock)
-            writes += _invoice_write(draft, pending_items.drop_line(draft.record, item.id))
+            writes += draft_write(draft, pending_items.drop_line(draft.record, item.id))
         transactions.commit(account, writes, clock)
         return present_deleted(item.id)
 
-    return _retrying(step)
+    return retrying(step)
 
 
 def list_(
@@ -312,98 +319,3 @@ def list_(
     else:
         return lists.list_records(account, InvoiceItem, window, clock, customer=customer, where=wanted)
     return lists.list_records(account, InvoiceItem, window, clock, where=wanted, any_of=any_of)
-
-
-MAX_ADD_LINES = 15  # lines one add_lines call takes: one transaction (each new item ≈ 5 actions)
-
-
-@dataclass(frozen=True)
-class NewLine:
-    """One line of `add_lines`: an existing pending item (`invoice_item`) or a new item (`charge`)."""
-
-    invoice_item: str | None = None
-    charge: Charge | None = None
-    description: object = _UNSET
-    period: tuple[int, int] | None = None
-    discountable: bool | None = None
-    metadata: MetadataUpdate = None
-
-
-def add_lines(
-    account: str, invoice_id: str, asked: list[NewLine], invoice_metadata: MetadataUpdate, clock: Clock
-) -> Invoice:
-    """`POST /v1/invoices/{id}/add_lines`: on a draft, each line a new item (`invoiceitem.created`)
-    or a pending item of the same customer and currency attached; the draft's lines, totals and
-    `invoice_metadata` with `invoice.updated` — all in ONE transaction (all lines or none)."""
-
-    def step() -> Invoice:
-        stored = objects.load(account, invoice_id, Invoice, clock)
-        if stored.record.status != "draft":
-            raise InvalidRequest(
-                f"Lines can only be added to a draft invoice; this invoice is {stored.record.status}.",
-                code="invoice_not_editable",
-            )
-        inv = stored.record
-        writes: list[Write] = []
-        taken: set[str] = set()
-        for i, line in enumerate(asked):
-            param = f"lines[{i}]"
-            if line.invoice_item is not None:
-                held = objects.load(
-                    account, line.invoice_item, InvoiceItem, clock, param=f"{param}[invoice_item]"
-                )
-                item = held.record
-                if not item.pending or item.customer != inv.customer or item.currency != inv.currency:
-                    raise invalid(
-                        f"{param}[invoice_item]",
-                        f"The invoice item {item.id} is not a pending item of this invoice's customer in "
-                        f"{inv.currency}.",
-                    )
-                if item.id in taken:
-                    raise invalid(f"{param}[invoice_item]", f"The invoice item {item.id} is named twice.")
-                taken.add(item.id)
-                item = _overridden(item, line, clock)
-                writes.append(Write(Change(replace(item, invoice=inv.id), None, {}), held))
-            else:
-                assert line.charge is not None
-                amount, currency, quantity, price = _priced(
-                    account, replace(line.charge, currency=inv.currency), clock
-                )
-                item = InvoiceItem(
-                    id=new_id("ii"),
-                    customer=inv.customer,
-                    created=clock.now,
-                    livemode=inv.livemode,
-                    amount=amount,
-                    currency=currency,
-                    period_start=clock.now,
-                    period_end=clock.now,
-                    quantity=quantity,
-                    price=price.id if price else None,
-                    product=price.product if price else None,
-                    unit_amount=price.unit_amount if price else None,
-                    test_clock=inv.test_clock,
-                )
-                item = replace(_overridden(item, line, clock), invoice=inv.id)
-                writes.append(Write(Change(item, "invoiceitem.created", present(item))))
-            inv = pending_items.put_line(inv, replace(item, invoice=inv.id))
-        inv = replace(inv, metadata=apply_metadata(inv.metadata, invoice_metadata))
-        writes = [*_invoice_write(stored, inv), *writes]
-        if not transactions.fits(writes):
-            raise invalid("lines", "Too many lines for one call: add them in smaller calls.")
-        transactions.commit(account, writes, clock)
-        return inv
-
-    return _retrying(step)
-
-
-def _overridden(item: InvoiceItem, line: NewLine, clock: Clock) -> InvoiceItem:
-    """`item` with a line's description, period, discountable and metadata, where given."""
-    if line.description is not _UNSET:
-        item = replace(item, description=line.description)  # type: ignore[arg-type]
-    if line.period is not None:
-        start, end = _period(line.period, clock.now)
-        item = replace(item, period_start=start, period_end=end)
-    if line.discountable is not None:
-        item = replace(item, discountable=line.discountable)
-    return replace(item, metadata=apply_metadata(item.metadata, line.metadata))
