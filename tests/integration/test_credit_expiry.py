@@ -185,3 +185,17 @@ def test_deleting_a_test_clock_deletes_its_customers_credits(
     account = catalog.api.account.id
     assert store.remaining(account, [gone["id"], live["id"]]) == {}
     assert store.index(account, customer["id"]).version == 0
+
+
+def test_a_grant_created_after_an_unrecorded_expiry_keeps_it_due(catalog: Catalog, clock: Clock) -> None:
+    # GIVEN a grant that expired on day 1, its expiry not yet recorded (no close, no read)
+    customer = catalog.customer()
+    grant(catalog.api, customer["id"], 100, expires_at=MAR_10 + DAY)
+    clock.at(MAR_10 + 2 * DAY)
+    # WHEN another grant is created on day 2
+    grant(catalog.api, customer["id"], 300)
+    # THEN the expiry is still recorded, at its instant, when next read
+    assert [e for e in ledger(catalog.api, customer["id"]) if e[1] == "credits_expired"] == [
+        ("debit", "credits_expired", 100, MAR_10 + DAY)
+    ]
+    assert summary(catalog.api, customer["id"]) == [("usd", 300, 300)]

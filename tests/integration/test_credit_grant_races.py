@@ -251,3 +251,28 @@ def test_reading_a_customers_grants_costs_three_requests_whatever_its_history(
     # THEN the 5 live ones, from the grant list, the grants and their remaining credits: 3 requests
     assert sorted(b.remaining for b in found) == [100, 102, 104, 106, 108]
     assert seen == {"GetItem": 1, "BatchGetItem": 2}
+
+
+def test_a_grant_costs_one_transaction_and_five_reads(
+    catalog: Catalog, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collections import Counter
+
+    from botocore.client import BaseClient
+
+    customer = catalog.customer()
+    grant(catalog.api, customer["id"], 100)  # the customer's list exists (and the key is warm)
+    seen: Counter[str] = Counter()
+    original = BaseClient._make_api_call
+
+    def counted(client: Any, operation: str, params: Any) -> Any:
+        if client.meta.service_model.service_name == "dynamodb":
+            seen[operation] += 1
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counted)
+    grant(catalog.api, customer["id"], 200)
+    monkeypatch.setattr(BaseClient, "_make_api_call", original)
+    # the API key, the customer (named, then its clock), the grant list, its grants and their
+    # remaining credits; then one TransactWriteItems
+    assert seen == {"GetItem": 3, "BatchGetItem": 2, "TransactWriteItems": 1}

@@ -222,6 +222,12 @@ def test_create_records_snapshot_and_thin_events(catalog: Catalog, clock: Clock)
         "type": "billing.credit_grant",
         "url": f"{GRANTS}/{g['id']}",
     }
+    # its data.object names the grant and its customer (what notification filters read), no snapshot
+    assert thin["data"]["object"] == {
+        "id": g["id"],
+        "object": "billing.credit_grant",
+        "customer": customer["id"],
+    }
     snap = next(e for e in support.stored_events(account) if e["type"] == "billing.credit_grant.created")
     assert snap["data"]["object"] == g
 

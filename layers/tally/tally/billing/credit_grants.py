@@ -104,10 +104,12 @@ def _check_expiry(expires_at: int | None, effective_at: int, now: int, param: st
 
 
 def _limit(index: store.Index, account: str, grant: CreditGrant, now: int) -> list[str]:
-    """The grants of `index` still live at `now`, or a 400 when `MAX_UNUSED_GRANTS` are unused or
-    when the customer's credits in the grant's currency would pass `MAX_AMOUNT` (every balance
-    then stays a figure every SDK reads exactly)."""
-    live = [s.record for s in store.grants(account, index.grants) if s.record.live(now)]
+    """The grants the customer's list keeps (every one listed: an expired grant stays until its
+    expiry is recorded, `credit_ledger.record_expiries`), or a 400 when `MAX_UNUSED_GRANTS` are
+    unused or when the customer's credits in the grant's currency would pass `MAX_AMOUNT` (every
+    balance then stays a figure every SDK reads exactly)."""
+    listed = [s.record for s in store.grants(account, index.grants)]
+    live = [g for g in listed if g.live(now)]
     held = ledger.balances(account, live)
     same = sum(b.remaining for b in held if b.grant.currency == grant.currency)
     limits.check_amount(
@@ -120,7 +122,7 @@ def _limit(index: store.Index, account: str, grant: CreditGrant, now: int) -> li
             code="credit_grant_limit_exceeded",
             param="customer",
         )
-    return [g.id for g in live]
+    return [g.id for g in listed]
 
 
 def create(account: str, spec: GrantSpec, clock: Clock) -> CreditGrant:

@@ -146,7 +146,7 @@ def expiries_until(account: str, customer: str, until: int) -> list[int]:
             for g in grants
             if g.expires_at is not None
             and g.expires_at <= until
-            and g.live(g.expires_at - 1)
+            and g.voided_at is None
             and not g.expiry_recorded
         }
     )

@@ -148,8 +148,13 @@ class Change:
         `event_type` is None)."""
         first = [self] if self.event_type is not None else []
         also = [Change(self.record, kind, shown) for kind, shown in self.also]
+        # a thin event's `data.object` names its object (and customer: notification filters read it)
+        shown = {"id": "", "object": ""}
+        customer = getattr(self.record, "customer", None)
+        if isinstance(customer, str):
+            shown["customer"] = customer
         thin = [
-            Change(self.record, kind, {"id": rel["id"], "object": rel["type"]}, related_object=rel)
+            Change(self.record, kind, {**shown, "id": rel["id"], "object": rel["type"]}, related_object=rel)
             for kind, rel in self.thin
         ]
         return [*first, *also, *thin]

@@ -4,7 +4,7 @@
                       (`changes.Amount`: written with the grant, moved by every ledger entry in the
                       entry's transaction, never below 0)
   a customer's grants pk = acct#<customer id>  sk = credit_grants      body `{"grants": [ids]}`
-                      the grants neither voided nor expired when last written, oldest first;
+                      the grants neither voided nor with their expiry recorded, oldest first;
                       version-checked (`changes.Side`) by every create, void and expiry, so
                       concurrent creates count the limit on the same list
 
