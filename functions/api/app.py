@@ -55,7 +55,6 @@ ROUTES = merge(
     balance_transactions.routes,
     credit_grants.routes,  # grants: billing credits
     credit_balances.routes,
-    invoice_items.routes,  # oneoff (issue 13 point 5)
     top_up_rules.routes,  # topups: automatic credit top-ups
     billable_items.routes,
     rate_cards.routes,
@@ -63,6 +62,7 @@ ROUTES = merge(
     pricing_plans.routes,
     cadences.routes,
     intents.routes,
+    invoice_items.routes,  # oneoff (issue 13 point 5)
 )
 
 

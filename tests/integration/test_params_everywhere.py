@@ -574,11 +574,6 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
         )
     )["data"][0]["id"],
     "event_id": _event_id,
-    # oneoff (issue 13 point 5)
-    "invoice_item": lambda api, get: _ok(
-        api.post("/v1/invoiceitems", {"customer": get("customer"), "amount": 500, "currency": "usd"})
-    )["id"],
-    "one_off_draft": lambda api, get: _ok(api.post("/v1/invoices", {"customer": get("customer")}))["id"],
     "live_plan": _live_plan,
     "intent": lambda api, get: _ok(api.post("/v2/billing/intents", json=_fill_intent(get)))["id"],
     "reserved_intent": lambda api, get: _ok(
@@ -632,6 +627,11 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
             json={"metered_item": get("metered_item"), "unit_amount": "3"},
         )
     )["id"],
+    # oneoff (issue 13 point 5)
+    "invoice_item": lambda api, get: _ok(
+        api.post("/v1/invoiceitems", {"customer": get("customer"), "amount": 500, "currency": "usd"})
+    )["id"],
+    "one_off_draft": lambda api, get: _ok(api.post("/v1/invoices", {"customer": get("customer")}))["id"],
     "test_clock": lambda api, get: _ok(api.post(CLOCKS, {"frozen_time": FROZEN}))["id"],
     "webhook_endpoint": lambda api, get: _ok(
         api.post("/v1/webhook_endpoints", {"url": "https://hooks.example.com/seed", "enabled_events": ["*"]})
