@@ -106,6 +106,12 @@ def test_ingest_needs_exactly_what_its_policy_grants(api, needed):
     assert replay.header("Idempotent-Replayed") == "true"
     assert _event(api, cus, "1", "b", event_name="nope", headers={"Idempotency-Key": "k2"}).status == 400
     assert _event(api, cus, "99", "a").json["identifier"] == "a"  # duplicate: the standing event
+    # (v1 keeps its Idempotency-Key on the event, branch `ingest`; v2 routes keep Powertools
+    # records: Put + Update on success, Delete when the request fails)
+    v2 = {"event_name": "tokens", "identifier": "v2a", "payload": {"stripe_customer_id": cus, "value": "1"}}
+    assert api.post("/v2/billing/meter_events", json=v2, headers={"Idempotency-Key": "k3"}).status == 200
+    bad = {**v2, "event_name": "nope"}
+    assert api.post("/v2/billing/meter_events", json=bad, headers={"Idempotency-Key": "k4"}).status == 400
     token = api.post("/v2/billing/meter_event_session", json={}).json["authentication_token"]
     stream = api.post(
         "/v2/billing/meter_event_stream",

@@ -351,6 +351,9 @@ class MeterEvent:
     # When it was received on its customer's test clock (None: not on one, `created` tells): the
     # 24 h cancel window runs on the clock's time, as its invoices' settlement does.
     received: int | None = None
+    # A v1 event sent with an Idempotency-Key: "<digest of the key>:<digest of the request>", kept
+    # on the event's own item instead of an idempotency record (docs/DATA-MODEL.md, usage).
+    request: str | None = None
 
 
 @dataclass(frozen=True)
