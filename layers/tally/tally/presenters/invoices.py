@@ -85,7 +85,7 @@ def _item_line(inv: Invoice, ln: InvoiceLine) -> dict[str, Any]:
             "subscription_item_details": None,
         },
         "period": {"end": ln.period_end, "start": ln.period_start},
-        "pretax_credit_amounts": [],
+        "pretax_credit_amounts": pretax_credit_amounts(ln.credits),
         "pricing": pricing(ln.price, ln.product, ln.unit_amount),
         "quantity": ln.quantity,
         "quantity_decimal": str(ln.quantity),
