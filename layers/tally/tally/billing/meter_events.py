@@ -230,7 +230,6 @@ def _accept(
     return out
 
 
-<<<<<<< HEAD
 def _within_cap(
     account: str, meter: Meter, events: list[MeterEvent], positions: dict[int, int], out: Accepted
 ) -> list[MeterEvent]:
@@ -255,7 +254,8 @@ def _within_cap(
         else:
             kept.append(e)
     return kept
-=======
+
+
 def _evaluate_credits(account: str, by_meter: dict[str, list[MeterEvent]], lookups: _Lookups) -> None:
     """Usage burns credits down: evaluate the credit watch of each customer whose record (read
     anyway, to check it exists) says it has one. Lazy: others never load the evaluation."""
@@ -270,7 +270,6 @@ def _evaluate_credits(account: str, by_meter: dict[str, list[MeterEvent]], looku
 
     for customer in watched:
         credit_evaluation.evaluate(account, customer, lookups.clock_for(customer), drive=False)
->>>>>>> main
 
 
 @dataclass(frozen=True)
