@@ -8,14 +8,17 @@ from tally.api import (
     account_settings,
     alerts,
     balance_transactions,
+    billing_portal,
     customers,
     events,
     invoices,
     meters,
     notification_subscriptions,
+    portal,
     prices,
     products,
     search,
+    static,
     subscription_items,
     subscriptions,
     test_clocks,
@@ -41,9 +44,14 @@ ROUTES = merge(
     webhook_endpoints.routes,
     alerts.routes,
     balance_transactions.routes,
+    # branch portal: the customer portal's session route and data routes (pages: `static`)
+    billing_portal.routes,
+    portal.routes,
 )
+portal.bind(ROUTES)  # the portal's credits section reads the credit grants routes when they exist
 
 
 @entry_point
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, context, ROUTES)
+    page = static.serve(event)  # the portal and dashboard pages and their assets
+    return page if page is not None else handle(event, context, ROUTES)

@@ -28,6 +28,9 @@ class Settings:
     webhook_queue_url: str | None = None  # webhook fan-out and deliveries (functions/webhooks)
     # Local runtime and tests: webhooks may go to http://127.0.0.1 (never on AWS).
     webhooks_local: bool = False
+    # Where the API is reached from outside (`https://billing.example.com`): customer portal links
+    # start with it. Unset: the request's Host (behind API Gateway, its own domain).
+    public_url: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -48,6 +51,7 @@ class Settings:
             invoice_grace_seconds=_grace(env.get("INVOICE_GRACE_SECONDS", "3600")),
             webhook_queue_url=env.get("WEBHOOK_QUEUE_URL") or None,
             webhooks_local=env.get("TALLY_WEBHOOKS_LOCAL", "false").lower() == "true",
+            public_url=(env.get("TALLY_PUBLIC_URL") or "").rstrip("/") or None,
         )
 
 

@@ -17,6 +17,7 @@ class Route:
     handler: Handler
     session_auth: bool = False  # also accepts a v2 meter event session token
     status: int = 200
+    portal_auth: bool = False  # a customer portal link's token instead of an API key (api.portal)
 
 
 class Routes:
@@ -24,12 +25,12 @@ class Routes:
         self.table: dict[str, Route] = {}
 
     def route(
-        self, key: str, *, session_auth: bool = False, status: int = 200
+        self, key: str, *, session_auth: bool = False, status: int = 200, portal_auth: bool = False
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             if key in self.table:
                 raise ValueError(f"route registered twice: {key}")
-            self.table[key] = Route(key, handler, session_auth, status)
+            self.table[key] = Route(key, handler, session_auth, status, portal_auth)
             return handler
 
         return register
