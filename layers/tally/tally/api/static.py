@@ -1,5 +1,7 @@
-"""The portal and dashboard pages and their assets, served by the API function itself (template
-routes `GET /portal`, `GET /dashboard`, `GET /assets/{name}`), locally and on AWS alike.
+"""The portal and dashboard pages and their assets, served by the API function itself on the HTTP
+API's `$default` route (what no other route matches), locally and on AWS alike: `GET /portal`,
+`GET /dashboard`, `GET /assets/<name>`. They are pages, not API routes: no key, no parameters (the
+query string is the page's own), so they stay out of the API's route table.
 
 Only the files named in `FILES` are served (no path from the request reaches the file system).
 Every answer carries a strict Content-Security-Policy (scripts and styles from this origin only,
@@ -23,9 +25,8 @@ FILES = {
     "chart.umd.min.js": ("vendor/chart.js/chart.umd.min.js", "text/javascript; charset=utf-8"),
     "chart.js-LICENSE.md": ("vendor/chart.js/LICENSE.md", "text/markdown; charset=utf-8"),
 }
-PAGES = {"GET /portal": "portal.html", "GET /dashboard": "dashboard.html"}
-ASSETS = "GET /assets/{name}"
-ROUTE_KEYS = (*PAGES, ASSETS)
+PAGES = {"/portal": "portal.html", "/dashboard": "dashboard.html"}
+ASSETS = "/assets/"
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -54,14 +55,16 @@ def _answer(status: int, content_type: str, body: str, cache_seconds: int) -> di
 
 
 def serve(event: dict[str, Any]) -> dict[str, Any] | None:
-    """The answer for a page or asset route, or None when the event is for another route."""
-    key = event.get("routeKey") or ""
-    if key in PAGES:
-        return _answer(200, "text/html; charset=utf-8", _read(PAGES[key]), 0)
-    if key != ASSETS:
+    """The answer for a page or an asset (a GET on `$default`), or None for anything else."""
+    http = (event.get("requestContext") or {}).get("http") or {}
+    if event.get("routeKey") != "$default" or (http.get("method") or "").upper() != "GET":
         return None
-    name = (event.get("pathParameters") or {}).get("name", "")
-    found = FILES.get(name)
+    path = event.get("rawPath") or http.get("path") or ""
+    if path in PAGES:
+        return _answer(200, "text/html; charset=utf-8", _read(PAGES[path]), 0)
+    if not path.startswith(ASSETS):
+        return None
+    found = FILES.get(path.removeprefix(ASSETS))
     if found is None:
         body = '{"error":{"type":"invalid_request_error","message":"No such asset."}}'
         return _answer(404, "application/json", body, 0)
