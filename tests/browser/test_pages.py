@@ -32,10 +32,17 @@ class Account:
         self.server = server
         self.key = server.take_key()
 
-    def call(self, method: str, path: str, data: dict[str, Any] | None = None, bearer: str | None = None) -> Any:
-        answer = requests.request(method, self.server.url + path, data=data if method == "POST" else None,
-                                  params=data if method == "GET" else None,
-                                  headers={"Authorization": f"Bearer {bearer or self.key}"}, timeout=30)
+    def call(
+        self, method: str, path: str, data: dict[str, Any] | None = None, bearer: str | None = None
+    ) -> Any:
+        answer = requests.request(
+            method,
+            self.server.url + path,
+            data=data if method == "POST" else None,
+            params=data if method == "GET" else None,
+            headers={"Authorization": f"Bearer {bearer or self.key}"},
+            timeout=30,
+        )
         assert answer.status_code == 200, answer.text
         return answer.json()
 
@@ -44,22 +51,49 @@ class Account:
 def world(local_server: support.LocalServer) -> dict[str, Any]:
     acct = Account(local_server)
     now = int(time.time())
-    meter = acct.call("POST", "/v1/billing/meters", {"display_name": "API calls", "event_name": "api_calls",
-                                                     "default_aggregation[formula]": "sum"})
-    price = acct.call("POST", "/v1/prices", {"currency": "usd", "unit_amount": 2, "product_data[name]": "Calls",
-                                             "recurring[interval]": "month", "recurring[usage_type]": "metered",
-                                             "recurring[meter]": meter["id"]})
+    meter = acct.call(
+        "POST",
+        "/v1/billing/meters",
+        {"display_name": "API calls", "event_name": "api_calls", "default_aggregation[formula]": "sum"},
+    )
+    price = acct.call(
+        "POST",
+        "/v1/prices",
+        {
+            "currency": "usd",
+            "unit_amount": 2,
+            "product_data[name]": "Calls",
+            "recurring[interval]": "month",
+            "recurring[usage_type]": "metered",
+            "recurring[meter]": meter["id"],
+        },
+    )
     made = {}
     for name in ("Jenny Rosen", "Max Mustermann"):
         customer = acct.call("POST", "/v1/customers", {"name": name})
-        acct.call("POST", "/v1/subscriptions", {"customer": customer["id"], "items[0][price]": price["id"],
-                                                "backdate_start_date": now - 3 * DAY,
-                                                "billing_cycle_anchor": now + 4 * DAY})
+        acct.call(
+            "POST",
+            "/v1/subscriptions",
+            {
+                "customer": customer["id"],
+                "items[0][price]": price["id"],
+                "backdate_start_date": now - 3 * DAY,
+                "billing_cycle_anchor": now + 4 * DAY,
+            },
+        )
         made[name] = customer
     jenny, max_ = made["Jenny Rosen"]["id"], made["Max Mustermann"]["id"]
     for ago, value in ((2 * DAY, 30), (DAY, 10), (3600, 2)):
-        acct.call("POST", "/v1/billing/meter_events", {"event_name": "api_calls", "timestamp": now - ago,
-                                                       "payload[stripe_customer_id]": jenny, "payload[value]": value})
+        acct.call(
+            "POST",
+            "/v1/billing/meter_events",
+            {
+                "event_name": "api_calls",
+                "timestamp": now - ago,
+                "payload[stripe_customer_id]": jenny,
+                "payload[value]": value,
+            },
+        )
     theirs = acct.call("GET", "/v1/invoices", {"customer": max_})["data"]
     return {"acct": acct, "meter": meter, "jenny": jenny, "max": max_, "max_invoice": theirs[0]["id"]}
 
@@ -88,10 +122,15 @@ def tab_through(browser: Browser, count: int) -> list[str]:
     return seen
 
 
-def test_portal(browser: Browser, world: dict[str, Any], local_server: support.LocalServer, output: Path) -> None:
+def test_portal(
+    browser: Browser, world: dict[str, Any], local_server: support.LocalServer, output: Path
+) -> None:
     acct = world["acct"]
-    session = acct.call("POST", "/v1/billing_portal/sessions",
-                        {"customer": world["jenny"], "return_url": "https://example.com/account"})
+    session = acct.call(
+        "POST",
+        "/v1/billing_portal/sessions",
+        {"customer": world["jenny"], "return_url": "https://example.com/account"},
+    )
     token = urlsplit(session["url"]).fragment.removeprefix("session=")
     # WHEN the portal link opens
     browser.get(session["url"])
@@ -99,7 +138,10 @@ def test_portal(browser: Browser, world: dict[str, Any], local_server: support.L
     # THEN it shows Jenny's figures: 42 calls so far, 84 cents due next
     assert browser.js("return document.getElementById('title').textContent") == "Billing for Jenny Rosen"
     assert browser.js("return document.querySelector('[data-testid=total]').textContent") == "42"
-    assert browser.js("return document.querySelector('#upcoming [data-testid=amount-due]').textContent") == "$0.84"
+    assert (
+        browser.js("return document.querySelector('#upcoming [data-testid=amount-due]').textContent")
+        == "$0.84"
+    )
     # AND the token left the address bar (kept in this tab's sessionStorage only)
     assert "session=" not in browser.url and browser.js("return localStorage.length") == 0
     # AND the chart has exactly the points the API returned
@@ -125,7 +167,9 @@ def test_portal(browser: Browser, world: dict[str, Any], local_server: support.L
     # AND another customer's invoice is refused
     browser.get(f"{local_server.url}/portal?invoice={world['max_invoice']}")
     browser.wait("return document.body.dataset.done")
-    assert browser.js("return document.getElementById('error').textContent") == "This invoice is not available."
+    assert (
+        browser.js("return document.getElementById('error').textContent") == "This invoice is not available."
+    )
     assert browser.js("return document.getElementById('invoice-view').hidden") is True
 
 
@@ -134,14 +178,18 @@ def expired_token(server: support.LocalServer, key: str, customer: str) -> str:
     endpoint, table = server.aws()
     account = accounts.account_of(key)
     item = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1").get_item(
-        TableName=table, Key={"pk": {"S": f"{account}#portal_secret"}, "sk": {"S": "obj"}})["Item"]
+        TableName=table, Key={"pk": {"S": f"{account}#portal_secret"}, "sk": {"S": "obj"}}
+    )["Item"]
     then = int(time.time()) - 31 * 60
-    session = PortalSession("bps_expired", account, customer, then, then + portal_sessions.SESSION_SECONDS, None, None)
+    session = PortalSession(
+        "bps_expired", account, customer, then, then + portal_sessions.SESSION_SECONDS, None, None
+    )
     return portal_sessions.token_for(session, item["body"]["S"])
 
 
-def test_portal_refuses_expired_and_tampered_links(browser: Browser, world: dict[str, Any],
-                                                   local_server: support.LocalServer, output: Path) -> None:
+def test_portal_refuses_expired_and_tampered_links(
+    browser: Browser, world: dict[str, Any], local_server: support.LocalServer, output: Path
+) -> None:
     expired = expired_token(local_server, world["acct"].key, world["jenny"])
     good = world["acct"].call("POST", "/v1/billing_portal/sessions", {"customer": world["jenny"]})["url"]
     tampered = good[:-3] + ("AAA" if not good.endswith("AAA") else "BBB")
@@ -156,7 +204,9 @@ def test_portal_refuses_expired_and_tampered_links(browser: Browser, world: dict
             assert audit(browser) == []
 
 
-def test_dashboard(browser: Browser, world: dict[str, Any], local_server: support.LocalServer, output: Path) -> None:
+def test_dashboard(
+    browser: Browser, world: dict[str, Any], local_server: support.LocalServer, output: Path
+) -> None:
     acct = world["acct"]
     browser.get(f"{local_server.url}/dashboard")
     browser.wait("return document.readyState === 'complete'")
@@ -168,22 +218,38 @@ def test_dashboard(browser: Browser, world: dict[str, Any], local_server: suppor
     browser.keys("enter")
     browser.wait("return document.body.dataset.ready")
     # THEN the key is in no URL and not in localStorage
-    urls = browser.js("return [location.href, ...performance.getEntriesByType('resource').map((e) => e.name)]")
+    urls = browser.js(
+        "return [location.href, ...performance.getEntriesByType('resource').map((e) => e.name)]"
+    )
     assert all(acct.key not in u for u in urls) and browser.js("return localStorage.length") == 0
     # WHEN Jenny's usage per day over the last week is asked for
     today = time.strftime("%Y-%m-%d", time.gmtime())
     week_ago = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 6 * DAY))
-    browser.js("document.getElementById('customer').value = arguments[0];"
-               "document.getElementById('from').value = arguments[1]; document.getElementById('to').value = arguments[2];"
-               "document.querySelector('#usage-form button').focus();", world["jenny"], week_ago, today)
+    browser.js(
+        "document.getElementById('customer').value = arguments[0];"
+        "document.getElementById('from').value = arguments[1];"
+        "document.getElementById('to').value = arguments[2];"
+        "document.querySelector('#usage-form button').focus();",
+        world["jenny"],
+        week_ago,
+        today,
+    )
     browser.keys("enter")
     browser.wait("return document.body.dataset.chart")
     # THEN the chart has the points the summaries API returns
     start = calendar.timegm(time.strptime(week_ago, "%Y-%m-%d"))
     end = calendar.timegm(time.strptime(today, "%Y-%m-%d")) + DAY
-    api = acct.call("GET", f"/v1/billing/meters/{world['meter']['id']}/event_summaries",
-                    {"customer": world["jenny"], "start_time": start, "end_time": end,
-                     "value_grouping_window": "day", "limit": 100})["data"]
+    api = acct.call(
+        "GET",
+        f"/v1/billing/meters/{world['meter']['id']}/event_summaries",
+        {
+            "customer": world["jenny"],
+            "start_time": start,
+            "end_time": end,
+            "value_grouping_window": "day",
+            "limit": 100,
+        },
+    )["data"]
     shown = browser.js("return Chart.getChart(document.getElementById('usage-chart')).data.datasets[0].data")
     assert shown == [{"x": s["start_time"] * 1000, "y": s["aggregated_value"]} for s in reversed(api)]
     assert sum(p["y"] for p in shown) == 42
@@ -193,6 +259,9 @@ def test_dashboard(browser: Browser, world: dict[str, Any], local_server: suppor
     for tab, expect in (("customers", "Jenny Rosen"), ("events", "customer.created")):
         browser.js(f"document.getElementById('tab-{tab}').focus()")
         browser.keys("enter")
-        browser.wait(f"return document.querySelector('#list table') && document.getElementById('list').textContent.includes('{expect}')")
+        browser.wait(
+            "return document.querySelector('#list table') && "
+            f"document.getElementById('list').textContent.includes('{expect}')"
+        )
     browser.screenshot(output / "dashboard-events.png")
     assert audit(browser) == []

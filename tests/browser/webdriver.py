@@ -60,8 +60,15 @@ class Browser:
                 self.process.kill()
                 raise RuntimeError("chromedriver did not start")
             time.sleep(0.1)
-        args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                f"--window-size={width},{height}", "--no-first-run", "--disable-extensions"]
+        args = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            f"--window-size={width},{height}",
+            "--no-first-run",
+            "--disable-extensions",
+        ]
         caps = {"browserName": "chrome", "goog:chromeOptions": {"binary": chromium, "args": args}}
         self.session = self._call("POST", "/session", {"capabilities": {"alwaysMatch": caps}})["sessionId"]
 

@@ -14,18 +14,29 @@ import support
 pytestmark = pytest.mark.e2e
 
 
-def test_portal_session_through_the_sdk(client: stripe.StripeClient, local_server: support.LocalServer) -> None:
+def test_portal_session_through_the_sdk(
+    client: stripe.StripeClient, local_server: support.LocalServer
+) -> None:
     # GIVEN a customer metered at 3 cents per call, who made 7 calls
     customer = client.v1.customers.create({"name": "Lora", "email": "lora@example.com"})
     meter = client.v1.billing.meters.create(
         {"display_name": "Images", "event_name": "images", "default_aggregation": {"formula": "sum"}}
     )
-    price = client.v1.prices.create({"currency": "usd", "unit_amount": 3, "product_data": {"name": "Images"},
-                                     "recurring": {"interval": "month", "usage_type": "metered", "meter": meter.id}})
+    price = client.v1.prices.create(
+        {
+            "currency": "usd",
+            "unit_amount": 3,
+            "product_data": {"name": "Images"},
+            "recurring": {"interval": "month", "usage_type": "metered", "meter": meter.id},
+        }
+    )
     client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}]})
     client.v1.billing.meter_events.create(
-        {"event_name": "images", "payload": {"stripe_customer_id": customer.id, "value": "7"},
-         "timestamp": int(time.time())}
+        {
+            "event_name": "images",
+            "payload": {"stripe_customer_id": customer.id, "value": "7"},
+            "timestamp": int(time.time()),
+        }
     )
     # WHEN the app creates a portal session as it would on Stripe
     session = client.v1.billing_portal.sessions.create(
@@ -33,14 +44,19 @@ def test_portal_session_through_the_sdk(client: stripe.StripeClient, local_serve
     )
     # THEN the SDK reads Stripe's object, and its url is this server's portal page
     assert isinstance(session, stripe.billing_portal.Session)
-    assert (session.customer, session.return_url, session.flow) == (customer.id, "https://lora.example/account", None)
+    assert (session.customer, session.return_url, session.flow) == (
+        customer.id,
+        "https://lora.example/account",
+        None,
+    )
     assert session.url.startswith(f"{local_server.url}/portal#session=")
     page = requests.get(session.url.split("#")[0], timeout=30)
     assert page.status_code == 200 and "Your billing" in page.text
     # AND the link's token alone reads Lora's 7 calls and the 21 cents due next
     token = session.url.partition("#session=")[2]
-    overview = requests.get(f"{local_server.url}/portal/api/overview",
-                            headers={"Authorization": f"Bearer {token}"}, timeout=30).json()
+    overview = requests.get(
+        f"{local_server.url}/portal/api/overview", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ).json()
     assert overview["customer"]["id"] == customer.id
     assert [u["total"] for u in overview["usage"]] == [7]
     assert overview["upcoming_invoice"]["amount_due"] == 21

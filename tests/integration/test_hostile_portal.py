@@ -72,7 +72,9 @@ def test_hostile_session_creates_are_400s_that_write_nothing(
 
 
 def test_the_documented_configuration_and_stripes_locales_are_taken(api: support.Api, customer: str) -> None:
-    made = ok(api.post(SESSIONS, {"customer": customer, "configuration": "bpc_tally_default", "locale": "fr-CA"}))
+    made = ok(
+        api.post(SESSIONS, {"customer": customer, "configuration": "bpc_tally_default", "locale": "fr-CA"})
+    )
     assert (made["configuration"], made["locale"], made["return_url"]) == ("bpc_tally_default", "fr-CA", None)
 
 
@@ -135,8 +137,17 @@ def test_tampered_and_foreign_tokens_open_nothing(
 
 def test_an_invoice_outside_the_link_is_a_404(api: support.Api, other_account: support.Account) -> None:
     # GIVEN two customers of the account, each with an open creation invoice, and one elsewhere
-    price = ok(api.post("/v1/prices", {"currency": "usd", "unit_amount": 500, "product_data": {"name": "Seat"},
-                                       "recurring": {"interval": "month"}}))["id"]
+    price = ok(
+        api.post(
+            "/v1/prices",
+            {
+                "currency": "usd",
+                "unit_amount": 500,
+                "product_data": {"name": "Seat"},
+                "recurring": {"interval": "month"},
+            },
+        )
+    )["id"]
     invoices = {}
     for name in ("mine", "theirs"):
         cus = ok(api.post("/v1/customers", {"name": name}))["id"]
@@ -206,17 +217,28 @@ def test_two_first_sessions_racing_agree_on_one_secret(api: support.Api, custome
 
 # -- the pages --------------------------------------------------------------------------------------
 def test_pages_and_assets_are_only_the_shipped_files(api: support.Api) -> None:
-    for path, kind in (("/portal", "text/html"), ("/dashboard", "text/html"),
-                       ("/assets/chart.umd.min.js", "text/javascript"), ("/assets/portal.js", "text/javascript"),
-                       ("/assets/chart.js-LICENSE.md", "text/markdown")):
+    for path, kind in (
+        ("/portal", "text/html"),
+        ("/dashboard", "text/html"),
+        ("/assets/chart.umd.min.js", "text/javascript"),
+        ("/assets/portal.js", "text/javascript"),
+        ("/assets/chart.js-LICENSE.md", "text/markdown"),
+    ):
         page = api.get(path, key=None)
         assert page.status == 200 and page.headers["Content-Type"].startswith(kind), (path, page.status)
         assert "script-src 'self'" in page.headers["Content-Security-Policy"]
         assert page.headers["Referrer-Policy"] == "no-referrer"
         assert page.headers["X-Content-Type-Options"] == "nosniff"
     assert api.get("/portal", key=None).headers["Cache-Control"] == "no-store"
-    for path in ("/assets/", "/assets/../template.yaml", "/assets/%2e%2e%2fsettings.py", "/assets/portal.html",
-                 "/assets/vendor/chart.js/chart.umd.min.js", "/portal/", "/dashboard.html"):
+    for path in (
+        "/assets/",
+        "/assets/../template.yaml",
+        "/assets/%2e%2e%2fsettings.py",
+        "/assets/portal.html",
+        "/assets/vendor/chart.js/chart.umd.min.js",
+        "/portal/",
+        "/dashboard.html",
+    ):
         assert api.get(path, key=None).status == 404, path
     # a POST to a page is no page: the API's 404 for a URL it does not serve
     err(api.post("/portal", {}, key=None), 404)

@@ -311,7 +311,9 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
     "event_id": _event_id,
     # branch portal: the token of a portal link for the seeded customer (the one with the open invoice)
     "portal_token": lambda api, get: _ok(
-        api.post("/v1/billing_portal/sessions", {"customer": get("customer"), "return_url": "https://x.example"})
+        api.post(
+            "/v1/billing_portal/sessions", {"customer": get("customer"), "return_url": "https://x.example"}
+        )
     )["url"].partition("#session=")[2],
     "test_clock": lambda api, get: _ok(api.post(CLOCKS, {"frozen_time": FROZEN}))["id"],
     "webhook_endpoint": lambda api, get: _ok(

@@ -22,10 +22,21 @@ from tally.billing import portal_sessions
 from tally.clock import Clock
 from tally.domain.portal import PortalSession
 
-
 # Stripe's billing_portal.session fixture's fields (its API reference example)
-STRIPE_FIELDS = {"configuration", "created", "customer", "customer_account", "flow", "id", "livemode",
-                 "locale", "object", "on_behalf_of", "return_url", "url"}
+STRIPE_FIELDS = {
+    "configuration",
+    "created",
+    "customer",
+    "customer_account",
+    "flow",
+    "id",
+    "livemode",
+    "locale",
+    "object",
+    "on_behalf_of",
+    "return_url",
+    "url",
+}
 
 
 def ts(month: int, day: int, hour: int = 0) -> int:
@@ -53,15 +64,22 @@ def setup_customer(api: support.Api, name: str = "Jenny Rosen") -> dict[str, Any
     meter = ok(
         api.post(
             "/v1/billing/meters",
-            {"display_name": "API calls", "event_name": f"calls_{customer['id'][-6:]}",
-             "default_aggregation": {"formula": "sum"}},
+            {
+                "display_name": "API calls",
+                "event_name": f"calls_{customer['id'][-6:]}",
+                "default_aggregation": {"formula": "sum"},
+            },
         )
     )
     price = ok(
         api.post(
             "/v1/prices",
-            {"currency": "usd", "unit_amount": 2, "product_data": {"name": "Calls"},
-             "recurring": {"interval": "month", "usage_type": "metered", "meter": meter["id"]}},
+            {
+                "currency": "usd",
+                "unit_amount": 2,
+                "product_data": {"name": "Calls"},
+                "recurring": {"interval": "month", "usage_type": "metered", "meter": meter["id"]},
+            },
         )
     )
     ok(api.post("/v1/subscriptions", {"customer": customer["id"], "items": [{"price": price["id"]}]}))
@@ -69,8 +87,11 @@ def setup_customer(api: support.Api, name: str = "Jenny Rosen") -> dict[str, Any
 
 
 def use(api: support.Api, meter: dict[str, Any], customer: dict[str, Any], value: int, at: int) -> None:
-    event = {"event_name": meter["event_name"], "timestamp": at,
-             "payload": {"stripe_customer_id": customer["id"], "value": str(value)}}
+    event = {
+        "event_name": meter["event_name"],
+        "timestamp": at,
+        "payload": {"stripe_customer_id": customer["id"], "value": str(value)},
+    }
     ok(api.post("/v1/billing/meter_events", event))
 
 
@@ -98,14 +119,21 @@ def test_session_is_stripes_object_and_its_link_opens_the_customers_figures(
     use(api, meter, customer, 30, ts(3, 2, 5))
     use(api, meter, customer, 10, ts(3, 4, 7))
     # WHEN a portal session is created
-    session = ok(api.post("/v1/billing_portal/sessions",
-                          {"customer": customer["id"], "return_url": "https://example.com/account"}))
+    session = ok(
+        api.post(
+            "/v1/billing_portal/sessions",
+            {"customer": customer["id"], "return_url": "https://example.com/account"},
+        )
+    )
     # THEN it is Stripe's billing_portal.session, whose url is this server's portal page
     assert stripe_shapes.problems(session) == []
     assert set(session) == STRIPE_FIELDS
     assert session["id"].startswith("bps_") and session["object"] == "billing_portal.session"
     assert (session["customer"], session["return_url"], session["created"]) == (
-        customer["id"], "https://example.com/account", ts(3, 11))
+        customer["id"],
+        "https://example.com/account",
+        ts(3, 11),
+    )
     assert (session["flow"], session["locale"], session["on_behalf_of"]) == (None, None, None)
     assert session["configuration"] == "bpc_tally_default" and session["livemode"] is False
     assert urlsplit(session["url"]).path == "/portal" and api.key not in session["url"]
@@ -119,16 +147,27 @@ def test_session_is_stripes_object_and_its_link_opens_the_customers_figures(
     points = [(p["start_time"], p["aggregated_value"]) for p in usage["summaries"]]
     assert points == [(ts(3, d), {2: 30, 4: 10}.get(d, 0)) for d in range(1, 11)]
     # AND the same figures as the summaries API answers the account
-    summaries = ok(api.get(f"/v1/billing/meters/{meter['id']}/event_summaries",
-                           {"customer": customer["id"], "start_time": ts(3, 1), "end_time": ts(3, 11),
-                            "value_grouping_window": "day", "limit": 100}))["data"]
+    summaries = ok(
+        api.get(
+            f"/v1/billing/meters/{meter['id']}/event_summaries",
+            {
+                "customer": customer["id"],
+                "start_time": ts(3, 1),
+                "end_time": ts(3, 11),
+                "value_grouping_window": "day",
+                "limit": 100,
+            },
+        )
+    )["data"]
     assert [s["aggregated_value"] for s in reversed(summaries)] == [p[1] for p in points]
     # AND the next invoice's preview: 40 units × 2 cents
     upcoming = overview["upcoming_invoice"]
     assert (upcoming["customer"], upcoming["amount_due"], upcoming["currency"]) == (customer["id"], 80, "usd")
     # AND no credits API yet on this branch: the section is unavailable
-    assert ok(portal_get(api, "/portal/api/credits", token)) == {"object": "tally.portal_credits",
-                                                                  "available": False}
+    assert ok(portal_get(api, "/portal/api/credits", token)) == {
+        "object": "tally.portal_credits",
+        "available": False,
+    }
 
 
 def test_invoices_are_the_customers_only(api: support.Api, traveller: Any) -> None:
@@ -152,7 +191,12 @@ def test_invoices_are_the_customers_only(api: support.Api, traveller: Any) -> No
     assert ok(portal_get(api, f"/portal/api/invoices/{listed[0]['id']}", token))["id"] == listed[0]["id"]
     # AND another customer's invoice is the same 404 as one that does not exist
     for other in (their_ids[0], "in_doesnotexist"):
-        err(portal_get(api, f"/portal/api/invoices/{other}", token), 404, "invalid_request_error", "resource_missing")
+        err(
+            portal_get(api, f"/portal/api/invoices/{other}", token),
+            404,
+            "invalid_request_error",
+            "resource_missing",
+        )
 
 
 def test_an_expired_link_opens_nothing(api: support.Api, account: support.Account) -> None:

@@ -103,10 +103,16 @@ def credits(request: Request) -> dict[str, Any]:
     """The customer's credit grants and balance, when the credits API exists; else unavailable."""
     session = _session(request)
     grants_route = _table.get(CREDIT_GRANTS)
-    grants = _call(grants_route, request, {"customer": session.customer, "limit": "100"}) if grants_route else None
+    grants = (
+        _call(grants_route, request, {"customer": session.customer, "limit": "100"}) if grants_route else None
+    )
     if grants is None:
         return {"object": "tally.portal_credits", "available": False}
     balance_route = _table.get(CREDIT_BALANCE)
     scope = {"type": "applicability_scope", "applicability_scope": {"price_type": "metered"}}
-    summary = _call(balance_route, request, {"customer": session.customer, "filter": scope}) if balance_route else None
+    summary = (
+        _call(balance_route, request, {"customer": session.customer, "filter": scope})
+        if balance_route
+        else None
+    )
     return {"object": "tally.portal_credits", "available": True, "grants": grants, "balance_summary": summary}

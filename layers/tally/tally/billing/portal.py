@@ -35,7 +35,9 @@ class Overview:
     upcoming: InvoiceView | None  # None: no subscription bills next
 
 
-def _series(account: str, meter: Meter, customer: str, start: int, stop: int, grouping: str, clock: Clock) -> list[EventSummary]:
+def _series(
+    account: str, meter: Meter, customer: str, start: int, stop: int, grouping: str, clock: Clock
+) -> list[EventSummary]:
     """Every summary of [start, stop), oldest first (the summaries API's pages, newest first)."""
     found: list[EventSummary] = []
     after = None
@@ -74,7 +76,11 @@ def overview(account: str, customer_id: str, request_clock: Clock) -> Overview:
     running = lists.list_records(
         account, Subscription, Window(limit=100), clock, customer=customer_id, where=lambda s: s.running
     ).data
-    usage = [u for sub in sorted(running, key=lambda s: s.created) for u in _usage(account, sub, customer_id, clock)]
+    usage = [
+        u
+        for sub in sorted(running, key=lambda s: s.created)
+        for u in _usage(account, sub, customer_id, clock)
+    ]
     try:
         upcoming: InvoiceView | None = invoices.preview(account, None, customer_id, clock)
     except InvalidRequest:  # nothing bills next (no running subscription)

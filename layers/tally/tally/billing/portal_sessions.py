@@ -32,8 +32,55 @@ MAX_TOKEN = 4096
 CONFIGURATION = "bpc_tally_default"  # Tally's one built-in portal configuration (docs/API.md)
 # Stripe's `locale` values for the portal (the page formats numbers and dates with it).
 LOCALES = frozenset(
-    "auto bg cs da de el en en-AU en-CA en-GB en-IE en-IN en-NZ en-SG es es-419 et fi fil fr fr-CA "
-    "hr hu id it ja ko lt lv ms mt nb nl pl pt pt-BR ro ru sk sl sv th tr vi zh zh-HK zh-TW".split()
+    {
+        "auto",
+        "bg",
+        "cs",
+        "da",
+        "de",
+        "el",
+        "en",
+        "en-AU",
+        "en-CA",
+        "en-GB",
+        "en-IE",
+        "en-IN",
+        "en-NZ",
+        "en-SG",
+        "es",
+        "es-419",
+        "et",
+        "fi",
+        "fil",
+        "fr",
+        "fr-CA",
+        "hr",
+        "hu",
+        "id",
+        "it",
+        "ja",
+        "ko",
+        "lt",
+        "lv",
+        "ms",
+        "mt",
+        "nb",
+        "nl",
+        "pl",
+        "pt",
+        "pt-BR",
+        "ro",
+        "ru",
+        "sk",
+        "sl",
+        "sv",
+        "th",
+        "tr",
+        "vi",
+        "zh",
+        "zh-HK",
+        "zh-TW",
+    }
 )
 _TOKEN = re.compile(r"v1\.([A-Za-z0-9_-]{1,4000})\.([A-Za-z0-9_-]{43})")
 
