@@ -255,13 +255,35 @@ def test_dashboard(
     assert sum(p["y"] for p in shown) == 42
     browser.screenshot(output / "dashboard-usage.png")
     assert audit(browser) == []
-    # AND each list opens from its tab with the keyboard: customers, then the event log
-    for tab, expect in (("customers", "Jenny Rosen"), ("events", "customer.created")):
+    # AND every list opens from its tab with the keyboard, without an error
+    expected = {
+        "customers": "Jenny Rosen",
+        "meters": "api_calls",
+        "subscriptions": world["jenny"],
+        "invoices": world["max"],
+        "alerts": "No alerts yet.",
+        "deliveries": "No webhook deliveries yet.",
+        "events": "customer.created",
+    }
+    # the revenue recognition tab (branch revrec) is there exactly when its route answers
+    revenue = requests.get(
+        f"{local_server.url}/v1/tally/revenue_recognition",
+        params={"interval_start": 1735689600, "interval_end": 1738368000},
+        headers={"Authorization": f"Bearer {acct.key}"},
+        timeout=30,
+    )
+    has_revenue = browser.js("return !!document.getElementById('tab-revenue')")
+    assert has_revenue == (revenue.status_code == 200), revenue.text
+    if has_revenue:
+        expected["revenue"] = "Revenue"
+    for tab, expect in expected.items():
         browser.js(f"document.getElementById('tab-{tab}').focus()")
         browser.keys("enter")
         browser.wait(
-            "return document.querySelector('#list table') && "
-            f"document.getElementById('list').textContent.includes('{expect}')"
+            f"return document.getElementById('tab-{tab}').getAttribute('aria-selected') === 'true' && "
+            f"!document.querySelector('#list [role=status]') && "
+            f"document.getElementById('list').textContent.includes({expect!r})"
         )
-    browser.screenshot(output / "dashboard-events.png")
-    assert audit(browser) == []
+        assert browser.js("return document.getElementById('error').hidden") is True, tab
+        assert audit(browser) == [], tab
+    browser.screenshot(output / "dashboard-lists.png")

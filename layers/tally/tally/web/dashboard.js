@@ -37,7 +37,7 @@
       { label: "ID", value: id }, { label: "Type", value: (e) => e.type }, { label: "Object", value: (e) => e.data?.object?.id },
       { label: "Created", value: (e) => date(e.created, true) }] },
   };
-  // Revenue recognition (branch revrec) adds its table here when its route exists: see `revenueHook`.
+  // Revenue recognition (branch revrec) adds its tab when its route answers: see `revenueHook`.
   const TABS = [["usage", "Usage"], ...Object.entries(LISTS).map(([k, v]) => [k, v.title])];
 
   async function loadDeliveries() {
@@ -64,8 +64,12 @@
     $("list-title").textContent = spec.title;
     $("list").replaceChildren(el("p", { class: "muted", role: "status", text: "Loading…" }));
     try {
-      const rows = spec.load ? await spec.load() : (await api(spec.path, { limit: 100, ...(spec.query || {}) })).data;
-      $("list").replaceChildren(table(spec.title, spec.columns, rows));
+      if (spec.render) {
+        $("list").replaceChildren(await spec.render());
+      } else {
+        const rows = spec.load ? await spec.load() : (await api(spec.path, { limit: 100, ...(spec.query || {}) })).data;
+        $("list").replaceChildren(table(spec.title, spec.columns, rows));
+      }
     } catch (error) {
       $("list").replaceChildren();
       showError(error);
@@ -115,7 +119,7 @@
     $("app").hidden = false;
     $("tabs").replaceChildren(...TABS.map(([k, label]) => el("button", { type: "button", role: "tab", id: `tab-${k}`,
       "data-tab": k, "aria-selected": "false", onclick: () => select(k) }, label)));
-    revenueHook();
+    await revenueHook();
     const [meters, customers] = await Promise.all([api("/v1/billing/meters", { limit: 100 }), api("/v1/customers", { limit: 100 })]);
     $("meter").replaceChildren(...meters.data.map((m) => el("option", { value: m.id }, `${m.display_name} (${m.event_name})`)));
     $("customer").replaceChildren(el("option", { value: "" }, "All customers"),
@@ -127,8 +131,34 @@
     document.body.dataset.ready = "true";
   }
 
-  /** Hook for revenue recognition (branch revrec): adds its tab once its report route answers. */
-  function revenueHook() {}
+  /** Revenue recognition (issue 16 point 5, branch revrec): a tab with its journal as a table,
+      added only when `GET /v1/tally/revenue_recognition` answers (404 before that branch). */
+  const REVENUE = "/v1/tally/revenue_recognition";
+  function monthStart(offset) {
+    const now = new Date();
+    return Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + offset, 1) / 1000;
+  }
+  async function revenueReport() {
+    const report = await api(REVENUE, { interval_start: monthStart(-11), interval_end: monthStart(1) });
+    if (!report.data.length) return el("p", { class: "muted", text: "No revenue recognized in the last 12 months." });
+    return el("div", {}, report.data.map((cur) => el("div", {},
+      el("h3", { text: `Revenue recognition (${cur.currency.toUpperCase()}), net per month` }),
+      table(`Revenue recognition ${cur.currency}`, [
+        { label: "Account", value: (a) => a.account },
+        ...report.accounting_periods.map((p, i) => ({ label: p, num: true, value: (a) => money(a.periods[i].net, cur.currency) })),
+        { label: "Total", num: true, value: (a) => money(a.net, cur.currency) },
+      ], cur.accounts))));
+  }
+  async function revenueHook() {
+    try {
+      await api(REVENUE, { interval_start: monthStart(0), interval_end: monthStart(1) });
+    } catch (_) {
+      return; // not served here (yet): no tab
+    }
+    LISTS.revenue = { title: "Revenue recognition", render: revenueReport };
+    $("tabs").append(el("button", { type: "button", role: "tab", id: "tab-revenue", "data-tab": "revenue",
+      "aria-selected": "false", onclick: () => select("revenue") }, "Revenue recognition"));
+  }
 
   $("signin").addEventListener("submit", async (event) => {
     event.preventDefault();

@@ -51,7 +51,7 @@
     if (!usage.length) { box.append(el("p", { class: "muted", text: "No metered usage on your plan." })); return; }
     usage.forEach((u, i) => {
       const name = u.display_name || u.event_name;
-      const canvas = el("canvas", { id: `chart-${u.meter}`, role: "img", "data-meter": u.meter,
+      const canvas = el("canvas", { id: `chart-${i}`, role: "img", "data-meter": u.meter,
         "aria-label": `${name}: ${number(u.total)} used from ${date(u.period_start)} to ${date(u.now, true)}; projected ${number(u.projected)} by ${date(u.period_end)}.` });
       const fig = el("div", { class: "meter", "data-meter": u.meter },
         el("h3", { id: `meter-${i}`, text: name }),
