@@ -221,3 +221,56 @@ def test_projection_rules() -> None:
     assert project(Formula.LAST, 7, 0, 1, 31) == 7
     assert project(Formula.SUM, 5, 0, 0, 31) == 5 and project(Formula.SUM, 5, 0, 31, 31) == 5
     assert PortalSession  # the record a token carries
+
+
+def test_the_credits_section_reads_the_credit_grants_api_when_it_exists(
+    api: support.Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the credit grants routes in the API's table (issue 13's, stood in for here)
+    from tally.api import portal
+    from tally.api.routing import Route
+
+    asked: list[tuple[str, str, dict[str, Any]]] = []
+    grant = {
+        "id": "credgr_1",
+        "object": "billing.credit_grant",
+        "name": "Welcome",
+        "amount": {"type": "monetary", "monetary": {"currency": "usd", "value": 1000}},
+    }
+
+    def grants(request: Any) -> dict[str, Any]:
+        asked.append((request.route_key, request.account, request.data))
+        return {"object": "list", "data": [grant], "has_more": False, "url": "/v1/billing/credit_grants"}
+
+    def summary(request: Any) -> dict[str, Any]:
+        asked.append((request.route_key, request.account, request.data))
+        return {
+            "object": "billing.credit_balance_summary",
+            "customer": request.data["customer"],
+            "balances": [],
+        }
+
+    table = {
+        portal.CREDIT_GRANTS: Route(portal.CREDIT_GRANTS, grants),
+        portal.CREDIT_BALANCE: Route(portal.CREDIT_BALANCE, summary),
+    }
+    monkeypatch.setattr(portal, "_table", table)
+    customer = ok(api.post("/v1/customers", {"name": "Credits"}))["id"]
+    token = token_of(ok(api.post("/v1/billing_portal/sessions", {"customer": customer})))
+    # WHEN the portal asks for credits with a link's token
+    credits = ok(portal_get(api, "/portal/api/credits", token))
+    # THEN it answers what those routes answer, for the link's account and customer only
+    assert credits["available"] is True and credits["grants"]["data"] == [grant]
+    assert credits["balance_summary"]["customer"] == customer
+    scope = {"type": "applicability_scope", "applicability_scope": {"price_type": "metered"}}
+    assert asked == [
+        (portal.CREDIT_GRANTS, api.account.id, {"customer": customer, "limit": "100"}),
+        (portal.CREDIT_BALANCE, api.account.id, {"customer": customer, "filter": scope}),
+    ]
+
+    # AND a credits route that refuses hides the section rather than failing the page
+    def refuses(request: Any) -> dict[str, Any]:
+        raise portal.StripeError("nope")
+
+    monkeypatch.setattr(portal, "_table", {portal.CREDIT_GRANTS: Route(portal.CREDIT_GRANTS, refuses)})
+    assert ok(portal_get(api, "/portal/api/credits", token))["available"] is False
