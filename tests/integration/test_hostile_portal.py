@@ -55,6 +55,8 @@ def customer(api: support.Api) -> str:
         ({"customer": "{c}", "return_url": "https://"}, "return_url", None),
         ({"customer": "{c}", "return_url": "https://example.com/a b"}, "return_url", None),
         ({"customer": "{c}", "return_url": "https://example.com/\nx"}, "return_url", None),
+        ({"customer": "{c}", "return_url": "https://example.com/" + "é" * 1000}, "return_url", None),
+        ({"customer": "{c}", "return_url": "https://example.com/\x7f"}, "return_url", None),
         ({"customer": "{c}", "return_url": "https://example.com/" + "a" * 2100}, "return_url", None),
         ({"customer": "{c}", "locale": "xx-YY"}, "locale", None),
         ({"customer": "{c}", "locale": "<script>"}, "locale", None),

@@ -102,8 +102,12 @@ def check_return_url(url: str) -> None:
     parts = urlsplit(url)
     if len(url) > MAX_RETURN_URL or parts.scheme not in ("http", "https") or not parts.netloc:
         raise invalid("return_url", "return_url must be an absolute http(s) URL of at most 2048 characters.")
-    if any(ch.isspace() or ord(ch) < 32 for ch in url):
-        raise invalid("return_url", "return_url must not contain spaces or control characters.")
+    if not url.isascii() or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        # non-ASCII is percent-encoded in a URL (and keeps the link's token short)
+        raise invalid(
+            "return_url",
+            "return_url must be ASCII (percent-encode the rest), without spaces or control characters.",
+        )
 
 
 def create(
