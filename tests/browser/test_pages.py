@@ -276,8 +276,10 @@ def test_dashboard(
     assert has_revenue == (revenue.status_code == 200), revenue.text
     if has_revenue:
         expected["revenue"] = "Revenue"
+    browser.js("document.getElementById('tab-usage').focus()")
     for tab, expect in expected.items():
-        browser.js(f"document.getElementById('tab-{tab}').focus()")
+        browser.keys("right")  # the arrow key moves to the next tab, Enter opens it
+        assert browser.js("return document.activeElement.id") == f"tab-{tab}"
         browser.keys("enter")
         browser.wait(
             f"return document.getElementById('tab-{tab}').getAttribute('aria-selected') === 'true' && "

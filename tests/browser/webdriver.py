@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C element reference key
-KEYS = {"tab": "\ue004", "enter": "\ue007", "shift": "\ue008", "space": "\ue00d"}
+KEYS = {"tab": "\ue004", "enter": "\ue007", "shift": "\ue008", "space": "\ue00d", "right": "\ue014"}
 INSTALL = "apt-get install chromium chromium-driver (Debian's packages)"
 
 

@@ -118,7 +118,8 @@
     $("signout").hidden = false;
     $("app").hidden = false;
     $("tabs").replaceChildren(...TABS.map(([k, label]) => el("button", { type: "button", role: "tab", id: `tab-${k}`,
-      "data-tab": k, "aria-selected": "false", onclick: () => select(k) }, label)));
+      "data-tab": k, "aria-selected": "false", "aria-controls": k === "usage" ? "usage-panel" : "list-panel",
+      onclick: () => select(k) }, label)));
     await revenueHook();
     const [meters, customers] = await Promise.all([api("/v1/billing/meters", { limit: 100 }), api("/v1/customers", { limit: 100 })]);
     $("meter").replaceChildren(...meters.data.map((m) => el("option", { value: m.id }, `${m.display_name} (${m.event_name})`)));
@@ -157,7 +158,7 @@
     }
     LISTS.revenue = { title: "Revenue recognition", render: revenueReport };
     $("tabs").append(el("button", { type: "button", role: "tab", id: "tab-revenue", "data-tab": "revenue",
-      "aria-selected": "false", onclick: () => select("revenue") }, "Revenue recognition"));
+      "aria-selected": "false", "aria-controls": "list-panel", onclick: () => select("revenue") }, "Revenue recognition"));
   }
 
   $("signin").addEventListener("submit", async (event) => {
@@ -173,5 +174,14 @@
   });
   $("signout").addEventListener("click", () => { sessionStorage.removeItem(KEY); location.reload(); });
   $("usage-form").addEventListener("submit", showUsage);
+  // ARIA tabs: the arrow keys move between tabs (Enter or Space opens one)
+  $("tabs").addEventListener("keydown", (event) => {
+    const tabs = [...$("tabs").children];
+    const at = tabs.indexOf(document.activeElement);
+    const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+    if (at < 0 || !step) return;
+    event.preventDefault();
+    tabs[(at + step + tabs.length) % tabs.length].focus();
+  });
   if (key) start().catch((error) => { sessionStorage.removeItem(KEY); $("signin").hidden = false; $("app").hidden = true; showError(error); });
 })();
