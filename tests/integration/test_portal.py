@@ -274,3 +274,42 @@ def test_the_credits_section_reads_the_credit_grants_api_when_it_exists(
 
     monkeypatch.setattr(portal, "_table", {portal.CREDIT_GRANTS: Route(portal.CREDIT_GRANTS, refuses)})
     assert ok(portal_get(api, "/portal/api/credits", token))["available"] is False
+
+
+def test_an_item_added_mid_period_counts_from_then(api: support.Api, traveller: Any) -> None:
+    # GIVEN the March subscription, and on March 6 a second metered item (2 cents per unit):
+    # 5 units on March 4 (before it was added), 7 on March 8
+    made = setup_customer(api)
+    customer = made["customer"]
+    sub = ok(api.get("/v1/subscriptions", {"customer": customer["id"]}))["data"][0]
+    meter = ok(
+        api.post(
+            "/v1/billing/meters",
+            {"display_name": "Images", "event_name": "images_mid", "default_aggregation": {"formula": "sum"}},
+        )
+    )
+    price = ok(
+        api.post(
+            "/v1/prices",
+            {
+                "currency": "usd",
+                "unit_amount": 2,
+                "product_data": {"name": "Images"},
+                "recurring": {"interval": "month", "usage_type": "metered", "meter": meter["id"]},
+            },
+        )
+    )
+    move(traveller, ts(3, 6))
+    ok(api.post("/v1/subscription_items", {"subscription": sub["id"], "price": price["id"]}))
+    move(traveller, ts(3, 11))
+    use(api, meter, customer, 5, ts(3, 4))
+    use(api, meter, customer, 7, ts(3, 8))
+    token = token_of(ok(api.post("/v1/billing_portal/sessions", {"customer": customer["id"]})))
+    # WHEN the portal shows the period THEN the new item counts from March 6: 7 units, projected
+    # 7 × 26 days / 5 days = 36.4 → 36; and the next invoice bills the same 7 units (14 cents)
+    overview = ok(portal_get(api, "/portal/api/overview", token))
+    (images,) = [u for u in overview["usage"] if u["meter"] == meter["id"]]
+    assert (images["period_start"], images["usage_start"]) == (ts(3, 1), ts(3, 6))
+    assert (images["total"], images["projected"]) == (7, 36)
+    assert [s["aggregated_value"] for s in images["summaries"]] == [0, 0, 7, 0, 0]
+    assert overview["upcoming_invoice"]["amount_due"] == 14

@@ -53,19 +53,25 @@ def _series(
 
 def _usage(account: str, sub: Subscription, customer: str, clock: Clock) -> list[MeterUsage]:
     start, end = current_period(sub, clock)
-    stop = min(max(clock.now, start + 1), end)
     grouping = "hour" if end - start <= HOURLY_UP_TO else "day"
+    prices = prices_of(account, sub, clock)
     out = []
-    for price in prices_of(account, sub, clock).values():
+    for item in sub.items:
+        price = prices[item.price]
         if price.meter is None:
             continue
+        # an item added or switched mid-period counts (and is billed) from then, as its invoice line
+        since = min(max(start, item.usage_since or start), end - 1)
+        stop = min(max(clock.now, since + 1), end)
         meter = meters.retrieve(account, price.meter, clock)
-        points = _series(account, meter, customer, start, stop, grouping, clock)
-        # the period's value as the meter aggregates it: the whole span, not a sum of windows
-        whole = meters.event_summaries(account, meter.id, customer, start, stop, None, Window(limit=1), clock)
+        points = _series(account, meter, customer, since, stop, grouping, clock)
+        # the span's value as the meter aggregates it: the whole span, not a sum of windows
+        whole = meters.event_summaries(account, meter.id, customer, since, stop, None, Window(limit=1), clock)
         total = whole.data[0].value if whole.data else 0
-        projected = project(meter.formula, total, start, clock.now, end)
-        out.append(MeterUsage(meter, sub.id, start, end, clock.now, grouping, points, total, projected))
+        projected = project(meter.formula, total, since, clock.now, end)
+        out.append(
+            MeterUsage(meter, sub.id, start, end, since, clock.now, grouping, points, total, projected)
+        )
     return out
 
 

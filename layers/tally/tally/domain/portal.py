@@ -32,9 +32,10 @@ class MeterUsage:
     subscription: str
     period_start: int
     period_end: int
+    usage_start: int  # the period start, or when the item was added or switched since
     now: int  # the customer's "now": usage is counted up to here
     grouping: str  # "hour" or "day"
-    points: list[EventSummary]  # oldest first, [period_start, now) cut at grouping boundaries
+    points: list[EventSummary]  # oldest first, [usage_start, now) cut at grouping boundaries
     total: int
     projected: int  # to the period's end
 

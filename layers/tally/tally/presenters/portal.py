@@ -36,6 +36,7 @@ def meter_usage(u: MeterUsage) -> dict[str, Any]:
         "subscription": u.subscription,
         "period_start": u.period_start,
         "period_end": u.period_end,
+        "usage_start": u.usage_start,
         "now": u.now,
         "value_grouping_window": u.grouping,
         "summaries": [event_summary(p) for p in u.points],
