@@ -52,7 +52,7 @@
     usage.forEach((u, i) => {
       const name = u.display_name || u.event_name;
       const canvas = el("canvas", { id: `chart-${i}`, role: "img", "data-meter": u.meter,
-        "aria-label": `${name}: ${number(u.total)} used from ${date(u.period_start)} to ${date(u.now, true)}; projected ${number(u.projected)} by ${date(u.period_end)}.` });
+        "aria-label": `${name}: ${number(u.total)} used from ${date(u.usage_start, true)} to ${date(u.now, true)}; projected ${number(u.projected)} by ${date(u.period_end)}.` });
       const fig = el("div", { class: "meter", "data-meter": u.meter },
         el("h3", { id: `meter-${i}`, text: name }),
         el("p", { class: "muted", text: `Period ${date(u.period_start)} – ${date(u.period_end)}` }),
