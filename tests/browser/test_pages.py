@@ -235,7 +235,7 @@ def test_dashboard(
         today,
     )
     browser.keys("enter")
-    browser.wait("return document.body.dataset.chart")
+    browser.wait("return document.body.dataset.chart === '1'")
     # THEN the chart has the points the summaries API returns
     start = calendar.timegm(time.strptime(week_ago, "%Y-%m-%d"))
     end = calendar.timegm(time.strptime(today, "%Y-%m-%d")) + DAY
@@ -255,6 +255,18 @@ def test_dashboard(
     assert sum(p["y"] for p in shown) == 42
     browser.screenshot(output / "dashboard-usage.png")
     assert audit(browser) == []
+    # AND for all customers: one stacked series per customer with usage (Jenny's alone here)
+    browser.js(
+        "document.getElementById('customer').value = '';document.querySelector('#usage-form button').focus();"
+    )
+    browser.keys("enter")
+    browser.wait("return document.body.dataset.chart === '2'")
+    stacked = browser.js(
+        "return Chart.getChart(document.getElementById('usage-chart')).data.datasets"
+        ".map((d) => [d.label, d.data])"
+    )
+    assert [label for label, _ in stacked] == [f"Jenny Rosen ({world['jenny']})"]
+    assert stacked[0][1] == shown
     # AND every list opens from its tab with the keyboard, without an error
     expected = {
         "customers": "Jenny Rosen",

@@ -78,18 +78,27 @@
 
   function day(value) { return Math.floor(Date.parse(`${value}T00:00:00Z`) / 1000); }
 
-  /** Per-window usage of one meter: one customer's summaries, or all customers' added up. */
+  /** Each customer's summaries of one meter over the range (oldest first), as the API answers. */
   async function usage(meter, customers, grouping, start, end) {
-    const per = await Promise.all(customers.map((c) => api(`/v1/billing/meters/${meter}/event_summaries`,
-      { customer: c, start_time: start, end_time: end, value_grouping_window: grouping, limit: 100 })
-      .then((page) => page.data)));
-    const windows = new Map();
-    for (const list of per) for (const s of list) {
-      const w = windows.get(s.start_time) || { start_time: s.start_time, aggregated_value: 0 };
-      w.aggregated_value += s.aggregated_value;
-      windows.set(s.start_time, w);
-    }
-    return [...windows.values()].sort((a, b) => a.start_time - b.start_time);
+    return Promise.all(customers.map(async (c) => {
+      const page = await api(`/v1/billing/meters/${meter}/event_summaries`,
+        { customer: c, start_time: start, end_time: end, value_grouping_window: grouping, limit: 100 });
+      return { customer: c, summaries: page.data.slice().reverse() };
+    }));
+  }
+
+  const PALETTE = ["#0b5cad", "#a45c00", "#1a7f37", "#8250df", "#cf222e", "#1a1a1a"];
+  /** All customers: one stacked bar series per customer with usage in the range. */
+  function stackedChart(canvas, series, grouping) {
+    const tick = (v) => date(v / 1000, grouping === "hour");
+    return new Chart(canvas, {
+      type: "bar",
+      data: { datasets: series.map((s, i) => ({ label: s.label, backgroundColor: PALETTE[i % PALETTE.length],
+        data: s.summaries.map((p) => ({ x: p.start_time * 1000, y: p.aggregated_value })) })) },
+      options: { animation: false, responsive: true, maintainAspectRatio: false,
+        scales: { x: { type: "linear", stacked: true, ticks: { callback: tick, maxRotation: 0 } },
+          y: { stacked: true, beginAtZero: true } } },
+    });
   }
 
   async function showUsage(event) {
@@ -100,16 +109,25 @@
     const grouping = $("grouping").value;
     if (!meter || !(end > start)) { $("usage-note").textContent = "Choose a meter and a range whose end follows its start."; return; }
     if (grouping === "hour" && end - start > 4 * 86400) { $("usage-note").textContent = "Hourly usage covers at most 4 days: narrow the range or group by day."; return; }
-    const customers = $("customer").value ? [$("customer").value] : [...$("customer").options].map((o) => o.value).filter(Boolean);
+    const one = $("customer").value;
+    const options = [...$("customer").options].filter((o) => o.value);
+    const customers = one ? [one] : options.map((o) => o.value);
     try {
-      const points = await usage(meter, customers, grouping, start, end);
-      const total = points.reduce((sum, p) => sum + p.aggregated_value, 0);
-      const who = $("customer").value || `all ${customers.length} customers`;
-      $("usage-note").textContent = `${number(total)} in total for ${who}, ${points.length} ${grouping}s.`;
+      const per = await usage(meter, customers, grouping, start, end);
+      const sum = (list) => list.reduce((acc, p) => acc + p.aggregated_value, 0);
+      const total = per.reduce((acc, c) => acc + sum(c.summaries), 0);
+      const who = one || `all ${customers.length} customers`;
+      $("usage-note").textContent = `${number(total)} in total for ${who}.`;
       $("usage-chart").setAttribute("aria-label", `Usage of ${$("meter").selectedOptions[0].text} per ${grouping} for ${who}: ${number(total)} in total.`);
       if (chart) chart.destroy();
-      chart = usageChart($("usage-chart"), points, { label: `Usage per ${grouping}` });
-      document.body.dataset.chart = "ready";
+      if (one) {
+        chart = usageChart($("usage-chart"), per[0].summaries, { label: `Usage per ${grouping}` });
+      } else {
+        const label = (c) => options.find((o) => o.value === c).textContent;
+        const used = per.filter((c) => sum(c.summaries) > 0).map((c) => ({ label: label(c.customer), summaries: c.summaries }));
+        chart = stackedChart($("usage-chart"), used, grouping);
+      }
+      document.body.dataset.chart = String(Number(document.body.dataset.chart || 0) + 1);
     } catch (error) { showError(error); }
   }
 
