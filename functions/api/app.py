@@ -9,14 +9,20 @@ from tally.api import (
     alerts,
     balance_transactions,
     billing_portal,
+    billable_items,
+    cadences,
     customers,
     events,
+    intents,
     invoices,
+    license_fees,
     meters,
     notification_subscriptions,
     portal,
     prices,
+    pricing_plans,
     products,
+    rate_cards,
     search,
     static,
     subscription_items,
@@ -47,6 +53,12 @@ ROUTES = merge(
     # branch portal: the customer portal's session route and data routes (pages: `static`)
     billing_portal.routes,
     portal.routes,
+    billable_items.routes,
+    rate_cards.routes,
+    license_fees.routes,
+    pricing_plans.routes,
+    cadences.routes,
+    intents.routes,
 )
 portal.bind(ROUTES)  # the portal's credits section reads the credit grants routes when they exist
 

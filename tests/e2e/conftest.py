@@ -13,7 +13,7 @@ import pytest
 import stripe
 import support
 
-E2E_ACCOUNTS = 65  # branch portal: +1 (test_portal_sdk.py)
+E2E_ACCOUNTS = 67  # branch portal: +1 (test_portal_sdk.py)
 
 
 @pytest.fixture(scope="session")
