@@ -23,6 +23,7 @@ from tally.api import (
     pricing_plans,
     products,
     rate_cards,
+    reporting,
     search,
     static,
     subscription_items,
@@ -43,6 +44,7 @@ ROUTES = merge(
     subscription_items.routes,
     invoices.routes,
     events.routes,
+    reporting.routes,  # branch revrec: revenue recognition
     search.routes,
     test_clocks.routes,
     notification_subscriptions.routes,

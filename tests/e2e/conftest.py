@@ -13,7 +13,7 @@ import pytest
 import stripe
 import support
 
-E2E_ACCOUNTS = 67  # branch portal: +1 (test_portal_sdk.py)
+E2E_ACCOUNTS = 68  # +1 revrec (test_revenue_recognition_sdk.py), +1 branch portal (test_portal_sdk.py)
 
 
 @pytest.fixture(scope="session")

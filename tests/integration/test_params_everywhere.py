@@ -295,6 +295,25 @@ VALID: dict[str, Req] = {
     # account settings
     "GET /v1/tally/account_settings": Req("/v1/tally/account_settings"),
     "POST /v1/tally/account_settings": Req("/v1/tally/account_settings", {"invoice_grace_period": 7200}),
+    # revenue recognition (branch revrec, issue 16 point 5)
+    "POST /v1/reporting/report_runs": Req(
+        "/v1/reporting/report_runs",
+        {
+            "report_type": "revenue_recognition.debit_credit_summary.1",
+            "parameters": {"interval_start": 1735689600, "interval_end": 1738368000},
+        },
+    ),
+    "GET /v1/reporting/report_runs": Req("/v1/reporting/report_runs"),
+    "GET /v1/reporting/report_runs/{id}": Req("/v1/reporting/report_runs/{report_run}"),
+    "GET /v1/files/{id}": Req("/v1/files/{report_file}"),
+    "GET /v1/files/{id}/contents": Req("/v1/files/{report_file}/contents"),
+    "GET /v1/tally/revenue_recognition": Req(
+        "/v1/tally/revenue_recognition", {"interval_start": 1735689600, "interval_end": 1738368000}
+    ),
+    "GET /v1/reporting/report_types": Req("/v1/reporting/report_types"),
+    "GET /v1/reporting/report_types/{id}": Req(
+        "/v1/reporting/report_types/revenue_recognition.debit_credit_summary.1"
+    ),
     # webhook endpoints
     "POST /v1/webhook_endpoints": Req(
         "/v1/webhook_endpoints", {"url": "https://hooks.example.com/walk", "enabled_events": ["*"]}
@@ -452,6 +471,19 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
         "latest_invoice"
     ],
     "draft_invoice": _draft_invoice,
+    # revenue recognition (branch revrec): January 2025's report run and its file
+    "report_run": lambda api, get: _ok(
+        api.post(
+            "/v1/reporting/report_runs",
+            {
+                "report_type": "revenue_recognition.debit_credit_summary.1",
+                "parameters": {"interval_start": 1735689600, "interval_end": 1738368000},
+            },
+        )
+    )["id"],
+    "report_file": lambda api, get: _ok(api.get(f"/v1/reporting/report_runs/{get('report_run')}"))["result"][
+        "id"
+    ],
     "other_price": lambda api, get: _ok(
         api.post(
             "/v1/prices",
