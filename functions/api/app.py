@@ -11,6 +11,8 @@ from tally.api import (
     billing_portal,
     billable_items,
     cadences,
+    credit_balances,
+    credit_grants,
     customers,
     events,
     intents,
@@ -55,6 +57,8 @@ ROUTES = merge(
     # branch portal: the customer portal's session route and data routes (pages: `static`)
     billing_portal.routes,
     portal.routes,
+    credit_grants.routes,  # grants: billing credits
+    credit_balances.routes,
     billable_items.routes,
     rate_cards.routes,
     license_fees.routes,

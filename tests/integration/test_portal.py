@@ -163,11 +163,12 @@ def test_session_is_stripes_object_and_its_link_opens_the_customers_figures(
     # AND the next invoice's preview: 40 units × 2 cents
     upcoming = overview["upcoming_invoice"]
     assert (upcoming["customer"], upcoming["amount_due"], upcoming["currency"]) == (customer["id"], 80, "usd")
-    # AND no credits API yet on this branch: the section is unavailable
-    assert ok(portal_get(api, "/portal/api/credits", token)) == {
-        "object": "tally.portal_credits",
-        "available": False,
-    }
+    # AND the credits API (issue 13) answers for this customer: no grants, a zero balance
+    credits = ok(portal_get(api, "/portal/api/credits", token))
+    assert (credits["object"], credits["available"]) == ("tally.portal_credits", True)
+    assert credits["grants"]["object"] == "list" and credits["grants"]["data"] == []
+    assert credits["balance_summary"]["object"] == "billing.credit_balance_summary"
+    assert credits["balance_summary"]["customer"] == customer["id"]
 
 
 def test_invoices_are_the_customers_only(api: support.Api, traveller: Any) -> None:
