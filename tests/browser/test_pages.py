@@ -2,8 +2,8 @@
 
 Data (one account): Jenny, on a metered price of 2 cents per call whose current period began
 3 days ago (`backdate_start_date` with a billing cycle anchor 4 days ahead), with 30 calls 2 days
-ago, 10 a day ago and 2 an hour ago: 42 so far, 84 cents on the next invoice. Max, another
-customer of the same account, has his own creation invoice.
+ago, 10 a day ago and 2 an hour ago: 42 so far, 84 cents on the next invoice, and a 10.00
+promotional credit grant. Max, another customer of the same account, has his own creation invoice.
 """
 
 from __future__ import annotations
@@ -94,6 +94,20 @@ def world(local_server: support.LocalServer) -> dict[str, Any]:
                 "payload[value]": value,
             },
         )
+    # a 10.00 promotional credit grant for Jenny (previews show no credits: the next invoice stays 0.84)
+    acct.call(
+        "POST",
+        "/v1/billing/credit_grants",
+        {
+            "customer": jenny,
+            "name": "Welcome credit",
+            "category": "promotional",
+            "amount[type]": "monetary",
+            "amount[monetary][currency]": "usd",
+            "amount[monetary][value]": 1000,
+            "applicability_config[scope][price_type]": "metered",
+        },
+    )
     theirs = acct.call("GET", "/v1/invoices", {"customer": max_})["data"]
     return {"acct": acct, "meter": meter, "jenny": jenny, "max": max_, "max_invoice": theirs[0]["id"]}
 
@@ -142,6 +156,10 @@ def test_portal(
         browser.js("return document.querySelector('#upcoming [data-testid=amount-due]').textContent")
         == "$0.84"
     )
+    # AND the credits section shows the grant and the balance the credits API answers
+    assert browser.js("return document.getElementById('credits-section').hidden") is False
+    credits = browser.js("return document.getElementById('credits').textContent")
+    assert "Welcome credit" in credits and "$10.00" in credits, credits
     # AND the token left the address bar (kept in this tab's sessionStorage only)
     assert "session=" not in browser.url and browser.js("return localStorage.length") == 0
     # AND the chart has exactly the points the API returned
