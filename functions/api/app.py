@@ -16,6 +16,7 @@ from tally.api import (
     customers,
     events,
     intents,
+    invoice_items,
     invoices,
     license_fees,
     meters,
@@ -31,6 +32,7 @@ from tally.api import (
     subscription_items,
     subscriptions,
     test_clocks,
+    top_up_rules,
     webhook_endpoints,
 )
 from tally.api.http import handle
@@ -59,12 +61,14 @@ ROUTES = merge(
     portal.routes,
     credit_grants.routes,  # grants: billing credits
     credit_balances.routes,
+    top_up_rules.routes,  # topups: automatic credit top-ups
     billable_items.routes,
     rate_cards.routes,
     license_fees.routes,
     pricing_plans.routes,
     cadences.routes,
     intents.routes,
+    invoice_items.routes,  # oneoff (issue 13 point 5)
 )
 portal.bind(ROUTES)  # the portal's credits section reads the credit grants routes when they exist
 
