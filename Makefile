@@ -28,8 +28,9 @@ $(VENV)/.installed-%: $(DEPS) | $(BIN)/python
 		test|lint) touch $(call STAMP,local) ;; \
 	esac
 
+# State is kept in .tally/ between runs; `make run FRESH=1` starts empty (README: Run it locally).
 run: $(call STAMP,local)
-	@$(BIN)/python -m tally_local
+	@$(BIN)/python -m tally_local $(if $(filter-out 0,$(FRESH)),--fresh)
 
 test: $(call STAMP,test)
 	@$(BIN)/python -m pytest
