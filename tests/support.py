@@ -552,7 +552,12 @@ class LocalServer:
 
     @classmethod
     def start(
-        cls, keys: list[str], timeout: float = 30.0, *, state_dir: Path | None = None, args: tuple[str, ...] = ()
+        cls,
+        keys: list[str],
+        timeout: float = 30.0,
+        *,
+        state_dir: Path | None = None,
+        args: tuple[str, ...] = (),
     ) -> LocalServer:
         env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "TALLY_API_KEY")}
         # TALLY_PORT=0: the gateway binds a free port and prints it, so no port can be taken meanwhile.

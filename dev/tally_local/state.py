@@ -136,7 +136,9 @@ class StateFile:
         buffer = io.BytesIO()
         buffer.write(_header())
         with self.lock:
-            _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump({"backends": _backends(), "extras": extras})
+            _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(
+                {"backends": _backends(), "extras": extras}
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         with open(temporary, "wb") as out:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import boto3
 import pytest
@@ -20,7 +21,7 @@ MAX_IDLE_SHARE = 0.05
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process and its children so far (Linux /proc)."""
-    fields = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     ticks = sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
     return ticks / os.sysconf("SC_CLK_TCK")
 
@@ -47,7 +48,9 @@ def test_an_idle_stack_uses_little_cpu_and_wakes_at_once_for_work(tmp_path):
         assert http.post(advance, data={"frozen_time": 1_700_003_600}).status_code == 200
         status = ""
         while time.monotonic() - started < 10 and status != "ready":
-            status = http.get(f"{server.url}/v1/test_helpers/test_clocks/{clock.json()['id']}").json()["status"]
+            status = http.get(f"{server.url}/v1/test_helpers/test_clocks/{clock.json()['id']}").json()[
+                "status"
+            ]
             time.sleep(0.02)
         assert status == "ready"
         assert time.monotonic() - started < 1.0, f"ready after {time.monotonic() - started:.2f} s"
