@@ -32,8 +32,11 @@ $(VENV)/.installed-%: $(DEPS) | $(BIN)/python
 run: $(call STAMP,local)
 	@$(BIN)/python -m tally_local $(if $(filter-out 0,$(FRESH)),--fresh)
 
+# One worker per core (pytest-xdist; WORKERS=1 for one process). Each worker has its own moto,
+# local server and accounts; a test file stays on one worker (loadfile), in its order.
+WORKERS ?= auto
 test: $(call STAMP,test)
-	@$(BIN)/python -m pytest
+	@$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile
 
 lint: $(call STAMP,lint)
 	@$(BIN)/ruff check .
