@@ -37,7 +37,7 @@ ASSUMPTIONS = {
     "webhook_endpoints": 1,  # each event delivered to one endpoint (SQS send/receive/delete + POST)
     "kms_requests_per_publish": 1,  # upper bound: SNS asks KMS for a data key per publish
     "sqs_idle_receives_per_queue_month": 650_000,  # Lambda's SQS pollers long-poll (20 s) all month
-    "schedule_ms_per_firing": 100,  # ClosePeriodsFunction at zero traffic (README: What it costs doing nothing)
+    "schedule_ms_per_firing": 100,  # ClosePeriodsFunction at zero traffic (README: doing nothing)
     "firings_per_month": 43_200,  # rate(1 minute), 30 days
     "aggregation_invocations_per_event": 0.01,  # an asynchronous step per 100 events, if any
 }
