@@ -24,6 +24,9 @@ from tally_local.gateway import LambdaContext, load_handler
 from tally_local.template import QueueTrigger, Schedule, Template
 
 Handler = Callable[[dict, Any], Any]
+# Between two polls of a queue while work keeps ringing (Lambda's SQS pollers, with the template's
+# 1-s batching window, are not faster); the stream's pollers use wake.IDLE_MIN_S.
+QUEUE_POLL_GAP_S = 0.1
 
 
 def scheduled_event(schedule: Schedule, at: float, arn: str) -> dict[str, Any]:
@@ -116,7 +119,7 @@ class Poller(threading.Thread):
         return len(got)
 
     def run(self) -> None:
-        backoff = wake.Backoff()
+        backoff = wake.Backoff(low=QUEUE_POLL_GAP_S)
         while not self.stop_event.is_set():
             seen = wake.BELL.rings
             try:

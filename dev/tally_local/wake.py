@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 
-IDLE_MIN_S = 0.05  # the first waits after work: a burst of requests keeps pollers this close
+IDLE_MIN_S = 0.05  # the first wait after work, and the least time between two polls
 IDLE_MAX_S = 30.0  # the longest an idle poller sleeps without a ring (a safety net, not a delay)
 
 
@@ -59,14 +59,18 @@ class Backoff:
 
 def idle(bell: Bell, seen: int, backoff: Backoff, stop: threading.Event, due: float | None = None) -> None:
     """One idle wait of a poller: the backoff's next wait, cut short by a ring (which resets the
-    backoff), by `stop`, or by `due` (a `time.time()` at which work is known to become visible)."""
+    backoff), by `stop`, or by `due` (a `time.time()` at which work is known to become visible).
+    A ring still leaves `backoff.low` between two polls: under steady traffic every request rings,
+    and a poller must not turn each into a poll of moto (which serves one request at a time)."""
     timeout = backoff.next()
     if due is not None:
         timeout = min(timeout, max(0.0, due - time.time()) + 0.01)
     if stop.is_set():
         return
+    started = time.monotonic()
     if bell.wait(seen, timeout):
         backoff.reset()
+        stop.wait(max(0.0, backoff.low - (time.monotonic() - started)))
 
 
 # The process's bell: the local stack's pollers wait on it; moto and the gateway ring it.
