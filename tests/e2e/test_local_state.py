@@ -152,3 +152,30 @@ def test_an_unreadable_state_file_is_a_clear_message_not_a_crash(tmp_path, conte
     assert said in result.stderr and "make run FRESH=1" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert (tmp_path / "state.pickle").read_bytes() == content
+
+
+def test_a_crash_while_saving_leaves_the_last_good_state(tmp_path, monkeypatch):
+    # GIVEN a saved state (the one write of a snapshot: a temporary file, fsync, rename)
+    import threading
+
+    from tally_local import state
+
+    saved = state.StateFile(tmp_path / "state.pickle", threading.RLock())
+    saved.save({"stream_checkpoints": {"a": "1"}})
+    good = saved.path.read_bytes()
+
+    # WHEN the process dies while writing the next one (crash point 1) or before renaming it (2)
+    def dies(*_args, **_kwargs):
+        raise OSError("killed")
+
+    for crash_point in ("os.fsync", "os.replace"):
+        with monkeypatch.context() as patch:
+            patch.setattr(crash_point, dies)
+            with pytest.raises(OSError):
+                saved.save({"stream_checkpoints": {"a": "2"}})
+        # THEN the file is the last good one, and it loads
+        assert saved.path.read_bytes() == good
+        assert saved.load() == {"stream_checkpoints": {"a": "1"}}
+    # AND the next save (the retry) replaces it
+    saved.save({"stream_checkpoints": {"a": "2"}})
+    assert saved.load() == {"stream_checkpoints": {"a": "2"}}
