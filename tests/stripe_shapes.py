@@ -46,6 +46,11 @@ def roots() -> dict[str, type[StripeObject]]:
     return {
         "customer": stripe.Customer,
         "customer_balance_transaction": stripe.CustomerBalanceTransaction,
+        # revenue recognition (branch revrec): checked against the SDK's types only (the Node
+        # SDK's required/nullable flags for these two are not in stripe-fields.json yet)
+        "reporting.report_run": stripe.reporting.ReportRun,
+        "reporting.report_type": stripe.reporting.ReportType,
+        "file": stripe.File,
         "product": stripe.Product,
         "price": stripe.Price,
         "plan": stripe.Plan,

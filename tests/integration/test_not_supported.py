@@ -318,8 +318,8 @@ ENTRIES: list[Entry] = [
         {"recurring": {"usage_type": "metered", "meter": "{meter}", "aggregate_usage": "sum"}},
         "recurring[aggregate_usage]",
     ),
-    url("POST /v2/billing/pricing_plans", display_name="Pro"),
-    url("POST /v2/billing/rate_cards", display_name="Tokens"),
+    url("POST /v2/billing/custom_pricing_units", display_name="Tokens"),
+    url("POST /v2/billing/one_time_items", display_name="Setup"),
     # -- accepted and ignored ----------------------------------------------------------------------
     ignored(
         "`Stripe-Account` header",

@@ -46,6 +46,44 @@ ALERT = {
 }
 EVENT = {"event_name": EVENT_NAME, "payload": {"stripe_customer_id": "{customer}", "value": "5"}}
 CANCEL = {"event_name": EVENT_NAME, "type": "cancel", "cancel": {"identifier": "{event}"}}
+LICENSE_FEE = {
+    "currency": "usd",
+    "display_name": "Fee",
+    "licensed_item": "{licensed_item}",
+    "service_interval": "month",
+    "service_interval_count": 1,
+    "tax_behavior": "exclusive",
+    "unit_amount": "2000",
+}
+SERVICE_ACTION = {
+    "service_interval": "month",
+    "service_interval_count": 1,
+    "type": "credit_grant",
+    "credit_grant": {
+        "name": "Monthly",
+        "amount": {"type": "monetary", "monetary": {"currency": "usd", "value": 500}},
+        "applicability_config": {"scope": {"price_type": "metered"}},
+        "expiry_config": {"type": "end_of_service_period"},
+    },
+}
+PLAN = {"currency": "usd", "display_name": "Pro", "tax_behavior": "exclusive"}
+INTENT = {
+    "currency": "usd",
+    "cadence": "{cadence}",
+    "actions": [
+        {
+            "type": "subscribe",
+            "subscribe": {"pricing_plan_subscription_details": {"pricing_plan": "{live_plan}"}},
+        }
+    ],
+}
+RATE_CARD = {
+    "currency": "usd",
+    "display_name": "Rates",
+    "service_interval": "month",
+    "service_interval_count": 1,
+    "tax_behavior": "exclusive",
+}
 
 VALID: dict[str, Req] = {
     # customers
@@ -89,6 +127,112 @@ VALID: dict[str, Req] = {
     "POST /v2/billing/meter_event_session": Req("/v2/billing/meter_event_session"),
     "POST /v2/billing/meter_events": Req("/v2/billing/meter_events", {**EVENT}, ("meter",)),
     "POST /v2/billing/meter_event_adjustments": Req("/v2/billing/meter_event_adjustments", {**CANCEL}),
+    # v2 catalog (branch catalog)
+    "POST /v2/billing/metered_items": Req(
+        "/v2/billing/metered_items", {"display_name": "M", "meter": "{meter}"}
+    ),
+    "GET /v2/billing/metered_items": Req("/v2/billing/metered_items"),
+    "GET /v2/billing/metered_items/{id}": Req("/v2/billing/metered_items/{metered_item}"),
+    "POST /v2/billing/metered_items/{id}": Req(
+        "/v2/billing/metered_items/{metered_item}", {"display_name": "N"}
+    ),
+    "POST /v2/billing/licensed_items": Req("/v2/billing/licensed_items", {"display_name": "Seats"}),
+    "GET /v2/billing/licensed_items": Req("/v2/billing/licensed_items"),
+    "GET /v2/billing/licensed_items/{id}": Req("/v2/billing/licensed_items/{licensed_item}"),
+    "POST /v2/billing/licensed_items/{id}": Req(
+        "/v2/billing/licensed_items/{licensed_item}", {"unit_label": "seat"}
+    ),
+    "POST /v2/billing/rate_cards": Req("/v2/billing/rate_cards", RATE_CARD),
+    "GET /v2/billing/rate_cards": Req("/v2/billing/rate_cards"),
+    "GET /v2/billing/rate_cards/{id}": Req("/v2/billing/rate_cards/{rate_card}"),
+    "POST /v2/billing/rate_cards/{id}": Req("/v2/billing/rate_cards/{rate_card}", {"display_name": "R"}),
+    "POST /v2/billing/rate_cards/{id}/modify_rates": Req(
+        "/v2/billing/rate_cards/{rate_card}/modify_rates",
+        {"rates_to_create": [{"metered_item": "{metered_item}", "unit_amount": "1"}]},
+    ),
+    "GET /v2/billing/rate_cards/{id}/versions": Req("/v2/billing/rate_cards/{rate_card}/versions"),
+    "GET /v2/billing/rate_cards/{id}/versions/{version_id}": Req(
+        "/v2/billing/rate_cards/{rate_card}/versions/{rate_card_version}"
+    ),
+    "GET /v2/billing/rate_cards/{id}/rates": Req("/v2/billing/rate_cards/{rate_card}/rates"),
+    "POST /v2/billing/rate_cards/{id}/rates": Req(
+        "/v2/billing/rate_cards/{rate_card}/rates", {"metered_item": "{metered_item}", "unit_amount": "2"}
+    ),
+    "GET /v2/billing/rate_cards/{id}/rates/{rate_id}": Req("/v2/billing/rate_cards/{rate_card}/rates/{rate}"),
+    "DELETE /v2/billing/rate_cards/{id}/rates/{rate_id}": Req(
+        "/v2/billing/rate_cards/{rate_card}/rates/{rate}"
+    ),
+    "POST /v2/billing/license_fees": Req("/v2/billing/license_fees", {**LICENSE_FEE}),
+    "GET /v2/billing/license_fees": Req("/v2/billing/license_fees"),
+    "GET /v2/billing/license_fees/{id}": Req("/v2/billing/license_fees/{license_fee}"),
+    "POST /v2/billing/license_fees/{id}": Req("/v2/billing/license_fees/{license_fee}", {"unit_amount": "7"}),
+    "GET /v2/billing/license_fees/{id}/versions": Req("/v2/billing/license_fees/{license_fee}/versions"),
+    "GET /v2/billing/license_fees/{id}/versions/{version_id}": Req(
+        "/v2/billing/license_fees/{license_fee}/versions/{license_fee_version}"
+    ),
+    "POST /v2/billing/service_actions": Req("/v2/billing/service_actions", SERVICE_ACTION),
+    "GET /v2/billing/service_actions/{id}": Req("/v2/billing/service_actions/{service_action}"),
+    "POST /v2/billing/service_actions/{id}": Req(
+        "/v2/billing/service_actions/{service_action}", {"credit_grant": {"name": "Renamed"}}
+    ),
+    "POST /v2/billing/pricing_plans": Req("/v2/billing/pricing_plans", PLAN),
+    "GET /v2/billing/pricing_plans": Req("/v2/billing/pricing_plans"),
+    "GET /v2/billing/pricing_plans/{id}": Req("/v2/billing/pricing_plans/{pricing_plan}"),
+    "POST /v2/billing/pricing_plans/{id}": Req(
+        "/v2/billing/pricing_plans/{pricing_plan}", {"display_name": "P"}
+    ),
+    "GET /v2/billing/pricing_plans/{id}/versions": Req("/v2/billing/pricing_plans/{pricing_plan}/versions"),
+    "GET /v2/billing/pricing_plans/{id}/versions/{version_id}": Req(
+        "/v2/billing/pricing_plans/{pricing_plan}/versions/{pricing_plan_version}"
+    ),
+    "GET /v2/billing/pricing_plans/{id}/components": Req(
+        "/v2/billing/pricing_plans/{pricing_plan}/components"
+    ),
+    "POST /v2/billing/pricing_plans/{id}/components": Req(
+        "/v2/billing/pricing_plans/{pricing_plan}/components",
+        {"type": "license_fee", "license_fee": {"id": "{license_fee}"}},
+    ),
+    "GET /v2/billing/pricing_plans/{id}/components/{component_id}": Req(
+        "/v2/billing/pricing_plans/{pricing_plan}/components/{component}"
+    ),
+    "POST /v2/billing/pricing_plans/{id}/components/{component_id}": Req(
+        "/v2/billing/pricing_plans/{pricing_plan}/components/{component}", {"lookup_key": "c"}
+    ),
+    "DELETE /v2/billing/pricing_plans/{id}/components/{component_id}": Req(
+        "/v2/billing/pricing_plans/{pricing_plan}/components/{component}"
+    ),
+    "POST /v2/billing/profiles": Req("/v2/billing/profiles", {"customer": "{customer}"}),
+    "GET /v2/billing/profiles": Req("/v2/billing/profiles"),
+    "GET /v2/billing/profiles/{id}": Req("/v2/billing/profiles/{billing_profile}"),
+    "POST /v2/billing/profiles/{id}": Req("/v2/billing/profiles/{billing_profile}", {"display_name": "P"}),
+    "POST /v2/billing/cadences": Req(
+        "/v2/billing/cadences",
+        {"billing_cycle": {"type": "month"}, "payer": {"billing_profile": "{billing_profile}"}},
+    ),
+    "GET /v2/billing/cadences": Req("/v2/billing/cadences"),
+    "GET /v2/billing/cadences/{id}": Req("/v2/billing/cadences/{cadence}"),
+    "POST /v2/billing/cadences/{id}": Req("/v2/billing/cadences/{cadence}", {"lookup_key": "c1"}),
+    "POST /v2/billing/cadences/{id}/cancel": Req("/v2/billing/cadences/{cadence}/cancel"),
+    "POST /v2/billing/intents": Req("/v2/billing/intents", INTENT),
+    "GET /v2/billing/intents": Req("/v2/billing/intents"),
+    "GET /v2/billing/intents/{id}": Req("/v2/billing/intents/{intent}"),
+    "POST /v2/billing/intents/{id}/reserve": Req("/v2/billing/intents/{intent}/reserve"),
+    "POST /v2/billing/intents/{id}/release_reservation": Req(
+        "/v2/billing/intents/{reserved_intent}/release_reservation"
+    ),
+    "POST /v2/billing/intents/{id}/commit": Req("/v2/billing/intents/{reserved_intent}/commit"),
+    "POST /v2/billing/intents/{id}/cancel": Req("/v2/billing/intents/{intent}/cancel"),
+    "GET /v2/billing/intents/{id}/actions": Req("/v2/billing/intents/{intent}/actions"),
+    "GET /v2/billing/intents/{id}/actions/{action_id}": Req(
+        "/v2/billing/intents/{intent}/actions/{intent_action}"
+    ),
+    "GET /v2/billing/pricing_plan_subscriptions": Req("/v2/billing/pricing_plan_subscriptions"),
+    "GET /v2/billing/pricing_plan_subscriptions/{id}": Req(
+        "/v2/billing/pricing_plan_subscriptions/{plan_subscription}"
+    ),
+    "POST /v2/billing/pricing_plan_subscriptions/{id}": Req(
+        "/v2/billing/pricing_plan_subscriptions/{plan_subscription}", {"metadata": {"a": "b"}}
+    ),
     # alerts
     "POST /v1/billing/alerts": Req("/v1/billing/alerts", ALERT),
     "GET /v1/billing/alerts": Req("/v1/billing/alerts"),
@@ -150,6 +294,25 @@ VALID: dict[str, Req] = {
     # account settings
     "GET /v1/tally/account_settings": Req("/v1/tally/account_settings"),
     "POST /v1/tally/account_settings": Req("/v1/tally/account_settings", {"invoice_grace_period": 7200}),
+    # revenue recognition (branch revrec, issue 16 point 5)
+    "POST /v1/reporting/report_runs": Req(
+        "/v1/reporting/report_runs",
+        {
+            "report_type": "revenue_recognition.debit_credit_summary.1",
+            "parameters": {"interval_start": 1735689600, "interval_end": 1738368000},
+        },
+    ),
+    "GET /v1/reporting/report_runs": Req("/v1/reporting/report_runs"),
+    "GET /v1/reporting/report_runs/{id}": Req("/v1/reporting/report_runs/{report_run}"),
+    "GET /v1/files/{id}": Req("/v1/files/{report_file}"),
+    "GET /v1/files/{id}/contents": Req("/v1/files/{report_file}/contents"),
+    "GET /v1/tally/revenue_recognition": Req(
+        "/v1/tally/revenue_recognition", {"interval_start": 1735689600, "interval_end": 1738368000}
+    ),
+    "GET /v1/reporting/report_types": Req("/v1/reporting/report_types"),
+    "GET /v1/reporting/report_types/{id}": Req(
+        "/v1/reporting/report_types/revenue_recognition.debit_credit_summary.1"
+    ),
     # webhook endpoints
     "POST /v1/webhook_endpoints": Req(
         "/v1/webhook_endpoints", {"url": "https://hooks.example.com/walk", "enabled_events": ["*"]}
@@ -243,6 +406,26 @@ def _event_id(api: support.Api, get: Callable[[str], str]) -> str:
     return _ok(api.get("/v1/events", {"limit": 1}))["data"][0]["id"]
 
 
+def _fill_intent(get: Callable[[str], str]) -> dict[str, Any]:
+    details = {"pricing_plan": get("live_plan")}
+    action = {"type": "subscribe", "subscribe": {"pricing_plan_subscription_details": details}}
+    return {"currency": "usd", "cadence": get("cadence"), "actions": [action]}
+
+
+def _live_plan(api: support.Api, get: Callable[[str], str]) -> str:
+    plan = _ok(api.post("/v2/billing/pricing_plans", json=PLAN))["id"]
+    _ok(api.post(f"/v2/billing/pricing_plans/{plan}", json={"live_version": "latest"}))
+    return plan
+
+
+def _plan_subscription(api: support.Api, get: Callable[[str], str]) -> str:
+    intent = _ok(api.post("/v2/billing/intents", json=_fill_intent(get)))["id"]
+    _ok(api.post(f"/v2/billing/intents/{intent}/reserve", json={}))
+    _ok(api.post(f"/v2/billing/intents/{intent}/commit", json={}))
+    action = _ok(api.get(f"/v2/billing/intents/{intent}/actions"))["data"][0]
+    return action["subscribe"]["pricing_plan_subscription_details"]["pricing_plan_subscription"]
+
+
 SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
     # an address of this account alone (another account's subscription to it would be refused)
     "email": lambda api, get: f"walk-{api.account.id.lower()}@example.com",
@@ -280,6 +463,19 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
         "latest_invoice"
     ],
     "draft_invoice": _draft_invoice,
+    # revenue recognition (branch revrec): January 2025's report run and its file
+    "report_run": lambda api, get: _ok(
+        api.post(
+            "/v1/reporting/report_runs",
+            {
+                "report_type": "revenue_recognition.debit_credit_summary.1",
+                "parameters": {"interval_start": 1735689600, "interval_end": 1738368000},
+            },
+        )
+    )["id"],
+    "report_file": lambda api, get: _ok(api.get(f"/v1/reporting/report_runs/{get('report_run')}"))["result"][
+        "id"
+    ],
     "other_price": lambda api, get: _ok(
         api.post(
             "/v1/prices",
@@ -301,6 +497,59 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
         api.post(f"/v1/customers/{get('customer')}/balance_transactions", {"amount": -500, "currency": "usd"})
     )["id"],
     "event_id": _event_id,
+    "live_plan": _live_plan,
+    "intent": lambda api, get: _ok(api.post("/v2/billing/intents", json=_fill_intent(get)))["id"],
+    "reserved_intent": lambda api, get: _ok(
+        api.post(f"/v2/billing/intents/{get('intent')}/reserve", json={})
+    )["id"],
+    "intent_action": lambda api, get: _ok(api.get(f"/v2/billing/intents/{get('intent')}/actions"))["data"][0][
+        "id"
+    ],
+    "plan_subscription": _plan_subscription,
+    "billing_profile": lambda api, get: _ok(
+        api.post("/v2/billing/profiles", json={"customer": get("customer")})
+    )["id"],
+    "cadence": lambda api, get: _ok(
+        api.post(
+            "/v2/billing/cadences",
+            json={"billing_cycle": {"type": "month"}, "payer": {"billing_profile": get("billing_profile")}},
+        )
+    )["id"],
+    "license_fee": lambda api, get: _ok(
+        api.post("/v2/billing/license_fees", json={**LICENSE_FEE, "licensed_item": get("licensed_item")})
+    )["id"],
+    "license_fee_version": lambda api, get: _ok(api.get(f"/v2/billing/license_fees/{get('license_fee')}"))[
+        "live_version"
+    ],
+    "service_action": lambda api, get: _ok(api.post("/v2/billing/service_actions", json=SERVICE_ACTION))[
+        "id"
+    ],
+    "pricing_plan": lambda api, get: _ok(api.post("/v2/billing/pricing_plans", json=PLAN))["id"],
+    "pricing_plan_version": lambda api, get: _ok(
+        api.get(f"/v2/billing/pricing_plans/{get('pricing_plan')}/versions")
+    )["data"][0]["id"],
+    "component": lambda api, get: _ok(
+        api.post(
+            f"/v2/billing/pricing_plans/{get('pricing_plan')}/components",
+            json={"type": "service_action", "service_action": {"id": get("service_action")}},
+        )
+    )["id"],
+    "metered_item": lambda api, get: _ok(
+        api.post("/v2/billing/metered_items", json={"display_name": "Seed", "meter": get("meter")})
+    )["id"],
+    "licensed_item": lambda api, get: _ok(api.post("/v2/billing/licensed_items", json={"display_name": "S"}))[
+        "id"
+    ],
+    "rate_card": lambda api, get: _ok(api.post("/v2/billing/rate_cards", json=RATE_CARD))["id"],
+    "rate_card_version": lambda api, get: _ok(api.get(f"/v2/billing/rate_cards/{get('rate_card')}"))[
+        "live_version"
+    ],
+    "rate": lambda api, get: _ok(
+        api.post(
+            f"/v2/billing/rate_cards/{get('rate_card')}/rates",
+            json={"metered_item": get("metered_item"), "unit_amount": "3"},
+        )
+    )["id"],
     "test_clock": lambda api, get: _ok(api.post(CLOCKS, {"frozen_time": FROZEN}))["id"],
     "webhook_endpoint": lambda api, get: _ok(
         api.post("/v1/webhook_endpoints", {"url": "https://hooks.example.com/seed", "enabled_events": ["*"]})

@@ -133,6 +133,15 @@ def served(api: support.Api) -> dict[str, dict[str, Any]]:
     out["invoice"] = ok(api.post("/v1/invoices/create_preview", {"subscription": sub["id"]}))
     out["canceled_subscription"] = ok(api.delete(f"/v1/subscriptions/{sub['id']}"))
     out["session"] = ok(api.post("/v2/billing/meter_event_session", json={}))
+    # revenue recognition (branch revrec): a report run, its file, the report types
+    interval = {"interval_start": 1735689600, "interval_end": 1738368000}
+    summary = "revenue_recognition.debit_credit_summary.1"
+    out["report_run"] = run = ok(
+        api.post("/v1/reporting/report_runs", {"report_type": summary, "parameters": interval})
+    )
+    out["list report_runs"] = ok(api.get("/v1/reporting/report_runs"))
+    out["file"] = ok(api.get(f"/v1/files/{run['result']['id']}"))
+    out["list report_types"] = ok(api.get("/v1/reporting/report_types"))
     out["alert"] = ok(
         api.post(
             "/v1/billing/alerts",

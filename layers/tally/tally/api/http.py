@@ -57,10 +57,20 @@ def to_json(body: Any) -> str:
     return json.dumps(body, separators=(",", ":"))
 
 
-def response(status: int, body: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RawBody:
+    """A handler's answer that is not a JSON object (a report file's contents): sent as it is."""
+
+    text: str
+    content_type: str
+
+
+def response(
+    status: int, body: str, headers: dict[str, str] | None = None, content_type: str = "application/json"
+) -> dict[str, Any]:
     return {
         "statusCode": status,
-        "headers": {"Content-Type": "application/json", **(headers or {})},
+        "headers": {"Content-Type": content_type, **(headers or {})},
         "body": body,
         "isBase64Encoded": False,
     }
@@ -136,6 +146,8 @@ def _call(route: Route, request: Request) -> dict[str, Any]:
 
         steps = expand.paths(route.key, request.data)  # checked first: a bad path changes nothing
         body = expand.apply(request.account, request.clock, route.handler(request), steps)
+    if isinstance(body, RawBody):  # not JSON: no version rendering (GET only: never idempotent)
+        return {"status": route.status, "body": body.text, "content_type": body.content_type}
     body = versions.render(request.account, request.api_version, request.clock, body)
     # The body is kept as text so an idempotent replay is byte-identical to the first answer.
     return {"status": route.status, "body": to_json(body)}
@@ -197,7 +209,9 @@ def handle(event: dict[str, Any], context: Any, routes: dict[str, Route]) -> dic
                 base_headers["Idempotent-Replayed"] = "true"
         else:
             outcome = _call(route, request)
-        return response(outcome["status"], outcome["body"], base_headers)
+        return response(
+            outcome["status"], outcome["body"], base_headers, outcome.get("content_type", "application/json")
+        )
     except errors.StripeError as exc:
         if exc.status >= 500 or exc.status == 429:
             logger.warning("request failed", extra={"error": exc.message, "status": exc.status})

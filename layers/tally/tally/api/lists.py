@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from tally.api.params import Params
 from tally.domain.listing import Page, Window
@@ -45,3 +47,71 @@ def retrieve_params(request: Any) -> None:
     params = request.params()
     params.expand()
     params.done()
+
+
+# -- v2 lists: `limit` and an opaque `page` token in; `data`, `next_page_url` out ---------------
+
+
+def v2_list_args(params: Params, *, default: int = 20) -> Window:
+    """`limit` (1–100, default 20 as Stripe's v2) and `page`: a token from a `next_page_url`."""
+    limit = params.int("limit", min=1, max=100)
+    token = params.str("page", max_length=400)
+    after = None
+    if token is not None:
+        try:
+            after = base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4)).decode()
+        except (ValueError, UnicodeDecodeError):
+            after = ""
+        if not after.isprintable() or not after or len(after) > 255:
+            raise InvalidRequest("Invalid page token.", code="invalid_page_token", param="page")
+    return Window(default if limit is None else limit, after, None)
+
+
+def v2_envelope(
+    path: str,
+    page: Page[Any],
+    present: Callable[[Any], dict[str, Any]],
+    window: Window,
+    query: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Stripe's v2 list: `data`, `next_page_url` (None on the last page), `previous_page_url`
+    (always None: Tally's pages go forward only)."""
+    next_url = None
+    if page.has_more and page.data:
+        token = base64.urlsafe_b64encode(page.data[-1].id.encode()).decode().rstrip("=")
+        pairs = [("limit", str(window.limit)), *_pairs(query or {}), ("page", token)]
+        next_url = f"{path}?{urlencode(pairs)}"
+    return {
+        "data": [present(item) for item in page.data],
+        "next_page_url": next_url,
+        "previous_page_url": None,
+    }
+
+
+def _pairs(query: dict[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for key, value in query.items():
+        if value is None:
+            continue
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            out.append((key, str(v).lower() if isinstance(v, bool) else str(v)))
+    return out
+
+
+def v2_page(items: list[Any], window: Window) -> Page[Any]:
+    """A page of an in-memory list (ordered), after the window's cursor."""
+    start = 0
+    if window.starting_after is not None:
+        ids = [i.id for i in items]
+        start = ids.index(window.starting_after) + 1 if window.starting_after in ids else len(items)
+    chunk = items[start : start + window.limit]
+    return Page(chunk, has_more=start + window.limit < len(items))
+
+
+def lookup_keys(params: Params, max_length: int = 200) -> list[str] | None:
+    """v2's `lookup_keys` filter (≤ 10 keys): an array, or one key."""
+    if isinstance(params.raw("lookup_keys"), str):
+        key = params.str("lookup_keys", max_length=max_length)
+        return [key] if key else None
+    return params.strings("lookup_keys", max_items=10, max_length=max_length)

@@ -37,6 +37,10 @@ class Params:
     def has(self, name: _str) -> bool:
         return name in self._data
 
+    def raw(self, name: _str) -> Any:
+        """The value of `name` as sent, without taking it (None when absent or null)."""
+        return self._data.get(name)
+
     def is_hash(self, name: _str) -> bool:
         """Whether `name` was sent as a hash (`created[gte]=…`) rather than a value (`created=…`)."""
         return isinstance(self._data.get(name), dict)

@@ -15,6 +15,9 @@ from urllib.parse import parse_qsl, urlencode
 from tally.errors import InvalidRequest
 
 MAX_DEPTH = 5
+# v2 JSON bodies nest deeper than v1 forms (an intent action's component configuration sits 7
+# levels down: actions[].subscribe.pricing_plan_subscription_details.component_configurations[])
+MAX_JSON_DEPTH = 10
 MAX_KEYS = 1000
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
 
@@ -116,7 +119,7 @@ def _check_text(text: str) -> None:
 
 
 def _check_depth(node: Any, depth: int = 0) -> None:
-    if depth > MAX_DEPTH + 1:
+    if depth > MAX_JSON_DEPTH:
         raise InvalidRequest("The JSON body is nested too deeply.", code="parameter_invalid")
     if isinstance(node, str):
         _check_text(node)

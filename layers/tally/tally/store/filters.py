@@ -17,6 +17,9 @@ Indexed fields (the names `lists.list_records(any_of=...)` takes):
   on a test clock)
 - invoice: `status`, `subscription` (an invoice's `customer` is listed through `by_customer`)
 - billing.alert: `usage_threshold.meter`
+- v2.billing.rate_card and v2.billing.pricing_plan: `active`; v2.billing.rate_card_rate and
+  v2.billing.rate_card_version: `rate_card`; v2.billing.license_fee_version: `license_fee`;
+  v2.billing.pricing_plan_version and v2.billing.pricing_plan_component: `pricing_plan`
 - event: `type`, and `type` = `<prefix>.*` for each dotted prefix (`customer.*`,
   `customer.subscription.*`)
 
@@ -90,6 +93,14 @@ def of_record(record: Any) -> Fields:
             out.add(("test_clock", record.test_clock))
     elif kind == "invoice":
         out |= {("status", record.status), ("subscription", record.subscription)}
+    elif kind in ("v2.billing.rate_card_rate", "v2.billing.rate_card_version"):
+        out.add(("rate_card", record.rate_card))
+    elif kind in ("v2.billing.rate_card", "v2.billing.pricing_plan"):
+        out.add(("active", _flag(record.active)))
+    elif kind == "v2.billing.license_fee_version":
+        out.add(("license_fee", record.license_fee))
+    elif kind in ("v2.billing.pricing_plan_version", "v2.billing.pricing_plan_component"):
+        out.add(("pricing_plan", record.pricing_plan))
     elif kind == "billing.alert" and record.usage_threshold is not None:
         out.add(("usage_threshold.meter", record.usage_threshold.meter))
     folds = ANY_CASE.get(kind, frozenset())

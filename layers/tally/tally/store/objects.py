@@ -36,6 +36,23 @@ def claimed(account: str, kind: str, values: Sequence[str]) -> set[str]:
     return found
 
 
+def existing(account: str, object_ids: Sequence[str]) -> set[str]:
+    """Which of `object_ids` are stored records (of any kind): consistent BatchGetItems of 100."""
+    ids = sorted(set(object_ids))
+    if not ids:
+        return set()
+    bind()
+    by_pk = {ObjectItem.object_key(account, i): i for i in ids}
+    try:
+        found = {
+            by_pk[item.pk]
+            for item in ObjectItem.batch_get([(pk, OBJECT_SK) for pk in by_pk], consistent_read=True)
+        }
+    except GetError as exc:
+        raise_translated(exc)
+    return found
+
+
 def create(account: str, change: Change, clock: Clock) -> None:
     """Store a new record and its event atomically. Raises a claim's error if its value is taken."""
     from tally.store import transactions  # writes only: the ingest path reads objects (cold start)

@@ -1,0 +1,322 @@
+"""Billing intents (v2): create → reserve (effective instants resolved, what is due computed) →
+commit (subscriptions created, moved or canceled) | release_reservation | cancel.
+
+Commit is one transaction: the intent (checked against the version read, so a double commit is
+one commit and a 400 `invalid_status_for_commit`), every subscription it creates or changes (each
+checked against the version read), within DynamoDB's 100 actions (≤ 10 actions per intent).
+Every instant is the cadence customer's clock (a test clock's time when it has one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tally.billing import cadences, pricing_plans
+from tally.billing.clocks import clock_for
+from tally.clock import Clock
+from tally.domain import cadences as cycles
+from tally.domain.catalog import price_model
+from tally.domain.intents import (
+    INTENT_TTL,
+    MAX_SEGMENTS,
+    Action,
+    Intent,
+    PlanSubscription,
+    Quantity,
+    Segment,
+    servicing_status,
+)
+from tally.domain.listing import Page, Window
+from tally.domain.plans import LicenseFeeVersion, PricingPlan
+from tally.domain.pricing import billable_quantity, line_amount
+from tally.errors import InvalidRequest, NotFound, invalid
+from tally.ids import new_id
+from tally.settings import settings
+from tally.store import lists, objects, transactions
+from tally.store.changes import Change, Stored, Write
+
+
+def create(
+    account: str, currency: str, cadence_id: str, actions: list[Action], request_clock: Clock
+) -> Intent:
+    cadence = _cadence(account, cadence_id, request_clock)
+    clock = clock_for(account, cadence.customer, request_clock)
+    intent = Intent(
+        id=new_id("bilint", 24),
+        created=clock.now,
+        livemode=settings().livemode,
+        currency=currency,
+        cadence=cadence.id,
+        customer=cadence.customer,
+        actions=tuple(replace(a, id=new_id("bilinti", 24), created=clock.now) for a in actions),
+        expires_at=clock.now + INTENT_TTL,
+    )
+    _check(account, intent, clock)
+    objects.create(account, Change(intent, None, {}), clock)
+    return intent
+
+
+def retrieve(account: str, intent_id: str, clock: Clock) -> Intent:
+    return objects.get(account, intent_id, Intent, clock)
+
+
+def list_(account: str, window: Window, clock: Clock) -> Page[Intent]:
+    return lists.list_records(account, Intent, window, clock)
+
+
+def reserve(account: str, intent_id: str, request_clock: Clock) -> Intent:
+    """draft → reserved: effective instants resolved at the clock's now, amounts computed."""
+    stored, clock = _load(account, intent_id, request_clock, "draft", "invalid_status_for_reserve")
+    intent = stored.record
+    cadence = _cadence(account, intent.cadence, clock)
+    resolved = tuple(replace(a, effective_at=_effective(a, cadence, clock.now)) for a in intent.actions)
+    after = replace(intent, actions=resolved, status="reserved", reserved_at=clock.now)
+    _check(account, after, clock)
+    subtotal = sum(_due_now(account, a, clock) for a in resolved)
+    after = replace(after, subtotal=subtotal, amount_due=subtotal)
+    objects.update(account, stored, Change(after, None, {}), clock)
+    return after
+
+
+def release(account: str, intent_id: str, request_clock: Clock) -> Intent:
+    """reserved → draft."""
+    stored, clock = _load(account, intent_id, request_clock, "reserved", "intent_not_reserved")
+    after = replace(stored.record, status="draft", reserved_at=None, amount_due=0, subtotal=0)
+    after = replace(after, actions=tuple(replace(a, effective_at=None) for a in after.actions))
+    objects.update(account, stored, Change(after, None, {}), clock)
+    return after
+
+
+def cancel(account: str, intent_id: str, request_clock: Clock) -> Intent:
+    stored = objects.load(account, intent_id, Intent, request_clock)
+    if stored.record.status not in ("draft", "reserved"):
+        raise InvalidRequest(
+            f"This intent is {stored.record.status}: only a draft or reserved intent can be canceled.",
+            code="invalid_status_for_cancel",
+        )
+    clock = clock_for(account, stored.record.customer, request_clock)
+    after = replace(stored.record, status="canceled", canceled_at=clock.now)
+    objects.update(account, stored, Change(after, None, {}), clock)
+    return after
+
+
+def commit(account: str, intent_id: str, request_clock: Clock) -> Intent:
+    """reserved → committed: apply every action, all in one transaction."""
+    stored, clock = _load(account, intent_id, request_clock, "reserved", "invalid_status_for_commit")
+    intent = stored.record
+    writes: list[Write] = []
+    done: list[Action] = []
+    for action in intent.actions:  # `_check`: each subscription is named by one action at most
+        if action.type == "subscribe":
+            made = _subscription(account, intent, action, clock)
+            writes.append(Write(Change(made, None, {})))
+            done.append(replace(action, subscription=made.id))
+            continue
+        assert action.subscription is not None
+        sub = objects.load(account, action.subscription, PlanSubscription, clock)
+        writes.append(Write(Change(_apply(account, sub.record, action, clock), None, {}), sub))
+        done.append(action)
+    after = replace(intent, actions=tuple(done), status="committed", committed_at=clock.now)
+    transactions.commit(account, [Write(Change(after, None, {}), stored), *writes], clock)
+    return after
+
+
+# -- rules -------------------------------------------------------------------------------------
+
+
+def _load(
+    account: str, intent_id: str, request_clock: Clock, status: str, code: str
+) -> tuple[Stored[Intent], Clock]:
+    stored = objects.load(account, intent_id, Intent, request_clock)
+    intent = stored.record
+    clock = clock_for(account, intent.customer, request_clock, changing=True)
+    if intent.status != status:
+        raise InvalidRequest(f"This intent is {intent.status}, not {status}.", code=code)
+    if clock.now >= intent.expires_at:
+        raise InvalidRequest("This intent has expired: create a new one.", code="intent_expired")
+    return stored, clock
+
+
+def _cadence(account: str, cadence_id: str, clock: Clock) -> cycles.Cadence:
+    try:
+        cadence = cadences.retrieve_cadence(account, cadence_id, clock)
+    except NotFound as exc:
+        raise InvalidRequest(exc.message, code="resource_missing", param="cadence") from None
+    if cadence.status != "active":
+        raise InvalidRequest(
+            "This billing cadence is canceled.", code="billing_cadence_canceled", param="cadence"
+        )
+    return cadence
+
+
+def _effective(action: Action, cadence: cycles.Cadence, now: int) -> int:
+    start, end = cycles.period(cadence, now)
+    if action.effective_type == "timestamp":
+        assert action.effective_timestamp is not None
+        if action.effective_timestamp < start:
+            raise invalid(
+                "effective_at.timestamp", "effective_at may not be before the current billing period."
+            )
+        return action.effective_timestamp
+    return {"current_billing_period_start": start, "current_billing_period_end": end}.get(
+        action.effective_type, now
+    )
+
+
+def _check(account: str, intent: Intent, clock: Clock) -> None:
+    """What each action names exists and fits the intent (plan currency, cadence, live version)."""
+    seen: set[str] = set()
+    for index, action in enumerate(intent.actions):
+        where = f"actions[{index}]"
+        if action.type == "subscribe":
+            plan = _plan(
+                account, action.pricing_plan, f"{where}.subscribe.pricing_plan_subscription_details", clock
+            )
+            if plan.currency != intent.currency:
+                raise invalid(
+                    f"{where}.subscribe",
+                    f"The pricing plan is in {plan.currency}, the intent in {intent.currency}.",
+                )
+            _version(account, plan, action.pricing_plan_version, where, clock)
+            continue
+        sub_id = action.subscription
+        assert sub_id is not None
+        if sub_id in seen:
+            raise invalid(where, f"{sub_id} is named by two actions of this intent.")
+        seen.add(sub_id)
+        try:
+            sub = objects.get(account, sub_id, PlanSubscription, clock)
+        except NotFound as exc:
+            raise InvalidRequest(exc.message, code="resource_missing", param=where) from None
+        if sub.billing_cadence != intent.cadence:
+            raise invalid(where, f"{sub_id} is billed on another cadence than this intent's.")
+        if servicing_status(sub, clock.now) == "canceled" or sub.canceled_at is not None:
+            raise invalid(where, f"{sub_id} is canceled or will be.")
+        if action.type == "modify" and (action.new_pricing_plan or action.new_pricing_plan_version):
+            plan = _plan(account, action.new_pricing_plan or sub.current.pricing_plan, where, clock)
+            if plan.currency != intent.currency:
+                raise invalid(
+                    where, f"The pricing plan is in {plan.currency}, the intent in {intent.currency}."
+                )
+            _version(account, plan, action.new_pricing_plan_version, where, clock)
+
+
+def _plan(account: str, plan_id: str | None, where: str, clock: Clock) -> PricingPlan:
+    try:
+        plan = pricing_plans.retrieve(account, plan_id or "", clock)
+    except NotFound as exc:
+        raise InvalidRequest(exc.message, code="resource_missing", param=f"{where}.pricing_plan") from None
+    if not plan.active:
+        raise invalid(
+            f"{where}.pricing_plan", "This pricing plan is inactive: it takes no new subscriptions."
+        )
+    return plan
+
+
+def _version(account: str, plan: PricingPlan, version: str | None, where: str, clock: Clock) -> str:
+    if version is None:
+        if plan.live_version is None:
+            raise invalid(
+                f"{where}.pricing_plan", "This pricing plan has no live version: set live_version first."
+            )
+        return plan.live_version
+    return pricing_plans.version_of(account, plan, version, clock, param=f"{where}.pricing_plan_version").id
+
+
+def _quantities(
+    account: str, plan: PricingPlan, version_id: str, given: tuple[Quantity, ...], clock: Clock
+) -> tuple[Quantity, ...]:
+    """Every license fee component of the version with its quantity (1 when not given)."""
+    version = pricing_plans.version_of(account, plan, version_id, clock)
+    fees = [c for c in pricing_plans.components(account, plan, version, clock) if c.type == "license_fee"]
+    ids = {c.id for c in fees}
+    for q in given:
+        if q.component not in ids:
+            raise invalid(
+                "component_configurations", f"{q.component} is not a license fee component of this version."
+            )
+    chosen = {q.component: q.quantity for q in given}
+    return tuple(Quantity(c.id, chosen.get(c.id, 1)) for c in fees)
+
+
+def _subscription(account: str, intent: Intent, action: Action, clock: Clock) -> PlanSubscription:
+    assert action.effective_at is not None
+    plan = pricing_plans.retrieve(account, action.pricing_plan or "", clock)
+    version = _version(account, plan, action.pricing_plan_version, "actions", clock)
+    cadence = cadences.retrieve_cadence(account, intent.cadence, clock)
+    return PlanSubscription(
+        id=new_id("bpps", 24),
+        created=clock.now,
+        livemode=settings().livemode,
+        billing_cadence=cadence.id,
+        customer=cadence.customer,
+        activated_at=action.effective_at,
+        timeline=(
+            Segment(
+                action.effective_at,
+                plan.id,
+                version,
+                _quantities(account, plan, version, action.quantities, clock),
+            ),
+        ),
+        test_clock=cadence.test_clock,
+        metadata=dict(action.metadata),
+    )
+
+
+def _apply(account: str, sub: PlanSubscription, action: Action, clock: Clock) -> PlanSubscription:
+    assert action.effective_at is not None
+    if action.type == "deactivate":
+        return replace(
+            sub,
+            canceled_at=max(action.effective_at, sub.activated_at),
+            cancel_comment=action.cancel_comment,
+            cancel_feedback=action.cancel_feedback,
+        )
+    current = sub.current
+    if len(sub.timeline) >= MAX_SEGMENTS:
+        raise invalid(
+            "actions",
+            f"{sub.id} was modified {MAX_SEGMENTS} times, the most one subscription keeps: "
+            "deactivate it and subscribe anew.",
+        )
+    if action.effective_at < current.start:
+        raise invalid(
+            "effective_at", "A modification may not take effect before the subscription's last change."
+        )
+    plan = pricing_plans.retrieve(account, action.new_pricing_plan or current.pricing_plan, clock)
+    version = (
+        _version(account, plan, action.new_pricing_plan_version, "actions", clock)
+        if (action.new_pricing_plan or action.new_pricing_plan_version)
+        else current.pricing_plan_version
+    )
+    given = action.quantities or tuple(q for q in current.quantities)
+    segment = Segment(
+        action.effective_at, plan.id, version, _quantities(account, plan, version, given, clock)
+    )
+    kept = tuple(s for s in sub.timeline if s.start < action.effective_at)
+    return replace(sub, timeline=(*kept, segment))
+
+
+def _due_now(account: str, action: Action, clock: Clock) -> int:
+    """What a subscribe action collects at its effective instant (`collect_at: on_effective_at`):
+    its license fees for the first service interval (which starts then, so is never partial)."""
+    if action.type != "subscribe" or action.collect_at != "on_effective_at":
+        return 0
+    plan = pricing_plans.retrieve(account, action.pricing_plan or "", clock)
+    version_id = _version(account, plan, action.pricing_plan_version, "actions", clock)
+    total = 0
+    for q in _quantities(account, plan, version_id, action.quantities, clock):
+        component = pricing_plans.component(account, plan, q.component, clock)
+        fee_version: LicenseFeeVersion = objects.get(
+            account, component.target_version or "", LicenseFeeVersion, clock
+        )
+        model = price_model(
+            fee_version.unit_amount,
+            fee_version.tiers,
+            fee_version.tiering_mode,
+            fee_version.divide_by,
+            fee_version.round,
+        )
+        total += line_amount(model, billable_quantity(model, q.quantity))
+    return total
