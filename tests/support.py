@@ -564,8 +564,11 @@ class LocalServer:
         env.update(TALLY_PORT="0", TALLY_API_KEY=",".join(keys), PYTHONUNBUFFERED="1")
         # Its own mailbox (SNS email deliveries), not the developer's .tally/mailbox.
         env["TALLY_MAILBOX"] = tempfile.mkdtemp(prefix="tally-e2e-mailbox-")
-        # runtime: its own saved state (tally_local.state), not the developer's .tally/state.pickle.
+        # runtime: its own saved state (tally_local.state), never the developer's .tally/; without a
+        # state_dir, nothing is saved (the shared e2e server need not snapshot every test's data).
         env["TALLY_STATE_DIR"] = str(state_dir or tempfile.mkdtemp(prefix="tally-e2e-state-"))
+        if state_dir is None:
+            args = ("--in-memory", *args)
         fd, name = tempfile.mkstemp(prefix="tally-e2e-", suffix=".log")
         log = Path(name)
         with os.fdopen(fd, "wb") as out:

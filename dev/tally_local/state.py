@@ -182,11 +182,15 @@ class Saver(threading.Thread):
             return True
 
     def run(self) -> None:
-        while not self.stop_event.wait(SAVE_EVERY_S):
+        took = 0.0
+        # A big state takes a while to pickle (under moto's lock): at most ~5 % of the time saving.
+        while not self.stop_event.wait(max(SAVE_EVERY_S, 20 * took)):
+            started = time.monotonic()
             try:
                 self.save_if_changed()
             except Exception as exc:  # a full disk must not stop the stack; said, retried later
                 print(f"[state] could not save {self.state.path}: {exc!r}", flush=True)
+            took = time.monotonic() - started
 
     def final(self) -> None:
         started = time.monotonic()

