@@ -13,7 +13,9 @@ import pytest
 import stripe
 import support
 
-E2E_ACCOUNTS = 67  # +2 catalog (test_v2_catalog_sdk.py), +1 revrec (test_revenue_recognition_sdk.py)
+# +2 catalog (test_v2_catalog_sdk.py), +1 revrec (test_revenue_recognition_sdk.py),
+# +3 grants (test_credit_grants_sdk.py), +1 applying (test_credit_burndown_sdk.py), +1 ingest (keys)
+E2E_ACCOUNTS = 72
 
 
 @pytest.fixture(scope="session")

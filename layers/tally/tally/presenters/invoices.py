@@ -3,12 +3,12 @@ assembled draft (a preview: `InvoiceView`, turned into the same record, never st
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tally.domain.invoices import Draft
-from tally.domain.records import Customer, Invoice, InvoiceLine, Price, Subscription
+from tally.domain.records import Customer, Invoice, InvoiceLine, LineCredit, Price, Subscription
 from tally.presenters.prices import amount_fields
 
 
@@ -55,6 +55,19 @@ class InvoiceView:
         )
 
 
+def pretax_credit_amounts(credits: Iterable[LineCredit]) -> list[dict[str, Any]]:
+    """Stripe's `pretax_credit_amounts` for billing credits: one per `credits_applied` ledger entry
+    (`discount` is absent: Stripe sends it only on `type: discount`)."""
+    return [
+        {
+            "amount": c.amount,
+            "credit_balance_transaction": c.credit_balance_transaction,
+            "type": "credit_balance_transaction",
+        }
+        for c in credits
+    ]
+
+
 def line(inv: Invoice, ln: InvoiceLine) -> dict[str, Any]:
     return {
         "id": ln.id,
@@ -80,7 +93,7 @@ def line(inv: Invoice, ln: InvoiceLine) -> dict[str, Any]:
             },
         },
         "period": {"end": ln.period_end, "start": ln.period_start},
-        "pretax_credit_amounts": [],
+        "pretax_credit_amounts": pretax_credit_amounts(ln.credits),
         "pricing": {
             "type": "price_details",
             "price_details": {"price": ln.price, "product": ln.product},
@@ -198,7 +211,7 @@ def invoice(shown: Invoice | InvoiceView) -> dict[str, Any]:
         "total": inv.total,
         "total_discount_amounts": [],
         "total_excluding_tax": inv.total,
-        "total_pretax_credit_amounts": [],
+        "total_pretax_credit_amounts": pretax_credit_amounts(c for ln in inv.lines for c in ln.credits),
         "total_taxes": [],
         "webhooks_delivered_at": None,
     }
