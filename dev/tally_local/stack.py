@@ -100,10 +100,6 @@ class Stack:
     def _extras(self) -> dict[str, Any]:
         return {"stream_checkpoints": {p.name: p.checkpoint for p in self._streams if p.checkpoint}}
 
-    def save(self) -> bool:
-        """Snapshot the state now if it changed since the last snapshot (tests; `stop` does it)."""
-        return self._saver.save_if_changed() if self._saver else False
-
     def stop(self) -> None:
         self._stop.set()
         wake.BELL.ring()  # idle pollers see the stop now
