@@ -177,6 +177,33 @@ def create_tables(template: Template, names: dict[str, str], client: Any) -> Non
             client.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
 
 
+def table_differences(template: Template, names: dict[str, str], client: Any) -> list[str]:
+    """What differs between the existing tables and template.yaml's (keys, attribute types, global
+    secondary indexes): a restored local state made by an older template. Missing tables are not
+    differences (create_tables makes them)."""
+
+    def indexes(props: dict[str, Any]) -> dict[str, Any]:
+        return {g["IndexName"]: g["KeySchema"] for g in props.get("GlobalSecondaryIndexes") or []}
+
+    out = []
+    existing = set(client.list_tables().get("TableNames", []))
+    for logical_id, props in template.tables.items():
+        if names[logical_id] not in existing:
+            continue
+        table = client.describe_table(TableName=names[logical_id])["Table"]
+        wanted = (
+            props["KeySchema"],
+            {(a["AttributeName"], a["AttributeType"]) for a in props["AttributeDefinitions"]},
+        )
+        found = (
+            table["KeySchema"],
+            {(a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]},
+        )
+        if wanted != found or indexes(props) != indexes(table):
+            out.append(logical_id)
+    return out
+
+
 def create_queues(template: Template, client: Any, prefix: str = "tally-local-") -> dict[str, str]:
     """Create the template's SQS queues (dead-letter queues first, so redrive policies resolve);
     returns {logical id: queue URL}, which `!Ref Queue` stands for in a function's environment."""

@@ -71,11 +71,29 @@ class Stack:
         self.moto.start()
         names = aws.table_names(self.template)
         aws.configure_environment(self.template, self.moto.url, names)
+        from botocore.exceptions import ClientError
+
         from tally.store.aws import dynamodb, sns, sqs
 
-        aws.create_tables(self.template, names, dynamodb())
-        queue_urls = aws.create_queues(self.template, sqs())
-        topics = aws.create_topics(self.template, sns())
+        try:
+            changed = aws.table_differences(self.template, names, dynamodb()) if self.restored else []
+            if changed:
+                raise state.StateError(
+                    f"The saved local state ({self.state_path}) has tables made by an older template.yaml "
+                    f"({', '.join(changed)} differ: keys or indexes). Start empty with `make run FRESH=1` "
+                    f"(the old file is kept as {state.FILE_NAME}.old)."
+                )
+            aws.create_tables(self.template, names, dynamodb())
+            queue_urls = aws.create_queues(self.template, sqs())
+            topics = aws.create_topics(self.template, sns())
+        except ClientError as exc:
+            if not self.restored:
+                raise
+            raise state.StateError(  # e.g. a queue whose attributes template.yaml changed since
+                f"The saved local state ({self.state_path}) does not match this version's template.yaml "
+                f"({exc}). Start empty with `make run FRESH=1` (the old file is kept as "
+                f"{state.FILE_NAME}.old)."
+            ) from exc
         aws.configure_environment(self.template, self.moto.url, {**names, **queue_urls, **topics})
         from tally.api.auth import register_key
         from tally.clock import Clock

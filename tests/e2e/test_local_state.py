@@ -179,3 +179,36 @@ def test_a_crash_while_saving_leaves_the_last_good_state(tmp_path, monkeypatch):
     # AND the next save (the retry) replaces it
     saved.save({"stream_checkpoints": {"a": "2"}})
     assert saved.load() == {"stream_checkpoints": {"a": "2"}}
+
+
+def test_tables_of_an_older_template_are_named_not_used():
+    # GIVEN moto holding the tables of template.yaml (as a saved state would)
+    import copy
+
+    import boto3
+
+    from tally_local import aws
+    from tally_local.template import load
+
+    template = load()
+    moto = aws.MotoServer().start()
+    try:
+        client = boto3.client("dynamodb", endpoint_url=moto.url, region_name="us-east-1")
+        names = aws.table_names(template, prefix="tally-older-")
+        aws.create_tables(template, names, client)
+        assert aws.table_differences(template, names, client) == []
+        # WHEN the template gains an index (the code moved on since the state was saved)
+        newer = copy.deepcopy(template)
+        objects = newer.tables["ObjectsTable"]
+        objects["GlobalSecondaryIndexes"] = [
+            *objects.get("GlobalSecondaryIndexes", []),
+            {
+                "IndexName": "brand_new",
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            },
+        ]
+        # THEN the table is named as different (the start then says to run `make run FRESH=1`)
+        assert aws.table_differences(newer, names, client) == ["ObjectsTable"]
+    finally:
+        moto.stop()
