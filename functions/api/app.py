@@ -15,6 +15,7 @@ from tally.api import (
     customers,
     events,
     intents,
+    invoice_items,
     invoices,
     license_fees,
     meters,
@@ -28,6 +29,7 @@ from tally.api import (
     subscription_items,
     subscriptions,
     test_clocks,
+    top_up_rules,
     webhook_endpoints,
 )
 from tally.api.http import handle
@@ -53,12 +55,14 @@ ROUTES = merge(
     balance_transactions.routes,
     credit_grants.routes,  # grants: billing credits
     credit_balances.routes,
+    top_up_rules.routes,  # topups: automatic credit top-ups
     billable_items.routes,
     rate_cards.routes,
     license_fees.routes,
     pricing_plans.routes,
     cadences.routes,
     intents.routes,
+    invoice_items.routes,  # oneoff (issue 13 point 5)
 )
 
 

@@ -306,6 +306,27 @@ VALID: dict[str, Req] = {
     "POST /v1/invoices/{id}/pay": Req("/v1/invoices/{open_invoice}/pay", {"paid_out_of_band": "true"}),
     "POST /v1/invoices/{id}/void": Req("/v1/invoices/{open_invoice}/void"),
     "POST /v1/invoices/{id}/mark_uncollectible": Req("/v1/invoices/{open_invoice}/mark_uncollectible"),
+    # oneoff (issue 13 point 5): one-off invoices and invoice items
+    "POST /v1/invoices": Req("/v1/invoices", {"customer": "{customer}"}),
+    "POST /v1/invoices/{id}/add_lines": Req(
+        "/v1/invoices/{one_off_draft}/add_lines", {"lines": [{"amount": 250, "description": "Extra"}]}
+    ),
+    "POST /v1/invoiceitems": Req(
+        "/v1/invoiceitems", {"customer": "{customer}", "amount": 500, "currency": "usd"}
+    ),
+    "GET /v1/invoiceitems": Req("/v1/invoiceitems", needs=("invoice_item",)),
+    "GET /v1/invoiceitems/{id}": Req("/v1/invoiceitems/{invoice_item}"),
+    "POST /v1/invoiceitems/{id}": Req("/v1/invoiceitems/{invoice_item}", {"description": "Setup"}),
+    "DELETE /v1/invoiceitems/{id}": Req("/v1/invoiceitems/{invoice_item}"),
+    # topups (issue 13 points 6 and 7): credit-balance alerts are POST /v1/billing/alerts (above);
+    # automatic top-up rules
+    "POST /v1/tally/credit_top_up_rules": Req(
+        "/v1/tally/credit_top_up_rules",
+        {"customer": "{customer}", "currency": "usd", "threshold": 0, "amount": 1000},
+    ),
+    "GET /v1/tally/credit_top_up_rules": Req("/v1/tally/credit_top_up_rules", needs=("top_up_rule",)),
+    "GET /v1/tally/credit_top_up_rules/{id}": Req("/v1/tally/credit_top_up_rules/{top_up_rule}"),
+    "DELETE /v1/tally/credit_top_up_rules/{id}": Req("/v1/tally/credit_top_up_rules/{top_up_rule}"),
     # events
     "GET /v1/events": Req("/v1/events"),
     "GET /v1/events/{id}": Req("/v1/events/{event_id}"),
@@ -380,6 +401,13 @@ EXPANDS: dict[str, str] = {
     "POST /v1/invoices/{id}/void": "customer",
     "POST /v1/invoices/{id}/mark_uncollectible": "customer",
     "GET /v1/billing/alerts/{id}": "usage_threshold.meter",
+    # oneoff (issue 13 point 5)
+    "POST /v1/invoices": "customer",
+    "POST /v1/invoices/{id}/add_lines": "customer",
+    "POST /v1/invoiceitems": "customer",
+    "GET /v1/invoiceitems": "data.customer",
+    "GET /v1/invoiceitems/{id}": "customer",
+    "POST /v1/invoiceitems/{id}": "customer",
 }
 
 
@@ -409,6 +437,22 @@ def _draft_invoice(api: support.Api, get: Callable[[str], str]) -> str:
 def _ok(response: support.Response) -> dict[str, Any]:
     assert 200 <= response.status < 300, response.text
     return response.json
+
+
+def _top_up_rule(api: support.Api, get: Callable[[str], str]) -> str:
+    """topups: a rule on a customer of its own, its first top-up (started at creation: the balance
+    is 0) voided, so the rule can be deleted."""
+    from tally.domain.credit_watch import invoice_id
+
+    cus = _ok(api.post("/v1/customers", {"name": "Topped"}))["id"]
+    rule = _ok(
+        api.post(
+            "/v1/tally/credit_top_up_rules",
+            {"customer": cus, "currency": "usd", "threshold": 0, "amount": 1000},
+        )
+    )["id"]
+    _ok(api.post(f"/v1/invoices/{invoice_id(rule, 1)}/void"))
+    return str(rule)
 
 
 def _meter(api: support.Api, event_name: str) -> str:
@@ -451,6 +495,7 @@ def _plan_subscription(api: support.Api, get: Callable[[str], str]) -> str:
 
 
 SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
+    "top_up_rule": _top_up_rule,  # topups
     # an address of this account alone (another account's subscription to it would be refused)
     "email": lambda api, get: f"walk-{api.account.id.lower()}@example.com",
     "customer": lambda api, get: _ok(api.post("/v1/customers", {"name": "Ada"}))["id"],
@@ -582,6 +627,11 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
             json={"metered_item": get("metered_item"), "unit_amount": "3"},
         )
     )["id"],
+    # oneoff (issue 13 point 5)
+    "invoice_item": lambda api, get: _ok(
+        api.post("/v1/invoiceitems", {"customer": get("customer"), "amount": 500, "currency": "usd"})
+    )["id"],
+    "one_off_draft": lambda api, get: _ok(api.post("/v1/invoices", {"customer": get("customer")}))["id"],
     "test_clock": lambda api, get: _ok(api.post(CLOCKS, {"frozen_time": FROZEN}))["id"],
     "webhook_endpoint": lambda api, get: _ok(
         api.post("/v1/webhook_endpoints", {"url": "https://hooks.example.com/seed", "enabled_events": ["*"]})
