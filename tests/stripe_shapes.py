@@ -58,6 +58,7 @@ def roots() -> dict[str, type[StripeObject]]:
         "subscription_item": stripe.SubscriptionItem,
         "invoice": stripe.Invoice,
         "line_item": stripe.InvoiceLineItem,
+        "invoiceitem": stripe.InvoiceItem,
         "event": stripe.Event,
         "billing.alert": stripe.billing.Alert,
         "billing.alert_triggered": stripe.billing.AlertTriggered,

@@ -13,6 +13,7 @@ from tally.api import (
     customers,
     events,
     intents,
+    invoice_items,
     invoices,
     license_fees,
     meters,
@@ -55,6 +56,7 @@ ROUTES = merge(
     pricing_plans.routes,
     cadences.routes,
     intents.routes,
+    invoice_items.routes,  # oneoff (issue 13 point 5)
 )
 
 

@@ -33,6 +33,7 @@ FILES = {
     "SubscriptionItems.d.ts": "SubscriptionItem",
     "Invoices.d.ts": "Invoice",
     "InvoiceLineItems.d.ts": "InvoiceLineItem",
+    "InvoiceItems.d.ts": "InvoiceItem",  # oneoff: written by hand from Stripe's API reference
     "Events.d.ts": "Event",
     "Billing/Alerts.d.ts": "Alert",
     "Billing/AlertTriggereds.d.ts": "AlertTriggered",

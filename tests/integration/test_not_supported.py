@@ -84,6 +84,11 @@ BASE: dict[str, tuple[str, dict[str, Any]]] = {
     "POST /v1/subscriptions/{id}": ("/v1/subscriptions/{subscription}", {"metadata": {"k": "v"}}),
     "POST /v1/invoices/create_preview": ("/v1/invoices/create_preview", {"subscription": "{subscription}"}),
     "GET /v1/invoices": ("/v1/invoices", {}),
+    "POST /v1/invoices": ("/v1/invoices", {"customer": "{customer}"}),  # oneoff
+    "POST /v1/invoiceitems": (
+        "/v1/invoiceitems",
+        {"customer": "{customer}", "amount": 100, "currency": "usd"},
+    ),
     "GET /v1/events": ("/v1/events", {}),
 }
 
@@ -136,7 +141,6 @@ PREVIEW = "POST /v1/invoices/create_preview"
 
 ENTRIES: list[Entry] = [
     # -- invoices ----------------------------------------------------------------------------------
-    url("POST /v1/invoices", customer="{customer}"),
     url("DELETE /v1/invoices/{id}"),
     url("POST /v1/invoices/{id}/send"),
     Entry(
@@ -156,8 +160,15 @@ ENTRIES: list[Entry] = [
         code="resource_missing",
         param="id",
     ),
-    url("POST /v1/invoiceitems", customer="{customer}", amount=100, currency="usd"),
-    url("GET /v1/invoiceitems"),
+    unknown("POST /v1/invoices", {"subscription": "{subscription}"}, "subscription"),
+    unknown(
+        "POST /v1/invoices", {"from_invoice": {"action": "revision", "invoice": "in_123"}}, "from_invoice"
+    ),
+    unknown(
+        "POST /v1/invoiceitems", {"price_data": {"currency": "usd", "product": "{product}"}}, "price_data"
+    ),
+    unknown("POST /v1/invoiceitems", {"subscription": "{subscription}"}, "subscription"),
+    unknown("POST /v1/invoiceitems", {"unit_amount_decimal": "12.5"}, "unit_amount_decimal"),
     url("POST /v1/credit_notes", invoice="in_123"),
     unknown(PREVIEW, {"subscription_details": {"items": [{"price": "{price}"}]}}, "subscription_details"),
     unknown(PREVIEW, {"subscription_items": [{"price": "{price}"}]}, "subscription_items"),

@@ -282,6 +282,18 @@ VALID: dict[str, Req] = {
     "POST /v1/invoices/{id}/pay": Req("/v1/invoices/{open_invoice}/pay", {"paid_out_of_band": "true"}),
     "POST /v1/invoices/{id}/void": Req("/v1/invoices/{open_invoice}/void"),
     "POST /v1/invoices/{id}/mark_uncollectible": Req("/v1/invoices/{open_invoice}/mark_uncollectible"),
+    # oneoff (issue 13 point 5): one-off invoices and invoice items
+    "POST /v1/invoices": Req("/v1/invoices", {"customer": "{customer}"}),
+    "POST /v1/invoices/{id}/add_lines": Req(
+        "/v1/invoices/{one_off_draft}/add_lines", {"lines": [{"amount": 250, "description": "Extra"}]}
+    ),
+    "POST /v1/invoiceitems": Req(
+        "/v1/invoiceitems", {"customer": "{customer}", "amount": 500, "currency": "usd"}
+    ),
+    "GET /v1/invoiceitems": Req("/v1/invoiceitems", needs=("invoice_item",)),
+    "GET /v1/invoiceitems/{id}": Req("/v1/invoiceitems/{invoice_item}"),
+    "POST /v1/invoiceitems/{id}": Req("/v1/invoiceitems/{invoice_item}", {"description": "Setup"}),
+    "DELETE /v1/invoiceitems/{id}": Req("/v1/invoiceitems/{invoice_item}"),
     # events
     "GET /v1/events": Req("/v1/events"),
     "GET /v1/events/{id}": Req("/v1/events/{event_id}"),
@@ -356,6 +368,13 @@ EXPANDS: dict[str, str] = {
     "POST /v1/invoices/{id}/void": "customer",
     "POST /v1/invoices/{id}/mark_uncollectible": "customer",
     "GET /v1/billing/alerts/{id}": "usage_threshold.meter",
+    # oneoff (issue 13 point 5)
+    "POST /v1/invoices": "customer",
+    "POST /v1/invoices/{id}/add_lines": "customer",
+    "POST /v1/invoiceitems": "customer",
+    "GET /v1/invoiceitems": "data.customer",
+    "GET /v1/invoiceitems/{id}": "customer",
+    "POST /v1/invoiceitems/{id}": "customer",
 }
 
 
@@ -550,6 +569,11 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
             json={"metered_item": get("metered_item"), "unit_amount": "3"},
         )
     )["id"],
+    # oneoff (issue 13 point 5)
+    "invoice_item": lambda api, get: _ok(
+        api.post("/v1/invoiceitems", {"customer": get("customer"), "amount": 500, "currency": "usd"})
+    )["id"],
+    "one_off_draft": lambda api, get: _ok(api.post("/v1/invoices", {"customer": get("customer")}))["id"],
     "test_clock": lambda api, get: _ok(api.post(CLOCKS, {"frozen_time": FROZEN}))["id"],
     "webhook_endpoint": lambda api, get: _ok(
         api.post("/v1/webhook_endpoints", {"url": "https://hooks.example.com/seed", "enabled_events": ["*"]})

@@ -203,6 +203,15 @@ def served(api: support.Api) -> dict[str, dict[str, Any]]:
     )
     out["list webhook_endpoints"] = ok(api.get("/v1/webhook_endpoints"))
     out["deleted_webhook_endpoint"] = ok(api.delete(f"/v1/webhook_endpoints/{hook['id']}"))
+    # oneoff (issue 13 point 5): invoice items and a one-off invoice holding them
+    buyer = ok(api.post("/v1/customers", {"name": "Buyer"}))["id"]
+    item = {"customer": buyer, "amount": 700, "currency": "usd", "description": "Setup"}
+    out["invoiceitem"] = ok(api.post("/v1/invoiceitems", item))
+    out["list invoiceitems"] = ok(api.get("/v1/invoiceitems", {"customer": buyer}))
+    one_off = {"customer": buyer, "pending_invoice_items_behavior": "include"}
+    out["one_off_invoice"] = ok(api.post("/v1/invoices", {**one_off, "collection_method": "send_invoice"}))
+    spare = ok(api.post("/v1/invoiceitems", item))
+    out["deleted_invoiceitem"] = ok(api.delete(f"/v1/invoiceitems/{spare['id']}"))
     return out
 
 

@@ -26,6 +26,7 @@ _OBJECTS = {
     "test_helpers/test_clocks": "test_helpers.test_clock",
     "webhook_endpoints": "webhook_endpoint",
     "notification_subscriptions": "notification_subscription",
+    "invoiceitems": "invoiceitem",  # oneoff (issue 13 point 5)
 }
 _INVOICE_ACTIONS = ("finalize", "pay", "void", "mark_uncollectible")
 # routeKey → the type of its answer (`list:<object>` for lists and search results).
@@ -37,6 +38,8 @@ ANSWERS: dict[str, str] = {
     "GET /v1/invoices": "list:invoice",
     "GET /v1/invoices/search": "list:invoice",
     "GET /v1/invoices/{id}/lines": "list:line_item",
+    "POST /v1/invoices": "invoice",  # oneoff: a one-off invoice
+    "POST /v1/invoices/{id}/add_lines": "invoice",
     "GET /v1/events/{id}": "event",
     "GET /v1/events": "list:event",
     "DELETE /v1/subscriptions/{id}": "subscription",

@@ -16,9 +16,11 @@ from typing import Any
 from tally.api.http import Request
 from tally.api.lists import envelope, list_args, retrieve_params
 from tally.api.routing import Routes
-from tally.billing import invoices, lifecycle
+from tally.billing import invoices, lifecycle, one_off_invoices
 from tally.billing.invoices import INVOICE_STATUSES
 from tally.clock import Clock
+from tally.domain.currencies import SUPPORTED_CURRENCIES
+from tally.errors import invalid
 from tally.presenters.invoices import invoice as present
 from tally.presenters.invoices import line as present_line
 
@@ -41,6 +43,38 @@ def create_preview(request: Request) -> dict[str, Any]:
     params.done()
     clock = invoices.preview_clock(request.account, subscription_id, customer_id, request.clock)
     return present(invoices.preview(request.account, subscription_id, customer_id, clock))
+
+
+@routes.route("POST /v1/invoices")
+def create(request: Request) -> dict[str, Any]:
+    """A one-off invoice (`tally.billing.one_off_invoices`)."""
+    params = request.params()
+    customer = params.str("customer", required=True, max_length=255)
+    raw_currency = params.str("currency", max_length=3)
+    if raw_currency is not None and raw_currency.lower() not in SUPPORTED_CURRENCIES:
+        raise invalid("currency", f"Invalid currency: {raw_currency}. Use a supported three-letter ISO code.")
+    ask = one_off_invoices.OneOff(
+        customer=customer or "",
+        currency=raw_currency.lower() if raw_currency else None,
+        collection_method=params.str("collection_method", choices=one_off_invoices.COLLECTION_METHODS),
+        days_until_due=params.int("days_until_due", min=0, max=one_off_invoices.MAX_DAYS_UNTIL_DUE),
+        due_date=params.int("due_date", min=0, max=one_off_invoices.MAX_TIMESTAMP),
+        auto_advance=params.bool("auto_advance"),
+        pending_invoice_items_behavior=params.str(
+            "pending_invoice_items_behavior", choices=one_off_invoices.BEHAVIORS
+        ),
+        description=params.str("description", max_length=1500),
+        metadata=params.metadata(),
+    )
+    params.expand()
+    params.done()
+    clock = clocks_for_customer(request, ask.customer)
+    return present(one_off_invoices.create(request.account, ask, clock))
+
+
+def clocks_for_customer(request: Request, customer: str) -> Clock:
+    """A one-off invoice of a test-clock customer is created at the clock's frozen time."""
+    return invoices.clock_for_customer(request.account, customer, request.clock)
 
 
 @routes.route("GET /v1/invoices/{id}")

@@ -17,6 +17,10 @@ to the next period's end), in ONE transaction (`transactions.commit`) with:
 - the subscription Put, conditional on the version read (optimistic lock);
 - the `invoice.created` and `customer.subscription.updated` events.
 
+The draft also takes the customer's pending invoice items in its currency (Stripe's sweep), in
+the same transaction: each item's Put is version-checked, so an item joins exactly one invoice
+(`tally.billing.pending_items`, which names the crash points and the per-invoice cap).
+
 The draft also carries the true-ups of the subscription's finalized periods (late usage:
 `tally.billing.true_ups`), as a preview shows them; the subscription and what its invoices billed
 are read by ONE Query of its partition (`tally.store.billed.with_open_periods`). Nothing about
@@ -48,7 +52,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from tally.billing import account_settings, cancellations, changes, final_true_ups, reminders
+from tally.billing import account_settings, cancellations, changes, final_true_ups, pending_items, reminders
 from tally.billing import invoices as invoice_builder
 from tally.clock import Clock
 from tally.domain.records import Customer, Invoice, Subscription
@@ -171,11 +175,14 @@ def _bill_once(account: str, subscription_id: str, period_end: int, clock: Clock
         assert renewed is not None  # the period moved, so the presented object changed
         advanced = renewed
     taken = Conflict(f"The period starting {start} of {s.id} is already invoiced.")
-    created = Change(
-        invoice,
-        "invoice.created",
-        present_invoice(invoice),
-        claim=[Unique(INVOICE_PERIOD, f"{s.id}@{start}", taken)],
+    claim = [Unique(INVOICE_PERIOD, f"{s.id}@{start}", taken)]
+    # the customer's pending invoice items join the invoice in this same transaction, as many as
+    # fit beside it (`billing.pending_items`: exactly once, the rest wait for the next invoice)
+    room = transactions.MAX_ACTIONS - sum(
+        transactions.actions(w)
+        for w in (Write(Change(invoice, "invoice.created", {}, claim=claim)), Write(advanced, stored))
     )
-    transactions.commit(account, [Write(created), Write(advanced, stored)], clock)
+    invoice, items = pending_items.sweep(account, invoice, clock, room=room)
+    created = Change(invoice, "invoice.created", present_invoice(invoice), claim=claim)
+    transactions.commit(account, [Write(created), Write(advanced, stored), *items], clock)
     return Billed("billed", invoice)

@@ -69,6 +69,14 @@ EXPANDABLE: dict[str, dict[str, str | None]] = {
         "discounts": None,
         "default_tax_rates": None,
     },
+    "invoiceitem": {
+        "customer": "customer",
+        "invoice": "invoice",
+        "pricing.price_details.price": "price",
+        "test_clock": "test_helpers.test_clock",
+        "discounts": None,
+        "tax_rates": None,
+    },
     "line_item": {
         "subscription": "subscription",
         "pricing.price_details.price": "price",

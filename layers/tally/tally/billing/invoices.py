@@ -13,14 +13,16 @@ alone picks, among the customer's active subscriptions, the one whose period end
 `invoice_upcoming_none`. A canceled subscription, or one whose customer is gone (deleting a
 customer cancels its subscriptions; older data may still hold an active one), has no upcoming
 invoice either: the same 400, naming no param. The preview's id is `upcoming_in_…` and changes
-on every call; `created` is when the invoice will be created (the period end).
+on every call; `created` is when the invoice will be created (the period end). It shows the
+customer's pending invoice items the close would sweep onto it (oldest first, up to the sweep's
+cap: `tally.billing.pending_items`).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from tally.billing import clocks, pending, true_ups
+from tally.billing import clocks, pending, pending_items, true_ups
 from tally.billing.references import referenced
 from tally.billing.subscriptions import current_period, prices_of
 from tally.clock import Clock
@@ -188,7 +190,10 @@ def preview(account: str, subscription_id: str | None, customer_id: str | None, 
     # a subscription ending at the period end renews nothing: the close drafts it without advance
     # (a `cancel_at` in a later period renews, into a period cut short: `_ending_at`)
     ends = subscription.cancel_at_period_end or subscription.cancel_at == shown.draft.period.end
-    return without_advance(shown) if ends else shown
+    shown = without_advance(shown) if ends else shown
+    # the customer's pending invoice items the close would sweep onto it (`billing.pending_items`)
+    swept = pending_items.pending(account, customer.id, shown.draft.currency, clock)
+    return replace(shown, items=tuple(pending_items.as_line(s.record) for s in swept))
 
 
 def clock_for_invoice(
@@ -203,6 +208,12 @@ def clock_for_invoice(
     except NotFound:
         return request_clock
     return clocks.clock_for(account, inv.customer, request_clock, changing=changing)
+
+
+def clock_for_customer(account: str, customer_id: str, request_clock: Clock) -> Clock:
+    """The clock a new invoice of `customer_id` is created at: its test clock's (refused while it
+    advances), else the request's."""
+    return clocks.clock_for(account, customer_id, request_clock, changing=True)
 
 
 def preview_clock(

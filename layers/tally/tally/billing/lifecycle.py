@@ -85,7 +85,10 @@ def _finalize_once(
         for ln in inv.lines
         if not ln.true_up
     )
-    ups, checks = true_ups.finalized(account, inv.id, inv.subscription, inv.customer, inv.lines, clock)
+    ups: list[InvoiceLine] = []
+    checks: list[true_ups.Recheck] = []
+    if inv.subscription is not None:  # a one-off invoice (`billing.one_off_invoices`) has no usage
+        ups, checks = true_ups.finalized(account, inv.id, inv.subscription, inv.customer, inv.lines, clock)
     lines = (*ups, *kept)
     totals = domain.totals(lines, inv.starting_balance)
     owner = objects.load(account, inv.customer, Customer, clock)
@@ -109,7 +112,11 @@ def _finalize_once(
         *balances.written(settled.transaction),
     ]
     settles = clock.now if settle_until is None else min(clock.now, settle_until)
-    billed = true_ups.writes(account, inv.subscription, inv.id, lines, checks, settles)
+    billed = (
+        []
+        if inv.subscription is None
+        else true_ups.writes(account, inv.subscription, inv.id, lines, checks, settles)
+    )
     transactions.commit(account, writes, clock, aux=billed)
     return Stored(after, stored.version + 1, stored.created_ms)
 

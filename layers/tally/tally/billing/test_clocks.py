@@ -41,7 +41,7 @@ from tally.clock import Clock
 from tally.domain import periods
 from tally.domain.listing import Page, Window
 from tally.domain.metadata import MetadataUpdate
-from tally.domain.records import Customer, Invoice, Subscription, TestClock
+from tally.domain.records import Customer, Invoice, InvoiceItem, Subscription, TestClock
 from tally.errors import Conflict, InvalidRequest, NotFound, invalid
 from tally.ids import new_id
 from tally.observability import logger
@@ -412,9 +412,10 @@ def delete(account: str, clock_id: str, request_clock: Clock) -> TestClock:
 
 
 def _remove_objects_of(account: str, customer_id: str, clock: Clock) -> None:
-    """Remove a deleted customer's subscriptions (releasing their items' ids) and invoices
-    (releasing their period claims), a page at a time, in transactions of at most 100 actions."""
-    for cls in (Invoice, Subscription):
+    """Remove a deleted customer's subscriptions (releasing their items' ids), invoices
+    (releasing their period claims) and invoice items, a page at a time, in transactions of at
+    most 100 actions."""
+    for cls in (Invoice, Subscription, InvoiceItem):
         while True:
             page = lists.list_records(account, cls, Window(limit=100), clock, customer=customer_id)
             if not page.data:
@@ -432,12 +433,13 @@ def _remove_objects_of(account: str, customer_id: str, clock: Clock) -> None:
             transactions.commit(account, batch, clock)
 
 
-def _removal(stored: Stored[Invoice] | Stored[Subscription]) -> Write:
+def _removal(stored: Stored[Invoice] | Stored[Subscription] | Stored[InvoiceItem]) -> Write:
     """The silent delete of one record with the claims that name it."""
     record = stored.record
+    release: list[tuple[str, str]] = []
     if isinstance(record, Subscription):
         release = [(subscriptions.ITEM, i.id) for i in record.items]
-    else:
+    elif isinstance(record, Invoice) and record.subscription is not None:  # one-off: no claim
         release = [(cycles.INVOICE_PERIOD, f"{record.subscription}@{record.period_start}")]
     change = Change(record, None, {}, release=release)  # no event
     return Write(change, stored, delete=True)

@@ -374,6 +374,13 @@ class InvoiceLine:
     usage_start: int | None = None
     true_up: bool = False
     usage_end: int | None = None
+    # A line from an invoice item (`InvoiceItem`, swept or attached to the invoice): its id, its
+    # metadata (shown on the line) and `discountable`. `subscription_item` is "" on such a line,
+    # `price`/`product` are "" when the item has an amount and no price; `usage_type` is
+    # `INVOICE_ITEM`, so no re-rate, proration or true-up logic ever touches it.
+    invoice_item: str | None = None
+    metadata: Metadata = field(default_factory=dict)
+    discountable: bool = True
 
     @property
     def usage_span(self) -> tuple[int, int]:
@@ -384,14 +391,15 @@ class InvoiceLine:
 
 @dataclass(frozen=True)
 class Invoice:
-    """A subscription's invoice (or a preview of the next one, never stored). Customer and
+    """A subscription's invoice (or a preview of the next one, never stored), or a one-off invoice
+    (`subscription` None, `billing_reason` `manual`: `tally.billing.one_off_invoices`). Customer and
     subscription fields Stripe shows on an invoice are copied when it is created."""
 
     OBJECT: ClassVar[str] = "invoice"
 
     id: str
     customer: str
-    subscription: str
+    subscription: str | None
     created: int
     livemode: bool
     currency: str
@@ -425,6 +433,9 @@ class Invoice:
     paid_at: int | None = None
     voided_at: int | None = None
     marked_uncollectible_at: int | None = None
+    # One-off invoices: `send_invoice` has a `due_date` (created + days_until_due days)
+    collection_method: str = "charge_automatically"
+    due_date: int | None = None
 
     @property
     def due_at(self) -> int | None:
@@ -436,6 +447,42 @@ class Invoice:
         if self.status == "open" and self.amount_remaining == 0:
             return self.finalized_at
         return None
+
+
+INVOICE_ITEM = "invoiceitem"  # the `usage_type` of an invoice line made from an invoice item
+
+
+@dataclass(frozen=True)
+class InvoiceItem:
+    """An invoice item (`ii_…`): an amount (or a one-time price × quantity) for a customer, pending
+    (`invoice` None) until swept onto an invoice — a one-off invoice created with
+    `pending_invoice_items_behavior=include`, or the customer's next subscription invoice — or
+    attached to a draft directly (`tally.billing.invoice_items`, `tally.billing.pending_items`).
+    `amount` is what it bills: `amount` as given, or the price's unit amount × `quantity`."""
+
+    OBJECT: ClassVar[str] = "invoiceitem"
+
+    id: str
+    customer: str
+    created: int  # Stripe's `date`
+    livemode: bool
+    amount: int
+    currency: str
+    period_start: int
+    period_end: int
+    quantity: int = 1
+    description: str | None = None
+    price: str | None = None
+    product: str | None = None
+    unit_amount: Decimal | None = None  # the price's, when it has one
+    invoice: str | None = None
+    discountable: bool = True
+    metadata: Metadata = field(default_factory=dict)
+    test_clock: str | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.invoice is None
 
 
 @dataclass(frozen=True)

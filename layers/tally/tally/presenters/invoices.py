@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tally.domain.invoices import Draft
+from tally.domain.invoices import Draft, totals
 from tally.domain.records import Customer, Invoice, InvoiceLine, Price, Subscription
+from tally.presenters.invoice_items import pricing
 from tally.presenters.prices import amount_fields
 
 
@@ -23,13 +24,17 @@ class InvoiceView:
     created: int
     billing_reason: str = "upcoming"
     status: str = "draft"
+    # lines of the customer's pending invoice items the invoice would sweep (a preview shows them)
+    items: tuple[InvoiceLine, ...] = ()
 
     def as_record(self) -> Invoice:
         """The invoice record of this draft: lines keep their price's unit amount, and the
         customer and subscription fields Stripe shows are copied (an invoice does not follow them)."""
         d, s, c, t = self.draft, self.subscription, self.customer, self.draft.totals
         pairs = zip(self.line_ids, d.lines, strict=True)
-        lines = tuple(ln.stored(line_id, self.prices[ln.price]) for line_id, ln in pairs)
+        lines = (*(ln.stored(line_id, self.prices[ln.price]) for line_id, ln in pairs), *self.items)
+        if self.items:
+            t = totals(lines, t.starting_balance)
         return Invoice(
             id=self.id,
             customer=c.id,
@@ -55,7 +60,44 @@ class InvoiceView:
         )
 
 
+def _item_line(inv: Invoice, ln: InvoiceLine) -> dict[str, Any]:
+    """A line made from an invoice item (`InvoiceLine.invoice_item`): Stripe's `invoice_item_details`."""
+    return {
+        "id": ln.id,
+        "object": "line_item",
+        "amount": ln.amount,
+        "currency": ln.currency,
+        "description": ln.description or None,
+        "discount_amounts": [],
+        "discountable": ln.discountable,
+        "discounts": [],
+        "invoice": inv.id,
+        "livemode": inv.livemode,
+        "metadata": dict(ln.metadata),
+        "parent": {
+            "type": "invoice_item_details",
+            "invoice_item_details": {
+                "invoice_item": ln.invoice_item,
+                "proration": False,
+                "proration_details": {"credited_items": None},
+                "subscription": inv.subscription,
+            },
+            "subscription_item_details": None,
+        },
+        "period": {"end": ln.period_end, "start": ln.period_start},
+        "pretax_credit_amounts": [],
+        "pricing": pricing(ln.price, ln.product, ln.unit_amount),
+        "quantity": ln.quantity,
+        "quantity_decimal": str(ln.quantity),
+        "subscription": inv.subscription,
+        "subtotal": ln.amount,
+        "taxes": [],
+    }
+
+
 def line(inv: Invoice, ln: InvoiceLine) -> dict[str, Any]:
+    if ln.invoice_item is not None:
+        return _item_line(inv, ln)
     return {
         "id": ln.id,
         "object": "line_item",
@@ -121,7 +163,7 @@ def invoice(shown: Invoice | InvoiceView) -> dict[str, Any]:
         },
         "automatically_finalizes_at": inv.due_at if inv.status == "draft" else None,
         "billing_reason": inv.billing_reason,
-        "collection_method": "charge_automatically",
+        "collection_method": inv.collection_method,
         "created": inv.created,
         "currency": inv.currency,
         "custom_fields": None,
@@ -139,7 +181,7 @@ def invoice(shown: Invoice | InvoiceView) -> dict[str, Any]:
         "default_tax_rates": [],
         "description": inv.description,
         "discounts": [],
-        "due_date": None,
+        "due_date": inv.due_date,
         "effective_at": inv.finalized_at,
         "ending_balance": inv.ending_balance,
         "footer": None,
@@ -161,7 +203,9 @@ def invoice(shown: Invoice | InvoiceView) -> dict[str, Any]:
         "next_payment_attempt": None,
         "number": inv.number,
         "on_behalf_of": None,
-        "parent": {
+        "parent": None  # a one-off invoice (`billing_reason: manual`) has no parent
+        if inv.subscription is None
+        else {
             "type": "subscription_details",
             "quote_details": None,
             "subscription_details": {

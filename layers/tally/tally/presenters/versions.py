@@ -12,6 +12,8 @@ to an acacia version reads (docs/API.md, "API versions"):
   `subscription`, `subscription_item`, `invoice_item` (from `parent`), `unit_amount_excluding_tax`
   (from `pricing`), `amount_excluding_tax`, `tax_amounts`, `tax_rates`; without `parent`,
   `pricing`, `taxes`.
+- invoice item: `price` and `plan` (the objects), `unit_amount(_decimal)`, `subscription`,
+  `subscription_item`; without `pricing`, `parent`, `net_amount`, `quantity_decimal`.
 - subscription: `current_period_start/end` at the top (Tally shows them there at every version)
   and `discount`; its items without `current_period_start/end`.
 - event: `api_version` names the version rendered; `data.previous_attributes` follows its object.
@@ -28,7 +30,7 @@ from tally.domain.records import Price
 from tally.presenters.prices import plan as present_plan
 from tally.presenters.prices import price as present_price
 
-VERSIONED = frozenset({"invoice", "line_item", "subscription", "subscription_item"})
+VERSIONED = frozenset({"invoice", "line_item", "subscription", "subscription_item", "invoiceitem"})
 
 
 def touches(body: Any) -> bool:
@@ -56,7 +58,7 @@ def price_ids(body: Any) -> set[str]:
 
     def walk(value: Any) -> None:
         if isinstance(value, dict):
-            if value.get("object") == "line_item":
+            if value.get("object") in ("line_item", "invoiceitem"):
                 pid = _line_price(value)
                 if pid:
                     found.add(pid)
@@ -129,6 +131,27 @@ def _line(line: dict[str, Any], prices: Mapping[str, Price]) -> dict[str, Any]:
     return _ordered(out)
 
 
+def _invoice_item(item: dict[str, Any], prices: Mapping[str, Price]) -> dict[str, Any]:
+    """acacia's invoice item: `price`/`plan` (objects), `unit_amount(_decimal)`, `subscription`,
+    `subscription_item`; without basil's `pricing`, `parent`, `net_amount`, `quantity_decimal`."""
+    out = dict(item)
+    pricing = out.pop("pricing", None) or {}
+    for name in ("parent", "net_amount", "quantity_decimal", "customer_account"):
+        out.pop(name, None)
+    price = prices.get(_line_price(item) or "")
+    unit = pricing.get("unit_amount_decimal")
+    whole = unit if isinstance(unit, str) and unit.lstrip("-").isdigit() else None
+    out.update(
+        plan=present_plan(price) if price is not None and price.recurring is not None else None,
+        price=present_price(price) if price is not None else None,
+        subscription=None,
+        subscription_item=None,
+        unit_amount=int(whole) if whole is not None else None,
+        unit_amount_decimal=unit,
+    )
+    return _ordered(out)
+
+
 def _subscription(sub: dict[str, Any], prices: Mapping[str, Price]) -> dict[str, Any]:
     out = dict(sub)
     out["discount"] = None
@@ -155,6 +178,7 @@ _SHAPES: dict[str, Callable[[dict[str, Any], Mapping[str, Price]], dict[str, Any
     "line_item": _line,
     "subscription": _subscription,
     "subscription_item": _item,
+    "invoiceitem": _invoice_item,
 }
 
 

@@ -16,6 +16,7 @@ Indexed fields (the names `lists.list_records(any_of=...)` takes):
 - subscription: `status`, `price` (one entry per distinct price of its items), `test_clock` (only
   on a test clock)
 - invoice: `status`, `subscription` (an invoice's `customer` is listed through `by_customer`)
+- invoiceitem: `pending_for` = its customer while pending, else `invoice` (its customer: `by_customer`)
 - billing.alert: `usage_threshold.meter`
 - v2.billing.rate_card and v2.billing.pricing_plan: `active`; v2.billing.rate_card_rate and
   v2.billing.rate_card_version: `rate_card`; v2.billing.license_fee_version: `license_fee`;
@@ -92,7 +93,12 @@ def of_record(record: Any) -> Fields:
         if record.test_clock is not None:
             out.add(("test_clock", record.test_clock))
     elif kind == "invoice":
-        out |= {("status", record.status), ("subscription", record.subscription)}
+        out.add(("status", record.status))
+        if record.subscription is not None:  # a one-off invoice has none
+            out.add(("subscription", record.subscription))
+    elif kind == "invoiceitem":
+        # pending items of one customer (what a sweep reads), or the items of one invoice
+        out.add(("pending_for", record.customer) if record.invoice is None else ("invoice", record.invoice))
     elif kind in ("v2.billing.rate_card_rate", "v2.billing.rate_card_version"):
         out.add(("rate_card", record.rate_card))
     elif kind in ("v2.billing.rate_card", "v2.billing.pricing_plan"):

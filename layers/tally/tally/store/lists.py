@@ -258,3 +258,21 @@ def _get_many(keys: list[tuple[str, str]]) -> list[ObjectItem]:
     STATS.items_read += len(items)
     STATS.requests += 1 + (len(keys) - 1) // 100
     return items
+
+
+def oldest_ids(account: str, kind: str, partition: Partition, limit: int) -> list[str]:
+    """The ids of up to `limit` `kind` objects listed under the by_field `partition`, oldest first
+    (one Query; the index is eventually consistent: callers re-read each object by key)."""
+    bind()
+    field, value = partition
+    prefix = ObjectItem.object_key(account, "")
+    found = ObjectItem.by_field.query(
+        ObjectItem.field_key(account, kind, field, value), scan_index_forward=True, limit=limit
+    )
+    try:
+        ids = [str(entry.pk)[len(prefix) :] for entry in found]
+    except QueryError as exc:
+        raise_translated(exc)
+    STATS.items_read += len(ids)
+    STATS.requests += 1
+    return ids
