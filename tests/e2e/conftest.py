@@ -13,7 +13,9 @@ import pytest
 import stripe
 import support
 
-E2E_ACCOUNTS = 69  # +2 catalog (test_v2_catalog_sdk.py), +1 revrec (test_revenue_recognition_sdk.py), +2 oneoff (issue 13 point 5)
+# +2 catalog (test_v2_catalog_sdk.py), +1 revrec (test_revenue_recognition_sdk.py),
+# +2 oneoff (issue 13 point 5)
+E2E_ACCOUNTS = 69
 
 
 @pytest.fixture(scope="session")

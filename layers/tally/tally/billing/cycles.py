@@ -68,6 +68,7 @@ PER_SHARD = 2_000  # due subscriptions a run sends per shard; the rest go at the
 ATTEMPTS = 3
 INVOICE_PERIOD = "invoice_period"  # claim: one invoice per (subscription, period start)
 FINALIZE = "finalize"  # the `kind` of a message that advances a draft invoice
+TICK = "cadence_tick"  # the `kind` of a message that bills a v2 cadence's tick
 
 
 # -- the schedule ---------------------------------------------------------------------------------
@@ -76,6 +77,15 @@ def due_messages(clock: Clock, per_shard: int = PER_SHARD) -> Iterator[dict[str,
         for d in due.due(clock.now, shard, per_shard):
             if d.invoice:  # a draft whose grace period ended (`tally.billing.lifecycle`)
                 yield {"kind": FINALIZE, "account": d.account, "invoice": d.subscription, "at": clock.now}
+                continue
+            if d.subscription.startswith("bc_"):  # a cadence's tick (`tally.billing.cadence_invoices`)
+                yield {
+                    "kind": TICK,
+                    "account": d.account,
+                    "cadence": d.subscription,
+                    "due": d.period_end,
+                    "at": clock.now,
+                }
                 continue
             yield {
                 "account": d.account,

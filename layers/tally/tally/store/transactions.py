@@ -104,7 +104,11 @@ def _record_item(account: str, record: Any, created_ms: int, version: int) -> Ob
         kind=record.OBJECT,
         version=version,
     )
-    due = getattr(record, "due_at", None) if record.OBJECT in ("subscription", "invoice") else None
+    due = (
+        getattr(record, "due_at", None)
+        if record.OBJECT in ("subscription", "invoice", "v2.billing.cadence")
+        else None
+    )
     if due is not None:  # the scheduled close finds it (`tally.store.due`); gone once it ends
         wakes = getattr(record, "wakes_at", None) or due  # a reminder before a period end
         item.dpk = ObjectItem.due_key(due_shard(account, record.id))
