@@ -33,6 +33,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from tally.billing import plan_lines
+from tally.billing.clocks import clock_for
+from tally.billing.references import referenced
 from tally.clock import Clock
 from tally.domain import cadence_billing as rules
 from tally.domain import limits
@@ -40,7 +42,7 @@ from tally.domain.cadences import GRACE_SECONDS, Cadence
 from tally.domain.intents import PlanSubscription
 from tally.domain.listing import Window
 from tally.domain.records import Customer, Invoice, InvoiceLine
-from tally.errors import Conflict
+from tally.errors import Conflict, InvalidRequest, invalid
 from tally.ids import new_id
 from tally.presenters.invoices import invoice as present_invoice
 from tally.store import lists, objects, transactions
@@ -145,7 +147,45 @@ def _tick_once(account: str, cadence_id: str, due: int | None, clock: Clock) -> 
     return Ticked("billed", invoice)
 
 
-def preview(account: str, cadence: Cadence, clock: Clock) -> Invoice | None:
-    """The invoice the cadence's next tick would create, with usage as of `clock` (never stored)."""
+def preview(account: str, cadence_id: str, customer_id: str | None, request_clock: Clock) -> Invoice:
+    """The invoice the cadence's next tick would create, usage as of the cadence's clock (its
+    customer's test clock, if any); never stored. With no line, an empty invoice (total 0)."""
+    cadence = referenced(account, cadence_id, Cadence, "billing_cadence", request_clock)
+    if customer_id is not None and cadence.customer != customer_id:
+        raise invalid("customer", f"The billing cadence {cadence_id} belongs to another customer.")
+    if cadence.bills_at is None:
+        raise InvalidRequest(
+            f"The billing cadence {cadence_id} is canceled and has nothing left to bill.",
+            code="invoice_upcoming_none",
+            param="billing_cadence",
+        )
+    clock = clock_for(account, cadence.customer, request_clock)
     p, t = cadence.unbilled
-    return build(account, cadence, p, t, clock, "upcoming_" + cadence.id)
+    invoice_id = f"upcoming_{new_id('in')}"
+    return build(account, cadence, p, t, clock, invoice_id) or _empty(
+        account, cadence, p, t, clock, invoice_id
+    )
+
+
+def _empty(account: str, cadence: Cadence, p: int, t: int, clock: Clock, invoice_id: str) -> Invoice:
+    customer = objects.get(account, cadence.customer, Customer, clock)
+    return Invoice(
+        id=invoice_id,
+        customer=customer.id,
+        subscription=None,
+        created=t,
+        livemode=cadence.livemode,
+        currency="usd",
+        period_start=p,
+        period_end=t,
+        lines=(),
+        subtotal=0,
+        total=0,
+        amount_due=0,
+        amount_remaining=0,
+        customer_email=customer.email,
+        customer_name=customer.name,
+        customer_phone=customer.phone,
+        test_clock=cadence.test_clock,
+        billing_cadence=cadence.id,
+    )
