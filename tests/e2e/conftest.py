@@ -15,7 +15,7 @@ import support
 
 # +2 catalog (test_v2_catalog_sdk.py), +1 revrec (test_revenue_recognition_sdk.py),
 # +2 oneoff (issue 13 point 5)
-E2E_ACCOUNTS = 69
+E2E_ACCOUNTS = 70  # +1 cadence (test_cadence_invoices_sdk.py)
 
 
 @pytest.fixture(scope="session")
