@@ -162,9 +162,8 @@ def preview(account: str, cadence_id: str, customer_id: str | None, request_cloc
     clock = clock_for(account, cadence.customer, request_clock)
     p, t = cadence.unbilled
     invoice_id = f"upcoming_{new_id('in')}"
-    return build(account, cadence, p, t, clock, invoice_id) or _empty(
-        account, cadence, p, t, clock, invoice_id
-    )
+    shown = build(account, cadence, p, t, clock, invoice_id)
+    return replace(shown or _empty(account, cadence, p, t, clock, invoice_id), auto_advance=False)
 
 
 def _empty(account: str, cadence: Cadence, p: int, t: int, clock: Clock, invoice_id: str) -> Invoice:
