@@ -341,3 +341,41 @@ def test_a_service_interval_longer_than_the_billing_interval_is_a_400(api, funct
     assert answer.status == 400, answer.text
     assert "billing interval" in answer.json["error"]["message"]
     assert ok(api.get("/v2/billing/intents"))["data"] == before
+
+
+def test_late_usage_of_a_billed_service_interval_is_trued_up_on_the_next_tick(api, functions):
+    # GIVEN a monthly cadence and rate card (1.00 per call, two models), January billed on Feb 1
+    w = World(api, functions, ts(2026, 1, 1), {"type": "month", "month": {"day_of_month": 1}})
+    a, b = w.metered_item("late_a"), w.metered_item("late_b")
+    card = w.rate_card(
+        "month", 1, [{"metered_item": a, "unit_amount": "100"}, {"metered_item": b, "unit_amount": "100"}]
+    )
+    w.component("rate_card", card["id"])
+    w.go_live()
+    w.subscribe()
+    w.advance(ts(2026, 1, 20))
+    w.use("late_a", 10, ts(2026, 1, 10))
+    w.advance(ts(2026, 2, 5))
+    (feb,) = w.invoices()
+    assert feb["total"] == 1000
+    # WHEN usage stamped in January arrives after that invoice (within Stripe's 35 days): 5 more
+    # calls of A, and 3 of B, which had none at the tick
+    w.use("late_a", 5, ts(2026, 1, 25))
+    w.use("late_b", 3, ts(2026, 1, 26))
+    w.use("late_a", 2, ts(2026, 2, 3))
+    w.advance(ts(2026, 3, 1, 2))
+    # THEN March 1's invoice trues January up (+5.00, +3.00, each on January's interval) and bills
+    # February's 2 calls; the next tick, with nothing new, trues up nothing
+    _, mar = w.invoices()
+    jan, feb_m = (ts(2026, 1, 1), ts(2026, 2, 1)), (ts(2026, 2, 1), ts(2026, 3, 1))
+    assert sorted(lines(mar)) == sorted(
+        [
+            (*jan, "rate_card_rate_details", 5, 500),
+            (*jan, "rate_card_rate_details", 3, 300),
+            (*feb_m, "rate_card_rate_details", 2, 200),
+        ]
+    )
+    assert mar["total"] == 1000
+    assert sum(ln["description"].startswith("Late usage") for ln in mar["lines"]["data"]) == 2
+    w.advance(ts(2026, 4, 1, 2))
+    assert len(w.invoices()) == 2  # April 1 billed nothing: no invoice

@@ -1,15 +1,11 @@
 """A cadence's invoices (v2): what one tick bills, and billing each tick exactly once.
 
-`build` is the invoice of the billing interval `[P, T)` that tick `T` closes, for every pricing
-plan subscription on the cadence (`tally.domain.cadence_billing` decides which service intervals):
-
-- a rate card component: per completed service interval and per rate of the rate card version
-  the component pins in the plan version in force at the interval's start (`segment_at`), the
-  usage of the rate's metered item's meter for the customer over the interval (`usage.aggregate`:
-  per-hour reads, never events), priced by the rate (tiers reset per interval); a rate with no
-  usage in the interval makes no line;
-- a license fee component: per service interval starting in `[P, T)`, the pinned license fee
-  version's price × the subscription's quantity (of the segment in force at the interval start).
+`build` is the invoice of the billing interval `[P, T)` that tick `T` closes: for every pricing
+plan subscription on the cadence, its lines (`tally.billing.plan_lines`: completed service
+intervals of its rate cards, license fee intervals starting in `[P, T)`), and the late usage of
+service intervals earlier ticks billed (those ending in the 36 days before `P`: meter events are
+accepted 35 days back), as the difference between what their usage amounts to now and what the
+cadence's invoices billed for them (`tally.domain.cadence_billing.true_ups`).
 
 `bill_tick` (the billing queue's worker, from the due index like `cycles.bill_period`) writes, in
 ONE transaction: the draft invoice (Put, id new; `automatically_finalizes_at` = T + 1 h, so the
@@ -79,12 +75,36 @@ def subscriptions(account: str, cadence: Cadence, clock: Clock) -> Iterator[Plan
         after = page.data[-1].id
 
 
+def billed(account: str, cadence: Cadence, since: int, p: int, clock: Clock) -> list[Invoice]:
+    """The cadence's invoices of ticks in `(since, p]` (and commits then): what billed the service
+    intervals that ended in that span."""
+    out: list[Invoice] = []
+    after: str | None = None
+    while True:
+        page = lists.list_records(
+            account,
+            Invoice,
+            Window(100, after, None, created_gte=since + 1),  # written at or after their tick
+            clock,
+            customer=cadence.customer,
+            where=lambda i: i.billing_cadence == cadence.id and since < i.created <= p,
+        )
+        out += page.data
+        if not page.has_more or not page.data:
+            return out
+        after = page.data[-1].id
+
+
 def build(account: str, cadence: Cadence, p: int, t: int, clock: Clock, invoice_id: str) -> Invoice | None:
     """The draft invoice of tick `t` closing `[p, t)`; None when it bills nothing."""
     reader = plan_lines.Reader(account, clock)
     lines: list[InvoiceLine] = []
+    since = p - rules.LATE_SECONDS  # intervals ending in (since, p] may have had late usage
+    late: list[InvoiceLine] = []
     for sub in subscriptions(account, cadence, clock):
         lines += plan_lines.lines_of(account, sub, p, t, clock, reader)
+        late += plan_lines.lines_of(account, sub, since, p, clock, reader, fees=False)
+    lines += rules.true_ups(late, billed(account, cadence, since, p, clock), new_id("il"))
     if not lines:
         return None
     customer = objects.get(account, cadence.customer, Customer, clock)

@@ -101,9 +101,17 @@ def _versions(sub: PlanSubscription, low: int, high: int) -> list[tuple[str, str
 
 
 def lines_of(
-    account: str, sub: PlanSubscription, p: int, t: int, clock: Clock, reader: Reader | None = None
+    account: str,
+    sub: PlanSubscription,
+    p: int,
+    t: int,
+    clock: Clock,
+    reader: Reader | None = None,
+    *,
+    fees: bool = True,
 ) -> list[InvoiceLine]:
-    """The lines tick `t` bills for one subscription (module doc)."""
+    """The lines tick `t` bills for one subscription (module doc); without `fees`, only its rate
+    card lines (what the usage of the intervals ending in `(p, t]` amounts to now: late usage)."""
     r = reader or Reader(account, clock)
     lines: list[InvoiceLine] = []
     # an interval ending in (p, t] starts at most one interval (≤ 3 years: Stripe's cap) before p
@@ -111,7 +119,7 @@ def lines_of(
         for component in r.components(plan_id, version_id):
             if component.type == "rate_card":
                 lines += _rate_lines(account, r, sub, component, version_id, p, t)
-            elif component.type == "license_fee":
+            elif component.type == "license_fee" and fees:
                 lines += _fee_lines(r, sub, component, version_id, p, t)
     return sorted(lines, key=lambda ln: (ln.period_start, ln.usage_type, ln.id))
 

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 
 from tally.domain import periods
+from tally.domain.records import Invoice, InvoiceLine
 
 TICK_CLAIM = "cadence_tick"  # claim: one invoice per <cadence>@<tick>
+LATE_SECONDS = 36 * 86_400  # meter events are accepted 35 days back (+ 24 h of cancels)
 MAX_INTERVALS = 400  # service intervals one component may bill on one invoice (a daily one, a year)
 
 
@@ -116,3 +119,49 @@ def longer_than(service: tuple[str, int], billing: tuple[str, int]) -> bool:
     if s_days:  # days against months: longer than the shortest such billing interval
         return s_days > _month_days(b_months, longest=False)
     return _month_days(s_months, longest=True) > b_days
+
+
+def _key(ln: InvoiceLine) -> tuple[str, str, int, int]:
+    assert ln.plan is not None and ln.plan.rate_card_rate is not None
+    return ln.plan.pricing_plan_subscription, ln.plan.rate_card_rate, ln.period_start, ln.period_end
+
+
+def true_ups(now: Iterable[InvoiceLine], earlier: Sequence[Invoice], new_id: str) -> list[InvoiceLine]:
+    """Late usage of service intervals earlier ticks billed: `now` are the rate card lines those
+    intervals amount to today (same rates), `earlier` the cadence's invoices that billed them
+    (void ones billed nothing). One line per (subscription, rate, interval) whose amount changed:
+    the difference (negative when usage was canceled), `plan.late`, ids `<new_id>_<n>`."""
+    billed: dict[tuple[str, str, int, int], tuple[int, int, InvoiceLine]] = {}
+    for inv in earlier:
+        if inv.status == "void":
+            continue
+        for ln in inv.lines:
+            if ln.plan is not None and ln.plan.rate_card_rate is not None:
+                amount, quantity, _ = billed.get(_key(ln), (0, 0, ln))
+                billed[_key(ln)] = (amount + ln.amount, quantity + ln.quantity, ln)
+    out: list[InvoiceLine] = []
+    seen = set()
+    for ln in now:
+        key = _key(ln)
+        seen.add(key)
+        amount, quantity, _ = billed.get(key, (0, 0, ln))
+        if ln.amount != amount:
+            out.append(_late(ln, ln.amount - amount, max(ln.quantity - quantity, 0), f"{new_id}_{len(out)}"))
+    for key, (amount, _, ln) in billed.items():
+        if key not in seen and amount != 0:  # its usage is gone (canceled events)
+            out.append(_late(ln, -amount, 0, f"{new_id}_{len(out)}"))
+    return out
+
+
+def _late(ln: InvoiceLine, amount: int, quantity: int, line_id: str) -> InvoiceLine:
+    # `PlanLine.late`, not `InvoiceLine.true_up`: the lifecycle recomputes a v1 subscription's
+    # true-up lines at finalization (`billing.true_ups`) and would drop these
+    assert ln.plan is not None
+    return replace(
+        ln,
+        id=line_id,
+        amount=amount,
+        quantity=quantity,
+        description=f"Late usage: {ln.description}",
+        plan=replace(ln.plan, late=True),
+    )

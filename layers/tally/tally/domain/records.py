@@ -364,6 +364,7 @@ class PlanLine:
     license_fee: str | None = None
     license_fee_version: str | None = None
     licensed_item: str | None = None
+    late: bool = False  # late usage of an interval an earlier tick billed (the difference)
 
 
 @dataclass(frozen=True)
