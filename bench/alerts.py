@@ -173,6 +173,26 @@ def alert_costs(run: Any) -> dict[str, Any]:
     _post(run, f"/v1/test_helpers/test_clocks/{clock}/advance", {"frozen_time": late})
     hours = _fill_hours(run, meter["id"], cus, start, late)
     cases["25 alerts (this customer), day 29 of the period"] = _measure(run, meter, cus, on_clock=True)
+
+    # The same, once the meter's running figures are read (issue 15 point 3: in production from
+    # 2 minutes after its first alert, `billing.usage_figures.SETTLE`; the bench does not wait).
+    from tally.billing import usage_figures
+
+    settle, usage_figures.SETTLE = usage_figures.SETTLE, 0
+    try:
+        clock = _post(run, "/v1/test_helpers/test_clocks", {"frozen_time": start})["id"]
+        meter, cus = _subject(run, "alerts25fig", clock=clock)
+        _alerts(run, meter["id"], 25, NEVER, customer=cus)
+        _post(run, f"/v1/test_helpers/test_clocks/{clock}/advance", {"frozen_time": late})
+        _fill_hours(run, meter["id"], cus, start, late, tag="alerts25fig")
+        cases["25 alerts (this customer), day 29, running figure read"] = _measure(
+            run, meter, cus, on_clock=True
+        )
+        meter, cus = _subject(run, "alerts25wfig")
+        _alerts(run, meter["id"], 25, NEVER)
+        cases["25 alerts (every customer), running figure read"] = _measure(run, meter, cus)
+    finally:
+        usage_figures.SETTLE = settle
     out = {"cases": cases, "late_case_hours_with_usage": hours}
     base = cases["0 alerts"]
     out["added_requests_per_single_event"] = {
@@ -184,16 +204,19 @@ def alert_costs(run: Any) -> dict[str, Any]:
     return out
 
 
-def _fill_hours(run: Any, meter_id: str, customer: str, start: int, end: int) -> int:
-    """One event in every hour of [start, end), written by the usage store directly (fast)."""
+def _fill_hours(
+    run: Any, meter_id: str, customer: str, start: int, end: int, tag: str = "alerts25late"
+) -> int:
+    """One event in every hour of [start, end), written by the usage store directly (fast), with
+    the running figures as the ingest path keeps them on a meter with alerts."""
     from tally.domain.aggregation import Formula
     from tally.domain.records import MeterEvent
     from tally.store import usage
 
     events = [
         MeterEvent(
-            f"{run.prefix}-fill-{h}",
-            f"{run.prefix}_alerts25late",
+            f"{run.prefix}-fill-{tag}-{h}",
+            f"{run.prefix}_{tag}",
             meter_id,
             customer,
             1,
@@ -203,6 +226,6 @@ def _fill_hours(run: Any, meter_id: str, customer: str, start: int, end: int) ->
         )
         for h in range(start, end, HOUR)
     ]
-    outcome = usage.record(run.bench.account, Formula.SUM, 1, events, int(time.time()))
+    outcome = usage.record(run.bench.account, Formula.SUM, 1, events, int(time.time()), figures=True)
     assert len(outcome.stored) == len(events)
     return len(events)

@@ -51,10 +51,10 @@ def main() -> None:
                 out.append(event(customer, rng.randint(start, min(start + HOUR - 1, now))))
             return out
 
-        def shape(label: str, requests: list[list[MeterEvent]]) -> None:
+        def shape(label: str, requests: list[list[MeterEvent]], figures: bool = False) -> None:
             usage.STATS.reset()
             for events in requests:
-                usage.record("acct_bench", Formula.SUM, 1, events, now=now)
+                usage.record("acct_bench", Formula.SUM, 1, events, now=now, figures=figures)
             n = sum(len(r) for r in requests)
             per_request = usage.STATS.requests / len(requests)
             print(f"{label}: {usage.STATS.write_units / n:.2f} WRU/event, {per_request:.1f} tx/request")
@@ -67,6 +67,18 @@ def main() -> None:
         )
         flush = [[event(customers[i % 4], now - rng.randint(0, 59)) for i in range(100)] for _ in range(10)]
         shape("v2 batch of 100, 4 customers, last 60 s", flush)
+        # A meter with usage alerts (issue 15 point 3): each transaction also keeps the running
+        # figure of each customer it holds (one more update per customer and transaction).
+        shape(
+            "v1 single event, meter with alerts",
+            [[event(customers[i % 4], now - i)] for i in range(100)],
+            True,
+        )
+        shape(
+            "v2 batch of 100, 4 customers, current hour, meter with alerts",
+            [batch([hour]) for _ in range(10)],
+            True,
+        )
         print(f"(minute of the hour: {(now % HOUR) // 60})")
 
 

@@ -69,6 +69,9 @@ def roots() -> dict[str, type[StripeObject]]:
         "invoiceitem": stripe.InvoiceItem,
         "event": stripe.Event,
         "billing.alert": stripe.billing.Alert,
+        "billing.credit_grant": stripe.billing.CreditGrant,  # grants: billing credits
+        "billing.credit_balance_transaction": stripe.billing.CreditBalanceTransaction,
+        "billing.credit_balance_summary": stripe.billing.CreditBalanceSummary,
         "billing.alert_triggered": stripe.billing.AlertTriggered,
         "billing.meter": stripe.billing.Meter,
         "billing.meter_event": stripe.billing.MeterEvent,

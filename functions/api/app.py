@@ -10,6 +10,8 @@ from tally.api import (
     balance_transactions,
     billable_items,
     cadences,
+    credit_balances,
+    credit_grants,
     customers,
     events,
     intents,
@@ -50,6 +52,8 @@ ROUTES = merge(
     webhook_endpoints.routes,
     alerts.routes,
     balance_transactions.routes,
+    credit_grants.routes,  # grants: billing credits
+    credit_balances.routes,
     billable_items.routes,
     rate_cards.routes,
     license_fees.routes,

@@ -2,10 +2,12 @@
 
 Each message is `{"account", "subscription", "period_end", "at"}` (bill a period), or
 `{"kind": "finalize", "account", "invoice", "at"}` (advance a draft invoice whose grace period
-ended: `billing.lifecycle.advance_due`), or `{"kind": "cadence_tick", "account", "cadence", "due",
-"at"}` (bill a v2 cadence's tick: `billing.cadence_invoices.bill_tick`); `at` (the close's
-instant) is the clock. A message that fails is reported in `batchItemFailures`, so SQS retries
-only it (and moves it to the dead-letter queue after the redrive limit); the others are deleted.
+ended: `billing.lifecycle.advance_due`), `{"kind": "expire_credit_grant", "account",
+"credit_grant", "at"}` (record a grant's expiry: `billing.credit_ledger.expire_grant`), or
+`{"kind": "cadence_tick", "account", "cadence", "due", "at"}` (bill a v2 cadence's tick:
+`billing.cadence_invoices.bill_tick`); `at` (the close's instant) is the clock. A message that
+fails is reported in `batchItemFailures`, so SQS retries only it (and moves it to the dead-letter
+queue after the redrive limit); the others are deleted.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tally.billing import cadence_invoices, cycles, lifecycle
+from tally.billing import cadence_invoices, credit_ledger, cycles, lifecycle
 from tally.clock import Clock
 from tally.observability import entry_point, logger
 
@@ -23,6 +25,9 @@ def _bill(body: dict[str, Any]) -> cycles.Billed:
     if body.get("kind") == cycles.FINALIZE:  # a draft whose grace period ended
         outcome, invoice = lifecycle.advance_due(str(body["account"]), str(body["invoice"]), clock)
         return cycles.Billed(outcome, invoice)
+    if body.get("kind") == cycles.EXPIRE:  # a credit grant whose expires_at passed
+        written = credit_ledger.expire_grant(str(body["account"]), str(body["credit_grant"]), clock)
+        return cycles.Billed("expired" if written else "already_expired")
     if body.get("kind") == cycles.TICK:  # a v2 cadence's tick (`billing.cadence_invoices`)
         ticked = cadence_invoices.bill_tick(
             str(body["account"]), str(body["cadence"]), int(body["due"]), clock

@@ -39,6 +39,9 @@ FILES = {
     "Billing/AlertTriggereds.d.ts": "AlertTriggered",
     "Billing/Meters.d.ts": "Meter",
     "Billing/MeterEvents.d.ts": "MeterEvent",
+    "Billing/CreditGrants.d.ts": "CreditGrant",
+    "Billing/CreditBalanceSummary.d.ts": "CreditBalanceSummary",
+    "Billing/CreditBalanceTransactions.d.ts": "CreditBalanceTransaction",
     "Billing/MeterEventSummaries.d.ts": "MeterEventSummary",
     "Billing/MeterEventAdjustments.d.ts": "MeterEventAdjustment",
     "V2/Billing/MeterEventSession.d.ts": "MeterEventSession",
@@ -48,6 +51,9 @@ FILES = {
 }
 KEYS = {
     "Alert",
+    "CreditGrant",
+    "CreditBalanceSummary",
+    "CreditBalanceTransaction",
     "AlertTriggered",
     "Meter",
     "MeterEvent",

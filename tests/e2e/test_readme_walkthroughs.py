@@ -60,4 +60,6 @@ def test_the_readme_walkthroughs_run_in_order_on_one_stack(local_server, e2e_key
         "subscription_create paid 0",  # the clock's customer: nothing up front
         "subscription_cycle open 12",  # 250 tokens → 3 units → 12 cents, finalized
         "billing.alert.triggered 10025",  # the alert, once, signed
+        "940",  # billing credits: 1,500 tokens (60 cents) burned off 10.00 at once
+        "60 0 940",  # the invoice took those 60 cents of credit; the summary agrees
     ], done.stdout + done.stderr

@@ -200,13 +200,22 @@ def test_the_sweep_takes_at_most_the_limit_and_the_rest_go_to_the_next_invoice(p
     assert all(len(_everywhere(plan, i.id)) == 1 for i in made)
 
 
-def test_the_sweep_fits_the_transaction_limit(plan):
-    # GIVEN the limit's worth of pending items WHEN the close's writes are counted
+def test_the_sweep_fits_the_transaction_limit(plan, monkeypatch):
+    # GIVEN the limit's worth of pending items, and the close's commit measured
     for _ in range(pending_items.SWEEP_LIMIT):
         _item(plan, 100)
+    used: list[int] = []
+    real = transactions.commit
+
+    def measured(account, writes, clock, aux=()):
+        used.append(sum(transactions.actions(w) for w in writes) + len(aux))
+        return real(account, writes, clock, aux)
+
+    monkeypatch.setattr(transactions, "commit", measured)
     inv = _close(plan)
-    # THEN they all went, and the sweep alone takes 3 actions per item (within MAX_ACTIONS)
+    # THEN they all went in one transaction within DynamoDB's 100 actions, 3 per item
     assert len(_on(inv)) == pending_items.SWEEP_LIMIT
+    assert used == [72]  # 12 for the invoice and the advanced subscription + 20 items × 3
     stored = objects.load(plan.account, _on(inv)[0], InvoiceItem, Clock.at(JULY))
     assert transactions.actions(pending_items.attached(stored, "in_x")) == 3
 

@@ -106,6 +106,12 @@ def test_ingest_needs_exactly_what_its_policy_grants(api, needed):
     assert replay.header("Idempotent-Replayed") == "true"
     assert _event(api, cus, "1", "b", event_name="nope", headers={"Idempotency-Key": "k2"}).status == 400
     assert _event(api, cus, "99", "a").json["identifier"] == "a"  # duplicate: the standing event
+    # (v1 keeps its Idempotency-Key on the event, branch `ingest`; v2 routes keep Powertools
+    # records: Put + Update on success, Delete when the request fails)
+    v2 = {"event_name": "tokens", "identifier": "v2a", "payload": {"stripe_customer_id": cus, "value": "1"}}
+    assert api.post("/v2/billing/meter_events", json=v2, headers={"Idempotency-Key": "k3"}).status == 200
+    bad = {**v2, "event_name": "nope"}
+    assert api.post("/v2/billing/meter_events", json=bad, headers={"Idempotency-Key": "k4"}).status == 400
     token = api.post("/v2/billing/meter_event_session", json={}).json["authentication_token"]
     stream = api.post(
         "/v2/billing/meter_event_stream",
@@ -226,6 +232,12 @@ def test_billing_cycle_functions_need_exactly_what_their_policies_grant(function
 
     spec = ItemSpec(plan.metered, "items[0][price]")
     subscription_creation.create(plan.account, plan.customer, [spec], At.at(cycles_flow.START + 37))
+    # AND (branch applying) billing credits its finalizations take (grants read, debited)
+    from tally.billing import credit_grants
+    from tally.domain.credits import Scope
+
+    grant = credit_grants.GrantSpec(plan.customer, "usd", 100, Scope())
+    credit_grants.create(plan.account, grant, At.at(cycles_flow.START + 60))
     # WHEN the schedule closes it, the worker bills it, and the duplicate delivery is a no-op
     cycles_flow.close(functions, cycles_flow.JUNE + 60)
     records = cycles_flow.queued(plan.account)
@@ -282,6 +294,13 @@ def test_the_test_clock_worker_needs_exactly_what_its_policy_grants(api, functio
     ).json
     assert api.post("/v1/subscriptions", {"customer": cus, "items": [{"price": price["id"]}]}).status == 200
     assert _event(api, cus, "25", "u1").status == 200
+    # AND (branch applying) billing credits its finalizations take (grants read, debited)
+    grant = {
+        "customer": cus,
+        "amount": {"type": "monetary", "monetary": {"currency": "usd", "value": 50}},
+        "applicability_config": {"scope": {"price_type": "metered"}},
+    }
+    assert api.post("/v1/billing/credit_grants", grant).status == 200
     # WHEN the clock advances two months (two periods billed, finalized, one paid) and a duplicate
     # message arrives after it is ready
     advanced = support.advance_clock(api, functions, clock["id"], 2_000_000_000 + 61 * 86400)

@@ -267,23 +267,7 @@ ENTRIES: list[Entry] = [
         doc="`POST /v1/billing/meter_event_adjustments` with `type` other than `cancel`",
     ),
     # -- billing credits ---------------------------------------------------------------------------
-    url(
-        "POST /v1/billing/credit_grants",
-        customer="{customer}",
-        category="paid",
-        amount={"type": "monetary", "monetary": {"currency": "usd", "value": 1000}},
-        applicability_config={"scope": {"price_type": "metered"}},
-    ),
-    url("GET /v1/billing/credit_grants", customer="{customer}"),
-    url("GET /v1/billing/credit_grants/{id}"),
-    url("POST /v1/billing/credit_grants/{id}/expire"),
-    url("POST /v1/billing/credit_grants/{id}/void"),
-    url(
-        "GET /v1/billing/credit_balance_summary",
-        customer="{customer}",
-        filter={"type": "applicability_scope", "applicability_scope": {"price_type": "metered"}},
-    ),
-    url("GET /v1/billing/credit_balance_transactions", customer="{customer}"),
+    # (credit grants, the balance summary and the ledger are served: branch grants)
     unknown("GET /v1/events", {"delivery_success": "false"}, "delivery_success"),
     # -- discounts and tax -------------------------------------------------------------------------
     url("POST /v1/coupons", percent_off=10, duration="once"),

@@ -45,6 +45,11 @@ ALERT = {
     "usage_threshold": {"meter": "{meter}", "gte": 10, "recurrence": "one_time"},
 }
 EVENT = {"event_name": EVENT_NAME, "payload": {"stripe_customer_id": "{customer}", "value": "5"}}
+GRANT = {  # branch grants
+    "customer": "{customer}",
+    "amount": {"type": "monetary", "monetary": {"currency": "usd", "value": 1000}},
+    "applicability_config": {"scope": {"price_type": "metered"}},
+}
 CANCEL = {"event_name": EVENT_NAME, "type": "cancel", "cancel": {"identifier": "{event}"}}
 LICENSE_FEE = {
     "currency": "usd",
@@ -268,6 +273,25 @@ VALID: dict[str, Req] = {
     ),
     "POST /v1/customers/{id}/balance_transactions/{transaction}": Req(
         "/v1/customers/{customer}/balance_transactions/{balance_transaction}", {"description": "x"}
+    ),
+    # billing credits (branch grants)
+    "POST /v1/billing/credit_grants": Req("/v1/billing/credit_grants", GRANT),
+    "GET /v1/billing/credit_grants": Req("/v1/billing/credit_grants", {"customer": "{customer}"}),
+    "GET /v1/billing/credit_grants/{id}": Req("/v1/billing/credit_grants/{credit_grant}"),
+    "POST /v1/billing/credit_grants/{id}": Req(
+        "/v1/billing/credit_grants/{credit_grant}", {"metadata": {"a": "b"}}
+    ),
+    "POST /v1/billing/credit_grants/{id}/expire": Req("/v1/billing/credit_grants/{credit_grant}/expire"),
+    "POST /v1/billing/credit_grants/{id}/void": Req("/v1/billing/credit_grants/{credit_grant}/void"),
+    "GET /v1/billing/credit_balance_summary": Req(
+        "/v1/billing/credit_balance_summary",
+        {"customer": "{customer}", "filter": {"type": "credit_grant", "credit_grant": "{credit_grant}"}},
+    ),
+    "GET /v1/billing/credit_balance_transactions": Req(
+        "/v1/billing/credit_balance_transactions", {"customer": "{customer}"}, ("credit_grant",)
+    ),
+    "GET /v1/billing/credit_balance_transactions/{id}": Req(
+        "/v1/billing/credit_balance_transactions/{credit_balance_transaction}"
     ),
     # invoices
     "POST /v1/invoices/create_preview": Req(
@@ -515,6 +539,14 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
     "balance_transaction": lambda api, get: _ok(
         api.post(f"/v1/customers/{get('customer')}/balance_transactions", {"amount": -500, "currency": "usd"})
     )["id"],
+    # billing credits (branch grants)
+    "credit_grant": lambda api, get: _ok(api.post("/v1/billing/credit_grants", get_filled(GRANT, get)))["id"],
+    "credit_balance_transaction": lambda api, get: _ok(  # the seeded grant's credits_granted
+        api.get(
+            "/v1/billing/credit_balance_transactions",
+            {"customer": get("customer"), "credit_grant": get("credit_grant")},
+        )
+    )["data"][0]["id"],
     "event_id": _event_id,
     "live_plan": _live_plan,
     "intent": lambda api, get: _ok(api.post("/v2/billing/intents", json=_fill_intent(get)))["id"],
@@ -585,6 +617,11 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
         )
     )["id"],
 }
+
+
+def get_filled(params: dict[str, Any], get: Callable[[str], str]) -> dict[str, Any]:
+    """`params` with `{customer}` filled from the seeds (branch grants)."""
+    return {**params, "customer": get("customer")}
 
 
 class Seeds:

@@ -29,6 +29,30 @@ def served(api: support.Api) -> dict[str, dict[str, Any]]:
     ledger = f"/v1/customers/{customer['id']}/balance_transactions"
     out["customer_balance_transaction"] = ok(api.post(ledger, {"amount": -500, "currency": "usd"}))
     out["list customer_balance_transactions"] = ok(api.get(ledger))
+    # billing credits (branch grants)
+    grant = {
+        "customer": customer["id"],
+        "amount": {"type": "monetary", "monetary": {"currency": "usd", "value": 1000}},
+        "applicability_config": {"scope": {"price_type": "metered"}},
+        "expires_at": 4_102_444_800,
+    }
+    out["billing.credit_grant"] = credit_grant = ok(api.post("/v1/billing/credit_grants", grant))
+    out["list billing.credit_grants"] = ok(api.get("/v1/billing/credit_grants", {"customer": customer["id"]}))
+    out["expired billing.credit_grant"] = ok(
+        api.post(f"/v1/billing/credit_grants/{credit_grant['id']}/expire")
+    )
+    out["list billing.credit_balance_transactions"] = ok(
+        api.get("/v1/billing/credit_balance_transactions", {"customer": customer["id"]})
+    )
+    out["billing.credit_balance_summary"] = ok(
+        api.get(
+            "/v1/billing/credit_balance_summary",
+            {
+                "customer": customer["id"],
+                "filter": {"type": "credit_grant", "credit_grant": credit_grant["id"]},
+            },
+        )
+    )
     out["product"] = product = ok(api.post("/v1/products", {"name": "Seats", "unit_label": "seat"}))
     out["meter"] = meter = ok(
         api.post(

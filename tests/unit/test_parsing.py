@@ -10,7 +10,7 @@ import support
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tally.api.parsing import MAX_DEPTH, MAX_KEYS, parse_body, parse_form, parse_json
+from tally.api.parsing import MAX_DEPTH, MAX_JSON_DEPTH, MAX_KEYS, parse_body, parse_form, parse_json
 from tally.errors import InvalidRequest
 
 
@@ -238,12 +238,20 @@ def test_invalid_json_is_rejected(body):
 
 
 def test_json_nested_deeper_than_the_limit_is_rejected():
-    # GIVEN an object nested beyond the limit WHEN parsed THEN rejected
+    # GIVEN an object nested beyond the JSON limit WHEN parsed THEN rejected
     body: object = "v"
-    for _ in range(MAX_DEPTH + 3):
+    for _ in range(MAX_JSON_DEPTH + 1):
         body = {"k": body}
     with pytest.raises(InvalidRequest):
         parse_json(json.dumps(body))
+
+
+def test_json_nested_to_the_limit_is_accepted():
+    # GIVEN a v2 body as deep as an intent action's component configuration (and to the limit)
+    body: object = "v"
+    for _ in range(MAX_JSON_DEPTH):
+        body = {"k": body}
+    assert parse_json(json.dumps(body))["k"]
 
 
 def test_pathologically_deep_json_is_rejected_without_crashing():

@@ -28,6 +28,8 @@ class Settings:
     webhook_queue_url: str | None = None  # webhook fan-out and deliveries (functions/webhooks)
     # Local runtime and tests: webhooks may go to http://127.0.0.1 (never on AWS).
     webhooks_local: bool = False
+    # Unused credit grants a customer may hold: Stripe documents 100 (v1) and 20 (v2); 20 by default
+    max_unused_credit_grants: int = 20
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -48,6 +50,7 @@ class Settings:
             invoice_grace_seconds=_grace(env.get("INVOICE_GRACE_SECONDS", "3600")),
             webhook_queue_url=env.get("WEBHOOK_QUEUE_URL") or None,
             webhooks_local=env.get("TALLY_WEBHOOKS_LOCAL", "false").lower() == "true",
+            max_unused_credit_grants=_unused_grants(env.get("MAX_UNUSED_CREDIT_GRANTS", "20")),
         )
 
 
@@ -60,6 +63,14 @@ def _grace(text: str) -> int:
     if not 0 <= seconds <= MAX_GRACE_SECONDS:
         raise ValueError(f"INVOICE_GRACE_SECONDS must be between 0 and {MAX_GRACE_SECONDS}, got {seconds}.")
     return seconds
+
+
+def _unused_grants(text: str) -> int:
+    """The limit of unused credit grants per customer: 1 to 100 (Stripe's higher documented limit)."""
+    limit = int(text)
+    if not 1 <= limit <= 100:
+        raise ValueError(f"MAX_UNUSED_CREDIT_GRANTS must be between 1 and 100, got {limit}.")
+    return limit
 
 
 @lru_cache(maxsize=1)

@@ -23,6 +23,7 @@ _OBJECTS = {
     "subscription_items": "subscription_item",
     "billing/meters": "billing.meter",
     "billing/alerts": "billing.alert",
+    "billing/credit_grants": "billing.credit_grant",
     "test_helpers/test_clocks": "test_helpers.test_clock",
     "webhook_endpoints": "webhook_endpoint",
     "notification_subscriptions": "notification_subscription",
@@ -57,6 +58,14 @@ ANSWERS: dict[str, str] = {
     "POST /v1/customers/{id}/balance_transactions": "customer_balance_transaction",
     "GET /v1/customers/{id}/balance_transactions": "list:customer_balance_transaction",
     "GET /v1/customers/{id}/balance_transactions/{transaction}": "customer_balance_transaction",
+    # billing credits (branch grants)
+    **{
+        f"POST /v1/billing/credit_grants/{{id}}/{action}": "billing.credit_grant"
+        for action in ("expire", "void")
+    },
+    "GET /v1/billing/credit_balance_summary": "billing.credit_balance_summary",
+    "GET /v1/billing/credit_balance_transactions": "list:billing.credit_balance_transaction",
+    "GET /v1/billing/credit_balance_transactions/{id}": "billing.credit_balance_transaction",
     "POST /v1/customers/{id}/balance_transactions/{transaction}": "customer_balance_transaction",
 }
 for _path, _kind in _OBJECTS.items():

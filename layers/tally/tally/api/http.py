@@ -39,6 +39,7 @@ class Request:
     request_id: str
     clock: Clock = field(default_factory=Clock.system)  # the request's instant, for everything below
     api_version: str | None = None  # the `Stripe-Version` header, checked (None: the account's)
+    replayed: bool = False  # set by a route with its own idempotency when it answers a replay
 
     def params(self) -> Params:
         """The parameters for the handler to take. On v1 the pipeline owns `expand` (checked and
@@ -203,7 +204,11 @@ def handle(event: dict[str, Any], context: Any, routes: dict[str, Route]) -> dic
                 raise errors.InvalidRequest(
                     f"Idempotency-Key must be 1–{MAX_IDEMPOTENCY_KEY} characters.", param="Idempotency-Key"
                 )
-            outcome, replayed = _idempotent_call(route, request, key, context)
+            if route.own_idempotency:
+                outcome = _call(route, request)
+                replayed = request.replayed
+            else:
+                outcome, replayed = _idempotent_call(route, request, key, context)
             base_headers["Idempotency-Key"] = key
             if replayed:
                 base_headers["Idempotent-Replayed"] = "true"

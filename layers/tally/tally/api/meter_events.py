@@ -18,7 +18,7 @@ from tally.billing import meter_events
 from tally.billing.meter_events import EventInput, Unreadable
 from tally.domain import meter_events as rules
 from tally.domain.records import MeterEvent
-from tally.errors import StripeError, invalid
+from tally.errors import IdempotencyError, StripeError, invalid
 from tally.ids import new_id
 from tally.observability import metrics
 from tally.presenters import meter_events as present
@@ -79,17 +79,33 @@ def _create_one(request: Request, *, v2: bool) -> MeterEvent:
     except StripeError:
         _count(0, 0, 1)
         raise
-    result = meter_events.accept(request.account, {0: given}, request.clock, seed=_seed(request, always=v2))
+    key = request.headers.get("idempotency-key") if not v2 else None
+    if key:  # v1 keeps its Idempotency-Key on the event's item (`Route.own_idempotency`)
+        tag = rules.request_tag(request.path, key, request.data)
+        seed: str | None = rules.request_seed(request.path, key, None)  # the key alone names the event
+    else:
+        tag, seed = None, _seed(request, always=v2)
+    result = meter_events.accept(request.account, {0: given}, request.clock, seed=seed, request_tag=tag)
     if result.rejected:
         _count(0, 0, 1)
         raise result.rejected[0][1]
     _count(len(result.stored), len(result.duplicates), 0)
     if result.duplicates:
-        return result.duplicates[0][2]  # the event that stands for this identifier
+        standing = result.duplicates[0][2]  # the event that stands for this identifier
+        if key and rules.same_key(tag, standing.request):
+            if standing.request != tag:
+                raise IdempotencyError(
+                    "Keys for idempotent requests can only be used with the same parameters they were "
+                    f"first used with. Try using a key other than '{key}' if you meant to execute a "
+                    "different request.",
+                    code="idempotency_key_reused",
+                )
+            request.replayed = True  # this key's first request stored it: answer as it did
+        return standing
     return result.events[0]
 
 
-@routes.route("POST /v1/billing/meter_events")
+@routes.route("POST /v1/billing/meter_events", own_idempotency=True)
 def create_v1(request: Request) -> dict[str, Any]:
     return present.meter_event(_create_one(request, v2=False))
 

@@ -17,6 +17,9 @@ class Route:
     handler: Handler
     session_auth: bool = False  # also accepts a v2 meter event session token
     status: int = 200
+    # The route keeps its own Idempotency-Key record (v1 meter events: on the event's item), so
+    # the pipeline writes none (`api.http.handle`); the handler sets `Request.replayed`.
+    own_idempotency: bool = False
 
 
 class Routes:
@@ -24,12 +27,12 @@ class Routes:
         self.table: dict[str, Route] = {}
 
     def route(
-        self, key: str, *, session_auth: bool = False, status: int = 200
+        self, key: str, *, session_auth: bool = False, status: int = 200, own_idempotency: bool = False
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             if key in self.table:
                 raise ValueError(f"route registered twice: {key}")
-            self.table[key] = Route(key, handler, session_auth, status)
+            self.table[key] = Route(key, handler, session_auth, status, own_idempotency)
             return handler
 
         return register

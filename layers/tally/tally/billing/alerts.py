@@ -73,15 +73,17 @@ def _sides(account: str, before: Alert | None, after: Alert, clock: Clock) -> li
         return []
     meter = objects.get(account, rule.meter, Meter, clock)
     wide_key, wide = watches.meter_watch(account, meter)
+    since = wide.figures_since or clock.now  # sticky: the figures stay kept once they are
     if rule.customer is None:
         _limit(wide, after)
-        return [watches.side(wide_key, wide, replace(wide, alerts=_listed(wide, after)))]
+        return [watches.side(wide_key, wide, replace(wide, alerts=_listed(wide, after), figures_since=since))]
     key, mine = watches.customer_watch(account, meter.id, rule.customer)
     _limit(mine, after)
     out = [watches.side(key, mine, replace(mine, alerts=_listed(mine, after)))]
     delta = int(after.active) - int(was)
     if delta:
-        out.append(watches.side(wide_key, wide, replace(wide, customer_alerts=wide.customer_alerts + delta)))
+        count = wide.customer_alerts + delta
+        out.append(watches.side(wide_key, wide, replace(wide, customer_alerts=count, figures_since=since)))
     return out
 
 

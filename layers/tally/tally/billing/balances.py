@@ -89,21 +89,29 @@ class Settled:
     transaction: CustomerBalanceTransaction | None
 
 
-def settle(inv: Invoice, customer: Customer, now: int) -> Settled:
-    """The invoice being finalized (`total` computed) met by the customer's balance as read now:
-    Stripe's `starting_balance`, `ending_balance`, `amount_due` (`tally.domain.balances`). A customer
-    without a currency takes the invoice's. Only a customer invoiced in two currencies before the
-    currency rule existed can differ: its balance then stays apart (nothing applied, a negative
-    total is due 0 as before)."""
+def settle(inv: Invoice, customer: Customer, now: int, credits: int = 0) -> Settled:
+    """The invoice being finalized (`total` computed before billing credits) met by `credits`
+    (what credit grants cover, `tally.billing.credit_application`; the invoice's `total` becomes
+    `total − credits`) and then by the customer's balance as read now: Stripe's `starting_balance`,
+    `ending_balance`, `amount_due` (`tally.domain.balances`). A customer without a currency takes
+    the invoice's. Only a customer invoiced in two currencies before the currency rule existed can
+    differ: its balance then stays apart (nothing applied, a negative total is due 0 as before)."""
     if customer.currency not in (None, inv.currency):
-        due = max(inv.total, 0)
-        kept = replace(inv, starting_balance=0, ending_balance=0, amount_due=due, amount_remaining=due)
+        due = max(inv.total - credits, 0)
+        kept = replace(
+            inv,
+            total=inv.total - credits,
+            starting_balance=0,
+            ending_balance=0,
+            amount_due=due,
+            amount_remaining=due,
+        )
         return Settled(kept, customer, None)
-    # Credit grants (billing credits), when they land, apply before the balance: their cover goes in
-    # `credits` here (`domain.balances.apply`), and the invoice shows them in its pretax amounts.
-    applied = balances.apply(inv.total, customer.balance, credits=0)
+    # billing credits apply before the balance (`domain.balances.apply`)
+    applied = balances.apply(inv.total, customer.balance, credits=credits)
     after = replace(
         inv,
+        total=inv.total - credits,
         starting_balance=applied.starting_balance,
         ending_balance=applied.ending_balance,
         amount_due=applied.amount_due,

@@ -68,6 +68,7 @@ PER_SHARD = 2_000  # due subscriptions a run sends per shard; the rest go at the
 ATTEMPTS = 3
 INVOICE_PERIOD = "invoice_period"  # claim: one invoice per (subscription, period start)
 FINALIZE = "finalize"  # the `kind` of a message that advances a draft invoice
+EXPIRE = "expire_credit_grant"  # the `kind` of a message that records a grant's expiry
 TICK = "cadence_tick"  # the `kind` of a message that bills a v2 cadence's tick
 
 
@@ -75,6 +76,9 @@ TICK = "cadence_tick"  # the `kind` of a message that bills a v2 cadence's tick
 def due_messages(clock: Clock, per_shard: int = PER_SHARD) -> Iterator[dict[str, Any]]:
     for shard in range(due.SHARDS):
         for d in due.due(clock.now, shard, per_shard):
+            if d.credit_grant:  # a grant whose expiry is due (`tally.billing.credit_ledger`)
+                yield {"kind": EXPIRE, "account": d.account, "credit_grant": d.subscription, "at": clock.now}
+                continue
             if d.invoice:  # a draft whose grace period ended (`tally.billing.lifecycle`)
                 yield {"kind": FINALIZE, "account": d.account, "invoice": d.subscription, "at": clock.now}
                 continue

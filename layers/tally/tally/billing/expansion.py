@@ -77,6 +77,14 @@ EXPANDABLE: dict[str, dict[str, str | None]] = {
         "discounts": None,
         "tax_rates": None,
     },
+    "billing.credit_grant": {"customer": "customer", "test_clock": "test_helpers.test_clock"},
+    "billing.credit_balance_transaction": {
+        "credit_grant": "billing.credit_grant",
+        "test_clock": "test_helpers.test_clock",
+        "credit.credits_application_invoice_voided.invoice": "invoice",
+        "debit.credits_applied.invoice": "invoice",
+    },
+    "billing.credit_balance_summary": {"customer": "customer"},
     "line_item": {
         "subscription": "subscription",
         "pricing.price_details.price": "price",
@@ -153,6 +161,7 @@ class Expander:
             "billing.meter": lambda i: present_meter(meters.retrieve(self.account, i, self.clock)),
             "test_helpers.test_clock": self._test_clock,
             "invoice": self._invoice,
+            "billing.credit_grant": self._credit_grant,
         }
 
     def _invoice(self, invoice_id: str) -> dict[str, Any]:
@@ -160,6 +169,12 @@ class Expander:
         from tally.presenters.invoices import invoice
 
         return invoice(invoices.retrieve(self.account, invoice_id, self.clock))
+
+    def _credit_grant(self, grant_id: str) -> dict[str, Any]:
+        from tally.billing import credit_grants  # lazy: only a ledger entry's grant needs it
+        from tally.presenters.credits import grant
+
+        return grant(credit_grants.retrieve(self.account, grant_id, self.clock))
 
     def _test_clock(self, clock_id: str) -> dict[str, Any]:
         from tally.billing import test_clocks  # lazy: only customers on a clock need it

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from tally.billing import balances, cycles, true_ups
+from tally.billing import balances, credit_application, cycles, true_ups
 from tally.billing import invoices as invoice_builder
 from tally.clock import Clock
 from tally.domain import invoices, periods, prorations
@@ -68,6 +68,7 @@ class Issued:
     claim: str
     customer: Customer  # after the invoice met its balance (`billing.balances.settle`)
     transaction: CustomerBalanceTransaction | None = None
+    credits: tuple[Write, ...] = ()  # billing credits it took (`billing.credit_application`)
 
 
 def _names(account: str, prices: dict[str, Price], clock: Clock) -> dict[str, str]:
@@ -181,7 +182,9 @@ def issue(
     ).as_record()
     number = f"{customer.invoice_prefix}-{customer.next_invoice_sequence:04d}"
     opened = replace(record, status="open", number=number, finalized_at=created)
-    settled = balances.settle(opened, customer, created)  # the customer balance meets it
+    # billing credits (a backdated span's metered usage), then the customer balance meet it
+    credited = credit_application.apply(account, opened, Clock.at(created))
+    settled = balances.settle(credited.invoice, customer, created, credits=credited.amount)
     opened = settled.invoice
     if opened.amount_remaining == 0:  # nothing to pay: paid at finalization (Stripe)
         opened = replace(opened, status="paid", paid_at=created)  # amount_paid: 0 of 0
@@ -192,6 +195,7 @@ def issue(
         claim,
         settled.customer,
         settled.transaction,
+        tuple(credited.writes),
     )
 
 
@@ -223,4 +227,4 @@ def writes(issued: Issued, owner: Stored[Customer]) -> list[Write]:
     c = owner.record
     bumped = replace(issued.customer, next_invoice_sequence=c.next_invoice_sequence + 1)
     bump = balances.customer_change(c, bumped)  # its balance and currency too, version-checked
-    return [Write(created), Write(bump, owner), *balances.written(issued.transaction)]
+    return [Write(created), Write(bump, owner), *balances.written(issued.transaction), *issued.credits]

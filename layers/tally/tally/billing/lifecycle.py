@@ -10,6 +10,9 @@
   `next_invoice_sequence`, bumped in the same transaction (invoice Put conditional on the
   draft's version, customer Put conditional on its version, `invoice.finalized` and
   `customer.updated` events): two invoices never share a number, and a number is never skipped.
+  Billing credits apply in that same transaction, before the customer balance
+  (`tally.billing.credit_application`: `credits_applied` entries, each grant debited once and only
+  if that much is left), and a void reinstates them in the void's transaction.
 - **paid**: only out of band (`paid_out_of_band=true`), Tally collects no payments. An invoice
   with nothing to pay is paid right after it is finalized (Stripe).
 - **void** (`open`/`uncollectible`), **mark_uncollectible** (`open`).
@@ -29,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TypeVar
 
-from tally.billing import account_settings, balances, changes, true_ups
+from tally.billing import account_settings, balances, changes, credit_application, true_ups
 from tally.clock import Clock
 from tally.domain import invoices as domain
 from tally.domain.listing import Page, Window, page_of
@@ -75,11 +78,11 @@ def _line_now(account: str, ln: InvoiceLine, customer: str, clock: Clock) -> Inv
     return replace(ln, quantity=fresh.quantity, amount=fresh.amount, description=fresh.description)
 
 
-def _finalize_once(
-    account: str, stored: Stored[Invoice], clock: Clock, settle_until: int | None = None
-) -> Stored[Invoice]:
-    inv = stored.record
-    # Metered lines re-rated with the usage stored now; true-up lines recomputed (`billing.true_ups`)
+def rerated(account: str, inv: Invoice, clock: Clock) -> tuple[Invoice, list[true_ups.Recheck]]:
+    """The draft `inv` as finalizing it now makes it (reads only): metered lines re-rated with the
+    usage stored now, true-up lines recomputed (`billing.true_ups`), totals before billing credits;
+    and the true-up checks its transaction records. The real-time credit burndown
+    (`tally.billing.burndown`) prices a draft with this same function."""
     kept = tuple(
         _line_now(account, ln, inv.customer, clock) if ln.usage_type == METERED and not ln.proration else ln
         for ln in inv.lines
@@ -91,25 +94,33 @@ def _finalize_once(
         ups, checks = true_ups.finalized(account, inv.id, inv.subscription, inv.customer, inv.lines, clock)
     lines = (*ups, *kept)
     totals = domain.totals(lines, inv.starting_balance)
+    return replace(inv, lines=lines, subtotal=totals.subtotal, total=totals.total), checks
+
+
+def _finalize_once(
+    account: str, stored: Stored[Invoice], clock: Clock, settle_until: int | None = None
+) -> Stored[Invoice]:
+    inv, checks = rerated(account, stored.record, clock)
+    lines = inv.lines
     owner = objects.load(account, inv.customer, Customer, clock)
     c = owner.record
     opened = replace(
         inv,
-        lines=lines,
-        subtotal=totals.subtotal,
-        total=totals.total,
         status="open",
         number=f"{c.invoice_prefix}-{c.next_invoice_sequence:04d}",
         finalized_at=clock.now,
     )
-    # the customer balance meets the total (`billing.balances`): amount_due, starting/ending balance
-    settled = balances.settle(opened, c, clock.now)
+    # billing credits first (`billing.credit_application`), then the customer balance meets the
+    # rest (`billing.balances`): total, amount_due, starting/ending balance
+    credited = credit_application.apply(account, opened, clock)
+    settled = balances.settle(credited.invoice, c, clock.now, credits=credited.amount)
     after = settled.invoice
     bumped = replace(settled.customer, next_invoice_sequence=c.next_invoice_sequence + 1)
     writes = [
         Write(Change(after, "invoice.finalized", present(after)), stored),
         Write(balances.customer_change(c, bumped), owner),  # version-checked: the balance once
         *balances.written(settled.transaction),
+        *credited.writes,  # each grant debited once, only if that much is left
     ]
     settles = clock.now if settle_until is None else min(clock.now, settle_until)
     billed = (
@@ -242,8 +253,9 @@ def _transition(
         stamp = {"void": "voided_at", "uncollectible": "marked_uncollectible_at"}[status]
         after = replace(stored.record, status=status, **{stamp: clock.now})
         writes = [Write(Change(after, event, present(after)), stored)]
-        if give_back:
+        if give_back:  # the customer balance, and billing credits (`credit_application`)
             writes += _given_back(account, stored.record, clock)
+            writes += credit_application.reinstated(account, stored.record, clock)
         transactions.commit(account, writes, clock)
         return after
 
@@ -266,7 +278,8 @@ def _given_back(account: str, inv: Invoice, clock: Clock) -> list[Write]:
 
 def void(account: str, invoice_id: str, clock: Clock) -> Invoice:
     """`POST /v1/invoices/{id}/void`: open or uncollectible invoices only (Stripe). What the invoice
-    took from the customer balance goes back (`unapplied_from_invoice`) in the same transaction."""
+    took from the customer balance goes back (`unapplied_from_invoice`), and what it took from
+    credit grants (`credits_application_invoice_voided`), in the same transaction."""
     return _transition(
         account,
         invoice_id,

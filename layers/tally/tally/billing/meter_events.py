@@ -124,7 +124,7 @@ class _Lookups:
 
 
 def _event(
-    given: EventInput, lookups: _Lookups, clock: Clock, index: int, seed: str | None
+    given: EventInput, lookups: _Lookups, clock: Clock, index: int, seed: str | None, tag: str | None = None
 ) -> tuple[MeterEvent, Meter]:
     """The event to store and its meter, or the StripeError that rejects it."""
     now = lookups.clock_of(given.event_name, given.payload).now  # a test clock's time
@@ -156,23 +156,37 @@ def _event(
         created=clock.now,  # when it was received (its identifier's retention counts from it)
         livemode=settings().livemode,
         received=now if now != clock.now else None,  # on a test clock: its time (the cancel window)
+        request=tag,
     )
     return event, meter
 
 
-def accept(account: str, inputs: dict[int, EventInput], clock: Clock, *, seed: str | None = None) -> Accepted:
+def accept(
+    account: str,
+    inputs: dict[int, EventInput],
+    clock: Clock,
+    *,
+    seed: str | None = None,
+    request_tag: str | None = None,
+) -> Accepted:
     """Check each event (keyed by its index in the request) and store the valid ones, grouped by
     meter (each meter has its formula and shard count).
 
     `seed` identifies the request (`rules.request_seed`): an event sent without identifier gets
     one derived from (account, seed, index), so a retry of a partly stored request counts nothing
     twice. Without a seed (a v1 event without Idempotency-Key) it gets a random one, as on Stripe.
+    `request_tag` (`rules.request_tag`) is kept on each stored event: a v1 Idempotency-Key's record.
     """
-    return _accept(account, inputs, clock, seed, _Lookups(account, clock))
+    return _accept(account, inputs, clock, seed, _Lookups(account, clock), request_tag)
 
 
 def _accept(
-    account: str, inputs: dict[int, EventInput], clock: Clock, seed: str | None, lookups: _Lookups
+    account: str,
+    inputs: dict[int, EventInput],
+    clock: Clock,
+    seed: str | None,
+    lookups: _Lookups,
+    tag: str | None = None,
 ) -> Accepted:
     out = Accepted()
     meters: dict[str, Meter] = {}
@@ -180,7 +194,7 @@ def _accept(
     positions: dict[int, int] = {}
     for index, given in inputs.items():
         try:
-            event, meter = _event(given, lookups, clock, index, seed)
+            event, meter = _event(given, lookups, clock, index, seed, tag)
         except StripeError as exc:
             out.rejected.append((index, exc))
             continue
@@ -190,16 +204,20 @@ def _accept(
         by_meter.setdefault(meter.id, []).append(event)
     for meter_id, events in by_meter.items():
         meter = meters[meter_id]
-        part = usage.record(account, meter.formula, meter.write_shards or 1, events, clock.now)
+        watch = lookups.watches.get(meter_id)
+        figures = watch is not None and watch.figures  # the running figures alerts and credits read
+        part = usage.record(
+            account, meter.formula, meter.write_shards or 1, events, clock.now, figures=figures
+        )
         out.stored += part.stored
         out.duplicates += [(positions[id(e)], e, standing) for e, standing in part.duplicates]
-        watch = lookups.watches.get(meter_id)
         if watch is not None and not watch.idle:
             # Lazy: a meter without alerts never loads the evaluation. Duplicates count too: the
             # retry of a request that crashed after its usage write must still evaluate.
             from tally.billing import alert_evaluation
 
-            alert_evaluation.evaluate(account, meter, watch, (e.customer for e in events), lookups.clock_for)
+            customers = (e.customer for e in events)
+            alert_evaluation.evaluate(account, meter, watch, customers, lookups.clock_for, clock.now)
     return out
 
 

@@ -35,7 +35,16 @@ from __future__ import annotations
 import heapq
 from dataclasses import replace
 
-from tally.billing import cadence_invoices, changes, clocks, customers, cycles, lifecycle, subscriptions
+from tally.billing import (
+    cadence_invoices,
+    changes,
+    clocks,
+    credit_ledger,
+    customers,
+    cycles,
+    lifecycle,
+    subscriptions,
+)
 from tally.billing.references import referenced
 from tally.clock import Clock
 from tally.domain import periods
@@ -241,6 +250,9 @@ def _run_until(
     events += [(due, 1, "finalize", inv_id) for due, inv_id in _invoices_due(account, tc, at, frozen_time)]
     events += [(due, 0, "bill", sub_id) for due, sub_id in _final_true_ups(account, tc, at, frozen_time)]
     events += [(due, 0, "tick", bc) for due, bc in _cadence_ticks(account, tc, at, frozen_time)]
+    for customer_id in customers_of(account, tc):  # grants' expiries: before a bill at the same instant
+        expiring = credit_ledger.expiries_until(account, customer_id, frozen_time)
+        events += [(t, -1, "expire", customer_id) for t in expiring]
     heapq.heapify(events)
     billed = []
     steps = 0
@@ -250,6 +262,9 @@ def _run_until(
         if steps > MAX_STEPS:
             raise NoProgress(f"more than {MAX_STEPS} steps before {frozen_time}")
         when, _, kind, object_id = heapq.heappop(events)
+        if kind == "expire":  # the ledger's `credits_expired` at the expiry instant (once)
+            credit_ledger.record_expiries(account, object_id, Clock.at(when))
+            continue
         if kind == "finalize":
             # settled no later than the clock's time before this advance: a request that read the
             # clock then may still add usage reaching back 35 days (+ 24 h of cancels) from it
@@ -412,8 +427,9 @@ def delete(account: str, clock_id: str, request_clock: Clock) -> TestClock:
     Per customer: `customers.delete` (its active subscriptions canceled at the clock's frozen
     time, with their `customer.subscription.deleted`, then `customer.deleted`), then its
     subscriptions and invoices removed without events (`_remove_objects_of`, transactions of at
-    most 100 actions); then the clock (`test_helpers.test_clock.deleted`). Crash points: after any
-    of these transactions; a retry re-reads what is left (customers from the clock's slots, their
+    most 100 actions), and its credit grants with their ledger (`credit_ledger.remove_customer`);
+    then the clock (`test_helpers.test_clock.deleted`). Crash points: after any of these
+    transactions; a retry re-reads what is left (customers from the clock's slots, their
     objects from the by_customer index) and finishes. An expired clock (past `deletes_after`, read
     as deleted) can still be deleted, so its customers go too.
     """
@@ -427,6 +443,7 @@ def delete(account: str, clock_id: str, request_clock: Clock) -> TestClock:
         except NotFound:
             pass  # deleted already (on its own, or by an interrupted delete of the clock)
         _remove_objects_of(account, customer_id, at)
+        credit_ledger.remove_customer(account, customer_id, at)  # its billing credits
     change = changes.created(tc, "test_helpers.test_clock.deleted", present(tc))
     change.release = [(SLOT, f"{tc.id}#{n}") for n in range(count)]
     raced = Conflict("A customer joined this test clock at the same time; retry.")

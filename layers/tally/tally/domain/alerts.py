@@ -36,6 +36,13 @@ class Watch:
     alerts: tuple[Alert, ...] = ()
     customer_alerts: int = 0
     version: int = 0
+    # When the meter's first alert was created (request time; 0: never): from then on every usage
+    # write keeps the customers' running figures (`store.usage.figures`), whatever the alerts.
+    figures_since: int = 0
+
+    @property
+    def figures(self) -> bool:
+        return self.figures_since > 0
 
     @property
     def idle(self) -> bool:

@@ -3,7 +3,8 @@
 Pure arithmetic, no I/O. The balance is in minor units of the customer's one currency: negative is
 a credit the customer holds, positive an amount it owes. At finalization Stripe orders the
 reductions of an invoice as: `total` (after discounts and taxes) → billing credits (credit
-grants, applied before taxes; Tally has none yet) → the customer balance → `amount_due`. So:
+grants, applied before taxes: `tally.domain.credit_application`) → the customer balance →
+`amount_due`. So:
 
     net = total − credits + starting_balance
     amount_due = max(net, 0)          the balance never makes an invoice negative
@@ -38,8 +39,8 @@ class Applied:
 def apply(total: int, balance: int, *, credits: int = 0) -> Applied:
     """The invoice's `total` met by billing `credits` first, then the customer `balance`.
 
-    `credits` is the seam for credit grants (`billing.credit_grant`, not built yet): when they
-    land, finalization passes what the grants cover (≤ total) here, before the balance applies.
+    `credits` is what credit grants cover (≤ the positive total; `tally.billing.credit_application`),
+    applied before the balance.
     Raises a 400 `amount_too_large` when a figure leaves the range Tally puts on the wire."""
     if not 0 <= credits <= max(total, 0):
         raise ValueError("credits cover at most the invoice's positive total")

@@ -6,19 +6,20 @@
   never sends (an app written for Stripe registers its list unchanged; it simply hears nothing of
   charges or payouts).
 - `TALLY_EVENT_TYPES`: types Tally writes that are not in Stripe's list (its own extensions, and
-  Stripe's v2 "thin" meter events, which Stripe sends to event destinations, never to v1 webhook
-  endpoints). An endpoint receives them only when it names them: `*` means Stripe's types, so an
-  app built for Stripe never sees a type it cannot know.
+  Stripe's v2 "thin" meter and billing-credit events, which Stripe sends to event destinations,
+  never to v1 webhook endpoints). An endpoint receives them only when it names them: `*` means
+  Stripe's types, so an app built for Stripe never sees a type it cannot know.
 """
 
 from __future__ import annotations
 
+from tally.domain.credits import THIN_EVENT_TYPES
 from tally.domain.meter_error_reports import ERROR_REPORT, NO_METER_FOUND
 from tally.domain.stripe_event_types import STRIPE_EVENT_TYPES
 
 ACCOUNT_SETTINGS_UPDATED = "tally.account_settings.updated"
 
-TALLY_EVENT_TYPES = frozenset({ACCOUNT_SETTINGS_UPDATED, ERROR_REPORT, NO_METER_FOUND})
+TALLY_EVENT_TYPES = frozenset({ACCOUNT_SETTINGS_UPDATED, ERROR_REPORT, NO_METER_FOUND, *THIN_EVENT_TYPES})
 EVENT_TYPES = STRIPE_EVENT_TYPES | TALLY_EVENT_TYPES
 
 __all__ = ["EVENT_TYPES", "STRIPE_EVENT_TYPES", "TALLY_EVENT_TYPES", "in_all"]

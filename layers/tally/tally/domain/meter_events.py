@@ -43,6 +43,18 @@ def request_seed(path: str, idempotency_key: str | None, params: Any) -> str:
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def request_tag(path: str, idempotency_key: str, params: Any) -> str:
+    """What a v1 event sent with an Idempotency-Key keeps of its request, on its own item:
+    "<digest of the key>:<digest of path and parameters>" (16 hex digits each)."""
+    key = hashlib.sha256(idempotency_key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{key}:{request_seed(path, None, params)[:16]}"
+
+
+def same_key(tag: str | None, other: str | None) -> bool:
+    """Whether two request tags (`request_tag`) name the same Idempotency-Key."""
+    return tag is not None and other is not None and tag.split(":", 1)[0] == other.split(":", 1)[0]
+
+
 def identifier_for(identifier: str | None, account: str, seed: str | None, index: int) -> str:
     """The event's identifier: the one sent; else derived from (account, request seed, index in
     the request), so a retried request names the same events again; else (no seed) a new uuid4."""

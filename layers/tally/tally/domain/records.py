@@ -348,6 +348,19 @@ class MeterEvent:
     # When it was received on its customer's test clock (None: not on one, `created` tells): the
     # 24 h cancel window runs on the clock's time, as its invoices' settlement does.
     received: int | None = None
+    # A v1 event sent with an Idempotency-Key: "<digest of the key>:<digest of the request>", kept
+    # on the event's own item instead of an idempotency record (docs/DATA-MODEL.md, usage).
+    request: str | None = None
+
+
+@dataclass(frozen=True)
+class LineCredit:
+    """Billing credits of one grant applied to one invoice line: the `credits_applied` ledger entry
+    (`credit_balance_transaction`, `cbtxn_61…`) of `credit_grant`, and its amount (minor units)."""
+
+    credit_balance_transaction: str
+    credit_grant: str
+    amount: int
 
 
 @dataclass(frozen=True)
@@ -398,8 +411,16 @@ class InvoiceLine:
     invoice_item: str | None = None
     metadata: Metadata = field(default_factory=dict)
     discountable: bool = True
+    # Billing credits applied at finalization (`tally.billing.credit_application`), in the order
+    # taken: Stripe's `pretax_credit_amounts` of type `credit_balance_transaction`
+    credits: tuple[LineCredit, ...] = ()
     # A cadence invoice's line (`PlanLine`): `usage_type` is RATE_CARD or LICENSE_FEE
     plan: PlanLine | None = None
+
+    @property
+    def credited(self) -> int:
+        """The billing credits applied to this line (0 on drafts and previews)."""
+        return sum(c.amount for c in self.credits)
 
     @property
     def usage_span(self) -> tuple[int, int]:
@@ -458,6 +479,11 @@ class Invoice:
     # A cadence's invoice (`tally.billing.cadence_ticks`): `subscription` None, parent
     # `billing_cadence_details`
     billing_cadence: str | None = None
+
+    @property
+    def credited(self) -> int:
+        """The billing credits applied at finalization (`total` is after them, `subtotal` before)."""
+        return sum(ln.credited for ln in self.lines)
 
     @property
     def due_at(self) -> int | None:

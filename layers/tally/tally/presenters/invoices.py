@@ -3,12 +3,12 @@ assembled draft (a preview: `InvoiceView`, turned into the same record, never st
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tally.domain.invoices import Draft, totals
-from tally.domain.records import Customer, Invoice, InvoiceLine, Price, Subscription
+from tally.domain.records import Customer, Invoice, InvoiceLine, LineCredit, Price, Subscription
 from tally.presenters.invoice_items import pricing
 from tally.presenters.prices import amount_fields
 
@@ -85,7 +85,7 @@ def _item_line(inv: Invoice, ln: InvoiceLine) -> dict[str, Any]:
             "subscription_item_details": None,
         },
         "period": {"end": ln.period_end, "start": ln.period_start},
-        "pretax_credit_amounts": [],
+        "pretax_credit_amounts": pretax_credit_amounts(ln.credits),
         "pricing": pricing(ln.price, ln.product, ln.unit_amount),
         "quantity": ln.quantity,
         "quantity_decimal": str(ln.quantity),
@@ -93,6 +93,19 @@ def _item_line(inv: Invoice, ln: InvoiceLine) -> dict[str, Any]:
         "subtotal": ln.amount,
         "taxes": [],
     }
+
+
+def pretax_credit_amounts(credits: Iterable[LineCredit]) -> list[dict[str, Any]]:
+    """Stripe's `pretax_credit_amounts` for billing credits: one per `credits_applied` ledger entry
+    (`discount` is absent: Stripe sends it only on `type: discount`)."""
+    return [
+        {
+            "amount": c.amount,
+            "credit_balance_transaction": c.credit_balance_transaction,
+            "type": "credit_balance_transaction",
+        }
+        for c in credits
+    ]
 
 
 def _plan_line(inv: Invoice, ln: InvoiceLine) -> dict[str, Any]:
@@ -142,7 +155,7 @@ def _plan_line(inv: Invoice, ln: InvoiceLine) -> dict[str, Any]:
             "subscription_item_details": None,
         },
         "period": {"end": ln.period_end, "start": ln.period_start},
-        "pretax_credit_amounts": [],
+        "pretax_credit_amounts": pretax_credit_amounts(ln.credits),
         "pricing": pricing,
         "quantity": ln.quantity,
         "quantity_decimal": str(ln.quantity),
@@ -201,7 +214,7 @@ def line(inv: Invoice, ln: InvoiceLine) -> dict[str, Any]:
             },
         },
         "period": {"end": ln.period_end, "start": ln.period_start},
-        "pretax_credit_amounts": [],
+        "pretax_credit_amounts": pretax_credit_amounts(ln.credits),
         "pricing": {
             "type": "price_details",
             "price_details": {"price": ln.price, "product": ln.product},
@@ -312,7 +325,7 @@ def invoice(shown: Invoice | InvoiceView) -> dict[str, Any]:
         "total": inv.total,
         "total_discount_amounts": [],
         "total_excluding_tax": inv.total,
-        "total_pretax_credit_amounts": [],
+        "total_pretax_credit_amounts": pretax_credit_amounts(c for ln in inv.lines for c in ln.credits),
         "total_taxes": [],
         "webhooks_delivered_at": None,
     }

@@ -22,14 +22,15 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from pynamodb.exceptions import GetError
+from pynamodb.exceptions import GetError, PutError
 
 from tally.clock import Clock
 from tally.domain.alerts import Watch
 from tally.domain.records import Alert, Meter
+from tally.errors import Conflict
 from tally.store import codec, meter_names, objects, transactions
 from tally.store.changes import Side
-from tally.store.errors import raise_translated
+from tally.store.errors import code_of, raise_translated
 from tally.store.models import ObjectItem, bind
 
 TRIGGER = "alert_trigger"
@@ -88,3 +89,26 @@ def trigger(account: str, alert: Alert, value_key: str, event_object: dict[str, 
     return transactions.claim_with_event(
         account, TRIGGER, value_key, alert.id, EVENT_TYPE, event_object, clock
     )
+
+
+def keep_figures(account: str, meter: Meter, now: int) -> int:
+    """Switch on the meter's running usage figures (`Watch.figures_since` = `now`) unless they
+    are on; returns `figures_since`. One conditional Put of the meter-wide watch list (version
+    as read; retried on a concurrent change of the list)."""
+    from dataclasses import replace
+
+    for _ in range(4):
+        key, watch = meter_watch(account, meter)
+        if watch.figures:
+            return watch.figures_since
+        put = side(key, watch, replace(watch, figures_since=now))
+        condition = (
+            ObjectItem.version == put.version if put.version else ObjectItem.pk.does_not_exist()  # type: ignore[attr-defined]
+        )
+        try:
+            put.item.save(condition=condition)
+            return now
+        except PutError as exc:
+            if code_of(exc) != "ConditionalCheckFailedException":
+                raise_translated(exc)
+    raise Conflict("The meter's alerts were changing at the same time; retry.")

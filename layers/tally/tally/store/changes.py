@@ -77,6 +77,22 @@ class Side:
 
 
 @dataclass
+class Amount:
+    """Move the figure kept at (`owner`, `kind`) by `delta` (an atomic `ADD`), never below 0: a
+    negative `delta` needs at least `-delta` left, else the transaction fails with `error`. With
+    `exactly`, the figure must also still be the one read (a debit taking all that is left). With
+    `start`, the item is new and holds `delta` (it must not exist yet). A credit grant's remaining
+    credits (`tally.billing.credit_ledger`)."""
+
+    owner: str
+    kind: str
+    delta: int
+    error: StripeError
+    exactly: int | None = None
+    start: bool = False
+
+
+@dataclass
 class Stored(Generic[R]):
     record: R
     version: int
@@ -102,21 +118,46 @@ class Change:
     requires: list[Exists] = field(default_factory=list)
     guards: list[Guard] = field(default_factory=list)
     sides: list[Side] = field(default_factory=list)
+    amounts: list[Amount] = field(default_factory=list)
     # further events the write records, in order after the first (`event_type`, `data.object`):
     # an invoice created and finalized at once records `invoice.created` then `invoice.finalized`
     also: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # thin events (Stripe's v2 style, `v1.billing.credit_grant.created`): the type and the
+    # `related_object` ({id, type, url}) each carries instead of the object's snapshot
+    thin: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    related_object: dict[str, Any] | None = None  # set on the event change of a thin event
 
     @property
     def actions(self) -> int:
         """Transaction actions this change takes: record, events, claims, checks, counters, sides."""
-        parts = (self.claim, self.release, self.bump, self.requires, self.guards, self.sides, self.also)
+        parts = (
+            self.claim,
+            self.release,
+            self.bump,
+            self.requires,
+            self.guards,
+            self.sides,
+            self.amounts,
+            self.also,
+            self.thin,
+        )
         return 1 + (self.event_type is not None) + sum(len(p) for p in parts)
 
     def events(self) -> list[Change]:
         """Each event this change records, as a change of its own (this one first, unless its
         `event_type` is None)."""
         first = [self] if self.event_type is not None else []
-        return [*first, *(Change(self.record, kind, shown) for kind, shown in self.also)]
+        also = [Change(self.record, kind, shown) for kind, shown in self.also]
+        # a thin event's `data.object` names its object (and customer: notification filters read it)
+        shown = {"id": "", "object": ""}
+        customer = getattr(self.record, "customer", None)
+        if isinstance(customer, str):
+            shown["customer"] = customer
+        thin = [
+            Change(self.record, kind, {**shown, "id": rel["id"], "object": rel["type"]}, related_object=rel)
+            for kind, rel in self.thin
+        ]
+        return [*first, *also, *thin]
 
 
 @dataclass

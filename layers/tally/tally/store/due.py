@@ -21,6 +21,8 @@ the close's message still carries the period end and the worker decides what is 
 Draft invoices are in the same index (`Invoice.due_at`, `tally.billing.lifecycle`): the end of
 their grace period, when the close sends them to be finalized; the entry goes when they are.
 `Due.subscription` then holds the invoice's id (`in_…`; `Due.invoice` tells them apart).
+Credit grants too (`CreditGrant.due_at`): their `expires_at` until the expiry is in the ledger,
+when the close sends them to `billing.credit_ledger.expire_grant` (`Due.credit_grant`).
 
 The index is the only key that does not start with the account id. It cannot leak across tenants:
 nothing answers a request from it; the close only enqueues the (account, subscription) pairs it
@@ -55,6 +57,11 @@ class Due:
     def invoice(self) -> bool:
         """The entry is a draft invoice to finalize (its id in `subscription`), not a period."""
         return self.subscription.startswith("in_")
+
+    @property
+    def credit_grant(self) -> bool:
+        """The entry is a credit grant whose expiry is due (`billing.credit_ledger`)."""
+        return self.subscription.startswith("credgr_")
 
 
 def due_shard(account: str, subscription_id: str) -> int:

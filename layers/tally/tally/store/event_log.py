@@ -66,6 +66,8 @@ def entry(account: str, change: Change, clock: Clock) -> ObjectItem:
     }
     if change.previous_attributes is not None:
         body["data"]["previous_attributes"] = change.previous_attributes
+    if change.related_object is not None:  # a thin event: what it is about, not a snapshot
+        body["related_object"] = change.related_object
     return item(account, body, sort_stamp(clock))
 
 

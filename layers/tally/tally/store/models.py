@@ -91,6 +91,7 @@ class ObjectItem(Model):
     owner = UnicodeAttribute(null=True)
     version = NumberAttribute(default=1)
     expires = NumberAttribute(null=True)  # the table's TTL attribute (unix seconds)
+    amount = NumberAttribute(null=True)  # an `Amount` item's figure (a credit grant's remaining credits)
     by_type = ByTypeIndex()
     by_customer = ByCustomerIndex()
     by_field = ByFieldIndex()
@@ -124,6 +125,11 @@ class ObjectItem(Model):
     def counter_sk(kind: str) -> str:
         """Sort key of the counter of an owner's `kind` objects (pk is the owner's object key)."""
         return f"count#{kind}"
+
+    @staticmethod
+    def amount_sk(kind: str) -> str:
+        """Sort key of an owner's `kind` amount (`changes.Amount`; pk is the owner's object key)."""
+        return f"amount#{kind}"
 
     @staticmethod
     def field_key(account: str, kind: str, field: str, value: str) -> str:

@@ -23,7 +23,7 @@ from tally.clock import Clock
 from tally.errors import StripeError
 from tally.settings import settings
 from tally.store import bodies, codec, event_log, filters, search_index
-from tally.store.changes import Aux, Change, Unique, Write
+from tally.store.changes import Amount, Aux, Change, Unique, Write
 from tally.store.due import due_shard
 from tally.store.errors import raise_translated
 from tally.store.models import OBJECT_SK, ObjectItem, bind
@@ -68,9 +68,11 @@ class _Tx:
         self.tx.delete(item, condition=condition)
         self._errors["delete"].append(error)
 
-    def update(self, item: ObjectItem, actions: list[Any]) -> None:
-        self.tx.update(item, actions=actions)
-        self._errors["update"].append(None)
+    def update(
+        self, item: ObjectItem, actions: list[Any], condition: Any = None, error: StripeError | None = None
+    ) -> None:
+        self.tx.update(item, actions=actions, condition=condition)
+        self._errors["update"].append(error)
 
     def check(self, pk: str, sk: str, condition: Any, error: StripeError) -> None:
         self.tx.condition_check(ObjectItem, pk, sk, condition=condition)
@@ -104,11 +106,9 @@ def _record_item(account: str, record: Any, created_ms: int, version: int) -> Ob
         kind=record.OBJECT,
         version=version,
     )
-    due = (
-        getattr(record, "due_at", None)
-        if record.OBJECT in ("subscription", "invoice", "v2.billing.cadence")
-        else None
-    )
+    # a grant: its expiry; a v2 cadence: its next tick
+    scheduled = ("subscription", "invoice", "billing.credit_grant", "v2.billing.cadence")
+    due = getattr(record, "due_at", None) if record.OBJECT in scheduled else None
     if due is not None:  # the scheduled close finds it (`tally.store.due`); gone once it ends
         wakes = getattr(record, "wakes_at", None) or due  # a reminder before a period end
         item.dpk = ObjectItem.due_key(due_shard(account, record.id))
@@ -168,6 +168,23 @@ def _conditions(tx: _Tx, account: str, change: Change) -> None:
     for side in change.sides:
         same = ObjectItem.pk.does_not_exist() if side.version == 0 else ObjectItem.version == side.version
         tx.save(side.item, condition=same)
+    for amount in change.amounts:
+        _amount(tx, account, amount)
+
+
+def _amount(tx: _Tx, account: str, a: Amount) -> None:
+    """An `Amount` move: a new figure, or an `ADD` that never takes the figure below 0."""
+    item = ObjectItem(pk=ObjectItem.object_key(account, a.owner), sk=ObjectItem.amount_sk(a.kind))
+    if a.start:
+        item.kind, item.amount = "amount", a.delta
+        tx.save(item, condition=ObjectItem.pk.does_not_exist(), error=a.error)
+        return
+    condition = ObjectItem.pk.exists()
+    if a.delta < 0:
+        condition &= ObjectItem.amount >= -a.delta
+    if a.exactly is not None:
+        condition &= ObjectItem.amount == a.exactly
+    tx.update(item, [ObjectItem.amount.add(a.delta)], condition=condition, error=a.error)
 
 
 def _record(tx: _Tx, account: str, w: Write, clock: Clock) -> str:

@@ -14,7 +14,9 @@ Keys (`keys`; every key starts with the account id; see docs/DATA-MODEL.md):
 Modules: `keys` (item keys), `stats` (what was asked of DynamoDB), `actions` (one transaction
 action per item, with its write units), `packing` (events into bucket-hour units and ≤100-action
 transactions), `write` (record, with retries), `duplicates` (the standing event of a duplicate),
-`adjust` (cancel), `read` (hourly, combine, aggregate).
+`adjust` (cancel), `read` (hourly, combine, aggregate), `figures` (the running per-(meter, customer)
+usage figure: one item answers a registered window; kept in the same transactions when `record`
+is called with `figures=True`; read through `tally.billing.usage_figures`).
 """
 
 from __future__ import annotations

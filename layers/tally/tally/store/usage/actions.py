@@ -47,6 +47,8 @@ def event_put(account: str, e: MeterEvent, bucket_pk: str, now: int) -> tuple[Ac
     }
     if e.received is not None:  # on a test clock: its time of receipt (the cancel window's start)
         item["received"] = {"N": str(e.received)}
+    if e.request is not None:  # a v1 Idempotency-Key's record (`domain.meter_events.request_tag`)
+        item["rq"] = {"S": e.request}
     units = item_units(
         *(v.get("S", "") for v in item.values()), *item.keys(), numbers=6 + ("received" in item)
     )

@@ -7,10 +7,11 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from tally.domain.aggregation import HOUR, Formula, floor_to
-from tally.errors import InvalidRequest
+from tally.errors import Conflict, InvalidRequest
 from tally.settings import settings
 from tally.store import errors
 from tally.store.aws import dynamodb
+from tally.store.usage import figures
 from tally.store.usage.actions import additive_update, cancel_mark, seconds_updates
 from tally.store.usage.duplicates import event_of
 from tally.store.usage.keys import SECONDS_MARK, event_key
@@ -74,13 +75,24 @@ def cancel(
     ]
     if SECONDS_MARK in item:  # events stored before per-second items existed have none to correct
         actions += [update for _, update in seconds_updates(bucket, [event], formula, sign=-1)]
-    STATS.requests += 1
-    try:
-        dynamodb().transact_write_items(TransactItems=actions)
-    except ClientError as exc:
-        if errors.code_of(exc) == errors.CANCELLED:
+    for _ in range(figures.ATTEMPTS):
+        # The customer's running figure loses the event in the same transaction (created bare when
+        # absent, so a registration reading the buckets meanwhile starts over: `figures.register`).
+        figure = figures.read(account, event.meter_id, event.customer)
+        STATS.requests += 1
+        try:
+            dynamodb().transact_write_items(
+                TransactItems=[*actions, figures.read_action(account, formula, [event], figure, sign=-1)]
+            )
+        except ClientError as exc:
+            if errors.code_of(exc) != errors.CANCELLED:
+                raise
+            reasons = errors.cancellation_codes(exc)
+            if reasons and reasons[-1] == errors.CONDITION_FAILED and reasons[0] != errors.CONDITION_FAILED:
+                continue  # the figure was registered meanwhile: read it again
             raise InvalidRequest(
                 f"The meter event '{identifier}' is already cancelled.", param=param
             ) from exc
-        raise
-    STATS.write_units += BUCKET_UNITS * len(actions)
+        STATS.write_units += BUCKET_UNITS * (len(actions) + 1)
+        return
+    raise Conflict("The meter event's usage is contended right now; retry the request (it is safe to retry).")

@@ -27,6 +27,7 @@ def event_of(item: dict[str, Any], payload: bool = True) -> MeterEvent:
         created=int(item["created"]["N"]),
         livemode=settings().livemode,
         received=int(item["received"]["N"]) if "received" in item else None,
+        request=item["rq"]["S"] if "rq" in item else None,
     )
 
 

@@ -47,7 +47,10 @@ def size(formula: Formula, events: int, minutes: int) -> int:
     return events + 1 + minutes * (1 if formula.additive else 2)
 
 
-def units(account: str, formula: Formula, shards: int, events: list[MeterEvent]) -> list[Unit]:
+def units(
+    account: str, formula: Formula, shards: int, events: list[MeterEvent], limit: int = MAX_TX_ACTIONS
+) -> list[Unit]:
+    """Events into bucket-hour units of at most `limit` actions each."""
     groups: dict[tuple[str, int], list[MeterEvent]] = defaultdict(list)
     for e in events:
         groups[(e.meter_id + "#" + e.customer, floor_to(e.timestamp, HOUR))].append(e)
@@ -59,7 +62,7 @@ def units(account: str, formula: Formula, shards: int, events: list[MeterEvent])
         minutes: set[int] = set()
         for e in members:  # in arrival order (ties of `last` go to the later arrival)
             minute = floor_to(e.timestamp, MINUTE)
-            if size(formula, len(chunk) + 1, len(minutes | {minute})) > MAX_TX_ACTIONS:
+            if size(formula, len(chunk) + 1, len(minutes | {minute})) > limit:
                 out.append(Unit(pk, hour, chunk))
                 chunk, minutes = [], set()
             chunk.append(e)
@@ -68,19 +71,24 @@ def units(account: str, formula: Formula, shards: int, events: list[MeterEvent])
     return out
 
 
-def pack(formula: Formula, units: list[Unit]) -> list[list[Unit]]:
-    """Units into transactions of at most 100 actions (events + their bucket updates)."""
+def pack(formula: Formula, units: list[Unit], figures: bool = False) -> list[list[Unit]]:
+    """Units into transactions of at most 100 actions (events + their bucket updates, and with
+    `figures` one running-figure update per customer of the transaction)."""
     batches: list[list[Unit]] = []
     size_now = 0
+    customers: set[str] = set()
     for unit in units:
         minutes = len({floor_to(e.timestamp, MINUTE) for e in unit.events})
         need = size(formula, len(unit.events), minutes)
-        if batches and size_now + need <= MAX_TX_ACTIONS:
+        customer = unit.events[0].customer if unit.events else ""
+        if batches and size_now + need + (figures and customer not in customers) <= MAX_TX_ACTIONS:
             batches[-1].append(unit)
-            size_now += need
+            size_now += need + (figures and customer not in customers)
+            customers.add(customer)
         else:
             batches.append([unit])
-            size_now = need
+            size_now = need + figures
+            customers = {customer}
     return batches
 
 

@@ -16,7 +16,9 @@ from tally.errors import Conflict
 from tally.store import errors
 from tally.store.aws import dynamodb
 from tally.store.usage import duplicates, packing
+from tally.store.usage import figures as figures_store
 from tally.store.usage.actions import Action
+from tally.store.usage.figures import Figure
 from tally.store.usage.packing import Unit
 from tally.store.usage.stats import STATS
 
@@ -47,8 +49,12 @@ def transact(actions: list[Action], units: int) -> list[str | None] | None:
     return None
 
 
-def record(account: str, formula: Formula, shards: int, events: list[MeterEvent], now: int) -> Outcome:
-    """Store each event once and add it to its bucket atomically.
+def record(
+    account: str, formula: Formula, shards: int, events: list[MeterEvent], now: int, *, figures: bool = False
+) -> Outcome:
+    """Store each event once and add it to its bucket atomically — and, with `figures` (an
+    additive meter whose running figures are kept, `store.usage.figures`), to each customer's
+    figure in the same transaction.
 
     Events whose identifier is already stored (now or by a concurrent writer) are reported as
     duplicates with the standing event. Raises Conflict (409, retryable) if contention persists;
@@ -64,8 +70,11 @@ def record(account: str, formula: Formula, shards: int, events: list[MeterEvent]
             first[e.identifier] = e
             fresh.append(e)
     stored_before: list[MeterEvent] = []
-    for batch in packing.pack(formula, packing.units(account, formula, shards, fresh)):
-        _write(account, formula, batch, now, outcome, stored_before)
+    figures = figures and formula.additive
+    limit = packing.MAX_TX_ACTIONS - figures
+    read_figures: dict[str, Figure] = {}  # customers whose figure refused the no-read update
+    for batch in packing.pack(formula, packing.units(account, formula, shards, fresh, limit), figures):
+        _write(account, formula, batch, now, outcome, stored_before, read_figures if figures else None)
     if stored_before:
         standing = duplicates.standing(account, [e.identifier for e in stored_before])
         for e in stored_before:
@@ -80,6 +89,7 @@ def _write(
     now: int,
     outcome: Outcome,
     stored_before: list[MeterEvent],
+    read_figures: dict[str, Figure] | None = None,
 ) -> None:
     skip: set[tuple[str, str]] = set()
     for attempt in range(ATTEMPTS):
@@ -87,6 +97,8 @@ def _write(
         if not batch:
             return
         actions, kinds, units = packing.batch_actions(account, formula, batch, now, skip)
+        if read_figures is not None:
+            units += _figure_actions(account, formula, batch, read_figures, actions, kinds)
         reasons = transact(actions, units)
         if reasons is None:
             for unit in batch:
@@ -97,7 +109,11 @@ def _write(
             if reason != errors.CONDITION_FAILED:
                 continue
             failed = True
-            if isinstance(kind, MeterEvent):
+            if isinstance(kind, FigureOf):
+                assert read_figures is not None
+                e0 = kind.events[0]
+                read_figures[e0.customer] = figures_store.read(account, e0.meter_id, e0.customer)
+            elif isinstance(kind, MeterEvent):
                 stored_before.append(kind)
                 for unit in batch:
                     if kind in unit.events:
@@ -107,3 +123,34 @@ def _write(
         if not failed:
             time.sleep(min(0.5, 0.01 * 2**attempt))  # backoff, not billing time
     raise Conflict("Meter events are contended right now; retry the request (it is safe to retry).")
+
+
+@dataclass(frozen=True)
+class FigureOf:
+    """A transaction's action on one customer's running figure (the events it adds)."""
+
+    events: tuple[MeterEvent, ...]
+
+
+def _figure_actions(
+    account: str,
+    formula: Formula,
+    batch: list[Unit],
+    read_figures: dict[str, Figure],
+    actions: list[Action],
+    kinds: list[packing.Kind | FigureOf],
+) -> int:
+    """Append one figure update per customer of `batch` (the no-read one, unless that customer's
+    figure refused it: then the one built from the item as read); returns their write units."""
+    by_customer: dict[str, list[MeterEvent]] = {}
+    for unit in batch:
+        for e in unit.events:
+            by_customer.setdefault(e.customer, []).append(e)
+    for customer, events in by_customer.items():
+        known = read_figures.get(customer)
+        if known is None:
+            actions.append(figures_store.hot_action(account, formula, events))
+        else:
+            actions.append(figures_store.read_action(account, formula, events, known))
+        kinds.append(FigureOf(tuple(events)))
+    return 2 * len(by_customer)

@@ -1,0 +1,254 @@
+"""Running usage figures: one small item per (meter, customer) that answers "usage in [start, end)"
+in one read, kept exactly once by the usage transactions themselves (issue 15, point 3).
+
+Item `acct#usagefig#<meter>#<customer>` / `f` (additive meters only):
+  cuts  the registered instants c1 < … < ck, comma-joined; they split event time into intervals
+        [ci, ci+1) and [ck, ∞) (usage before c1 is not kept)
+  hlo, hhi, hot   the "hot" interval (the one holding the customer's now) and its usage
+  u<ci> the usage of every other interval
+  ver   bumped by every write: a registration (which rewrites the item) commits only if no usage
+        write committed since it read the item
+
+A usage transaction holding events of a customer on a meter with figures (`record(figures=True)`)
+adds ONE action per customer: `ADD hot, ver` if every event falls in the hot interval (no read
+needed: the condition checks it), else (after a read) `ADD u<ci>…, ver` on the cuts it read. A
+registration (`total`, when a wanted cut is missing) reads the item, computes the new intervals'
+usage from the buckets (`read.aggregate`), and replaces the item if `ver` is unchanged.
+
+Exactly once: a figure changes only in the transaction that changes the buckets (same events, same
+sign), or by a registration whose snapshot no write interleaved with (the `ver` check).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from tally.domain.aggregation import Formula
+from tally.domain.records import Meter, MeterEvent
+from tally.settings import settings
+from tally.store.aws import dynamodb
+from tally.store.usage.stats import STATS
+
+INF = 10**11 // 3600 * 3600  # "no end": after any stamp (an hour start; keys keep 11 digits)
+SK = "f"
+ATTEMPTS = 3
+
+Action = dict[str, Any]
+
+
+def key(account: str, meter_id: str, customer: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"{account}#usagefig#{meter_id}#{customer}"}, "sk": {"S": SK}}
+
+
+@dataclass
+class Figure:
+    """A figure item as read (None fields: absent or never registered)."""
+
+    ver: int = 0
+    exists: bool = False
+    cuts: list[int] = field(default_factory=list)
+    hlo: int | None = None
+    hhi: int | None = None
+    counters: dict[int, int] = field(default_factory=dict)  # interval start → usage (hot included)
+
+    @property
+    def registered(self) -> bool:
+        return self.hlo is not None
+
+    def interval_of(self, ts: int) -> int | None:
+        """The start of the interval holding `ts` (None: before every cut)."""
+        found = None
+        for c in self.cuts:
+            if c <= ts:
+                found = c
+        return found
+
+    def end_of(self, start: int) -> int:
+        later = [c for c in self.cuts if c > start]
+        return later[0] if later else INF
+
+    def usage(self, start: int, end: int) -> int | None:
+        """Usage in [start, end) if both are cuts (end may be INF), else None."""
+        if start not in self.cuts or (end != INF and end not in self.cuts):
+            return None
+        return sum(v for c, v in self.counters.items() if start <= c < end)
+
+
+def read(account: str, meter_id: str, customer: str) -> Figure:
+    STATS.requests += 1
+    item = (
+        dynamodb()
+        .get_item(TableName=settings().usage_table, Key=key(account, meter_id, customer), ConsistentRead=True)
+        .get("Item")
+    )
+    STATS.items_read += 1 if item else 0
+    STATS.read_units += 1
+    if not item:
+        return Figure()
+    f = Figure(ver=int(item.get("ver", {}).get("N", "0")), exists=True)
+    if "hlo" not in item:
+        return f
+    f.cuts = [int(c) for c in item["cuts"]["S"].split(",") if c]
+    f.hlo, f.hhi = int(item["hlo"]["N"]), int(item["hhi"]["N"])
+    for c in f.cuts:
+        name = "hot" if c == f.hlo else f"u{c}"
+        f.counters[c] = int(item.get(name, {}).get("N", "0"))
+    return f
+
+
+def _sums(formula: Formula, events: list[MeterEvent], sign: int) -> int:
+    return sum(sign * formula.contribution(e.value) for e in events)
+
+
+def hot_action(account: str, formula: Formula, events: list[MeterEvent], sign: int = 1) -> Action:
+    """ADD the events (one customer's) to the hot interval, if they all fall in it — or if the
+    figure is not registered (absent: created bare): then only its `ver` matters (a registration
+    racing this write starts over) and the registration rebuilds the rest."""
+    e0 = events[0]
+    stamps = [e.timestamp for e in events]
+    return {
+        "Update": {
+            "TableName": settings().usage_table,
+            "Key": key(account, e0.meter_id, e0.customer),
+            "UpdateExpression": "ADD hot :v, ver :one",
+            "ConditionExpression": "attribute_not_exists(hlo) OR (hlo <= :lo AND hhi > :hi)",
+            "ExpressionAttributeValues": {
+                ":v": {"N": str(_sums(formula, events, sign))},
+                ":one": {"N": "1"},
+                ":lo": {"N": str(min(stamps))},
+                ":hi": {"N": str(max(stamps))},
+            },
+        }
+    }
+
+
+def read_action(
+    account: str, formula: Formula, events: list[MeterEvent], figure: Figure, sign: int = 1
+) -> Action:
+    """The figure's update for the events (one customer's) given the item as read: ADD each
+    interval's share (on the cuts read), or, unregistered, only `ver` (so a registration racing
+    this write fails and starts over)."""
+    e0 = events[0]
+    values: dict[str, Any] = {":one": {"N": "1"}}
+    if not figure.registered:
+        return {
+            "Update": {
+                "TableName": settings().usage_table,
+                "Key": key(account, e0.meter_id, e0.customer),
+                "UpdateExpression": "ADD ver :one",
+                "ConditionExpression": "attribute_not_exists(hlo)",
+                "ExpressionAttributeValues": values,
+            }
+        }
+    shares: dict[int, int] = defaultdict(int)
+    for e in events:
+        start = figure.interval_of(e.timestamp)
+        if start is not None:  # usage before every cut is not kept
+            shares[start] += sign * formula.contribution(e.value)
+    parts = ["ver :one"]
+    for start, amount in sorted(shares.items()):
+        name = "hot" if start == figure.hlo else f"u{start}"
+        values[f":{name}"] = {"N": str(amount)}
+        parts.append(f"{name} :{name}")
+    values[":cuts"] = {"S": ",".join(str(c) for c in figure.cuts)}
+    values[":hlo"] = {"N": str(figure.hlo)}
+    return {
+        "Update": {
+            "TableName": settings().usage_table,
+            "Key": key(account, e0.meter_id, e0.customer),
+            "UpdateExpression": "ADD " + ", ".join(parts),
+            "ConditionExpression": "cuts = :cuts AND hlo = :hlo",
+            "ExpressionAttributeValues": values,
+        }
+    }
+
+
+def _interval_usage(account: str, meter: Meter, customer: str, start: int, end: int) -> int:
+    from tally.store.usage.read import aggregate
+
+    return aggregate(account, meter, customer, start, end)
+
+
+def register(account: str, meter: Meter, customer: str, wanted: set[int], now: int) -> Figure | None:
+    """The figure with every instant of `wanted` registered as a cut and the hot interval holding
+    `now` — rebuilt if needed (reading the buckets of the intervals it cannot derive). None if
+    usage writes kept interleaving (the caller reads the buckets instead)."""
+    from botocore.exceptions import ClientError
+
+    for _ in range(ATTEMPTS):
+        f = read(account, meter.id, customer)
+        if f.registered and wanted <= set(f.cuts) and f.hlo is not None and f.hlo <= now < (f.hhi or 0):
+            return f
+        low = min(wanted)
+        cuts = sorted(wanted | {c for c in f.cuts if c >= low})
+        counters: dict[int, int] = {}
+        for i, c in enumerate(cuts):
+            end = cuts[i + 1] if i + 1 < len(cuts) else INF
+            if f.registered and c in f.cuts and (end == INF or end in f.cuts):
+                total = f.usage(c, end)
+                assert total is not None
+                counters[c] = total
+            else:
+                counters[c] = _interval_usage(account, meter, customer, c, end)
+        hlo = max([c for c in cuts if c <= now], default=cuts[0])
+        hhi = next((c for c in cuts if c > hlo), INF)
+        item: dict[str, Any] = {
+            **key(account, meter.id, customer),
+            "ver": {"N": str(f.ver)},
+            "cuts": {"S": ",".join(str(c) for c in cuts)},
+            "hlo": {"N": str(hlo)},
+            "hhi": {"N": str(hhi)},
+        }
+        for c, v in counters.items():
+            item["hot" if c == hlo else f"u{c}"] = {"N": str(v)}
+        condition = (
+            {"ConditionExpression": "ver = :ver", "ExpressionAttributeValues": {":ver": {"N": str(f.ver)}}}
+            if f.exists
+            else {"ConditionExpression": "attribute_not_exists(pk)"}
+        )
+        STATS.requests += 1
+        try:
+            dynamodb().put_item(TableName=settings().usage_table, Item=item, **condition)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                continue  # a usage write interleaved: its event may be missing from our snapshot
+            raise
+        STATS.write_units += 1
+        return Figure(f.ver, True, cuts, hlo, hhi, counters)
+    return None
+
+
+def totals(
+    account: str, meter: Meter, customer: str, spans: list[tuple[int, int | None]], now: int
+) -> dict[tuple[int, int | None], int] | None:
+    """Usage of events stamped in each [start, end) of `spans` (`end` None: no end) from the
+    running figure — one GetItem once every bound is a registered cut, one registration of all
+    missing bounds at once otherwise (so windows of many alerts never evict each other's cuts).
+    None when the figure cannot answer (non-additive meter, contention): the caller aggregates the
+    buckets.
+
+    Only exact for a meter whose usage writes maintain figures (`record(figures=True)` since
+    before any usage this figure counts: see `billing.usage_figures`)."""
+    if not meter.formula.additive or not spans:
+        return None
+    wanted = {start for start, _ in spans} | {end for _, end in spans if end is not None}
+    f = read(account, meter.id, customer)
+    if not (f.registered and wanted <= set(f.cuts)):
+        registered = register(account, meter, customer, wanted, now)
+        if registered is None:
+            return None
+        f = registered
+    out: dict[tuple[int, int | None], int] = {}
+    for start, end in spans:
+        found = f.usage(start, INF if end is None else end)
+        assert found is not None  # both bounds are cuts now
+        out[(start, end)] = found
+    return out
+
+
+def total(account: str, meter: Meter, customer: str, start: int, end: int | None, now: int) -> int | None:
+    """`totals` of one span."""
+    found = totals(account, meter, customer, [(start, end)], now)
+    return None if found is None else found[(start, end)]
