@@ -379,3 +379,30 @@ def test_late_usage_of_a_billed_service_interval_is_trued_up_on_the_next_tick(ap
     assert sum(ln["description"].startswith("Late usage") for ln in mar["lines"]["data"]) == 2
     w.advance(ts(2026, 4, 1, 2))
     assert len(w.invoices()) == 2  # April 1 billed nothing: no invoice
+
+
+def test_billing_credits_apply_to_a_cadence_invoices_rate_card_lines_not_its_fees(api, functions):
+    # GIVEN a monthly plan (1.00 per call, 20.00 fee billed at the tick) and a 5.00 metered credit grant
+    w = World(api, functions, ts(2026, 1, 1), {"type": "month", "month": {"day_of_month": 1}})
+    a = w.metered_item("credit_calls")
+    card = w.rate_card("month", 1, [{"metered_item": a, "unit_amount": "100"}])
+    w.component("rate_card", card["id"])
+    w.component("license_fee", w.license_fee("month", 1, "2000"))
+    w.go_live()
+    w.subscribe(collect_at="next_billing_date")
+    grant = {
+        "customer": w.customer,
+        "amount": {"type": "monetary", "monetary": {"currency": "usd", "value": 500}},
+        "applicability_config": {"scope": {"price_type": "metered"}},
+    }
+    ok(api.post("/v1/billing/credit_grants", grant))
+    w.advance(ts(2026, 1, 20))
+    w.use("credit_calls", 3, ts(2026, 1, 10))
+    # WHEN the tick's invoice finalizes
+    w.advance(ts(2026, 2, 1, 2))
+    # THEN the credit covers the metered line (3.00 of it) and not the license fee: 23.00 - 3.00
+    (inv,) = w.invoices()
+    assert inv["subtotal"] == 2300 and inv["total"] == inv["amount_due"] == 2000
+    by_type = {ln["pricing"]["type"]: ln for ln in inv["lines"]["data"]}
+    assert [c["amount"] for c in by_type["rate_card_rate_details"]["pretax_credit_amounts"]] == [300]
+    assert by_type["license_fee_details"]["pretax_credit_amounts"] == []
