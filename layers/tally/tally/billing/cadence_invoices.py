@@ -45,7 +45,6 @@ from tally.store import lists, objects, transactions
 from tally.store.changes import Change, Unique, Write
 
 ATTEMPTS = 3
-LONGEST = 3 * 366 * 86_400  # the longest service interval (3 years)
 
 
 @dataclass(frozen=True)
