@@ -29,6 +29,7 @@ from tally.api import (
     subscription_items,
     subscriptions,
     test_clocks,
+    top_up_rules,
     webhook_endpoints,
 )
 from tally.api.http import handle
@@ -54,6 +55,7 @@ ROUTES = merge(
     balance_transactions.routes,
     credit_grants.routes,  # grants: billing credits
     credit_balances.routes,
+    top_up_rules.routes,  # topups: automatic credit top-ups
     billable_items.routes,
     rate_cards.routes,
     license_fees.routes,

@@ -4,10 +4,12 @@ Each message is `{"account", "subscription", "period_end", "at"}` (bill a period
 `{"kind": "finalize", "account", "invoice", "at"}` (advance a draft invoice whose grace period
 ended: `billing.lifecycle.advance_due`), `{"kind": "expire_credit_grant", "account",
 "credit_grant", "at"}` (record a grant's expiry: `billing.credit_ledger.expire_grant`), or
+`{"kind": "credits", "account", "customer" | "credit_grant", "at"}` (an event that may have moved
+the customer's credit balance: `billing.credit_evaluation`, at the customer's clock), or
 `{"kind": "cadence_tick", "account", "cadence", "due", "at"}` (bill a v2 cadence's tick:
-`billing.cadence_invoices.bill_tick`); `at` (the close's instant) is the clock. A message that
-fails is reported in `batchItemFailures`, so SQS retries only it (and moves it to the dead-letter
-queue after the redrive limit); the others are deleted.
+`billing.cadence_invoices.bill_tick`); `at` (the close's or the event's instant) is the clock. A
+message that fails is reported in `batchItemFailures`, so SQS retries only it (and moves it to the
+dead-letter queue after the redrive limit); the others are deleted.
 """
 
 from __future__ import annotations
@@ -19,9 +21,19 @@ from tally.billing import cadence_invoices, credit_ledger, cycles, lifecycle
 from tally.clock import Clock
 from tally.observability import entry_point, logger
 
+CREDITS = "credits"  # the outbox's message kind (`tally.domain.credit_watch.reaction`)
+
 
 def _bill(body: dict[str, Any]) -> cycles.Billed:
     clock = Clock.at(int(body["at"]))
+    if body.get("kind") == CREDITS:  # lazy: only credit-watched customers' events need it
+        from tally.billing import credit_evaluation
+
+        # now, not the event's instant: the balance is read as it stands (a customer on a test
+        # clock is evaluated at its frozen time all the same)
+        account, customer, grant = str(body["account"]), body.get("customer"), body.get("credit_grant")
+        credit_evaluation.react(account, customer, Clock.system(), credit_grant=grant)
+        return cycles.Billed(CREDITS, None)
     if body.get("kind") == cycles.FINALIZE:  # a draft whose grace period ended
         outcome, invoice = lifecycle.advance_due(str(body["account"]), str(body["invoice"]), clock)
         return cycles.Billed(outcome, invoice)

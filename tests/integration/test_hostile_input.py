@@ -438,7 +438,7 @@ ALERT_ROWS = [
         "POST",
         ALERTS,
         400,
-        form({**ALERT, "alert_type": "credit_balance_threshold"}),
+        form({**ALERT, "alert_type": "spend_threshold"}),  # topups: credit_balance_threshold is served
         param="alert_type",
         listing=ALERTS,
     ),

@@ -290,3 +290,17 @@ def test_send_invoice_sets_the_due_date(plan):
         plan.account, OneOff(plan.customer, collection_method="send_invoice"), AT
     )
     assert default.due_date == AT.now + 30 * 86_400
+
+
+def test_an_item_on_a_cycle_draft_changes_and_goes_with_its_line(plan):
+    # GIVEN the June draft holding a swept 1,500 item (4,552 = 3,052 + 1,500)
+    fee = _item(plan, 1500)
+    inv = _close(plan)
+    assert inv.total == 4552
+    # WHEN the item is raised to 2,000 during the grace period THEN the draft's line follows: 5,052
+    invoice_items.update(plan.account, fee.id, AT, charge=Charge(2000))
+    assert objects.get(plan.account, inv.id, Invoice, AT).total == 5052
+    # WHEN it is deleted THEN the line goes and the draft is the plan's 3,052 again
+    invoice_items.delete(plan.account, fee.id, AT)
+    after = objects.get(plan.account, inv.id, Invoice, AT)
+    assert (_on(after), after.total) == ([], 3052)

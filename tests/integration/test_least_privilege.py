@@ -259,6 +259,10 @@ def test_billing_cycle_functions_need_exactly_what_their_policies_grant(function
                 "alpaca_ai_tokens", {"stripe_customer_id": plan.customer, "value": "600"}, timestamp=june_10
             )
             assert meter_events.accept(plan.account, {0: late}, Clock.at(june_20)).stored
+    # AND (topups) the `credits` message of a paid top-up invoice: the worker grants its credits
+    import test_credit_top_ups
+
+    test_credit_top_ups.paid_top_up_reaction(functions, plan.account)
     # THEN each function's calls needed exactly its policy: nothing missing, nothing else granted
     assert needed["ClosePeriodsFunction"] == support.template_grants("ClosePeriodsFunction")
     assert needed["BillPeriodFunction"] == support.template_grants("BillPeriodFunction")
@@ -268,6 +272,10 @@ def test_dispatch_needs_exactly_what_its_policy_grants(api, needed, outbox):
     # GIVEN changes that write events (the outbox)
     cus = api.post("/v1/customers", {"name": "Outboxed"}).json["id"]
     assert api.post(f"/v1/customers/{cus}", {"name": "Renamed"}).status == 200
+    # AND (topups) a credit grant, whose event may move a credit balance (the billing queue's message)
+    import test_credit_grants
+
+    test_credit_grants.grant(api, cus, 100)
     # WHEN the stream delivers them to DispatchFunction
     outbox.drain()
     # THEN its calls needed exactly its policy: Publish (and the topic's key), the webhook queue

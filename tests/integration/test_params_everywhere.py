@@ -318,6 +318,15 @@ VALID: dict[str, Req] = {
     "GET /v1/invoiceitems/{id}": Req("/v1/invoiceitems/{invoice_item}"),
     "POST /v1/invoiceitems/{id}": Req("/v1/invoiceitems/{invoice_item}", {"description": "Setup"}),
     "DELETE /v1/invoiceitems/{id}": Req("/v1/invoiceitems/{invoice_item}"),
+    # topups (issue 13 points 6 and 7): credit-balance alerts are POST /v1/billing/alerts (above);
+    # automatic top-up rules
+    "POST /v1/tally/credit_top_up_rules": Req(
+        "/v1/tally/credit_top_up_rules",
+        {"customer": "{customer}", "currency": "usd", "threshold": 0, "amount": 1000},
+    ),
+    "GET /v1/tally/credit_top_up_rules": Req("/v1/tally/credit_top_up_rules", needs=("top_up_rule",)),
+    "GET /v1/tally/credit_top_up_rules/{id}": Req("/v1/tally/credit_top_up_rules/{top_up_rule}"),
+    "DELETE /v1/tally/credit_top_up_rules/{id}": Req("/v1/tally/credit_top_up_rules/{top_up_rule}"),
     # events
     "GET /v1/events": Req("/v1/events"),
     "GET /v1/events/{id}": Req("/v1/events/{event_id}"),
@@ -430,6 +439,22 @@ def _ok(response: support.Response) -> dict[str, Any]:
     return response.json
 
 
+def _top_up_rule(api: support.Api, get: Callable[[str], str]) -> str:
+    """topups: a rule on a customer of its own, its first top-up (started at creation: the balance
+    is 0) voided, so the rule can be deleted."""
+    from tally.domain.credit_watch import invoice_id
+
+    cus = _ok(api.post("/v1/customers", {"name": "Topped"}))["id"]
+    rule = _ok(
+        api.post(
+            "/v1/tally/credit_top_up_rules",
+            {"customer": cus, "currency": "usd", "threshold": 0, "amount": 1000},
+        )
+    )["id"]
+    _ok(api.post(f"/v1/invoices/{invoice_id(rule, 1)}/void"))
+    return str(rule)
+
+
 def _meter(api: support.Api, event_name: str) -> str:
     body = {"display_name": "Tokens", "event_name": event_name, "default_aggregation": {"formula": "sum"}}
     return _ok(api.post("/v1/billing/meters", body))["id"]
@@ -470,6 +495,7 @@ def _plan_subscription(api: support.Api, get: Callable[[str], str]) -> str:
 
 
 SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
+    "top_up_rule": _top_up_rule,  # topups
     # an address of this account alone (another account's subscription to it would be refused)
     "email": lambda api, get: f"walk-{api.account.id.lower()}@example.com",
     "customer": lambda api, get: _ok(api.post("/v1/customers", {"name": "Ada"}))["id"],

@@ -1,10 +1,13 @@
 """Billing alerts (`/v1/billing/alerts`): create, read, list, activate, deactivate, archive.
 
-An alert watches one meter, for every customer or (Stripe's one filter) for one customer. Each
-change is one transaction: the alert record and the watch list ingestion reads
-(`tally.store.alerts`), version-checked, so a list always holds exactly the active alerts; two
-concurrent changes of one list make the second re-read and retry. At most 25 active alerts per
-(meter, customer) — "every customer" being one more such scope. Archiving is final.
+A usage alert watches one meter, for every customer or (Stripe's one filter) for one customer.
+A credit-balance alert (Stripe's preview `credit_balance_threshold`) watches one customer's
+available credit balance in one currency: it is listed on the customer's credit watch
+(`tally.billing.credit_watches`) instead, at most 25 active per customer. Each change is one
+transaction: the alert record and the watch list ingestion reads (`tally.store.alerts`, or the
+credit watch with the customer's flag), version-checked, so a list always holds exactly the active
+alerts; two concurrent changes of one list make the second re-read and retry. At most 25 active
+alerts per (meter, customer) — "every customer" being one more such scope. Archiving is final.
 
 Stripe records no event for these changes (its only alert event is `billing.alert.triggered`,
 `tally.billing.alert_evaluation`), so neither does Tally.
@@ -15,12 +18,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from tally.billing import clocks
+from tally.billing import clocks, credit_watches
 from tally.billing.references import referenced
 from tally.clock import Clock
 from tally.domain.alerts import MAX_PER_METER_AND_CUSTOMER, Watch
+from tally.domain.credit_watch import MAX_ALERTS_PER_CUSTOMER
+from tally.domain.credit_watch import Watch as CreditWatch
 from tally.domain.listing import Page, Window
-from tally.domain.records import USAGE_THRESHOLD, Alert, Customer, Meter, UsageThreshold
+from tally.domain.records import (
+    CREDIT_BALANCE_THRESHOLD,
+    USAGE_THRESHOLD,
+    Alert,
+    CreditBalanceThreshold,
+    Customer,
+    Meter,
+    UsageThreshold,
+)
 from tally.errors import Conflict, InvalidRequest
 from tally.ids import new_id
 from tally.settings import settings
@@ -61,6 +74,30 @@ def _limit(watch: Watch, alert: Alert) -> None:
             code="alert_limit_exceeded",
             param="usage_threshold[meter]",
         )
+
+
+def _credit_limit(watch: CreditWatch) -> CreditWatch:
+    if len(watch.alerts) > MAX_ALERTS_PER_CUSTOMER:
+        raise InvalidRequest(
+            f"A customer can have at most {MAX_ALERTS_PER_CUSTOMER} active credit balance alerts; "
+            "deactivate or archive one first.",
+            code="alert_limit_exceeded",
+            param="credit_balance_threshold[filters][0][customer]",
+        )
+    return watch
+
+
+def _writes(account: str, before: Alert | None, after: Alert, clock: Clock) -> tuple[list[Side], list[Write]]:
+    """The watch writes (sides of the alert's change, other records' writes) that keep the lists
+    equal to the active alerts after this change."""
+    credit = after.credit_balance_threshold
+    if credit is None:
+        return _sides(account, before, after, clock), []
+    was = before is not None and before.active
+    if was == after.active:
+        return [], []
+    w = credit_watches.writes(account, credit.customer, lambda cw: _credit_limit(cw.with_alert(after)), clock)
+    return w.sides, w.writes
 
 
 def _sides(account: str, before: Alert | None, after: Alert, clock: Clock) -> list[Side]:
@@ -115,6 +152,30 @@ def create(account: str, spec: AlertSpec, clock: Clock) -> Alert:
     raise AssertionError("unreachable")
 
 
+def create_credit(account: str, title: str, customer: str, currency: str, lte: int, clock: Clock) -> Alert:
+    """A new active credit-balance alert on `customer` (400 naming the filter's customer when it
+    is unknown, or when it already has 25 active ones). Evaluated by the caller
+    (`tally.billing.credit_alerts`)."""
+    referenced(account, customer, Customer, "credit_balance_threshold[filters][0][customer]", clock)
+    alert = Alert(
+        id=new_id("alrt"),
+        created=clocks.clock_for(account, customer, clock).now,
+        livemode=settings().livemode,
+        title=title,
+        alert_type=CREDIT_BALANCE_THRESHOLD,
+        credit_balance_threshold=CreditBalanceThreshold(customer, currency, lte),
+    )
+    for attempt in range(ATTEMPTS):
+        try:
+            sides, others = _writes(account, None, alert, clock)
+            transactions.commit(account, [Write(Change(alert, None, {}, sides=sides)), *others], clock)
+            return alert
+        except Conflict:
+            if attempt == ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def retrieve(account: str, alert_id: str, clock: Clock) -> Alert:
     return objects.get(account, alert_id, Alert, clock, label=LABEL)
 
@@ -144,9 +205,11 @@ def _change(account: str, alert_id: str, clock: Clock, to: Callable[[Alert], Ale
         after = to(before)
         if after == before:
             return before
-        sides = _sides(account, before, after, clock)
+        sides, others = _writes(account, before, after, clock)
         try:
-            transactions.commit(account, [Write(Change(after, None, {}, sides=sides), stored)], clock)
+            transactions.commit(
+                account, [Write(Change(after, None, {}, sides=sides), stored), *others], clock
+            )
             return after
         except Conflict:
             if attempt == ATTEMPTS - 1:

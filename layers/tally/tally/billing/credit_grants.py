@@ -74,6 +74,7 @@ class GrantSpec:
     expires_at: int | None = None
     name: str | None = None
     metadata: MetadataUpdate = None
+    id: str | None = None  # Tally-internal: a grant whose id is derived (an automatic top-up's)
 
 
 def _check_prices(account: str, spec: GrantSpec, clock: Clock) -> None:
@@ -136,7 +137,7 @@ def create(account: str, spec: GrantSpec, clock: Clock) -> CreditGrant:
     effective = now if spec.effective_at is None else spec.effective_at
     _check_expiry(spec.expires_at, effective, now)
     grant = CreditGrant(
-        id=new_id("credgr"),
+        id=spec.id or new_id("credgr"),
         created=now,
         updated=now,
         livemode=settings().livemode,

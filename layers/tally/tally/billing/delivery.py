@@ -10,7 +10,9 @@ retry. Subscribers and webhook endpoints see each event at least once and may de
 Crash points of `deliver`: (1) the stack topic's publish — nothing sent yet, the retry publishes;
 (2) the account topic's publish — the retry publishes to both again (duplicates, never a loss);
 (3) the webhook message — the event was published, the retry publishes it again and sends the
-message.
+message; (4) for an event that may move a customer's credit balance (`credit_watch.REACTS_TO`), the
+`{"kind": "credits"}` message to the billing queue — its evaluation is idempotent, so a retry
+that sends it again only evaluates again.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from tally.domain.credit_watch import reaction
 from tally.domain.notifications import MAX_MESSAGE_BYTES, message_attributes, thin
-from tally.store import bodies, notifications
+from tally.store import bodies, notifications, queues
 
 
 @dataclass(frozen=True)
@@ -67,3 +70,6 @@ def deliver(item: Outboxed) -> None:
     notifications.publish(message, attributes)
     notifications.publish(message, attributes, account=item.account)
     notifications.enqueue_webhook(item.account, item.id)
+    credits = reaction(item.account, item.event)
+    if credits is not None:  # the balance may have moved: evaluate the customer's credit watch
+        queues.send([credits])

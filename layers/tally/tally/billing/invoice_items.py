@@ -166,6 +166,7 @@ def create(
     invoice: str | None = None,
     metadata: MetadataUpdate = None,
     discountable: bool | None = None,
+    item_id: str | None = None,  # Tally-internal: a derived id (an automatic top-up's item, `topups`)
 ) -> InvoiceItem:
     """`POST /v1/invoiceitems`: a pending item, or one on the draft `invoice` (same customer and
     currency), with `invoiceitem.created` (and the draft's `invoice.updated`)."""
@@ -176,7 +177,7 @@ def create(
         balances.check_currency(customer, currency, "currency" if price is None else charge.price_param)
         start, end = period_of(period, clock.now)
         item = InvoiceItem(
-            id=new_id("ii"),
+            id=item_id or new_id("ii"),
             customer=customer.id,
             created=clock.now,
             livemode=customer.livemode,

@@ -4,7 +4,8 @@ Every event is checked synchronously (meter active, customer exists, value, time
 events of a batch are stored even when others are rejected, and each rejection names its index.
 This module is on the ingest function's hot path: it imports nothing of other resources. Usage
 alerts are evaluated right after the usage is written (`tally.billing.alert_evaluation`, loaded
-only for a meter that has active alerts: the meter's read tells).
+only for a meter that has active alerts: the meter's read tells), and so are the credit watches
+of customers that have one (`tally.billing.credit_evaluation`: the customer's read tells).
 """
 
 from __future__ import annotations
@@ -218,7 +219,24 @@ def _accept(
 
             customers = (e.customer for e in events)
             alert_evaluation.evaluate(account, meter, watch, customers, lookups.clock_for, clock.now)
+    _evaluate_credits(account, by_meter, lookups)
     return out
+
+
+def _evaluate_credits(account: str, by_meter: dict[str, list[MeterEvent]], lookups: _Lookups) -> None:
+    """Usage burns credits down: evaluate the credit watch of each customer whose record (read
+    anyway, to check it exists) says it has one. Lazy: others never load the evaluation."""
+    watched = [
+        c
+        for c in dict.fromkeys(e.customer for events in by_meter.values() for e in events)
+        if (record := lookups.customers.get(c)) is not None and record.credit_watched
+    ]
+    if not watched:
+        return
+    from tally.billing import credit_evaluation
+
+    for customer in watched:
+        credit_evaluation.evaluate(account, customer, lookups.clock_for(customer), drive=False)
 
 
 @dataclass(frozen=True)

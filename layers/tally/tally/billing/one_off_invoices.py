@@ -58,6 +58,7 @@ class OneOff:
     pending_invoice_items_behavior: str | None = None
     description: str | None = None
     metadata: MetadataUpdate = None
+    id: str | None = None  # Tally-internal: a derived id (an automatic top-up's invoice, `topups`)
 
 
 def _due_date(ask: OneOff, method: str, now: int) -> int | None:
@@ -104,7 +105,7 @@ def create(account: str, ask: OneOff, clock: Clock) -> Invoice:
         # the draft shows the balance it would meet now, as a subscription's draft does
         balance = customer.balance if customer.currency in (None, currency) else 0
         inv = Invoice(
-            id=new_id("in"),
+            id=ask.id or new_id("in"),
             customer=customer.id,
             subscription=None,
             created=clock.now,

@@ -18,8 +18,20 @@ from tally.domain.meter_error_reports import ERROR_REPORT, NO_METER_FOUND
 from tally.domain.stripe_event_types import STRIPE_EVENT_TYPES
 
 ACCOUNT_SETTINGS_UPDATED = "tally.account_settings.updated"
+# topups: Stripe's preview `billing.alert.recovered` (not in the GA list) and Tally's top-up start
+ALERT_RECOVERED = "billing.alert.recovered"
+CREDIT_TOP_UP_STARTED = "tally.credit_top_up.started"
 
-TALLY_EVENT_TYPES = frozenset({ACCOUNT_SETTINGS_UPDATED, ERROR_REPORT, NO_METER_FOUND, *THIN_EVENT_TYPES})
+TALLY_EVENT_TYPES = frozenset(
+    {
+        ACCOUNT_SETTINGS_UPDATED,
+        ERROR_REPORT,
+        NO_METER_FOUND,
+        *THIN_EVENT_TYPES,
+        ALERT_RECOVERED,
+        CREDIT_TOP_UP_STARTED,
+    }
+)
 EVENT_TYPES = STRIPE_EVENT_TYPES | TALLY_EVENT_TYPES
 
 __all__ = ["EVENT_TYPES", "STRIPE_EVENT_TYPES", "TALLY_EVENT_TYPES", "in_all"]

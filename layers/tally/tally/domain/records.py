@@ -46,6 +46,9 @@ class Customer:
     # Stripe's: set by its first subscription or balance transaction; its balance is in it, and
     # it is charged in no other (`tally.billing.balances.check_currency`)
     currency: str | None = None
+    # Tally's, never shown: the customer has credit-balance alerts or a top-up rule, so ingest
+    # evaluates them after the usage write (`tally.billing.credit_evaluation`); false costs nothing
+    credit_watched: bool = False
 
 
 @dataclass(frozen=True)
@@ -594,6 +597,7 @@ class AccountSettings:
 ONE_TIME = "one_time"  # Stripe's: fires once per customer
 PER_PERIOD = "per_period"  # Tally extension: once per customer per billing period
 USAGE_THRESHOLD = "usage_threshold"
+CREDIT_BALANCE_THRESHOLD = "credit_balance_threshold"  # Stripe preview: `tally.domain.credit_watch`
 
 
 @dataclass(frozen=True)
@@ -607,6 +611,17 @@ class UsageThreshold:
     gte: int
     recurrence: str  # ONE_TIME | PER_PERIOD
     customer: str | None = None
+
+
+@dataclass(frozen=True)
+class CreditBalanceThreshold:
+    """A credit-balance alert's rule (Stripe's preview `credit_balance_threshold`): fire when the
+    customer's available credit balance in `currency` falls to `lte` minor units or below, and
+    recover when it rises above again (`tally.domain.credit_watch`)."""
+
+    customer: str
+    currency: str
+    lte: int
 
 
 @dataclass(frozen=True)
@@ -624,6 +639,7 @@ class Alert:
     alert_type: str = USAGE_THRESHOLD
     status: str = "active"  # active | inactive | archived (final)
     usage_threshold: UsageThreshold | None = None
+    credit_balance_threshold: CreditBalanceThreshold | None = None
 
     @property
     def active(self) -> bool:

@@ -300,3 +300,23 @@ def claim_with_event(
     except _Taken:
         return False
     return True
+
+
+def aux_with_events(
+    account: str, aux: Sequence[Aux], events: Sequence[tuple[str, dict[str, Any]]], clock: Clock
+) -> None:
+    """Write `aux` items (each version-checked) and record `events` (type, `data.object`) in ONE
+    transaction: all or nothing. A failed version raises the item's `error` (a credit watch's
+    crossing: `tally.store.credit_watch.transition`)."""
+    changes = [Change(None, kind, shown) for kind, shown in events]
+
+    def write(tx: _Tx) -> None:
+        for a in aux:
+            _aux(tx, a)
+        for change in changes:
+            event, *entries = event_log.items_of(account, event_log.entry(account, change, clock))
+            tx.save(_fits(event, change, "event"))
+            for entry in entries:
+                tx.save(entry)
+
+    _run(write)
