@@ -82,6 +82,7 @@ def roots() -> dict[str, type[StripeObject]]:
         "v2.billing.meter_event_adjustment": stripe.v2.billing.MeterEventAdjustment,
         "test_helpers.test_clock": stripe.test_helpers.TestClock,
         "webhook_endpoint": stripe.WebhookEndpoint,
+        "billing_portal.session": stripe.billing_portal.Session,  # branch portal
     }
 
 
