@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP = $(VENV)/.installed-$(1)
 DEPS := pyproject.toml layers/tally/requirements.txt
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test test-browser lint format bench clean
 .PRECIOUS: $(VENV)/.installed-%
 
 # Everything (local + test + lint): what a contributor wants once.
@@ -37,6 +37,13 @@ run: $(call STAMP,local)
 WORKERS ?= auto
 test: $(call STAMP,test)
 	@$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile
+
+# The portal and dashboard in Debian's headless Chromium against the local stack (tests/browser).
+# Fails, saying how to install them, when Chromium or chromedriver is missing: nothing is skipped.
+test-browser: $(call STAMP,test)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		echo "make test-browser needs Chromium and its driver: sudo apt-get install chromium chromium-driver" >&2; exit 1; }
+	@TALLY_BROWSER_TESTS=1 $(BIN)/python -m pytest tests/browser
 
 lint: $(call STAMP,lint)
 	@$(BIN)/ruff check .

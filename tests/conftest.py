@@ -16,6 +16,9 @@ os.environ.update(FAKE_CREDENTIALS)
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
+# tests/browser drives a real Chromium: `make test-browser` runs it (and .ci/run), `make test` does not.
+collect_ignore = [] if os.environ.get("TALLY_BROWSER_TESTS") == "1" else ["browser"]
+
 # Property tests: no per-example deadline (CI shares 2 cores with moto and the e2e server).
 from hypothesis import settings as _hypothesis_settings  # noqa: E402
 

@@ -36,6 +36,14 @@ EXTENSIONS = {
     ("Subscription", "current_period_start"),
     ("Subscription", "current_period_end"),
     ("Invoice", "subscription"),
+    # cadence (issue 14 point 4): a v2 cadence's invoice and its lines, in the shapes of Stripe's
+    # private-preview SDKs (stripe-v2-pricing-plans.md §9.1); stripe-python 16.1 predates them, so
+    # its `InvoiceLineItem.Pricing.type` knows only `price_details`
+    ("Invoice.Parent", "billing_cadence_details"),
+    ("InvoiceLineItem.Parent", "pricing_plan_subscription_details"),
+    ("InvoiceLineItem.Pricing", "rate_card_rate_details"),
+    ("InvoiceLineItem.Pricing", "license_fee_details"),
+    ("InvoiceLineItem.Pricing", "type"),
 }
 # Sub-lists (`subscription.items`, `invoice.lines`): Stripe sends `total_count` on them too.
 LIST_FIELDS = {"object", "data", "has_more", "url", "total_count"}
@@ -74,6 +82,7 @@ def roots() -> dict[str, type[StripeObject]]:
         "v2.billing.meter_event_adjustment": stripe.v2.billing.MeterEventAdjustment,
         "test_helpers.test_clock": stripe.test_helpers.TestClock,
         "webhook_endpoint": stripe.WebhookEndpoint,
+        "billing_portal.session": stripe.billing_portal.Session,  # branch portal
     }
 
 

@@ -9,6 +9,7 @@ from tally.api import (
     alerts,
     balance_transactions,
     billable_items,
+    billing_portal,
     cadences,
     credit_balances,
     credit_grants,
@@ -20,12 +21,14 @@ from tally.api import (
     license_fees,
     meters,
     notification_subscriptions,
+    portal,
     prices,
     pricing_plans,
     products,
     rate_cards,
     reporting,
     search,
+    static,
     subscription_items,
     subscriptions,
     test_clocks,
@@ -53,6 +56,9 @@ ROUTES = merge(
     webhook_endpoints.routes,
     alerts.routes,
     balance_transactions.routes,
+    # branch portal: the customer portal's session route and data routes (pages: `static`)
+    billing_portal.routes,
+    portal.routes,
     credit_grants.routes,  # grants: billing credits
     credit_balances.routes,
     top_up_rules.routes,  # topups: automatic credit top-ups
@@ -64,8 +70,10 @@ ROUTES = merge(
     intents.routes,
     invoice_items.routes,  # oneoff (issue 13 point 5)
 )
+portal.bind(ROUTES)  # the portal's credits section reads the credit grants routes when they exist
 
 
 @entry_point
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, context, ROUTES)
+    page = static.serve(event)  # the portal and dashboard pages and their assets
+    return page if page is not None else handle(event, context, ROUTES)

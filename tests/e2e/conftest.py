@@ -16,7 +16,8 @@ import support
 # +2 catalog (test_v2_catalog_sdk.py), +1 revrec (test_revenue_recognition_sdk.py), +3 grants
 # (test_credit_grants_sdk.py), +1 applying (test_credit_burndown_sdk.py), +1 ingest (keys), +1 topups
 # (test_credit_top_ups_sdk.py), +2 oneoff (issue 13 point 5)
-E2E_ACCOUNTS = 75
+# +1 branch portal (test_portal_sdk.py), +1 cadence (test_cadence_invoices_sdk.py)
+E2E_ACCOUNTS = 77
 
 
 @pytest.fixture(scope="session")

@@ -176,6 +176,14 @@ def test_api_needs_exactly_what_its_policy_grants(api, needed):
         {"customer": cus, "start_time": 0, "end_time": 4_000_000_020},
     )
     assert summaries.status == 200, summaries.text
+    # (branch portal) a customer portal session and every portal data route, with its link's token
+    portal = api.post("/v1/billing_portal/sessions", {"customer": cus})
+    assert portal.status == 200, portal.text
+    token = portal.json["url"].partition("#session=")[2]
+    for path in ("/portal/api/overview", "/portal/api/invoices", "/portal/api/credits"):
+        assert api.get(path, key=token).status == 200, path
+    assert api.get(f"/portal/api/invoices/{sub['latest_invoice']}", key=token).status in (200, 404)
+    assert api.get("/portal", key=None).status == 200
     assert api.post(f"/v1/billing/meters/{meter['id']}/deactivate").status == 200
     assert api.delete(f"/v1/subscriptions/{sub['id']}").status == 200
     nsub = api.post(

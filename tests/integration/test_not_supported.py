@@ -288,14 +288,13 @@ ENTRIES: list[Entry] = [
     url("POST /v1/customers/{id}/tax_ids", CUS + "/tax_ids", type="eu_vat", value="DE123456789"),
     unknown("POST /v1/products", {"tax_code": "txcd_10000000"}, "tax_code"),
     unknown("POST /v1/prices/{id}", {"tax_behavior": "exclusive"}, "tax_behavior"),
-    # -- payments, Checkout, customer portal -------------------------------------------------------
+    # -- payments, Checkout ----------------------------------------------------------------------
     url("POST /v1/payment_methods", type="card"),
     url("POST /v1/payment_methods/{id}/attach", customer="{customer}"),
     url("GET /v1/customers/{id}/payment_methods", CUS + "/payment_methods"),
     url("POST /v1/setup_intents", customer="{customer}"),
     url("POST /v1/payment_intents", amount=100, currency="usd"),
     url("POST /v1/checkout/sessions", mode="subscription", line_items=[{"price": "{price}", "quantity": 1}]),
-    url("POST /v1/billing_portal/sessions", customer="{customer}"),
     unknown("POST /v1/customers", {"payment_method": "pm_card_visa"}, "payment_method"),
     unknown(
         "POST /v1/customers",

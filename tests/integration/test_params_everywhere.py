@@ -36,6 +36,7 @@ class Req:
     path: str  # `{seed}` placeholders are filled by Seeds
     params: dict[str, Any] = field(default_factory=dict)
     needs: tuple[str, ...] = ()  # seeds to create first (so a list has something to expand)
+    bearer: str | None = None  # a seed sent as the bearer credential instead of the API key
 
 
 SUB = "/v1/subscriptions/{subscription}"
@@ -379,6 +380,13 @@ VALID: dict[str, Req] = {
     "DELETE /v1/notification_subscriptions/{id}": Req(
         "/v1/notification_subscriptions/{notification_subscription}"
     ),
+    # branch portal: the customer portal's session route, and its data routes (a portal link's
+    # token is their credential, never the API key)
+    "POST /v1/billing_portal/sessions": Req("/v1/billing_portal/sessions", {"customer": "{customer}"}),
+    "GET /portal/api/overview": Req("/portal/api/overview", bearer="portal_token"),
+    "GET /portal/api/invoices": Req("/portal/api/invoices", bearer="portal_token"),
+    "GET /portal/api/invoices/{id}": Req("/portal/api/invoices/{open_invoice}", bearer="portal_token"),
+    "GET /portal/api/credits": Req("/portal/api/credits", bearer="portal_token"),
 }
 
 # Per route answering an object with an expandable field: a path that expands to an object.
@@ -574,6 +582,12 @@ SEEDS: dict[str, Callable[[support.Api, Callable[[str], str]], str]] = {
         )
     )["data"][0]["id"],
     "event_id": _event_id,
+    # branch portal: the token of a portal link for the seeded customer (the one with the open invoice)
+    "portal_token": lambda api, get: _ok(
+        api.post(
+            "/v1/billing_portal/sessions", {"customer": get("customer"), "return_url": "https://x.example"}
+        )
+    )["url"].partition("#session=")[2],
     "live_plan": _live_plan,
     "intent": lambda api, get: _ok(api.post("/v2/billing/intents", json=_fill_intent(get)))["id"],
     "reserved_intent": lambda api, get: _ok(
@@ -701,14 +715,17 @@ def send(
     return api.request(method, path, body=body, query=extra, content_type=ctype)
 
 
-def _prepared(api: support.Api, route: str) -> tuple[str, str, dict[str, Any]]:
+def _prepared(api: support.Api, route: str) -> tuple[str, str, dict[str, Any], support.Api]:
+    """(method, path, params, the client to send them with: the route's bearer when it has one)."""
     method = route.split(" ", 1)[0]
     seeds = Seeds(api)
     req = VALID[route]
     path, params = seeds.fill(req.path), seeds.fill(req.params)
     for name in req.needs:
         seeds.get(name)
-    return method, path, params
+    if req.bearer:
+        api = api.as_(support.Account(api.account.id, seeds.get(req.bearer)))
+    return method, path, params, api
 
 
 def _events(api: support.Api) -> int:
@@ -727,7 +744,7 @@ def test_every_route_has_a_valid_request():
 def test_the_valid_request_succeeds(api, route):
     # GIVEN a route's valid request WHEN sent THEN it succeeds (so the refusals below are for the
     # extra parameter only)
-    method, path, params = _prepared(api, route)
+    method, path, params, api = _prepared(api, route)
     response = send(api, method, path, params)
     assert 200 <= response.status < 300, response.text
 
@@ -736,7 +753,7 @@ def test_the_valid_request_succeeds(api, route):
 @pytest.mark.parametrize("route", ROUTES)
 def test_an_unknown_parameter_is_refused_wherever_it_is_sent(api, route, place):
     # GIVEN a route's valid request with one unknown parameter, in the body or in the query string
-    method, path, params = _prepared(api, route)
+    method, path, params, api = _prepared(api, route)
     before = _events(api)
     if place == "body":
         response = send(api, method, path, {**params, UNKNOWN: "1"})
@@ -750,7 +767,7 @@ def test_an_unknown_parameter_is_refused_wherever_it_is_sent(api, route, place):
 @pytest.mark.parametrize("route", ROUTES)
 def test_a_nonsense_expand_path_is_refused(api, route):
     # GIVEN a route's valid request asking to expand a path its answer does not have
-    method, path, params = _prepared(api, route)
+    method, path, params, api = _prepared(api, route)
     before = _events(api)
     response = send(api, method, path, {**params, "expand": [NONSENSE]})
     # THEN 400 (v1: "cannot be expanded" naming expand[0]; v2 has no expand: unknown), nothing changed
@@ -778,7 +795,7 @@ def _at(value: Any, steps: list[str]) -> list[Any]:
 @pytest.mark.parametrize("route", sorted(EXPANDS))
 def test_an_expandable_path_expands(api, route):
     # GIVEN a route's valid request with a path its answer can expand
-    method, path, params = _prepared(api, route)
+    method, path, params, api = _prepared(api, route)
     response = send(api, method, path, {**params, "expand": [EXPANDS[route]]})
     # THEN the field holds the object, not its id
     assert response.status == 200, response.text

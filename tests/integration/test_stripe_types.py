@@ -227,6 +227,13 @@ def served(api: support.Api) -> dict[str, dict[str, Any]]:
     )
     out["list webhook_endpoints"] = ok(api.get("/v1/webhook_endpoints"))
     out["deleted_webhook_endpoint"] = ok(api.delete(f"/v1/webhook_endpoints/{hook['id']}"))
+    # branch portal: a customer portal session
+    portal_customer = ok(api.post("/v1/customers", {"name": "Portal"}))["id"]
+    out["billing_portal_session"] = ok(
+        api.post(
+            "/v1/billing_portal/sessions", {"customer": portal_customer, "return_url": "https://x.example/"}
+        )
+    )
     # oneoff (issue 13 point 5): invoice items and a one-off invoice holding them
     buyer = ok(api.post("/v1/customers", {"name": "Buyer"}))["id"]
     item = {"customer": buyer, "amount": 700, "currency": "usd", "description": "Setup"}

@@ -30,6 +30,9 @@ class Settings:
     webhooks_local: bool = False
     # Unused credit grants a customer may hold: Stripe documents 100 (v1) and 20 (v2); 20 by default
     max_unused_credit_grants: int = 20
+    # Where the API is reached from outside (`https://billing.example.com`): customer portal links
+    # start with it. Unset: the request's Host (behind API Gateway, its own domain).
+    public_url: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -51,6 +54,7 @@ class Settings:
             webhook_queue_url=env.get("WEBHOOK_QUEUE_URL") or None,
             webhooks_local=env.get("TALLY_WEBHOOKS_LOCAL", "false").lower() == "true",
             max_unused_credit_grants=_unused_grants(env.get("MAX_UNUSED_CREDIT_GRANTS", "20")),
+            public_url=(env.get("TALLY_PUBLIC_URL") or "").rstrip("/") or None,
         )
 
 

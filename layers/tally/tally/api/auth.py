@@ -5,6 +5,7 @@ or a v2 meter-event session token. Keys themselves are managed in `tally.billing
 from __future__ import annotations
 
 import base64
+from typing import TYPE_CHECKING
 
 from tally.billing import accounts
 from tally.billing.accounts import (  # noqa: F401 — the names callers know this module by
@@ -17,6 +18,9 @@ from tally.billing.accounts import (  # noqa: F401 — the names callers know th
 )
 from tally.clock import Clock
 from tally.errors import AuthenticationError, SessionExpired
+
+if TYPE_CHECKING:  # only portal routes build one; the ingest path never imports it
+    from tally.domain.portal import PortalSession
 
 
 def mask(key: str) -> str:
@@ -64,3 +68,14 @@ def authenticate_session(token: str, clock: Clock) -> str:
             "POST /v2/billing/meter_event_session."
         )
     return account
+
+
+def authenticate_portal(authorization: str | None, clock: Clock) -> PortalSession:
+    """The customer portal session a `Bearer <portal link token>` grants; 401 otherwise (an API
+    key opens no portal route: the portal shows one customer, never the account)."""
+    from tally.billing import portal_sessions  # lazy: only portal routes verify portal tokens
+
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("A customer portal link's session is required: open the portal link again.")
+    return portal_sessions.verify(token.strip(), clock)

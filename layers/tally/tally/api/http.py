@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tally import errors
 from tally.api import auth, versions
@@ -25,6 +25,9 @@ from tally.observability import logger
 from tally.settings import settings
 
 MAX_IDEMPOTENCY_KEY = 255
+
+if TYPE_CHECKING:  # only portal routes build one; the ingest path never imports it
+    from tally.domain.portal import PortalSession
 
 
 @dataclass
@@ -40,6 +43,7 @@ class Request:
     clock: Clock = field(default_factory=Clock.system)  # the request's instant, for everything below
     api_version: str | None = None  # the `Stripe-Version` header, checked (None: the account's)
     replayed: bool = False  # set by a route with its own idempotency when it answers a replay
+    portal: PortalSession | None = None  # on a portal route: the customer its link grants
 
     def params(self) -> Params:
         """The parameters for the handler to take. On v1 the pipeline owns `expand` (checked and
@@ -184,7 +188,8 @@ def handle(event: dict[str, Any], context: Any, routes: dict[str, Route]) -> dic
     try:
         if route is None:
             raise errors.RouteNotFound(method, path)
-        account = _authenticate(route, headers, clock)
+        portal = auth.authenticate_portal(headers.get("authorization"), clock) if route.portal_auth else None
+        account = portal.account if portal else _authenticate(route, headers, clock)
         data = _parse(event, headers)
         request = Request(
             method,
@@ -197,6 +202,7 @@ def handle(event: dict[str, Any], context: Any, routes: dict[str, Route]) -> dic
             request_id,
             clock,
             versions.requested(headers),
+            portal=portal,
         )
         logger.append_keys(account=account, route=route.key)
         if key is not None:

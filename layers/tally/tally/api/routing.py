@@ -20,6 +20,7 @@ class Route:
     # The route keeps its own Idempotency-Key record (v1 meter events: on the event's item), so
     # the pipeline writes none (`api.http.handle`); the handler sets `Request.replayed`.
     own_idempotency: bool = False
+    portal_auth: bool = False  # a customer portal link's token instead of an API key (api.portal)
 
 
 class Routes:
@@ -27,12 +28,18 @@ class Routes:
         self.table: dict[str, Route] = {}
 
     def route(
-        self, key: str, *, session_auth: bool = False, status: int = 200, own_idempotency: bool = False
+        self,
+        key: str,
+        *,
+        session_auth: bool = False,
+        status: int = 200,
+        own_idempotency: bool = False,
+        portal_auth: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             if key in self.table:
                 raise ValueError(f"route registered twice: {key}")
-            self.table[key] = Route(key, handler, session_auth, status, own_idempotency)
+            self.table[key] = Route(key, handler, session_auth, status, own_idempotency, portal_auth)
             return handler
 
         return register
