@@ -28,11 +28,15 @@ $(VENV)/.installed-%: $(DEPS) | $(BIN)/python
 		test|lint) touch $(call STAMP,local) ;; \
 	esac
 
+# State is kept in .tally/ between runs; `make run FRESH=1` starts empty (README: Run it locally).
 run: $(call STAMP,local)
-	@$(BIN)/python -m tally_local
+	@$(BIN)/python -m tally_local $(if $(filter-out 0,$(FRESH)),--fresh)
 
+# One worker per core (pytest-xdist; WORKERS=1 for one process). Each worker has its own moto,
+# local server and accounts; a test file stays on one worker (loadfile), in its order.
+WORKERS ?= auto
 test: $(call STAMP,test)
-	@$(BIN)/python -m pytest
+	@$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile
 
 # The portal and dashboard in Debian's headless Chromium against the local stack (tests/browser).
 # Fails, saying how to install them, when Chromium or chromedriver is missing: nothing is skipped.

@@ -39,6 +39,14 @@ EXTENSIONS = {
     ("Subscription", "current_period_start"),
     ("Subscription", "current_period_end"),
     ("Invoice", "subscription"),
+    # cadence (issue 14 point 4): a v2 cadence's invoice and its lines, in the shapes of Stripe's
+    # private-preview SDKs (stripe-v2-pricing-plans.md §9.1); stripe-python 16.1 predates them, so
+    # its `InvoiceLineItem.Pricing.type` knows only `price_details`
+    ("Invoice.Parent", "billing_cadence_details"),
+    ("InvoiceLineItem.Parent", "pricing_plan_subscription_details"),
+    ("InvoiceLineItem.Pricing", "rate_card_rate_details"),
+    ("InvoiceLineItem.Pricing", "license_fee_details"),
+    ("InvoiceLineItem.Pricing", "type"),
 }
 # Sub-lists (`subscription.items`, `invoice.lines`): Stripe sends `total_count` on them too.
 LIST_FIELDS = {"object", "data", "has_more", "url", "total_count"}

@@ -551,17 +551,29 @@ class LocalServer:
     unused: list[str] = field(default_factory=list)
 
     @classmethod
-    def start(cls, keys: list[str], timeout: float = 30.0) -> LocalServer:
+    def start(
+        cls,
+        keys: list[str],
+        timeout: float = 30.0,
+        *,
+        state_dir: Path | None = None,
+        args: tuple[str, ...] = (),
+    ) -> LocalServer:
         env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "TALLY_API_KEY")}
         # TALLY_PORT=0: the gateway binds a free port and prints it, so no port can be taken meanwhile.
         env.update(TALLY_PORT="0", TALLY_API_KEY=",".join(keys), PYTHONUNBUFFERED="1")
         # Its own mailbox (SNS email deliveries), not the developer's .tally/mailbox.
         env["TALLY_MAILBOX"] = tempfile.mkdtemp(prefix="tally-e2e-mailbox-")
+        # runtime: its own saved state (tally_local.state), never the developer's .tally/; without a
+        # state_dir, nothing is saved (the shared e2e server need not snapshot every test's data).
+        env["TALLY_STATE_DIR"] = str(state_dir or tempfile.mkdtemp(prefix="tally-e2e-state-"))
+        if state_dir is None:
+            args = ("--in-memory", *args)
         fd, name = tempfile.mkstemp(prefix="tally-e2e-", suffix=".log")
         log = Path(name)
         with os.fdopen(fd, "wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "tally_local"],
+                [sys.executable, "-m", "tally_local", *args],
                 cwd=REPO_ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,

@@ -9,9 +9,10 @@ import logging
 import os
 import socket
 import threading
+import time
 from typing import Any
 
-from tally_local import moto_patch
+from tally_local import moto_patch, wake
 from tally_local.template import Template
 
 FAKE_CREDENTIALS = {
@@ -51,8 +52,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Requests that create no work for a poller: they do not ring the bell (`tally_local.wake`). The
+# pollers' own reads are among them, so an idle poll never wakes the others. Everything else (any
+# write, any SNS call, whose protocol names no target) rings it.
+READS = frozenset(
+    {
+        "GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems", "DescribeTable", "ListTables",
+        "DescribeTimeToLive", "ReceiveMessage", "GetQueueAttributes", "GetQueueUrl", "ListQueues",
+        "DescribeStream", "GetShardIterator", "GetRecords", "ListStreams",
+    }
+)  # fmt: skip
+
+
 class MotoServer:
-    """moto's app behind a single-threaded werkzeug server: requests are handled one at a time."""
+    """moto's app behind a single-threaded werkzeug server: requests are handled one at a time,
+    each under `lock` (which snapshots and inspections take too); every request that may create
+    work rings `wake.BELL` and counts in `writes`."""
 
     def __init__(self, port: int = 0, *, fast_transactions: bool = True) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -62,10 +77,39 @@ class MotoServer:
             moto_patch.install()
 
         self.port = port or free_port()
-        app = DomainDispatcherApplication(create_backend_app)
-        self._server = make_server("127.0.0.1", self.port, app, threaded=False)
+        self.lock = threading.RLock()
+        self.writes = 0
+        self._app = DomainDispatcherApplication(create_backend_app)
+        self._server = make_server("127.0.0.1", self.port, self._serve, threaded=False)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+
+    def _serve(self, environ: dict[str, Any], start_response: Any) -> Any:
+        operation = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2]
+        with self.lock:
+            answer = self._app(environ, start_response)
+            if operation not in READS:
+                self.writes += 1
+                wake.BELL.ring()  # after the write: a woken poller sees it
+        return answer
+
+    def next_visible(self, queue_url: str) -> float | None:
+        """When the earliest delayed or in-flight message of a queue becomes visible (epoch
+        seconds), or None when it has none: how long an idle poller of that queue may sleep."""
+        from moto.backends import get_backend
+
+        name = queue_url.rstrip("/").rpartition("/")[2]
+        now_ms = time.time() * 1000
+        with self.lock:
+            for regions in get_backend("sqs").values():
+                for backend in regions.values():
+                    queue = backend.queues.get(name)
+                    if queue is None:
+                        continue
+                    dues = [max(m.visible_at, m.delayed_until) for m in queue._messages]
+                    later = [d for d in dues if d > now_ms]
+                    return min(later) / 1000 if later else None
+        return None
 
     @property
     def url(self) -> str:
@@ -131,6 +175,33 @@ def create_tables(template: Template, names: dict[str, str], client: Any) -> Non
         ttl = props.get("TimeToLiveSpecification")
         if ttl:
             client.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+
+
+def table_differences(template: Template, names: dict[str, str], client: Any) -> list[str]:
+    """What differs between the existing tables and template.yaml's (keys, attribute types, global
+    secondary indexes): a restored local state made by an older template. Missing tables are not
+    differences (create_tables makes them)."""
+
+    def indexes(props: dict[str, Any]) -> dict[str, Any]:
+        return {g["IndexName"]: g["KeySchema"] for g in props.get("GlobalSecondaryIndexes") or []}
+
+    out = []
+    existing = set(client.list_tables().get("TableNames", []))
+    for logical_id, props in template.tables.items():
+        if names[logical_id] not in existing:
+            continue
+        table = client.describe_table(TableName=names[logical_id])["Table"]
+        wanted = (
+            props["KeySchema"],
+            {(a["AttributeName"], a["AttributeType"]) for a in props["AttributeDefinitions"]},
+        )
+        found = (
+            table["KeySchema"],
+            {(a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]},
+        )
+        if wanted != found or indexes(props) != indexes(table):
+            out.append(logical_id)
+    return out
 
 
 def create_queues(template: Template, client: Any, prefix: str = "tally-local-") -> dict[str, str]:

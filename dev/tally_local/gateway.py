@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from tally_local import wake
 from tally_local.template import CompiledRoute, Template, compile_routes, match
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's own limit; the app enforces its 1 MiB limit itself
@@ -260,6 +261,7 @@ class Gateway:
     def app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         """The WSGI application werkzeug's server calls, one thread per connection."""
         status, headers, payload = self.respond(environ)
+        wake.BELL.ring()  # whatever the request did, idle pollers look now (tally_local.wake)
         out = [(k, str(v)) for k, v in headers.items() if k.lower() != "content-length"]
         start_response(_status_line(status), [*out, ("Content-Length", str(len(payload)))])
         return [b"" if environ["REQUEST_METHOD"] == "HEAD" else payload]

@@ -141,6 +141,45 @@ def _uncounted_sends() -> Callable[[], None]:
     return undo
 
 
+def _cached_lexing() -> Callable[[], None]:
+    """moto lexes every UpdateExpression and ConditionExpression from its text on every request
+    (≈ 0.4 and 0.6 ms each here; the ingest path sends the same few dozen texts again and again).
+    The token lists depend on the text alone and are not changed after lexing (parsers read them
+    by position; conditions' tokens are immutable namedtuples), so each text is lexed once and
+    every request gets a fresh list of the same tokens. Returns the undo."""
+    from collections import deque
+    from functools import lru_cache
+
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.parsing.tokens import ExpressionTokenizer
+
+    make_list = ExpressionTokenizer.__dict__["make_list"]
+    lex = ConditionExpressionParser._lex_condition_expression
+
+    @lru_cache(maxsize=4096)
+    def update_tokens(text: str) -> tuple[Any, ...]:
+        return tuple(make_list.__func__(ExpressionTokenizer, text))
+
+    @lru_cache(maxsize=4096)
+    def condition_tokens(text: str) -> tuple[Any, ...]:
+        return tuple(lex(ConditionExpressionParser(text, None, None)))
+
+    def cached_make_list(cls: Any, text: str) -> list[Any]:
+        return list(update_tokens(text)) if isinstance(text, str) else make_list.__func__(cls, text)
+
+    def cached_lex(self: Any) -> Any:
+        return deque(condition_tokens(self.condition_expression))
+
+    ExpressionTokenizer.make_list = classmethod(cached_make_list)  # type: ignore[method-assign,assignment]
+    ConditionExpressionParser._lex_condition_expression = cached_lex  # type: ignore[method-assign]
+
+    def undo() -> None:
+        ExpressionTokenizer.make_list = make_list  # type: ignore[method-assign]
+        ConditionExpressionParser._lex_condition_expression = lex  # type: ignore[method-assign]
+
+    return undo
+
+
 def install() -> None:
     """Patch moto's DynamoDB backend class (affects the in-process moto server). Idempotent.
 
@@ -192,6 +231,7 @@ def install() -> None:
         _state["query"] = models.Table.query
         models.Table.query = _partition_query(models.Table.query)  # type: ignore[method-assign]
         _state["sqs"] = _uncounted_sends()
+        _state["lexing"] = _cached_lexing()
 
 
 def uninstall() -> None:
@@ -203,6 +243,7 @@ def uninstall() -> None:
         models.DynamoDBBackend.transact_write_items = _state.pop("original")  # type: ignore[method-assign]
         models.Table.query = _state.pop("query")  # type: ignore[method-assign]
         _state.pop("sqs")()
+        _state.pop("lexing")()
 
 
 def installed() -> bool:

@@ -7,7 +7,8 @@ batching), and hands them to the function in batches of BatchSize, in order. On 
 batch item failure it keeps the failed record and everything after it and retries them (the
 checkpoint stays before the failed record); a function error retries the whole batch. After
 MaximumRetryAttempts retries the batch's description goes to the on-failure destination queue
-(as Lambda sends it: shard, first and last sequence numbers) and the poller moves on. Not emulated:
+(as Lambda sends it: shard, first and last sequence numbers) and the poller moves on. With nothing
+to read it backs off and is woken by the next write (`tally_local.wake`). Not emulated:
 BisectBatchOnFunctionError (a failed batch is retried whole), several shards (moto has one).
 """
 
@@ -19,6 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from tally_local import wake
 from tally_local.gateway import LambdaContext
 
 Handler = Callable[[dict, Any], Any]
@@ -93,6 +95,7 @@ class StreamPoller(threading.Thread):
         stop: threading.Event | None = None,
         *,
         latest: bool = False,
+        after: str | None = None,
     ) -> None:
         super().__init__(name=f"stream-{logical_id}-{trigger.table}", daemon=True)
         self.logical_id, self.handler, self.trigger = logical_id, handler, trigger
@@ -101,9 +104,16 @@ class StreamPoller(threading.Thread):
         self.arn = dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
         shard = streams.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"][0]
         self.shard = shard["ShardId"]
+        # `after`: the checkpoint saved with the local state (tally_local.state): resume past it.
+        position: dict[str, str] = (
+            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
+            if after
+            else {"ShardIteratorType": "LATEST" if latest else "TRIM_HORIZON"}
+        )
         self.iterator: str | None = streams.get_shard_iterator(
-            StreamArn=self.arn, ShardId=self.shard, ShardIteratorType="LATEST" if latest else "TRIM_HORIZON"
+            StreamArn=self.arn, ShardId=self.shard, **position
         )["ShardIterator"]
+        self.checkpoint = after  # the sequence number of the last record checkpointed
         self.pending: list[dict[str, Any]] = []  # read, filtered, not yet delivered (past the checkpoint)
         self.attempts = 0  # retries of the batch at the head of `pending`
         self.delivered = 0
@@ -149,6 +159,8 @@ class StreamPoller(threading.Thread):
             self.attempts = 0
         else:
             self.attempts += 1
+        if done:
+            self.checkpoint = batch[done - 1]["dynamodb"]["SequenceNumber"]
         del self.pending[:done]
         self.delivered += done
         return done
@@ -184,28 +196,38 @@ class StreamPoller(threading.Thread):
             self.deliver_once()
 
     def run(self) -> None:
+        backoff = wake.Backoff()
         while not self.stop_event.is_set():
+            seen = wake.BELL.rings
             try:
-                self.read()
+                got = self.read()
                 progressed = self.deliver_once() if self.pending else 0
             except Exception as exc:
                 print(f"[{self.logical_id}] stream polling failed: {exc!r}", flush=True)
-                progressed = 0
-            if not self.pending:
-                self.stop_event.wait(0.05)
+                got = progressed = 0
+            if got or progressed:
+                backoff.reset()
+            if not self.pending:  # idle: back off until a write rings (every write reaches moto)
+                wake.idle(wake.BELL, seen, backoff, self.stop_event)
             elif not progressed:
                 self.stop_event.wait(min(0.2 * 2 ** min(self.attempts, 5), 5.0))  # back off retries
 
 
 def start(
-    template: Any, table_names: dict[str, str], queue_urls: dict[str, str], stop: threading.Event
+    template: Any,
+    table_names: dict[str, str],
+    queue_urls: dict[str, str],
+    stop: threading.Event,
+    checkpoints: dict[str, str] | None = None,
 ) -> list[StreamPoller]:
-    """Start a poller per DynamoDB stream event source of the template's functions."""
+    """Start a poller per DynamoDB stream event source of the template's functions, each past its
+    saved checkpoint (`checkpoints`: {poller name: sequence number}) if it has one."""
     from tally.store.aws import dynamodb, sqs
     from tally_local.gateway import load_handler
 
     streams = streams_client()
     pollers = []
+    checkpoints = checkpoints or {}
     for logical_id, fn in template.functions.items():
         for trigger in fn.streams:
             pollers.append(
@@ -219,6 +241,7 @@ def start(
                     sqs(),
                     queue_urls.get(trigger.on_failure) if trigger.on_failure else None,
                     stop,
+                    after=checkpoints.get(f"stream-{logical_id}-{trigger.table}"),
                 )
             )
     for poller in pollers:

@@ -6,7 +6,8 @@ with the schedule's Input and `<aws.scheduler.scheduled-time>` filled in, as AWS
 reads each `SQS` event source mapping: it receives up to the mapping's batch size, calls the
 function with an SQS event, and deletes the messages that did not fail (`batchItemFailures`), so
 failed ones come back after their visibility timeout and go to the dead-letter queue after the
-redrive limit, as on AWS. Nothing is declared here: both come from template.yaml.
+redrive limit, as on AWS. An idle `Poller` backs off and is woken at once by new work
+(`tally_local.wake`). Nothing is declared here: both come from template.yaml.
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from tally_local import wake
 from tally_local.gateway import LambdaContext, load_handler
 from tally_local.template import QueueTrigger, Schedule, Template
 
 Handler = Callable[[dict, Any], Any]
+# Between two polls of a queue while work keeps ringing (Lambda's SQS pollers, with the template's
+# 1-s batching window, are not faster); the stream's pollers use wake.IDLE_MIN_S.
+QUEUE_POLL_GAP_S = 0.1
 
 
 def scheduled_event(schedule: Schedule, at: float, arn: str) -> dict[str, Any]:
@@ -80,10 +85,12 @@ class Poller(threading.Thread):
         queue_url: str,
         client: Any,
         stop: threading.Event,
+        visibility: Callable[[str], float | None] | None = None,
     ) -> None:
         super().__init__(name=f"sqs-{logical_id}-{trigger.queue}", daemon=True)
         self.logical_id, self.handler, self.trigger = logical_id, handler, trigger
         self.url, self.client, self.stop_event = queue_url, client, stop
+        self.visibility = visibility
         attrs = client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
         self.arn = attrs["Attributes"]["QueueArn"]
 
@@ -112,27 +119,42 @@ class Poller(threading.Thread):
         return len(got)
 
     def run(self) -> None:
+        backoff = wake.Backoff(low=QUEUE_POLL_GAP_S)
         while not self.stop_event.is_set():
+            seen = wake.BELL.rings
             try:
                 received = self.poll_once()
             except Exception as exc:
                 print(f"[{self.logical_id}] polling failed: {exc!r}", flush=True)
                 received = 0
-            if not received:
-                self.stop_event.wait(0.5)
+            if received:
+                backoff.reset()
+            else:  # idle: back off, but wake for a ring or when a delayed or returning message is due
+                wake.idle(wake.BELL, seen, backoff, self.stop_event, due=self.next_due())
+
+    def next_due(self) -> float | None:
+        """When the next invisible message of the queue becomes visible (None: none, or unknown)."""
+        return self.visibility(self.url) if self.visibility else None
 
 
 def start(
-    template: Template, queue_urls: dict[str, str], client: Any, stop: threading.Event
+    template: Template,
+    queue_urls: dict[str, str],
+    client: Any,
+    stop: threading.Event,
+    visibility: Callable[[str], float | None] | None = None,
 ) -> list[threading.Thread]:
-    """Start a thread per schedule and per SQS event source of the template's functions."""
+    """Start a thread per schedule and per SQS event source of the template's functions.
+    `visibility(queue_url)` tells when a queue's next invisible message becomes visible."""
     threads: list[threading.Thread] = []
     for logical_id, fn in template.functions.items():
         if not (fn.schedules or fn.queues):
             continue
         handler = load_handler(template, logical_id)
         threads += [Scheduler(logical_id, handler, s, stop) for s in fn.schedules]
-        threads += [Poller(logical_id, handler, q, queue_urls[q.queue], client, stop) for q in fn.queues]
+        threads += [
+            Poller(logical_id, handler, q, queue_urls[q.queue], client, stop, visibility) for q in fn.queues
+        ]
     for thread in threads:
         thread.start()
     return threads

@@ -5,10 +5,11 @@ Each message is `{"account", "subscription", "period_end", "at"}` (bill a period
 ended: `billing.lifecycle.advance_due`), `{"kind": "expire_credit_grant", "account",
 "credit_grant", "at"}` (record a grant's expiry: `billing.credit_ledger.expire_grant`), or
 `{"kind": "credits", "account", "customer" | "credit_grant", "at"}` (an event that may have moved
-the customer's credit balance: `billing.credit_evaluation`, at the customer's clock); `at` (the close's or the
-event's instant) is the clock. A message that
-fails is reported in `batchItemFailures`, so SQS retries only it (and moves it to the dead-letter
-queue after the redrive limit); the others are deleted.
+the customer's credit balance: `billing.credit_evaluation`, at the customer's clock), or
+`{"kind": "cadence_tick", "account", "cadence", "due", "at"}` (bill a v2 cadence's tick:
+`billing.cadence_invoices.bill_tick`); `at` (the close's or the event's instant) is the clock. A
+message that fails is reported in `batchItemFailures`, so SQS retries only it (and moves it to the
+dead-letter queue after the redrive limit); the others are deleted.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tally.billing import credit_ledger, cycles, lifecycle
+from tally.billing import cadence_invoices, credit_ledger, cycles, lifecycle
 from tally.clock import Clock
 from tally.observability import entry_point, logger
 
@@ -39,6 +40,11 @@ def _bill(body: dict[str, Any]) -> cycles.Billed:
     if body.get("kind") == cycles.EXPIRE:  # a credit grant whose expires_at passed
         written = credit_ledger.expire_grant(str(body["account"]), str(body["credit_grant"]), clock)
         return cycles.Billed("expired" if written else "already_expired")
+    if body.get("kind") == cycles.TICK:  # a v2 cadence's tick (`billing.cadence_invoices`)
+        ticked = cadence_invoices.bill_tick(
+            str(body["account"]), str(body["cadence"]), int(body["due"]), clock
+        )
+        return cycles.Billed(ticked.outcome, ticked.invoice)
     return cycles.bill_period(str(body["account"]), str(body["subscription"]), int(body["period_end"]), clock)
 
 

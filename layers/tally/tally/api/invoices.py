@@ -16,7 +16,7 @@ from typing import Any
 from tally.api.http import Request
 from tally.api.lists import envelope, list_args, retrieve_params
 from tally.api.routing import Routes
-from tally.billing import invoices, lifecycle, one_off_invoices
+from tally.billing import cadence_invoices, invoices, lifecycle, one_off_invoices
 from tally.billing.invoices import INVOICE_STATUSES
 from tally.clock import Clock
 from tally.domain.currencies import SUPPORTED_CURRENCIES
@@ -39,8 +39,13 @@ def create_preview(request: Request) -> dict[str, Any]:
     params = request.params()
     subscription_id = params.str("subscription", max_length=255)
     customer_id = params.str("customer", max_length=255)
+    cadence_id = params.str("billing_cadence", max_length=255)  # a v2 cadence's next tick
     params.expand()
     params.done()
+    if cadence_id is not None:
+        if subscription_id is not None:
+            raise invalid("billing_cadence", "Pass billing_cadence or subscription, not both.")
+        return present(cadence_invoices.preview(request.account, cadence_id, customer_id, request.clock))
     clock = invoices.preview_clock(request.account, subscription_id, customer_id, request.clock)
     return present(invoices.preview(request.account, subscription_id, customer_id, clock))
 

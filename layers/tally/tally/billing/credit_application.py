@@ -38,7 +38,7 @@ from tally.domain.credits import (
     GrantBalance,
 )
 from tally.domain.records import METERED as METERED_USAGE
-from tally.domain.records import Invoice, InvoiceLine, LineCredit
+from tally.domain.records import RATE_CARD, Invoice, InvoiceLine, LineCredit
 from tally.store import credits as grant_store
 from tally.store.changes import Write
 
@@ -65,6 +65,10 @@ def state(b: GrantBalance) -> rules.GrantState:
 
 def lines_of(inv: Invoice) -> list[rules.LineState]:
     """The invoice's lines as the rules see them (none for an invoice that is not a subscription's)."""
+    if (
+        inv.billing_cadence is not None
+    ):  # a v2 cadence's invoice (branch cadence): rate card lines are metered
+        return [rules.LineState(ln.id, ln.price, ln.amount, ln.usage_type == RATE_CARD) for ln in inv.lines]
     if not inv.subscription or inv.billing_reason in NOT_SUBSCRIPTION:
         return []
     return [rules.LineState(ln.id, ln.price, ln.amount, ln.usage_type == METERED_USAGE) for ln in inv.lines]

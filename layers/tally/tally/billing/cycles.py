@@ -69,6 +69,7 @@ ATTEMPTS = 3
 INVOICE_PERIOD = "invoice_period"  # claim: one invoice per (subscription, period start)
 FINALIZE = "finalize"  # the `kind` of a message that advances a draft invoice
 EXPIRE = "expire_credit_grant"  # the `kind` of a message that records a grant's expiry
+TICK = "cadence_tick"  # the `kind` of a message that bills a v2 cadence's tick
 
 
 # -- the schedule ---------------------------------------------------------------------------------
@@ -80,6 +81,15 @@ def due_messages(clock: Clock, per_shard: int = PER_SHARD) -> Iterator[dict[str,
                 continue
             if d.invoice:  # a draft whose grace period ended (`tally.billing.lifecycle`)
                 yield {"kind": FINALIZE, "account": d.account, "invoice": d.subscription, "at": clock.now}
+                continue
+            if d.subscription.startswith("bc_"):  # a cadence's tick (`tally.billing.cadence_invoices`)
+                yield {
+                    "kind": TICK,
+                    "account": d.account,
+                    "cadence": d.subscription,
+                    "due": d.period_end,
+                    "at": clock.now,
+                }
                 continue
             yield {
                 "account": d.account,

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tally.billing import cadences, pricing_plans
+from tally.billing import cadences, plan_lines, pricing_plans
 from tally.billing.clocks import clock_for
 from tally.clock import Clock
+from tally.domain import cadence_billing, limits
 from tally.domain import cadences as cycles
-from tally.domain.catalog import price_model
+from tally.domain.catalog import RateCard, price_model
 from tally.domain.intents import (
     INTENT_TTL,
     MAX_SEGMENTS,
@@ -27,10 +28,12 @@ from tally.domain.intents import (
     servicing_status,
 )
 from tally.domain.listing import Page, Window
-from tally.domain.plans import LicenseFeeVersion, PricingPlan
+from tally.domain.plans import LicenseFee, LicenseFeeVersion, PricingPlan, ServiceAction
 from tally.domain.pricing import billable_quantity, line_amount
+from tally.domain.records import Customer, Invoice, InvoiceLine
 from tally.errors import InvalidRequest, NotFound, invalid
 from tally.ids import new_id
+from tally.presenters.invoices import invoice as present_invoice
 from tally.settings import settings
 from tally.store import lists, objects, transactions
 from tally.store.changes import Change, Stored, Write
@@ -106,9 +109,13 @@ def commit(account: str, intent_id: str, request_clock: Clock) -> Intent:
     intent = stored.record
     writes: list[Write] = []
     done: list[Action] = []
+    collected: list[InvoiceLine] = []
     for action in intent.actions:  # `_check`: each subscription is named by one action at most
         if action.type == "subscribe":
             made = _subscription(account, intent, action, clock)
+            if action.collect_at == "on_effective_at":  # its first fees, on an invoice now
+                made = replace(made, collected_at_commit=True)
+                collected += plan_lines.first_fees(account, made, clock)
             writes.append(Write(Change(made, None, {})))
             done.append(replace(action, subscription=made.id))
             continue
@@ -117,8 +124,41 @@ def commit(account: str, intent_id: str, request_clock: Clock) -> Intent:
         writes.append(Write(Change(_apply(account, sub.record, action, clock), None, {}), sub))
         done.append(action)
     after = replace(intent, actions=tuple(done), status="committed", committed_at=clock.now)
+    if collected:
+        invoice = _collected(account, intent, collected, clock)
+        writes.append(Write(Change(invoice, "invoice.created", present_invoice(invoice))))
     transactions.commit(account, [Write(Change(after, None, {}), stored), *writes], clock)
     return after
+
+
+def _collected(account: str, intent: Intent, lines: list[InvoiceLine], clock: Clock) -> Invoice:
+    """The invoice of what a commit collects (`collect_at: on_effective_at`): the first service
+    interval of each license fee, on the cadence, finalized by the next close (due at once). Its
+    total is the reserve's `amount_due` (same versions, quantities and pricing)."""
+    customer = objects.get(account, intent.customer, Customer, clock)
+    total = limits.check_amount("The invoice total", sum(ln.amount for ln in lines))
+    return Invoice(
+        id=new_id("in"),
+        customer=customer.id,
+        subscription=None,
+        created=clock.now,
+        livemode=intent.livemode,
+        currency=intent.currency,
+        period_start=clock.now,
+        period_end=clock.now,
+        lines=tuple(lines),
+        subtotal=total,
+        total=total,
+        amount_due=total,
+        amount_remaining=total,
+        billing_reason="subscription_create",
+        customer_email=customer.email,
+        customer_name=customer.name,
+        customer_phone=customer.phone,
+        test_clock=customer.test_clock,
+        automatically_finalizes_at=clock.now,
+        billing_cadence=intent.cadence,
+    )
 
 
 # -- rules -------------------------------------------------------------------------------------
@@ -164,8 +204,10 @@ def _effective(action: Action, cadence: cycles.Cadence, now: int) -> int:
 
 
 def _check(account: str, intent: Intent, clock: Clock) -> None:
-    """What each action names exists and fits the intent (plan currency, cadence, live version)."""
+    """What each action names exists and fits the intent (plan currency, cadence, live version,
+    service intervals no longer than the cadence's billing interval)."""
     seen: set[str] = set()
+    cadence = cadences.retrieve_cadence(account, intent.cadence, clock)
     for index, action in enumerate(intent.actions):
         where = f"actions[{index}]"
         if action.type == "subscribe":
@@ -177,7 +219,8 @@ def _check(account: str, intent: Intent, clock: Clock) -> None:
                     f"{where}.subscribe",
                     f"The pricing plan is in {plan.currency}, the intent in {intent.currency}.",
                 )
-            _version(account, plan, action.pricing_plan_version, where, clock)
+            version = _version(account, plan, action.pricing_plan_version, where, clock)
+            _fits(account, plan, version, cadence, where, clock)
             continue
         sub_id = action.subscription
         assert sub_id is not None
@@ -198,7 +241,28 @@ def _check(account: str, intent: Intent, clock: Clock) -> None:
                 raise invalid(
                     where, f"The pricing plan is in {plan.currency}, the intent in {intent.currency}."
                 )
-            _version(account, plan, action.new_pricing_plan_version, where, clock)
+            version = _version(account, plan, action.new_pricing_plan_version, where, clock)
+            _fits(account, plan, version, cadence, where, clock)
+
+
+def _fits(
+    account: str, plan: PricingPlan, version_id: str, cadence: cycles.Cadence, where: str, clock: Clock
+) -> None:
+    """A 400 when a component's service interval can be longer than the cadence's billing
+    interval (Stripe: "You must configure the service interval to be shorter")."""
+    version = pricing_plans.version_of(account, plan, version_id, clock)
+    billing = (cadence.cycle.type, cadence.cycle.interval_count)
+    kinds = {"rate_card": RateCard, "license_fee": LicenseFee, "service_action": ServiceAction}
+    for component in pricing_plans.components(account, plan, version, clock):
+        target = objects.get(account, component.target, kinds[component.type], clock)
+        service = (target.interval, target.interval_count)
+        if cadence_billing.longer_than(service, billing):
+            raise invalid(
+                where,
+                f"The {component.type} {component.target} has a service interval of "
+                f"{service[1]} {service[0]}(s), longer than the cadence's billing interval of "
+                f"{billing[1]} {billing[0]}(s): a service interval must not exceed the billing interval.",
+            )
 
 
 def _plan(account: str, plan_id: str | None, where: str, clock: Clock) -> PricingPlan:

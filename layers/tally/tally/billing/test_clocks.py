@@ -35,10 +35,20 @@ from __future__ import annotations
 import heapq
 from dataclasses import replace
 
-from tally.billing import changes, clocks, credit_ledger, customers, cycles, lifecycle, subscriptions
+from tally.billing import (
+    cadence_invoices,
+    changes,
+    clocks,
+    credit_ledger,
+    customers,
+    cycles,
+    lifecycle,
+    subscriptions,
+)
 from tally.billing.references import referenced
 from tally.clock import Clock
 from tally.domain import periods
+from tally.domain.cadences import Cadence
 from tally.domain.listing import Page, Window
 from tally.domain.metadata import MetadataUpdate
 from tally.domain.records import Customer, Invoice, InvoiceItem, Subscription, TestClock
@@ -193,6 +203,15 @@ def _final_true_ups(account: str, tc: TestClock, at: Clock, until: int) -> list[
     return out
 
 
+def _cadence_ticks(account: str, tc: TestClock, at: Clock, until: int) -> list[tuple[int, str]]:
+    """(bill time, id) of the clock's customers' v2 cadences whose next tick is billed by `until`."""
+    out = []
+    for customer_id in customers_of(account, tc):
+        page = lists.list_records(account, Cadence, Window(limit=100), at, customer=customer_id)
+        out += [(c.bills_at, c.id) for c in page.data if c.bills_at is not None and c.bills_at <= until]
+    return out
+
+
 class NoProgress(Exception):
     """An advance that cannot make progress: a step changed nothing, or it took more than
     `MAX_STEPS` steps. Retrying would do the same, so the clock fails at once."""
@@ -230,6 +249,7 @@ def _run_until(
             events.append((wake, 0, "bill", s.id))
     events += [(due, 1, "finalize", inv_id) for due, inv_id in _invoices_due(account, tc, at, frozen_time)]
     events += [(due, 0, "bill", sub_id) for due, sub_id in _final_true_ups(account, tc, at, frozen_time)]
+    events += [(due, 0, "tick", bc) for due, bc in _cadence_ticks(account, tc, at, frozen_time)]
     for customer_id in customers_of(account, tc):  # grants' expiries: before a bill at the same instant
         expiring = credit_ledger.expiries_until(account, customer_id, frozen_time)
         events += [(t, -1, "expire", customer_id) for t in expiring]
@@ -249,6 +269,19 @@ def _run_until(
             # settled no later than the clock's time before this advance: a request that read the
             # clock then may still add usage reaching back 35 days (+ 24 h of cancels) from it
             lifecycle.advance_due(account, object_id, Clock.at(when), settle_until=tc.frozen_time)
+            continue
+        if kind == "tick":  # a v2 cadence's tick, an hour after it (`billing.cadence_invoices`)
+            ticked = cadence_invoices.bill_tick(account, object_id, when, Clock.at(when))
+            if ticked.invoice is not None:
+                billed.append(ticked.invoice)
+                due = ticked.invoice.due_at
+                if due is not None and due <= frozen_time:
+                    heapq.heappush(events, (due, 1, "finalize", ticked.invoice.id))
+            nxt = objects.get(account, object_id, Cadence, Clock.at(when)).bills_at
+            if nxt is not None and nxt <= when:
+                raise NoProgress(f"the cadence {object_id} did not move on at {when} ({ticked.outcome})")
+            if nxt is not None and nxt <= frozen_time:
+                heapq.heappush(events, (nxt, 0, "tick", object_id))
             continue
         s = objects.get(account, object_id, Subscription, Clock.at(when))
         end = s.unbilled_period[1]

@@ -23,6 +23,7 @@ CYCLE_TYPES = ("day", "week", "month", "year")
 MONTH_OF_YEAR_COUNTS = (2, 3, 4, 6)
 MAX_CYCLE_COUNT = {"day": 365, "week": 52, "month": 12, "year": 1}
 _DAY = 86_400
+GRACE_SECONDS = 3600  # Stripe: "a finalized invoice an hour after the billing cadence tick"
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,31 @@ class Cadence:
     test_clock: str | None = None
     lookup_key: str | None = None
     metadata: Metadata = field(default_factory=dict)
+    # The tick its invoices are billed through (`tally.billing.cadence_ticks`); None: none yet,
+    # the first billing interval is the one containing `created`
+    billed_through: int | None = None
+
+    @property
+    def unbilled(self) -> tuple[int, int]:
+        """The billing interval `[P, T)` the next tick closes."""
+        start = self.billed_through if self.billed_through is not None else period(self, self.created)[0]
+        return start, next_tick(self, start)
+
+    @property
+    def due_at(self) -> int | None:
+        """When the scheduled close bills its next tick (`tally.store.due`); on a test clock the
+        advance bills it (None)."""
+        return None if self.test_clock is not None else self.bills_at
+
+    @property
+    def bills_at(self) -> int | None:
+        """When its next tick is billed: an hour after the tick (Stripe's grace for backdated
+        usage). A canceled cadence bills one last tick, the one after its cancel (its
+        subscriptions' last intervals end by then), then never (None)."""
+        start, tick = self.unbilled
+        if self.status != "active" and (self.canceled_at is None or start >= self.canceled_at):
+            return None
+        return tick + GRACE_SECONDS
 
 
 def resolve(cycle: BillingCycle, created: int) -> BillingCycle:

@@ -71,6 +71,9 @@ class PlanSubscription:
     cancel_feedback: str | None = None
     test_clock: str | None = None
     metadata: Metadata = field(default_factory=dict)
+    # Its first license fee intervals were collected when its subscribe intent committed
+    # (`collect_at: on_effective_at`): the cadence's ticks do not bill them again
+    collected_at_commit: bool = False
 
     @property
     def current(self) -> Segment:

@@ -372,6 +372,23 @@ class LineCredit:
 
 
 @dataclass(frozen=True)
+class PlanLine:
+    """Where a cadence invoice's line comes from (`tally.billing.cadence_invoices`): a pricing plan
+    subscription's plan version, and a rate card rate (usage of a metered item over a completed
+    service interval) or a license fee version (in advance, × quantity)."""
+
+    pricing_plan_subscription: str
+    pricing_plan_version: str
+    rate_card: str | None = None
+    rate_card_rate: str | None = None
+    metered_item: str | None = None
+    license_fee: str | None = None
+    license_fee_version: str | None = None
+    licensed_item: str | None = None
+    late: bool = False  # late usage of an interval an earlier tick billed (the difference)
+
+
+@dataclass(frozen=True)
 class InvoiceLine:
     """One line of a stored invoice: what `tally.domain.invoices.Line` computed, with its id and
     the price's unit amount as it was (the invoice never changes when a price does)."""
@@ -405,6 +422,8 @@ class InvoiceLine:
     # Billing credits applied at finalization (`tally.billing.credit_application`), in the order
     # taken: Stripe's `pretax_credit_amounts` of type `credit_balance_transaction`
     credits: tuple[LineCredit, ...] = ()
+    # A cadence invoice's line (`PlanLine`): `usage_type` is RATE_CARD or LICENSE_FEE
+    plan: PlanLine | None = None
 
     @property
     def credited(self) -> int:
@@ -465,6 +484,9 @@ class Invoice:
     # One-off invoices: `send_invoice` has a `due_date` (created + days_until_due days)
     collection_method: str = "charge_automatically"
     due_date: int | None = None
+    # A cadence's invoice (`tally.billing.cadence_ticks`): `subscription` None, parent
+    # `billing_cadence_details`
+    billing_cadence: str | None = None
 
     @property
     def credited(self) -> int:
@@ -483,6 +505,8 @@ class Invoice:
         return None
 
 
+RATE_CARD = "rate_card"  # the `usage_type` of a cadence invoice line priced by a rate card rate
+LICENSE_FEE = "license_fee"  # … by a license fee version
 INVOICE_ITEM = "invoiceitem"  # the `usage_type` of an invoice line made from an invoice item
 
 

@@ -108,9 +108,88 @@ def pretax_credit_amounts(credits: Iterable[LineCredit]) -> list[dict[str, Any]]
     ]
 
 
+def _plan_line(inv: Invoice, ln: InvoiceLine) -> dict[str, Any]:
+    """A cadence invoice's line (`InvoiceLine.plan`): parent `pricing_plan_subscription_details`,
+    pricing `rate_card_rate_details` or `license_fee_details` (Stripe's preview shapes)."""
+    src = ln.plan
+    assert src is not None
+    if src.rate_card_rate is not None:
+        pricing: dict[str, Any] = {
+            "type": "rate_card_rate_details",
+            "rate_card_rate_details": {
+                "metered_item": src.metered_item,
+                "rate_card": src.rate_card,
+                "rate_card_rate": src.rate_card_rate,
+            },
+        }
+    else:
+        pricing = {
+            "type": "license_fee_details",
+            "license_fee_details": {
+                "license_fee": src.license_fee,
+                "license_fee_version": src.license_fee_version,
+                "licensed_item": src.licensed_item,
+            },
+        }
+    pricing["unit_amount_decimal"] = amount_fields("unit_amount", ln.unit_amount)["unit_amount_decimal"]
+    return {
+        "id": ln.id,
+        "object": "line_item",
+        "amount": ln.amount,
+        "currency": ln.currency,
+        "description": ln.description,
+        "discount_amounts": [],
+        "discountable": True,
+        "discounts": [],
+        "invoice": inv.id,
+        "livemode": inv.livemode,
+        "metadata": {},
+        "parent": {
+            "type": "pricing_plan_subscription_details",
+            "invoice_item_details": None,
+            "pricing_plan_subscription_details": {
+                "invoice_item": None,
+                "pricing_plan_subscription": src.pricing_plan_subscription,
+                "pricing_plan_version": src.pricing_plan_version,
+            },
+            "subscription_item_details": None,
+        },
+        "period": {"end": ln.period_end, "start": ln.period_start},
+        "pretax_credit_amounts": pretax_credit_amounts(ln.credits),
+        "pricing": pricing,
+        "quantity": ln.quantity,
+        "quantity_decimal": str(ln.quantity),
+        "subscription": None,
+        "subtotal": ln.amount,
+        "taxes": [],
+    }
+
+
+def _parent(inv: Invoice) -> dict[str, Any] | None:
+    if inv.billing_cadence is not None:  # a v2 cadence's invoice
+        return {
+            "type": "billing_cadence_details",
+            "billing_cadence_details": {"billing_cadence": inv.billing_cadence},
+            "quote_details": None,
+            "subscription_details": None,
+        }
+    if inv.subscription is None:  # a one-off invoice (`billing_reason: manual`) has no parent
+        return None
+    return {
+        "type": "subscription_details",
+        "quote_details": None,
+        "subscription_details": {
+            "metadata": dict(inv.subscription_metadata),
+            "subscription": inv.subscription,
+        },
+    }
+
+
 def line(inv: Invoice, ln: InvoiceLine) -> dict[str, Any]:
     if ln.invoice_item is not None:
         return _item_line(inv, ln)
+    if ln.plan is not None:
+        return _plan_line(inv, ln)
     return {
         "id": ln.id,
         "object": "line_item",
@@ -216,16 +295,7 @@ def invoice(shown: Invoice | InvoiceView) -> dict[str, Any]:
         "next_payment_attempt": None,
         "number": inv.number,
         "on_behalf_of": None,
-        "parent": None  # a one-off invoice (`billing_reason: manual`) has no parent
-        if inv.subscription is None
-        else {
-            "type": "subscription_details",
-            "quote_details": None,
-            "subscription_details": {
-                "metadata": dict(inv.subscription_metadata),
-                "subscription": inv.subscription,
-            },
-        },
+        "parent": _parent(inv),
         "payment_settings": {
             "default_mandate": None,
             "payment_method_options": None,

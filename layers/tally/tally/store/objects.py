@@ -15,7 +15,7 @@ from typing import Any
 from pynamodb.exceptions import GetError
 
 from tally.clock import Clock
-from tally.store import codec, transactions
+from tally.store import codec
 from tally.store.changes import Change, R, Stored, Write
 from tally.store.errors import raise_translated
 from tally.store.items import created_ms, read_item
@@ -55,16 +55,22 @@ def existing(account: str, object_ids: Sequence[str]) -> set[str]:
 
 def create(account: str, change: Change, clock: Clock) -> None:
     """Store a new record and its event atomically. Raises a claim's error if its value is taken."""
+    from tally.store import transactions  # writes only: the ingest path reads objects (cold start)
+
     transactions.commit(account, [Write(change)], clock)
 
 
 def update(account: str, stored: Stored[Any], change: Change, clock: Clock) -> None:
     """Replace a record if nobody changed it since `stored` was read (optimistic lock)."""
+    from tally.store import transactions
+
     transactions.commit(account, [Write(change, stored)], clock)
 
 
 def delete(account: str, stored: Stored[Any], change: Change, clock: Clock) -> None:
     """Delete a record (and release its claims) with its `*.deleted` event."""
+    from tally.store import transactions
+
     transactions.commit(account, [Write(change, stored, delete=True)], clock)
 
 

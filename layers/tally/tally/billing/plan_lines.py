@@ -1,0 +1,238 @@
+"""The lines a pricing plan subscription bills on its cadence's invoice (v2), per service interval.
+
+`lines_of(sub, P, T)` is what tick `T` (closing the billing interval `[P, T)`) bills for one
+subscription (`tally.domain.cadence_billing` decides which service intervals):
+
+- a rate card component: per completed service interval and per rate of the rate card version
+  the component pins in the plan version in force at the interval's start (`segment_at`), the
+  usage of the rate's metered item's meter for the customer over the interval (`usage.aggregate`:
+  per-hour reads, never events), priced by the rate (tiers reset per interval); a rate with no
+  usage in the interval makes no line;
+- a license fee component: per service interval starting in `[P, T)`, the pinned license fee
+  version's price × the quantity of the segment in force at the interval's start — except the
+  first interval when the subscribe intent collected it at commit (`collected_at_commit`).
+
+`first_fees(sub)` are the license fee lines of the first service interval (what a subscribe
+intent with `collect_at: on_effective_at` collects at commit: `tally.billing.intents`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from tally.billing import rate_cards
+from tally.clock import Clock
+from tally.domain import cadence_billing as rules
+from tally.domain import limits
+from tally.domain.catalog import MeteredItem, RateCard, RateCardRate, RateCardVersion, price_model
+from tally.domain.intents import PlanSubscription
+from tally.domain.listing import Window
+from tally.domain.plans import (
+    LicenseFee,
+    LicenseFeeVersion,
+    PricingPlanComponent,
+    PricingPlanVersion,
+    in_version,
+)
+from tally.domain.pricing import billable_quantity, line_amount
+from tally.domain.records import LICENSE_FEE, RATE_CARD, InvoiceLine, Meter, PlanLine
+from tally.ids import new_id
+from tally.store import lists, objects, usage
+
+LONGEST = 3 * 366 * 86_400  # the longest service interval (3 years: Stripe's cap)
+
+
+class Reader:
+    """Catalog reads of one build, each object read once."""
+
+    def __init__(self, account: str, clock: Clock) -> None:
+        self.account, self.clock = account, clock
+        self._cache: dict[tuple[type, str], object] = {}
+        self._components: dict[str, list[PricingPlanComponent]] = {}
+        self._rates: dict[str, list[RateCardRate]] = {}
+
+    def get(self, cls: type, object_id: str) -> Any:
+        key = (cls, object_id)
+        if key not in self._cache:
+            self._cache[key] = objects.get(self.account, object_id, cls, self.clock)
+        return self._cache[key]
+
+    def components(self, plan_id: str, version_id: str) -> list[PricingPlanComponent]:
+        """The components of a plan version (every component of the plan, read once)."""
+        if plan_id not in self._components:
+            every: list[PricingPlanComponent] = []
+            after: str | None = None
+            while True:
+                page = lists.list_records(
+                    self.account,
+                    PricingPlanComponent,
+                    Window(100, after, None),
+                    self.clock,
+                    any_of=[("pricing_plan", plan_id)],
+                )
+                every += page.data
+                if not page.has_more or not page.data:
+                    break
+                after = page.data[-1].id
+            self._components[plan_id] = every
+        version: PricingPlanVersion = self.get(PricingPlanVersion, version_id)
+        return in_version(self._components[plan_id], version.seq)
+
+    def rates(self, card_id: str, version_id: str) -> list[RateCardRate]:
+        if version_id not in self._rates:
+            card: RateCard = self.get(RateCard, card_id)
+            version: RateCardVersion = self.get(RateCardVersion, version_id)
+            self._rates[version_id] = rate_cards.rates(self.account, card, version, self.clock)
+        return self._rates[version_id]
+
+
+def _versions(sub: PlanSubscription, low: int, high: int) -> list[tuple[str, str]]:
+    """The (plan, version) pairs of the segments in force at some instant of `[low, high)` (each
+    interval then keeps only what starts under its own segment: `segment_at`)."""
+    out: list[tuple[str, str]] = []
+    for i, seg in enumerate(sub.timeline):
+        nxt = sub.timeline[i + 1].start if i + 1 < len(sub.timeline) else None
+        if (i == 0 or seg.start < high) and (nxt is None or nxt > low):
+            pair = (seg.pricing_plan, seg.pricing_plan_version)
+            if pair not in out:
+                out.append(pair)
+    return out
+
+
+def lines_of(
+    account: str,
+    sub: PlanSubscription,
+    p: int,
+    t: int,
+    clock: Clock,
+    reader: Reader | None = None,
+    *,
+    fees: bool = True,
+) -> list[InvoiceLine]:
+    """The lines tick `t` bills for one subscription (module doc); without `fees`, only its rate
+    card lines (what the usage of the intervals ending in `(p, t]` amounts to now: late usage)."""
+    r = reader or Reader(account, clock)
+    lines: list[InvoiceLine] = []
+    # an interval ending in (p, t] starts at most one interval (≤ 3 years: Stripe's cap) before p
+    for plan_id, version_id in _versions(sub, p - LONGEST, t):
+        for component in r.components(plan_id, version_id):
+            if component.type == "rate_card":
+                lines += _rate_lines(account, r, sub, component, version_id, p, t)
+            elif component.type == "license_fee" and fees:
+                lines += _fee_lines(r, sub, component, version_id, p, t)
+    return sorted(lines, key=lambda ln: (ln.period_start, ln.usage_type, ln.id))
+
+
+def _rate_lines(
+    account: str,
+    r: Reader,
+    sub: PlanSubscription,
+    component: PricingPlanComponent,
+    version_id: str,
+    p: int,
+    t: int,
+) -> list[InvoiceLine]:
+    card: RateCard = r.get(RateCard, component.target)
+    out = []
+    for i in rules.usage_intervals(
+        sub.activated_at, sub.canceled_at, card.interval, card.interval_count, p, t
+    ):
+        if sub.segment_at(i.start).pricing_plan_version != version_id:
+            continue  # another version priced this interval
+        for rate in r.rates(card.id, component.target_version or card.live_version):
+            item: MeteredItem = r.get(MeteredItem, rate.metered_item)
+            meter: Meter = r.get(Meter, item.meter)
+            used = max(usage.aggregate(account, meter, sub.customer, i.start, i.end), 0)
+            if used == 0:
+                continue
+            model = price_model(rate.unit_amount, rate.tiers, rate.tiering_mode, rate.divide_by, rate.round)
+            billed = billable_quantity(model, limits.check_usage(f"The usage of {item.id}", used))
+            amount = limits.check_amount(f"The amount of {rate.id}", line_amount(model, billed))
+            out.append(
+                InvoiceLine(
+                    id=new_id("il"),
+                    subscription_item="",
+                    price="",
+                    product="",
+                    usage_type=RATE_CARD,
+                    quantity=billed,
+                    amount=amount,
+                    period_start=i.start,
+                    period_end=i.end,
+                    description=f"{billed} × {item.display_name}",
+                    currency=card.currency,
+                    unit_amount=rate.unit_amount,
+                    plan=PlanLine(
+                        sub.id, version_id, rate_card=card.id, rate_card_rate=rate.id, metered_item=item.id
+                    ),
+                )
+            )
+    return out
+
+
+def _fee_lines(
+    r: Reader,
+    sub: PlanSubscription,
+    component: PricingPlanComponent,
+    version_id: str,
+    p: int,
+    t: int,
+) -> list[InvoiceLine]:
+    fee: LicenseFee = r.get(LicenseFee, component.target)
+    fee_version: LicenseFeeVersion = r.get(LicenseFeeVersion, component.target_version or fee.live_version)
+    model = price_model(
+        fee_version.unit_amount,
+        fee_version.tiers,
+        fee_version.tiering_mode,
+        fee_version.divide_by,
+        fee_version.round,
+    )
+    out = []
+    for i in rules.fee_intervals(sub.activated_at, sub.canceled_at, fee.interval, fee.interval_count, p, t):
+        segment = sub.segment_at(i.start)
+        if segment.pricing_plan_version != version_id:
+            continue
+        if sub.collected_at_commit and i.start == sub.activated_at:
+            continue  # its subscribe intent collected it (`first_fees`)
+        quantity = next((q.quantity for q in segment.quantities if q.component == component.id), 1)
+        billed = billable_quantity(model, quantity)
+        amount = limits.check_amount(f"The amount of {fee.id}", line_amount(model, billed))
+        out.append(
+            InvoiceLine(
+                id=new_id("il"),
+                subscription_item="",
+                price="",
+                product="",
+                usage_type=LICENSE_FEE,
+                quantity=billed,
+                amount=amount,
+                period_start=i.start,
+                period_end=i.end,
+                description=f"{billed} × {fee.display_name}",
+                currency=fee.currency,
+                unit_amount=fee_version.unit_amount,
+                plan=PlanLine(
+                    sub.id,
+                    version_id,
+                    license_fee=fee.id,
+                    license_fee_version=fee_version.id,
+                    licensed_item=fee.licensed_item,
+                ),
+            )
+        )
+    return out
+
+
+def first_fees(account: str, sub: PlanSubscription, clock: Clock) -> list[InvoiceLine]:
+    """The license fee lines of `sub`'s first service interval (each fee's own), what a subscribe
+    intent with `collect_at: on_effective_at` collects at commit."""
+    r = Reader(account, clock)
+    first = sub.timeline[0]
+    uncollected = replace(sub, collected_at_commit=False)
+    lines: list[InvoiceLine] = []
+    for component in r.components(first.pricing_plan, first.pricing_plan_version):
+        if component.type == "license_fee":
+            at = sub.activated_at
+            lines += _fee_lines(r, uncollected, component, first.pricing_plan_version, at, at + 1)
+    return lines
