@@ -79,6 +79,21 @@ def main() -> None:
             [batch([hour]) for _ in range(10)],
             True,
         )
+        # A meter with dimensions (issue 14, point 1): each event's segment buckets too (segments
+        # already registered: registration is a separate, once-per-segment transaction).
+        from dataclasses import replace
+
+        def segmented(events: list[MeterEvent], k: int) -> list[MeterEvent]:
+            return [replace(e, segment=f"seg{i % k}") for i, e in enumerate(events)]
+
+        shape(
+            "v1 single event, meter with dimensions",
+            [segmented([event(customers[i % 4], now - i)], 1) for i in range(100)],
+        )
+        shape(
+            "v2 batch of 100, 4 customers, current hour, 2 segments",
+            [segmented(batch([hour]), 2) for _ in range(10)],
+        )
         print(f"(minute of the hour: {(now % HOUR) // 60})")
 
 

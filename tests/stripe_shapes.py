@@ -33,6 +33,9 @@ FIELDS: dict[str, dict[str, str]] = json.loads((support.DATA_DIR / "stripe-field
 # 2025-03-31.basil that Tally keeps for older integrations (top-level periods, `invoice.subscription`).
 EXTENSIONS = {
     ("billing.Meter", "write_shards"),
+    # meter dimensions (branch dimensions): Stripe's preview field, and the analytics rows' `dimensions`
+    ("billing.Meter", "dimension_payload_keys"),
+    ("billing.MeterEventSummary", "dimensions"),
     ("Subscription", "current_period_start"),
     ("Subscription", "current_period_end"),
     ("Invoice", "subscription"),

@@ -17,7 +17,8 @@ import support
 # (test_credit_grants_sdk.py), +1 applying (test_credit_burndown_sdk.py), +1 ingest (keys), +1 topups
 # (test_credit_top_ups_sdk.py), +2 oneoff (issue 13 point 5)
 # +1 branch portal (test_portal_sdk.py), +1 cadence (test_cadence_invoices_sdk.py)
-E2E_ACCOUNTS = 77
+# +1 branch dimensions (test_meter_dimensions_sdk.py)
+E2E_ACCOUNTS = 78
 
 
 @pytest.fixture(scope="session")

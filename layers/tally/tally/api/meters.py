@@ -12,6 +12,7 @@ from tally.api.params import Params
 from tally.api.routing import Routes
 from tally.billing import meters
 from tally.billing.meters import MAX_SHARDS, MeterSpec
+from tally.domain import dimensions
 from tally.domain.aggregation import MINUTE, Formula
 from tally.errors import invalid
 from tally.presenters.meters import event_summary
@@ -44,10 +45,16 @@ def create(request: Request) -> dict[str, Any]:
         raise invalid("value_settings[event_payload_key]", "The value key must differ from the customer key.")
     window = params.str("event_time_window", choices=("hour", "day"))
     shards = params.int("write_shards", min=1, max=MAX_SHARDS)
+    keys = params.strings("dimension_payload_keys", max_items=dimensions.MAX_DIMENSIONS + 7, max_length=100)
+    dims = dimensions.check_keys(
+        keys or [], {payload_key: "customer key", value_key: "value key"}, "dimension_payload_keys"
+    )
     params.expand()
     params.done()
     assert display_name is not None and event_name is not None and formula is not None
-    spec = MeterSpec(display_name, event_name, Formula(formula), payload_key, value_key, window, shards or 1)
+    spec = MeterSpec(
+        display_name, event_name, Formula(formula), payload_key, value_key, window, shards or 1, dims
+    )
     return present(meters.create(request.account, spec, request.clock))
 
 
@@ -102,6 +109,30 @@ def _minute_aligned(params: Params, name: str) -> int:
     return value
 
 
+def _dimension_filters(params: Params) -> dict[str, str]:
+    """`dimension_filters[<key>]=<value>` (a value "" selects segments without a value)."""
+    sub = params.sub("dimension_filters")
+    if sub is None:
+        return {}
+    raw = sub._data
+    if not isinstance(raw, dict):
+        raise invalid("dimension_filters", "dimension_filters must be a hash of dimension keys to values.")
+    if len(raw) > dimensions.MAX_DIMENSIONS:
+        raise invalid("dimension_filters", f"At most {dimensions.MAX_DIMENSIONS} dimension_filters.")
+    out: dict[str, str] = {}
+    for key, value in raw.items():
+        if not isinstance(value, str) or len(value) > dimensions.MAX_DIMENSION_VALUE or not key:
+            raise invalid(
+                f"dimension_filters[{key}]",
+                f"dimension_filters[{key}] must be a string of at most "
+                f"{dimensions.MAX_DIMENSION_VALUE} characters.",
+            )
+        out[key] = value
+    sub.ignore(*out)
+    sub.done()
+    return out
+
+
 @routes.route("GET /v1/billing/meters/{id}/event_summaries")
 def event_summaries(request: Request) -> dict[str, Any]:
     meter_id = request.path_params["id"]
@@ -110,10 +141,23 @@ def event_summaries(request: Request) -> dict[str, Any]:
     start = _minute_aligned(params, "start_time")
     end = _minute_aligned(params, "end_time")
     grouping = params.str("value_grouping_window", choices=("hour", "day"))
+    filters = _dimension_filters(params)
+    group_by = params.strings("dimension_group_by_keys", max_items=dimensions.MAX_DIMENSIONS, max_length=100)
+    if group_by is not None and len(set(group_by)) != len(group_by):
+        raise invalid("dimension_group_by_keys", "A dimension is given twice in dimension_group_by_keys.")
     window = list_args(params)
     params.done()
     assert customer is not None
     page = meters.event_summaries(
-        request.account, meter_id, customer, start, end, grouping, window, request.clock
+        request.account,
+        meter_id,
+        customer,
+        start,
+        end,
+        grouping,
+        window,
+        request.clock,
+        filters=filters,
+        group_by=tuple(group_by or ()),
     )
     return envelope(f"/v1/billing/meters/{meter_id}/event_summaries", page, event_summary)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from tally.billing import accounts, references
 from tally.clock import Clock
+from tally.domain import dimensions
 from tally.domain import meter_events as rules
 from tally.domain.aggregation import Formula
 from tally.domain.alerts import Watch
@@ -146,6 +147,9 @@ def _event(
         value = 1
     else:
         value = rules.whole_number(given.payload.get(meter.value_key), f"{payload_param}[{meter.value_key}]")
+    segment = None
+    if meter.dimension_payload_keys:  # its usage is also kept per segment
+        segment = dimensions.segment_of(meter.dimension_payload_keys, given.payload, payload_param).digest
     event = MeterEvent(
         identifier=identifier,
         event_name=given.event_name,
@@ -158,6 +162,7 @@ def _event(
         livemode=settings().livemode,
         received=now if now != clock.now else None,  # on a test clock: its time (the cancel window)
         request=tag,
+        segment=segment,
     )
     return event, meter
 
@@ -203,8 +208,10 @@ def _accept(
         positions[id(event)] = index
         meters[meter.id] = meter
         by_meter.setdefault(meter.id, []).append(event)
-    for meter_id, events in by_meter.items():
+    for meter_id, events in list(by_meter.items()):
         meter = meters[meter_id]
+        if meter.dimension_payload_keys:
+            events = _within_cap(account, meter, events, positions, out)
         watch = lookups.watches.get(meter_id)
         figures = watch is not None and watch.figures  # the running figures alerts and credits read
         part = usage.record(
@@ -221,6 +228,32 @@ def _accept(
             alert_evaluation.evaluate(account, meter, watch, customers, lookups.clock_for, clock.now)
     _evaluate_credits(account, by_meter, lookups)
     return out
+
+
+def _within_cap(
+    account: str, meter: Meter, events: list[MeterEvent], positions: dict[int, int], out: Accepted
+) -> list[MeterEvent]:
+    """The events whose segment is registered (or now registered) for their customer; those past
+    the cap of distinct segments are rejected (400) and not stored."""
+    from tally.store.usage import segments  # lazy: meters without dimensions never load it
+
+    keys = meter.dimension_payload_keys
+    wanted: dict[str, dict[str, dimensions.Values]] = {}
+    for e in events:
+        assert e.segment is not None
+        wanted.setdefault(e.customer, {})[e.segment] = dimensions.values_of(keys, e.payload, "payload")
+    refused = segments.ensure(account, meter.id, wanted, dimensions.MAX_SEGMENTS)
+    if not refused:
+        return events
+    kept = []
+    for e in events:
+        if (e.customer, e.segment) in refused:
+            index = positions[id(e)]
+            out.events.pop(index, None)
+            out.rejected.append((index, dimensions.cap_exceeded(meter.id, "payload")))
+        else:
+            kept.append(e)
+    return kept
 
 
 def _evaluate_credits(account: str, by_meter: dict[str, list[MeterEvent]], lookups: _Lookups) -> None:

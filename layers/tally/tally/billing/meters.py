@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from tally.clock import Clock
+from tally.domain import dimensions, limits
 from tally.domain import event_summaries as summaries
-from tally.domain import limits
 from tally.domain.aggregation import HOUR, Formula
 from tally.domain.event_summaries import EventSummary
 from tally.domain.listing import Page, Window
@@ -21,6 +21,7 @@ from tally.presenters.meters import meter as present
 from tally.settings import settings
 from tally.store import lists, meter_names, objects, usage
 from tally.store.changes import Change
+from tally.store.usage import segments as usage_segments
 
 LABEL = "billing meter"
 MAX_SHARDS = 32
@@ -37,6 +38,7 @@ class MeterSpec:
     value_key: str = "value"
     event_time_window: str | None = None
     write_shards: int = 1
+    dimension_payload_keys: tuple[str, ...] = ()
 
 
 def create(account: str, spec: MeterSpec, clock: Clock) -> Meter:
@@ -52,6 +54,7 @@ def create(account: str, spec: MeterSpec, clock: Clock) -> Meter:
         value_key=spec.value_key,
         event_time_window=spec.event_time_window,
         write_shards=spec.write_shards,
+        dimension_payload_keys=spec.dimension_payload_keys,
     )
     change = Change(meter, "billing.meter.created", present(meter), claim=[meter_names.claim(meter)])
     objects.create(account, change, clock)
@@ -116,19 +119,57 @@ def event_summaries(
     grouping: str | None,
     window: Window,
     clock: Clock,
+    filters: dict[str, str] | None = None,
+    group_by: tuple[str, ...] = (),
 ) -> Page[EventSummary]:
-    """A customer's usage of a meter over [start, end), whole or per hour/day, newest first."""
+    """A customer's usage of a meter over [start, end), whole or per hour/day, newest first —
+    of the segments matching `filters` only, and one row per group of `group_by` values (meters
+    with dimensions: each segment read O(hours), docs/API.md "Dimensions")."""
     meter = retrieve(account, meter_id, clock)
     if end <= start:
         raise invalid("end_time", "end_time must be after start_time.")
+    keys = meter.dimension_payload_keys
+    dimensions.check_names(keys, list(filters or {}), "dimension_filters", meter.id)
+    dimensions.check_names(keys, list(group_by), "dimension_group_by_keys", meter.id)
     objects.get(account, customer, Customer, clock, param="customer")
     windows = summaries.windows(start, end, grouping)
-    hours = usage.hourly(account, meter, customer, start, end)
     livemode = settings().livemode
+    groups: dict[dimensions.Values, dict[int, list[usage.HourValue]]] = {}
+    if not filters and not group_by:
+        groups[()] = {h: [v] for h, v in usage.hourly(account, meter, customer, start, end).items()}
+    else:
+        if not group_by:
+            groups[()] = {}
+        for segment in usage_segments.listed(account, meter.id, customer):
+            if not dimensions.matches(keys, segment, filters or {}):
+                continue
+            slots = groups.setdefault(dimensions.group_of(keys, segment, group_by), {})
+            for hour, value in usage.hourly(account, meter, customer, start, end, segment.digest).items():
+                slots.setdefault(hour, []).append(value)
+    if len(windows) * max(1, len(groups)) > summaries.MAX_WINDOWS:
+        raise invalid(
+            "value_grouping_window", "Too many summaries: narrow start_time/end_time or the groups."
+        )
+    order = sorted(groups, key=lambda g: [(v is not None, v or "") for v in g])
     found = []
     for lo, hi in reversed(windows):  # newest first, like every Stripe list
-        inside = [h for hour, h in hours.items() if lo <= hour < hi or (hour < lo < hour + HOUR)]
-        found.append(EventSummary(meter.id, lo, hi, usage.combine(meter.formula, inside), livemode))
+        for group in order:
+            hours = groups[group]
+            inside = [
+                v for hour, vs in hours.items() if lo <= hour < hi or (hour < lo < hour + HOUR) for v in vs
+            ]
+            named = {k: v for k, v in zip(group_by, group, strict=True) if v is not None}
+            found.append(
+                EventSummary(
+                    meter.id,
+                    lo,
+                    hi,
+                    usage.combine(meter.formula, inside),
+                    livemode,
+                    dimensions=named if group_by else None,
+                    group=dimensions.digest(group)[:12] if group_by else "",
+                )
+            )
     page = summaries.page(found, window)
     for summary in page.data:  # what is shown must fit a 64-bit integer (tally.domain.limits)
         limits.check_usage(f"The aggregated value of {summary.id}", summary.value)

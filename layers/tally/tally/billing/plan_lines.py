@@ -5,8 +5,9 @@ subscription (`tally.domain.cadence_billing` decides which service intervals):
 
 - a rate card component: per completed service interval and per rate of the rate card version
   the component pins in the plan version in force at the interval's start (`segment_at`), the
-  usage of the rate's metered item's meter for the customer over the interval (`usage.aggregate`:
-  per-hour reads, never events), priced by the rate (tiers reset per interval); a rate with no
+  usage of the rate's metered item for the customer over the interval (`item_usage`: its meter's
+  segments matching its `meter_segment_conditions`, the whole meter without any; per-hour reads,
+  never events), priced by the rate (tiers reset per interval); a rate with no
   usage in the interval makes no line;
 - a license fee component: per service interval starting in `[P, T)`, the pinned license fee
   version's price × the quantity of the segment in force at the interval's start — except the
@@ -21,7 +22,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from tally.billing import rate_cards
+from tally.billing import item_usage, rate_cards
 from tally.clock import Clock
 from tally.domain import cadence_billing as rules
 from tally.domain import limits
@@ -38,7 +39,7 @@ from tally.domain.plans import (
 from tally.domain.pricing import billable_quantity, line_amount
 from tally.domain.records import LICENSE_FEE, RATE_CARD, InvoiceLine, Meter, PlanLine
 from tally.ids import new_id
-from tally.store import lists, objects, usage
+from tally.store import lists, objects
 
 LONGEST = 3 * 366 * 86_400  # the longest service interval (3 years: Stripe's cap)
 
@@ -143,7 +144,7 @@ def _rate_lines(
         for rate in r.rates(card.id, component.target_version or card.live_version):
             item: MeteredItem = r.get(MeteredItem, rate.metered_item)
             meter: Meter = r.get(Meter, item.meter)
-            used = max(usage.aggregate(account, meter, sub.customer, i.start, i.end), 0)
+            used = max(item_usage.metered_item_usage(account, item, meter, sub.customer, i.start, i.end), 0)
             if used == 0:
                 continue
             model = price_model(rate.unit_amount, rate.tiers, rate.tiering_mode, rate.divide_by, rate.round)

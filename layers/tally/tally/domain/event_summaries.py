@@ -21,10 +21,14 @@ class EventSummary:
     end: int
     value: int
     livemode: bool
+    # Grouped by dimensions (`dimension_group_by_keys`): the group's values ({} keys without a
+    # value left out); None when not grouped (the field is then absent, as on Stripe).
+    dimensions: dict[str, str] | None = None
+    group: str = ""  # the group's digest: keeps ids unique across a window's groups
 
     @property
     def id(self) -> str:
-        return f"mtrusg_{self.start}_{self.end}"
+        return f"mtrusg_{self.start}_{self.end}" + (f"_{self.group}" if self.group else "")
 
 
 def windows(start: int, end: int, grouping: str | None) -> list[tuple[int, int]]:

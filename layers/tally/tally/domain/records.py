@@ -84,6 +84,8 @@ class Meter:
     status: str = "active"
     deactivated_at: int | None = None
     write_shards: int = 1  # Tally extension: usage buckets spread over this many partitions
+    # Payload keys whose values split usage into segments (`tally.domain.dimensions`); fixed at create.
+    dimension_payload_keys: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -354,6 +356,9 @@ class MeterEvent:
     # A v1 event sent with an Idempotency-Key: "<digest of the key>:<digest of the request>", kept
     # on the event's own item instead of an idempotency record (docs/DATA-MODEL.md, usage).
     request: str | None = None
+    # Its segment's digest when its meter has dimensions (`tally.domain.dimensions`): its usage is
+    # also added to that segment's buckets.
+    segment: str | None = None
 
 
 @dataclass(frozen=True)

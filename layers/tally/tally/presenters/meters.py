@@ -9,7 +9,7 @@ from tally.domain.records import Meter
 
 
 def meter(m: Meter) -> dict[str, Any]:
-    return {
+    out = {
         "id": m.id,
         "object": "billing.meter",
         "created": m.created,
@@ -25,10 +25,13 @@ def meter(m: Meter) -> dict[str, Any]:
         "value_settings": {"event_payload_key": m.value_key},
         "write_shards": m.write_shards,
     }
+    if m.dimension_payload_keys:  # only on meters with dimensions (Stripe's GA meter has no field)
+        out["dimension_payload_keys"] = list(m.dimension_payload_keys)
+    return out
 
 
 def event_summary(s: EventSummary) -> dict[str, Any]:
-    return {
+    out = {
         "id": s.id,
         "object": "billing.meter_event_summary",
         "aggregated_value": s.value,
@@ -37,3 +40,6 @@ def event_summary(s: EventSummary) -> dict[str, Any]:
         "meter": s.meter,
         "start_time": s.start,
     }
+    if s.dimensions is not None:  # grouped by dimension (Stripe's meter usage rows' `dimensions`)
+        out["dimensions"] = dict(s.dimensions)
+    return out

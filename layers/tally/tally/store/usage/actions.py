@@ -15,7 +15,7 @@ from typing import Any
 from tally.domain.aggregation import MINUTE, Formula, Latest, floor_to, minute_of_hour
 from tally.domain.records import MeterEvent
 from tally.settings import settings
-from tally.store.usage.keys import EVENT_KEEP_SECONDS, SECONDS_MARK, UsageKeys, event_key
+from tally.store.usage.keys import EVENT_KEEP_SECONDS, SECONDS_MARK, SEGMENT_MARK, UsageKeys, event_key
 
 Action = dict[str, Any]
 
@@ -49,6 +49,8 @@ def event_put(account: str, e: MeterEvent, bucket_pk: str, now: int) -> tuple[Ac
         item["received"] = {"N": str(e.received)}
     if e.request is not None:  # a v1 Idempotency-Key's record (`domain.meter_events.request_tag`)
         item["rq"] = {"S": e.request}
+    if e.segment is not None:  # a meter with dimensions: the segment a cancel must correct too
+        item[SEGMENT_MARK] = {"S": e.segment}
     units = item_units(
         *(v.get("S", "") for v in item.values()), *item.keys(), numbers=6 + ("received" in item)
     )

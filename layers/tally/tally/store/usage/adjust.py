@@ -14,7 +14,7 @@ from tally.store.aws import dynamodb
 from tally.store.usage import figures
 from tally.store.usage.actions import additive_update, cancel_mark, seconds_updates
 from tally.store.usage.duplicates import event_of
-from tally.store.usage.keys import SECONDS_MARK, event_key
+from tally.store.usage.keys import SECONDS_MARK, SEGMENT_MARK, UsageKeys, event_key
 from tally.store.usage.stats import STATS
 
 CANCEL_WINDOW = 24 * 3600
@@ -75,6 +75,10 @@ def cancel(
     ]
     if SECONDS_MARK in item:  # events stored before per-second items existed have none to correct
         actions += [update for _, update in seconds_updates(bucket, [event], formula, sign=-1)]
+    if SEGMENT_MARK in item:  # a meter with dimensions: its segment's buckets lose it too
+        segment = UsageKeys.segment_bucket(bucket, item[SEGMENT_MARK]["S"])
+        actions.append(additive_update(segment, floor_to(event.timestamp, HOUR), [event], formula, sign=-1))
+        actions += [update for _, update in seconds_updates(segment, [event], formula, sign=-1)]
     for _ in range(figures.ATTEMPTS):
         # The customer's running figure loses the event in the same transaction (created bare when
         # absent, so a registration reading the buckets meanwhile starts over: `figures.register`).

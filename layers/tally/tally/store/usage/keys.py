@@ -7,6 +7,9 @@ EVENT_KEEP_SECONDS = 35 * 86400  # dedupe covers the whole 35-day backdating win
 # On an event item: its value was also added to its minute's per-second item (events written
 # before second detail existed lack it, so cancelling them leaves that item alone).
 SECONDS_MARK = "sec"
+# On an event item of a meter with dimensions: its segment's digest (its usage is also in the
+# segment's buckets, `UsageKeys.segment_bucket`, which a cancel corrects too).
+SEGMENT_MARK = "seg"
 
 
 class UsageKeys:
@@ -22,6 +25,16 @@ class UsageKeys:
     @staticmethod
     def bucket(account: str, meter_id: str, customer: str, shard: int) -> str:
         return f"{account}#usage#{meter_id}#{customer}#{shard}"
+
+    @staticmethod
+    def segment_bucket(bucket_pk: str, segment: str) -> str:
+        """A segment's buckets: beside the meter-level ones of the same shard (same item layout)."""
+        return f"{bucket_pk}#g#{segment}"
+
+    @staticmethod
+    def segments(account: str, meter_id: str, customer: str) -> str:
+        """The partition listing a customer's segments of a meter (`store.usage.segments`)."""
+        return f"{account}#usageseg#{meter_id}#{customer}"
 
     @staticmethod
     def hour(hour_start: int) -> str:

@@ -47,6 +47,20 @@ def size(formula: Formula, events: int, minutes: int) -> int:
     return events + 1 + minutes * (1 if formula.additive else 2)
 
 
+def segment_size(formula: Formula, minutes: dict[str, set[int]]) -> int:
+    """The actions of a unit's segment buckets (meters with dimensions): per segment, its hour's
+    update and one per minute of its events (two for `last`), as for the meter-level bucket."""
+    return sum(1 + len(m) * (1 if formula.additive else 2) for m in minutes.values())
+
+
+def _segment_minutes(events: list[MeterEvent]) -> dict[str, set[int]]:
+    out: dict[str, set[int]] = defaultdict(set)
+    for e in events:
+        if e.segment is not None:
+            out[e.segment].add(floor_to(e.timestamp, MINUTE))
+    return out
+
+
 def units(
     account: str, formula: Formula, shards: int, events: list[MeterEvent], limit: int = MAX_TX_ACTIONS
 ) -> list[Unit]:
@@ -60,13 +74,20 @@ def units(
         pk = UsageKeys.bucket(account, members[0].meter_id, members[0].customer, shard)
         chunk: list[MeterEvent] = []
         minutes: set[int] = set()
+        segments: dict[str, set[int]] = defaultdict(set)  # stays empty for a meter without dimensions
         for e in members:  # in arrival order (ties of `last` go to the later arrival)
             minute = floor_to(e.timestamp, MINUTE)
-            if size(formula, len(chunk) + 1, len(minutes | {minute})) > limit:
+            need = size(formula, len(chunk) + 1, len(minutes | {minute}))
+            if e.segment is not None:
+                grown = {**segments, e.segment: segments.get(e.segment, set()) | {minute}}
+                need += segment_size(formula, grown)
+            if need > limit:
                 out.append(Unit(pk, hour, chunk))
-                chunk, minutes = [], set()
+                chunk, minutes, segments = [], set(), defaultdict(set)
             chunk.append(e)
             minutes.add(minute)
+            if e.segment is not None:
+                segments[e.segment].add(minute)
         out.append(Unit(pk, hour, chunk))
     return out
 
@@ -79,7 +100,7 @@ def pack(formula: Formula, units: list[Unit], figures: bool = False) -> list[lis
     customers: set[str] = set()
     for unit in units:
         minutes = len({floor_to(e.timestamp, MINUTE) for e in unit.events})
-        need = size(formula, len(unit.events), minutes)
+        need = size(formula, len(unit.events), minutes) + segment_size(formula, _segment_minutes(unit.events))
         customer = unit.events[0].customer if unit.events else ""
         if batches and size_now + need + (figures and customer not in customers) <= MAX_TX_ACTIONS:
             batches[-1].append(unit)
@@ -102,7 +123,8 @@ def _latest(events: list[MeterEvent]) -> Latest | None:
 def unit_actions(
     account: str, formula: Formula, unit: Unit, now: int, skip: set[tuple[str, str]]
 ) -> tuple[list[Action], list[Kind], int]:
-    """(actions, what each action is, write units) for one unit.
+    """(actions, what each action is, write units) for one unit: its events' Puts, its bucket's
+    updates, and (a meter with dimensions) the same updates of each of its segments' buckets.
 
     `skip` holds the `last` buckets already known to hold a newer value (their update would fail).
     """
@@ -114,29 +136,50 @@ def unit_actions(
         actions.append(action)
         kinds.append(e)
         write_units += 2 * wu
-    for _, update in seconds_updates(unit.pk, unit.events, formula):
+    write_units += _bucket_actions(formula, unit.pk, unit.hour, unit.events, skip, actions, kinds)
+    by_segment: dict[str, list[MeterEvent]] = defaultdict(list)
+    for e in unit.events:
+        if e.segment is not None:
+            by_segment[e.segment].append(e)
+    for segment, members in by_segment.items():
+        pk = UsageKeys.segment_bucket(unit.pk, segment)
+        write_units += _bucket_actions(formula, pk, unit.hour, members, skip, actions, kinds)
+    return actions, kinds, write_units
+
+
+def _bucket_actions(
+    formula: Formula,
+    pk: str,
+    hour: int,
+    events: list[MeterEvent],
+    skip: set[tuple[str, str]],
+    actions: list[Action],
+    kinds: list[Kind],
+) -> int:
+    """Append the updates of bucket `pk` for `events` of one hour; returns their write units."""
+    write_units = 0
+    for _, update in seconds_updates(pk, events, formula):
         actions.append(update)
         kinds.append(None)
         write_units += 2 * BUCKET_UNITS
     if formula.additive:
-        actions.append(additive_update(unit.pk, unit.hour, unit.events, formula))
+        actions.append(additive_update(pk, hour, events, formula))
         kinds.append(None)
-        write_units += 2 * BUCKET_UNITS
-        return actions, kinds, write_units
+        return write_units + 2 * BUCKET_UNITS
     by_minute: dict[int, list[MeterEvent]] = defaultdict(list)
-    for e in unit.events:
+    for e in events:
         by_minute[floor_to(e.timestamp, MINUTE)].append(e)
-    targets = [(UsageKeys.hour(unit.hour), unit.events)] + [
+    targets = [(UsageKeys.hour(hour), events)] + [
         (UsageKeys.minute(m), members) for m, members in sorted(by_minute.items())
     ]
     for sk, members in targets:
         latest = _latest(members)
-        if latest is None or (unit.pk, sk) in skip:
+        if latest is None or (pk, sk) in skip:
             continue
-        actions.append(last_update(unit.pk, sk, latest))
-        kinds.append((unit.pk, sk))
+        actions.append(last_update(pk, sk, latest))
+        kinds.append((pk, sk))
         write_units += 2 * BUCKET_UNITS
-    return actions, kinds, write_units
+    return write_units
 
 
 def batch_actions(

@@ -101,9 +101,12 @@ def _partial_latest(part: Partial, seconds: Item | None) -> Latest | None:
     return None
 
 
-def hourly(account: str, meter: Meter, customer: str, start: int, end: int) -> dict[int, HourValue]:
+def hourly(
+    account: str, meter: Meter, customer: str, start: int, end: int, segment: str | None = None
+) -> dict[int, HourValue]:
     """Per-hour usage of events stamped in [start, end), to the second: reads one item per hour
-    per shard, plus one per shard for each of the (at most two) minutes a boundary falls inside."""
+    per shard, plus one per shard for each of the (at most two) minutes a boundary falls inside.
+    With `segment` (a digest, meters with dimensions): the usage of that segment only."""
     additive = meter.formula.additive
     span = Span(start, end)
     first, last = span.hours()
@@ -111,6 +114,8 @@ def hourly(account: str, meter: Meter, customer: str, start: int, end: int) -> d
     if last < first:
         return out
     pks = [UsageKeys.bucket(account, meter.id, customer, shard) for shard in range(meter.write_shards or 1)]
+    if segment is not None:
+        pks = [UsageKeys.segment_bucket(pk, segment) for pk in pks]
     partials = span.partials()
     seconds = _get_all([(pk, UsageKeys.seconds(p.minute)) for pk in pks for p in partials])
     for pk in pks:
