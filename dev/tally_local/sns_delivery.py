@@ -120,7 +120,15 @@ def _policy(text: Any) -> Any:
 
 
 def _enqueue(protocol: str, delivery: dict[str, Any]) -> None:
+    """Email: one file, written now (no network: it must never wait behind an HTTP endpoint's
+    retries). HTTP(S): a POST from the background thread, which may retry with delays."""
     global _worker
+    if protocol.startswith("email"):
+        try:
+            print(f"[sns] mail to {delivery['endpoint']}: {write_mail(delivery)}", flush=True)
+        except Exception as exc:  # a delivery problem is the subscriber's, never the publisher's
+            print(f"[sns] delivery failed: {exc!r}", flush=True)
+        return
     with _lock:
         if _worker is None or not _worker.is_alive():
             _worker = threading.Thread(target=_run, name="sns-delivery", daemon=True)

@@ -29,6 +29,7 @@ TALLY = {
     "tally.billing", "tally.billing.accounts", "tally.billing.meter_events", "tally.billing.references",
     "tally.presenters", "tally.presenters.meter_events",
     "tally.domain", "tally.domain.aggregation", "tally.domain.alerts", "tally.domain.api_version",
+    "tally.domain.dimensions",  # an event's dimension values are read as it is accepted (issue 14)
     "tally.domain.metadata", "tally.domain.meter_events", "tally.domain.periods", "tally.domain.pricing",
     "tally.domain.records",
     "tally.store", "tally.store.api_keys", "tally.store.aws", "tally.store.bodies", "tally.store.changes",
