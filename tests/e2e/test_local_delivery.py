@@ -11,10 +11,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 import support
 
 NSUB = "/v1/notification_subscriptions"
+
+
+@pytest.fixture(scope="module")
+def local_server() -> Any:
+    """A stack of this module's own: delivery is timed against events of these tests only, not
+    behind the stream backlog the shared server's other tests leave (thousands of events)."""
+    server = support.LocalServer.start([support.new_test_key() for _ in range(4)])
+    yield server
+    code, output = server.stop()
+    assert code == 0, f"the local server exited with {code}:\n{output}"
 
 
 def _post(server: support.LocalServer, key: str, path: str, data: dict[str, Any]) -> dict[str, Any]:
