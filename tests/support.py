@@ -595,7 +595,7 @@ class LocalServer:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def _printed(self, pattern: re.Pattern[str], timeout: float = 15.0) -> re.Match[str] | None:
+    def printed(self, pattern: re.Pattern[str], timeout: float = 15.0) -> re.Match[str] | None:
         """`pattern` in the server's output, waiting for it: the server prints its banner (one line
         per key) after it starts answering, so a line may not be there yet."""
         deadline = time.monotonic() + timeout
@@ -607,14 +607,14 @@ class LocalServer:
 
     def aws(self) -> tuple[str, str]:
         """(moto endpoint URL, objects table name) as the server printed them."""
-        found = self._printed(_MOTO)
+        found = self.printed(_MOTO)
         if not found:
             raise AssertionError(f"the server did not print its AWS endpoint:\n{self.output()}")
         return found.group(1), found.group(2)
 
     def mailbox(self) -> Path:
         """The folder the server writes SNS email deliveries to, as it printed it."""
-        found = self._printed(_MAILBOX)
+        found = self.printed(_MAILBOX)
         if not found:
             raise AssertionError(f"the server did not print its mailbox:\n{self.output()}")
         return Path(found.group(1))
