@@ -26,3 +26,13 @@ def updated(
     if not previous:
         return None
     return Change(record, event_type, after, previous, **claims)
+
+
+def rekeyed(change: Change, kind: str, before: str | None, after: str | None, claim: Unique | None) -> None:
+    """Move a lookup-key claim of `kind` from `before` to `after` (`claim` claims `after`) in `change`."""
+    if before == after:
+        return
+    if before:
+        change.release.append((kind, before))
+    if after and claim is not None:
+        change.claim.append(claim)

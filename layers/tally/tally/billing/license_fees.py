@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from tally.billing.changes import rekeyed
 from tally.billing.references import referenced
 from tally.clock import Clock
 from tally.domain.catalog import LicensedItem
@@ -108,11 +109,13 @@ def update(
     if after == before and not writes:
         return before, latest
     change = Change(after, None, {})
-    if after.lookup_key != before.lookup_key:
-        if before.lookup_key:
-            change.release.append((LOOKUP_KEY, before.lookup_key))
-        if after.lookup_key:
-            change.claim.append(_claim(LOOKUP_KEY, after.lookup_key, "license fee"))
+    rekeyed(
+        change,
+        LOOKUP_KEY,
+        before.lookup_key,
+        after.lookup_key,
+        _claim(LOOKUP_KEY, after.lookup_key, "license fee") if after.lookup_key else None,
+    )
     transactions.commit(account, [Write(change, stored), *writes], clock)
     return after, version
 
@@ -189,10 +192,12 @@ def update_action(
     if after == before:
         return before
     change = Change(after, None, {})
-    if after.lookup_key != before.lookup_key:
-        if before.lookup_key:
-            change.release.append((ACTION_LOOKUP_KEY, before.lookup_key))
-        if after.lookup_key:
-            change.claim.append(_claim(ACTION_LOOKUP_KEY, after.lookup_key, "service action"))
+    rekeyed(
+        change,
+        ACTION_LOOKUP_KEY,
+        before.lookup_key,
+        after.lookup_key,
+        _claim(ACTION_LOOKUP_KEY, after.lookup_key, "service action") if after.lookup_key else None,
+    )
     objects.update(account, stored, change, clock)
     return after

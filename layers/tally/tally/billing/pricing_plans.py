@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from tally.billing import license_fees, rate_cards
+from tally.billing.changes import rekeyed
 from tally.clock import Clock
 from tally.domain.catalog import RateCard
 from tally.domain.listing import Page, Window
@@ -89,11 +90,13 @@ def update(
     if after == before:
         return before
     change = Change(after, None, {})
-    if after.lookup_key != before.lookup_key:
-        if before.lookup_key:
-            change.release.append((LOOKUP_KEY, before.lookup_key))
-        if after.lookup_key:
-            change.claim.append(_claim(after.lookup_key))
+    rekeyed(
+        change,
+        LOOKUP_KEY,
+        before.lookup_key,
+        after.lookup_key,
+        _claim(after.lookup_key) if after.lookup_key else None,
+    )
     objects.update(account, stored, change, clock)
     return after
 

@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from tally.billing import billable_items
+from tally.billing.changes import rekeyed
 from tally.billing.references import referenced
 from tally.clock import Clock
 from tally.domain.catalog import (
@@ -116,11 +117,13 @@ def update(
     if after == before:
         return before
     change = Change(after, None, {})
-    if after.lookup_key != before.lookup_key:
-        if before.lookup_key:
-            change.release.append((LOOKUP_KEY, before.lookup_key))
-        if after.lookup_key:
-            change.claim.append(_lookup_claim(after.lookup_key))
+    rekeyed(
+        change,
+        LOOKUP_KEY,
+        before.lookup_key,
+        after.lookup_key,
+        _lookup_claim(after.lookup_key) if after.lookup_key else None,
+    )
     objects.update(account, stored, change, clock)
     return after
 
