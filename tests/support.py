@@ -287,6 +287,7 @@ class Api:
         context["http"] = {**event["requestContext"]["http"], **context["http"]}
         event.update(built, requestContext=context)
         result = self.functions.handler(route.function)(event, LambdaContext(route.function))
+        aggregate_usage(self.functions)  # what the usage stream's aggregator does after a write
         raw = result.get("body") or ""
         text = base64.b64decode(raw).decode() if result.get("isBase64Encoded") else raw
         return Response(int(result.get("statusCode", 200)), dict(result.get("headers") or {}), text)
@@ -527,6 +528,44 @@ class Outbox:
         return [
             p.read_text() for p in sorted(self.mailbox.glob("*.eml")) if f"\nTo: {address}\n" in p.read_text()
         ]
+
+
+# -- the usage aggregator: the usage table's stream delivered to UsageAggregatorFunction ------------
+_usage_poller: dict[str, Any] = {}
+# Tests that delay aggregation on purpose (the close's watermark) turn the harness's drain off.
+AGGREGATE_AFTER_REQUESTS = {"on": True}
+
+
+def reset_usage_stream() -> None:
+    """Forget the usage stream's poller and what the store knows of the stream (tables recreated)."""
+    from tally.store.usage import catchup
+
+    _usage_poller.clear()
+    catchup.reset()
+
+
+def aggregate_usage(functions: Functions, max_rounds: int = 3) -> None:
+    """Deliver the usage table's new stream records to UsageAggregatorFunction, as its event
+    source mapping does (under mock_aws; `tally_local.streams`, the template's filters). A failing
+    invocation is retried up to `max_rounds` times, then left pending for the next call (as Lambda
+    keeps retrying): an injected failure must not stop the test's next request."""
+    if not AGGREGATE_AFTER_REQUESTS["on"]:
+        return
+    from tally.settings import settings
+    from tally.store.aws import dynamodb
+    from tally_local import streams
+
+    if "poller" not in _usage_poller:
+        (trigger,) = functions.template.functions["UsageAggregatorFunction"].streams
+        _usage_poller["poller"] = streams.StreamPoller(
+            "UsageAggregatorFunction",
+            lambda event, context: functions.handler("UsageAggregatorFunction")(event, context),
+            trigger,
+            settings().usage_table,
+            dynamodb(),
+            streams.streams_client(),
+        )
+    _usage_poller["poller"].drain(max_rounds)
 
 
 # -- the local server as a subprocess ----------------------------------------------------------------

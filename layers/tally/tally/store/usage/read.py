@@ -106,7 +106,13 @@ def hourly(
 ) -> dict[int, HourValue]:
     """Per-hour usage of events stamped in [start, end), to the second: reads one item per hour
     per shard, plus one per shard for each of the (at most two) minutes a boundary falls inside.
-    With `segment` (a digest, meters with dimensions): the usage of that segment only."""
+    With `segment` (a digest, meters with dimensions): the usage of that segment only.
+
+    Every event whose write was acknowledged before the call is counted: the read first catches
+    the usage stream up (`catchup.settle`, the watermark of issue 15)."""
+    from tally.store.usage import catchup  # lazy: the ingest path never reads usage
+
+    catchup.settle()
     additive = meter.formula.additive
     span = Span(start, end)
     first, last = span.hours()
