@@ -8,6 +8,7 @@ Import it as `import support` (pytest puts tests/ on sys.path because tests/ is 
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.server
 import inspect
 import json
@@ -20,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -287,7 +288,8 @@ class Api:
         context["http"] = {**event["requestContext"]["http"], **context["http"]}
         event.update(built, requestContext=context)
         result = self.functions.handler(route.function)(event, LambdaContext(route.function))
-        aggregate_usage(self.functions)  # what the usage stream's aggregator does after a write
+        if AGGREGATE_AFTER_REQUESTS["on"]:
+            aggregate_usage(self.functions)  # what the usage stream's aggregator does after a write
         raw = result.get("body") or ""
         text = base64.b64decode(raw).decode() if result.get("isBase64Encoded") else raw
         return Response(int(result.get("statusCode", 200)), dict(result.get("headers") or {}), text)
@@ -536,6 +538,16 @@ _usage_poller: dict[str, Any] = {}
 AGGREGATE_AFTER_REQUESTS = {"on": True}
 
 
+@contextlib.contextmanager
+def aggregation_paused() -> Iterator[None]:
+    """Requests made inside do not drain the usage stream (the aggregator is "late")."""
+    AGGREGATE_AFTER_REQUESTS["on"] = False
+    try:
+        yield
+    finally:
+        AGGREGATE_AFTER_REQUESTS["on"] = True
+
+
 def reset_usage_stream() -> None:
     """Forget the usage stream's poller and what the store knows of the stream (tables recreated)."""
     from tally.store.usage import catchup
@@ -549,8 +561,6 @@ def aggregate_usage(functions: Functions, max_rounds: int = 3) -> None:
     source mapping does (under mock_aws; `tally_local.streams`, the template's filters). A failing
     invocation is retried up to `max_rounds` times, then left pending for the next call (as Lambda
     keeps retrying): an injected failure must not stop the test's next request."""
-    if not AGGREGATE_AFTER_REQUESTS["on"]:
-        return
     from tally.settings import settings
     from tally.store.aws import dynamodb
     from tally_local import streams

@@ -30,6 +30,7 @@ rest and skips what stands.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections import defaultdict
@@ -158,12 +159,16 @@ def _bucket_plans(pk: str, hour: int, members: list[Counted]) -> list[Plan]:
         by_minute[floor_to(c.event.timestamp, MINUTE)].append(c)
     plans: list[Plan] = []
     if formula.additive:
-        plans.append(Plan(pk, UsageKeys.hour(hour), members, lambda es: additive_update(pk, hour, es, formula)))
+        plans.append(
+            Plan(pk, UsageKeys.hour(hour), members, lambda es: additive_update(pk, hour, es, formula))
+        )
     else:
-        plans.append(Plan(pk, UsageKeys.hour(hour), members, lambda es: _last(pk, UsageKeys.hour(hour), es), False))
+        plans.append(
+            Plan(pk, UsageKeys.hour(hour), members, lambda es: _last(pk, UsageKeys.hour(hour), es), False)
+        )
         for minute, ms in sorted(by_minute.items()):
             sk = UsageKeys.minute(minute)
-            plans.append(Plan(pk, sk, ms, lambda es, sk=sk: _last(pk, sk, es), False))
+            plans.append(Plan(pk, sk, ms, functools.partial(_last, pk, sk), False))
     for minute, ms in sorted(by_minute.items()):
         plans.append(
             Plan(pk, UsageKeys.seconds(minute), ms, lambda es: seconds_updates(pk, es, formula)[0][1])
