@@ -353,6 +353,8 @@ def _grant_target(resource: Any) -> tuple[str, str]:
         from tally_local.template import load
 
         logical_id, attribute = resource["Fn::GetAtt"]
+        if attribute == "StreamArn":  # DynamoDB Streams calls (the usage catch-up) are not recorded
+            return logical_id, "stream"
         assert attribute == "Arn", resource
         if logical_id in load().queues:
             return logical_id, "queue"
