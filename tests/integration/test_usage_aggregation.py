@@ -140,6 +140,7 @@ def test_a_failure_at_the_checkpoint_then_a_catch_up_counts_each_event_once(moto
         raise ConnectionError("died before the checkpoint")
 
     # WHEN every bucket is written but the checkpoint's write fails
+    monkeypatch.setattr(catchup, "SAVE_EVERY_SECONDS", 0.0)
     monkeypatch.setattr(catchup, "save", dead)
     with pytest.raises(ConnectionError):
         catchup.catch_up()

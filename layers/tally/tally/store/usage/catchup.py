@@ -9,7 +9,9 @@ of catch-ups may run at once — the aggregator's per-item markers make each rec
 Checkpoint item (one per shard): pk `_usage_stream`, sk = the shard id, `seq` = the last sequence
 number applied to every item (zero-padded: strings sort), `closed` once a closed shard was read to
 its end. It only moves forward (`seq < :new`), and only after the records before it are applied:
-so a catch-up starting at it never skips a record (the aggregator's exactness needs this).
+so a catch-up starting at it never skips a record (the aggregator's exactness needs this). A
+process saves it at most once a second (`SAVE_EVERY_SECONDS`) and keeps its own position in
+memory in between.
 
 The watermark: when `catch_up()` returns, every event item whose write was acknowledged before it
 started is in the buckets (the stream holds each write once it is acknowledged; moto at once, AWS
@@ -34,11 +36,16 @@ from tally.store.usage.stats import STATS
 CHECKPOINT_PK = "_usage_stream"
 PAGE = 1000
 SHARDS_KEPT_SECONDS = 60.0  # the shard list is re-read at most this often (and when one closes)
+# A shard's stored checkpoint is moved at most this often by one process (its own position is
+# kept in memory): under steady traffic it costs ~1 write a second, not one per catch-up. A lag
+# only makes another process re-read records whose items skip them (their markers).
+SAVE_EVERY_SECONDS = 1.0
 
 # This process's knowledge: the stream, its shards (parents first), the position read last per
 # shard (a lower bound of the stored checkpoint: starting there is safe, only slower).
 _stream: dict[str, Any] = {}
 _positions: dict[str, str] = {}
+_saved: dict[str, float] = {}  # shard → when this process last saved its checkpoint (monotonic)
 
 
 @dataclass
@@ -53,6 +60,7 @@ def reset() -> None:
     """Forget what this process knows of the stream (tables recreated: tests)."""
     _stream.clear()
     _positions.clear()
+    _saved.clear()
 
 
 def _arn() -> str | None:
@@ -179,8 +187,10 @@ def catch_up() -> Caught:
             out.touched |= result.touched
         # Saved only when events were applied (or the shard closed): the aggregator's own writes
         # are records too, and saving past them alone would write on every catch-up.
-        if counted or closed:
+        due = time.monotonic() - _saved.get(sid, -SAVE_EVERY_SECONDS) >= SAVE_EVERY_SECONDS
+        if (counted and due) or closed:
             save(sid, last or "0" * aggregator.SEQ_DIGITS, closed)
+            _saved[sid] = time.monotonic()
         if last:
             _positions[sid] = "closed" if closed else last
     if closed_any:

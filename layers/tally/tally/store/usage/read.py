@@ -108,11 +108,7 @@ def hourly(
     per shard, plus one per shard for each of the (at most two) minutes a boundary falls inside.
     With `segment` (a digest, meters with dimensions): the usage of that segment only.
 
-    Every event whose write was acknowledged before the call is counted: the read first catches
-    the usage stream up (`catchup.settle`, the watermark of issue 15)."""
-    from tally.store.usage import catchup  # lazy: the ingest path never reads usage
-
-    catchup.settle()
+    What the buckets hold: the usage package's `hourly` (`settled`) catches the stream up first."""
     additive = meter.formula.additive
     span = Span(start, end)
     first, last = span.hours()

@@ -67,6 +67,7 @@ def run(actions: list[Action], units: int) -> list[str | None] | None:
     except ClientError as exc:
         code = errors.code_of(exc)
         if code == "ConditionalCheckFailedException":
+            STATS.write_units += units  # DynamoDB charges a failed conditional write like a write
             return [errors.CONDITION_FAILED]
         if code == errors.CANCELLED:
             return errors.cancellation_codes(exc)
