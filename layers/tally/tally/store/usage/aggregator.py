@@ -44,7 +44,7 @@ from tally.errors import Conflict
 from tally.settings import settings
 from tally.store import errors
 from tally.store.aws import dynamodb
-from tally.store.usage import figures as figures_store
+from tally.store.usage import figure_items as figures_store
 from tally.store.usage.actions import BUCKET_UNITS, Action, additive_update, last_update, seconds_updates
 from tally.store.usage.duplicates import event_of
 from tally.store.usage.keys import EVENT_SK, FIGURES_MARK, FORMULA_MARK, SEGMENT_MARK, UsageKeys
