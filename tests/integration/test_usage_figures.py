@@ -147,7 +147,7 @@ def test_reading_a_registered_window_costs_one_item_whatever_the_day(moto_tables
     usage.STATS.reset()
     # THEN the read is one GetItem of one item, and the write stayed one Put (the event) + one
     # transaction (the aggregator's: its buckets and the figure together), + the stream's
-    # checkpoint (at most once a second)
+    # checkpoint (at most once per 10 s)
     assert figures.total(account, meter, "cus_f", start, start + 31 * DAY, NOW) == 29 * 24 + 3
     assert (usage.STATS.requests, usage.STATS.items_read) == (1, 1)
     assert writes in (2, 3)

@@ -10,7 +10,7 @@ Checkpoint item (one per shard): pk `_usage_stream`, sk = the shard id, `seq` = 
 number applied to every item (zero-padded: strings sort), `closed` once a closed shard was read to
 its end. It only moves forward (`seq < :new`), and only after the records before it are applied:
 so a catch-up starting at it never skips a record (the aggregator's exactness needs this). A
-process saves it at most once a second (`SAVE_EVERY_SECONDS`) and keeps its own position in
+process saves it at most every 10 s (`SAVE_EVERY_SECONDS`) and keeps its own position in
 memory in between.
 
 The watermark: when `catch_up()` returns, every event item whose write was acknowledged before it
@@ -37,9 +37,9 @@ CHECKPOINT_PK = "_usage_stream"
 PAGE = 1000
 SHARDS_KEPT_SECONDS = 60.0  # the shard list is re-read at most this often (and when one closes)
 # A shard's stored checkpoint is moved at most this often by one process (its own position is
-# kept in memory): under steady traffic it costs ~1 write a second, not one per catch-up. A lag
+# kept in memory): under steady traffic it costs 1 write per 10 s, not one per catch-up. A lag
 # only makes another process re-read records whose items skip them (their markers).
-SAVE_EVERY_SECONDS = 1.0
+SAVE_EVERY_SECONDS = 10.0
 
 # This process's knowledge: the stream, its shards (parents first), the position read last per
 # shard (a lower bound of the stored checkpoint: starting there is safe, only slower).
