@@ -74,6 +74,29 @@ class PlanSubscription:
     # Its first license fee intervals were collected when its subscribe intent committed
     # (`collect_at: on_effective_at`): the cadence's ticks do not bill them again
     collected_at_commit: bool = False
+    # Service actions' credit grants (`tally.billing.service_grants`, issue 14 point 5): every
+    # service interval starting at or before `grants_through` has its grant; `grants_next` is the
+    # next interval start as of then, for the timeline's first `grants_seen` segments (a segment
+    # added since, by a modify, makes it due again at its start)
+    grants_through: int | None = None
+    grants_next: int | None = None
+    grants_seen: int = 0
+
+    @property
+    def grants_due(self) -> int | None:
+        """When service action grants may next be due (None: never, as things stand)."""
+        if self.grants_seen == 0:
+            return self.activated_at
+        if self.grants_seen < len(self.timeline):
+            added = self.timeline[self.grants_seen].start
+            return added if self.grants_next is None else min(added, self.grants_next)
+        return self.grants_next
+
+    @property
+    def due_at(self) -> int | None:
+        """Its due-index entry (`tally.store.due`): the next service action grant; on a test
+        clock the advance creates them (None)."""
+        return None if self.test_clock is not None else self.grants_due
 
     @property
     def current(self) -> Segment:
