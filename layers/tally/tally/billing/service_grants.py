@@ -39,7 +39,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from tally.billing import credit_grants
-from tally.billing.plan_lines import Reader
+from tally.billing.service_schedule import Catalog, actions_of
 from tally.clock import Clock
 from tally.domain import cadence_billing as rules
 from tally.domain.credits import CreditGrant, Scope, service_grant_id
@@ -63,23 +63,10 @@ class Due:
     interval: rules.Interval
 
 
-def _actions(sub: PlanSubscription, r: Reader) -> Iterator[tuple[str, PricingPlanComponent, ServiceAction]]:
-    """(plan version, component, action) of every service action component of the timeline."""
-    seen = set()
-    for seg in sub.timeline:
-        pair = (seg.pricing_plan, seg.pricing_plan_version)
-        if pair in seen:
-            continue
-        seen.add(pair)
-        for component in r.components(*pair):
-            if component.type == "service_action":
-                yield seg.pricing_plan_version, component, r.get(ServiceAction, component.target)
-
-
-def due_intervals(sub: PlanSubscription, low: int, high: int, r: Reader) -> list[Due]:
+def due_intervals(sub: PlanSubscription, low: int, high: int, catalog: Catalog) -> list[Due]:
     """The service intervals starting in `[low, high)` that get a grant (module doc)."""
     out = []
-    for version, component, action in _actions(sub, r):
+    for version, component, action in actions_of(sub, catalog):
         anchor = sub.activated_at
         for i in rules.intervals_between(anchor, action.interval, action.interval_count, low, high):
             if not (low <= i.start < high) or i.start < anchor:
@@ -92,11 +79,11 @@ def due_intervals(sub: PlanSubscription, low: int, high: int, r: Reader) -> list
     return sorted(out, key=lambda d: (d.interval.start, d.component.id))
 
 
-def next_start(sub: PlanSubscription, after: int, r: Reader) -> int | None:
+def next_start(sub: PlanSubscription, after: int, catalog: Catalog) -> int | None:
     """The first instant after `after` at which a grant may be due: an interval start of an
     action of the timeline, or a segment starting later (None: never, as things stand)."""
     found = [seg.start for seg in sub.timeline if seg.start > after]
-    for _, _, action in _actions(sub, r):
+    for _, _, action in actions_of(sub, catalog):
         for i in rules.intervals_between(sub.activated_at, action.interval, action.interval_count, after, after + 1):
             found.append(i.start if i.start > after else i.end)
     found = [f for f in found if f > after]
@@ -157,18 +144,18 @@ def grant_due(account: str, subscription_id: str, clock: Clock) -> list[CreditGr
         if due is None or due > clock.now:
             return made
         low = sub.activated_at if sub.grants_through is None else sub.grants_through + 1
-        if 0 < sub.grants_seen < len(sub.timeline):
-            low = min(low, sub.timeline[sub.grants_seen].start)
-        r = Reader(account, clock)
-        for d in due_intervals(sub, low, clock.now + 1, r):
+        if sub.grants_mark and sub.grants_mark != sub.mark:  # a modify since: from its segment
+            low = min(low, sub.current.start)
+        catalog = Catalog(account, clock)
+        for d in due_intervals(sub, low, clock.now + 1, catalog):
             grant = grant_of(sub, d, clock.now)
             if _create(account, grant, clock):
                 made.append(grant)
         after = replace(
             sub,
             grants_through=clock.now,
-            grants_next=next_start(sub, clock.now, r),
-            grants_seen=len(sub.timeline),
+            grants_next=next_start(sub, clock.now, catalog),
+            grants_mark=sub.mark,
         )
         try:
             transactions.commit(account, [Write(Change(after, None, {}), stored)], clock)

@@ -76,20 +76,26 @@ class PlanSubscription:
     collected_at_commit: bool = False
     # Service actions' credit grants (`tally.billing.service_grants`, issue 14 point 5): every
     # service interval starting at or before `grants_through` has its grant; `grants_next` is the
-    # next interval start as of then, for the timeline's first `grants_seen` segments (a segment
-    # added since, by a modify, makes it due again at its start)
+    # next instant one may be due, as of the timeline `grants_mark` names (`mark`): a timeline
+    # changed since (a modify) makes it due again at its last segment's start
     grants_through: int | None = None
     grants_next: int | None = None
-    grants_seen: int = 0
+    grants_mark: str = ""
+
+    @property
+    def mark(self) -> str:
+        """What the timeline is now, as `grants_mark` records it."""
+        last = self.timeline[-1]
+        return f"{len(self.timeline)}@{last.start}@{last.pricing_plan_version}"
 
     @property
     def grants_due(self) -> int | None:
         """When service action grants may next be due (None: never, as things stand)."""
-        if self.grants_seen == 0:
+        if not self.grants_mark:
             return self.activated_at
-        if self.grants_seen < len(self.timeline):
-            added = self.timeline[self.grants_seen].start
-            return added if self.grants_next is None else min(added, self.grants_next)
+        if self.grants_mark != self.mark:
+            start = self.current.start
+            return start if self.grants_next is None else min(start, self.grants_next)
         return self.grants_next
 
     @property
