@@ -30,7 +30,7 @@ def service_action(api, value: int = 500, **scope: Any) -> str:
     return ok(api.post("/v2/billing/service_actions", json=body))["id"]
 
 
-def ai_product(api, functions) -> tuple[World, dict[str, str]]:
+def ai_product(api, functions, scoped_to: str | None = None) -> tuple[World, dict[str, str]]:
     """The AI product: one token meter with a `model` dimension, model a at 2.00 per 1,000 tokens
     (rounded up), model b graduated per token (1.00 per 1,000 up to 100,000, 0.50 per 1,000
     beyond), a 20.00 monthly license fee and a 5.00 monthly service action credit; a monthly
@@ -76,7 +76,8 @@ def ai_product(api, functions) -> tuple[World, dict[str, str]]:
     card = w.rate_card("month", 1, [per_thousand, graduated])
     w.component("rate_card", card["id"])
     w.component("license_fee", w.license_fee("month", 1, "2000"))
-    w.component("service_action", service_action(api))
+    scope = {"billable_items": [items[scoped_to]]} if scoped_to else {}
+    w.component("service_action", service_action(api, **scope))
     w.go_live()
     return w, items
 
@@ -169,3 +170,26 @@ def test_an_ai_product_with_a_monthly_credit_over_three_months(api, functions):
     assert ledger(w, made[1]["id"]) == {"credits_granted": 500, "credits_applied": 500}
     assert ledger(w, made[2]["id"]) == {"credits_granted": 500, "credits_applied": 300, "credits_expired": 200}
     assert ledger(w, made[3]["id"]) == {"credits_granted": 500}  # April's: still running
+
+
+def test_a_billable_items_scope_covers_only_that_models_lines(api, functions):
+    # GIVEN the monthly credit scoped to model a's metered item
+    w, items = ai_product(api, functions, scoped_to="a")
+    w.subscribe(collect_at="next_billing_date")
+    w.advance(ts(2026, 1, 20))
+    tokens(w, "a", 1_000, ts(2026, 1, 10))  # 1 × 200 = 200
+    tokens(w, "b", 150_000, ts(2026, 1, 10))  # 10,000 + 2,500 = 12,500
+    # WHEN January is invoiced
+    w.advance(ts(2026, 2, 1, 2))
+    # THEN January's grant is scoped to model a and covers its 2.00 only; the 3.00 left expires
+    jan = grants(w)[0]
+    assert jan["applicability_config"] == {"scope": {"billable_items": [{"id": items["a"]}]}}
+    (inv,) = w.invoices()
+    covered = {
+        ln["pricing"]["rate_card_rate_details"]["metered_item"]: [c["amount"] for c in ln["pretax_credit_amounts"]]
+        for ln in inv["lines"]["data"]
+        if ln["pricing"]["type"] == "rate_card_rate_details"
+    }
+    assert covered == {items["a"]: [200], items["b"]: []}
+    assert (inv["subtotal"], inv["total"]) == (2000 + 200 + 12_500, 2000 + 12_500)
+    assert ledger(w, jan["id"]) == {"credits_granted": 500, "credits_applied": 200, "credits_expired": 300}
