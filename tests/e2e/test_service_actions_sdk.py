@@ -69,7 +69,10 @@ def test_an_ai_product_with_a_monthly_service_action_credit(client: stripe.Strip
         f"/v2/billing/rate_cards/{card['id']}/rates",
         metered_item=models["b"],
         tiering_mode="graduated",
-        tiers=[{"up_to_decimal": "100000", "unit_amount": "0.1"}, {"up_to_inf": "inf", "unit_amount": "0.05"}],
+        tiers=[
+            {"up_to_decimal": "100000", "unit_amount": "0.1"},
+            {"up_to_inf": "inf", "unit_amount": "0.05"},
+        ],
     )
     platform = v2("post", "/v2/billing/licensed_items", display_name="Platform")
     fee = v2(
@@ -96,9 +99,16 @@ def test_an_ai_product_with_a_monthly_service_action_credit(client: stripe.Strip
             "expiry_config": {"type": "end_of_service_period"},
         },
     )
-    plan = v2("post", "/v2/billing/pricing_plans", currency="usd", display_name="AI", tax_behavior="exclusive")
+    plan = v2(
+        "post", "/v2/billing/pricing_plans", currency="usd", display_name="AI", tax_behavior="exclusive"
+    )
     for kind, target in (("rate_card", card), ("license_fee", fee), ("service_action", credit)):
-        v2("post", f"/v2/billing/pricing_plans/{plan['id']}/components", type=kind, **{kind: {"id": target["id"]}})
+        v2(
+            "post",
+            f"/v2/billing/pricing_plans/{plan['id']}/components",
+            type=kind,
+            **{kind: {"id": target["id"]}},
+        )
     v2("post", f"/v2/billing/pricing_plans/{plan['id']}", live_version="latest")
     profile = v2("post", "/v2/billing/profiles", customer=ai.id)
     cadence = v2(

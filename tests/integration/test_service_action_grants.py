@@ -46,7 +46,11 @@ class Flow:
         meter = ok(
             api.post(
                 "/v1/billing/meters",
-                {"display_name": "Calls", "event_name": "grant_calls", "default_aggregation": {"formula": "sum"}},
+                {
+                    "display_name": "Calls",
+                    "event_name": "grant_calls",
+                    "default_aggregation": {"formula": "sum"},
+                },
             )
         )["id"]
         item = ok(api.post("/v2/billing/metered_items", json={"display_name": "Calls", "meter": meter}))["id"]
@@ -62,7 +66,11 @@ class Flow:
                 },
             )
         )["id"]
-        ok(api.post(f"/v2/billing/rate_cards/{card}/rates", json={"metered_item": item, "unit_amount": "100"}))
+        ok(
+            api.post(
+                f"/v2/billing/rate_cards/{card}/rates", json={"metered_item": item, "unit_amount": "100"}
+            )
+        )
         action = ok(
             api.post(
                 "/v2/billing/service_actions",
@@ -79,9 +87,16 @@ class Flow:
                 },
             )
         )["id"]
-        plan = ok(api.post(PLANS, json={"currency": "usd", "display_name": "P", "tax_behavior": "exclusive"}))["id"]
+        plan = ok(
+            api.post(PLANS, json={"currency": "usd", "display_name": "P", "tax_behavior": "exclusive"})
+        )["id"]
         ok(api.post(f"{PLANS}/{plan}/components", json={"type": "rate_card", "rate_card": {"id": card}}))
-        ok(api.post(f"{PLANS}/{plan}/components", json={"type": "service_action", "service_action": {"id": action}}))
+        ok(
+            api.post(
+                f"{PLANS}/{plan}/components",
+                json={"type": "service_action", "service_action": {"id": action}},
+            )
+        )
         ok(api.post(f"{PLANS}/{plan}", json={"live_version": "latest"}))
         subscribe = {
             "type": "subscribe",
@@ -92,7 +107,12 @@ class Flow:
                 "collect_at": "next_billing_date",
             },
         }
-        intent = ok(api.post("/v2/billing/intents", json={"currency": "usd", "cadence": self.cadence, "actions": [subscribe]}))
+        intent = ok(
+            api.post(
+                "/v2/billing/intents",
+                json={"currency": "usd", "cadence": self.cadence, "actions": [subscribe]},
+            )
+        )
         ok(api.post(f"/v2/billing/intents/{intent['id']}/reserve", json={}))
         ok(api.post(f"/v2/billing/intents/{intent['id']}/commit", json={}))
         actions = ok(api.get(f"/v2/billing/intents/{intent['id']}/actions"))["data"]
@@ -110,7 +130,9 @@ class Flow:
         return objects.get(self.account, self.sub, PlanSubscription, Clock.at(0))
 
     def grants(self) -> list[dict]:
-        return ok(self.api.get("/v1/billing/credit_grants", {"customer": self.customer, "limit": 100}))["data"][::-1]
+        return ok(self.api.get("/v1/billing/credit_grants", {"customer": self.customer, "limit": 100}))[
+            "data"
+        ][::-1]
 
     def grant_record(self, grant_id: str) -> CreditGrant:
         return objects.get(self.account, grant_id, CreditGrant, Clock.at(0))
@@ -137,7 +159,11 @@ def test_the_close_sends_each_interval_start_and_the_worker_grants_it_once(funct
     assert bill(functions, records) == []
     # THEN one 5.00 grant effective at S, expiring at T, with its event; the subscription waits for T
     (g,) = flow.grants()
-    assert (g["effective_at"], g["expires_at"], g["amount"]["monetary"]["value"]) == (flow.start, flow.tick, 500)
+    assert (g["effective_at"], g["expires_at"], g["amount"]["monetary"]["value"]) == (
+        flow.start,
+        flow.tick,
+        500,
+    )
     assert g["name"] == "Daily credit" and g["applicability_config"] == {"scope": {"price_type": "metered"}}
     created = ok(flow.api.get("/v1/events", {"type": "billing.credit_grant.created"}))["data"]
     assert [e["data"]["object"]["id"] for e in created] == [g["id"]]
@@ -201,9 +227,14 @@ def test_the_grants_expiry_waits_for_the_invoice_of_its_interval(functions, flow
     (inv,) = invoices
     assert inv["status"] != "draft" and (inv["subtotal"], inv["total"]) == (300, 0)
     entries = ok(
-        flow.api.get("/v1/billing/credit_balance_transactions", {"customer": flow.customer, "credit_grant": g["id"]})
+        flow.api.get(
+            "/v1/billing/credit_balance_transactions", {"customer": flow.customer, "credit_grant": g["id"]}
+        )
     )["data"][::-1]
-    assert [((e["credit"] or e["debit"])["type"], (e["credit"] or e["debit"])["amount"]["monetary"]["value"]) for e in entries] == [
+    assert [
+        ((e["credit"] or e["debit"])["type"], (e["credit"] or e["debit"])["amount"]["monetary"]["value"])
+        for e in entries
+    ] == [
         ("credits_granted", 500),
         ("credits_applied", 300),
         ("credits_expired", 200),

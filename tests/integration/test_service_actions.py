@@ -84,7 +84,11 @@ def ai_product(api, functions, scoped_to: str | None = None) -> tuple[World, dic
 
 def tokens(w: World, model: str, value: int, at: int) -> None:
     payload = {"stripe_customer_id": w.customer, "value": str(value), "model": model}
-    ok(w.api.post("/v1/billing/meter_events", {"event_name": "ai_tokens", "timestamp": at, "payload": payload}))
+    ok(
+        w.api.post(
+            "/v1/billing/meter_events", {"event_name": "ai_tokens", "timestamp": at, "payload": payload}
+        )
+    )
 
 
 def grants(w: World) -> list[dict]:
@@ -130,7 +134,12 @@ def test_an_ai_product_with_a_monthly_credit_over_three_months(api, functions):
     # THEN one 5.00 grant per service interval started (April's too), each effective at its start
     # and expiring at its end, as the service action says
     made = grants(w)
-    assert [(g["effective_at"], g["expires_at"]) for g in made] == [(JAN, FEB), (FEB, MAR), (MAR, APR), (APR, ts(2026, 5, 1))]
+    assert [(g["effective_at"], g["expires_at"]) for g in made] == [
+        (JAN, FEB),
+        (FEB, MAR),
+        (MAR, APR),
+        (APR, ts(2026, 5, 1)),
+    ]
     for g in made:
         assert stripe_shapes.problems(g) == [], stripe_shapes.problems(g)
         assert g["amount"] == {"type": "monetary", "monetary": {"currency": "usd", "value": 500}}
@@ -143,7 +152,10 @@ def test_an_ai_product_with_a_monthly_credit_over_three_months(api, functions):
     assert commit["total"] == 2000 and credits_of(commit) == []
     # February 1: January's usage 15,100, less January's 5.00 credit on its first metered line
     assert sorted(lines(feb)) == sorted(
-        [(JAN, FEB, "rate_card_rate_details", 13, 2600), (JAN, FEB, "rate_card_rate_details", 150_000, 12_500)]
+        [
+            (JAN, FEB, "rate_card_rate_details", 13, 2600),
+            (JAN, FEB, "rate_card_rate_details", 150_000, 12_500),
+        ]
     )
     assert credits_of(feb) == [500]
     assert feb["lines"]["data"][0]["pretax_credit_amounts"][0]["amount"] == 500
@@ -168,7 +180,11 @@ def test_an_ai_product_with_a_monthly_credit_over_three_months(api, functions):
     # each credit came from its own interval's grant, and what was left expired after the invoice
     assert ledger(w, made[0]["id"]) == {"credits_granted": 500, "credits_applied": 500}
     assert ledger(w, made[1]["id"]) == {"credits_granted": 500, "credits_applied": 500}
-    assert ledger(w, made[2]["id"]) == {"credits_granted": 500, "credits_applied": 300, "credits_expired": 200}
+    assert ledger(w, made[2]["id"]) == {
+        "credits_granted": 500,
+        "credits_applied": 300,
+        "credits_expired": 200,
+    }
     assert ledger(w, made[3]["id"]) == {"credits_granted": 500}  # April's: still running
 
 
@@ -186,7 +202,9 @@ def test_a_billable_items_scope_covers_only_that_models_lines(api, functions):
     assert jan["applicability_config"] == {"scope": {"billable_items": [{"id": items["a"]}]}}
     (inv,) = w.invoices()
     covered = {
-        ln["pricing"]["rate_card_rate_details"]["metered_item"]: [c["amount"] for c in ln["pretax_credit_amounts"]]
+        ln["pricing"]["rate_card_rate_details"]["metered_item"]: [
+            c["amount"] for c in ln["pretax_credit_amounts"]
+        ]
         for ln in inv["lines"]["data"]
         if ln["pricing"]["type"] == "rate_card_rate_details"
     }

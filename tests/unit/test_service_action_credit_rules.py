@@ -13,7 +13,13 @@ AT = FEB + 3600  # the tick's invoice finalizes an hour after the tick
 
 def grant(gid: str, start: int, end: int | None, held: bool = True, remaining: int = 500) -> GrantState:
     return GrantState(
-        id=gid, currency="usd", remaining=remaining, effective_at=start, expires_at=end, created=start, held=held
+        id=gid,
+        currency="usd",
+        remaining=remaining,
+        effective_at=start,
+        expires_at=end,
+        created=start,
+        held=held,
     )
 
 
@@ -47,7 +53,12 @@ def test_a_grant_made_by_the_api_does_not_apply_once_expired():
 
 def test_a_billable_items_scope_covers_only_those_metered_items_lines():
     scoped = GrantState(
-        id="g", currency="usd", remaining=500, effective_at=JAN, expires_at=FEB, held=True,
+        id="g",
+        currency="usd",
+        remaining=500,
+        effective_at=JAN,
+        expires_at=FEB,
+        held=True,
         prices=frozenset({"bli_a"}),
     )
     lines = [line("il_b", 300, JAN, FEB, "bli_b"), line("il_a", 200, JAN, FEB, "bli_a")]

@@ -37,8 +37,8 @@ from tally.domain.records import Invoice
 from tally.errors import Conflict, NotFound
 from tally.presenters.credits import related_transaction
 from tally.presenters.credits import transaction as present
-from tally.store import credits as store
 from tally.store import claims, lists, objects, transactions
+from tally.store import credits as store
 from tally.store.changes import Amount, Change, Stored, Write
 
 CREATED = "billing.credit_balance_transaction.created"

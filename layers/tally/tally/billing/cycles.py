@@ -84,7 +84,12 @@ def due_messages(clock: Clock, per_shard: int = PER_SHARD) -> Iterator[dict[str,
                 yield {"kind": FINALIZE, "account": d.account, "invoice": d.subscription, "at": clock.now}
                 continue
             if d.subscription.startswith("bpps_"):  # service action grants (`billing.service_grants`)
-                yield {"kind": GRANTS, "account": d.account, "pricing_plan_subscription": d.subscription, "at": clock.now}
+                yield {
+                    "kind": GRANTS,
+                    "account": d.account,
+                    "pricing_plan_subscription": d.subscription,
+                    "at": clock.now,
+                }
                 continue
             if d.subscription.startswith("bc_"):  # a cadence's tick (`tally.billing.cadence_invoices`)
                 yield {

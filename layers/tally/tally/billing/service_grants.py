@@ -35,7 +35,6 @@ crash points:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from tally.billing import credit_grants
@@ -84,7 +83,9 @@ def next_start(sub: PlanSubscription, after: int, catalog: Catalog) -> int | Non
     action of the timeline, or a segment starting later (None: never, as things stand)."""
     found = [seg.start for seg in sub.timeline if seg.start > after]
     for _, _, action in actions_of(sub, catalog):
-        for i in rules.intervals_between(sub.activated_at, action.interval, action.interval_count, after, after + 1):
+        for i in rules.intervals_between(
+            sub.activated_at, action.interval, action.interval_count, after, after + 1
+        ):
             found.append(i.start if i.start > after else i.end)
     found = [f for f in found if f > after]
     if sub.canceled_at is not None:
@@ -95,10 +96,8 @@ def next_start(sub: PlanSubscription, after: int, catalog: Catalog) -> int | Non
 def grant_of(sub: PlanSubscription, due: Due, now: int) -> CreditGrant:
     """The credit grant of one service interval (module doc)."""
     t = due.action.credit_grant
-    if t.billable_items:
-        scope = Scope(price_type=None, billable_items=tuple(t.billable_items))
-    else:
-        scope = Scope()
+    items = tuple(t.billable_items)
+    scope = Scope(price_type=None, billable_items=items) if items else Scope()
     return CreditGrant(
         id=service_grant_id(sub.id, due.component.id, due.interval.start),
         created=now,

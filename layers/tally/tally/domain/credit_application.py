@@ -175,7 +175,9 @@ def allocate(
             if take <= 0 or not g.covers(ln.price):
                 continue
             if by_period and not (
-                covers_period(g, ln.period) if ln.period is not None else eligible(g, currency, period_end, at)
+                covers_period(g, ln.period)
+                if ln.period is not None
+                else eligible(g, currency, period_end, at)
             ):
                 continue
             if len(out) == MAX_ALLOCATIONS:
