@@ -211,3 +211,50 @@ def test_a_billable_items_scope_covers_only_that_models_lines(api, functions):
     assert covered == {items["a"]: [200], items["b"]: []}
     assert (inv["subtotal"], inv["total"]) == (2000 + 200 + 12_500, 2000 + 12_500)
     assert ledger(w, jan["id"]) == {"credits_granted": 500, "credits_applied": 200, "credits_expired": 300}
+
+
+def test_a_modify_to_a_version_with_another_service_action_grants_from_its_start(api, functions):
+    # GIVEN a plan (1.00 per call) whose live version has a 5.00 monthly action A, subscribed on
+    # January 1; then a version with a 10.00 monthly action B instead of A
+    w = World(api, functions, JAN, {"type": "month", "month": {"day_of_month": 1}})
+    calls = w.metered_item("modify_calls")
+    card = w.rate_card("month", 1, [{"metered_item": calls, "unit_amount": "100"}])
+    w.component("rate_card", card["id"])
+    a = w.component("service_action", service_action(api, 500))
+    w.go_live()
+    sub_id = w.subscribe(collect_at="next_billing_date")
+    w.component("service_action", service_action(api, 1000))
+    ok(api.delete(f"/v2/billing/pricing_plans/{w.plan}/components/{a['id']}"))
+    v3 = w.go_live()
+    # WHEN a modify moves the subscriber to it from February 15 (mid-interval)
+    w.advance(ts(2026, 2, 10))
+    w.intent(
+        {
+            "type": "modify",
+            "modify": {
+                "type": "pricing_plan_subscription_details",
+                "pricing_plan_subscription_details": {
+                    "pricing_plan_subscription": sub_id,
+                    "new_pricing_plan_version": v3,
+                },
+                "effective_at": {"type": "timestamp", "timestamp": "2026-02-15T00:00:00.000Z"},
+            },
+        }
+    )
+    w.advance(ts(2026, 2, 20))
+    w.use("modify_calls", 12, ts(2026, 2, 20))
+    w.advance(ts(2026, 3, 1, 2))
+    # THEN A granted January and February (both started under version 1); B grants the partial
+    # period from February 15 in full (Stripe's default `full_credits`), then March
+    made = [(g["effective_at"], g["expires_at"], g["amount"]["monetary"]["value"]) for g in grants(w)]
+    assert made == [
+        (JAN, FEB, 500),
+        (FEB, MAR, 500),
+        (ts(2026, 2, 15), MAR, 1000),
+        (MAR, APR, 1000),
+    ]
+    # AND February's 12.00 of calls took A's 5.00 first (same priority and expiry: the earlier
+    # effective_at), then 7.00 of B's
+    (mar_inv,) = w.invoices()  # January billed nothing (no usage, no fee)
+    assert (mar_inv["subtotal"], mar_inv["total"]) == (1200, 0)
+    assert sorted(c["amount"] for c in mar_inv["total_pretax_credit_amounts"]) == [500, 700]

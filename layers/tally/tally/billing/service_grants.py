@@ -10,7 +10,8 @@ end_of_service_period`), scoped as the action says (`price_type: metered`, or it
 `billable_items`: those metered items' lines only). The interval's segment decides: the plan
 version in force at the interval's start must hold the component; none starts at or after a
 cancel. Stripe's default partial-period behaviour (`recurring_credit_grant.create_behavior:
-full_credits`): every interval that starts gets the full amount.
+full_credits`): every interval that starts gets the full amount, and so does the partial period a
+modify starts mid-interval for a service action its new version adds (`_partial`).
 
 The grant's credits cover the usage of its own interval, which the cadence invoices at the tick
 after the interval ends: its expiry is recorded once that invoice is final
@@ -75,7 +76,31 @@ def due_intervals(sub: PlanSubscription, low: int, high: int, catalog: Catalog) 
             if sub.segment_at(i.start).pricing_plan_version != version:
                 continue  # another version is in force then
             out.append(Due(component, action, i))
+    out += _partial(sub, low, high, catalog)
     return sorted(out, key=lambda d: (d.interval.start, d.component.id))
+
+
+def _partial(sub: PlanSubscription, low: int, high: int, catalog: Catalog) -> list[Due]:
+    """The partial periods a modify starts (Stripe's default partial-period behaviour,
+    `recurring_credit_grant.create_behavior: full_credits`): a service action component that the
+    new segment's version holds and the previous one did not grants its full amount from the
+    segment's start `M` to the end of its interval containing `M` (unless `M` starts one)."""
+    out = []
+    for n in range(1, len(sub.timeline)):
+        seg, prev = sub.timeline[n], sub.timeline[n - 1]
+        if not (low <= seg.start < high) or (sub.canceled_at is not None and seg.start >= sub.canceled_at):
+            continue
+        had = {c.id for c in catalog.components(prev.pricing_plan, prev.pricing_plan_version)}
+        for version, component, action in actions_of(sub, catalog, n):
+            if version != seg.pricing_plan_version or component.id in had:
+                continue
+            spans = rules.intervals_between(
+                sub.activated_at, action.interval, action.interval_count, seg.start, seg.start + 1
+            )
+            around = next((i for i in spans if i.start < seg.start < i.end), None)
+            if around is not None and sub.segment_at(seg.start) is seg:
+                out.append(Due(component, action, rules.Interval(seg.start, around.end)))
+    return out
 
 
 def next_start(sub: PlanSubscription, after: int, catalog: Catalog) -> int | None:
