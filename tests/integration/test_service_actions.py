@@ -204,6 +204,7 @@ def test_a_billable_items_scope_covers_only_that_models_lines(api, functions):
     # THEN January's grant is scoped to model a and covers its 2.00 only; the 3.00 left expires
     jan = grants(w)[0]
     assert jan["applicability_config"] == {"scope": {"billable_items": [{"id": items["a"]}]}}
+    assert stripe_shapes.problems(jan) == [], stripe_shapes.problems(jan)
     (inv,) = w.invoices()
     covered = {
         ln["pricing"]["rate_card_rate_details"]["metered_item"]: [
@@ -257,6 +258,8 @@ def test_a_modify_to_a_version_with_another_service_action_grants_from_its_start
         (ts(2026, 2, 15), MAR, 1000),
         (MAR, APR, 1000),
     ]
+    # AND January's grant, whose tick billed nothing, expired whole once that tick passed
+    assert ledger(w, grants(w)[0]["id"]) == {"credits_granted": 500, "credits_expired": 500}
     # AND February's 12.00 of calls took A's 5.00 first (same priority and expiry: the earlier
     # effective_at), then 7.00 of B's
     (mar_inv,) = w.invoices()  # January billed nothing (no usage, no fee)
