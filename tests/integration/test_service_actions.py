@@ -265,3 +265,25 @@ def test_a_modify_to_a_version_with_another_service_action_grants_from_its_start
     (mar_inv,) = w.invoices()  # January billed nothing (no usage, no fee)
     assert (mar_inv["subtotal"], mar_inv["total"]) == (1200, 0)
     assert sorted(c["amount"] for c in mar_inv["total_pretax_credit_amounts"]) == [500, 700]
+
+
+def test_no_grant_starts_at_or_after_a_cancel(api, functions):
+    # GIVEN the AI product subscribed on January 1, deactivated at the end of February's billing
+    # period (March 1)
+    w, _ = ai_product(api, functions)
+    sub = w.subscribe(collect_at="next_billing_date")
+    w.advance(ts(2026, 2, 10))
+    w.intent(
+        {
+            "type": "deactivate",
+            "deactivate": {
+                "type": "pricing_plan_subscription_details",
+                "effective_at": {"type": "current_billing_period_end"},
+                "pricing_plan_subscription_details": {"pricing_plan_subscription": sub},
+            },
+        }
+    )
+    # WHEN the clock passes the cancel and the next interval start
+    w.advance(ts(2026, 4, 2))
+    # THEN January's and February's grants only
+    assert [(g["effective_at"], g["expires_at"]) for g in grants(w)] == [(JAN, FEB), (FEB, MAR)]
