@@ -64,3 +64,30 @@ def test_a_billable_items_scope_covers_only_those_metered_items_lines():
     lines = [line("il_b", 300, JAN, FEB, "bli_b"), line("il_a", 200, JAN, FEB, "bli_a")]
     taken = allocate([scoped], lines, currency="usd", period_end=FEB, at=AT)
     assert [(a.line, a.amount) for a in taken] == [("il_a", 200)]
+
+
+def test_a_plan_subscription_is_due_at_activation_then_at_its_next_start_and_again_after_a_modify():
+    from dataclasses import replace
+
+    from tally.domain.intents import PlanSubscription, Segment
+
+    sub = PlanSubscription(
+        id="bpps_1",
+        created=JAN,
+        livemode=False,
+        billing_cadence="bc_1",
+        customer="cus_1",
+        activated_at=JAN,
+        timeline=(Segment(JAN, "bpp_1", "bppv_1"),),
+    )
+    assert sub.due_at == JAN  # never looked at: its first interval starts at activation
+    seen = replace(sub, grants_through=JAN, grants_next=FEB, grants_mark=sub.mark)
+    assert seen.due_at == FEB
+    # a modify from mid-February: due at the earlier of its start and the next interval's
+    modify = Segment(FEB + 14 * 86_400, "bpp_1", "bppv_2")
+    assert replace(seen, timeline=(*seen.timeline, modify)).due_at == FEB
+    february = replace(seen, grants_through=FEB, grants_next=MAR)
+    assert replace(february, timeline=(*february.timeline, modify)).due_at == FEB + 14 * 86_400
+    # nothing left to grant: out of the due index; on a test clock, never in it (the advance runs it)
+    assert replace(seen, grants_next=None).due_at is None
+    assert replace(sub, test_clock="clock_1").due_at is None
