@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tally.billing import cadences, plan_lines, pricing_plans
+from tally.billing import cadences, plan_lines, pricing_plans, service_schedule
 from tally.billing.clocks import clock_for
 from tally.clock import Clock
 from tally.domain import cadence_billing, limits
@@ -116,12 +116,15 @@ def commit(account: str, intent_id: str, request_clock: Clock) -> Intent:
             if action.collect_at == "on_effective_at":  # its first fees, on an invoice now
                 made = replace(made, collected_at_commit=True)
                 collected += plan_lines.first_fees(account, made, clock)
+            made = service_schedule.scheduled(account, None, made, clock)  # service action grants due?
             writes.append(Write(Change(made, None, {})))
             done.append(replace(action, subscription=made.id))
             continue
         assert action.subscription is not None
         sub = objects.load(account, action.subscription, PlanSubscription, clock)
-        writes.append(Write(Change(_apply(account, sub.record, action, clock), None, {}), sub))
+        applied = _apply(account, sub.record, action, clock)
+        applied = service_schedule.scheduled(account, sub.record, applied, clock)  # grants due?
+        writes.append(Write(Change(applied, None, {}), sub))
         done.append(action)
     after = replace(intent, actions=tuple(done), status="committed", committed_at=clock.now)
     if collected:

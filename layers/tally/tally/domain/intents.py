@@ -74,6 +74,35 @@ class PlanSubscription:
     # Its first license fee intervals were collected when its subscribe intent committed
     # (`collect_at: on_effective_at`): the cadence's ticks do not bill them again
     collected_at_commit: bool = False
+    # Service actions' credit grants (`tally.billing.service_grants`, issue 14 point 5): every
+    # service interval starting at or before `grants_through` has its grant; `grants_next` is the
+    # next instant one may be due, as of the timeline `grants_mark` names (`mark`): a timeline
+    # changed since (a modify) makes it due again at its last segment's start
+    grants_through: int | None = None
+    grants_next: int | None = None
+    grants_mark: str = ""
+
+    @property
+    def mark(self) -> str:
+        """What the timeline is now, as `grants_mark` records it."""
+        last = self.timeline[-1]
+        return f"{len(self.timeline)}@{last.start}@{last.pricing_plan_version}"
+
+    @property
+    def grants_due(self) -> int | None:
+        """When service action grants may next be due (None: never, as things stand)."""
+        if not self.grants_mark:
+            return self.activated_at
+        if self.grants_mark != self.mark:
+            start = self.current.start
+            return start if self.grants_next is None else min(start, self.grants_next)
+        return self.grants_next
+
+    @property
+    def due_at(self) -> int | None:
+        """Its due-index entry (`tally.store.due`): the next service action grant; on a test
+        clock the advance creates them (None)."""
+        return None if self.test_clock is not None else self.grants_due
 
     @property
     def current(self) -> Segment:
