@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tally.billing import cadences, plan_lines, pricing_plans
+from tally.billing import intent_cadences, intent_quantities, plan_lines, pricing_plans
 from tally.billing.clocks import clock_for
 from tally.clock import Clock
-from tally.domain import cadence_billing, limits
+from tally.domain import cadence_billing, limits, partial_periods
 from tally.domain import cadences as cycles
 from tally.domain.catalog import RateCard, price_model
 from tally.domain.intents import (
@@ -23,7 +23,6 @@ from tally.domain.intents import (
     Action,
     Intent,
     PlanSubscription,
-    Quantity,
     Segment,
     servicing_status,
 )
@@ -40,19 +39,33 @@ from tally.store.changes import Change, Stored, Write
 
 
 def create(
-    account: str, currency: str, cadence_id: str, actions: list[Action], request_clock: Clock
+    account: str,
+    currency: str,
+    cadence_id: str | None,
+    actions: list[Action],
+    request_clock: Clock,
+    cadence_data: intent_cadences.CadenceRequest | None = None,
 ) -> Intent:
-    cadence = _cadence(account, cadence_id, request_clock)
-    clock = clock_for(account, cadence.customer, request_clock)
+    """A draft intent on an existing cadence, or on the one `cadence_data` plans (its commit
+    creates it: `tally.billing.intent_cadences`)."""
+    data = None
+    if cadence_data is not None:
+        data, clock = intent_cadences.planned(account, cadence_data, request_clock)
+        cadence_id, customer = data.cadence, data.customer
+    else:
+        cadence = intent_cadences.existing(account, cadence_id or "", request_clock)
+        clock = clock_for(account, cadence.customer, request_clock)
+        cadence_id, customer = cadence.id, cadence.customer
     intent = Intent(
         id=new_id("bilint", 24),
         created=clock.now,
         livemode=settings().livemode,
         currency=currency,
-        cadence=cadence.id,
-        customer=cadence.customer,
+        cadence=cadence_id,
+        customer=customer,
         actions=tuple(replace(a, id=new_id("bilinti", 24), created=clock.now) for a in actions),
         expires_at=clock.now + INTENT_TTL,
+        cadence_data=data,
     )
     _check(account, intent, clock)
     objects.create(account, Change(intent, None, {}), clock)
@@ -71,7 +84,7 @@ def reserve(account: str, intent_id: str, request_clock: Clock) -> Intent:
     """draft → reserved: effective instants resolved at the clock's now, amounts computed."""
     stored, clock = _load(account, intent_id, request_clock, "draft", "invalid_status_for_reserve")
     intent = stored.record
-    cadence = _cadence(account, intent.cadence, clock)
+    cadence = intent_cadences.cadence_of(account, intent, clock)
     resolved = tuple(replace(a, effective_at=_effective(a, cadence, clock.now)) for a in intent.actions)
     after = replace(intent, actions=resolved, status="reserved", reserved_at=clock.now)
     _check(account, after, clock)
@@ -107,7 +120,7 @@ def commit(account: str, intent_id: str, request_clock: Clock) -> Intent:
     """reserved → committed: apply every action, all in one transaction."""
     stored, clock = _load(account, intent_id, request_clock, "reserved", "invalid_status_for_commit")
     intent = stored.record
-    writes: list[Write] = []
+    writes: list[Write] = intent_cadences.writes(account, intent, clock)
     done: list[Action] = []
     collected: list[InvoiceLine] = []
     for action in intent.actions:  # `_check`: each subscription is named by one action at most
@@ -177,18 +190,6 @@ def _load(
     return stored, clock
 
 
-def _cadence(account: str, cadence_id: str, clock: Clock) -> cycles.Cadence:
-    try:
-        cadence = cadences.retrieve_cadence(account, cadence_id, clock)
-    except NotFound as exc:
-        raise InvalidRequest(exc.message, code="resource_missing", param="cadence") from None
-    if cadence.status != "active":
-        raise InvalidRequest(
-            "This billing cadence is canceled.", code="billing_cadence_canceled", param="cadence"
-        )
-    return cadence
-
-
 def _effective(action: Action, cadence: cycles.Cadence, now: int) -> int:
     start, end = cycles.period(cadence, now)
     if action.effective_type == "timestamp":
@@ -207,7 +208,7 @@ def _check(account: str, intent: Intent, clock: Clock) -> None:
     """What each action names exists and fits the intent (plan currency, cadence, live version,
     service intervals no longer than the cadence's billing interval)."""
     seen: set[str] = set()
-    cadence = cadences.retrieve_cadence(account, intent.cadence, clock)
+    cadence = intent_cadences.cadence_of(account, intent, clock)
     for index, action in enumerate(intent.actions):
         where = f"actions[{index}]"
         if action.type == "subscribe":
@@ -221,6 +222,7 @@ def _check(account: str, intent: Intent, clock: Clock) -> None:
                 )
             version = _version(account, plan, action.pricing_plan_version, where, clock)
             _fits(account, plan, version, cadence, where, clock)
+            intent_quantities.quantities(account, plan, version, action.quantities, clock, where)
             continue
         sub_id = action.subscription
         assert sub_id is not None
@@ -243,6 +245,8 @@ def _check(account: str, intent: Intent, clock: Clock) -> None:
                 )
             version = _version(account, plan, action.new_pricing_plan_version, where, clock)
             _fits(account, plan, version, cadence, where, clock)
+        if action.type == "modify":  # its component configurations name the target version's
+            _moved(account, sub, action, where, clock)
 
 
 def _fits(
@@ -287,27 +291,14 @@ def _version(account: str, plan: PricingPlan, version: str | None, where: str, c
     return pricing_plans.version_of(account, plan, version, clock, param=f"{where}.pricing_plan_version").id
 
 
-def _quantities(
-    account: str, plan: PricingPlan, version_id: str, given: tuple[Quantity, ...], clock: Clock
-) -> tuple[Quantity, ...]:
-    """Every license fee component of the version with its quantity (1 when not given)."""
-    version = pricing_plans.version_of(account, plan, version_id, clock)
-    fees = [c for c in pricing_plans.components(account, plan, version, clock) if c.type == "license_fee"]
-    ids = {c.id for c in fees}
-    for q in given:
-        if q.component not in ids:
-            raise invalid(
-                "component_configurations", f"{q.component} is not a license fee component of this version."
-            )
-    chosen = {q.component: q.quantity for q in given}
-    return tuple(Quantity(c.id, chosen.get(c.id, 1)) for c in fees)
-
-
 def _subscription(account: str, intent: Intent, action: Action, clock: Clock) -> PlanSubscription:
     assert action.effective_at is not None
     plan = pricing_plans.retrieve(account, action.pricing_plan or "", clock)
     version = _version(account, plan, action.pricing_plan_version, "actions", clock)
-    cadence = cadences.retrieve_cadence(account, intent.cadence, clock)
+    cadence = intent_cadences.cadence_of(account, intent, clock)
+    _, debit, grants = partial_periods.behaviors(
+        "subscribe", None, action.debit_proration, action.credit_grant_create
+    )
     return PlanSubscription(
         id=new_id("bpps", 24),
         created=clock.now,
@@ -320,12 +311,31 @@ def _subscription(account: str, intent: Intent, action: Action, clock: Clock) ->
                 action.effective_at,
                 plan.id,
                 version,
-                _quantities(account, plan, version, action.quantities, clock),
+                intent_quantities.quantities(account, plan, version, action.quantities, clock),
+                debit_proration=debit,
+                credit_grant_create=grants,
             ),
         ),
         test_clock=cadence.test_clock,
         metadata=dict(action.metadata),
     )
+
+
+def _moved(account: str, sub: PlanSubscription, action: Action, where: str, clock: Clock) -> Segment:
+    """Where a modify moves `sub` (its start left to the caller): the new plan / version (the
+    current ones when not given) and the quantities given, else the current ones carried over."""
+    current = sub.current
+    plan = pricing_plans.retrieve(account, action.new_pricing_plan or current.pricing_plan, clock)
+    version = (
+        _version(account, plan, action.new_pricing_plan_version, where, clock)
+        if (action.new_pricing_plan or action.new_pricing_plan_version)
+        else current.pricing_plan_version
+    )
+    if action.quantities:
+        quantities = intent_quantities.quantities(account, plan, version, action.quantities, clock, where)
+    else:
+        quantities = intent_quantities.carried(account, current, plan, version, clock)
+    return Segment(current.start, plan.id, version, quantities)
 
 
 def _apply(account: str, sub: PlanSubscription, action: Action, clock: Clock) -> PlanSubscription:
@@ -336,6 +346,9 @@ def _apply(account: str, sub: PlanSubscription, action: Action, clock: Clock) ->
             canceled_at=max(action.effective_at, sub.activated_at),
             cancel_comment=action.cancel_comment,
             cancel_feedback=action.cancel_feedback,
+            cancel_credit_proration=partial_periods.behaviors(
+                "deactivate", action.credit_proration, None, None
+            )[0],
         )
     current = sub.current
     if len(sub.timeline) >= MAX_SEGMENTS:
@@ -348,15 +361,16 @@ def _apply(account: str, sub: PlanSubscription, action: Action, clock: Clock) ->
         raise invalid(
             "effective_at", "A modification may not take effect before the subscription's last change."
         )
-    plan = pricing_plans.retrieve(account, action.new_pricing_plan or current.pricing_plan, clock)
-    version = (
-        _version(account, plan, action.new_pricing_plan_version, "actions", clock)
-        if (action.new_pricing_plan or action.new_pricing_plan_version)
-        else current.pricing_plan_version
+    segment = _moved(account, sub, action, "actions", clock)
+    credit, debit, grants = partial_periods.behaviors(
+        "modify", action.credit_proration, action.debit_proration, action.credit_grant_create
     )
-    given = action.quantities or tuple(q for q in current.quantities)
-    segment = Segment(
-        action.effective_at, plan.id, version, _quantities(account, plan, version, given, clock)
+    segment = replace(
+        segment,
+        start=action.effective_at,
+        credit_proration=credit,
+        debit_proration=debit,
+        credit_grant_create=grants,
     )
     kept = tuple(s for s in sub.timeline if s.start < action.effective_at)
     return replace(sub, timeline=(*kept, segment))
@@ -370,7 +384,7 @@ def _due_now(account: str, action: Action, clock: Clock) -> int:
     plan = pricing_plans.retrieve(account, action.pricing_plan or "", clock)
     version_id = _version(account, plan, action.pricing_plan_version, "actions", clock)
     total = 0
-    for q in _quantities(account, plan, version_id, action.quantities, clock):
+    for q in intent_quantities.quantities(account, plan, version_id, action.quantities, clock):
         component = pricing_plans.component(account, plan, q.component, clock)
         fee_version: LicenseFeeVersion = objects.get(
             account, component.target_version or "", LicenseFeeVersion, clock
