@@ -96,6 +96,8 @@ def test_a_rate_change_waits_for_a_mid_interval_modify_that_prorates_and_splits_
     w.advance(ts(2026, 1, 25))
     assert m.version_of_sub() == v2
     w.use("migrate_calls", 10, ts(2026, 1, 20))
+    # the preview of the next tick already shows the split usage and the prorations (below)
+    assert _preview(api, w.cadence)["total"] == 4049
     w.advance(FEB + 2 * HOUR)
     # THEN February 1's invoice, by hand (January: 31 days, 16 of them left after the modify):
     #   10 calls before the modify at 1.00 (version 1)                       1,000
