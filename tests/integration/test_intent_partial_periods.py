@@ -272,3 +272,92 @@ def test_overrides_are_shown_on_actions_and_the_grant_behaviour_is_kept_per_segm
     stored = plan_subscriptions.retrieve(api.account.id, sub, Clock(JAN))
     assert partial_periods.grant_create_behavior(stored, JAN) == "none"
     assert partial_periods.grant_create_behavior(stored, JAN_16) == "full_credits"
+
+
+def test_collect_at_on_effective_at_invoices_the_prorations_at_commit_and_no_tick_again(api, functions):
+    # GIVEN the migration, the clock at January 16 00:00, 10 calls on January 10
+    m = Migration(api, functions, "collect_calls")
+    w = m.w
+    w.advance(ts(2026, 1, 12))
+    w.use("collect_calls", 10, ts(2026, 1, 10))
+    v2 = m.rate_change()
+    w.advance(JAN_16)
+    # WHEN a modify effective on reserve (now) collects on its effective date
+    intent = ok(
+        api.post(
+            "/v2/billing/intents",
+            json={
+                "currency": "usd",
+                "cadence": w.cadence,
+                "actions": [
+                    {
+                        "type": "modify",
+                        "modify": {
+                            "type": "pricing_plan_subscription_details",
+                            "collect_at": "on_effective_at",
+                            "pricing_plan_subscription_details": {
+                                "pricing_plan_subscription": m.sub,
+                                "new_pricing_plan_version": v2,
+                            },
+                        },
+                    }
+                ],
+            },
+        )
+    )
+    reserved = ok(api.post(f"/v2/billing/intents/{intent['id']}/reserve", json={}))
+    # THEN the reserve shows what the commit collects: 2,581 − 1,032 = 1,549
+    assert reserved["amount_details"]["amount_due"] == "1549"
+    ok(api.post(f"/v2/billing/intents/{intent['id']}/commit", json={}))
+    _, update = w.invoices()
+    assert update["billing_reason"] == "subscription_update"
+    assert sorted(lines(update)) == [(JAN_16, FEB, FEE, 1, -1032), (JAN_16, FEB, FEE, 1, 2581)]
+    # AND February 1's tick bills the split usage only: the prorations are not billed twice
+    w.advance(ts(2026, 1, 20))
+    w.use("collect_calls", 10, ts(2026, 1, 18))
+    w.advance(FEB + 2 * HOUR)
+    *_, feb = w.invoices()
+    assert sorted(lines(feb)) == [(JAN, JAN_16, RATE, 10, 1000), (JAN_16, FEB, RATE, 10, 1500)]
+    assert feb["total"] == 2500
+
+
+def test_a_deactivate_effective_now_credits_at_commit_into_the_customer_balance(api, functions):
+    # GIVEN a subscriber, the clock at January 16
+    m = Migration(api, functions, "quit_now")
+    w = m.w
+    w.advance(JAN_16)
+    # WHEN it is deactivated now with a prorated credit (deactivate collects on its effective date)
+    behaviours = [{"type": "license_fee", "license_fee": {"credit_proration_behavior": "prorated"}}]
+    intent = ok(
+        api.post(
+            "/v2/billing/intents",
+            json={
+                "currency": "usd",
+                "cadence": w.cadence,
+                "actions": [
+                    {
+                        "type": "deactivate",
+                        "deactivate": {
+                            "type": "pricing_plan_subscription_details",
+                            "pricing_plan_subscription_details": {
+                                "pricing_plan_subscription": m.sub,
+                                "overrides": {"partial_period_behaviors": behaviours},
+                            },
+                        },
+                    }
+                ],
+            },
+        )
+    )
+    reserved = ok(api.post(f"/v2/billing/intents/{intent['id']}/reserve", json={}))
+    assert reserved["amount_details"]["amount_due"] == "0"  # nothing to charge: a credit
+    assert reserved["amount_details"]["subtotal"] == "-1032"
+    ok(api.post(f"/v2/billing/intents/{intent['id']}/commit", json={}))
+    w.advance(ts(2026, 1, 16, 2))  # the close finalizes the commit's invoice
+    # THEN the credit invoice finalizes into the customer's balance (−10.32), and February 1
+    # bills nothing more (no usage, the credit already given)
+    _, credit = w.invoices()
+    assert lines(credit) == [(JAN_16, FEB, FEE, 1, -1032)] and credit["status"] != "draft"
+    assert ok(api.get(f"/v1/customers/{w.customer}"))["balance"] == -1032
+    w.advance(FEB + 2 * HOUR)
+    assert len(w.invoices()) == 2

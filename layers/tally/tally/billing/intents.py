@@ -89,7 +89,7 @@ def reserve(account: str, intent_id: str, request_clock: Clock) -> Intent:
     after = replace(intent, actions=resolved, status="reserved", reserved_at=clock.now)
     _check(account, after, clock)
     subtotal = sum(_due_now(account, a, clock) for a in resolved)
-    after = replace(after, subtotal=subtotal, amount_due=subtotal)
+    after = replace(after, subtotal=subtotal, amount_due=max(subtotal, 0))
     objects.update(account, stored, Change(after, None, {}), clock)
     return after
 
@@ -134,7 +134,11 @@ def commit(account: str, intent_id: str, request_clock: Clock) -> Intent:
             continue
         assert action.subscription is not None
         sub = objects.load(account, action.subscription, PlanSubscription, clock)
-        writes.append(Write(Change(_apply(account, sub.record, action, clock), None, {}), sub))
+        changed = _apply(account, sub.record, action, clock)
+        if _collects(action, clock):  # its prorations, on the commit's invoice
+            changed, lines = plan_lines.change_fees(account, changed, action.effective_at or 0, clock)
+            collected += lines
+        writes.append(Write(Change(changed, None, {}), sub))
         done.append(action)
     after = replace(intent, actions=tuple(done), status="committed", committed_at=clock.now)
     if collected:
@@ -146,8 +150,9 @@ def commit(account: str, intent_id: str, request_clock: Clock) -> Intent:
 
 def _collected(account: str, intent: Intent, lines: list[InvoiceLine], clock: Clock) -> Invoice:
     """The invoice of what a commit collects (`collect_at: on_effective_at`): the first service
-    interval of each license fee, on the cadence, finalized by the next close (due at once). Its
-    total is the reserve's `amount_due` (same versions, quantities and pricing)."""
+    interval of each subscribed license fee, the prorations of modifies and deactivates effective
+    by now, on the cadence, finalized by the next close (due at once). Its total is the reserve's
+    subtotal (same versions, quantities and pricing)."""
     customer = objects.get(account, intent.customer, Customer, clock)
     total = limits.check_amount("The invoice total", sum(ln.amount for ln in lines))
     return Invoice(
@@ -164,7 +169,9 @@ def _collected(account: str, intent: Intent, lines: list[InvoiceLine], clock: Cl
         total=total,
         amount_due=total,
         amount_remaining=total,
-        billing_reason="subscription_create",
+        billing_reason="subscription_create"
+        if any(a.type == "subscribe" for a in intent.actions)
+        else "subscription_update",
         customer_email=customer.email,
         customer_name=customer.name,
         customer_phone=customer.phone,
@@ -376,10 +383,26 @@ def _apply(account: str, sub: PlanSubscription, action: Action, clock: Clock) ->
     return replace(sub, timeline=(*kept, segment))
 
 
+def _collects(action: Action, clock: Clock) -> bool:
+    """A modify or deactivate whose prorations its commit invoices: `collect_at:
+    on_effective_at` and effective by now (a later one's go on the tick of its instant)."""
+    effective = action.effective_at
+    return action.collect_at == "on_effective_at" and effective is not None and effective <= clock.now
+
+
 def _due_now(account: str, action: Action, clock: Clock) -> int:
-    """What a subscribe action collects at its effective instant (`collect_at: on_effective_at`):
-    its license fees for the first service interval (which starts then, so is never partial)."""
-    if action.type != "subscribe" or action.collect_at != "on_effective_at":
+    """What an action collects at its effective instant (`collect_at: on_effective_at`): a
+    subscribe's license fees for the first service interval (which starts then, so is never
+    partial); a modify's or deactivate's prorations when it is effective by now."""
+    if action.type != "subscribe":
+        if not _collects(action, clock):
+            return 0
+        sub = objects.get(account, action.subscription or "", PlanSubscription, clock)
+        changed = _apply(account, sub, action, clock)
+        return sum(
+            ln.amount for ln in plan_lines.change_fees(account, changed, action.effective_at or 0, clock)[1]
+        )
+    if action.collect_at != "on_effective_at":
         return 0
     plan = pricing_plans.retrieve(account, action.pricing_plan or "", clock)
     version_id = _version(account, plan, action.pricing_plan_version, "actions", clock)

@@ -292,6 +292,14 @@ def _fee_lines(
     return out
 
 
+def change_fees(
+    account: str, sub: PlanSubscription, at: int, clock: Clock
+) -> tuple[PlanSubscription, list[InvoiceLine]]:
+    """The proration lines of `sub`'s change at `at` (a modify's segment, or its cancel) that its
+    intent's commit collects, and `sub` marked so that no tick bills them again."""
+    return plan_prorations.collected(Reader(account, clock), sub, at)
+
+
 def first_fees(account: str, sub: PlanSubscription, clock: Clock) -> list[InvoiceLine]:
     """The license fee lines of `sub`'s first service interval (each fee's own), what a subscribe
     intent with `collect_at: on_effective_at` collects at commit."""

@@ -12,6 +12,7 @@ prorated part `[M, interval end)`, and its description says "Unused time on …"
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Protocol
 
 from tally.domain import limits
@@ -72,6 +73,8 @@ def proration_lines(r: Catalog, sub: PlanSubscription, p: int, t: int) -> list[I
         segment = sub.timeline[k]
         if not p <= segment.start < t or (cancel is not None and segment.start >= cancel):
             continue
+        if segment.prorations_collected:
+            continue  # its intent's commit invoiced them (`collected`)
         found += rules.prorations(
             sub.activated_at,
             segment.start,
@@ -80,10 +83,31 @@ def proration_lines(r: Catalog, sub: PlanSubscription, p: int, t: int) -> list[I
             segment.credit_proration,
             segment.debit_proration,
         )
-    if cancel is not None and p <= cancel < t and sub.cancel_credit_proration == "prorated":
+    credit = sub.cancel_credit_proration == "prorated" and not sub.cancel_credit_collected
+    if cancel is not None and p <= cancel < t and credit:
         last = charges(r, sub.segment_at(cancel - 1))
         found += rules.prorations(sub.activated_at, cancel, last, [], "prorated", "none")
     return [_line(sub, x) for x in found]
+
+
+def collected(r: Catalog, sub: PlanSubscription, at: int) -> tuple[PlanSubscription, list[InvoiceLine]]:
+    """What a commit collects of `sub`'s change at `at` (`collect_at: on_effective_at`, effective
+    by then): its proration lines, and `sub` marked so that no tick bills them again."""
+    # only the change at `at` is in [at, at + 1), so clearing every mark finds just its lines
+    fresh = replace(
+        sub,
+        timeline=tuple(replace(s, prorations_collected=False) for s in sub.timeline),
+        cancel_credit_collected=False,
+    )
+    lines = proration_lines(r, fresh, at, at + 1)
+    marked = replace(
+        sub,
+        timeline=tuple(
+            replace(s, prorations_collected=s.prorations_collected or s.start == at) for s in sub.timeline
+        ),
+        cancel_credit_collected=sub.cancel_credit_collected or sub.canceled_at == at,
+    )
+    return marked, lines
 
 
 def _line(sub: PlanSubscription, x: rules.Proration) -> InvoiceLine:

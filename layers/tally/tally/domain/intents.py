@@ -65,6 +65,8 @@ class Segment:
     credit_proration: str = "prorated"
     debit_proration: str = "prorated"
     credit_grant_create: str = "full_credits"
+    # Its prorations were invoiced when its intent committed (`collect_at: on_effective_at`)
+    prorations_collected: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class PlanSubscription:
     # A deactivate's `credit_proration_behavior`: whether the unused part of the license fees
     # of the interval the cancel falls in is credited (`prorated`) or not (`none`, its default)
     cancel_credit_proration: str = "none"
+    cancel_credit_collected: bool = False  # … invoiced when its deactivate intent committed
 
     @property
     def current(self) -> Segment:
