@@ -219,6 +219,17 @@ def test_a_billable_items_scope_covers_only_that_models_lines(api, functions):
 
 
 def test_a_modify_to_a_version_with_another_service_action_grants_from_its_start(api, functions):
+    _modify_to_action_b(api, functions, overrides=None)
+
+
+def test_a_modify_asking_create_behavior_none_grants_nothing_for_the_partial_period(api, functions):
+    # GIVEN the same plans; WHEN the modify says `recurring_credit_grant.create_behavior: none`
+    none = [{"type": "recurring_credit_grant", "recurring_credit_grant": {"create_behavior": "none"}}]
+    # THEN no grant for February 15 – March 1, and February's calls pay what A does not cover
+    _modify_to_action_b(api, functions, overrides={"partial_period_behaviors": none})
+
+
+def _modify_to_action_b(api, functions, overrides):
     # GIVEN a plan (1.00 per call) whose live version has a 5.00 monthly action A, subscribed on
     # January 1; then a version with a 10.00 monthly action B instead of A
     w = World(api, functions, JAN, {"type": "month", "month": {"day_of_month": 1}})
@@ -241,6 +252,7 @@ def test_a_modify_to_a_version_with_another_service_action_grants_from_its_start
                 "pricing_plan_subscription_details": {
                     "pricing_plan_subscription": sub_id,
                     "new_pricing_plan_version": v3,
+                    **({"overrides": overrides} if overrides else {}),
                 },
                 "effective_at": {"type": "timestamp", "timestamp": "2026-02-15T00:00:00.000Z"},
             },
@@ -251,20 +263,23 @@ def test_a_modify_to_a_version_with_another_service_action_grants_from_its_start
     w.advance(ts(2026, 3, 1, 2))
     # THEN A granted January and February (both started under version 1); B grants the partial
     # period from February 15 in full (Stripe's default `full_credits`), then March
+    # (with `create_behavior: none`, no grant for that partial period: B starts with March)
     made = [(g["effective_at"], g["expires_at"], g["amount"]["monetary"]["value"]) for g in grants(w)]
-    assert made == [
-        (JAN, FEB, 500),
-        (FEB, MAR, 500),
-        (ts(2026, 2, 15), MAR, 1000),
-        (MAR, APR, 1000),
-    ]
+    partial = [] if overrides else [(ts(2026, 2, 15), MAR, 1000)]
+    assert made == [(JAN, FEB, 500), (FEB, MAR, 500), *partial, (MAR, APR, 1000)]
     # AND January's grant, whose tick billed nothing, expired whole once that tick passed
     assert ledger(w, grants(w)[0]["id"]) == {"credits_granted": 500, "credits_expired": 500}
     # AND February's 12.00 of calls took A's 5.00 first (same priority and expiry: the earlier
     # effective_at), then 7.00 of B's
+    # (without B's partial grant: 5.00 of A's, 7.00 left to pay)
     (mar_inv,) = w.invoices()  # January billed nothing (no usage, no fee)
-    assert (mar_inv["subtotal"], mar_inv["total"]) == (1200, 0)
-    assert sorted(c["amount"] for c in mar_inv["total_pretax_credit_amounts"]) == [500, 700]
+    if overrides:
+        assert (mar_inv["subtotal"], mar_inv["total"]) == (1200, 700)
+        assert [c["amount"] for c in mar_inv["total_pretax_credit_amounts"]] == [500]
+    else:
+        assert (mar_inv["subtotal"], mar_inv["total"]) == (1200, 0)
+        assert sorted(c["amount"] for c in mar_inv["total_pretax_credit_amounts"]) == [500, 700]
+    return w
 
 
 def test_no_grant_starts_at_or_after_a_cancel(api, functions):

@@ -42,6 +42,7 @@ from tally.billing import credit_grants
 from tally.billing.service_schedule import Catalog, actions_of
 from tally.clock import Clock
 from tally.domain import cadence_billing as rules
+from tally.domain import partial_periods
 from tally.domain.credits import CreditGrant, Scope, service_grant_id
 from tally.domain.intents import PlanSubscription
 from tally.domain.plans import PricingPlanComponent, ServiceAction
@@ -84,7 +85,8 @@ def _partial(sub: PlanSubscription, low: int, high: int, catalog: Catalog) -> li
     """The partial periods a modify starts (Stripe's default partial-period behaviour,
     `recurring_credit_grant.create_behavior: full_credits`): a service action component that the
     new segment's version holds and the previous one did not grants its full amount from the
-    segment's start `M` to the end of its interval containing `M` (unless `M` starts one)."""
+    segment's start `M` to the end of its interval containing `M` (unless `M` starts one); with
+    the modify's override `create_behavior: none`, nothing for that partial interval."""
     out = []
     for n in range(1, len(sub.timeline)):
         seg, prev = sub.timeline[n], sub.timeline[n - 1]
@@ -98,7 +100,9 @@ def _partial(sub: PlanSubscription, low: int, high: int, catalog: Catalog) -> li
                 sub.activated_at, action.interval, action.interval_count, seg.start, seg.start + 1
             )
             around = next((i for i in spans if i.start < seg.start < i.end), None)
-            if around is not None and sub.segment_at(seg.start) is seg:
+            if around is None or sub.segment_at(seg.start) is not seg:
+                continue
+            if partial_periods.grant_create_behavior(sub, seg.start) == "full_credits":  # else `none`
                 out.append(Due(component, action, rules.Interval(seg.start, around.end)))
     return out
 
