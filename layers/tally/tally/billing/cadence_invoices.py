@@ -11,8 +11,9 @@ cadence's invoices billed for them (`tally.domain.cadence_billing.true_ups`).
 ONE transaction: the draft invoice (Put, id new; `automatically_finalizes_at` = T + 1 h, so the
 lifecycle finalizes it from the due index), a claim `cadence_tick` = `<cadence>@<T>` (at most one
 invoice per tick, whatever else happens), the cadence with `billed_through = T` (checked against
-the version read: the optimistic lock that moves its due entry to the next tick) and the
-`invoice.created` event. A tick with no line writes only the cadence. Crash points:
+the version read: the optimistic lock that moves its due entry to the next tick), the
+`invoice.created` event and the thin `v2.billing.cadence.billed` (`data.invoices`: the tick's
+invoice, none when it had no line). A tick with no line writes only the cadence and its event. Crash points:
 
 1. before or inside the transaction: nothing written; SQS (or the advance) delivers again;
 2. after it, before the message is deleted: the redelivery finds the cadence past the tick
@@ -34,6 +35,7 @@ from tally.billing.references import referenced
 from tally.clock import Clock
 from tally.domain import cadence_billing as rules
 from tally.domain import limits
+from tally.domain import v2_events as events
 from tally.domain.cadences import GRACE_SECONDS, Cadence
 from tally.domain.intents import PlanSubscription
 from tally.domain.listing import Window
@@ -157,7 +159,9 @@ def _tick_once(account: str, cadence_id: str, due: int | None, clock: Clock) -> 
         return Ticked("not_due")
     invoice = build(account, cadence, p, t, clock, new_id("in"))
     after = replace(cadence, billed_through=t)
-    writes = [Write(Change(after, None, {}), stored)]
+    data = {events.CADENCE_BILLED: {"invoices": [invoice.id] if invoice is not None else []}}
+    thin = [(events.CADENCE_BILLED, events.cadence(cadence.id))]
+    writes = [Write(Change(after, None, {}, thin=thin, thin_data=data), stored)]
     if invoice is not None:
         taken = Conflict(f"The tick {t} of {cadence.id} is already invoiced.")
         claim = [Unique(rules.TICK_CLAIM, f"{cadence.id}@{t}", taken)]

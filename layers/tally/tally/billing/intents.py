@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tally.billing import cadences, plan_lines, pricing_plans
+from tally.billing import cadences, plan_lines, plan_servicing, pricing_plans
 from tally.billing.clocks import clock_for
 from tally.clock import Clock
 from tally.domain import cadence_billing, limits
@@ -116,18 +116,19 @@ def commit(account: str, intent_id: str, request_clock: Clock) -> Intent:
             if action.collect_at == "on_effective_at":  # its first fees, on an invoice now
                 made = replace(made, collected_at_commit=True)
                 collected += plan_lines.first_fees(account, made, clock)
-            writes.append(Write(Change(made, None, {})))
+            writes.append(Write(plan_servicing.change(made, clock.now)))
             done.append(replace(action, subscription=made.id))
             continue
         assert action.subscription is not None
         sub = objects.load(account, action.subscription, PlanSubscription, clock)
-        writes.append(Write(Change(_apply(account, sub.record, action, clock), None, {}), sub))
+        writes.append(Write(plan_servicing.change(_apply(account, sub.record, action, clock), clock.now), sub))
         done.append(action)
     after = replace(intent, actions=tuple(done), status="committed", committed_at=clock.now)
     if collected:
         invoice = _collected(account, intent, collected, clock)
         writes.append(Write(Change(invoice, "invoice.created", present_invoice(invoice))))
-    transactions.commit(account, [Write(Change(after, None, {}), stored), *writes], clock)
+    writes = plan_servicing.fitted([Write(Change(after, None, {}), stored), *writes])
+    transactions.commit(account, writes, clock)
     return after
 
 

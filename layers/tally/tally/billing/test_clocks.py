@@ -43,6 +43,7 @@ from tally.billing import (
     customers,
     cycles,
     lifecycle,
+    plan_servicing,
     subscriptions,
 )
 from tally.billing.references import referenced
@@ -250,6 +251,8 @@ def _run_until(
     events += [(due, 1, "finalize", inv_id) for due, inv_id in _invoices_due(account, tc, at, frozen_time)]
     events += [(due, 0, "bill", sub_id) for due, sub_id in _final_true_ups(account, tc, at, frozen_time)]
     events += [(due, 0, "tick", bc) for due, bc in _cadence_ticks(account, tc, at, frozen_time)]
+    serviced = plan_servicing.due_on_clock(account, customers_of(account, tc), at, frozen_time)
+    events += [(t, -1, "servicing", sub_id) for t, sub_id in serviced]  # v2: at their instants
     for customer_id in customers_of(account, tc):  # grants' expiries: before a bill at the same instant
         expiring = credit_ledger.expiries_until(account, customer_id, frozen_time)
         events += [(t, -1, "expire", customer_id) for t in expiring]
@@ -269,6 +272,14 @@ def _run_until(
             # settled no later than the clock's time before this advance: a request that read the
             # clock then may still add usage reaching back 35 days (+ 24 h of cancels) from it
             lifecycle.advance_due(account, object_id, Clock.at(when), settle_until=tc.frozen_time)
+            continue
+        if kind == "servicing":  # `billing.plan_servicing`: once each, at its instant
+            plan_servicing.announce(account, object_id, Clock.at(when))
+            nxt = plan_servicing.next_on_clock(account, object_id, Clock.at(when))
+            if nxt is not None and nxt <= when:
+                raise NoProgress(f"the subscription {object_id} did not move on at {when}")
+            if nxt is not None and nxt <= frozen_time:
+                heapq.heappush(events, (nxt, -1, "servicing", object_id))
             continue
         if kind == "tick":  # a v2 cadence's tick, an hour after it (`billing.cadence_invoices`)
             ticked = cadence_invoices.bill_tick(account, object_id, when, Clock.at(when))

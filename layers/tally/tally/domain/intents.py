@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from tally.domain.v2_events import next_servicing
+
 Metadata = dict[str, str]
 ACTION_TYPES = ("subscribe", "modify", "deactivate")
 EFFECTIVE = {
@@ -74,6 +76,16 @@ class PlanSubscription:
     # Its first license fee intervals were collected when its subscribe intent committed
     # (`collect_at: on_effective_at`): the cadence's ticks do not bill them again
     collected_at_commit: bool = False
+    # the servicing status its last thin event announced (`tally.billing.plan_servicing`)
+    announced: str = "pending"
+
+    @property
+    def due_at(self) -> int | None:
+        """When its next servicing event is due (`tally.store.due`); on a test clock the advance
+        writes it (None)."""
+        if self.test_clock is not None:
+            return None
+        return next_servicing(self.announced, self.activated_at, self.canceled_at)
 
     @property
     def current(self) -> Segment:

@@ -106,8 +106,15 @@ def _record_item(account: str, record: Any, created_ms: int, version: int) -> Ob
         kind=record.OBJECT,
         version=version,
     )
-    # a grant: its expiry; a v2 cadence: its next tick
-    scheduled = ("subscription", "invoice", "billing.credit_grant", "v2.billing.cadence")
+    # a grant: its expiry; a v2 cadence: its next tick; a pricing plan subscription: its next
+    # servicing event (`tally.billing.plan_servicing`)
+    scheduled = (
+        "subscription",
+        "invoice",
+        "billing.credit_grant",
+        "v2.billing.cadence",
+        "v2.billing.pricing_plan_subscription",
+    )
     due = getattr(record, "due_at", None) if record.OBJECT in scheduled else None
     if due is not None:  # the scheduled close finds it (`tally.store.due`); gone once it ends
         wakes = getattr(record, "wakes_at", None) or due  # a reminder before a period end
