@@ -25,7 +25,7 @@ from typing import Any
 from tally.billing import item_usage, rate_cards
 from tally.clock import Clock
 from tally.domain import cadence_billing as rules
-from tally.domain import limits
+from tally.domain import limits, presentation
 from tally.domain.catalog import MeteredItem, RateCard, RateCardRate, RateCardVersion, price_model
 from tally.domain.intents import PlanSubscription
 from tally.domain.listing import Window
@@ -122,7 +122,14 @@ def lines_of(
                 lines += _rate_lines(account, r, sub, component, version_id, p, t)
             elif component.type == "license_fee" and fees:
                 lines += _fee_lines(r, sub, component, version_id, p, t)
-    return sorted(lines, key=lambda ln: (ln.period_start, ln.usage_type, ln.id))
+    return sorted(lines, key=_order)
+
+
+def _order(ln: InvoiceLine) -> tuple[Any, ...]:
+    """Lines by interval, kind, then one rate's groups in the order of their values."""
+    dims = presentation.order(ln.plan.dimensions) if ln.plan is not None else ()
+    rate = (ln.plan.rate_card_rate or "") if ln.plan is not None else ""
+    return ln.period_start, ln.usage_type, rate, dims, ln.id
 
 
 def _rate_lines(
@@ -144,31 +151,41 @@ def _rate_lines(
         for rate in r.rates(card.id, component.target_version or card.live_version):
             item: MeteredItem = r.get(MeteredItem, rate.metered_item)
             meter: Meter = r.get(Meter, item.meter)
-            used = max(item_usage.metered_item_usage(account, item, meter, sub.customer, i.start, i.end), 0)
-            if used == 0:
-                continue
             model = price_model(rate.unit_amount, rate.tiers, rate.tiering_mode, rate.divide_by, rate.round)
-            billed = billable_quantity(model, limits.check_usage(f"The usage of {item.id}", used))
-            amount = limits.check_amount(f"The amount of {rate.id}", line_amount(model, billed))
-            out.append(
-                InvoiceLine(
-                    id=new_id("il"),
-                    subscription_item="",
-                    price="",
-                    product="",
-                    usage_type=RATE_CARD,
-                    quantity=billed,
-                    amount=amount,
-                    period_start=i.start,
-                    period_end=i.end,
-                    description=f"{billed} × {item.display_name}",
-                    currency=card.currency,
-                    unit_amount=rate.unit_amount,
-                    plan=PlanLine(
-                        sub.id, version_id, rate_card=card.id, rate_card_rate=rate.id, metered_item=item.id
-                    ),
+            groups = item_usage.grouped_usage(account, item, meter, sub.customer, i.start, i.end)
+            for group, quantity in groups:
+                limits.check_usage(f"The usage of {item.id}", quantity)
+            priced = presentation.split(model, [quantity for _, quantity in groups])
+            for (group, quantity), (billed, amount) in zip(groups, priced, strict=True):
+                if quantity <= 0:
+                    continue  # no usage in this interval (or this group)
+                limits.check_amount(f"The amount of {rate.id}", amount)
+                shown = f" ({presentation.label(group)})" if group else ""
+                plan = PlanLine(
+                    sub.id,
+                    version_id,
+                    rate_card=card.id,
+                    rate_card_rate=rate.id,
+                    metered_item=item.id,
+                    dimensions=group,
                 )
-            )
+                out.append(
+                    InvoiceLine(
+                        id=new_id("il"),
+                        subscription_item="",
+                        price="",
+                        product="",
+                        usage_type=RATE_CARD,
+                        quantity=billed,
+                        amount=amount,
+                        period_start=i.start,
+                        period_end=i.end,
+                        description=f"{billed} × {item.display_name}{shown}",
+                        currency=card.currency,
+                        unit_amount=rate.unit_amount,
+                        plan=plan,
+                    )
+                )
     return out
 
 
