@@ -8,7 +8,8 @@ ended: `billing.lifecycle.advance_due`), `{"kind": "expire_credit_grant", "accou
 the customer's credit balance: `billing.credit_evaluation`, at the customer's clock), or
 `{"kind": "cadence_tick", "account", "cadence", "due", "at"}` (bill a v2 cadence's tick:
 `billing.cadence_invoices.bill_tick`), or `{"kind": "plan_servicing", "account", "subscription",
-"at"}` (a pricing plan subscription's servicing events: `billing.plan_servicing.announce`); `at` (the close's or the event's instant) is the clock. A
+"at"}` (a pricing plan subscription's servicing events: `billing.plan_servicing.announce`); `at`
+(the close's or the event's instant) is the clock. A
 message that fails is reported in `batchItemFailures`, so SQS retries only it (and moves it to the
 dead-letter queue after the redrive limit); the others are deleted.
 """

@@ -57,7 +57,12 @@ def test_lines_are_grouped_by_the_presentation_dimension_and_add_up_to_the_tiere
     # 60, so b: 60; all: 135 → 70, so none: 10
     (feb,) = w.invoices()
     got = [
-        (ln["description"], ln["quantity"], ln["amount"], ln["pricing"]["rate_card_rate_details"]["dimensions"])
+        (
+            ln["description"],
+            ln["quantity"],
+            ln["amount"],
+            ln["pricing"]["rate_card_rate_details"]["dimensions"],
+        )
         for ln in feb["lines"]["data"]
     ]
     assert got == [

@@ -82,7 +82,9 @@ def test_the_catalog_records_stripes_pricing_plan_events(api):
         )
     )["id"]
     before = len(v2(api.account.id))
-    rc = ok(api.post(f"{PLANS}/{plan['id']}/components", json={"type": "rate_card", "rate_card": {"id": card}}))
+    rc = ok(
+        api.post(f"{PLANS}/{plan['id']}/components", json={"type": "rate_card", "rate_card": {"id": card}})
+    )
     lf = ok(
         api.post(f"{PLANS}/{plan['id']}/components", json={"type": "license_fee", "license_fee": {"id": fee}})
     )
@@ -130,7 +132,9 @@ def test_a_cadence_is_announced_when_created_billed_at_each_tick_once_and_cancel
     queued(api.account.id)
     flow = Flow(api)
     created = [e for e in v2(api.account.id, "v2.billing.cadence.")]
-    assert [(e["type"], e["related_object"]["id"]) for e in created] == [("v2.billing.cadence.created", flow.cadence)]
+    assert [(e["type"], e["related_object"]["id"]) for e in created] == [
+        ("v2.billing.cadence.created", flow.cadence)
+    ]
     assert created[0]["related_object"]["url"] == f"/v2/billing/cadences/{flow.cadence}"
     # WHEN the tick is sent twice (overlapping closes) and delivered twice
     close(functions, flow.tick + HOUR + 60)
@@ -145,7 +149,9 @@ def test_a_cadence_is_announced_when_created_billed_at_each_tick_once_and_cancel
     assert billed[0]["related_object"]["id"] == flow.cadence
     # AND the cancel is announced once
     ok(api.post(f"/v2/billing/cadences/{flow.cadence}/cancel", json={}))
-    assert kinds(api.account.id, "v2.billing.cadence.canceled") == [("v2.billing.cadence.canceled", flow.cadence)]
+    assert kinds(api.account.id, "v2.billing.cadence.canceled") == [
+        ("v2.billing.cadence.canceled", flow.cadence)
+    ]
 
 
 def test_a_crash_in_the_tick_transaction_writes_no_billed_event_and_the_retry_writes_one(functions, api):
@@ -169,12 +175,18 @@ def _servicing(account: str) -> list[tuple[str, str, int]]:
 
 
 def _sub_of(flow: Flow) -> str:
-    (sub,) = ok(flow.api.get("/v2/billing/pricing_plan_subscriptions", {"billing_cadence": flow.cadence}))["data"]
+    (sub,) = ok(flow.api.get("/v2/billing/pricing_plan_subscriptions", {"billing_cadence": flow.cadence}))[
+        "data"
+    ]
     return str(sub["id"])
 
 
 def _intent(flow: Flow, action: dict[str, Any]) -> None:
-    made = ok(flow.api.post("/v2/billing/intents", json={"currency": "usd", "cadence": flow.cadence, "actions": [action]}))
+    made = ok(
+        flow.api.post(
+            "/v2/billing/intents", json={"currency": "usd", "cadence": flow.cadence, "actions": [action]}
+        )
+    )
     ok(flow.api.post(f"/v2/billing/intents/{made['id']}/reserve", json={}))
     ok(flow.api.post(f"/v2/billing/intents/{made['id']}/commit", json={}))
 
@@ -250,7 +262,9 @@ def test_on_a_test_clock_the_advance_announces_activation_and_cancel_at_their_in
     day = 86_400
     frozen = int(time.time()) // day * day  # today (events are kept 30 days from their `created`)
     world = World(api, functions, frozen, {"type": "month", "month": {"day_of_month": 1}})
-    card = world.rate_card("month", 1, [{"metered_item": world.metered_item("svc_calls"), "unit_amount": "1"}])
+    card = world.rate_card(
+        "month", 1, [{"metered_item": world.metered_item("svc_calls"), "unit_amount": "1"}]
+    )
     world.component("rate_card", card["id"])
     world.go_live()
     start = frozen + 9 * day + 3600

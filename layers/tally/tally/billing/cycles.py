@@ -84,7 +84,12 @@ def due_messages(clock: Clock, per_shard: int = PER_SHARD) -> Iterator[dict[str,
                 yield {"kind": FINALIZE, "account": d.account, "invoice": d.subscription, "at": clock.now}
                 continue
             if d.subscription.startswith("bpps_"):  # a servicing event (`billing.plan_servicing`)
-                yield {"kind": SERVICING, "account": d.account, "subscription": d.subscription, "at": clock.now}
+                yield {
+                    "kind": SERVICING,
+                    "account": d.account,
+                    "subscription": d.subscription,
+                    "at": clock.now,
+                }
                 continue
             if d.subscription.startswith("bc_"):  # a cadence's tick (`tally.billing.cadence_invoices`)
                 yield {

@@ -121,7 +121,9 @@ def commit(account: str, intent_id: str, request_clock: Clock) -> Intent:
             continue
         assert action.subscription is not None
         sub = objects.load(account, action.subscription, PlanSubscription, clock)
-        writes.append(Write(plan_servicing.change(_apply(account, sub.record, action, clock), clock.now), sub))
+        writes.append(
+            Write(plan_servicing.change(_apply(account, sub.record, action, clock), clock.now), sub)
+        )
         done.append(action)
     after = replace(intent, actions=tuple(done), status="committed", committed_at=clock.now)
     if collected:

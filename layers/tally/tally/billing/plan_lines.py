@@ -153,7 +153,7 @@ def _rate_lines(
             meter: Meter = r.get(Meter, item.meter)
             model = price_model(rate.unit_amount, rate.tiers, rate.tiering_mode, rate.divide_by, rate.round)
             groups = item_usage.grouped_usage(account, item, meter, sub.customer, i.start, i.end)
-            for group, quantity in groups:
+            for _, quantity in groups:
                 limits.check_usage(f"The usage of {item.id}", quantity)
             priced = presentation.split(model, [quantity for _, quantity in groups])
             for (group, quantity), (billed, amount) in zip(groups, priced, strict=True):

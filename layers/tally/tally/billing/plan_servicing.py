@@ -87,7 +87,9 @@ def due_on_clock(account: str, customers: list[str], at: Clock, until: int) -> l
     for customer in customers:
         after: str | None = None
         while True:
-            page = lists.list_records(account, PlanSubscription, Window(100, after, None), at, customer=customer)
+            page = lists.list_records(
+                account, PlanSubscription, Window(100, after, None), at, customer=customer
+            )
             for sub in page.data:
                 when = v2_events.next_servicing(sub.announced, sub.activated_at, sub.canceled_at)
                 if when is not None and when <= until:

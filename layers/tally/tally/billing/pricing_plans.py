@@ -212,7 +212,9 @@ def add_component(
     after = replace(plan, latest_version=version.id, latest_seq=version.seq, components=len(current) + 1)
     thin = [(events.COMPONENT_CREATED, events.component(plan.id, made.id))]
     transactions.commit(
-        account, [Write(Change(after, None, {}), stored), *writes, Write(Change(made, None, {}, thin=thin))], clock
+        account,
+        [Write(Change(after, None, {}), stored), *writes, Write(Change(made, None, {}, thin=thin))],
+        clock,
     )
     return made
 

@@ -126,7 +126,13 @@ def _key(ln: InvoiceLine) -> tuple[Any, ...]:
     assert ln.plan is not None and ln.plan.rate_card_rate is not None
     # a group of `invoice_presentation_dimensions` is trued up on its own line
     plan = ln.plan
-    return plan.pricing_plan_subscription, plan.rate_card_rate, ln.period_start, ln.period_end, plan.dimensions
+    return (
+        plan.pricing_plan_subscription,
+        plan.rate_card_rate,
+        ln.period_start,
+        ln.period_end,
+        plan.dimensions,
+    )
 
 
 def true_ups(now: Iterable[InvoiceLine], earlier: Sequence[Invoice], new_id: str) -> list[InvoiceLine]:

@@ -90,8 +90,10 @@ def announcements(
     announced once they are written."""
     types: list[str] = []
     while (when := next_servicing(announced, activated_at, canceled_at)) is not None and when <= now:
-        if announced == "pending" and when == activated_at and not (
-            canceled_at is not None and canceled_at <= activated_at
+        if (
+            announced == "pending"
+            and when == activated_at
+            and not (canceled_at is not None and canceled_at <= activated_at)
         ):
             types.append(SERVICING_ACTIVATED)
             announced = "active"
