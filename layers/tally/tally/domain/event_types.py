@@ -16,7 +16,7 @@ from __future__ import annotations
 from tally.domain.credits import THIN_EVENT_TYPES
 from tally.domain.meter_error_reports import ERROR_REPORT, NO_METER_FOUND
 from tally.domain.stripe_event_types import STRIPE_EVENT_TYPES
-from tally.domain.v2_events import V2_EVENT_TYPES
+from tally.domain.v2_events import NEVER_SENT, V2_EVENT_TYPES
 
 ACCOUNT_SETTINGS_UPDATED = "tally.account_settings.updated"
 # topups: Stripe's preview `billing.alert.recovered` (not in the GA list) and Tally's top-up start
@@ -30,6 +30,7 @@ TALLY_EVENT_TYPES = frozenset(
         NO_METER_FOUND,
         *THIN_EVENT_TYPES,
         *V2_EVENT_TYPES,
+        *NEVER_SENT,
         ALERT_RECOVERED,
         CREDIT_TOP_UP_STARTED,
     }

@@ -39,6 +39,18 @@ V2_EVENT_TYPES = frozenset(
     }
 )
 
+# Named by the reference but never written by Tally (no pause, no payments): a webhook endpoint
+# may still enable them, as it may enable any Stripe type (an app registers its list unchanged)
+NEVER_SENT = frozenset(
+    {
+        "v2.billing.pricing_plan_subscription.servicing_paused",
+        *(
+            f"v2.billing.pricing_plan_subscription.collection_{s}"
+            for s in ("current", "awaiting_customer_action", "past_due", "paused", "unpaid")
+        ),
+    }
+)
+
 PLANS = "/v2/billing/pricing_plans"
 
 
