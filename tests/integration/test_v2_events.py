@@ -293,3 +293,26 @@ def test_on_a_test_clock_the_advance_announces_activation_and_cancel_at_their_in
     world.advance(end + day)
     world.advance(end + 2 * day)
     assert _servicing(api.account.id) == [(ACTIVATED, sub, start), (CANCELED, sub, end)]
+
+
+def test_a_commit_too_large_for_its_events_leaves_them_to_the_due_index(functions, api, monkeypatch):
+    # GIVEN a commit whose servicing events would not fit in its transaction (ten subscribes at
+    # once: here forced), WHEN it commits THEN it writes none and leaves `announced` pending
+    from tally.billing import plan_servicing
+    from tally.store import transactions
+
+    queued(api.account.id)
+    real = transactions.fits
+    monkeypatch.setattr(plan_servicing.transactions, "fits", lambda writes: False)
+    flow = Flow(api)
+    monkeypatch.setattr(plan_servicing.transactions, "fits", real)
+    sub = _sub_of(flow)
+    assert _servicing(api.account.id) == []
+    record = objects.get(api.account.id, sub, PlanSubscription, Clock.at(flow.tick))
+    assert record.announced == "pending" and record.due_at == record.activated_at
+    # AND the next close announces it once (its instant has passed)
+    close(functions, flow.start + 60)
+    records = [r for r in queued(flow.account) if json.loads(r["body"])["kind"] == "plan_servicing"]
+    assert len(records) == 1
+    assert bill(functions, [*records, {**records[0], "messageId": "again"}]) == []
+    assert [(k, s) for k, s, _ in _servicing(api.account.id)] == [(ACTIVATED, sub)]
