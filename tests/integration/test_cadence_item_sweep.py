@@ -65,6 +65,11 @@ def test_the_tick_sweeps_the_customers_pending_items_once(functions, flow):
     assert kinds == ["invoice_item_details"] * 2 + ["pricing_plan_subscription_details"] * 2
     # AND nothing is pending any more
     assert ok(flow.api.get(ITEMS, {"customer": flow.customer, "pending": "true"}))["data"] == []
+    # AND the next close finalizes it with its items (the lifecycle keeps item lines as they are)
+    close(functions, flow.tick + HOUR + 120)
+    assert bill(functions, queued(flow.account)) == []
+    (inv,) = flow.invoices()
+    assert inv.status == "open" and inv.total == 2400 and len(inv.lines) == 4
 
 
 def test_a_crash_in_the_tick_transaction_leaves_the_items_pending_and_the_retry_sweeps_once(functions, flow):
