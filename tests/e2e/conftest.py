@@ -19,7 +19,8 @@ import support
 # +1 branch portal (test_portal_sdk.py), +1 cadence (test_cadence_invoices_sdk.py)
 # +1 branch dimensions (test_meter_dimensions_sdk.py)
 # +1 branch intents (test_intent_migration_sdk.py), +1 branch actions (test_service_actions_sdk.py)
-E2E_ACCOUNTS = 80
+# +1 branch v2events (test_v2_events_sdk.py)
+E2E_ACCOUNTS = 81
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """Service action grants through the schedule → queue → worker path (issue 14 point 5, branch
 `actions`), exactly once: the plan subscription is in the due index at its next service interval
-start, the close sends `{kind: service_action_grants}`, the worker creates the interval's grant
+start, the close sends `{kind: plan_subscription_due}`, the worker creates the interval's grant
 (derived id) then moves the subscription on — whatever is injected (a crash at either write,
 after both, duplicate deliveries). And the grant's expiry waits for the invoice of its interval.
 
@@ -155,7 +155,7 @@ def test_the_close_sends_each_interval_start_and_the_worker_grants_it_once(funct
     # GIVEN the subscription is due at its first interval's start WHEN the close runs
     close(functions, flow.start + 60)
     records = queued(flow.account)
-    assert [json.loads(r["body"])["kind"] for r in records] == ["service_action_grants"]
+    assert [json.loads(r["body"])["kind"] for r in records] == ["plan_subscription_due"]
     assert bill(functions, records) == []
     # THEN one 5.00 grant effective at S, expiring at T, with its event; the subscription waits for T
     (g,) = flow.grants()
@@ -170,7 +170,7 @@ def test_the_close_sends_each_interval_start_and_the_worker_grants_it_once(funct
     assert flow.record().due_at == flow.tick
     # AND nothing more until T; then the next interval's grant, whether or not a tick bills then
     assert flow.run(functions, flow.start + 120) == []
-    assert "service_action_grants" in flow.run(functions, flow.tick + 60)
+    assert "plan_subscription_due" in flow.run(functions, flow.tick + 60)
     assert [(x["effective_at"], x["expires_at"]) for x in flow.grants()] == [
         (flow.start, flow.tick),
         (flow.tick, flow.tick + DAY),

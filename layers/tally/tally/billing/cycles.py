@@ -70,7 +70,7 @@ INVOICE_PERIOD = "invoice_period"  # claim: one invoice per (subscription, perio
 FINALIZE = "finalize"  # the `kind` of a message that advances a draft invoice
 EXPIRE = "expire_credit_grant"  # the `kind` of a message that records a grant's expiry
 TICK = "cadence_tick"  # the `kind` of a message that bills a v2 cadence's tick
-GRANTS = "service_action_grants"  # the `kind` of a message that grants a plan subscription's credits
+PLAN_DUE = "plan_subscription_due"  # … a pricing plan subscription's servicing events and grants
 
 
 # -- the schedule ---------------------------------------------------------------------------------
@@ -83,11 +83,11 @@ def due_messages(clock: Clock, per_shard: int = PER_SHARD) -> Iterator[dict[str,
             if d.invoice:  # a draft whose grace period ended (`tally.billing.lifecycle`)
                 yield {"kind": FINALIZE, "account": d.account, "invoice": d.subscription, "at": clock.now}
                 continue
-            if d.subscription.startswith("bpps_"):  # service action grants (`billing.service_grants`)
+            if d.subscription.startswith("bpps_"):  # servicing events and service action grants
                 yield {
-                    "kind": GRANTS,
+                    "kind": PLAN_DUE,
                     "account": d.account,
-                    "pricing_plan_subscription": d.subscription,
+                    "subscription": d.subscription,
                     "at": clock.now,
                 }
                 continue

@@ -15,6 +15,7 @@ from tally.billing import (
     intent_cadences,
     intent_quantities,
     plan_lines,
+    plan_servicing,
     pricing_plans,
     service_schedule,
 )
@@ -136,7 +137,7 @@ def commit(account: str, intent_id: str, request_clock: Clock) -> Intent:
                 made = replace(made, collected_at_commit=True)
                 collected += plan_lines.first_fees(account, made, clock)
             made = service_schedule.scheduled(account, None, made, clock)  # service action grants due?
-            writes.append(Write(Change(made, None, {})))
+            writes.append(Write(plan_servicing.change(made, clock.now)))
             done.append(replace(action, subscription=made.id))
             continue
         assert action.subscription is not None
@@ -146,13 +147,14 @@ def commit(account: str, intent_id: str, request_clock: Clock) -> Intent:
             changed, lines = plan_lines.change_fees(account, changed, action.effective_at or 0, clock)
             collected += lines
         changed = service_schedule.scheduled(account, sub.record, changed, clock)  # grants due?
-        writes.append(Write(Change(changed, None, {}), sub))
+        writes.append(Write(plan_servicing.change(changed, clock.now), sub))
         done.append(action)
     after = replace(intent, actions=tuple(done), status="committed", committed_at=clock.now)
     if collected:
         invoice = _collected(account, intent, collected, clock)
         writes.append(Write(Change(invoice, "invoice.created", present_invoice(invoice))))
-    transactions.commit(account, [Write(Change(after, None, {}), stored), *writes], clock)
+    writes = plan_servicing.fitted([Write(Change(after, None, {}), stored), *writes])
+    transactions.commit(account, writes, clock)
     return after
 
 

@@ -27,7 +27,7 @@ from typing import Any
 from tally.billing import item_usage, plan_prorations, rate_cards
 from tally.clock import Clock
 from tally.domain import cadence_billing as rules
-from tally.domain import limits, partial_periods
+from tally.domain import limits, partial_periods, presentation
 from tally.domain.catalog import MeteredItem, RateCard, RateCardRate, RateCardVersion, price_model
 from tally.domain.intents import PlanSubscription, Segment
 from tally.domain.listing import Window
@@ -126,7 +126,14 @@ def lines_of(
                 lines += _fee_lines(r, sub, component, version_id, p, t)
     if fees:
         lines += plan_prorations.proration_lines(r, sub, p, t)
-    return sorted(lines, key=lambda ln: (ln.period_start, ln.usage_type, ln.id))
+    return sorted(lines, key=_order)
+
+
+def _order(ln: InvoiceLine) -> tuple[Any, ...]:
+    """Lines by interval, kind, then one rate's groups in the order of their values."""
+    dims = presentation.order(ln.plan.dimensions) if ln.plan is not None else ()
+    rate = (ln.plan.rate_card_rate or "") if ln.plan is not None else ""
+    return ln.period_start, ln.usage_type, rate, dims, ln.id
 
 
 def _rate_lines(
@@ -165,37 +172,48 @@ def _span_lines(
     for rate in r.rates(card.id, component.target_version or card.live_version):
         item: MeteredItem = r.get(MeteredItem, rate.metered_item)
         meter: Meter = r.get(Meter, item.meter)
-        used = max(item_usage.metered_item_usage(account, item, meter, sub.customer, span.start, span.end), 0)
-        if used == 0:
-            continue
         model = price_model(rate.unit_amount, rate.tiers, rate.tiering_mode, rate.divide_by, rate.round)
-        billed = billable_quantity(model, limits.check_usage(f"The usage of {item.id}", used))
-        amount = limits.check_amount(f"The amount of {rate.id}", line_amount(model, billed))
-        described = f"{billed} × {item.display_name}"
-        if not whole:  # two versions price this interval: say which part this one priced
-            described += (
-                f" ({partial_periods.when(span.start)} – {partial_periods.when(span.end)},"
-                f" plan version {version_id})"
+        groups = item_usage.grouped_usage(account, item, meter, sub.customer, span.start, span.end)
+        for _, quantity in groups:
+            limits.check_usage(f"The usage of {item.id}", quantity)
+        priced = presentation.split(model, [quantity for _, quantity in groups])
+        for (group, quantity), (billed, amount) in zip(groups, priced, strict=True):
+            if quantity <= 0:
+                continue  # no usage in this span (or this group)
+            limits.check_amount(f"The amount of {rate.id}", amount)
+            described = f"{billed} × {item.display_name}"
+            if group:
+                described += f" ({presentation.label(group)})"
+            if not whole:  # two versions price this interval: say which part this one priced
+                described += (
+                    f" ({partial_periods.when(span.start)} – {partial_periods.when(span.end)},"
+                    f" plan version {version_id})"
+                )
+            plan = PlanLine(
+                sub.id,
+                version_id,
+                rate_card=card.id,
+                rate_card_rate=rate.id,
+                metered_item=item.id,
+                dimensions=group,
             )
-        out.append(
-            InvoiceLine(
-                id=new_id("il"),
-                subscription_item="",
-                price="",
-                product="",
-                usage_type=RATE_CARD,
-                quantity=billed,
-                amount=amount,
-                period_start=span.start,
-                period_end=span.end,
-                description=described,
-                currency=card.currency,
-                unit_amount=rate.unit_amount,
-                plan=PlanLine(
-                    sub.id, version_id, rate_card=card.id, rate_card_rate=rate.id, metered_item=item.id
-                ),
+            out.append(
+                InvoiceLine(
+                    id=new_id("il"),
+                    subscription_item="",
+                    price="",
+                    product="",
+                    usage_type=RATE_CARD,
+                    quantity=billed,
+                    amount=amount,
+                    period_start=span.start,
+                    period_end=span.end,
+                    description=described,
+                    currency=card.currency,
+                    unit_amount=rate.unit_amount,
+                    plan=plan,
+                )
             )
-        )
     return out
 
 

@@ -19,7 +19,7 @@ after the interval ends: its expiry is recorded once that invoice is final
 interval (`domain.credit_application.covers_period`). docs/API.md, "Service actions' credit grants".
 
 When: the subscription record is in the due index at its next interval start
-(`PlanSubscription.due_at`), so the period close sends `{kind: service_action_grants}` to the
+(`PlanSubscription.due_at`), so the period close sends `{kind: plan_subscription_due}` to the
 billing queue, whose worker (`grant_due`) creates what started by then — whether or not a cadence
 tick falls then; a test clock's advance calls it at each instant instead (`billing.test_clocks`).
 

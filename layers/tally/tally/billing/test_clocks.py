@@ -43,6 +43,7 @@ from tally.billing import (
     customers,
     cycles,
     lifecycle,
+    plan_servicing,
     service_grants,
     subscriptions,
 )
@@ -262,6 +263,8 @@ def _run_until(
     events += [(due, 1, "finalize", inv_id) for due, inv_id in _invoices_due(account, tc, at, frozen_time)]
     events += [(due, 0, "bill", sub_id) for due, sub_id in _final_true_ups(account, tc, at, frozen_time)]
     events += [(due, 0, "tick", bc) for due, bc in _cadence_ticks(account, tc, at, frozen_time)]
+    serviced = plan_servicing.due_on_clock(account, customers_of(account, tc), at, frozen_time)
+    events += [(t, -3, "servicing", sub_id) for t, sub_id in serviced]  # v2: at their instants, first
     # service action grants at each interval start (before a tick or expiry at the same instant)
     events += [(due, -2, "grant", sub) for due, sub in _plan_grants(account, tc, at, frozen_time)]
     for customer_id in customers_of(account, tc):  # grants' expiries: before a bill at the same instant
@@ -294,6 +297,14 @@ def _run_until(
             # a service action grant's expiry waits for its interval's invoice (`settles_at`)
             for customer_id in customers_of(account, tc):
                 credit_ledger.record_expiries(account, customer_id, Clock.at(when))
+            continue
+        if kind == "servicing":  # `billing.plan_servicing`: once each, at its instant
+            plan_servicing.announce(account, object_id, Clock.at(when))
+            nxt = plan_servicing.next_on_clock(account, object_id, Clock.at(when))
+            if nxt is not None and nxt <= when:
+                raise NoProgress(f"the subscription {object_id} did not move on at {when}")
+            if nxt is not None and nxt <= frozen_time:
+                heapq.heappush(events, (nxt, -3, "servicing", object_id))
             continue
         if kind == "tick":  # a v2 cadence's tick, an hour after it (`billing.cadence_invoices`)
             ticked = cadence_invoices.bill_tick(account, object_id, when, Clock.at(when))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from tally.domain.cadences import BillingCycle
+from tally.domain.v2_events import next_servicing
 
 Metadata = dict[str, str]
 ACTION_TYPES = ("subscribe", "modify", "deactivate")
@@ -116,11 +117,21 @@ class PlanSubscription:
             return start if self.grants_next is None else min(start, self.grants_next)
         return self.grants_next
 
+    # the servicing status its last thin event announced (`tally.billing.plan_servicing`)
+    announced: str = "pending"
+
     @property
     def due_at(self) -> int | None:
-        """Its due-index entry (`tally.store.due`): the next service action grant; on a test
-        clock the advance creates them (None)."""
-        return None if self.test_clock is not None else self.grants_due
+        """Its due-index entry (`tally.store.due`): the sooner of its next servicing event and its
+        next service action grant; on a test clock the advance does both (None)."""
+        if self.test_clock is not None:
+            return None
+        due = [
+            t
+            for t in (next_servicing(self.announced, self.activated_at, self.canceled_at), self.grants_due)
+            if t is not None
+        ]
+        return min(due, default=None)
 
     @property
     def current(self) -> Segment:

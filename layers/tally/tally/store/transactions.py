@@ -107,7 +107,7 @@ def _record_item(account: str, record: Any, created_ms: int, version: int) -> Ob
         version=version,
     )
     # a grant: its expiry; a v2 cadence: its next tick; a pricing plan subscription: its next
-    # service action grant
+    # servicing event or service action grant (`tally.billing.plan_servicing`, `service_grants`)
     scheduled = (
         "subscription",
         "invoice",
