@@ -81,8 +81,10 @@ def test_a_plan_subscription_is_due_at_activation_then_at_its_next_start_and_aga
         timeline=(Segment(JAN, "bpp_1", "bppv_1"),),
     )
     assert sub.due_at == JAN  # never looked at: its first interval starts at activation
-    seen = replace(sub, grants_through=JAN, grants_next=FEB, grants_mark=sub.mark)
+    # (its activation announced: the due index holds the sooner of servicing events and grants)
+    seen = replace(sub, grants_through=JAN, grants_next=FEB, grants_mark=sub.mark, announced="active")
     assert seen.due_at == FEB
+    assert replace(seen, announced="pending").due_at == JAN  # activation not yet announced
     # a modify from mid-February: due at the earlier of its start and the next interval's
     modify = Segment(FEB + 14 * 86_400, "bpp_1", "bppv_2")
     assert replace(seen, timeline=(*seen.timeline, modify)).due_at == FEB
