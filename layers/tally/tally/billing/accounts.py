@@ -14,10 +14,14 @@ import secrets
 import string
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tally.clock import Clock
 from tally.errors import StripeError
 from tally.store import api_keys
+
+if TYPE_CHECKING:
+    from tally.store.models import ObjectItem
 
 _GENERATED = re.compile(r"sk_(?:test|live)_tly_([A-Za-z0-9]{16})_[A-Za-z0-9]{32}")
 _SESSION = re.compile(r"mes_tok_([A-Za-z0-9]{16})_[A-Za-z0-9]{32}")
@@ -81,20 +85,24 @@ class Presented:
     digest: str
     refusal: StripeError
     confirmed: bool = False
+    refused: bool = False  # read and found wanting: `confirm` raises `refusal` without a read
 
     @property
     def key(self) -> tuple[str, str]:
         """(pk, sk) of the key's stored hash."""
         return api_keys.key_of(self.account, self.digest)
 
-    def settle(self, found: object, clock: Clock) -> None:
+    def settle(self, found: ObjectItem | None, clock: Clock) -> None:
         """Confirm the key from its item as read (None: absent) or raise `refusal`."""
-        if not api_keys.valid(found, clock.now):  # type: ignore[arg-type]
+        self.refused = not api_keys.valid(found, clock.now)
+        if self.refused:
             raise self.refusal
         self.confirmed = True
 
     def confirm(self, clock: Clock) -> None:
         """Confirm the key with a read of its own (one consistent GetItem) or raise `refusal`."""
+        if self.refused:
+            raise self.refusal
         if not self.confirmed:
             self.settle(api_keys.read(self.account, self.digest), clock)
 

@@ -110,8 +110,9 @@ class _Lookups:
                     keys.append(meter_names.watch_key_of(account, name, hint[0]))
             hint = wanted.get(name) or _HINTS.get((account, name))
             customer = given.payload.get(hint[1] if hint else _DEFAULT_CUSTOMER_KEY)
-            fresh = customer and customer not in self.customers and customer not in customers
-            if fresh and (key := objects.key_of(account, customer)) is not None:
+            if not customer or customer in self.customers or customer in customers:
+                continue
+            if (key := objects.key_of(account, customer)) is not None:
                 customers[customer] = key
         for name in names:
             if name not in wanted and name not in self.meters:

@@ -32,11 +32,12 @@ def read(account: str, key_hash: str) -> ObjectItem | None:
     """The stored hash's item (consistent), or None."""
     bind()
     try:
-        return ObjectItem.get(*key_of(account, key_hash), consistent_read=True)
+        item = ObjectItem.get(*key_of(account, key_hash), consistent_read=True)
     except ObjectItem.DoesNotExist:
         return None
     except GetError as exc:
         raise_translated(exc)
+    return item
 
 
 def valid(item: ObjectItem | None, now: int) -> bool:

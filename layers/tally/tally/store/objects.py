@@ -62,9 +62,10 @@ def read_many(keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], ObjectIt
         return {}
     bind()
     try:
-        return {(str(i.pk), str(i.sk)): i for i in ObjectItem.batch_get(wanted, consistent_read=True)}
+        found = {(str(i.pk), str(i.sk)): i for i in ObjectItem.batch_get(wanted, consistent_read=True)}
     except GetError as exc:
         raise_translated(exc)
+    return found
 
 
 def key_of(account: str, object_id: str) -> tuple[str, str] | None:
