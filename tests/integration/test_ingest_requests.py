@@ -88,6 +88,24 @@ def test_a_v2_event_reads_once(api: support.Api, monkeypatch: pytest.MonkeyPatch
     assert _reads(seen) == 1, seen
 
 
+def test_a_v2_event_with_an_idempotency_key_reads_its_key_before_the_record(
+    api: support.Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a v2 event sent with an Idempotency-Key (Powertools writes its record first)
+    (cus,) = _setup(api)
+    _warm(api, cus)
+    body = {"event_name": "tokens", "payload": {"stripe_customer_id": cus, "value": "3"}}
+    headers = {"Idempotency-Key": "v2-once"}
+    resp, _, params = _dynamo_calls(
+        monkeypatch, lambda: api.post("/v2/billing/meter_events", json=body, headers=headers)
+    )
+    # THEN the key is read on its own before any write, then the rest in one BatchGetItem
+    assert resp.status == 200, resp.text
+    ops = [p["op"] for p in params]
+    assert ops.index("GetItem") < min(ops.index(w) for w in USAGE_WRITES if w in ops)
+    assert ops.count("BatchGetItem") == 1, ops
+
+
 def test_a_stream_batch_reads_once_whatever_its_customers(
     api: support.Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
