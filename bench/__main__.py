@@ -386,9 +386,13 @@ def main(argv: list[str] | None = None) -> int:
             3,
             "throughput",
             lambda: stages.throughput(run),
-            lambda v: ", ".join(
-                f"{kind} {v[kind]['events_per_s']:.0f}/s (bare put {v[kind]['bare_put_item_per_s']:.0f}/s)"
-                for kind in ("single", "batched")
+            lambda v: (
+                ", ".join(
+                    f"{k} {v[k]['events_per_s']:.0f}/s (bare put {v[k]['bare_put_item_per_s']:.0f}/s)"
+                    for k in ("single", "batched")
+                )
+                + f"; ratios: single / bare put ×{v['single']['ratio_ours_over_bare']:.2f}, batched / bare "
+                f"100-Put transactions ×{v['batched']['ratio_ours_over_bare_transact']:.2f}"
             ),
         )
         results["usage_reads"] = stage(
