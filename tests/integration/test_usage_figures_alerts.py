@@ -93,8 +93,10 @@ def test_an_unfired_alert_reads_one_usage_item_at_day_29(api, monkeypatch):
     assert usage.STATS.items_read == 1
     assert usage.STATS.requests == 2  # the event's transaction (its figure update in it) + the read
     assert usage.STATS.write_units == 6 + 2
-    # AND no trigger claim was read: the usage (below every threshold) is read before the claims
-    assert "BatchGetItem" not in calls, calls
+    # AND the evaluation made ONE request (figure, subscriptions' periods and the customer's watch
+    # list in one BatchGetItem): no trigger claim read (the usage, below every threshold, is read
+    # first), no subscriptions Query (issue 15 point 3, branch `alerts`)
+    assert calls == ["Query", "GetItem", "GetItem", "TransactWriteItems", "BatchGetItem"], calls
 
 
 def test_credits_switch_figures_on_for_a_meter_without_alerts_and_read_one_item(api):

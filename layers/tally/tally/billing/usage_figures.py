@@ -62,11 +62,13 @@ def usages_in(
     spans: list[tuple[int, int | None]],
     clock: Clock,
     request_now: int,
+    known: figures.Figure | None = None,
 ) -> dict[tuple[int, int | None], int]:
     """`usage_in` of several spans (the windows of a customer's alerts): one figure read for all
-    of them (registering every missing bound at once), else one bucket read per distinct span."""
+    of them (registering every missing bound at once) — none when the caller passes the item it
+    just read (`known`) and the bounds are registered —, else one bucket read per distinct span."""
     if kept(watch, request_now):
-        found = figures.totals(account, meter, customer, list(dict.fromkeys(spans)), clock.now)
+        found = figures.totals(account, meter, customer, list(dict.fromkeys(spans)), clock.now, known)
         if found is not None:
             return found
     return {
