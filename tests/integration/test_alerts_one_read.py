@@ -85,13 +85,19 @@ def _subscribe(api: support.Api, meter: dict[str, Any], customer: str, **extra: 
             },
         )
     )
-    return ok(api.post("/v1/subscriptions", {"customer": customer, "items": [{"price": price["id"]}], **extra}))
+    return ok(
+        api.post("/v1/subscriptions", {"customer": customer, "items": [{"price": price["id"]}], **extra})
+    )
 
 
 def _alerts(api: support.Api, meter: str, count: int, customer: str | None, gte: int = 10**12) -> list[str]:
     out = []
     for i in range(count):
-        rule: dict[str, Any] = {"meter": meter, "gte": gte, "recurrence": "one_time" if i % 2 else "per_period"}
+        rule: dict[str, Any] = {
+            "meter": meter,
+            "gte": gte,
+            "recurrence": "one_time" if i % 2 else "per_period",
+        }
         if customer is not None:
             rule["filters"] = [{"type": "customer", "customer": customer}]
         body = {"alert_type": "usage_threshold", "title": f"a{i}", "usage_threshold": rule}
@@ -117,10 +123,17 @@ def _subject(api: support.Api, name: str, alerts: int, scope: str, day: int) -> 
     from tally.domain.aggregation import Formula
     from tally.domain.records import MeterEvent
 
-    hours = [MeterEvent(f"{name}-{h}", name, meter["id"], cus, 1, h, {}, now) for h in range(START, now, HOUR)]
+    hours = [
+        MeterEvent(f"{name}-{h}", name, meter["id"], cus, 1, h, {}, now) for h in range(START, now, HOUR)
+    ]
     usage.record(api.account.id, Formula.SUM, 1, hours, now, figures=alerts > 0)
     # the first evaluation registers the period's bounds on the figure (once per period)
-    ok(api.post("/v1/billing/meter_events", {"event_name": name, "payload": {"stripe_customer_id": cus, "value": "1"}}))
+    ok(
+        api.post(
+            "/v1/billing/meter_events",
+            {"event_name": name, "payload": {"stripe_customer_id": cus, "value": "1"}},
+        )
+    )
     return name, cus, now
 
 
@@ -130,7 +143,11 @@ def _send(api: support.Api, name: str, cus: str, now: int, batch: bool, token: s
     with Calls() as calls:
         if batch:
             events = [
-                {"event_name": name, "timestamp": _stamp(now), "payload": {"stripe_customer_id": cus, "value": "1"}}
+                {
+                    "event_name": name,
+                    "timestamp": _stamp(now),
+                    "payload": {"stripe_customer_id": cus, "value": "1"},
+                }
                 for _ in range(BATCH)
             ]
             ok(api.post("/v2/billing/meter_event_stream", json={"events": events}, key=token))
@@ -143,7 +160,9 @@ def _send(api: support.Api, name: str, cus: str, now: int, batch: bool, token: s
 @pytest.mark.parametrize("batch", [False, True], ids=["single", "batch"])
 @pytest.mark.parametrize("day", [1, 29])
 @pytest.mark.parametrize(
-    "alerts,scope", [(1, "customer"), (25, "customer"), (25, "meter")], ids=["1 own", "25 own", "25 meter-wide"]
+    "alerts,scope",
+    [(1, "customer"), (25, "customer"), (25, "meter")],
+    ids=["1 own", "25 own", "25 meter-wide"],
 )
 def test_unfired_alerts_add_one_read_and_one_write(api, alerts, scope, day, batch):
     # GIVEN the same customer and usage twice: without alerts, and with `alerts` unfired alerts
@@ -206,9 +225,10 @@ def test_the_kept_period_is_the_queried_one_through_every_subscription_change(ap
     # AND it is cancelled at an arbitrary second: the older one is current again
     support.advance_clock(api, api.functions, clock_id, START + 17 + 64 * DAY + 4321)
     ok(api.delete(f"/v1/subscriptions/{second['id']}"))
-    assert _periods_match(api, cus, at()) == _periods_match(api, cus, at()) and _periods_match(
-        api, cus, at()
-    )[0] < START + 17 + 64 * DAY
+    assert (
+        _periods_match(api, cus, at()) == _periods_match(api, cus, at())
+        and _periods_match(api, cus, at())[0] < START + 17 + 64 * DAY
+    )
     # AND the first ends at a `cancel_at` the clock then passes: none is left
     cancel_at = START + 17 + 70 * DAY + 999
     ok(api.post(f"/v1/subscriptions/{first['id']}", {"cancel_at": cancel_at}))
@@ -233,7 +253,11 @@ def test_a_per_period_alert_stays_exact_across_a_roll_and_a_cancel_at_any_second
     (alert,) = _alerts(api, meter["id"], 1, cus, gte=10)
 
     def event(value: int, ts: int) -> None:
-        body = {"event_name": "o1roll", "timestamp": ts, "payload": {"stripe_customer_id": cus, "value": str(value)}}
+        body = {
+            "event_name": "o1roll",
+            "timestamp": ts,
+            "payload": {"stripe_customer_id": cus, "value": str(value)},
+        }
         ok(api.post("/v1/billing/meter_events", body))
 
     # WHEN 9 is used in the first period, then (after the roll) 6 + 4 in the second
