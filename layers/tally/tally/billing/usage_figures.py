@@ -8,6 +8,11 @@ bounds are registered (`store.usage.figures`); otherwise, or within `SETTLE` sec
 figures being switched on (a usage write that read the watch before the switch may still land),
 it aggregates the hour buckets as before. Both answers are exact.
 
+`read_through(account, clock, request_now)` makes every `store.usage.aggregate` of the code it
+wraps (credit burndown pricing the invoices to come with the close's own code) read the figure of
+each meter whose figures are kept, for the same price: one item per (meter, customer) once the
+period's bounds are registered — the same figure alerts read, kept once.
+
 A caller that needs the figure on a meter without alerts (credit burndown, credit-balance alerts)
 switches figures on once with `keep(account, meter, clock)` (sticky), then reads `usage_in` with
 the meter's watch list (`store.meter_names.watched` or `store.alerts.meter_watch`).
@@ -15,12 +20,16 @@ the meter's watch list (`store.meter_names.watched` or `store.alerts.meter_watch
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from tally.clock import Clock
 from tally.domain.alerts import Watch
 from tally.domain.records import Meter
 from tally.store import alerts as watches
 from tally.store import usage
 from tally.store.usage import figures
+from tally.store.usage import read as usage_read
 
 SETTLE = 120  # seconds: longer than any ingest request (the Lambda's timeout, template.yaml)
 
@@ -75,3 +84,31 @@ def usages_in(
         (start, end): usage.aggregate(account, meter, customer, start, figures.INF if end is None else end)
         for start, end in dict.fromkeys(spans)
     }
+
+
+@contextmanager
+def read_through(account: str, clock: Clock, request_now: int | None) -> Iterator[None]:
+    """Within the block, `store.usage.aggregate` of an additive meter whose figures are kept
+    answers from the running figure (registering the span's bounds), exactly as from the buckets.
+    `clock` is the customer's (it places the hot interval); `request_now` the real time of the
+    request (the settle rule) — None: the buckets are read (a caller without the real time)."""
+    if request_now is None:
+        yield
+        return
+    now = request_now
+    watched: dict[str, Watch] = {}  # one watch list read per meter per block
+
+    def reader(account_: str, meter: Meter, customer: str, start: int, end: int) -> int | None:
+        if account_ != account or not meter.formula.additive:
+            return None
+        if meter.id not in watched:
+            watched[meter.id] = watches.meter_watch(account, meter)[1]
+        if not kept(watched[meter.id], now):
+            return None
+        return figures.total(account, meter, customer, start, None if end >= figures.INF else end, clock.now)
+
+    token = usage_read.READER.set(reader)
+    try:
+        yield
+    finally:
+        usage_read.READER.reset(token)

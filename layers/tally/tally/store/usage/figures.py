@@ -171,9 +171,9 @@ def read_action(
 
 
 def _interval_usage(account: str, meter: Meter, customer: str, start: int, end: int) -> int:
-    from tally.store.usage.read import aggregate
+    from tally.store.usage.read import aggregate_buckets
 
-    return aggregate(account, meter, customer, start, end)
+    return aggregate_buckets(account, meter, customer, start, end)
 
 
 def register(
