@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import support
 from test_credit_application import APR_10, HOUR, MAR_10, MAR_20, Plan
 from test_credit_burndown import (  # noqa: F401  (collected here again, with the figures read)
     catalog,
@@ -70,10 +69,10 @@ def test_a_summary_reads_one_usage_item_per_meter_whatever_the_hours_used(
     assert plan.summary() == [("usd", 856, 1000)]
 
 
-def cycles_bill(catalog: Catalog, plan: Plan, at: int) -> bool:
+def cycles_bill(shop: Catalog, plan: Plan, at: int) -> bool:
     from tally.billing import cycles
 
-    return cycles.bill_period(catalog.api.account.id, plan.sub["id"], at, TallyClock(at)).outcome == "billed"
+    return cycles.bill_period(shop.api.account.id, plan.sub["id"], at, TallyClock(at)).outcome == "billed"
 
 
 def test_without_the_request_time_burndown_reads_the_buckets(catalog: Catalog, clock: Any) -> None:  # noqa: F811
@@ -93,4 +92,3 @@ def test_without_the_request_time_burndown_reads_the_buckets(catalog: Catalog, c
     # THEN the hour buckets answer, the same amount (3,000 tokens: 120)
     assert shown == {"usd": 880}
     assert usage.STATS.items_read >= 30
-    assert support is not None
