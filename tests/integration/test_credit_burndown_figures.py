@@ -1,7 +1,8 @@
 """Issue 15 point 3 (branch `alerts`): credit burndown reads the same running usage figure as usage
 alerts. The burndown scenarios and property of test_credit_burndown.py again, on meters whose
 figures are kept (`usage_figures.keep` at the meter's creation; `SETTLE` = 0: read at once), and
-what a summary then reads of the usage."""
+what a summary then reads of the usage. (Here the figure is registered by burndown's own first
+read; a figure alerts registered is the same item.)"""
 
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ def cycles_bill(shop: Catalog, plan: Plan, at: int) -> bool:
     return cycles.bill_period(shop.api.account.id, plan.sub["id"], at, TallyClock(at)).outcome == "billed"
 
 
-def test_without_the_request_time_burndown_reads_the_buckets(catalog: Catalog, clock: Any) -> None:  # noqa: F811
+def test_the_ingest_path_s_balance_reads_the_buckets(catalog: Catalog, clock: Any) -> None:  # noqa: F811
     # GIVEN kept figures and usage in 30 hours
     plan = Plan(catalog)
     plan.grant(1000)
@@ -86,7 +87,8 @@ def test_without_the_request_time_burndown_reads_the_buckets(catalog: Catalog, c
 
     account = catalog.api.account.id
     everyone = credit_ledger.grants_of(account, plan.cid, TallyClock(MAR_20))
-    # WHEN a caller without the request's real time (the settle rule cannot be judged) reads it
+    # WHEN the credit evaluation's balance (on the ingest path: its request counts are budgeted)
+    # reads it, figures not asked for
     usage.STATS.reset()
     shown = credit_balances.available(account, plan.cid, everyone, TallyClock(MAR_20), everyone)
     # THEN the hour buckets answer, the same amount (3,000 tokens: 120)

@@ -20,7 +20,7 @@ by the code that will finalize it, and allocated by the same rules.
 Reads: the customer's drafts (one Query) and subscriptions (one Query), then per invoice what a
 preview reads (prices, products, meters, usage per metered item). The usage reads go through
 `store.usage.aggregate`, which `pending` routes (`usage_figures.read_through`, given the request's
-real time) to the running per-period figure of each meter whose figures are kept — the figure
+real time: the balance summary) to the running per-period figure of each meter that keeps one — the figure
 usage alerts read, kept once by the usage transactions: ONE item per (meter, customer) once the
 period's bounds are registered, instead of one per hour of the period — else to the hour buckets.
 A customer without grants reads nothing here (and ingest never does anything for burndown).
@@ -118,7 +118,8 @@ def pending(
 ) -> dict[str, int]:
     """What the customer's invoices to come will take from each grant (by id; absent: nothing).
     With `request_now` (the request's real time) their usage is read from the running figures
-    where they are kept (`usage_figures.read_through`), else from the buckets: the same amounts."""
+    where they can answer (`usage_figures.read_through`: one GetItem per (meter, customer)), else
+    from the buckets: the same amounts."""
     grants = [credit_application.state(b) for b in balances]
     if not any(g.remaining > 0 for g in grants):
         return {}

@@ -65,8 +65,8 @@ def available(
     """The available balance per currency of the `selected` grants at `clock`: each grant's ledger
     balance minus what the customer's invoices to come take from it (`tally.billing.burndown`:
     real-time burndown, allocated over ALL the customer's grants — `everyone`, read when not
-    given — as finalization will). `request_now` (the request's real time) lets burndown read the
-    running usage figures (`burndown.pending`)."""
+    given — as finalization will). With `request_now` (the request's real time) burndown reads
+    the running usage figures where they can answer (`burndown.pending`)."""
     if not selected:
         return {}
     if everyone is None:

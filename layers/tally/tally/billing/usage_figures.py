@@ -8,10 +8,10 @@ bounds are registered (`store.usage.figures`); otherwise, or within `SETTLE` sec
 figures being switched on (a usage write that read the watch before the switch may still land),
 it aggregates the hour buckets as before. Both answers are exact.
 
-`read_through(account, clock, request_now)` makes every `store.usage.aggregate` of the code it
-wraps (credit burndown pricing the invoices to come with the close's own code) read the figure of
-each meter whose figures are kept, for the same price: one item per (meter, customer) once the
-period's bounds are registered — the same figure alerts read, kept once.
+`read_through(account, clock)` makes every `store.usage.aggregate` of the code it wraps (credit
+burndown pricing the invoices to come with the close's own code) read the customer's figure of
+each meter whose figure is registered: one item per (meter, customer) once the period's bounds
+are cuts — the same figure alerts read, kept once.
 
 A caller that needs the figure on a meter without alerts (credit burndown, credit-balance alerts)
 switches figures on once with `keep(account, meter, clock)` (sticky), then reads `usage_in` with
@@ -88,24 +88,32 @@ def usages_in(
 
 @contextmanager
 def read_through(account: str, clock: Clock, request_now: int | None) -> Iterator[None]:
-    """Within the block, `store.usage.aggregate` of an additive meter whose figures are kept
-    answers from the running figure (registering the span's bounds), exactly as from the buckets.
-    `clock` is the customer's (it places the hot interval); `request_now` the real time of the
-    request (the settle rule) — None: the buckets are read (a caller without the real time)."""
+    """Within the block, `store.usage.aggregate` of an additive meter answers from the customer's
+    running figure when it can — exactly as the buckets would — registering the span's bounds if
+    they are not cuts yet:
+    - a registered figure answers at once: a figure is only ever registered by a reader that found
+      its meter's figures kept (`kept`), and figures stay kept;
+    - a figure that exists unregistered (usage writes keep it: the meter's figures are on) answers
+      if the meter's watch list (one GetItem) says they are kept at `request_now` (the request's
+      real time; the settle rule);
+    - an absent one (a meter without figures) is read once per block, then the buckets answer.
+    `clock` is the customer's (it places the hot interval). `request_now` None: off (buckets)."""
     if request_now is None:
         yield
         return
     now = request_now
-    watched: dict[str, Watch] = {}  # one watch list read per meter per block
+    skipped: set[tuple[str, str]] = set()  # (meter, customer) the figure cannot answer for
 
     def reader(account_: str, meter: Meter, customer: str, start: int, end: int) -> int | None:
-        if account_ != account or not meter.formula.additive:
+        if account_ != account or not meter.formula.additive or (meter.id, customer) in skipped:
             return None
-        if meter.id not in watched:
-            watched[meter.id] = watches.meter_watch(account, meter)[1]
-        if not kept(watched[meter.id], now):
+        f = figures.read(account, meter.id, customer)
+        if not f.registered and not (f.exists and kept(watches.meter_watch(account, meter)[1], now)):
+            skipped.add((meter.id, customer))
             return None
-        return figures.total(account, meter, customer, start, None if end >= figures.INF else end, clock.now)
+        span = (start, None if end >= figures.INF else end)
+        found = figures.totals(account, meter, customer, [span], clock.now, f)
+        return None if found is None else found[span]
 
     token = usage_read.READER.set(reader)
     try:
