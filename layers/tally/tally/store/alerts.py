@@ -11,6 +11,9 @@ transaction of the alert change that alters them (`changes.Side`, version-checke
 
 Only active alerts are listed, at most 25 per list (`domain.alerts.MAX_PER_METER_AND_CUSTOMER`).
 
+An evaluation reads the customer's own list with its running usage figure and its subscription
+periods (`store.subscription_periods`) in ONE BatchGetItem (`evaluation_state`).
+
 Trigger claims: `acct#unique#alert_trigger#<alert>#<customer>#<once | period start | nosub>`,
 Put only if absent in ONE transaction with the `billing.alert.triggered` event
 (`transactions.claim_with_event`): of any number of concurrent evaluations exactly one records it.
