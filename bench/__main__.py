@@ -244,6 +244,9 @@ def alert_rows(al: dict[str, Any]) -> list[tuple[str, str, str]]:
                 f"{b['wall_ms_per_event_median']:.3f} / {b['thread_cpu_ms_per_event']:.3f}",
                 "0 added with 0 alerts — " + _ok(al["added_requests_per_single_event"]["0 alerts"] == 0)
                 if case == "0 alerts"
+                else f"+{al['added_requests_per_single_event'][case]:g} request(s), target +1 — "
+                + _ok(al["added_requests_per_single_event"][case] <= 1)
+                if "running figure read" in case
                 else "—",
             )
         )

@@ -85,6 +85,11 @@ def read(account: str, meter_id: str, customer: str) -> Figure:
     )
     STATS.items_read += 1 if item else 0
     STATS.read_units += 1
+    return parse(item)
+
+
+def parse(item: dict[str, Any] | None) -> Figure:
+    """The figure of a raw item as DynamoDB returns it (None: absent)."""
     if not item:
         return Figure()
     f = Figure(ver=int(item.get("ver", {}).get("N", "0")), exists=True)
@@ -166,19 +171,23 @@ def read_action(
 
 
 def _interval_usage(account: str, meter: Meter, customer: str, start: int, end: int) -> int:
-    from tally.store.usage.read import aggregate
+    from tally.store.usage.read import aggregate_buckets
 
-    return aggregate(account, meter, customer, start, end)
+    return aggregate_buckets(account, meter, customer, start, end)
 
 
-def register(account: str, meter: Meter, customer: str, wanted: set[int], now: int) -> Figure | None:
+def register(
+    account: str, meter: Meter, customer: str, wanted: set[int], now: int, known: Figure | None = None
+) -> Figure | None:
     """The figure with every instant of `wanted` registered as a cut and the hot interval holding
     `now` — rebuilt if needed (reading the buckets of the intervals it cannot derive). None if
-    usage writes kept interleaving (the caller reads the buckets instead)."""
+    usage writes kept interleaving (the caller reads the buckets instead). `known`: the item as
+    just read (its first attempt reads nothing more)."""
     from botocore.exceptions import ClientError
 
     for _ in range(ATTEMPTS):
-        f = read(account, meter.id, customer)
+        f = known if known is not None else read(account, meter.id, customer)
+        known = None
         if f.registered and wanted <= set(f.cuts) and f.hlo is not None and f.hlo <= now < (f.hhi or 0):
             return f
         low = min(wanted)
@@ -221,7 +230,12 @@ def register(account: str, meter: Meter, customer: str, wanted: set[int], now: i
 
 
 def totals(
-    account: str, meter: Meter, customer: str, spans: list[tuple[int, int | None]], now: int
+    account: str,
+    meter: Meter,
+    customer: str,
+    spans: list[tuple[int, int | None]],
+    now: int,
+    known: Figure | None = None,
 ) -> dict[tuple[int, int | None], int] | None:
     """Usage of events stamped in each [start, end) of `spans` (`end` None: no end) from the
     running figure — one GetItem once every bound is a registered cut, one registration of all
@@ -230,13 +244,15 @@ def totals(
     buckets.
 
     Only exact for a meter whose usage writes maintain figures (`record(figures=True)` since
-    before any usage this figure counts: see `billing.usage_figures`)."""
+    before any usage this figure counts: see `billing.usage_figures`). `known`: the item as just
+    read (`store.alerts.evaluation_state` reads it with what else an evaluation needs), so the
+    common case reads nothing here."""
     if not meter.formula.additive or not spans:
         return None
     wanted = {start for start, _ in spans} | {end for _, end in spans if end is not None}
-    f = read(account, meter.id, customer)
+    f = known if known is not None else read(account, meter.id, customer)
     if not (f.registered and wanted <= set(f.cuts)):
-        registered = register(account, meter, customer, wanted, now)
+        registered = register(account, meter, customer, wanted, now, f)
         if registered is None:
             return None
         f = registered
