@@ -145,3 +145,57 @@ def test_queue_counts_still_count_and_sends_do_not_walk_the_queue(moto_tables):
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
     assert len(got) == 1
     client.delete_queue(QueueUrl=url)
+
+
+def test_responses_are_serialized_as_stock_moto_does_with_member_aliases_asked_once(moto_tables):
+    # GIVEN an item with every DynamoDB type, nested
+    from unittest import mock
+
+    from moto.core import serialize
+
+    client, table = dynamodb(), settings().usage_table
+    item = {
+        "pk": {"S": "acct_ser#1"},
+        "sk": {"S": "a"},
+        "n": {"N": "1.50"},
+        "b": {"B": b"\x00\xffbytes"},
+        "ss": {"SS": ["x", "y"]},
+        "ns": {"NS": ["1", "2.5"]},
+        "bs": {"BS": [b"\x01", b"\x02"]},
+        "m": {"M": {"inner": {"L": [{"S": "deep"}, {"NULL": True}, {"BOOL": False}, {"N": "-3"}]}}},
+        "t": {"BOOL": True},
+        "empty": {"S": ""},
+    }
+    client.put_item(TableName=table, Item=item)
+    client.put_item(TableName=table, Item={**item, "sk": {"S": "b"}})
+
+    def answers():
+        query = {
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": "acct_ser#1"}},
+        }
+        got = [
+            client.get_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]}),
+            client.query(TableName=table, **query),
+            client.query(TableName=table, Limit=1, ReturnConsumedCapacity="TOTAL", **query),
+        ]
+        for answer in got:
+            answer.pop("ResponseMetadata")
+        return got
+
+    first = serialize.DEFAULT_ALIAS_PROVIDERS[0]
+    init = first.__init__
+    with mock.patch.object(first, "__init__", autospec=True, side_effect=init) as asked:
+        answers()  # WHEN the same responses are serialized twice with the patch
+        asked.reset_mock()
+        patched = answers()
+        # THEN the second time no alias provider was built (each member's names were remembered)
+        assert asked.call_count == 0
+    # AND what the client receives equals stock moto's
+    moto_patch.uninstall()
+    try:
+        stock = answers()
+    finally:
+        moto_patch.install()
+    assert patched == stock
+    assert patched[0]["Item"] == item
