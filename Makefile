@@ -33,14 +33,12 @@ run: $(call STAMP,local)
 	@$(BIN)/python -m tally_local $(if $(filter-out 0,$(FRESH)),--fresh)
 
 # One worker per core (pytest-xdist; WORKERS=1 for one process). Each worker has its own moto,
-# local server and accounts. worksteal, not loadfile: each worker starts with half of the files in
-# order, and one that runs out takes the pending half of the other's queue, so no long file (nor
-# the few-test e2e and subprocess files, which loadfile hands out last) leaves a core idle at the
-# end (docs/PERFORMANCE.md: Ingest cold start and the suite). pytest's own exit code is make's:
-# a failure (1) or no test collected (5) fails `make test`.
+# local server and accounts; a test file stays on one worker (loadfile), in its order: some files
+# check state their earlier tests left (worksteal would split them) and e2e files start one server
+# per module. pytest's own exit code is make's: a failure (1) or no test collected (5) fails it.
 WORKERS ?= auto
 test: $(call STAMP,test)
-	@$(BIN)/python -m pytest -n $(WORKERS) --dist worksteal
+	@$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile
 
 # The portal and dashboard in Debian's headless Chromium against the local stack (tests/browser).
 # Fails, saying how to install them, when Chromium or chromedriver is missing: nothing is skipped.
