@@ -33,7 +33,9 @@ run: $(call STAMP,local)
 	@$(BIN)/python -m tally_local $(if $(filter-out 0,$(FRESH)),--fresh)
 
 # One worker per core (pytest-xdist; WORKERS=1 for one process). Each worker has its own moto,
-# local server and accounts; a test file stays on one worker (loadfile), in its order.
+# local server and accounts; a test file stays on one worker (loadfile), in its order: some files
+# check state their earlier tests left (worksteal would split them) and e2e files start one server
+# per module. pytest's own exit code is make's: a failure (1) or no test collected (5) fails it.
 WORKERS ?= auto
 test: $(call STAMP,test)
 	@$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile

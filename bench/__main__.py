@@ -261,6 +261,9 @@ def alert_rows(al: dict[str, Any]) -> list[tuple[str, str, str]]:
                 f"{b['wall_ms_per_event_median']:.3f} / {b['thread_cpu_ms_per_event']:.3f}",
                 "0 added with 0 alerts — " + _ok(al["added_requests_per_single_event"]["0 alerts"] == 0)
                 if case == "0 alerts"
+                else f"+{al['added_requests_per_single_event'][case]:g} request(s), target +1 — "
+                + _ok(al["added_requests_per_single_event"][case] <= 1)
+                if "running figure read" in case
                 else "—",
             )
         )
@@ -403,9 +406,13 @@ def main(argv: list[str] | None = None) -> int:
             3,
             "throughput",
             lambda: stages.throughput(run),
-            lambda v: ", ".join(
-                f"{kind} {v[kind]['events_per_s']:.0f}/s (bare put {v[kind]['bare_put_item_per_s']:.0f}/s)"
-                for kind in ("single", "batched")
+            lambda v: (
+                ", ".join(
+                    f"{k} {v[k]['events_per_s']:.0f}/s (bare put {v[k]['bare_put_item_per_s']:.0f}/s)"
+                    for k in ("single", "batched")
+                )
+                + f"; ratios: single / bare put ×{v['single']['ratio_ours_over_bare']:.2f}, batched / bare "
+                f"100-Put transactions ×{v['batched']['ratio_ours_over_bare_transact']:.2f}"
             ),
         )
         results["usage_reads"] = stage(

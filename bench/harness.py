@@ -120,6 +120,12 @@ class DynamoCounter:
                 self.consistent_gets += 1
             else:
                 self.eventual_gets += 1
+        if operation == "BatchGetItem":  # each key is charged as one GetItem (found or not)
+            for wanted in params.get("RequestItems", {}).values():
+                if wanted.get("ConsistentRead"):
+                    self.consistent_gets += len(wanted.get("Keys", []))
+                else:
+                    self.eventual_gets += len(wanted.get("Keys", []))
         if operation in {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"} and (
             labels != ["usage"]
         ):

@@ -47,6 +47,9 @@ EXTENSIONS = {
     ("InvoiceLineItem.Pricing", "rate_card_rate_details"),
     ("InvoiceLineItem.Pricing", "license_fee_details"),
     ("InvoiceLineItem.Pricing", "type"),
+    # service actions (issue 14 point 5, branch actions): a grant scoped to a service action's
+    # metered items, Stripe's private-preview `billable_items` scope (stripe-credits-and-user-asks §2.1)
+    ("billing.CreditGrant.ApplicabilityConfig.Scope", "billable_items"),
 }
 # Sub-lists (`subscription.items`, `invoice.lines`): Stripe sends `total_count` on them too.
 LIST_FIELDS = {"object", "data", "has_more", "url", "total_count"}

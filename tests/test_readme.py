@@ -118,9 +118,14 @@ def test_each_walkthrough_meter_has_its_own_event_name():
     )
     # WHEN collecting the event_name of every meter they create
     names = _meter_event_names(code)
-    # THEN there are the three walkthrough meters, none sharing an event name (an active meter's
+    # THEN there are the four walkthrough meters, none sharing an event name (an active meter's
     # event_name is unique in an account, so a repeat would fail on the same `make run`)
-    assert sorted(names) == ["alpaca_ai_tokens", "alpaca_ai_tokens_node", "alpaca_ai_tokens_sdk"], names
+    assert sorted(names) == [
+        "alpaca_ai_tokens",
+        "alpaca_ai_tokens_node",
+        "alpaca_ai_tokens_sdk",
+        "llm_tokens",  # the pricing plans walkthrough (branch actions)
+    ], names
 
 
 # `meter_events.create({... "event_name": "x"` or `…/meter_events … -d event_name=x`

@@ -7,7 +7,10 @@ ended: `billing.lifecycle.advance_due`), `{"kind": "expire_credit_grant", "accou
 `{"kind": "credits", "account", "customer" | "credit_grant", "at"}` (an event that may have moved
 the customer's credit balance: `billing.credit_evaluation`, at the customer's clock), or
 `{"kind": "cadence_tick", "account", "cadence", "due", "at"}` (bill a v2 cadence's tick:
-`billing.cadence_invoices.bill_tick`); `at` (the close's or the event's instant) is the clock. A
+`billing.cadence_invoices.bill_tick`), or `{"kind": "plan_subscription_due", "account",
+"subscription", "at"}` (a pricing plan subscription's due instant: its servicing events,
+`billing.plan_servicing.announce`, then its service action credit grants,
+`billing.service_grants.grant_due`); `at` (the close's or the event's instant) is the clock. A
 message that fails is reported in `batchItemFailures`, so SQS retries only it (and moves it to the
 dead-letter queue after the redrive limit); the others are deleted.
 """
@@ -17,7 +20,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tally.billing import cadence_invoices, credit_ledger, cycles, lifecycle
+from tally.billing import cadence_invoices, credit_ledger, cycles, lifecycle, plan_servicing, service_grants
 from tally.clock import Clock
 from tally.observability import entry_point, logger
 
@@ -40,6 +43,11 @@ def _bill(body: dict[str, Any]) -> cycles.Billed:
     if body.get("kind") == cycles.EXPIRE:  # a credit grant whose expires_at passed
         written = credit_ledger.expire_grant(str(body["account"]), str(body["credit_grant"]), clock)
         return cycles.Billed("expired" if written else "already_expired")
+    if body.get("kind") == cycles.PLAN_DUE:  # a v2 subscription's servicing instant or grants due
+        account, sub = str(body["account"]), str(body["subscription"])
+        done = plan_servicing.announce(account, sub, clock)  # first: a grant never precedes activation
+        made = service_grants.grant_due(account, sub, clock)
+        return cycles.Billed(f"{done.outcome}, {'granted' if made else 'no grant due'}")
     if body.get("kind") == cycles.TICK:  # a v2 cadence's tick (`billing.cadence_invoices`)
         ticked = cadence_invoices.bill_tick(
             str(body["account"]), str(body["cadence"]), int(body["due"]), clock

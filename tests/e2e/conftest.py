@@ -18,7 +18,9 @@ import support
 # (test_credit_top_ups_sdk.py), +2 oneoff (issue 13 point 5)
 # +1 branch portal (test_portal_sdk.py), +1 cadence (test_cadence_invoices_sdk.py)
 # +1 branch dimensions (test_meter_dimensions_sdk.py)
-E2E_ACCOUNTS = 78
+# +1 branch intents (test_intent_migration_sdk.py), +1 branch actions (test_service_actions_sdk.py)
+# +1 branch v2events (test_v2_events_sdk.py)
+E2E_ACCOUNTS = 81
 
 
 @pytest.fixture(scope="session")

@@ -62,4 +62,9 @@ def test_the_readme_walkthroughs_run_in_order_on_one_stack(local_server, e2e_key
         "billing.alert.triggered 10025",  # the alert, once, signed
         "940",  # billing credits: 1,500 tokens (60 cents) burned off 10.00 at once
         "60 0 940",  # the invoice took those 60 cents of credit; the summary agrees
+        # pricing plans: the commit's fee, then each tick's usage less the month's 5.00 credit
+        "subscription_create 2000 0 2000",
+        "subscription_cycle 15100 500 14600",
+        "subscription_cycle 10200 500 9700",
+        "subscription_cycle 2300 300 2000",
     ], done.stdout + done.stderr

@@ -65,7 +65,9 @@ def test_a_month_on_a_test_clock_bills_the_usage(local_server, e2e_key, monkeypa
     assert advancing.status_details.advancing.target_frozen_time == FEB_15 + 3600
     advanced = wait_until_ready(clock.id)
     assert (advanced.status, advanced.frozen_time) == ("ready", FEB_15 + 3600)
-    assert time.monotonic() - started < 5, time.monotonic() - started
+    # (well before the schedule's next minute: the queue's poller is woken, not waited for; 30 s, not
+    # 5, because a loaded shared machine took 10 s — speed is the bench's business, not this test's)
+    assert time.monotonic() - started < 30, time.monotonic() - started
     # (after the creation invoice: 0 for a metered price, paid at T0, the clock's time)
     invoice, first = stripe.Invoice.list(subscription=subscription.id).data
     assert (first.billing_reason, first.status, first.total, first.created) == (

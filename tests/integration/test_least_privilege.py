@@ -149,6 +149,15 @@ def test_ingest_needs_exactly_what_its_policy_grants(api, needed):
         {"event_name": "tokens", "type": "cancel", "cancel": {"identifier": "a"}},
     )
     assert cancel.status == 200, cancel.text
+    # AND an event of a customer whose subscription periods are unknown (created before they were
+    # kept: its evaluation queries its subscriptions, `by_customer`; branch `alerts`)
+    from tally.store import subscription_periods
+    from tally.store.models import ObjectItem
+
+    legacy = api.post("/v1/customers", {"name": "Legacy"}).json["id"]
+    pk, sk = subscription_periods.key(api.account.id, legacy)
+    ObjectItem(pk=pk, sk=sk).delete()
+    assert _event(api, legacy, "1", "legacy").status == 200
     # THEN the calls needed exactly the ingest policy: nothing missing, nothing else granted
     assert needed["IngestFunction"] | IDEMPOTENCY_FALLBACK == support.template_grants("IngestFunction")
     # AND the usage aggregator (run by the harness after each request, as its stream mapping

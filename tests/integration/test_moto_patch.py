@@ -64,6 +64,70 @@ def test_a_partition_query_answers_exactly_what_moto_answers_unpatched(moto_tabl
     assert sum(len(p) for p in patched[0]) == 120 and patched[2] == [[]]
 
 
+def test_an_index_query_answers_what_moto_answers_unpatched_without_sorting_the_table(moto_tables):
+    # GIVEN objects-table items of three index partitions (by_customer), interleaved, with ties on
+    # the index sort key (broken by the table's key), and items outside the index (no cpk)
+    import random
+    from unittest import mock
+
+    import moto.dynamodb.models.table as moto_table
+
+    client, table = dynamodb(), settings().objects_table
+    rng = random.Random(11)
+    for i in range(150):
+        for part in "abc":
+            item = {"pk": {"S": f"acct_ix#{rng.randrange(40)}"}, "sk": {"S": f"obj#{part}#{i:04d}"}}
+            if i % 5:
+                item |= {"cpk": {"S": f"acct_ix#cus_{part}"}, "csk": {"S": f"{rng.randrange(30):03d}"}}
+            client.put_item(TableName=table, Item=item)
+
+    def pages(**query):
+        out, start = [], None
+        while True:
+            extra = {"ExclusiveStartKey": start} if start else {}
+            got = client.query(TableName=table, IndexName="by_customer", Limit=9, **query, **extra)
+            out.append([(i["pk"]["S"], i["sk"]["S"], i.get("csk", {}).get("S")) for i in got["Items"]])
+            start = got.get("LastEvaluatedKey")
+            if not start:
+                return out
+
+    queries = [
+        {"KeyConditionExpression": "cpk = :p", "ExpressionAttributeValues": {":p": {"S": "acct_ix#cus_b"}}},
+        {
+            "KeyConditionExpression": "cpk = :p AND csk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {
+                ":p": {"S": "acct_ix#cus_a"},
+                ":lo": {"S": "005"},
+                ":hi": {"S": "020"},
+            },
+            "ScanIndexForward": False,
+        },
+        {
+            "KeyConditionExpression": "cpk = :p",
+            "ExpressionAttributeValues": {":p": {"S": "acct_ix#cus_none"}},
+        },
+    ]
+    # WHEN each query is paged with the patch, moto's whole-table walk watched (the patch installed
+    # over the watch), then with stock moto
+    moto_patch.uninstall()
+    stock_walk = moto_table.Table.all_items
+    try:
+        with mock.patch.object(moto_table.Table, "all_items", autospec=True, side_effect=stock_walk) as walk:
+            moto_patch.install()
+            patched = [pages(**q) for q in queries]
+            patched_walks = sum(call.args[0].name == table for call in walk.call_args_list)
+            moto_patch.uninstall()
+            stock = [pages(**q) for q in queries]
+            stock_walks = sum(call.args[0].name == table for call in walk.call_args_list) - patched_walks
+    finally:
+        moto_patch.install()
+    # THEN the patched queries never walked the whole table (stock moto walks it for every page)
+    assert patched_walks == 0 and stock_walks >= len(queries)
+    # AND their pages equal stock moto's, page for page
+    assert patched == stock
+    assert sum(len(p) for p in patched[0]) == 120 and patched[2] == [[]]
+
+
 def test_queue_counts_still_count_and_sends_do_not_walk_the_queue(moto_tables):
     # GIVEN a queue holding 300 messages
     from tally.store.aws import sqs
@@ -81,3 +145,57 @@ def test_queue_counts_still_count_and_sends_do_not_walk_the_queue(moto_tables):
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
     assert len(got) == 1
     client.delete_queue(QueueUrl=url)
+
+
+def test_responses_are_serialized_as_stock_moto_does_with_member_aliases_asked_once(moto_tables):
+    # GIVEN an item with every DynamoDB type, nested
+    from unittest import mock
+
+    from moto.core import serialize
+
+    client, table = dynamodb(), settings().usage_table
+    item = {
+        "pk": {"S": "acct_ser#1"},
+        "sk": {"S": "a"},
+        "n": {"N": "1.50"},
+        "b": {"B": b"\x00\xffbytes"},
+        "ss": {"SS": ["x", "y"]},
+        "ns": {"NS": ["1", "2.5"]},
+        "bs": {"BS": [b"\x01", b"\x02"]},
+        "m": {"M": {"inner": {"L": [{"S": "deep"}, {"NULL": True}, {"BOOL": False}, {"N": "-3"}]}}},
+        "t": {"BOOL": True},
+        "empty": {"S": ""},
+    }
+    client.put_item(TableName=table, Item=item)
+    client.put_item(TableName=table, Item={**item, "sk": {"S": "b"}})
+
+    def answers():
+        query = {
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": "acct_ser#1"}},
+        }
+        got = [
+            client.get_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]}),
+            client.query(TableName=table, **query),
+            client.query(TableName=table, Limit=1, ReturnConsumedCapacity="TOTAL", **query),
+        ]
+        for answer in got:
+            answer.pop("ResponseMetadata")
+        return got
+
+    first = serialize.DEFAULT_ALIAS_PROVIDERS[0]
+    init = first.__init__
+    with mock.patch.object(first, "__init__", autospec=True, side_effect=init) as asked:
+        answers()  # WHEN the same responses are serialized twice with the patch
+        asked.reset_mock()
+        patched = answers()
+        # THEN the second time no alias provider was built (each member's names were remembered)
+        assert asked.call_count == 0
+    # AND what the client receives equals stock moto's
+    moto_patch.uninstall()
+    try:
+        stock = answers()
+    finally:
+        moto_patch.install()
+    assert patched == stock
+    assert patched[0]["Item"] == item

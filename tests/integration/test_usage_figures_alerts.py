@@ -83,6 +83,9 @@ def test_an_unfired_alert_reads_one_usage_item_at_day_29(api, monkeypatch):
 
     def counted(client, operation, params):
         calls.append(operation)
+        if operation == "BatchGetItem":  # the request's lookups (key, meter, customer) are one
+            keys = [k["pk"]["S"] for t in params["RequestItems"].values() for k in t["Keys"]]
+            calls.extend("claim read" for k in keys if "#unique#alert_trigger#" in k)
         return real(client, operation, params)
 
     from tally.store.usage import catchup
@@ -99,7 +102,19 @@ def test_an_unfired_alert_reads_one_usage_item_at_day_29(api, monkeypatch):
     assert usage.STATS.requests == 3
     assert usage.STATS.write_units == 1 + 2 * 3
     # AND no trigger claim was read: the usage (below every threshold) is read before the claims
-    assert "BatchGetItem" not in calls, calls
+    assert "claim read" not in calls, calls
+    # AND the request's lookups are one request (branch `lookups`), the evaluation ONE (figure,
+    # subscriptions' periods and the customer's watch list in one BatchGetItem): no trigger claim
+    # read (the usage, below every threshold, is read first), no subscriptions Query (issue 15
+    # point 3, branch `alerts`). The request: lookups, the customer's test clock (its "now"), the
+    # event's Put. Then the aggregator (branch `async`; its reads of the stream left out): the
+    # buckets and the figure in one transaction, then the evaluation's own lookups (the meter by
+    # event name, the customer), its one read, and the customer's test clock (its "now").
+    table_calls = [c for c in calls if c not in {"GetShardIterator", "GetRecords", "DescribeStream"}]
+    assert table_calls == [
+        *("BatchGetItem", "GetItem", "PutItem"),
+        *("TransactWriteItems", "Query", "GetItem", "BatchGetItem", "GetItem"),
+    ], " ".join(table_calls)
 
 
 def test_credits_switch_figures_on_for_a_meter_without_alerts_and_read_one_item(api):

@@ -60,14 +60,38 @@ def authenticate(authorization: str | None, clock: Clock) -> str:
     return account
 
 
+def _session_refusal() -> SessionExpired:
+    return SessionExpired(
+        "Invalid or expired meter event session token: create a new one with "
+        "POST /v2/billing/meter_event_session."
+    )
+
+
 def authenticate_session(token: str, clock: Clock) -> str:
     account = accounts.account_for_session(token, clock)
     if account is None:
-        raise SessionExpired(
-            "Invalid or expired meter event session token: create a new one with "
-            "POST /v2/billing/meter_event_session."
-        )
+        raise _session_refusal()
     return account
+
+
+def presented(authorization: str | None, *, session: bool) -> accounts.Presented:
+    """The secret key (or, when `session`, a v2 meter-event session token) the header presents,
+    for the use case to confirm with its own reads (`accounts.Presented`); a missing, malformed
+    or never-valid one is refused here (401), with the same error `authenticate` gives."""
+    if session and authorization and authorization.lower().startswith("bearer "):
+        token = authorization[7:].strip()
+        if accounts.is_session_token(token):
+            refusal: AuthenticationError = _session_refusal()
+            found = accounts.presented_session(token, refusal)
+            if found is None:
+                raise refusal
+            return found
+    key = bearer_key(authorization)
+    refusal = AuthenticationError(f"Invalid API Key provided: {mask(key)}")
+    found = accounts.presented_key(key, refusal)
+    if found is None:
+        raise refusal
+    return found
 
 
 def authenticate_portal(authorization: str | None, clock: Clock) -> PortalSession:

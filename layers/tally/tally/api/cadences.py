@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from tally.api.forms import billing_cycle
 from tally.api.http import Request
 from tally.api.lists import lookup_keys, v2_envelope, v2_list_args
 from tally.api.params import Params
 from tally.api.routing import Routes
 from tally.billing import cadences
-from tally.domain.cadences import (
-    CYCLE_TYPES,
-    MAX_CYCLE_COUNT,
-    MONTH_OF_YEAR_COUNTS,
-    BillingCycle,
-    Cadence,
-    next_tick,
-)
+from tally.domain.cadences import Cadence, next_tick
 from tally.domain.catalog import DISPLAY_NAME_MAX, LOOKUP_KEY_MAX
 from tally.errors import InvalidRequest, invalid
 from tally.presenters.cadences import cadence, profile
@@ -163,34 +157,3 @@ def list_cadences(request: Request) -> dict[str, Any]:
     )
     query = {"lookup_keys": keys, "test_clock": test_clock}
     return v2_envelope("/v2/billing/cadences", page, lambda c: _present(request, c), window, query)
-
-
-def billing_cycle(p: Params) -> BillingCycle:
-    """`billing_cycle`: its type, interval_count, and the one sub-object of its type."""
-    kind = p.str("type", required=True, choices=CYCLE_TYPES)
-    assert kind is not None
-    count = p.int("interval_count", min=1, max=MAX_CYCLE_COUNT[kind]) or 1
-    fields: dict[str, Any] = {"type": kind, "interval_count": count}
-    for other in CYCLE_TYPES:
-        if other != kind and p.has(other):
-            raise invalid(f"billing_cycle.{other}", f"billing_cycle.{other} is not valid with type {kind}.")
-    detail = p.sub(kind)
-    if detail is not None:
-        if (time := detail.sub("time")) is not None:
-            fields["hour"] = time.int("hour", min=0, max=23) or 0
-            fields["minute"] = time.int("minute", min=0, max=59) or 0
-            fields["second"] = time.int("second", min=0, max=59) or 0
-            time.done()
-        if kind == "week":
-            fields["day_of_week"] = detail.int("day_of_week", min=1, max=7)
-        if kind in ("month", "year"):
-            fields["day_of_month"] = detail.int("day_of_month", min=1, max=31)
-            fields["month_of_year"] = detail.int("month_of_year", min=1, max=12)
-        detail.done()
-    p.done()
-    if kind == "month" and fields.get("month_of_year") is not None and count not in MONTH_OF_YEAR_COUNTS:
-        raise invalid(
-            "billing_cycle.month.month_of_year",
-            "month_of_year anchors a monthly cycle only when interval_count is 2, 3, 4 or 6.",
-        )
-    return BillingCycle(**fields)

@@ -3,6 +3,11 @@
 One pipeline for every route: size limit → decode → authenticate → parse params → idempotency
 (POST with Idempotency-Key) → handler → JSON. Every `StripeError` becomes Stripe's error envelope
 here; anything else becomes a 500 `api_error` with no stack trace on the wire.
+
+A route with `key_with_lookups` (meter events) is authenticated in two steps: the header's form
+here, the key's stored hash by the use case, in the one consistent BatchGetItem that also reads
+the meter and the customer. Whatever else happens, an unconfirmed key is read before the answer
+(and before Powertools' idempotency record), so a bad key is still a 401 before anything else.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from tally.settings import settings
 MAX_IDEMPOTENCY_KEY = 255
 
 if TYPE_CHECKING:  # only portal routes build one; the ingest path never imports it
+    from tally.billing.accounts import Presented
     from tally.domain.portal import PortalSession
 
 
@@ -44,6 +50,8 @@ class Request:
     api_version: str | None = None  # the `Stripe-Version` header, checked (None: the account's)
     replayed: bool = False  # set by a route with its own idempotency when it answers a replay
     portal: PortalSession | None = None  # on a portal route: the customer its link grants
+    # On a `key_with_lookups` route: the key, for the use case to confirm with its own reads.
+    presented: Presented | None = None
 
     def params(self) -> Params:
         """The parameters for the handler to take. On v1 the pipeline owns `expand` (checked and
@@ -170,6 +178,18 @@ def _idempotent_call(route: Route, request: Request, key: str, context: Any) -> 
     )
 
 
+def _refusal(presented: Presented | None, clock: Clock) -> errors.StripeError | None:
+    """The 401 that answers instead of another outcome when the presented key, not yet
+    confirmed, turns out not to be stored (one GetItem; None when it is, or when there is none)."""
+    if presented is None or presented.confirmed:
+        return None
+    try:
+        presented.confirm(clock)
+    except errors.StripeError as refused:  # the 401, or the store's own error reading the key
+        return refused
+    return None
+
+
 def handle(event: dict[str, Any], context: Any, routes: dict[str, Route]) -> dict[str, Any]:
     """Serve one API Gateway v2 event with the given route table."""
     clock = Clock.system()  # the request's instant: everything below runs at it
@@ -184,12 +204,17 @@ def handle(event: dict[str, Any], context: Any, routes: dict[str, Route]) -> dic
     token = current_request.set(RequestInfo(request_id, key))
     logger.remove_keys(["account", "route"])  # a warm function's previous request set them
     route = routes.get(event.get("routeKey") or "")
+    presented: Presented | None = None
     v2 = route is not None and is_v2(route.key)  # errors of a v2 endpoint take the v2 shape
     try:
         if route is None:
             raise errors.RouteNotFound(method, path)
         portal = auth.authenticate_portal(headers.get("authorization"), clock) if route.portal_auth else None
-        account = portal.account if portal else _authenticate(route, headers, clock)
+        if route.key_with_lookups:
+            presented = auth.presented(headers.get("authorization"), session=route.session_auth)
+            account = presented.account
+        else:
+            account = portal.account if portal else _authenticate(route, headers, clock)
         data = _parse(event, headers)
         request = Request(
             method,
@@ -203,6 +228,7 @@ def handle(event: dict[str, Any], context: Any, routes: dict[str, Route]) -> dic
             clock,
             versions.requested(headers),
             portal=portal,
+            presented=presented,
         )
         logger.append_keys(account=account, route=route.key)
         if key is not None:
@@ -214,20 +240,27 @@ def handle(event: dict[str, Any], context: Any, routes: dict[str, Route]) -> dic
                 outcome = _call(route, request)
                 replayed = request.replayed
             else:
+                if presented is not None:  # Powertools writes its record before the handler runs
+                    presented.confirm(clock)
                 outcome, replayed = _idempotent_call(route, request, key, context)
             base_headers["Idempotency-Key"] = key
             if replayed:
                 base_headers["Idempotent-Replayed"] = "true"
         else:
             outcome = _call(route, request)
+        if presented is not None:  # a no-op when the use case read the key (it always does)
+            presented.confirm(clock)
         return response(
             outcome["status"], outcome["body"], base_headers, outcome.get("content_type", "application/json")
         )
     except errors.StripeError as exc:
+        exc = _refusal(presented, clock) or exc
         if exc.status >= 500 or exc.status == 429:
             logger.warning("request failed", extra={"error": exc.message, "status": exc.status})
         return response(exc.status, to_json(error_body(exc, v2)), base_headers)
     except Exception:
+        if refused := _refusal(presented, clock):
+            return response(refused.status, to_json(error_body(refused, v2)), base_headers)
         logger.exception("unhandled error")
         body = errors.StripeError("An unexpected error occurred; it has been logged. Retry the request.")
         body.type = "api_error"

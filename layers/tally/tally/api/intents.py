@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from tally.api.forms import v2_currency
+from tally.api.forms import billing_cycle, v2_currency
 from tally.api.http import Request
 from tally.api.lists import v2_envelope, v2_list_args, v2_page
 from tally.api.params import Params
 from tally.api.routing import Routes
-from tally.billing import intents, plan_subscriptions
+from tally.billing import intent_cadences, intents, plan_subscriptions
+from tally.domain import partial_periods
+from tally.domain.catalog import LOOKUP_KEY_MAX
 from tally.domain.intents import (
     ACTION_TYPES,
     COLLECT_AT,
@@ -36,18 +38,17 @@ def create(request: Request) -> dict[str, Any]:
     params = request.params()
     currency = v2_currency(params)
     cadence = params.str("cadence", max_length=255)
-    if params.has("cadence_data"):
-        raise InvalidRequest(
-            "cadence_data is not supported yet: create the cadence first.", param="cadence_data"
-        )
-    if cadence is None:
-        raise invalid("cadence", "cadence is required.")
+    data = params.sub("cadence_data")
+    if (cadence is None) == (data is None):
+        raise invalid("cadence", "Give exactly one of cadence (an existing one) and cadence_data.")
+    cadence_data = None if data is None else _cadence_data(data)
     given = params.sublist("actions", required=True, max_items=MAX_ACTIONS) or []
     if not given:
         raise invalid("actions", "At least one action is required.")
     actions = [_action(p, f"actions[{i}]") for i, p in enumerate(given)]
     params.done()
-    return intent(intents.create(request.account, currency, cadence, actions, request.clock))
+    made = intents.create(request.account, currency, cadence, actions, request.clock, cadence_data)
+    return intent(made)
 
 
 @routes.route("GET /v2/billing/intents/{id}")
@@ -140,10 +141,8 @@ def _action(p: Params, where: str) -> Action:
     fields["collect_at"] = body.str("collect_at", choices=COLLECT_AT) or (
         "on_effective_at" if kind in ("subscribe", "deactivate") else "next_billing_date"
     )
-    if body.has("overrides"):
-        raise InvalidRequest(
-            "Partial-period overrides are not supported yet.", param=f"{where}.{kind}.overrides"
-        )
+    if (overrides := details.sub("overrides")) is not None:
+        fields.update(_overrides(overrides, kind))
     if kind == "subscribe":
         fields["pricing_plan"] = details.str("pricing_plan", required=True, max_length=255)
         fields["pricing_plan_version"] = details.str("pricing_plan_version", max_length=255)
@@ -170,19 +169,69 @@ def _quantities(details: Params, where: str) -> tuple[Quantity, ...]:
     out: list[Quantity] = []
     for i, c in enumerate(details.sublist("component_configurations", max_items=100) or []):
         component = c.str("pricing_plan_component", max_length=255)
-        if c.has("lookup_key"):
-            raise InvalidRequest(
-                "Name components by id (lookup_key is not supported yet).", param=f"{where}.lookup_key"
-            )
+        key = c.str("lookup_key", max_length=LOOKUP_KEY_MAX)
         quantity = c.int("quantity", min=0, max=1_000_000_000)
         c.done()
-        if component is None:
+        if (component is None) == (key is None):
             raise invalid(
                 f"{where}.component_configurations[{i}].pricing_plan_component",
-                "pricing_plan_component is required.",
+                "Give exactly one of pricing_plan_component and lookup_key.",
             )
-        out.append(Quantity(component, 1 if quantity is None else quantity))
+        out.append(Quantity(component or "", 1 if quantity is None else quantity, lookup_key=key))
     return tuple(out)
+
+
+def _overrides(p: Params, kind: str) -> dict[str, str | None]:
+    """`overrides.partial_period_behaviors[]`: each type at most once, with the fields the action
+    type takes (`tally.domain.partial_periods`); what is left out takes the type's default."""
+    out: dict[str, str | None] = {}
+    seen: set[str] = set()
+    for b in p.sublist("partial_period_behaviors", max_items=2) or []:
+        kind_of = b.str("type", required=True, choices=partial_periods.OVERRIDE_TYPES[kind])
+        assert kind_of is not None
+        if kind_of in seen:
+            raise invalid(b.path("type"), f"partial_period_behaviors names {kind_of} twice.")
+        seen.add(kind_of)
+        inner = b.sub(kind_of, required=True)
+        assert inner is not None
+        b.done()
+        if kind_of == "license_fee":
+            for name in partial_periods.LICENSE_FEE_FIELDS[kind]:
+                out[name.split("_", 1)[0] + "_proration"] = inner.str(name, choices=partial_periods.PRORATION)
+        else:
+            out["credit_grant_create"] = inner.str("create_behavior", choices=partial_periods.CREATE_BEHAVIOR)
+        inner.done()
+    p.done()
+    return out
+
+
+def _cadence_data(p: Params) -> intent_cadences.CadenceRequest:
+    """`cadence_data`: the cadence the commit creates — `billing_cycle` and a `payer` (an existing
+    `billing_profile`, or `billing_profile_data{customer}` for one the commit creates)."""
+    cycle_params = p.sub("billing_cycle", required=True)
+    assert cycle_params is not None
+    cycle = billing_cycle(cycle_params)
+    payer = p.sub("payer", required=True)
+    assert payer is not None
+    profile = payer.str("billing_profile", max_length=255)
+    customer = None
+    if (data := payer.sub("billing_profile_data")) is not None:
+        customer = data.str("customer", required=True, max_length=255)
+        if data.has("default_payment_method"):
+            raise InvalidRequest(
+                "Tally takes no payment methods: invoices are paid out of band.",
+                param=data.path("default_payment_method"),
+            )
+        data.done()
+    payer.done()
+    if (profile is None) == (customer is None):
+        raise invalid(
+            payer.path("billing_profile"), "Give exactly one of billing_profile and billing_profile_data."
+        )
+    if p.has("settings"):
+        raise InvalidRequest("Bill and collection settings are not supported yet.", param=p.path("settings"))
+    p.done()
+    return intent_cadences.CadenceRequest(cycle, billing_profile=profile, customer=customer)
 
 
 # -- pricing plan subscriptions ----------------------------------------------------------------

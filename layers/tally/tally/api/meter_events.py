@@ -85,7 +85,9 @@ def _create_one(request: Request, *, v2: bool) -> MeterEvent:
         seed: str | None = rules.request_seed(request.path, key, None)  # the key alone names the event
     else:
         tag, seed = None, _seed(request, always=v2)
-    result = meter_events.accept(request.account, {0: given}, request.clock, seed=seed, request_tag=tag)
+    result = meter_events.accept(
+        request.account, {0: given}, request.clock, seed=seed, request_tag=tag, presented=request.presented
+    )
     if result.rejected:
         _count(0, 0, 1)
         raise result.rejected[0][1]
@@ -105,12 +107,12 @@ def _create_one(request: Request, *, v2: bool) -> MeterEvent:
     return result.events[0]
 
 
-@routes.route("POST /v1/billing/meter_events", own_idempotency=True)
+@routes.route("POST /v1/billing/meter_events", own_idempotency=True, key_with_lookups=True)
 def create_v1(request: Request) -> dict[str, Any]:
     return present.meter_event(_create_one(request, v2=False))
 
 
-@routes.route("POST /v2/billing/meter_event_stream", session_auth=True)
+@routes.route("POST /v2/billing/meter_event_stream", session_auth=True, key_with_lookups=True)
 def create_stream(request: Request) -> dict[str, Any]:
     params = request.params()
     raw = params.sublist("events", required=True, max_items=MAX_BATCH)
@@ -128,7 +130,9 @@ def create_stream(request: Request) -> dict[str, Any]:
             unreadable[index] = Unreadable(name, identifier, exc)
     seed = _seed(request, always=True)
     assert seed is not None
-    result = meter_events.accept_stream(request.account, inputs, unreadable, request.clock, seed)
+    result = meter_events.accept_stream(
+        request.account, inputs, unreadable, request.clock, seed, presented=request.presented
+    )
     rejected = sorted([(i, u.error) for i, u in unreadable.items()] + result.rejected, key=lambda r: r[0])
     _count(len(result.stored), len(result.duplicates), len(rejected))
     errors = [
@@ -138,7 +142,7 @@ def create_stream(request: Request) -> dict[str, Any]:
     return present.stream_result(len(result.stored), result.duplicates, errors)
 
 
-@routes.route("POST /v2/billing/meter_events")
+@routes.route("POST /v2/billing/meter_events", key_with_lookups=True)
 def create_v2(request: Request) -> dict[str, Any]:
     """Stripe's v2 create: v1's rules and answer, with the stream's identifiers and dedupe."""
     return present.v2_meter_event(_create_one(request, v2=True))

@@ -21,6 +21,10 @@ class Route:
     # the pipeline writes none (`api.http.handle`); the handler sets `Request.replayed`.
     own_idempotency: bool = False
     portal_auth: bool = False  # a customer portal link's token instead of an API key (api.portal)
+    # The handler's use case reads the key's stored hash itself, in the same consistent
+    # BatchGetItem as its own lookups (meter events: `Request.presented`); the pipeline only
+    # checks the header's form up front, and reads the key itself before any error it answers.
+    key_with_lookups: bool = False
 
 
 class Routes:
@@ -35,11 +39,14 @@ class Routes:
         status: int = 200,
         own_idempotency: bool = False,
         portal_auth: bool = False,
+        key_with_lookups: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             if key in self.table:
                 raise ValueError(f"route registered twice: {key}")
-            self.table[key] = Route(key, handler, session_auth, status, own_idempotency, portal_auth)
+            self.table[key] = Route(
+                key, handler, session_auth, status, own_idempotency, portal_auth, key_with_lookups
+            )
             return handler
 
         return register

@@ -13,9 +13,15 @@ import re
 import secrets
 import string
 import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tally.clock import Clock
+from tally.errors import StripeError
 from tally.store import api_keys
+
+if TYPE_CHECKING:
+    from tally.store.models import ObjectItem
 
 _GENERATED = re.compile(r"sk_(?:test|live)_tly_([A-Za-z0-9]{16})_[A-Za-z0-9]{32}")
 _SESSION = re.compile(r"mes_tok_([A-Za-z0-9]{16})_[A-Za-z0-9]{32}")
@@ -66,6 +72,52 @@ def account_for_key(key: str, clock: Clock) -> str | None:
         return None
     _cache[digest] = (account, time.monotonic() + CACHE_SECONDS)
     return account
+
+
+@dataclass
+class Presented:
+    """A secret key (or session token) of the right form for `account`, whose stored hash is not
+    read yet: a use case that reads other items anyway reads it in the same consistent
+    BatchGetItem (`key`, then `settle`), so checking it costs no request of its own and a
+    removed or expired key is refused at once (no cache). `refusal` is the 401 to raise."""
+
+    account: str
+    digest: str
+    refusal: StripeError
+    confirmed: bool = False
+    refused: bool = False  # read and found wanting: `confirm` raises `refusal` without a read
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(pk, sk) of the key's stored hash."""
+        return api_keys.key_of(self.account, self.digest)
+
+    def settle(self, found: ObjectItem | None, clock: Clock) -> None:
+        """Confirm the key from its item as read (None: absent) or raise `refusal`."""
+        self.refused = not api_keys.valid(found, clock.now)
+        if self.refused:
+            raise self.refusal
+        self.confirmed = True
+
+    def confirm(self, clock: Clock) -> None:
+        """Confirm the key with a read of its own (one consistent GetItem) or raise `refusal`."""
+        if self.refused:
+            raise self.refusal
+        if not self.confirmed:
+            self.settle(api_keys.read(self.account, self.digest), clock)
+
+
+def presented_key(key: str, refusal: StripeError) -> Presented | None:
+    """The key to confirm later, or None when its form alone refuses it (never stored)."""
+    if len(key) > MAX_KEY_LENGTH or not key.startswith(("sk_", "rk_")):
+        return None
+    return Presented(account_of(key), key_hash(key), refusal)
+
+
+def presented_session(token: str, refusal: StripeError) -> Presented | None:
+    """A session token to confirm later, or None when its form alone refuses it."""
+    match = _SESSION.fullmatch(token)
+    return Presented(f"acct_{match.group(1)}", key_hash(token), refusal) if match else None
 
 
 def is_session_token(token: str) -> bool:

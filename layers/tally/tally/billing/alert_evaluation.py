@@ -4,23 +4,31 @@ For each (meter, customer) a request wrote to — or found already written: a cl
 request that crashed after its usage write re-evaluates, so a crossing is never lost — and whose
 meter has active alerts (`Watch`, read with the meter at no extra request):
 
-1. the alerts on that customer: the meter-wide list, plus the customer's list (one GetItem) when
-   the meter has alerts on single customers;
-2. the customer's current billing period: its newest subscription that has not ended (one Query
-   of `by_customer`), at the customer's clock (a test clock's frozen time);
-3. which of those alerts already fired for this customer and period (one BatchGetItem of the
-   trigger claims); the others read the usage of their window (`domain.alerts.window`, from the
-   alert's creation second) through `usage_figures.usage_in`: ONE item (the running figure) on a
-   meter whose figures are kept — then the usage is read first and only the alerts it crosses
-   read their claims, so an unfired alert reads none — else one Query per shard of the hour
-   buckets, plus one BatchGetItem when the window starts inside a minute, shared by alerts with
-   the same window;
-4. each alert whose usage reached `gte` records its trigger: the claim and the
-   `billing.alert.triggered` event in ONE transaction, the claim conditional on being absent, so
-   of 8 writers crossing together exactly one records it (`store.alerts.trigger`).
+1. ONE read (`store.alerts.evaluation_state`, a BatchGetItem across the usage and objects tables):
+   the customer's running figure on the meter, its subscriptions' period rules
+   (`store.subscription_periods`, kept by every subscription write) and, when the meter has alerts
+   on single customers, the customer's own watch list;
+2. the customer's current billing period: that of its newest subscription that has not ended, at
+   the customer's clock (a test clock's frozen time), computed from those rules — a customer whose
+   rules are unknown (created before they were kept) queries its subscriptions instead (one Query);
+3. each alert's window (`domain.alerts.window`, from the alert's creation second) and its usage
+   through `usage_figures.usages_in`: from the figure already read on a meter whose figures are
+   kept — no further read once the windows' bounds are registered (a registration, once per new
+   bound: a period roll, a new alert, reads the buckets of the new interval and Puts the item) —
+   else one Query per shard of the hour buckets per distinct window;
+4. only alerts whose usage reached `gte` read their trigger claims (one BatchGetItem) — on a meter
+   without kept figures every alert reads them first —, and each not yet recorded records its
+   trigger: the claim and the `billing.alert.triggered` event in ONE transaction, the claim
+   conditional on being absent, so of 8 writers crossing together exactly one records it
+   (`store.alerts.trigger`).
 
-Crash points: before step 4 nothing is written (the next event or the client's retry evaluates
-again); step 4 is all or nothing; after it the claim makes every later evaluation skip.
+So an unfired alert costs one read per (request, customer), whatever the day of the period and
+the number of alerts, plus the figure's update in the usage transaction (the one write).
+
+Crash points: before step 4's transaction nothing is written by the evaluation except a
+registration (one conditional Put of the figure, exact at any point: `store.usage.figures`); the
+next event or the client's retry evaluates again; step 4 is all or nothing; after it the claim
+makes every later evaluation skip.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from tally.domain.listing import Window
 from tally.domain.records import Alert, Meter, Subscription
 from tally.presenters.alerts import triggered
 from tally.store import alerts as watches
-from tally.store import lists
+from tally.store import lists, subscription_periods
 
 SUBSCRIPTIONS_READ = 10  # the customer's newest subscriptions looked at for the current period
 
@@ -62,11 +70,13 @@ def evaluate(
     recorded (0 when they were already recorded, by it or a concurrent call)."""
     recorded = 0
     for customer in dict.fromkeys(customers):
+        state = watches.evaluation_state(account, meter.id, customer, own=watch.customer_alerts > 0)
         alerts: list[Alert] = list(watch.alerts)
-        if watch.customer_alerts:
-            alerts += watches.customer_watch(account, meter.id, customer)[1].alerts
+        if state.own is not None:
+            alerts += state.own.alerts
         if alerts:
-            recorded += _evaluate(account, meter, watch, customer, alerts, clock_of(customer), request_now)
+            clock = clock_of(customer)
+            recorded += _evaluate(account, meter, watch, customer, alerts, clock, request_now, state)
     return recorded
 
 
@@ -78,8 +88,12 @@ def _evaluate(
     alerts: list[Alert],
     clock: Clock,
     request_now: int,
+    state: watches.State,
 ) -> int:
-    period = current_period(account, customer, clock)
+    if state.running is not None:
+        period = subscription_periods.current(state.running, clock.now)
+    else:  # rules not kept for this customer (created before they were): ask its subscriptions
+        period = current_period(account, customer, clock)
     plans = []
     for alert in alerts:
         window = rules.window(alert, period, clock.now)
@@ -104,7 +118,9 @@ def _evaluate(
         # claims only of the alerts it crosses (an unfired alert below its threshold reads no
         # claim; the trigger's transaction is conditional on the claim anyway).
         spans = [span_of(window) for _, window, _ in plans]
-        totals.update(usage_figures.usages_in(account, meter, watch, customer, spans, clock, request_now))
+        totals.update(
+            usage_figures.usages_in(account, meter, watch, customer, spans, clock, request_now, state.figure)
+        )
         plans = [p for p in plans if rules.crossed(p[0], usage_of(p[1]))]
     done = watches.fired(account, (value for _, _, value in plans)) if plans else set()
     recorded = 0

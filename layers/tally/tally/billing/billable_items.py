@@ -57,12 +57,18 @@ def create_metered(
         if condition.dimension in seen:
             raise invalid(param, f"The dimension {condition.dimension!r} is given twice.")
         seen.add(condition.dimension)
+    shown: set[str] = set()
     for index, dimension in enumerate(fields.get("invoice_presentation_dimensions", ())):
         if dimension not in declared:
             raise invalid(
                 f"invoice_presentation_dimensions[{index}]",
                 f"The meter {meter.id} has no dimension {dimension!r}.",
             )
+        if dimension in shown:  # one line per group: a dimension named twice groups nothing more
+            raise invalid(
+                f"invoice_presentation_dimensions[{index}]", f"The dimension {dimension!r} is given twice."
+            )
+        shown.add(dimension)
     item = MeteredItem(
         id=new_id(PREFIX, 24),
         created=clock.now,

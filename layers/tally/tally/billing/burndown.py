@@ -18,10 +18,12 @@ by the code that will finalize it, and allocated by the same rules.
   `domain.credit_application.spent`).
 
 Reads: the customer's drafts (one Query) and subscriptions (one Query), then per invoice what a
-preview reads (prices, products, meters, usage per metered item: items per hour, not per event;
-the ingest engineer's running per-period figure makes the usage read O(1) without changing this
-code, which reads usage only through `store.usage.aggregate`). A customer without grants reads
-nothing here (and ingest never does anything for burndown).
+preview reads (prices, products, meters, usage per metered item). The usage reads go through
+`store.usage.aggregate`, which `pending` routes (`usage_figures.read_through`, given the request's
+real time: the balance summary) to the running per-period figure of each meter that keeps one — the figure
+usage alerts read, kept once by the usage transactions: ONE item per (meter, customer) once the
+period's bounds are registered, instead of one per hour of the period — else to the hour buckets.
+A customer without grants reads nothing here (and ingest never does anything for burndown).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tally.billing import account_settings, credit_application, invoices, lifecycle
+from tally.billing import account_settings, credit_application, invoices, lifecycle, usage_figures
 from tally.clock import Clock
 from tally.domain import credit_application as rules
 from tally.domain import periods
@@ -107,13 +109,24 @@ def forecasts(account: str, customer_id: str, clock: Clock) -> list[Forecast]:
     return sorted(out, key=lambda f: (f.finalizes_at, f.invoice.period_end))
 
 
-def pending(account: str, customer: str, balances: Sequence[GrantBalance], clock: Clock) -> dict[str, int]:
-    """What the customer's invoices to come will take from each grant (by id; absent: nothing)."""
+def pending(
+    account: str,
+    customer: str,
+    balances: Sequence[GrantBalance],
+    clock: Clock,
+    request_now: int | None = None,
+) -> dict[str, int]:
+    """What the customer's invoices to come will take from each grant (by id; absent: nothing).
+    With `request_now` (the request's real time) their usage is read from the running figures
+    where they can answer (`usage_figures.read_through`: one GetItem per (meter, customer)), else
+    from the buckets: the same amounts."""
     grants = [credit_application.state(b) for b in balances]
     if not any(g.remaining > 0 for g in grants):
         return {}
     taken: dict[str, int] = {}
-    for f in forecasts(account, customer, clock):
+    with usage_figures.read_through(account, clock, request_now):
+        coming = forecasts(account, customer, clock)
+    for f in coming:
         allocated = credit_application.allocation(f.invoice, grants, f.finalizes_at)
         grants = rules.spent(grants, allocated)
         for grant_id, amount in rules.by_grant(allocated).items():
@@ -121,11 +134,18 @@ def pending(account: str, customer: str, balances: Sequence[GrantBalance], clock
     return taken
 
 
-def available(account: str, customer: str, balances: Sequence[GrantBalance], clock: Clock) -> dict[str, int]:
+def available(
+    account: str,
+    customer: str,
+    balances: Sequence[GrantBalance],
+    clock: Clock,
+    request_now: int | None = None,
+) -> dict[str, int]:
     """Each grant's available balance now: its ledger balance (`GrantBalance.ledger`) minus what the
     invoices to come take from it. A grant not yet effective is in neither figure (its credits may
-    still cover an invoice that finalizes after it starts; the ledger shows them from then)."""
-    taken = pending(account, customer, balances, clock)
+    still cover an invoice that finalizes after it starts; the ledger shows them from then).
+    `request_now`: see `pending`."""
+    taken = pending(account, customer, balances, clock, request_now)
     out = {}
     for b in balances:
         ledger = b.ledger(clock.now)

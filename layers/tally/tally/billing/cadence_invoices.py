@@ -11,8 +11,11 @@ cadence's invoices billed for them (`tally.domain.cadence_billing.true_ups`).
 ONE transaction: the draft invoice (Put, id new; `automatically_finalizes_at` = T + 1 h, so the
 lifecycle finalizes it from the due index), a claim `cadence_tick` = `<cadence>@<T>` (at most one
 invoice per tick, whatever else happens), the cadence with `billed_through = T` (checked against
-the version read: the optimistic lock that moves its due entry to the next tick) and the
-`invoice.created` event. A tick with no line writes only the cadence. Crash points:
+the version read: the optimistic lock that moves its due entry to the next tick), the
+`invoice.created` event and the thin `v2.billing.cadence.billed` (`data.invoices`: the tick's
+invoice, none when it had no line), and the customer's pending invoice items it sweeps
+(`tally.billing.cadence_items`). A tick with neither line nor item writes only the cadence and
+its event. Crash points:
 
 1. before or inside the transaction: nothing written; SQS (or the advance) delivers again;
 2. after it, before the message is deleted: the redelivery finds the cadence past the tick
@@ -28,12 +31,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from tally.billing import plan_lines
+from tally.billing import cadence_items, plan_lines
 from tally.billing.clocks import clock_for
 from tally.billing.references import referenced
 from tally.clock import Clock
 from tally.domain import cadence_billing as rules
 from tally.domain import limits
+from tally.domain import v2_events as events
 from tally.domain.cadences import GRACE_SECONDS, Cadence
 from tally.domain.intents import PlanSubscription
 from tally.domain.listing import Window
@@ -155,14 +159,21 @@ def _tick_once(account: str, cadence_id: str, due: int | None, clock: Clock) -> 
         return Ticked("already_billed")
     if when > clock.now or (cadence.status != "active" and (cadence.canceled_at or 0) <= p):
         return Ticked("not_due")
-    invoice = build(account, cadence, p, t, clock, new_id("in"))
+    invoice_id = new_id("in")
+    invoice = build(account, cadence, p, t, clock, invoice_id)
     after = replace(cadence, billed_through=t)
-    writes = [Write(Change(after, None, {}), stored)]
-    if invoice is not None:
-        taken = Conflict(f"The tick {t} of {cadence.id} is already invoiced.")
-        claim = [Unique(rules.TICK_CLAIM, f"{cadence.id}@{t}", taken)]
+    thin = [(events.CADENCE_BILLED, events.cadence(cadence.id))]
+    data = {events.CADENCE_BILLED: {"invoices": [invoice_id]}}
+    writes = [Write(Change(after, None, {}, thin=thin, thin_data=data), stored)]
+    taken = Conflict(f"The tick {t} of {cadence.id} is already invoiced.")
+    claim = [Unique(rules.TICK_CLAIM, f"{cadence.id}@{t}", taken)]
+    # the customer's pending invoice items join it in this transaction (`billing.cadence_items`)
+    invoice, items = cadence_items.swept(account, cadence, invoice, (p, t, invoice_id), claim, writes, clock)
+    if invoice is None:
+        writes[0].change.thin_data[events.CADENCE_BILLED]["invoices"] = []
+    else:
         writes.insert(0, Write(Change(invoice, "invoice.created", present_invoice(invoice), claim=claim)))
-    transactions.commit(account, writes, clock)
+    transactions.commit(account, [*writes, *items], clock)
     return Ticked("billed", invoice)
 
 
@@ -181,7 +192,9 @@ def preview(account: str, cadence_id: str, customer_id: str | None, request_cloc
     clock = clock_for(account, cadence.customer, request_clock)
     p, t = cadence.unbilled
     invoice_id = f"upcoming_{new_id('in')}"
-    shown = build(account, cadence, p, t, clock, invoice_id)
+    shown = cadence_items.previewed(
+        account, cadence, build(account, cadence, p, t, clock, invoice_id), (p, t, invoice_id), clock
+    )
     return replace(shown or _empty(account, cadence, p, t, clock, invoice_id), auto_advance=False)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from tally.billing.clocks import clock_for
 from tally.billing.references import referenced
 from tally.clock import Clock
+from tally.domain import v2_events as events
 from tally.domain.cadences import BillingCycle, BillingProfile, Cadence, anchor, resolve
 from tally.domain.listing import Page, Window
 from tally.domain.metadata import MetadataUpdate, apply_metadata
@@ -126,7 +127,8 @@ def create_cadence(
         metadata=apply_metadata({}, metadata),
     )
     claims = [_claim(CADENCE_KEY, lookup_key, "cadence")] if lookup_key else []
-    objects.create(account, Change(cadence, None, {}, claim=claims), clock)
+    thin = [(events.CADENCE_CREATED, events.cadence(cadence.id))]
+    objects.create(account, Change(cadence, None, {}, claim=claims, thin=thin), clock)
     return cadence
 
 
@@ -181,7 +183,8 @@ def cancel_cadence(account: str, cadence_id: str, request_clock: Clock) -> Caden
         raise InvalidRequest("This billing cadence is already canceled.", code="billing_cadence_canceled")
     clock = clock_for(account, cadence.customer, request_clock, changing=True)
     after = replace(cadence, status="canceled", canceled_at=clock.now)
-    objects.update(account, stored, Change(after, None, {}), clock)
+    thin = [(events.CADENCE_CANCELED, events.cadence(cadence.id))]
+    objects.update(account, stored, Change(after, None, {}, thin=thin), clock)
     return after
 
 

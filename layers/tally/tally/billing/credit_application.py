@@ -58,17 +58,26 @@ def state(b: GrantBalance) -> rules.GrantState:
         category=g.category,
         effective_at=g.effective_at,
         created=g.created,
-        prices=None if g.scope.price_type == METERED else frozenset(g.scope.prices),
+        prices=None if g.scope.price_type == METERED else frozenset(g.scope.prices + g.scope.billable_items),
         voided=g.voided_at is not None,
+        held=g.held,
     )
 
 
 def lines_of(inv: Invoice) -> list[rules.LineState]:
     """The invoice's lines as the rules see them (none for an invoice that is not a subscription's)."""
-    if (
-        inv.billing_cadence is not None
-    ):  # a v2 cadence's invoice (branch cadence): rate card lines are metered
-        return [rules.LineState(ln.id, ln.price, ln.amount, ln.usage_type == RATE_CARD) for ln in inv.lines]
+    if inv.billing_cadence is not None:  # a v2 cadence's invoice: rate card lines are metered,
+        # named by their metered item (a `billable_items` scope) and covered by their interval
+        return [
+            rules.LineState(
+                ln.id,
+                (ln.plan.metered_item or "") if ln.plan is not None else ln.price,
+                ln.amount,
+                ln.usage_type == RATE_CARD,
+                (ln.period_start, ln.period_end),
+            )
+            for ln in inv.lines
+        ]
     if not inv.subscription or inv.billing_reason in NOT_SUBSCRIPTION:
         return []
     return [rules.LineState(ln.id, ln.price, ln.amount, ln.usage_type == METERED_USAGE) for ln in inv.lines]

@@ -60,11 +60,13 @@ def available(
     selected: Sequence[GrantBalance],
     clock: Clock,
     everyone: Sequence[GrantBalance] | None = None,
+    request_now: int | None = None,
 ) -> dict[str, int]:
     """The available balance per currency of the `selected` grants at `clock`: each grant's ledger
     balance minus what the customer's invoices to come take from it (`tally.billing.burndown`:
     real-time burndown, allocated over ALL the customer's grants — `everyone`, read when not
-    given — as finalization will)."""
+    given — as finalization will). With `request_now` (the request's real time) burndown reads
+    the running usage figures where they can answer (`burndown.pending`)."""
     if not selected:
         return {}
     if everyone is None:
@@ -72,7 +74,7 @@ def available(
     grants = {b.grant.id: b for b in everyone}
     for b in selected:
         grants.setdefault(b.grant.id, b)
-    per_grant = burndown.available(account, customer, list(grants.values()), clock)
+    per_grant = burndown.available(account, customer, list(grants.values()), clock, request_now)
     out: dict[str, int] = {}
     for b in selected:
         out[b.grant.currency] = out.get(b.grant.currency, 0) + per_grant[b.grant.id]
@@ -103,7 +105,8 @@ def summary(account: str, customer_id: str, f: Filter, clock: Clock) -> Summary:
     totals: dict[str, int] = {}
     for b in selected:
         totals[b.grant.currency] = totals.get(b.grant.currency, 0) + b.ledger(at.now)
-    return Summary(customer.id, totals, available(account, customer.id, selected, at, everyone))
+    shown = available(account, customer.id, selected, at, everyone, request_now=clock.now)
+    return Summary(customer.id, totals, shown)
 
 
 def transactions(

@@ -153,14 +153,25 @@ def create(account: str, spec: GrantSpec, clock: Clock) -> CreditGrant:
         metadata=apply_metadata({}, spec.metadata),
         test_clock=customer.test_clock,
     )
-    granted = ledger.entry(grant, GRANTED, grant.amount, effective_at=effective, now=now)
-    gone = NotFound("customer", customer.id)
+    commit_new(account, grant, at)
+    return grant
+
+
+def commit_new(account: str, grant: CreditGrant, at: Clock, *, limited: bool = True) -> None:
+    """Write a new grant in ONE transaction: the grant with its events, its `credits_granted`
+    entry (effective at `effective_at`), its remaining credits, the customer's grant list with it
+    added (version-checked) and a check that the customer still exists. `limited`: the customer's
+    unused grants and credits are counted first (`_limit`); a service action's grant is not
+    (`billing.service_grants`: at most one per component and service interval). Raises Conflict
+    when the grant's id exists or the list kept changing."""
+    granted = ledger.entry(grant, GRANTED, grant.amount, effective_at=grant.effective_at, now=grant.created)
+    gone = NotFound("customer", grant.customer)
     for attempt in range(ATTEMPTS):
-        index = store.index(account, customer.id)
-        live = _limit(index, account, grant, now)
+        index = store.index(account, grant.customer)
+        live = _limit(index, account, grant, at.now) if limited else list(index.grants)
         change = changes.created(grant, CREATED, present(grant))
         change.thin.append((THIN_CREATED, related_grant(grant.id)))
-        change.requires.append(Exists(customer.id, gone))
+        change.requires.append(Exists(grant.customer, gone))
         change.sides.append(store.index_side(account, index, [*live, grant.id]))
         try:
             transactions.commit(account, [Write(change), ledger.ledger_write(granted, start=True)], at)
@@ -168,7 +179,7 @@ def create(account: str, spec: GrantSpec, clock: Clock) -> CreditGrant:
             if attempt == ATTEMPTS - 1:
                 raise
             continue
-        return grant
+        return
     raise AssertionError("unreachable")
 
 

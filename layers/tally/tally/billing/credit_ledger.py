@@ -14,7 +14,12 @@ at finalization and their reinstatement at void in the finalization code).
   the grants and their remaining credits), whatever the customer's history.
 - `record_expiries(account, customer, clock)` writes the `credits_expired` entries that are due
   (effective at each grant's `expires_at`), once each; the period close (`expire_grant`, from the
-  due index) and a test clock's advance (`expiries_until`) call it at the expiry instant.
+  due index) and a test clock's advance (`expiries_until`) call it at the expiry instant. A
+  service action's grant (`CreditGrant.held`) covers the usage of its service interval, which its
+  cadence invoices at the tick after the interval's end: its expiry is recorded only once that
+  tick is billed and its invoice is no longer a draft (`settles_at`; docs/API.md, "Service
+  actions' credit grants"); until then the close looks again when the cadence bills
+  (`CreditGrant.recheck_at`).
 - `remove_customer` removes a deleted test clock's customer's credits.
 """
 
@@ -24,18 +29,22 @@ from dataclasses import replace
 
 from tally.clock import Clock
 from tally.domain import credits
+from tally.domain.cadence_billing import TICK_CLAIM
+from tally.domain.cadences import Cadence, next_tick
 from tally.domain.credits import EXPIRED, CreditBalanceTransaction, CreditGrant, GrantBalance
 from tally.domain.listing import Window
+from tally.domain.records import Invoice
 from tally.errors import Conflict, NotFound
 from tally.presenters.credits import related_transaction
 from tally.presenters.credits import transaction as present
+from tally.store import claims, lists, objects, transactions
 from tally.store import credits as store
-from tally.store import lists, objects, transactions
 from tally.store.changes import Amount, Change, Stored, Write
 
 CREATED = "billing.credit_balance_transaction.created"
 THIN_CREATED = credits.THIN_TRANSACTION_CREATED
 ATTEMPTS = 4
+RECHECK_SECONDS = 60  # a held expiry whose invoice is still a draft: the next close run looks again
 
 
 class Exhausted(Conflict):
@@ -101,13 +110,53 @@ def balances(account: str, grants: list[CreditGrant]) -> list[GrantBalance]:
 def grants_of(
     account: str, customer: str, clock: Clock, *, currency: str | None = None
 ) -> list[GrantBalance]:
-    """The customer's grants neither voided nor expired at `clock` (pending ones included), each
-    with what is left of it, oldest first; only those in `currency` when given. Consistent reads:
-    a grant, debit or credit committed before the call is always seen."""
+    """The customer's grants neither voided nor expired at `clock` (pending ones included) — and
+    a service action's grant past its expiry until that is recorded (its interval's invoice may
+    still take from it) —, each with what is left of it, oldest first; only those in `currency`
+    when given. Consistent reads: a grant, debit or credit committed before the call is always
+    seen."""
     index = store.index(account, customer)
     live = [s.record for s in store.grants(account, index.grants)]
-    live = [g for g in live if g.live(clock.now) and (currency is None or g.currency == currency)]
+    live = [
+        g
+        for g in live
+        if (g.live(clock.now) or (g.held and g.voided_at is None and not g.expiry_recorded))
+        and (currency is None or g.currency == currency)
+    ]
     return balances(account, live)
+
+
+def settles_at(account: str, g: CreditGrant, clock: Clock) -> int | None:
+    """For a held grant past its expiry: None when its expiry may be recorded now — the first
+    cadence tick at or after its `expires_at` is billed and that tick's invoice (if any) is no
+    longer a draft, or the cadence will bill no more —, else when to look again."""
+    assert g.billing_cadence is not None and g.expires_at is not None
+    try:
+        cadence = objects.get(account, g.billing_cadence, Cadence, clock)
+    except NotFound:
+        return None
+    tick = next_tick(cadence, g.expires_at - 1)  # the first tick at or after the interval's end
+    if cadence.billed_through is None or cadence.billed_through < tick:
+        return cadence.bills_at  # None: canceled, never bills that tick
+    owner = claims.owner_of(account, TICK_CLAIM, f"{cadence.id}@{tick}")
+    if owner is None:
+        return None  # the tick billed nothing
+    try:
+        inv = objects.get(account, owner, Invoice, clock)
+    except NotFound:
+        return None
+    if inv.status != "draft":
+        return None
+    return max(inv.automatically_finalizes_at or 0, clock.now + RECHECK_SECONDS)
+
+
+def _ended(account: str, g: CreditGrant, clock: Clock) -> bool:
+    """Whether the grant's expiry (or void) is due to be recorded at `clock`."""
+    if g.live(clock.now):
+        return False
+    if g.held and g.voided_at is None and not g.expiry_recorded:
+        return settles_at(account, g, clock) is None
+    return True
 
 
 def record_expiries(account: str, customer: str, clock: Clock) -> list[CreditBalanceTransaction]:
@@ -122,7 +171,7 @@ def record_expiries(account: str, customer: str, clock: Clock) -> list[CreditBal
     failures = 0
     while True:
         index = store.index(account, customer)
-        ended = [s for s in store.grants(account, index.grants) if not s.record.live(clock.now)]
+        ended = [s for s in store.grants(account, index.grants) if _ended(account, s.record, clock)]
         if not ended:
             return written
         try:
@@ -158,7 +207,29 @@ def expire_grant(account: str, grant_id: str, clock: Clock) -> list[CreditBalanc
     found = store.grants(account, [grant_id])
     if not found or found[0].record.expiry_recorded:
         return []
-    return record_expiries(account, found[0].record.customer, clock)
+    written = record_expiries(account, found[0].record.customer, clock)
+    _defer(account, grant_id, clock)
+    return written
+
+
+def _defer(account: str, grant_id: str, clock: Clock) -> None:
+    """A held grant whose expiry must wait (`settles_at`): its due entry moves to when to look
+    again (`recheck_at`), so the close does not send it every minute. Version-checked; a
+    concurrent writer wins and the next close run decides again."""
+    found = store.grants(account, [grant_id])
+    if not found:
+        return
+    stored = found[0]
+    g = stored.record
+    if not g.held or g.expiry_recorded or g.voided_at is not None or g.live(clock.now):
+        return
+    again = settles_at(account, g, clock)
+    if again is None or again == g.recheck_at:
+        return
+    try:
+        transactions.commit(account, [Write(Change(replace(g, recheck_at=again), None, {}), stored)], clock)
+    except Conflict:
+        pass
 
 
 def _record_expiry(

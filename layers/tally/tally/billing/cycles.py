@@ -70,6 +70,7 @@ INVOICE_PERIOD = "invoice_period"  # claim: one invoice per (subscription, perio
 FINALIZE = "finalize"  # the `kind` of a message that advances a draft invoice
 EXPIRE = "expire_credit_grant"  # the `kind` of a message that records a grant's expiry
 TICK = "cadence_tick"  # the `kind` of a message that bills a v2 cadence's tick
+PLAN_DUE = "plan_subscription_due"  # … a pricing plan subscription's servicing events and grants
 
 
 # -- the schedule ---------------------------------------------------------------------------------
@@ -81,6 +82,14 @@ def due_messages(clock: Clock, per_shard: int = PER_SHARD) -> Iterator[dict[str,
                 continue
             if d.invoice:  # a draft whose grace period ended (`tally.billing.lifecycle`)
                 yield {"kind": FINALIZE, "account": d.account, "invoice": d.subscription, "at": clock.now}
+                continue
+            if d.subscription.startswith("bpps_"):  # servicing events and service action grants
+                yield {
+                    "kind": PLAN_DUE,
+                    "account": d.account,
+                    "subscription": d.subscription,
+                    "at": clock.now,
+                }
                 continue
             if d.subscription.startswith("bc_"):  # a cadence's tick (`tally.billing.cadence_invoices`)
                 yield {

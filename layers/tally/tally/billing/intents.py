@@ -11,10 +11,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tally.billing import cadences, plan_lines, pricing_plans
+from tally.billing import (
+    intent_cadences,
+    intent_quantities,
+    plan_lines,
+    plan_servicing,
+    pricing_plans,
+    service_schedule,
+)
 from tally.billing.clocks import clock_for
 from tally.clock import Clock
-from tally.domain import cadence_billing, limits
+from tally.domain import cadence_billing, limits, partial_periods
 from tally.domain import cadences as cycles
 from tally.domain.catalog import RateCard, price_model
 from tally.domain.intents import (
@@ -23,7 +30,6 @@ from tally.domain.intents import (
     Action,
     Intent,
     PlanSubscription,
-    Quantity,
     Segment,
     servicing_status,
 )
@@ -40,19 +46,33 @@ from tally.store.changes import Change, Stored, Write
 
 
 def create(
-    account: str, currency: str, cadence_id: str, actions: list[Action], request_clock: Clock
+    account: str,
+    currency: str,
+    cadence_id: str | None,
+    actions: list[Action],
+    request_clock: Clock,
+    cadence_data: intent_cadences.CadenceRequest | None = None,
 ) -> Intent:
-    cadence = _cadence(account, cadence_id, request_clock)
-    clock = clock_for(account, cadence.customer, request_clock)
+    """A draft intent on an existing cadence, or on the one `cadence_data` plans (its commit
+    creates it: `tally.billing.intent_cadences`)."""
+    data = None
+    if cadence_data is not None:
+        data, clock = intent_cadences.planned(account, cadence_data, request_clock)
+        cadence_id, customer = data.cadence, data.customer
+    else:
+        cadence = intent_cadences.existing(account, cadence_id or "", request_clock)
+        clock = clock_for(account, cadence.customer, request_clock)
+        cadence_id, customer = cadence.id, cadence.customer
     intent = Intent(
         id=new_id("bilint", 24),
         created=clock.now,
         livemode=settings().livemode,
         currency=currency,
-        cadence=cadence.id,
-        customer=cadence.customer,
+        cadence=cadence_id,
+        customer=customer,
         actions=tuple(replace(a, id=new_id("bilinti", 24), created=clock.now) for a in actions),
         expires_at=clock.now + INTENT_TTL,
+        cadence_data=data,
     )
     _check(account, intent, clock)
     objects.create(account, Change(intent, None, {}), clock)
@@ -71,12 +91,12 @@ def reserve(account: str, intent_id: str, request_clock: Clock) -> Intent:
     """draft → reserved: effective instants resolved at the clock's now, amounts computed."""
     stored, clock = _load(account, intent_id, request_clock, "draft", "invalid_status_for_reserve")
     intent = stored.record
-    cadence = _cadence(account, intent.cadence, clock)
+    cadence = intent_cadences.cadence_of(account, intent, clock)
     resolved = tuple(replace(a, effective_at=_effective(a, cadence, clock.now)) for a in intent.actions)
     after = replace(intent, actions=resolved, status="reserved", reserved_at=clock.now)
     _check(account, after, clock)
     subtotal = sum(_due_now(account, a, clock) for a in resolved)
-    after = replace(after, subtotal=subtotal, amount_due=subtotal)
+    after = replace(after, subtotal=subtotal, amount_due=max(subtotal, 0))
     objects.update(account, stored, Change(after, None, {}), clock)
     return after
 
@@ -107,7 +127,7 @@ def commit(account: str, intent_id: str, request_clock: Clock) -> Intent:
     """reserved → committed: apply every action, all in one transaction."""
     stored, clock = _load(account, intent_id, request_clock, "reserved", "invalid_status_for_commit")
     intent = stored.record
-    writes: list[Write] = []
+    writes: list[Write] = intent_cadences.writes(account, intent, clock)
     done: list[Action] = []
     collected: list[InvoiceLine] = []
     for action in intent.actions:  # `_check`: each subscription is named by one action at most
@@ -116,25 +136,33 @@ def commit(account: str, intent_id: str, request_clock: Clock) -> Intent:
             if action.collect_at == "on_effective_at":  # its first fees, on an invoice now
                 made = replace(made, collected_at_commit=True)
                 collected += plan_lines.first_fees(account, made, clock)
-            writes.append(Write(Change(made, None, {})))
+            made = service_schedule.scheduled(account, None, made, clock)  # service action grants due?
+            writes.append(Write(plan_servicing.change(made, clock.now)))
             done.append(replace(action, subscription=made.id))
             continue
         assert action.subscription is not None
         sub = objects.load(account, action.subscription, PlanSubscription, clock)
-        writes.append(Write(Change(_apply(account, sub.record, action, clock), None, {}), sub))
+        changed = _apply(account, sub.record, action, clock)
+        if _collects(action, clock):  # its prorations, on the commit's invoice
+            changed, lines = plan_lines.change_fees(account, changed, action.effective_at or 0, clock)
+            collected += lines
+        changed = service_schedule.scheduled(account, sub.record, changed, clock)  # grants due?
+        writes.append(Write(plan_servicing.change(changed, clock.now), sub))
         done.append(action)
     after = replace(intent, actions=tuple(done), status="committed", committed_at=clock.now)
     if collected:
         invoice = _collected(account, intent, collected, clock)
         writes.append(Write(Change(invoice, "invoice.created", present_invoice(invoice))))
-    transactions.commit(account, [Write(Change(after, None, {}), stored), *writes], clock)
+    writes = plan_servicing.fitted([Write(Change(after, None, {}), stored), *writes])
+    transactions.commit(account, writes, clock)
     return after
 
 
 def _collected(account: str, intent: Intent, lines: list[InvoiceLine], clock: Clock) -> Invoice:
     """The invoice of what a commit collects (`collect_at: on_effective_at`): the first service
-    interval of each license fee, on the cadence, finalized by the next close (due at once). Its
-    total is the reserve's `amount_due` (same versions, quantities and pricing)."""
+    interval of each subscribed license fee, the prorations of modifies and deactivates effective
+    by now, on the cadence, finalized by the next close (due at once). Its total is the reserve's
+    subtotal (same versions, quantities and pricing)."""
     customer = objects.get(account, intent.customer, Customer, clock)
     total = limits.check_amount("The invoice total", sum(ln.amount for ln in lines))
     return Invoice(
@@ -151,7 +179,9 @@ def _collected(account: str, intent: Intent, lines: list[InvoiceLine], clock: Cl
         total=total,
         amount_due=total,
         amount_remaining=total,
-        billing_reason="subscription_create",
+        billing_reason="subscription_create"
+        if any(a.type == "subscribe" for a in intent.actions)
+        else "subscription_update",
         customer_email=customer.email,
         customer_name=customer.name,
         customer_phone=customer.phone,
@@ -177,18 +207,6 @@ def _load(
     return stored, clock
 
 
-def _cadence(account: str, cadence_id: str, clock: Clock) -> cycles.Cadence:
-    try:
-        cadence = cadences.retrieve_cadence(account, cadence_id, clock)
-    except NotFound as exc:
-        raise InvalidRequest(exc.message, code="resource_missing", param="cadence") from None
-    if cadence.status != "active":
-        raise InvalidRequest(
-            "This billing cadence is canceled.", code="billing_cadence_canceled", param="cadence"
-        )
-    return cadence
-
-
 def _effective(action: Action, cadence: cycles.Cadence, now: int) -> int:
     start, end = cycles.period(cadence, now)
     if action.effective_type == "timestamp":
@@ -207,7 +225,7 @@ def _check(account: str, intent: Intent, clock: Clock) -> None:
     """What each action names exists and fits the intent (plan currency, cadence, live version,
     service intervals no longer than the cadence's billing interval)."""
     seen: set[str] = set()
-    cadence = cadences.retrieve_cadence(account, intent.cadence, clock)
+    cadence = intent_cadences.cadence_of(account, intent, clock)
     for index, action in enumerate(intent.actions):
         where = f"actions[{index}]"
         if action.type == "subscribe":
@@ -221,6 +239,7 @@ def _check(account: str, intent: Intent, clock: Clock) -> None:
                 )
             version = _version(account, plan, action.pricing_plan_version, where, clock)
             _fits(account, plan, version, cadence, where, clock)
+            intent_quantities.quantities(account, plan, version, action.quantities, clock, where)
             continue
         sub_id = action.subscription
         assert sub_id is not None
@@ -243,6 +262,8 @@ def _check(account: str, intent: Intent, clock: Clock) -> None:
                 )
             version = _version(account, plan, action.new_pricing_plan_version, where, clock)
             _fits(account, plan, version, cadence, where, clock)
+        if action.type == "modify":  # its component configurations name the target version's
+            _moved(account, sub, action, where, clock)
 
 
 def _fits(
@@ -287,27 +308,14 @@ def _version(account: str, plan: PricingPlan, version: str | None, where: str, c
     return pricing_plans.version_of(account, plan, version, clock, param=f"{where}.pricing_plan_version").id
 
 
-def _quantities(
-    account: str, plan: PricingPlan, version_id: str, given: tuple[Quantity, ...], clock: Clock
-) -> tuple[Quantity, ...]:
-    """Every license fee component of the version with its quantity (1 when not given)."""
-    version = pricing_plans.version_of(account, plan, version_id, clock)
-    fees = [c for c in pricing_plans.components(account, plan, version, clock) if c.type == "license_fee"]
-    ids = {c.id for c in fees}
-    for q in given:
-        if q.component not in ids:
-            raise invalid(
-                "component_configurations", f"{q.component} is not a license fee component of this version."
-            )
-    chosen = {q.component: q.quantity for q in given}
-    return tuple(Quantity(c.id, chosen.get(c.id, 1)) for c in fees)
-
-
 def _subscription(account: str, intent: Intent, action: Action, clock: Clock) -> PlanSubscription:
     assert action.effective_at is not None
     plan = pricing_plans.retrieve(account, action.pricing_plan or "", clock)
     version = _version(account, plan, action.pricing_plan_version, "actions", clock)
-    cadence = cadences.retrieve_cadence(account, intent.cadence, clock)
+    cadence = intent_cadences.cadence_of(account, intent, clock)
+    _, debit, grants = partial_periods.behaviors(
+        "subscribe", None, action.debit_proration, action.credit_grant_create
+    )
     return PlanSubscription(
         id=new_id("bpps", 24),
         created=clock.now,
@@ -320,12 +328,31 @@ def _subscription(account: str, intent: Intent, action: Action, clock: Clock) ->
                 action.effective_at,
                 plan.id,
                 version,
-                _quantities(account, plan, version, action.quantities, clock),
+                intent_quantities.quantities(account, plan, version, action.quantities, clock),
+                debit_proration=debit,
+                credit_grant_create=grants,
             ),
         ),
         test_clock=cadence.test_clock,
         metadata=dict(action.metadata),
     )
+
+
+def _moved(account: str, sub: PlanSubscription, action: Action, where: str, clock: Clock) -> Segment:
+    """Where a modify moves `sub` (its start left to the caller): the new plan / version (the
+    current ones when not given) and the quantities given, else the current ones carried over."""
+    current = sub.current
+    plan = pricing_plans.retrieve(account, action.new_pricing_plan or current.pricing_plan, clock)
+    version = (
+        _version(account, plan, action.new_pricing_plan_version, where, clock)
+        if (action.new_pricing_plan or action.new_pricing_plan_version)
+        else current.pricing_plan_version
+    )
+    if action.quantities:
+        quantities = intent_quantities.quantities(account, plan, version, action.quantities, clock, where)
+    else:
+        quantities = intent_quantities.carried(account, current, plan, version, clock)
+    return Segment(current.start, plan.id, version, quantities)
 
 
 def _apply(account: str, sub: PlanSubscription, action: Action, clock: Clock) -> PlanSubscription:
@@ -336,6 +363,9 @@ def _apply(account: str, sub: PlanSubscription, action: Action, clock: Clock) ->
             canceled_at=max(action.effective_at, sub.activated_at),
             cancel_comment=action.cancel_comment,
             cancel_feedback=action.cancel_feedback,
+            cancel_credit_proration=partial_periods.behaviors(
+                "deactivate", action.credit_proration, None, None
+            )[0],
         )
     current = sub.current
     if len(sub.timeline) >= MAX_SEGMENTS:
@@ -348,29 +378,46 @@ def _apply(account: str, sub: PlanSubscription, action: Action, clock: Clock) ->
         raise invalid(
             "effective_at", "A modification may not take effect before the subscription's last change."
         )
-    plan = pricing_plans.retrieve(account, action.new_pricing_plan or current.pricing_plan, clock)
-    version = (
-        _version(account, plan, action.new_pricing_plan_version, "actions", clock)
-        if (action.new_pricing_plan or action.new_pricing_plan_version)
-        else current.pricing_plan_version
+    segment = _moved(account, sub, action, "actions", clock)
+    credit, debit, grants = partial_periods.behaviors(
+        "modify", action.credit_proration, action.debit_proration, action.credit_grant_create
     )
-    given = action.quantities or tuple(q for q in current.quantities)
-    segment = Segment(
-        action.effective_at, plan.id, version, _quantities(account, plan, version, given, clock)
+    segment = replace(
+        segment,
+        start=action.effective_at,
+        credit_proration=credit,
+        debit_proration=debit,
+        credit_grant_create=grants,
     )
     kept = tuple(s for s in sub.timeline if s.start < action.effective_at)
     return replace(sub, timeline=(*kept, segment))
 
 
+def _collects(action: Action, clock: Clock) -> bool:
+    """A modify or deactivate whose prorations its commit invoices: `collect_at:
+    on_effective_at` and effective by now (a later one's go on the tick of its instant)."""
+    effective = action.effective_at
+    return action.collect_at == "on_effective_at" and effective is not None and effective <= clock.now
+
+
 def _due_now(account: str, action: Action, clock: Clock) -> int:
-    """What a subscribe action collects at its effective instant (`collect_at: on_effective_at`):
-    its license fees for the first service interval (which starts then, so is never partial)."""
-    if action.type != "subscribe" or action.collect_at != "on_effective_at":
+    """What an action collects at its effective instant (`collect_at: on_effective_at`): a
+    subscribe's license fees for the first service interval (which starts then, so is never
+    partial); a modify's or deactivate's prorations when it is effective by now."""
+    if action.type != "subscribe":
+        if not _collects(action, clock):
+            return 0
+        sub = objects.get(account, action.subscription or "", PlanSubscription, clock)
+        changed = _apply(account, sub, action, clock)
+        return sum(
+            ln.amount for ln in plan_lines.change_fees(account, changed, action.effective_at or 0, clock)[1]
+        )
+    if action.collect_at != "on_effective_at":
         return 0
     plan = pricing_plans.retrieve(account, action.pricing_plan or "", clock)
     version_id = _version(account, plan, action.pricing_plan_version, "actions", clock)
     total = 0
-    for q in _quantities(account, plan, version_id, action.quantities, clock):
+    for q in intent_quantities.quantities(account, plan, version_id, action.quantities, clock):
         component = pricing_plans.component(account, plan, q.component, clock)
         fee_version: LicenseFeeVersion = objects.get(
             account, component.target_version or "", LicenseFeeVersion, clock

@@ -10,9 +10,11 @@ issue 15), with this module's `Lookups` and `evaluate_credits`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tally.billing import accounts, references
+from tally.billing.accounts import Presented
 from tally.clock import Clock
 from tally.domain import dimensions
 from tally.domain import meter_events as rules
@@ -22,7 +24,7 @@ from tally.domain.records import Customer, Meter, MeterEvent
 from tally.errors import InvalidRequest, StripeError
 from tally.ids import new_id
 from tally.settings import settings
-from tally.store import meter_names, usage
+from tally.store import meter_names, objects, usage
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,18 @@ class Session:
     livemode: bool
 
 
+# (account, event_name) → (meter id, customer payload key) of the active meter this process last
+# found for it. Only a guess, to name in advance the keys of one request's BatchGetItem (the
+# meter's watch list, the events' customers): what that read returns always decides, and a wrong
+# guess costs one more read, never a wrong answer.
+_HINTS: dict[tuple[str, str], tuple[str, str]] = {}
+_MAX_HINTS = 4096
+_DEFAULT_CUSTOMER_KEY = Meter.__dataclass_fields__["customer_key"].default
+
+
 class _Lookups:
-    """Meters by event_name and customers seen in one request (each read once)."""
+    """Meters by event_name and customers seen in one request (each read once): all in one
+    consistent BatchGetItem when the request's events are known up front (`prefetch`)."""
 
     def __init__(self, account: str, clock: Clock) -> None:
         self.account = account
@@ -73,6 +85,57 @@ class _Lookups:
         self.watches: dict[str, Watch] = {}  # meter id → its active alerts (read with the meter)
         self.customers: dict[str, Customer | None] = {}
         self.clocks: dict[str, Clock] = {}  # test clock id → its frozen time
+
+    def prefetch(
+        self, inputs: Iterable[EventInput], names: Iterable[str], presented: Presented | None
+    ) -> None:
+        """Read in ONE consistent BatchGetItem (one per 100 keys) what accepting `inputs` looks
+        up: the presented key (its 401 raised here when it is not stored), the claims on their
+        event names (and `names`: rejected events' names, for the stream's error report) with
+        their meters' watch lists, and their customers. A meter this process has not seen (or
+        that replaced the one it saw) costs one more GetItem for its watch list; a customer
+        under a payload key not guessed is read when it is checked."""
+        account = self.account
+        keys: list[tuple[str, str]] = []
+        if presented is not None and not presented.confirmed:
+            keys.append(presented.key)
+        wanted: dict[str, tuple[str, str] | None] = {}
+        customers: dict[str, tuple[str, str]] = {}
+        for given in inputs:
+            name = given.event_name
+            if name not in wanted and name not in self.meters:
+                wanted[name] = hint = _HINTS.get((account, name))
+                keys.append(meter_names.claim_key(account, name))
+                if hint is not None:
+                    keys.append(meter_names.watch_key_of(account, name, hint[0]))
+            hint = wanted.get(name) or _HINTS.get((account, name))
+            customer = given.payload.get(hint[1] if hint else _DEFAULT_CUSTOMER_KEY)
+            if not customer or customer in self.customers or customer in customers:
+                continue
+            if (key := objects.key_of(account, customer)) is not None:
+                customers[customer] = key
+        for name in names:
+            if name not in wanted and name not in self.meters:
+                wanted[name] = None
+                keys.append(meter_names.claim_key(account, name))
+        items = objects.read_many(keys + list(customers.values()))
+        if presented is not None and not presented.confirmed:
+            presented.settle(items.get(presented.key), self.clock)
+        for name, hint in wanted.items():
+            meter = meter_names.meter_of(account, items.get(meter_names.claim_key(account, name)), self.clock)
+            self.meters[name] = meter
+            if meter is None:
+                continue
+            if hint is not None and hint[0] == meter.id:
+                watch = meter_names.watch_of(items.get(meter_names.watch_key_of(account, name, meter.id)))
+            else:
+                watch = meter_names.read_watch(account, name, meter.id)
+            self.watches[meter.id] = watch
+            if len(_HINTS) >= _MAX_HINTS:
+                _HINTS.clear()
+            _HINTS[(account, name)] = (meter.id, meter.customer_key)
+        for customer, key in customers.items():
+            self.customers[customer] = objects.record_of(items.get(key), customer, Customer, self.clock)
 
     def meter(self, event_name: str, param: str) -> Meter:
         if event_name not in self.meters:
@@ -180,6 +243,7 @@ def accept(
     *,
     seed: str | None = None,
     request_tag: str | None = None,
+    presented: Presented | None = None,
 ) -> Accepted:
     """Check each event (keyed by its index in the request) and store the valid ones, grouped by
     meter (each meter has its formula and shard count).
@@ -188,8 +252,12 @@ def accept(
     one derived from (account, seed, index), so a retry of a partly stored request counts nothing
     twice. Without a seed (a v1 event without Idempotency-Key) it gets a random one, as on Stripe.
     `request_tag` (`rules.request_tag`) is kept on each stored event: a v1 Idempotency-Key's record.
+    `presented` (the request's key, not yet confirmed) is read with the meters and customers, and
+    refuses the request (its 401) before anything is written when it is not stored.
     """
-    return _accept(account, inputs, clock, seed, _Lookups(account, clock), request_tag)
+    lookups = _Lookups(account, clock)
+    lookups.prefetch(inputs.values(), (), presented)
+    return _accept(account, inputs, clock, seed, lookups, request_tag)
 
 
 def _accept(
@@ -283,12 +351,18 @@ class Unreadable:
 
 
 def accept_stream(
-    account: str, inputs: dict[int, EventInput], unreadable: dict[int, Unreadable], clock: Clock, seed: str
+    account: str,
+    inputs: dict[int, EventInput],
+    unreadable: dict[int, Unreadable],
+    clock: Clock,
+    seed: str,
+    presented: Presented | None = None,
 ) -> Accepted:
     """`accept` for the v2 stream, whose caller never sees per-event errors (the SDK returns
     nothing): every rejection, including `unreadable` ones, is also counted into the meter's
     error report in the event log, once per request `seed`."""
     lookups = _Lookups(account, clock)
+    lookups.prefetch(inputs.values(), (u.event_name for u in unreadable.values() if u.event_name), presented)
     out = _accept(account, inputs, clock, seed, lookups)
     given: list[tuple[int, str | None, str | None, StripeError]] = [
         (i, u.event_name, u.identifier, u.error) for i, u in unreadable.items()

@@ -15,6 +15,7 @@ from typing import Any
 from tally.billing import license_fees, rate_cards
 from tally.billing.changes import rekeyed
 from tally.clock import Clock
+from tally.domain import v2_events as events
 from tally.domain.catalog import RateCard
 from tally.domain.listing import Page, Window
 from tally.domain.metadata import MetadataUpdate, apply_metadata
@@ -66,9 +67,9 @@ def create(account: str, fields: dict[str, Any], metadata: MetadataUpdate, clock
     )
     version = replace(version, pricing_plan=plan.id)
     claims = [_claim(plan.lookup_key)] if plan.lookup_key else []
-    transactions.commit(
-        account, [Write(Change(plan, None, {}, claim=claims)), Write(Change(version, None, {}))], clock
-    )
+    created = Change(plan, None, {}, claim=claims, thin=[(events.PLAN_CREATED, events.plan(plan.id))])
+    made = Change(version, None, {}, thin=[(events.VERSION_CREATED, events.version(plan.id, version.id))])
+    transactions.commit(account, [Write(created), Write(made)], clock)
     return plan
 
 
@@ -89,7 +90,7 @@ def update(
     after = replace(before, **fields, metadata=apply_metadata(before.metadata, metadata))
     if after == before:
         return before
-    change = Change(after, None, {})
+    change = Change(after, None, {}, thin=[(events.PLAN_UPDATED, events.plan(after.id))])
     rekeyed(
         change,
         LOOKUP_KEY,
@@ -209,8 +210,11 @@ def add_component(
         metadata=apply_metadata({}, metadata),
     )
     after = replace(plan, latest_version=version.id, latest_seq=version.seq, components=len(current) + 1)
+    thin = [(events.COMPONENT_CREATED, events.component(plan.id, made.id))]
     transactions.commit(
-        account, [Write(Change(after, None, {}), stored), *writes, Write(Change(made, None, {}))], clock
+        account,
+        [Write(Change(after, None, {}), stored), *writes, Write(Change(made, None, {}, thin=thin))],
+        clock,
     )
     return made
 
@@ -231,7 +235,8 @@ def update_component(
     if lookup_key is not None:
         after = replace(after, lookup_key=lookup_key)
     if after != stored.record:
-        objects.update(account, stored, Change(after, None, {}), clock)
+        thin = [(events.COMPONENT_UPDATED, events.component(plan.id, after.id))]
+        objects.update(account, stored, Change(after, None, {}, thin=thin), clock)
     return after
 
 
@@ -273,7 +278,8 @@ def _next_version(
     )
     previous: Stored[PricingPlanVersion] = objects.load(account, latest.id, PricingPlanVersion, clock)
     ended = replace(previous.record, end_date=clock.now)
-    return [Write(Change(version, None, {})), Write(Change(ended, None, {}), previous)], version
+    thin = [(events.VERSION_CREATED, events.version(plan.id, version.id))]
+    return [Write(Change(version, None, {}, thin=thin)), Write(Change(ended, None, {}), previous)], version
 
 
 def _pinned(

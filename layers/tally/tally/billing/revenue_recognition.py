@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TypeVar
 
+from tally.billing import revenue_cadence
 from tally.clock import Clock
 from tally.domain import revenue
 from tally.domain.aggregation import Formula
@@ -43,6 +44,7 @@ class _Catalog:
         self.account, self.clock = account, clock
         self.prices: dict[str, Price] = {}
         self.meters: dict[str, Meter] = {}
+        self.plan = revenue_cadence.Reads(account, clock)  # rates, metered items (v2)
 
     def price(self, price_id: str) -> Price:
         if price_id not in self.prices:
@@ -101,6 +103,9 @@ def _invoice(account: str, catalog: _Catalog, inv: Invoice, start: int, end: int
         return []  # never finalized: nothing of it was ever booked
     finalized_inside = inv.finalized_at is not None and start <= inv.finalized_at < end
     accruals: list[Entry] = []
+    deferrals: list[Entry] = []
+    if inv.billing_cadence is not None:  # a v2 cadence's plan lines (`billing.revenue_cadence`)
+        accruals, deferrals = revenue_cadence.plan_entries(catalog.plan, inv, start, end)
     for line in inv.lines:
         if line.usage_type != METERED or line.true_up:
             continue  # licensed fees, prorations and true-ups are revenue when finalized
@@ -119,6 +124,7 @@ def _invoice(account: str, catalog: _Catalog, inv: Invoice, start: int, end: int
     )
     return [
         *accruals,
+        *deferrals,
         *revenue.invoice_entries(
             booked, sum(e.amount if e.debit == revenue.UNBILLED else -e.amount for e in accruals)
         ),

@@ -43,12 +43,15 @@ from tally.billing import (
     customers,
     cycles,
     lifecycle,
+    plan_servicing,
+    service_grants,
     subscriptions,
 )
 from tally.billing.references import referenced
 from tally.clock import Clock
 from tally.domain import periods
 from tally.domain.cadences import Cadence
+from tally.domain.intents import PlanSubscription
 from tally.domain.listing import Page, Window
 from tally.domain.metadata import MetadataUpdate
 from tally.domain.records import Customer, Invoice, InvoiceItem, Subscription, TestClock
@@ -212,6 +215,16 @@ def _cadence_ticks(account: str, tc: TestClock, at: Clock, until: int) -> list[t
     return out
 
 
+def _plan_grants(account: str, tc: TestClock, at: Clock, until: int) -> list[tuple[int, str]]:
+    """(due time, id) of the clock's customers' pricing plan subscriptions whose next service
+    action grant is due by `until` (`billing.service_grants`)."""
+    out = []
+    for customer_id in customers_of(account, tc):
+        page = lists.list_records(account, PlanSubscription, Window(limit=100), at, customer=customer_id)
+        out += [(s.grants_due, s.id) for s in page.data if s.grants_due is not None and s.grants_due <= until]
+    return out
+
+
 class NoProgress(Exception):
     """An advance that cannot make progress: a step changed nothing, or it took more than
     `MAX_STEPS` steps. Retrying would do the same, so the clock fails at once."""
@@ -250,6 +263,10 @@ def _run_until(
     events += [(due, 1, "finalize", inv_id) for due, inv_id in _invoices_due(account, tc, at, frozen_time)]
     events += [(due, 0, "bill", sub_id) for due, sub_id in _final_true_ups(account, tc, at, frozen_time)]
     events += [(due, 0, "tick", bc) for due, bc in _cadence_ticks(account, tc, at, frozen_time)]
+    serviced = plan_servicing.due_on_clock(account, customers_of(account, tc), at, frozen_time)
+    events += [(t, -3, "servicing", sub_id) for t, sub_id in serviced]  # v2: at their instants, first
+    # service action grants at each interval start (before a tick or expiry at the same instant)
+    events += [(due, -2, "grant", sub) for due, sub in _plan_grants(account, tc, at, frozen_time)]
     for customer_id in customers_of(account, tc):  # grants' expiries: before a bill at the same instant
         expiring = credit_ledger.expiries_until(account, customer_id, frozen_time)
         events += [(t, -1, "expire", customer_id) for t in expiring]
@@ -265,10 +282,29 @@ def _run_until(
         if kind == "expire":  # the ledger's `credits_expired` at the expiry instant (once)
             credit_ledger.record_expiries(account, object_id, Clock.at(when))
             continue
+        if kind == "grant":  # a plan subscription's service action grants (`billing.service_grants`)
+            service_grants.grant_due(account, object_id, Clock.at(when))
+            nxt = objects.get(account, object_id, PlanSubscription, Clock.at(when)).grants_due
+            if nxt is not None and nxt <= when:
+                raise NoProgress(f"the pricing plan subscription {object_id} did not move on at {when}")
+            if nxt is not None and nxt <= frozen_time:
+                heapq.heappush(events, (nxt, -2, "grant", object_id))
+            continue
         if kind == "finalize":
             # settled no later than the clock's time before this advance: a request that read the
             # clock then may still add usage reaching back 35 days (+ 24 h of cancels) from it
             lifecycle.advance_due(account, object_id, Clock.at(when), settle_until=tc.frozen_time)
+            # a service action grant's expiry waits for its interval's invoice (`settles_at`)
+            for customer_id in customers_of(account, tc):
+                credit_ledger.record_expiries(account, customer_id, Clock.at(when))
+            continue
+        if kind == "servicing":  # `billing.plan_servicing`: once each, at its instant
+            plan_servicing.announce(account, object_id, Clock.at(when))
+            nxt = plan_servicing.next_on_clock(account, object_id, Clock.at(when))
+            if nxt is not None and nxt <= when:
+                raise NoProgress(f"the subscription {object_id} did not move on at {when}")
+            if nxt is not None and nxt <= frozen_time:
+                heapq.heappush(events, (nxt, -3, "servicing", object_id))
             continue
         if kind == "tick":  # a v2 cadence's tick, an hour after it (`billing.cadence_invoices`)
             ticked = cadence_invoices.bill_tick(account, object_id, when, Clock.at(when))
@@ -282,6 +318,9 @@ def _run_until(
                 raise NoProgress(f"the cadence {object_id} did not move on at {when} ({ticked.outcome})")
             if nxt is not None and nxt <= frozen_time:
                 heapq.heappush(events, (nxt, 0, "tick", object_id))
+            if ticked.invoice is None:  # nothing billed: held grants of the interval may expire
+                for customer_id in customers_of(account, tc):
+                    credit_ledger.record_expiries(account, customer_id, Clock.at(when))
             continue
         s = objects.get(account, object_id, Subscription, Clock.at(when))
         end = s.unbilled_period[1]

@@ -22,6 +22,7 @@ import calendar
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from tally.domain import periods
 from tally.domain.records import Invoice, InvoiceLine
@@ -121,9 +122,17 @@ def longer_than(service: tuple[str, int], billing: tuple[str, int]) -> bool:
     return _month_days(s_months, longest=True) > b_days
 
 
-def _key(ln: InvoiceLine) -> tuple[str, str, int, int]:
+def _key(ln: InvoiceLine) -> tuple[Any, ...]:
     assert ln.plan is not None and ln.plan.rate_card_rate is not None
-    return ln.plan.pricing_plan_subscription, ln.plan.rate_card_rate, ln.period_start, ln.period_end
+    # a group of `invoice_presentation_dimensions` is trued up on its own line
+    plan = ln.plan
+    return (
+        plan.pricing_plan_subscription,
+        plan.rate_card_rate,
+        ln.period_start,
+        ln.period_end,
+        plan.dimensions,
+    )
 
 
 def true_ups(now: Iterable[InvoiceLine], earlier: Sequence[Invoice], new_id: str) -> list[InvoiceLine]:
@@ -131,7 +140,7 @@ def true_ups(now: Iterable[InvoiceLine], earlier: Sequence[Invoice], new_id: str
     intervals amount to today (same rates), `earlier` the cadence's invoices that billed them
     (void ones billed nothing). One line per (subscription, rate, interval) whose amount changed:
     the difference (negative when usage was canceled), `plan.late`, ids `<new_id>_<n>`."""
-    billed: dict[tuple[str, str, int, int], tuple[int, int, InvoiceLine]] = {}
+    billed: dict[tuple[Any, ...], tuple[int, int, InvoiceLine]] = {}
     for inv in earlier:
         if inv.status == "void":
             continue

@@ -13,6 +13,10 @@ Pure, no I/O. Stripe's rules (docs: "Billing credits", repeated in "How billing 
 - **Order among grants** (`order_key`): priority (0 first) → sooner `expires_at` (never-expiring
   last) → `promotional` before `paid` → earlier `effective_at` → earlier `created` (→ id, so the
   order is total and two computations of one invoice always agree).
+- **A cadence invoice's lines** (v2, issue 14 point 5) carry their service interval: a grant
+  covers such a line when the interval overlaps the grant's `[effective_at, expires_at)`
+  (`covers_period`), not by the invoice's `period_end`; a service action's grant (`held`) may
+  still apply after its `expires_at`, since its interval's usage is invoiced at the tick after.
 - **Lines are covered in the order they appear:** each line takes from the grants in that order
   until it is covered or they are spent.
 - **Never below zero** (Tally's choice, docs/API.md): the credits of one invoice are at most its
@@ -58,6 +62,7 @@ class GrantState:
     created: int = 0
     prices: frozenset[str] | None = None
     voided: bool = False
+    held: bool = False  # a service action's grant: usable after `expires_at` for its own interval
 
     @property
     def starts(self) -> int:
@@ -77,6 +82,8 @@ class LineState:
     price: str
     amount: int
     metered: bool
+    # a cadence invoice's line: its service interval `[start, end)` (None: a v1 invoice's line)
+    period: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,23 @@ def eligible(grant: GrantState, currency: str, period_end: int, at: int) -> bool
     return grant.expires_at is None or (period_end < grant.expires_at and at < grant.expires_at)
 
 
+def usable(grant: GrantState, currency: str, at: int) -> bool:
+    """Whether `grant` may apply at all to a cadence invoice in `currency` finalized at `at`: a
+    service action's grant (`held`) still may after its `expires_at` (its interval's usage is
+    invoiced after the interval: docs/API.md); any other only before it."""
+    if grant.voided or grant.remaining <= 0 or grant.currency != currency:
+        return False
+    return grant.held or grant.expires_at is None or at < grant.expires_at
+
+
+def covers_period(grant: GrantState, period: tuple[int, int]) -> bool:
+    """Whether `grant` covers usage of the service interval `period`: the interval overlaps the
+    grant's `[effective_at, expires_at)` (Stripe: a grant effective mid-period "is applicable for
+    the entirety of that period"; one expiring at the interval's end covers that interval)."""
+    start, end = period
+    return grant.starts < end and (grant.expires_at is None or start < grant.expires_at)
+
+
 def ordered(grants: Iterable[GrantState], currency: str, period_end: int, at: int) -> list[GrantState]:
     """The grants that may apply to the invoice, in the order they apply."""
     return sorted((g for g in grants if eligible(g, currency, period_end, at)), key=order_key)
@@ -132,7 +156,11 @@ def allocate(
     metered lines). Never more from a grant than its `remaining`, nor on a line than its amount,
     nor in more than `MAX_ALLOCATIONS` (grant, line) pairs."""
     left = {g.id: g.remaining for g in grants}
-    queue = ordered(grants, currency, period_end, at)
+    by_period = any(ln.period is not None for ln in lines)  # a cadence invoice: per line's interval
+    if by_period:
+        queue = sorted((g for g in grants if usable(g, currency, at)), key=order_key)
+    else:
+        queue = ordered(grants, currency, period_end, at)
     cap = limit if limit is not None else sum(ln.amount for ln in lines if ln.metered and ln.amount > 0)
     cap = max(cap, 0)
     out: list[Allocation] = []
@@ -145,6 +173,12 @@ def allocate(
                 break
             take = min(need, left[g.id], cap)
             if take <= 0 or not g.covers(ln.price):
+                continue
+            if by_period and not (
+                covers_period(g, ln.period)
+                if ln.period is not None
+                else eligible(g, currency, period_end, at)
+            ):
                 continue
             if len(out) == MAX_ALLOCATIONS:
                 return out

@@ -64,12 +64,15 @@ class Scope:
 
     price_type: str | None = METERED
     prices: tuple[str, ...] = ()
+    # v2 metered items (`bli_`): only a service action's grants have this scope (issue 14 point 5)
+    billable_items: tuple[str, ...] = ()
 
     def covers(self, price_id: str, metered: bool) -> bool:
-        """Whether a line of `price_id` (metered or not) may use credits of this scope."""
+        """Whether a line of `price_id` (metered or not; a cadence line: its metered item) may use
+        credits of this scope."""
         if not metered:
             return False  # Stripe applies credits to metered lines only
-        return self.price_type == METERED or price_id in self.prices
+        return self.price_type == METERED or price_id in self.prices or price_id in self.billable_items
 
 
 @dataclass(frozen=True)
@@ -97,13 +100,29 @@ class CreditGrant:
     voided_at: int | None = None
     # its expiry is in the ledger (`credits_expired` written, or nothing was left): no longer due
     expiry_recorded: bool = False
+    # A service action's grant (issue 14 point 5, `tally.billing.service_grants`): the pricing plan
+    # subscription and cadence it serves and the service action that made it. Its credits cover
+    # the usage of its service interval, which the cadence invoices after the interval ends, so
+    # its expiry is recorded only once that invoice is final (`held`; docs/API.md)
+    pricing_plan_subscription: str | None = None
+    billing_cadence: str | None = None
+    service_action: str | None = None
+    recheck_at: int | None = None  # a held expiry looked at too early: when to look again
+
+    @property
+    def held(self) -> bool:
+        """A service action's grant: its expiry waits for the invoice of its service interval."""
+        return self.billing_cadence is not None
 
     @property
     def due_at(self) -> int | None:
         """When the period close must record its expiry (`tally.store.due`): its `expires_at`
-        until recorded. Grants on a test clock expire as their clock advances instead."""
+        until recorded (a held grant: when to look again). Grants on a test clock expire as their
+        clock advances instead."""
         if self.voided_at is not None or self.expiry_recorded or self.test_clock is not None:
             return None
+        if self.expires_at is not None and self.recheck_at is not None:
+            return max(self.expires_at, self.recheck_at)
         return self.expires_at
 
     def expired(self, now: int) -> bool:
@@ -171,6 +190,13 @@ def ledger_id(grant_id: str, kind: str, *about: str) -> str:
     the same arguments always give the same id, different ones different ids (SHA-256)."""
     digest = hashlib.sha256("\x1f".join((grant_id, kind, *about)).encode()).digest()
     return LEDGER_PREFIX + _base62(digest, _TAIL)
+
+
+def service_grant_id(subscription: str, component: str, start: int) -> str:
+    """The id of the grant a service action component of `subscription` makes for the service
+    interval starting at `start`: derived (SHA-256), so the interval's grant is claimed once."""
+    digest = hashlib.sha256("\x1f".join((subscription, component, str(start))).encode()).digest()
+    return "credgr_" + _base62(digest, _TAIL)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@
   never sends (an app written for Stripe registers its list unchanged; it simply hears nothing of
   charges or payouts).
 - `TALLY_EVENT_TYPES`: types Tally writes that are not in Stripe's list (its own extensions, and
-  Stripe's v2 "thin" meter and billing-credit events, which Stripe sends to event destinations,
+  Stripe's v2 "thin" meter, billing-credit and v2 billing events, which Stripe sends to event destinations,
   never to v1 webhook endpoints). An endpoint receives them only when it names them: `*` means
   Stripe's types, so an app built for Stripe never sees a type it cannot know.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 from tally.domain.credits import THIN_EVENT_TYPES
 from tally.domain.meter_error_reports import ERROR_REPORT, NO_METER_FOUND
 from tally.domain.stripe_event_types import STRIPE_EVENT_TYPES
+from tally.domain.v2_events import NEVER_SENT, V2_EVENT_TYPES
 
 ACCOUNT_SETTINGS_UPDATED = "tally.account_settings.updated"
 # topups: Stripe's preview `billing.alert.recovered` (not in the GA list) and Tally's top-up start
@@ -28,6 +29,8 @@ TALLY_EVENT_TYPES = frozenset(
         ERROR_REPORT,
         NO_METER_FOUND,
         *THIN_EVENT_TYPES,
+        *V2_EVENT_TYPES,
+        *NEVER_SENT,
         ALERT_RECOVERED,
         CREDIT_TOP_UP_STARTED,
     }

@@ -386,6 +386,9 @@ class PlanLine:
     license_fee_version: str | None = None
     licensed_item: str | None = None
     late: bool = False  # late usage of an interval an earlier tick billed (the difference)
+    # the values of the metered item's `invoice_presentation_dimensions` this line shows
+    # (`tally.domain.presentation`): one line per group; () when it has none
+    dimensions: tuple[tuple[str, str | None], ...] = ()
 
 
 @dataclass(frozen=True)

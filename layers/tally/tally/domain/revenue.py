@@ -35,7 +35,10 @@ RECEIVABLES = "AccountsReceivable"
 CASH = "Cash"
 CUSTOMER_BALANCE = "CustomerBalance"
 ACCOUNTS = (REVENUE, UNBILLED, RECEIVABLES, CASH, CUSTOMER_BALANCE)
-CREDIT_NORMAL = frozenset({REVENUE, CUSTOMER_BALANCE})  # their net is credit − debit
+# license fees billed in advance (v2 cadence invoices, `tally.domain.revenue_fees`): shown only
+# for a currency that has such entries, after the five
+DEFERRED = "DeferredRevenue"
+CREDIT_NORMAL = frozenset({REVENUE, CUSTOMER_BALANCE, DEFERRED})  # their net is credit − debit
 
 ACCRUAL = "usage_accrual"
 REVERSAL = "accrual_reversal"
@@ -221,7 +224,8 @@ class Report:
     end: int
     periods: tuple[str, ...]
     journal: tuple[JournalLine, ...]  # by period, currency, debit, credit
-    accounts: dict[str, tuple[AccountRow, ...]]  # by currency: every account, in `ACCOUNTS` order
+    # by currency: every account, in `ACCOUNTS` order (+ DeferredRevenue: `accounts_of`)
+    accounts: dict[str, tuple[AccountRow, ...]]
 
 
 def report(entries: Iterable[Entry], start: int, end: int) -> Report:
@@ -243,7 +247,7 @@ def report(entries: Iterable[Entry], start: int, end: int) -> Report:
     accounts: dict[str, tuple[AccountRow, ...]] = {}
     for currency in sorted({k[1] for k in pairs}):
         rows = []
-        for account in ACCOUNTS:
+        for account in accounts_of(currency, sides):
             cells = []
             for p in names:
                 d = sides.get((currency, account, p, "debit"), 0)
@@ -252,6 +256,12 @@ def report(entries: Iterable[Entry], start: int, end: int) -> Report:
             rows.append(AccountRow(account, tuple(cells)))
         accounts[currency] = tuple(rows)
     return Report(start, end, names, journal, accounts)
+
+
+def accounts_of(currency: str, sides: Iterable[tuple[str, str, str, str]]) -> tuple[str, ...]:
+    """The accounts a currency's table shows: the five, and DeferredRevenue when it has entries."""
+    deferred = any(c == currency and account == DEFERRED for c, account, _, _ in sides)
+    return (*ACCOUNTS, DEFERRED) if deferred else ACCOUNTS
 
 
 # -- CSV -------------------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ def grant(g: CreditGrant) -> dict[str, Any]:
     scope: dict[str, Any] = (
         {"prices": [{"id": p} for p in g.scope.prices]}
         if g.scope.prices
+        else {"billable_items": [{"id": i} for i in g.scope.billable_items]}  # a service action's (preview)
+        if g.scope.billable_items
         else {"price_type": g.scope.price_type}
     )
     return {

@@ -5,7 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from tally.domain.intents import Action, Intent, PlanSubscription, servicing_status
+from tally.domain import partial_periods
+from tally.domain.intents import Action, CadenceData, Intent, PlanSubscription, servicing_status
+from tally.presenters.cadences import billing_cycle
 from tally.presenters.catalog import decimal_string
 from tally.presenters.meter_events import rfc3339
 
@@ -29,8 +31,9 @@ def intent(i: Intent) -> dict[str, Any]:
             "tax": zero,
             "total": decimal_string(Decimal(i.subtotal)),
         },
-        "cadence": i.cadence,
-        "cadence_data": None,
+        # with `cadence_data`, the cadence exists (and is shown) once the commit created it
+        "cadence": i.cadence if i.cadence_data is None or i.status == "committed" else None,
+        "cadence_data": None if i.cadence_data is None else _cadence_data(i.cadence_data),
         "created": rfc3339(i.created),
         "currency": i.currency,
         "livemode": i.livemode,
@@ -45,6 +48,34 @@ def intent(i: Intent) -> dict[str, Any]:
     }
 
 
+def _cadence_data(d: CadenceData) -> dict[str, Any]:
+    payer: dict[str, Any] = (
+        {"billing_profile_data": {"customer": d.customer, "default_payment_method": None}}
+        if d.new_profile
+        else {"billing_profile": d.billing_profile}
+    )
+    return {"billing_cycle": billing_cycle(d.billing_cycle), "payer": payer, "settings": None}
+
+
+def _overrides(a: Action) -> dict[str, Any]:
+    """The partial-period behaviours in force for the action (given, else its type's default)."""
+    credit, debit, grants = partial_periods.behaviors(
+        a.type, a.credit_proration, a.debit_proration, a.credit_grant_create
+    )
+    values = {"credit_proration_behavior": credit, "debit_proration_behavior": debit}
+    shown = [
+        {
+            "type": "license_fee",
+            "license_fee": {k: values[k] for k in partial_periods.LICENSE_FEE_FIELDS[a.type]},
+        }
+    ]
+    if "recurring_credit_grant" in partial_periods.OVERRIDE_TYPES[a.type]:
+        shown.append(
+            {"type": "recurring_credit_grant", "recurring_credit_grant": {"create_behavior": grants}}
+        )
+    return {"partial_period_behaviors": shown}
+
+
 def _effective(a: Action) -> dict[str, Any]:
     shown: dict[str, Any] = {"type": a.effective_type}
     if a.effective_type == "timestamp" and a.effective_timestamp is not None:
@@ -53,7 +84,12 @@ def _effective(a: Action) -> dict[str, Any]:
 
 
 def action(a: Action, livemode: bool) -> dict[str, Any]:
-    quantities = [{"pricing_plan_component": q.component, "quantity": q.quantity} for q in a.quantities]
+    quantities = [
+        {"lookup_key": q.lookup_key, "quantity": q.quantity}
+        if q.lookup_key is not None
+        else {"pricing_plan_component": q.component, "quantity": q.quantity}
+        for q in a.quantities
+    ]
     shown: dict[str, Any] = {
         "id": a.id,
         "object": "v2.billing.intent_action",
@@ -69,6 +105,7 @@ def action(a: Action, livemode: bool) -> dict[str, Any]:
             "pricing_plan_subscription_details": {
                 "component_configurations": quantities,
                 "metadata": dict(a.metadata),
+                "overrides": _overrides(a),
                 "pricing_plan": a.pricing_plan,
                 "pricing_plan_subscription": a.subscription,
                 "pricing_plan_version": a.pricing_plan_version,
@@ -83,6 +120,7 @@ def action(a: Action, livemode: bool) -> dict[str, Any]:
                 "component_configurations": quantities,
                 "new_pricing_plan": a.new_pricing_plan,
                 "new_pricing_plan_version": a.new_pricing_plan_version,
+                "overrides": _overrides(a),
                 "pricing_plan_subscription": a.subscription,
             },
         }
@@ -92,7 +130,10 @@ def action(a: Action, livemode: bool) -> dict[str, Any]:
             "collect_at": a.collect_at,
             "effective_at": _effective(a),
             "type": "pricing_plan_subscription_details",
-            "pricing_plan_subscription_details": {"pricing_plan_subscription": a.subscription},
+            "pricing_plan_subscription_details": {
+                "overrides": _overrides(a),
+                "pricing_plan_subscription": a.subscription,
+            },
         }
     return shown
 

@@ -122,6 +122,8 @@ def _plan_line(inv: Invoice, ln: InvoiceLine) -> dict[str, Any]:
                 "rate_card_rate": src.rate_card_rate,
             },
         }
+        if src.dimensions:  # Tally: the metered item's invoice_presentation_dimensions' values
+            pricing["rate_card_rate_details"]["dimensions"] = dict(src.dimensions)
     else:
         pricing = {
             "type": "license_fee_details",

@@ -108,7 +108,12 @@ def revenue_report(r: revenue.Report, livemode: bool, currency: str | None) -> d
         "interval_end": r.end,
         "timezone": "Etc/UTC",
         "accounting_periods": list(r.periods),
-        "accounts": list(revenue.ACCOUNTS),
+        "accounts": list(revenue.ACCOUNTS)
+        + (
+            [revenue.DEFERRED]
+            if any(len(rows) > len(revenue.ACCOUNTS) for rows in r.accounts.values())
+            else []
+        ),
         "data": data,
     }
     if currency is not None:

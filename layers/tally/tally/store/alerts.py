@@ -11,6 +11,9 @@ transaction of the alert change that alters them (`changes.Side`, version-checke
 
 Only active alerts are listed, at most 25 per list (`domain.alerts.MAX_PER_METER_AND_CUSTOMER`).
 
+An evaluation reads the customer's own list with its running usage figure and its subscription
+periods (`store.subscription_periods`) in ONE BatchGetItem (`evaluation_state`).
+
 Trigger claims: `acct#unique#alert_trigger#<alert>#<customer>#<once | period start | nosub>`,
 Put only if absent in ONE transaction with the `billing.alert.triggered` event
 (`transactions.claim_with_event`): of any number of concurrent evaluations exactly one records it.
@@ -19,7 +22,9 @@ Put only if absent in ONE transaction with the `billing.alert.triggered` event
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.exceptions import GetError, PutError
@@ -28,10 +33,12 @@ from tally.clock import Clock
 from tally.domain.alerts import Watch
 from tally.domain.records import Alert, Meter
 from tally.errors import Conflict
-from tally.store import codec, meter_names, objects, transactions
+from tally.store import codec, meter_names, objects, subscription_periods, transactions
 from tally.store.changes import Side
 from tally.store.errors import code_of, raise_translated
 from tally.store.models import ObjectItem, bind
+from tally.store.usage import figures
+from tally.store.usage.figures import Figure
 
 TRIGGER = "alert_trigger"
 EVENT_TYPE = "billing.alert.triggered"
@@ -112,3 +119,57 @@ def keep_figures(account: str, meter: Meter, now: int) -> int:
             if code_of(exc) != "ConditionalCheckFailedException":
                 raise_translated(exc)
     raise Conflict("The meter's alerts were changing at the same time; retry.")
+
+
+@dataclass(frozen=True)
+class State:
+    """What one evaluation of a (meter, customer) reads, all in ONE request (`evaluation_state`)."""
+
+    figure: Figure  # the running usage figure (empty when absent)
+    own: Watch | None  # the customer's own alerts on the meter (None: not read)
+    running: tuple[subscription_periods.Running, ...] | None  # its subscriptions (None: unknown)
+
+
+def evaluation_state(account: str, meter_id: str, customer: str, own: bool) -> State:
+    """The customer's running figure on the meter, its subscriptions' period rules and (with
+    `own`) its own watch list: ONE BatchGetItem across the usage and objects tables, consistent
+    (issue 15, point 3: an evaluation's one read)."""
+    from tally.settings import settings
+    from tally.store.aws import dynamodb
+    from tally.store.usage import STATS
+
+    s = settings()
+    periods_key = subscription_periods.key(account, customer)
+    watch_key = customer_key(account, meter_id, customer)
+    object_keys = [periods_key, *([watch_key] if own else [])]
+    wanted: dict[str, Any] = {
+        s.usage_table: {"Keys": [figures.key(account, meter_id, customer)], "ConsistentRead": True},
+        s.objects_table: {
+            "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in object_keys],
+            "ConsistentRead": True,
+        },
+    }
+    found: dict[str, list[dict[str, Any]]] = {s.usage_table: [], s.objects_table: []}
+    for attempt in range(8):
+        STATS.requests += 1
+        resp = dynamodb().batch_get_item(RequestItems=wanted)
+        for table, items in resp.get("Responses", {}).items():
+            found[table].extend(items)
+        wanted = resp.get("UnprocessedKeys") or {}
+        if not wanted:
+            break
+        time.sleep(min(0.5, 0.01 * 2**attempt))  # throttled: back off, not billing time
+    else:
+        raise Conflict("The store is busy right now; retry the request (it is safe to retry).")
+    figure_items = found[s.usage_table]
+    STATS.items_read += len(figure_items)
+    STATS.read_units += 1
+    objects_by_key = {
+        (i["pk"]["S"], i["sk"]["S"]): ObjectItem.from_raw_data(i) for i in found[s.objects_table]
+    }
+    running = subscription_periods.decode(objects_by_key.get(periods_key))
+    return State(
+        figure=figures.parse(figure_items[0] if figure_items else None),
+        own=meter_names.watch_of(objects_by_key.get(watch_key)) if own else None,
+        running=None if running is None else running[0],
+    )

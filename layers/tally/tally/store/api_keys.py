@@ -23,15 +23,28 @@ def put(account: str, key_hash: str, created: int, expires: int | None = None) -
         raise_translated(exc)
 
 
-def exists(account: str, key_hash: str, now: int) -> bool:
-    """Whether the hash is stored under the account (and, for sessions, not expired at `now`)."""
+def key_of(account: str, key_hash: str) -> tuple[str, str]:
+    """(pk, sk) of a key's (or session token's) stored hash."""
+    return ObjectItem.api_key_key(account, key_hash), OBJECT_SK
+
+
+def read(account: str, key_hash: str) -> ObjectItem | None:
+    """The stored hash's item (consistent), or None."""
     bind()
     try:
-        item = ObjectItem.get(ObjectItem.api_key_key(account, key_hash), OBJECT_SK)
+        item = ObjectItem.get(*key_of(account, key_hash), consistent_read=True)
     except ObjectItem.DoesNotExist:
-        return False
+        return None
     except GetError as exc:
         raise_translated(exc)
-    if item.expires is not None:
-        return item.expires > now
-    return True
+    return item
+
+
+def valid(item: ObjectItem | None, now: int) -> bool:
+    """Whether `item` (as read) authenticates: present and, for a session, not expired at `now`."""
+    return item is not None and (item.expires is None or item.expires > now)
+
+
+def exists(account: str, key_hash: str, now: int) -> bool:
+    """Whether the hash is stored under the account (and, for sessions, not expired at `now`)."""
+    return valid(read(account, key_hash), now)

@@ -126,6 +126,8 @@ class Change:
     # `related_object` ({id, type, url}) each carries instead of the object's snapshot
     thin: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     related_object: dict[str, Any] | None = None  # set on the event change of a thin event
+    # more of a thin event's `data`, by its type (`v2.billing.cadence.billed`: `invoices`)
+    thin_data: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def actions(self) -> int:
@@ -154,7 +156,13 @@ class Change:
         if isinstance(customer, str):
             shown["customer"] = customer
         thin = [
-            Change(self.record, kind, {**shown, "id": rel["id"], "object": rel["type"]}, related_object=rel)
+            Change(
+                self.record,
+                kind,
+                {**shown, "id": rel["id"], "object": rel["type"]},
+                related_object=rel,
+                thin_data={kind: self.thin_data[kind]} if kind in self.thin_data else {},
+            )
             for kind, rel in self.thin
         ]
         return [*first, *also, *thin]

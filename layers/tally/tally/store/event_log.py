@@ -68,6 +68,7 @@ def entry(account: str, change: Change, clock: Clock) -> ObjectItem:
         body["data"]["previous_attributes"] = change.previous_attributes
     if change.related_object is not None:  # a thin event: what it is about, not a snapshot
         body["related_object"] = change.related_object
+        body["data"].update(change.thin_data.get(str(change.event_type), {}))
     return item(account, body, sort_stamp(clock))
 
 

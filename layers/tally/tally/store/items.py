@@ -17,12 +17,17 @@ from tally.store.models import OBJECT_SK, ObjectItem, bind
 _ID = re.compile(r"[A-Za-z0-9_]{1,255}")
 
 
+def possible(object_id: object) -> bool:
+    """Whether `object_id` could name an object of ours (else it is not found, without a read)."""
+    return isinstance(object_id, str) and _ID.fullmatch(object_id) is not None
+
+
 def read_item(
     account: str, object_id: str, kind: str, clock: Clock, *, label: str | None = None, param: str = "id"
 ) -> ObjectItem:
     """The item of one object of `kind`; raises NotFound (404) if absent, of another kind or
     account, or past its retention (TTL deletes lazily, and never in moto)."""
-    if not isinstance(object_id, str) or not _ID.fullmatch(object_id):
+    if not possible(object_id):
         # No id of ours looks like this (too long for a key, or `#`, `/`, spaces…): not found.
         raise NotFound(label or kind, str(object_id)[:100], param=param)
     bind()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 
-from pynamodb.exceptions import QueryError
+from pynamodb.exceptions import GetError, QueryError
 
 from tally.clock import Clock
 from tally.domain.alerts import Watch
@@ -62,6 +62,39 @@ def watch_of(item: ObjectItem | None) -> Watch:
     return codec.from_plain(Watch, {**plain, "version": int(item.version)})
 
 
+def claim_key(account: str, event_name: str) -> tuple[str, str]:
+    """(pk, sk) of the claim on `event_name`."""
+    return ObjectItem.unique_key(account, KIND, event_name), OBJECT_SK
+
+
+def watch_key_of(account: str, event_name: str, meter_id: str) -> tuple[str, str]:
+    """(pk, sk) of meter `meter_id`'s watch list in `event_name`'s claim partition."""
+    return ObjectItem.unique_key(account, KIND, event_name), ObjectItem.watch_sk(meter_id)
+
+
+def meter_of(account: str, claim: ObjectItem | None, clock: Clock) -> Meter | None:
+    """The active meter a claim item (as read; None: absent) names, or None."""
+    if claim is None or claim.owner is None:
+        return None
+    if claim.body:
+        meter = codec.from_plain(Meter, json.loads(claim.body))
+    else:  # a claim written before claims carried their meter
+        meter = objects.get(account, str(claim.owner), Meter, clock)
+    return meter if meter.active else None
+
+
+def read_watch(account: str, event_name: str, meter_id: str) -> Watch:
+    """Meter `meter_id`'s watch list alone (one consistent GetItem)."""
+    bind()
+    try:
+        item = ObjectItem.get(*watch_key_of(account, event_name, meter_id), consistent_read=True)
+    except ObjectItem.DoesNotExist:
+        return Watch()
+    except GetError as exc:
+        raise_translated(exc)
+    return watch_of(item)
+
+
 def watched(account: str, event_name: str, clock: Clock) -> tuple[Meter | None, Watch]:
     """The active meter for `event_name` (or None) and its watch list, in ONE Query of the
     claim's partition (consistent)."""
@@ -71,12 +104,7 @@ def watched(account: str, event_name: str, clock: Clock) -> tuple[Meter | None, 
         items = {str(i.sk): i for i in ObjectItem.query(pk, consistent_read=True)}
     except QueryError as exc:
         raise_translated(exc)
-    claim = items.get(OBJECT_SK)
-    if claim is None or claim.owner is None:
+    meter = meter_of(account, items.get(OBJECT_SK), clock)
+    if meter is None:
         return None, Watch()
-    owner = str(claim.owner)
-    data = json.loads(claim.body) if claim.body else None
-    meter = codec.from_plain(Meter, data) if data is not None else objects.get(account, owner, Meter, clock)
-    if not meter.active:
-        return None, Watch()
-    return meter, watch_of(items.get(ObjectItem.watch_sk(owner)))
+    return meter, watch_of(items.get(ObjectItem.watch_sk(meter.id)))

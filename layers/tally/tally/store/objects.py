@@ -15,10 +15,11 @@ from typing import Any
 from pynamodb.exceptions import GetError
 
 from tally.clock import Clock
+from tally.errors import NotFound
 from tally.store import codec
 from tally.store.changes import Change, R, Stored, Write
 from tally.store.errors import raise_translated
-from tally.store.items import created_ms, read_item
+from tally.store.items import checked, created_ms, possible, read_item
 from tally.store.models import OBJECT_SK, ObjectItem, bind
 
 
@@ -51,6 +52,35 @@ def existing(account: str, object_ids: Sequence[str]) -> set[str]:
     except GetError as exc:
         raise_translated(exc)
     return found
+
+
+def read_many(keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], ObjectItem]:
+    """The items stored at `keys` (pk, sk), by key; absent ones are left out. Consistent
+    BatchGetItems: one per 100 keys (PynamoDB retries unprocessed keys)."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    bind()
+    try:
+        found = {(str(i.pk), str(i.sk)): i for i in ObjectItem.batch_get(wanted, consistent_read=True)}
+    except GetError as exc:
+        raise_translated(exc)
+    return found
+
+
+def key_of(account: str, object_id: str) -> tuple[str, str] | None:
+    """(pk, sk) of an object's item, for `read_many`; None for an id no object has."""
+    return (ObjectItem.object_key(account, object_id), OBJECT_SK) if possible(object_id) else None
+
+
+def record_of(item: ObjectItem | None, object_id: str, cls: type[R], clock: Clock) -> R | None:
+    """The record of `cls` in `item` as read by `read_many` (None: absent, of another kind or
+    past its retention), as `get` would return it."""
+    try:
+        found = checked(item, cls.OBJECT, object_id, clock)
+    except NotFound:
+        return None
+    return codec.loads(cls, str(found.text))
 
 
 def create(account: str, change: Change, clock: Clock) -> None:

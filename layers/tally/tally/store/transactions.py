@@ -22,7 +22,7 @@ from pynamodb.transactions import TransactWrite
 from tally.clock import Clock
 from tally.errors import StripeError
 from tally.settings import settings
-from tally.store import bodies, codec, event_log, filters, search_index
+from tally.store import bodies, codec, event_log, filters, search_index, subscription_periods
 from tally.store.changes import Amount, Aux, Change, Unique, Write
 from tally.store.due import due_shard
 from tally.store.errors import raise_translated
@@ -106,8 +106,15 @@ def _record_item(account: str, record: Any, created_ms: int, version: int) -> Ob
         kind=record.OBJECT,
         version=version,
     )
-    # a grant: its expiry; a v2 cadence: its next tick
-    scheduled = ("subscription", "invoice", "billing.credit_grant", "v2.billing.cadence")
+    # a grant: its expiry; a v2 cadence: its next tick; a pricing plan subscription: its next
+    # servicing event or service action grant (`tally.billing.plan_servicing`, `service_grants`)
+    scheduled = (
+        "subscription",
+        "invoice",
+        "billing.credit_grant",
+        "v2.billing.cadence",
+        "v2.billing.pricing_plan_subscription",
+    )
     due = getattr(record, "due_at", None) if record.OBJECT in scheduled else None
     if due is not None:  # the scheduled close finds it (`tally.store.due`); gone once it ends
         wakes = getattr(record, "wakes_at", None) or due  # a reminder before a period end
@@ -233,8 +240,10 @@ def commit(account: str, writes: Sequence[Write], clock: Clock, aux: Sequence[Au
     Conditions come first, so a failed claim, check or guard raises its own error; a record
     changed since it was read (optimistic lock) or any other race is a 409. No two writes may name
     the same item (DynamoDB rejects a transaction touching one item twice). `aux` items (each
-    version-checked, `Aux`) ride in the same transaction.
+    version-checked, `Aux`) ride in the same transaction, with the customer's
+    `subscription_periods` item when a subscription write changes it (what alerts read).
     """
+    aux = [*aux, *subscription_periods.aux_for(account, writes)]
     used = sum(actions(w) for w in writes) + len(aux)
     if used > MAX_ACTIONS:
         raise ValueError(f"one transaction takes at most {MAX_ACTIONS} actions")

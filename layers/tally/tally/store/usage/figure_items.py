@@ -68,6 +68,11 @@ def read(account: str, meter_id: str, customer: str) -> Figure:
     )
     STATS.items_read += 1 if item else 0
     STATS.read_units += 1
+    return parse(item)
+
+
+def parse(item: dict[str, Any] | None) -> Figure:
+    """The figure of a raw item as DynamoDB returns it (None: absent)."""
     if not item:
         return Figure()
     f = Figure(ver=int(item.get("ver", {}).get("N", "0")), exists=True)

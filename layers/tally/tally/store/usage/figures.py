@@ -34,6 +34,7 @@ from tally.store.usage.figure_items import (
     Figure,
     hot_action,
     key,
+    parse,
     read,
     read_action,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "Figure",
     "hot_action",
     "key",
+    "parse",
     "read",
     "read_action",
     "register",
@@ -56,19 +58,23 @@ __all__ = [
 
 
 def _interval_usage(account: str, meter: Meter, customer: str, start: int, end: int) -> int:
-    from tally.store.usage.read import aggregate
+    from tally.store.usage.read import aggregate_buckets
 
-    return aggregate(account, meter, customer, start, end)
+    return aggregate_buckets(account, meter, customer, start, end)
 
 
-def register(account: str, meter: Meter, customer: str, wanted: set[int], now: int) -> Figure | None:
+def register(
+    account: str, meter: Meter, customer: str, wanted: set[int], now: int, known: Figure | None = None
+) -> Figure | None:
     """The figure with every instant of `wanted` registered as a cut and the hot interval holding
     `now` — rebuilt if needed (reading the buckets of the intervals it cannot derive). None if
-    usage writes kept interleaving (the caller reads the buckets instead)."""
+    usage writes kept interleaving (the caller reads the buckets instead). `known`: the item as
+    just read (its first attempt reads nothing more)."""
     from botocore.exceptions import ClientError
 
     for _ in range(ATTEMPTS):
-        f = read(account, meter.id, customer)
+        f = known if known is not None else read(account, meter.id, customer)
+        known = None
         if f.registered and wanted <= set(f.cuts) and f.hlo is not None and f.hlo <= now < (f.hhi or 0):
             return f
         low = min(wanted)
@@ -111,7 +117,12 @@ def register(account: str, meter: Meter, customer: str, wanted: set[int], now: i
 
 
 def totals(
-    account: str, meter: Meter, customer: str, spans: list[tuple[int, int | None]], now: int
+    account: str,
+    meter: Meter,
+    customer: str,
+    spans: list[tuple[int, int | None]],
+    now: int,
+    known: Figure | None = None,
 ) -> dict[tuple[int, int | None], int] | None:
     """Usage of events stamped in each [start, end) of `spans` (`end` None: no end) from the
     running figure — one GetItem once every bound is a registered cut, one registration of all
@@ -120,16 +131,22 @@ def totals(
     buckets.
 
     Only exact for a meter whose usage writes maintain figures (`record(figures=True)` since
-    before any usage this figure counts: see `billing.usage_figures`)."""
+    before any usage this figure counts: see `billing.usage_figures`). `known`: the item as just
+    read (`store.alerts.evaluation_state` reads it with what else an evaluation needs, right after
+    the aggregator's catch-up), so the common case reads nothing here — and catches nothing up:
+    without it, the stream is caught up before the figure is read."""
     if not meter.formula.additive or not spans:
         return None
-    from tally.store.usage import catchup  # lazy: the figure holds what is aggregated, so first this
-
-    catchup.settle()
     wanted = {start for start, _ in spans} | {end for _, end in spans if end is not None}
-    f = read(account, meter.id, customer)
+    if known is None:
+        from tally.store.usage import catchup  # lazy: the figure holds what is aggregated, so first this
+
+        catchup.settle()
+        f = read(account, meter.id, customer)
+    else:  # read by a caller that caught the stream up before (the aggregator's evaluation)
+        f = known
     if not (f.registered and wanted <= set(f.cuts)):
-        registered = register(account, meter, customer, wanted, now)
+        registered = register(account, meter, customer, wanted, now, f)
         if registered is None:
             return None
         f = registered

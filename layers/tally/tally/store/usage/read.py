@@ -11,6 +11,8 @@ minute counter holds beyond its per-second item is read as stamped at the minute
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,7 +166,29 @@ def combine(formula: Formula, hours: list[HourValue]) -> int:
     return best.value if best else 0
 
 
+# A reader that may answer `aggregate` from elsewhere in the current context — the running
+# figures (`billing.usage_figures.read_through`, set by credit burndown): it returns None when it
+# cannot answer exactly, and the buckets are read.
+Reader = Callable[[str, Meter, str, int, int], "int | None"]
+READER: ContextVar[Reader | None] = ContextVar("usage_reader", default=None)
+
+
 def aggregate(account: str, meter: Meter, customer: str, start: int, end: int) -> int:
     """The meter's aggregated value for a customer over events stamped in [start, end), to the
-    second (any instants: adjacent spans count each event exactly once)."""
+    second (any instants: adjacent spans count each event exactly once) — from the context's
+    `READER` when it answers, else from the buckets."""
+    reader = READER.get()
+    if reader is not None:
+        token = READER.set(None)  # the reader's own reads go to the buckets
+        try:
+            found = reader(account, meter, customer, start, end)
+        finally:
+            READER.reset(token)
+        if found is not None:
+            return found
+    return aggregate_buckets(account, meter, customer, start, end)
+
+
+def aggregate_buckets(account: str, meter: Meter, customer: str, start: int, end: int) -> int:
+    """`aggregate` from the hour buckets, whatever the context."""
     return combine(meter.formula, list(hourly(account, meter, customer, start, end).values()))
