@@ -98,9 +98,10 @@ def test_an_unfired_alert_reads_one_usage_item_at_day_29(api, monkeypatch):
     assert usage.STATS.write_units == 6 + 2
     # AND no trigger claim was read: the usage (below every threshold) is read before the claims
     assert "claim read" not in calls, calls
-    # AND the lookups one request (branch `lookups`), the evaluation ONE (figure, subscriptions' periods and the customer's watch
-    # list in one BatchGetItem): no trigger claim read (the usage, below every threshold, is read
-    # first), no subscriptions Query (issue 15 point 3, branch `alerts`)
+    # AND the lookups made one request (branch `lookups`), the evaluation ONE (figure,
+    # subscriptions' periods and the customer's watch list in one BatchGetItem): no trigger claim
+    # read (the usage, below every threshold, is read first), no subscriptions Query (issue 15
+    # point 3, branch `alerts`)
     # (the GetItem is the customer's test clock: its "now", read with or without alerts)
     assert calls == ["BatchGetItem", "GetItem", "TransactWriteItems", "BatchGetItem"], calls
 
