@@ -30,7 +30,6 @@ from tally.domain import cadence_billing as rules
 from tally.domain import limits, partial_periods, presentation
 from tally.domain.catalog import MeteredItem, RateCard, RateCardRate, RateCardVersion, price_model
 from tally.domain.intents import PlanSubscription, Segment
-from tally.domain.listing import Window
 from tally.domain.plans import (
     LicenseFee,
     LicenseFeeVersion,
@@ -64,20 +63,9 @@ class Reader:
     def components(self, plan_id: str, version_id: str) -> list[PricingPlanComponent]:
         """The components of a plan version (every component of the plan, read once)."""
         if plan_id not in self._components:
-            every: list[PricingPlanComponent] = []
-            after: str | None = None
-            while True:
-                page = lists.list_records(
-                    self.account,
-                    PricingPlanComponent,
-                    Window(100, after, None),
-                    self.clock,
-                    any_of=[("pricing_plan", plan_id)],
-                )
-                every += page.data
-                if not page.has_more or not page.data:
-                    break
-                after = page.data[-1].id
+            every = lists.every_record(
+                self.account, PricingPlanComponent, self.clock, any_of=[("pricing_plan", plan_id)]
+            )
             self._components[plan_id] = every
         version: PricingPlanVersion = self.get(PricingPlanVersion, version_id)
         return in_version(self._components[plan_id], version.seq)

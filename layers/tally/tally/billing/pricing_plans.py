@@ -140,16 +140,7 @@ def versions(account: str, plan: PricingPlan, clock: Clock) -> list[PricingPlanV
 
 
 def _all(account: str, cls: Any, plan_id: str, clock: Clock) -> list[Any]:
-    out: list[Any] = []
-    after: str | None = None
-    while True:
-        page = lists.list_records(
-            account, cls, Window(100, after, None), clock, any_of=[("pricing_plan", plan_id)]
-        )
-        out.extend(page.data)
-        if not page.has_more or not page.data:
-            return out
-        after = page.data[-1].id
+    return lists.every_record(account, cls, clock, any_of=[("pricing_plan", plan_id)])
 
 
 # -- components ------------------------------------------------------------------------------

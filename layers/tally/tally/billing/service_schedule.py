@@ -15,7 +15,6 @@ from dataclasses import replace
 
 from tally.clock import Clock
 from tally.domain.intents import PlanSubscription
-from tally.domain.listing import Window
 from tally.domain.plans import PricingPlanComponent, PricingPlanVersion, ServiceAction, in_version
 from tally.store import lists, objects
 
@@ -31,20 +30,9 @@ class Catalog:
     def components(self, plan_id: str, version_id: str) -> list[PricingPlanComponent]:
         """The components of a plan version (every component of the plan, read once)."""
         if plan_id not in self._components:
-            every: list[PricingPlanComponent] = []
-            after: str | None = None
-            while True:
-                page = lists.list_records(
-                    self.account,
-                    PricingPlanComponent,
-                    Window(100, after, None),
-                    self.clock,
-                    any_of=[("pricing_plan", plan_id)],
-                )
-                every += page.data
-                if not page.has_more or not page.data:
-                    break
-                after = page.data[-1].id
+            every = lists.every_record(
+                self.account, PricingPlanComponent, self.clock, any_of=[("pricing_plan", plan_id)]
+            )
             self._components[plan_id] = every
         version = objects.get(self.account, version_id, PricingPlanVersion, self.clock)
         return in_version(self._components[plan_id], version.seq)

@@ -79,6 +79,21 @@ def list_records(
     )
 
 
+def every_record(
+    account: str, cls: type[R], clock: Clock, *, any_of: Sequence[Partition] | None = None, page: int = 100
+) -> list[R]:
+    """Every record `list_records` would page through (oldest first within its order), read page
+    by page: for the small, bounded sets a use case needs whole (a plan's components)."""
+    out: list[R] = []
+    after: str | None = None
+    while True:
+        found = list_records(account, cls, Window(page, after, None), clock, any_of=any_of)
+        out.extend(found.data)
+        if not found.has_more or not found.data:
+            return out
+        after = found.data[-1].id
+
+
 def list_events(
     account: str,
     window: Window,
