@@ -314,3 +314,17 @@ def test_an_item_added_mid_period_counts_from_then(api: support.Api, traveller: 
     assert (images["total"], images["projected"]) == (7, 36)
     assert [s["aggregated_value"] for s in images["summaries"]] == [0, 0, 7, 0, 0]
     assert overview["upcoming_invoice"]["amount_due"] == 14
+
+
+def test_usage_stamped_at_the_current_second_counts(api: support.Api, traveller: Any) -> None:
+    # GIVEN the March subscription and 5 units stamped at the very second the portal is read
+    # (an app reporting usage, then opening the portal, within one second: the e2e SDK test did)
+    made = setup_customer(api)
+    now = ts(3, 11) + 17
+    move(traveller, now)
+    use(api, made["meter"], made["customer"], 5, now)
+    token = token_of(ok(api.post("/v1/billing_portal/sessions", {"customer": made["customer"]["id"]})))
+    # WHEN the portal shows the period THEN those 5 units are in "so far" (the span ends after now)
+    overview = ok(portal_get(api, "/portal/api/overview", token))
+    (row,) = [u for u in overview["usage"] if u["meter"] == made["meter"]["id"]]
+    assert row["total"] == 5

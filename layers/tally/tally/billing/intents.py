@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from tally.billing import (
     intent_cadences,
+    intent_invoices,
     intent_quantities,
     plan_lines,
     plan_servicing,
@@ -21,7 +22,7 @@ from tally.billing import (
 )
 from tally.billing.clocks import clock_for
 from tally.clock import Clock
-from tally.domain import cadence_billing, limits, partial_periods
+from tally.domain import cadence_billing, partial_periods
 from tally.domain import cadences as cycles
 from tally.domain.catalog import RateCard, price_model
 from tally.domain.intents import (
@@ -36,7 +37,7 @@ from tally.domain.intents import (
 from tally.domain.listing import Page, Window
 from tally.domain.plans import LicenseFee, LicenseFeeVersion, PricingPlan, ServiceAction
 from tally.domain.pricing import billable_quantity, line_amount
-from tally.domain.records import Customer, Invoice, InvoiceLine
+from tally.domain.records import InvoiceLine
 from tally.errors import InvalidRequest, NotFound, invalid
 from tally.ids import new_id
 from tally.presenters.invoices import invoice as present_invoice
@@ -151,44 +152,11 @@ def commit(account: str, intent_id: str, request_clock: Clock) -> Intent:
         done.append(action)
     after = replace(intent, actions=tuple(done), status="committed", committed_at=clock.now)
     if collected:
-        invoice = _collected(account, intent, collected, clock)
+        invoice = intent_invoices.collected(account, intent, collected, clock)
         writes.append(Write(Change(invoice, "invoice.created", present_invoice(invoice))))
     writes = plan_servicing.fitted([Write(Change(after, None, {}), stored), *writes])
     transactions.commit(account, writes, clock)
     return after
-
-
-def _collected(account: str, intent: Intent, lines: list[InvoiceLine], clock: Clock) -> Invoice:
-    """The invoice of what a commit collects (`collect_at: on_effective_at`): the first service
-    interval of each subscribed license fee, the prorations of modifies and deactivates effective
-    by now, on the cadence, finalized by the next close (due at once). Its total is the reserve's
-    subtotal (same versions, quantities and pricing)."""
-    customer = objects.get(account, intent.customer, Customer, clock)
-    total = limits.check_amount("The invoice total", sum(ln.amount for ln in lines))
-    return Invoice(
-        id=new_id("in"),
-        customer=customer.id,
-        subscription=None,
-        created=clock.now,
-        livemode=intent.livemode,
-        currency=intent.currency,
-        period_start=clock.now,
-        period_end=clock.now,
-        lines=tuple(lines),
-        subtotal=total,
-        total=total,
-        amount_due=total,
-        amount_remaining=total,
-        billing_reason="subscription_create"
-        if any(a.type == "subscribe" for a in intent.actions)
-        else "subscription_update",
-        customer_email=customer.email,
-        customer_name=customer.name,
-        customer_phone=customer.phone,
-        test_clock=customer.test_clock,
-        automatically_finalizes_at=clock.now,
-        billing_cadence=intent.cadence,
-    )
 
 
 # -- rules -------------------------------------------------------------------------------------

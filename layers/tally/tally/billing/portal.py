@@ -65,8 +65,13 @@ def _usage(account: str, sub: Subscription, customer: str, clock: Clock) -> list
         stop = min(max(clock.now, since + 1), end)
         meter = meters.retrieve(account, price.meter, clock)
         points = _series(account, meter, customer, since, stop, grouping, clock)
-        # the span's value as the meter aggregates it: the whole span, not a sum of windows
-        whole = meters.event_summaries(account, meter.id, customer, since, stop, None, Window(limit=1), clock)
+        # the span's value as the meter aggregates it: the whole span, not a sum of windows; "so
+        # far" includes the current second (spans are [start, end): an event stamped now is usage
+        # already — an app that reports, then opens the portal, within one second)
+        so_far = min(max(clock.now + 1, since + 1), end)
+        whole = meters.event_summaries(
+            account, meter.id, customer, since, so_far, None, Window(limit=1), clock
+        )
         total = whole.data[0].value if whole.data else 0
         projected = project(meter.formula, total, since, clock.now, end)
         out.append(
