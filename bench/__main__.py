@@ -55,6 +55,23 @@ def summary(r: dict[str, Any]) -> str:
             f"≤ {TARGET_BATCHED_WRU} — {_ok(same['wru_per_event'] <= TARGET_BATCHED_WRU)}",
         ),
         ("WRU per event, v2 batch of 100 (4 customers × 6 hours)", f"{spread['wru_per_event']:.2f}", "—"),
+        *[
+            (
+                f"WRU per event, {k}",
+                f"{c['wru_per_event']:.2f}",
+                f"≤ {TARGET_BATCHED_WRU} — {_ok(c['wru_per_event'] <= TARGET_BATCHED_WRU)}",
+            )
+            for k, c in cases.items()
+            if "one aggregation per" in k
+        ],
+        *[
+            (
+                f"aggregation delay, {k} (p50 / p99 / max, local)",
+                f"{d['p50_s']:.3f} / {d['p99_s']:.3f} / {d['max_s']:.3f} s",
+                f"p99 ≤ 2 s — {_ok(d['p99_s'] <= 2.0)}",
+            )
+            for k, d in r["write_units"].get("aggregation_delay", {}).items()
+        ],
         (
             "$ per million events (writes, $0.625/M WRU): single / batched / spread",
             f"${single['usd_per_million_events']:.2f} / ${same['usd_per_million_events']:.2f} / "

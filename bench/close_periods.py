@@ -107,6 +107,14 @@ def _load(run: Any, tag: str, n: int, prices: dict[str, str]) -> dict[str, Any]:
         outcome = usage.record(account, Formula.SUM, shards, events, now)
         if len(outcome.stored) != len(events):
             raise RuntimeError(f"stored {len(outcome.stored)} of {len(events)} usage events")
+    # The usage aggregator adds the stored events to their buckets as they arrive (issue 15,
+    # UsageAggregatorFunction, asynchronously): run its catch-up here, before counting, so the
+    # bill's own catch-up (the watermark, `catchup.settle`) finds the stream caught up, as a period
+    # close long after its usage does. This also warms what a process knows of the stream (its
+    # ARN, its checkpoint), read once per process, not per subscription.
+    from tally.store.usage import catchup
+
+    catchup.catch_up()
     return {
         "subscriptions": subs,
         "items_written": items,

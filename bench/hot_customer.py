@@ -186,7 +186,8 @@ def simulate(
 ) -> dict[str, Any]:
     """RATE events/s as requests of `size` for `seconds`: each request's measured bucket load (drawn
     from the measured requests) goes to the shard its first event's identifier hashes to, as
-    `tally.store.usage.packing` assigns it (crc32 % shards); returns the busiest key-second."""
+    `tally.store.usage.write.bucket_of` assigns it (crc32 of its identifier % shards); returns the
+    busiest key-second."""
     import random
     import zlib
 

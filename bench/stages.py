@@ -161,6 +161,14 @@ def _per_event(label: str, events: int, requests_sent: int) -> dict[str, Any]:
     }
 
 
+def _aggregate() -> None:
+    """The usage aggregator's run after a request (issue 15): its write units are counted in
+    `usage.STATS` with the events' (as the aggregator function does on AWS, in-process here)."""
+    from tally.store.usage import catchup
+
+    catchup.catch_up()
+
+
 def write_units(run: Run) -> dict[str, Any]:
     from tally.store import usage
 
@@ -175,10 +183,12 @@ def write_units(run: Run) -> dict[str, Any]:
         run.prepared("POST", "/v1/billing/meter_events", form=run.v1_form(run.customers[i % 4], now - i))
         for i in range(n_single)
     ]
+    _aggregate()
     usage.STATS.reset()
     COUNTER.reset()
     for call in calls:
         expect_ok(_send(call), "v1 meter event")
+        _aggregate()  # an aggregation batch per request: the worst case
     cases.append(_per_event("v1 single event", n_single, n_single))
 
     n_batches = run.n(10, 2)
@@ -197,11 +207,35 @@ def write_units(run: Run) -> dict[str, Any]:
             )
             for _ in range(n_batches)
         ]
+        _aggregate()
         usage.STATS.reset()
         COUNTER.reset()
         for call in calls:
             _check_batch(_send(call), 100)
+            _aggregate()
         cases.append(_per_event(label, 100 * n_batches, n_batches))
+    # The same-hour shape again, aggregated once after all its requests: what the aggregator's
+    # batching window (template.yaml, UsageAggregatorFunction: 1 s, ≤ 1,000 records) gives when
+    # that many events arrive within it.
+    calls = [
+        run.prepared(
+            "POST", "/v2/billing/meter_event_stream", json_body=run.v2_batch(run.customers[:4], [hour], now)
+        )
+        for _ in range(n_batches)
+    ]
+    _aggregate()
+    usage.STATS.reset()
+    COUNTER.reset()
+    for call in calls:
+        _check_batch(_send(call), 100)
+    _aggregate()
+    cases.append(
+        _per_event(
+            f"v2 batch of 100: 4 customers, same hour, one aggregation per {n_batches} requests",
+            100 * n_batches,
+            n_batches,
+        )
+    )
     # The same shapes with an Idempotency-Key, as the Stripe SDKs send on every POST: Powertools
     # idempotency writes one record per request (PutItem, then UpdateItem with the result).
     keyed = [
@@ -233,17 +267,22 @@ def write_units(run: Run) -> dict[str, Any]:
         ),
     ]
     for label, calls, per_call in keyed:
+        _aggregate()
         usage.STATS.reset()
         COUNTER.reset()
         for call in calls:
             reply = _send(call)
+            _aggregate()
             if per_call == 1:
                 expect_ok(reply, "v1 meter event")
             else:
                 _check_batch(reply, 100)
         cases.append(_per_event(label, per_call * len(calls), len(calls)))
+    from bench import aggregation_delay
+
     return {
         "cases": cases,
+        "aggregation_delay": aggregation_delay.measure(run, _send, run.n(50, 20)),
         "idempotency": "the first three cases send no Idempotency-Key, so no idempotency record is written; "
         "the last two send one (as Stripe's SDKs do) and count its PutItem + UpdateItem (modelled WRU)",
     }

@@ -8,6 +8,7 @@ Import it as `import support` (pytest puts tests/ on sys.path because tests/ is 
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.server
 import inspect
 import json
@@ -20,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -287,6 +288,8 @@ class Api:
         context["http"] = {**event["requestContext"]["http"], **context["http"]}
         event.update(built, requestContext=context)
         result = self.functions.handler(route.function)(event, LambdaContext(route.function))
+        if AGGREGATE_AFTER_REQUESTS["on"]:
+            aggregate_usage(self.functions)  # what the usage stream's aggregator does after a write
         raw = result.get("body") or ""
         text = base64.b64decode(raw).decode() if result.get("isBase64Encoded") else raw
         return Response(int(result.get("statusCode", 200)), dict(result.get("headers") or {}), text)
@@ -350,6 +353,8 @@ def _grant_target(resource: Any) -> tuple[str, str]:
         from tally_local.template import load
 
         logical_id, attribute = resource["Fn::GetAtt"]
+        if attribute == "StreamArn":  # DynamoDB Streams calls (the usage catch-up) are not recorded
+            return logical_id, "stream"
         assert attribute == "Arn", resource
         if logical_id in load().queues:
             return logical_id, "queue"
@@ -527,6 +532,52 @@ class Outbox:
         return [
             p.read_text() for p in sorted(self.mailbox.glob("*.eml")) if f"\nTo: {address}\n" in p.read_text()
         ]
+
+
+# -- the usage aggregator: the usage table's stream delivered to UsageAggregatorFunction ------------
+_usage_poller: dict[str, Any] = {}
+# Tests that delay aggregation on purpose (the close's watermark) turn the harness's drain off.
+AGGREGATE_AFTER_REQUESTS = {"on": True}
+
+
+@contextlib.contextmanager
+def aggregation_paused() -> Iterator[None]:
+    """Requests made inside do not drain the usage stream (the aggregator is "late")."""
+    AGGREGATE_AFTER_REQUESTS["on"] = False
+    try:
+        yield
+    finally:
+        AGGREGATE_AFTER_REQUESTS["on"] = True
+
+
+def reset_usage_stream() -> None:
+    """Forget the usage stream's poller and what the store knows of the stream (tables recreated)."""
+    from tally.store.usage import catchup
+
+    _usage_poller.clear()
+    catchup.reset()
+
+
+def aggregate_usage(functions: Functions, max_rounds: int = 3) -> None:
+    """Deliver the usage table's new stream records to UsageAggregatorFunction, as its event
+    source mapping does (under mock_aws; `tally_local.streams`, the template's filters). A failing
+    invocation is retried up to `max_rounds` times, then left pending for the next call (as Lambda
+    keeps retrying): an injected failure must not stop the test's next request."""
+    from tally.settings import settings
+    from tally.store.aws import dynamodb
+    from tally_local import streams
+
+    if "poller" not in _usage_poller:
+        (trigger,) = functions.template.functions["UsageAggregatorFunction"].streams
+        _usage_poller["poller"] = streams.StreamPoller(
+            "UsageAggregatorFunction",
+            lambda event, context: functions.handler("UsageAggregatorFunction")(event, context),
+            trigger,
+            settings().usage_table,
+            dynamodb(),
+            streams.streams_client(),
+        )
+    _usage_poller["poller"].drain(max_rounds)
 
 
 # -- the local server as a subprocess ----------------------------------------------------------------

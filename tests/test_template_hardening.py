@@ -19,12 +19,12 @@ DATA_TABLES = ["ObjectsTable", "UsageTable"]  # the idempotency table is a 24-ho
 # What the ingest function calls (tally.api.meter_events → tally.store.objects/usage/idempotency);
 # tests/integration/test_least_privilege.py checks that a full ingest scenario needs exactly these.
 INGEST_GRANTS = {
-    ("ObjectsTable", "GetItem", "table"),  # keys, session tokens, customers, alert watch lists
-    ("ObjectsTable", "Query", "table"),  # a meter and its alert watch list by event_name
-    ("ObjectsTable", "BatchGetItem", "table"),  # alert trigger claims
-    ("ObjectsTable", "Query", "index"),  # an alerted customer's subscriptions (by_customer)
-    ("ObjectsTable", "PutItem", "table"),  # a session's token hash; a trigger claim and its event
-    ("UsageTable", "Query", "table"),  # an alert's usage window (hour buckets)
+    # (issue 15, branch `async`: alerts are evaluated by UsageAggregatorFunction, so ingest no
+    # longer Queries hour buckets or the customer's subscriptions, nor writes trigger claims)
+    ("ObjectsTable", "GetItem", "table"),  # keys, session tokens, customers, test clocks
+    ("ObjectsTable", "Query", "table"),  # a meter this process never saw (its claim's partition)
+    ("ObjectsTable", "BatchGetItem", "table"),  # key or token, meter claims, customers in one request
+    ("ObjectsTable", "PutItem", "table"),  # a session's token hash
     ("UsageTable", "PutItem", "table"),  # the event item, in TransactWriteItems
     ("UsageTable", "UpdateItem", "table"),  # its bucket ADD (and a cancel's mark), in TransactWriteItems
     ("UsageTable", "BatchGetItem", "table"),  # duplicates' standing events

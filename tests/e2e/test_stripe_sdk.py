@@ -189,8 +189,13 @@ def test_a_usage_alert_with_the_sdk_fires_once(client):
                 "payload": {"stripe_customer_id": customer.id, "value": value},
             }
         )
-    # THEN one billing.alert.triggered event, whose object the SDK reads as AlertTriggered
-    (event,) = client.v1.events.list({"type": "billing.alert.triggered"}).data
+    # THEN one billing.alert.triggered event, whose object the SDK reads as AlertTriggered — once
+    # the usage aggregator has run (issue 15: alerts follow the stream, within seconds)
+    deadline = time.monotonic() + 15
+    while not (found := client.v1.events.list({"type": "billing.alert.triggered"}).data):
+        assert time.monotonic() < deadline, "no billing.alert.triggered within 15 s"
+        time.sleep(0.1)
+    (event,) = found
     triggered = event.data.object
     assert triggered["value"] == 120 and triggered["customer"] == customer.id
     assert triggered["alert"]["id"] == alert.id

@@ -65,6 +65,7 @@ def empty_tables(moto_tables: dict[str, str]) -> None:
     for name in moto_tables.values():
         client.delete_table(TableName=name)
     aws.create_tables(load(), moto_tables, client)
+    support.reset_usage_stream()
 
 
 @pytest.fixture(scope="session")

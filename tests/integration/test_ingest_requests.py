@@ -26,7 +26,9 @@ def _dynamo_calls(monkeypatch: pytest.MonkeyPatch, call: Any) -> tuple[Any, Coun
             params.append({"op": operation, **api_params})
         return original(client, operation, api_params)
 
-    with monkeypatch.context() as m:
+    # The ingest request alone: the usage aggregator the harness runs after it (branch `async`:
+    # another function, fed by the usage stream) makes its own reads.
+    with monkeypatch.context() as m, support.aggregation_paused():
         m.setattr(BaseClient, "_make_api_call", counted)
         result = call()
     return result, seen, params

@@ -34,18 +34,23 @@ def _total(api, meter: dict, customer: str, at: int) -> int:
     return sum(s["aggregated_value"] for s in resp.json["data"])
 
 
-def test_a_v1_event_with_an_idempotency_key_writes_no_idempotency_record(api):
+def test_a_v1_event_with_an_idempotency_key_writes_no_idempotency_record(api, monkeypatch):
     # GIVEN a meter and a customer
     _meter(api, "keyed_units")
     cus = api.post("/v1/customers", {"name": "K"}).json["id"]
     body = {"event_name": "keyed_units", "payload": {"stripe_customer_id": cus, "value": "5"}}
     before = _idempotency_records()
+    from tally.store.usage import catchup
+
+    monkeypatch.setattr(catchup, "save", lambda *args: None)  # the checkpoint, held off
     # WHEN a v1 event is sent with an Idempotency-Key (as every Stripe SDK does)
     usage.STATS.reset()
     first = api.post(EVENTS, body, headers={"Idempotency-Key": "keyed-1"})
     assert first.status == 200, first.text
-    # THEN the usage store's one transaction is all it writes: 6 WRU (event, hour, second item)
-    assert usage.STATS.write_units == 6
+    # THEN the usage store's writes are all it writes: 3 WRU (issue 15 point 2, ≤ 3.2: the event's
+    # Put, then the aggregator's hour and second items, 1 each; 6 when all three were one
+    # transaction) — the stream checkpoint (1 WRU per 10 s per process) is held off here
+    assert usage.STATS.write_units == 3
     assert _idempotency_records() == before
     # AND the same key and body replays the standing event
     again = api.post(EVENTS, body, headers={"Idempotency-Key": "keyed-1"})

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tally.domain.aggregation import HOUR, Formula
 from tally.domain.records import Meter, MeterEvent
 from tally.store import usage
-from tally.store.usage import figures, write
+from tally.store.usage import catchup, figures, write
 
 NOW = int(time.time())
 BASE = NOW // HOUR * HOUR - 72 * HOUR
@@ -66,7 +66,9 @@ def test_the_figure_equals_the_buckets_for_every_registered_window(moto_tables, 
             lo, hi = sorted((BASE + a, BASE + b + 1))
             windows.add((lo, hi))
             assert figures.total(account, meter, "cus_f", lo, hi, BASE + 48 * HOUR) is not None
-    # THEN every window still registered answers exactly what the buckets hold
+    # THEN once the aggregator has caught up (issue 15: usage reaches buckets and figure together,
+    # from the stream), every window still registered answers exactly what the buckets hold
+    catchup.catch_up()
     final = figures.read(account, "mtr_f", "cus_f")
     assert not windows or final.registered
     for lo, hi in windows:
@@ -118,6 +120,7 @@ def test_a_registration_racing_a_usage_write_starts_over(moto_tables, monkeypatc
         if not landed["n"]:
             landed["n"] += 1
             usage.record(account, Formula.SUM, 1, [_ev("r1", 7, BASE + 20)], now=NOW, figures=True)
+            catchup.catch_up()  # the aggregator adds it to the buckets (and the figure) meanwhile
         return found
 
     monkeypatch.setattr(figures, "_interval_usage", read_then_write)
@@ -139,12 +142,15 @@ def test_reading_a_registered_window_costs_one_item_whatever_the_day(moto_tables
     # WHEN more usage arrives and the window is read again
     usage.STATS.reset()
     usage.record(account, Formula.SUM, 1, [_ev("more", 3, NOW - 5)], now=NOW, figures=True)
+    catchup.catch_up()  # the aggregator's run (issue 15)
     writes = usage.STATS.requests
     usage.STATS.reset()
-    # THEN the read is one GetItem of one item, and the write stayed one transaction
+    # THEN the read is one GetItem of one item, and the write stayed one Put (the event) + one
+    # transaction (the aggregator's: its buckets and the figure together), + the stream's
+    # checkpoint (at most once per 10 s)
     assert figures.total(account, meter, "cus_f", start, start + 31 * DAY, NOW) == 29 * 24 + 3
     assert (usage.STATS.requests, usage.STATS.items_read) == (1, 1)
-    assert writes == 1
+    assert writes in (2, 3)
 
 
 def test_the_property_checked_windows():
@@ -166,6 +172,7 @@ def test_the_windows_of_many_alerts_register_together_and_then_read_one_item(mot
 
     # WHEN they are asked for together, twice
     first = figures.totals(account, meter, "cus_f", spans, BASE + DAY - 1)
+    catchup.catch_up()  # (nothing left: the first read caught the stream up)
     usage.STATS.reset()
     second = figures.totals(account, meter, "cus_f", spans, BASE + DAY - 1)
     # THEN both answers are exact, and the second is one GetItem of one item (no cut evicted)

@@ -88,22 +88,33 @@ def test_an_unfired_alert_reads_one_usage_item_at_day_29(api, monkeypatch):
             calls.extend("claim read" for k in keys if "#unique#alert_trigger#" in k)
         return real(client, operation, params)
 
+    from tally.store.usage import catchup
+
     usage.STATS.reset()
+    monkeypatch.setattr(catchup, "save", lambda *args: None)  # the stream checkpoint (≤ 1 per 10 s)
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counted)
-    ok(api.post("/v1/billing/meter_events", event))
+    ok(api.post("/v1/billing/meter_events", event))  # (the harness runs the aggregator after it)
     monkeypatch.undo()
-    # THEN the usage store read one item (the figure) in one request, besides the event's write
+    # THEN the usage store read one item (the figure) in one request, besides the writes
     assert usage.STATS.items_read == 1
-    assert usage.STATS.requests == 2  # the event's transaction (its figure update in it) + the read
-    assert usage.STATS.write_units == 6 + 2
+    # (issue 15: the event's Put; the aggregator's one transaction — hour, second item, figure —
+    # then the evaluation's read)
+    assert usage.STATS.requests == 3
+    assert usage.STATS.write_units == 1 + 2 * 3
     # AND no trigger claim was read: the usage (below every threshold) is read before the claims
     assert "claim read" not in calls, calls
-    # AND the lookups made one request (branch `lookups`), the evaluation ONE (figure,
+    # AND the request's lookups are one request (branch `lookups`), the evaluation ONE (figure,
     # subscriptions' periods and the customer's watch list in one BatchGetItem): no trigger claim
     # read (the usage, below every threshold, is read first), no subscriptions Query (issue 15
-    # point 3, branch `alerts`)
-    # (the GetItem is the customer's test clock: its "now", read with or without alerts)
-    assert calls == ["BatchGetItem", "GetItem", "TransactWriteItems", "BatchGetItem"], calls
+    # point 3, branch `alerts`). The request: lookups, the customer's test clock (its "now"), the
+    # event's Put. Then the aggregator (branch `async`; its reads of the stream left out): the
+    # buckets and the figure in one transaction, then the evaluation's own lookups (the meter by
+    # event name, the customer), its one read, and the customer's test clock (its "now").
+    table_calls = [c for c in calls if c not in {"GetShardIterator", "GetRecords", "DescribeStream"}]
+    assert table_calls == [
+        *("BatchGetItem", "GetItem", "PutItem"),
+        *("TransactWriteItems", "Query", "GetItem", "BatchGetItem", "GetItem"),
+    ], " ".join(table_calls)
 
 
 def test_credits_switch_figures_on_for_a_meter_without_alerts_and_read_one_item(api):

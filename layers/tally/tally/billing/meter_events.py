@@ -2,10 +2,10 @@
 
 Every event is checked synchronously (meter active, customer exists, value, timestamp); valid
 events of a batch are stored even when others are rejected, and each rejection names its index.
-This module is on the ingest function's hot path: it imports nothing of other resources. Usage
-alerts are evaluated right after the usage is written (`tally.billing.alert_evaluation`, loaded
-only for a meter that has active alerts: the meter's read tells), and so are the credit watches
-of customers that have one (`tally.billing.credit_evaluation`: the customer's read tells).
+This module is on the ingest function's hot path: it imports nothing of other resources. Each
+event is stored by one write; its usage reaches the buckets through the usage table's stream,
+and the aggregator then evaluates usage alerts and credit watches (`billing.usage_aggregation`,
+issue 15), with this module's `Lookups` and `evaluate_credits`.
 """
 
 from __future__ import annotations
@@ -166,6 +166,9 @@ class _Lookups:
             self.customers[customer_id] = references.found(self.account, customer_id, Customer, self.clock)
         return self.customers[customer_id]
 
+    def customer_or_none(self, customer_id: str) -> Customer | None:
+        return self._customer(customer_id)
+
     def customer(self, customer_id: str, param: str) -> None:
         if self._customer(customer_id) is None:
             raise InvalidRequest(f"No such customer: '{customer_id}'", code="resource_missing", param=param)
@@ -186,6 +189,9 @@ class _Lookups:
 
             self.clocks[customer.test_clock] = clocks.frozen(self.account, customer.test_clock, self.clock)
         return self.clocks[customer.test_clock]
+
+
+Lookups = _Lookups  # the usage aggregator reads meters and customers the same way
 
 
 def _event(
@@ -287,14 +293,8 @@ def _accept(
         )
         out.stored += part.stored
         out.duplicates += [(positions[id(e)], e, standing) for e, standing in part.duplicates]
-        if watch is not None and not watch.idle:
-            # Lazy: a meter without alerts never loads the evaluation. Duplicates count too: the
-            # retry of a request that crashed after its usage write must still evaluate.
-            from tally.billing import alert_evaluation
-
-            customers = (e.customer for e in events)
-            alert_evaluation.evaluate(account, meter, watch, customers, lookups.clock_for, clock.now)
-    _evaluate_credits(account, by_meter, lookups)
+        # Usage alerts and credit watches are evaluated by the usage aggregator once the events
+        # are in the buckets (`billing.usage_aggregation`, issue 15), not here.
     return out
 
 
@@ -324,12 +324,13 @@ def _within_cap(
     return kept
 
 
-def _evaluate_credits(account: str, by_meter: dict[str, list[MeterEvent]], lookups: _Lookups) -> None:
+def evaluate_credits(account: str, customers: list[str], lookups: _Lookups) -> None:
     """Usage burns credits down: evaluate the credit watch of each customer whose record (read
-    anyway, to check it exists) says it has one. Lazy: others never load the evaluation."""
+    anyway, to check it exists) says it has one. Lazy: others never load the evaluation. Called by
+    the usage aggregator (`billing.usage_aggregation`) once the usage is in the buckets."""
     watched = [
         c
-        for c in dict.fromkeys(e.customer for events in by_meter.values() for e in events)
+        for c in dict.fromkeys(customers)
         if (record := lookups.customers.get(c)) is not None and record.credit_watched
     ]
     if not watched:

@@ -33,5 +33,11 @@ def sns() -> Any:
     return _client("sns", s.region, s.endpoint_url)
 
 
+def streams() -> Any:
+    """DynamoDB Streams (the usage table's stream: `store.usage.catchup`)."""
+    s = settings()
+    return _client("dynamodbstreams", s.region, s.endpoint_url)
+
+
 def reset() -> None:
     _client.cache_clear()

@@ -15,7 +15,15 @@ from typing import Any
 from tally.domain.aggregation import MINUTE, Formula, Latest, floor_to, minute_of_hour
 from tally.domain.records import MeterEvent
 from tally.settings import settings
-from tally.store.usage.keys import EVENT_KEEP_SECONDS, SECONDS_MARK, SEGMENT_MARK, UsageKeys, event_key
+from tally.store.usage.keys import (
+    EVENT_KEEP_SECONDS,
+    FIGURES_MARK,
+    FORMULA_MARK,
+    SECONDS_MARK,
+    SEGMENT_MARK,
+    UsageKeys,
+    event_key,
+)
 
 Action = dict[str, Any]
 
@@ -30,8 +38,11 @@ def item_units(*texts: str, numbers: int = 0) -> int:
     return max(1, -(-size // 1024))
 
 
-def event_put(account: str, e: MeterEvent, bucket_pk: str, now: int) -> tuple[Action, int]:
-    """The Put of an event's identifier item, and its write units."""
+def event_put(
+    account: str, e: MeterEvent, bucket_pk: str, now: int, formula: Formula, figures: bool = False
+) -> tuple[Action, int]:
+    """The Put of an event's identifier item (conditional on the identifier being free, or its
+    item expired), and its write units."""
     item = {
         **event_key(account, e.identifier),
         "meter": {"S": e.meter_id},
@@ -51,8 +62,14 @@ def event_put(account: str, e: MeterEvent, bucket_pk: str, now: int) -> tuple[Ac
         item["rq"] = {"S": e.request}
     if e.segment is not None:  # a meter with dimensions: the segment a cancel must correct too
         item[SEGMENT_MARK] = {"S": e.segment}
+    # What the aggregator (`store.usage.aggregator`) needs from the stream's image alone: the
+    # meter's formula (its presence also says "aggregated from the stream", issue 15) and whether
+    # the customer's running figure is kept.
+    item[FORMULA_MARK] = {"S": formula.value}
+    if figures:
+        item[FIGURES_MARK] = {"N": "1"}
     units = item_units(
-        *(v.get("S", "") for v in item.values()), *item.keys(), numbers=6 + ("received" in item)
+        *(v.get("S", "") for v in item.values()), *item.keys(), numbers=6 + ("received" in item) + figures
     )
     return (
         {

@@ -10,6 +10,11 @@ SECONDS_MARK = "sec"
 # On an event item of a meter with dimensions: its segment's digest (its usage is also in the
 # segment's buckets, `UsageKeys.segment_bucket`, which a cancel corrects too).
 SEGMENT_MARK = "seg"
+# On an event item written by the asynchronous path (issue 15): its meter's formula ("sum",
+# "count", "last"); the stream's aggregator adds exactly the events that carry it.
+FORMULA_MARK = "fm"
+# On an event item: its customer's running figure is kept (`store.usage.figures`).
+FIGURES_MARK = "fg"
 
 
 class UsageKeys:

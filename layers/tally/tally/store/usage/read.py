@@ -108,7 +108,9 @@ def hourly(
 ) -> dict[int, HourValue]:
     """Per-hour usage of events stamped in [start, end), to the second: reads one item per hour
     per shard, plus one per shard for each of the (at most two) minutes a boundary falls inside.
-    With `segment` (a digest, meters with dimensions): the usage of that segment only."""
+    With `segment` (a digest, meters with dimensions): the usage of that segment only.
+
+    What the buckets hold: the usage package's `hourly` (`settled`) catches the stream up first."""
     additive = meter.formula.additive
     span = Span(start, end)
     first, last = span.hours()

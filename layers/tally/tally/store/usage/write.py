@@ -1,13 +1,25 @@
-"""Recording meter events: each stored once, and added to its bucket in the same transaction.
+"""Recording meter events: each stored once, by ONE conditional Put of its identifier item (issue 15).
 
-A transaction cancelled because an identifier already stands drops that event (a duplicate) and
-retries the rest; a busy store is retried with backoff; persistent contention is a 409 the caller
-may retry safely (whatever was stored is stored exactly once).
+The event's usage is not added here: the usage table's stream carries the new item to the
+aggregator (`store.usage.aggregator`, run by `store.usage.catchup`), which adds it to its
+buckets exactly once, asynchronously. So a request pays 1 write unit per event (an item ≤ 1 KB,
+outside any transaction) and nothing per bucket.
+
+An identifier that already stands (now or by a concurrent writer) makes its Put fail: the event
+is a duplicate, answered with the standing event — first write wins, synchronously. A busy store
+is retried with backoff; persistent contention is a 409 the caller may retry safely (whatever was
+stored is stored exactly once: a retry's Put of a stored event fails its condition).
+
+`run` performs every write of the usage store (an event's Put, each aggregator update, a
+registration's or a figure's transaction): one action is a plain write (1× its write units),
+several a TransactWriteItems (2×). The request path calls it through `transact`, the aggregator
+through `aggregator.write` and the checkpoint through `catchup.save`: tests inject failures there.
 """
 
 from __future__ import annotations
 
 import time
+import zlib
 from dataclasses import dataclass, field
 
 from tally.domain.aggregation import Formula
@@ -15,14 +27,13 @@ from tally.domain.records import MeterEvent
 from tally.errors import Conflict
 from tally.store import errors
 from tally.store.aws import dynamodb
-from tally.store.usage import duplicates, packing
-from tally.store.usage import figures as figures_store
-from tally.store.usage.actions import Action
-from tally.store.usage.figures import Figure
-from tally.store.usage.packing import Unit
+from tally.store.usage import duplicates
+from tally.store.usage.actions import Action, event_put
+from tally.store.usage.keys import UsageKeys
 from tally.store.usage.stats import STATS
 
 ATTEMPTS = 8
+_SINGLE = {"Put": "put_item", "Update": "update_item", "Delete": "delete_item"}
 
 
 @dataclass
@@ -32,14 +43,32 @@ class Outcome:
 
 
 def transact(actions: list[Action], units: int) -> list[str | None] | None:
-    """Run one transaction; None on success, else the per-action cancellation codes ([] to retry)."""
+    """One write of the request path (an event's Put, a segment registration): `run`. The seam
+    tests patch to fail the request's k-th write (the aggregator's writes have their own,
+    `aggregator.write`)."""
+    return run(actions, units)
+
+
+def run(actions: list[Action], units: int) -> list[str | None] | None:
+    """Run one write: None on success, else the per-action failure codes ([] to retry).
+
+    One action is written alone (`PutItem`/`UpdateItem`: a failed condition is
+    `[CONDITION_FAILED]`); several in one TransactWriteItems (all or nothing). `units` is what it
+    costs when it commits (counted in `STATS`)."""
     from botocore.exceptions import ClientError
 
     STATS.requests += 1
     try:
-        dynamodb().transact_write_items(TransactItems=actions)
+        if len(actions) == 1:
+            ((kind, params),) = actions[0].items()
+            getattr(dynamodb(), _SINGLE[kind])(**params)
+        else:
+            dynamodb().transact_write_items(TransactItems=actions)
     except ClientError as exc:
         code = errors.code_of(exc)
+        if code == "ConditionalCheckFailedException":
+            STATS.write_units += units  # DynamoDB charges a failed conditional write like a write
+            return [errors.CONDITION_FAILED]
         if code == errors.CANCELLED:
             return errors.cancellation_codes(exc)
         if code in errors.TRANSIENT:
@@ -49,12 +78,17 @@ def transact(actions: list[Action], units: int) -> list[str | None] | None:
     return None
 
 
+def bucket_of(account: str, e: MeterEvent, shards: int) -> str:
+    """The bucket pk of an event: its shard is fixed by its identifier (a retry lands alike)."""
+    return UsageKeys.bucket(account, e.meter_id, e.customer, zlib.crc32(e.identifier.encode()) % shards)
+
+
 def record(
     account: str, formula: Formula, shards: int, events: list[MeterEvent], now: int, *, figures: bool = False
 ) -> Outcome:
-    """Store each event once and add it to its bucket atomically — and, with `figures` (an
-    additive meter whose running figures are kept, `store.usage.figures`), to each customer's
-    figure in the same transaction.
+    """Store each event once (its usage follows through the stream's aggregator) — marked, with
+    `figures` (an additive meter whose running figures are kept, `store.usage.figures`), for its
+    customer's figure too.
 
     Events whose identifier is already stored (now or by a concurrent writer) are reported as
     duplicates with the standing event. Raises Conflict (409, retryable) if contention persists;
@@ -62,19 +96,18 @@ def record(
     """
     outcome = Outcome()
     first: dict[str, MeterEvent] = {}
-    fresh: list[MeterEvent] = []
+    stored_before: list[MeterEvent] = []
+    figures = figures and formula.additive
     for e in events:  # duplicates inside the batch: the first occurrence stands
         if e.identifier in first:
             outcome.duplicates.append((e, first[e.identifier]))
+            continue
+        first[e.identifier] = e
+        action, units = event_put(account, e, bucket_of(account, e, shards), now, formula, figures)
+        if _put(action, units):
+            outcome.stored.append(e)
         else:
-            first[e.identifier] = e
-            fresh.append(e)
-    stored_before: list[MeterEvent] = []
-    figures = figures and formula.additive
-    limit = packing.MAX_TX_ACTIONS - figures
-    read_figures: dict[str, Figure] = {}  # customers whose figure refused the no-read update
-    for batch in packing.pack(formula, packing.units(account, formula, shards, fresh, limit), figures):
-        _write(account, formula, batch, now, outcome, stored_before, read_figures if figures else None)
+            stored_before.append(e)
     if stored_before:
         standing = duplicates.standing(account, [e.identifier for e in stored_before])
         for e in stored_before:
@@ -82,75 +115,13 @@ def record(
     return outcome
 
 
-def _write(
-    account: str,
-    formula: Formula,
-    batch: list[Unit],
-    now: int,
-    outcome: Outcome,
-    stored_before: list[MeterEvent],
-    read_figures: dict[str, Figure] | None = None,
-) -> None:
-    skip: set[tuple[str, str]] = set()
+def _put(action: Action, units: int) -> bool:
+    """Write one event's item: True if stored, False if its identifier already stands."""
     for attempt in range(ATTEMPTS):
-        batch = [u for u in batch if u.events]
-        if not batch:
-            return
-        actions, kinds, units = packing.batch_actions(account, formula, batch, now, skip)
-        if read_figures is not None:
-            units += _figure_actions(account, formula, batch, read_figures, actions, kinds)
-        reasons = transact(actions, units)
+        reasons = transact([action], units)
         if reasons is None:
-            for unit in batch:
-                outcome.stored.extend(unit.events)
-            return
-        failed = False
-        for kind, reason in zip(kinds, reasons, strict=False):
-            if reason != errors.CONDITION_FAILED:
-                continue
-            failed = True
-            if isinstance(kind, FigureOf):
-                assert read_figures is not None
-                e0 = kind.events[0]
-                read_figures[e0.customer] = figures_store.read(account, e0.meter_id, e0.customer)
-            elif isinstance(kind, MeterEvent):
-                stored_before.append(kind)
-                for unit in batch:
-                    if kind in unit.events:
-                        unit.events.remove(kind)
-            elif kind is not None:
-                skip.add(kind)  # a newer `last` value already stands in that bucket
-        if not failed:
-            time.sleep(min(0.5, 0.01 * 2**attempt))  # backoff, not billing time
+            return True
+        if reasons == [errors.CONDITION_FAILED]:
+            return False
+        time.sleep(min(0.5, 0.01 * 2**attempt))  # backoff, not billing time
     raise Conflict("Meter events are contended right now; retry the request (it is safe to retry).")
-
-
-@dataclass(frozen=True)
-class FigureOf:
-    """A transaction's action on one customer's running figure (the events it adds)."""
-
-    events: tuple[MeterEvent, ...]
-
-
-def _figure_actions(
-    account: str,
-    formula: Formula,
-    batch: list[Unit],
-    read_figures: dict[str, Figure],
-    actions: list[Action],
-    kinds: list[packing.Kind | FigureOf],
-) -> int:
-    """Append one figure update per customer of `batch` (the no-read one, unless that customer's
-    figure refused it: then the one built from the item as read); returns their write units."""
-    by_customer: dict[str, list[MeterEvent]] = {}
-    for unit in batch:
-        for e in unit.events:
-            by_customer.setdefault(e.customer, []).append(e)
-    for customer, events in by_customer.items():
-        known = read_figures.get(customer)
-        if known is None:
-            actions.append(figures_store.hot_action(account, formula, events))
-        else:
-            actions.append(figures_store.read_action(account, formula, events, known))
-        kinds.append(FigureOf(tuple(events)))
-    return 2 * len(by_customer)
