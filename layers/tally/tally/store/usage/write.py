@@ -71,7 +71,7 @@ def run(actions: list[Action], units: int | Callable[[dict[str, Any]], int]) -> 
         code = errors.code_of(exc)
         if code == "ConditionalCheckFailedException":
             # DynamoDB charges a failed conditional write like a write
-            STATS.write_units += units(exc.response) if callable(units) else units
+            STATS.write_units += units(dict(exc.response)) if callable(units) else units
             return [errors.CONDITION_FAILED]
         if code == errors.CANCELLED:
             return errors.cancellation_codes(exc)
