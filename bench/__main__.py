@@ -345,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
         "--alerts-only", action="store_true", help="run only setup and the alerts-on-ingest stage (9)"
     )
     parser.add_argument(
+        "--writes-only", action="store_true", help="run only setup and the write-units stage (2)"
+    )
+    parser.add_argument(
         "--close-sizes",
         default="100,1000,10000",
         help="subscriptions due at once, per close run (comma-separated; --scale shrinks them)",
@@ -402,6 +405,11 @@ def main(argv: list[str] | None = None) -> int:
             lambda: stages.write_units(run),
             lambda v: "; ".join(f"{c['case']}: {c['total_wru_per_event']:.2f} WRU" for c in v["cases"]),
         )
+        if args.writes_only:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(results, indent=2) + "\n")
+            say(f"\nWritten to {args.out}")
+            return 0
         results["throughput"] = stage(
             3,
             "throughput",

@@ -4,9 +4,11 @@ usage table's stream polled by `tally_local.streams.StreamPoller` (woken by moto
 handed to UsageAggregatorFunction in-process. Readers never wait for it (they catch the stream
 up themselves); alerts and credit watches do.
 
-Measured per request: v1 single events and v2 batches of 100, one at a time, each waited for by
-reading its hour item's `n` (a raw GetItem every 5 ms, no catch-up) until it grew by the request's
-events.
+Measured per request: v1 single events and v2 batches of 100 (4 customers, random seconds of the
+hour; new customers every 10 requests, so each (customer, hour) stays within its detail item, as in
+stage 2's cases), one at a time, each waited for by reading its hour items' `n` (a raw GetItem
+every 5 ms, no catch-up) until it grew by the request's events; and v2 batches for customers whose
+hour already holds 350 seconds of usage (their detail items froze: per-minute items again).
 """
 
 from __future__ import annotations
@@ -67,15 +69,34 @@ def measure(run: Any, send: Any, requests: int) -> dict[str, Any]:
     hour = now - now % HOUR
     account = bench.account
     meter = run.meter["id"]
-    pks = [UsageKeys.bucket(account, meter, c, 0) for c in run.customers[:4]]
-    delays: dict[str, list[float]] = {"v1 single": [], "v2 batch of 100": []}
+    delays: dict[str, list[float]] = {
+        "v1 single": [],
+        "v2 batch of 100": [],
+        "v2 batch of 100, past the detail items' 300 seconds": [],
+    }
+    customers = run.customers[:4]
     try:
         for kind in delays:
             for i in range(requests):
+                if kind == "v2 batch of 100" and i % 10 == 0:
+                    # ≤ 250 events per (customer, hour), at random seconds: within its detail item
+                    customers = run.fresh_customers(4, f"delay {i}")
+                elif kind.startswith("v2 batch of 100, past") and i == 0:
+                    customers = run.fresh_customers(4, "delay past")
+                    for _ in range(14):  # 350 seconds per customer: its detail item froze
+                        send(
+                            run.prepared(
+                                "POST",
+                                "/v2/billing/meter_event_stream",
+                                json_body=run.v2_batch(customers, [hour], now),
+                            )
+                        )
+                    catchup.catch_up()
+                pks = [UsageKeys.bucket(account, meter, c, 0) for c in customers]
                 before = _count(pks, hour)
                 if kind == "v1 single":
                     call = run.prepared(
-                        "POST", "/v1/billing/meter_events", form=run.v1_form(run.customers[i % 4], now)
+                        "POST", "/v1/billing/meter_events", form=run.v1_form(customers[i % 4], now)
                     )
                     expect_ok(send(call), "v1 meter event")
                     want = before + 1
@@ -83,7 +104,7 @@ def measure(run: Any, send: Any, requests: int) -> dict[str, Any]:
                     call = run.prepared(
                         "POST",
                         "/v2/billing/meter_event_stream",
-                        json_body=run.v2_batch(run.customers[:4], [hour], now),
+                        json_body=run.v2_batch(customers, [hour], now),
                     )
                     send(call)
                     want = before + 100

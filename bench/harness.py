@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tally.api.parsing import encode_form
+from tally.store.usage.actions import item_bytes, value_bytes
 
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
@@ -30,29 +31,6 @@ form_encode = encode_form
 
 
 # -- counting every DynamoDB request the process sends ---------------------------------------------
-
-
-def value_bytes(value: dict[str, Any]) -> int:
-    """Size of one attribute value by DynamoDB's rules (numbers: ~1 byte per 2 digits + 1)."""
-    ((kind, v),) = value.items()
-    if kind == "S":
-        return len(v.encode())
-    if kind == "N":
-        digits = len(v.lstrip("-").replace(".", "").lstrip("0")) or 1
-        return (digits + 1) // 2 + 1
-    if kind == "B":
-        return len(v)
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind == "M":
-        return 3 + sum(len(k.encode()) + value_bytes(x) + 1 for k, x in v.items())
-    if kind == "L":
-        return 3 + sum(value_bytes(x) + 1 for x in v)
-    return sum(len(str(x)) for x in v)  # sets
-
-
-def item_bytes(item: dict[str, Any]) -> int:
-    return sum(len(name.encode()) + value_bytes(value) for name, value in item.items())
 
 
 @dataclass

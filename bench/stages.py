@@ -45,6 +45,16 @@ class Run:
     def n(self, full: int, minimum: int = 1) -> int:
         return max(minimum, int(full * self.scale))
 
+    def fresh_customers(self, count: int, tag: str) -> list[str]:
+        """`count` new customers: a case that starts from empty buckets (no earlier case's usage in
+        the same hour, which would make its items bigger or spill them)."""
+        return [
+            expect_ok(
+                self.bench.call("POST", "/v1/customers", form={"name": f"{tag} {i}"}), "create customer"
+            )["id"]
+            for i in range(count)
+        ]
+
     def ident(self, tag: str) -> str:
         self.seq += 1
         return f"{self.prefix}-{tag}-{self.seq}"
@@ -192,11 +202,12 @@ def write_units(run: Run) -> dict[str, Any]:
     cases.append(_per_event("v1 single event", n_single, n_single))
 
     n_batches = run.n(10, 2)
+    # Each v2 case has 4 customers of its own: it starts from empty hour and detail items.
     shapes = [
-        ("v2 batch of 100: 4 customers, same hour", run.customers[:4], [hour]),
+        ("v2 batch of 100: 4 customers, same hour", run.fresh_customers(4, "same hour"), [hour]),
         (
             "v2 batch of 100: 4 customers, spread over 6 h",
-            run.customers[:4],
+            run.fresh_customers(4, "six hours"),
             [hour - k * HOUR for k in range(6)],
         ),
     ]
@@ -217,10 +228,9 @@ def write_units(run: Run) -> dict[str, Any]:
     # The same-hour shape again, aggregated once after all its requests: what the aggregator's
     # batching window (template.yaml, UsageAggregatorFunction: 1 s, ≤ 1,000 records) gives when
     # that many events arrive within it.
+    once = run.fresh_customers(4, "aggregated once")
     calls = [
-        run.prepared(
-            "POST", "/v2/billing/meter_event_stream", json_body=run.v2_batch(run.customers[:4], [hour], now)
-        )
+        run.prepared("POST", "/v2/billing/meter_event_stream", json_body=run.v2_batch(once, [hour], now))
         for _ in range(n_batches)
     ]
     _aggregate()
@@ -236,6 +246,7 @@ def write_units(run: Run) -> dict[str, Any]:
             n_batches,
         )
     )
+    keyed_customers = run.fresh_customers(4, "keyed")
     # The same shapes with an Idempotency-Key, as the Stripe SDKs send on every POST: Powertools
     # idempotency writes one record per request (PutItem, then UpdateItem with the result).
     keyed = [
@@ -258,7 +269,7 @@ def write_units(run: Run) -> dict[str, Any]:
                 run.prepared(
                     "POST",
                     "/v2/billing/meter_event_stream",
-                    json_body=run.v2_batch(run.customers[:4], [hour], now),
+                    json_body=run.v2_batch(keyed_customers, [hour], now),
                     idempotency_key=run.ident("idem"),
                 )
                 for _ in range(n_batches)

@@ -22,6 +22,7 @@ import support
 from tally.billing import alert_evaluation, usage_figures
 from tally.clock import Clock
 from tally.store import subscription_periods, usage
+from tally.store.usage import aggregator
 
 pytestmark = pytest.mark.usefixtures("moto_tables")
 
@@ -198,12 +199,14 @@ def test_unfired_alerts_add_one_read_and_one_write(api, alerts, scope, day, batc
     assert +added == Counter({"BatchGetItem": 1, "GetItem": 1}), (ops, base_ops)
     assert -added == Counter(), (ops, base_ops)
     # AND one write: the figure's update inside the usage transaction — since branch `async` the
-    # aggregator's: without a figure it updates the buckets by one UpdateItem each, with one it
-    # writes them and the figure in ONE TransactWriteItems (the figure's 2 WRU, and 1 more per
-    # bucket item for being transactional: +4 WRU)
+    # aggregator's: without a figure it updates the hour and the hour's detail item by one
+    # UpdateItem each (1 WRU each here: one second of usage), with one it writes them and the
+    # figure in ONE TransactWriteItems: the figure's 2 WRU, the hour's 1 more for being
+    # transactional, and the detail item counted at its bound (a transaction returns no sizes):
+    # 2 × 3 instead of 1
     assert ops.count("TransactWriteItems") == 1 and base_ops.count("TransactWriteItems") == 0
-    assert "UpdateItem" not in ops
-    assert wu == base_wu + 2 + base_ops.count("UpdateItem")
+    assert "UpdateItem" not in ops and base_ops.count("UpdateItem") == 2
+    assert wu == base_wu + 2 + 1 + (2 * aggregator.DETAIL_UNITS - 1)
     # AND one usage item read (the figure), whatever the day of the period
     assert (base_items, items) == (0, 1)
 

@@ -2,8 +2,9 @@
 
 One Put per event (its identifier item, conditional on the identifier being free), one ADD per
 bucket hour of an additive meter, one conditional SET per bucket hour and minute of a `last` meter;
-and, for both, one update per minute of the minute's per-second item (ADD `sSS` of additive
-meters, SET `lSS` of `last` ones), so a boundary inside a minute is read to the second.
+and the per-second detail, so a boundary inside a minute is read to the second: an additive
+meter's first `DETAIL_SECONDS` seconds of an hour in ONE detail item (ADD `sSSSS`), the rest (and
+a `last` meter's) in one per-second item per minute (ADD `sSS` / SET `lSS`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,30 @@ Action = dict[str, Any]
 # One bucket hour item holds at most v, n and 60 minute counters, a per-second item at most 60
 # numbers: each < 1 KB whatever the traffic.
 BUCKET_UNITS = 1
+
+
+def value_bytes(value: dict[str, Any]) -> int:
+    """Size of one attribute value by DynamoDB's rules (numbers: ~1 byte per 2 digits + 1)."""
+    ((kind, v),) = value.items()
+    if kind == "S":
+        return len(v.encode())
+    if kind == "N":
+        digits = len(v.lstrip("-").replace(".", "").lstrip("0")) or 1
+        return (digits + 1) // 2 + 1
+    if kind == "B":
+        return len(v)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + value_bytes(x) + 1 for k, x in v.items())
+    if kind == "L":
+        return 3 + sum(value_bytes(x) + 1 for x in v)
+    return sum(len(str(x)) for x in v)  # sets
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    """Size of an item by DynamoDB's rules (names and values)."""
+    return sum(len(name.encode()) + value_bytes(value) for name, value in item.items())
 
 
 def item_units(*texts: str, numbers: int = 0) -> int:
@@ -145,6 +170,42 @@ def seconds_updates(
             )
         )
     return out
+
+
+# An hour's detail item holds at most this many second slots (`c` counts them, a slot possibly
+# twice): ≤ ~2.5 KB whatever the values, so its update costs ≤ 3 write units and a read 1 unit.
+DETAIL_SECONDS = 300
+
+
+def detail_update(pk: str, hour: int, events: list[MeterEvent], formula: Formula) -> Action:
+    """ADD each second's total to the hour's detail item (`sSSSS`, second of the hour) and the
+    number of seconds touched to `c` — unless the item is frozen (`fz`) or would pass
+    `DETAIL_SECONDS` (its condition: the aggregator then sends the rest to per-minute items)."""
+    per_second: dict[int, int] = defaultdict(int)
+    for e in events:
+        per_second[e.timestamp - hour] += formula.contribution(e.value)
+    names = {"#c": "c", "#fz": "fz", **{f"#s{sec:04d}": f"s{sec:04d}" for sec in per_second}}
+    values = {
+        ":c": {"N": str(len(per_second))},
+        ":room": {"N": str(DETAIL_SECONDS - len(per_second))},
+        **{f":s{sec:04d}": {"N": str(v)} for sec, v in per_second.items()},
+    }
+    parts = ["#c :c", *(f"#s{sec:04d} :s{sec:04d}" for sec in sorted(per_second))]
+    return {
+        "Update": {
+            "TableName": settings().usage_table,
+            "Key": {"pk": {"S": pk}, "sk": {"S": UsageKeys.detail(hour)}},
+            "UpdateExpression": "ADD " + ", ".join(parts),
+            "ConditionExpression": "attribute_not_exists(#fz) AND (attribute_not_exists(#c) OR #c <= :room)",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+    }
+
+
+def detail_seconds(events: list[MeterEvent]) -> int:
+    """How many detail slots `events` take (distinct seconds)."""
+    return len({e.timestamp for e in events})
 
 
 def last_update(pk: str, sk: str, latest: Latest) -> Action:

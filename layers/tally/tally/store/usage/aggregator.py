@@ -45,12 +45,24 @@ from tally.settings import settings
 from tally.store import errors
 from tally.store.aws import dynamodb
 from tally.store.usage import figure_items as figures_store
-from tally.store.usage.actions import BUCKET_UNITS, Action, additive_update, last_update, seconds_updates
+from tally.store.usage.actions import (
+    BUCKET_UNITS,
+    DETAIL_SECONDS,
+    Action,
+    additive_update,
+    detail_seconds,
+    detail_update,
+    item_bytes,
+    last_update,
+    seconds_updates,
+)
 from tally.store.usage.duplicates import event_of
 from tally.store.usage.keys import EVENT_SK, FIGURES_MARK, FORMULA_MARK, SEGMENT_MARK, UsageKeys
 from tally.store.usage.stats import STATS
 
 ATTEMPTS = 8
+DETAIL_UNITS = 3  # an hour's detail item is ≤ 3 KB (`actions.DETAIL_SECONDS`)
+DETAIL_WRITE = 100  # seconds per update of a detail item (its expression's length)
 SEQ_DIGITS = 40  # stream sequence numbers are decimal strings of up to 40 digits: padded, they sort
 
 
@@ -107,6 +119,16 @@ class Plan:
     records: list[Counted]
     build: Callable[[list[MeterEvent]], Action | None]
     marked: bool = True
+    detail: bool = False  # an hour's detail item: full or frozen, its records go to minute items
+
+
+class _Spill(Exception):
+    """An hour's detail item is frozen: the records of `pk` past `point` (this shard's marker on
+    it, None: all) go to per-minute items instead."""
+
+    def __init__(self, pk: str, point: str | None) -> None:
+        super().__init__(pk)
+        self.pk, self.point = pk, point
 
 
 @dataclass
@@ -130,50 +152,99 @@ def apply(shard_id: str, records: list[dict[str, Any]]) -> Result:
     for (bucket, hour), members in groups.items():
         e0 = members[0]
         out.touched.add((e0.account, e0.event.meter_id, e0.event.customer))
-        plans = _plans(bucket, hour, members)
         if e0.figures and e0.formula.additive:
-            _together(tag, plans, members, out)
+            _together(tag, bucket, hour, members, out)
         else:
-            for plan in plans:
-                _alone(tag, plan, out)
+            spilled: dict[str, str | None] = {}
+            for plan in _plans(bucket, hour, members, spilled):
+                for part in _write_sized(plan):
+                    if part.pk in spilled:
+                        break  # the rest of a frozen detail item's records went to minute items
+                    try:
+                        _alone(tag, part, out)
+                    except _Spill as spill:
+                        spilled[spill.pk] = spill.point
+                        for minutes in _seconds_plans(plan.pk, _past(plan.records, spill.point)):
+                            _alone(tag, minutes, out)
             out.applied += len(members)
     return out
 
 
-def _plans(bucket: str, hour: int, members: list[Counted]) -> list[Plan]:
-    """The items a (bucket, hour)'s records update: the meter-level ones, then each segment's."""
-    plans = _bucket_plans(bucket, hour, members)
+def _write_sized(plan: Plan) -> list[Plan]:
+    """A detail plan cut into runs of ≤ `DETAIL_WRITE` seconds, in stream order (an update
+    expression stays far below DynamoDB's 4 KB; each run is applied like a batch of its own)."""
+    if not plan.detail:
+        return [plan]
+    parts: list[Plan] = []
+    start = 0
+    while start < len(plan.records):
+        seen: set[int] = set()
+        end = start
+        while end < len(plan.records) and len(seen | {plan.records[end].event.timestamp}) <= DETAIL_WRITE:
+            seen.add(plan.records[end].event.timestamp)
+            end += 1
+        parts.append(replace(plan, records=plan.records[start:end]))
+        start = end
+    return parts
+
+
+def _plans(bucket: str, hour: int, members: list[Counted], spilled: dict[str, str | None]) -> list[Plan]:
+    """The items a (bucket, hour)'s records update: the meter-level ones, then each segment's.
+    `spilled`: the buckets whose detail item is frozen, with its spill point (`_Spill`)."""
+    plans = _bucket_plans(bucket, hour, members, spilled)
     by_segment: dict[str, list[Counted]] = defaultdict(list)
     for c in members:
         if c.event.segment is not None:
             by_segment[c.event.segment].append(c)
     for segment, seg_members in by_segment.items():
-        plans += _bucket_plans(UsageKeys.segment_bucket(bucket, segment), hour, seg_members)
+        plans += _bucket_plans(UsageKeys.segment_bucket(bucket, segment), hour, seg_members, spilled)
     return plans
 
 
-def _bucket_plans(pk: str, hour: int, members: list[Counted]) -> list[Plan]:
+def _bucket_plans(pk: str, hour: int, members: list[Counted], spilled: dict[str, str | None]) -> list[Plan]:
+    """An additive meter: the hour item, and the hour's detail item (or, once that is frozen, the
+    per-minute items of the records past its spill point). `last`: the hour item, each minute's
+    item and each minute's per-second item."""
     formula = members[0].formula
+    if formula.additive:
+        hour_plan = Plan(pk, UsageKeys.hour(hour), members, lambda es: additive_update(pk, hour, es, formula))
+        if pk not in spilled:
+            detail = Plan(
+                pk,
+                UsageKeys.detail(hour),
+                members,
+                lambda es: detail_update(pk, hour, es, formula),
+                detail=True,
+            )
+            return [hour_plan, detail]
+        return [hour_plan, *_seconds_plans(pk, _past(members, spilled[pk]))]
+    plans = [Plan(pk, UsageKeys.hour(hour), members, lambda es: _last(pk, UsageKeys.hour(hour), es), False)]
+    for minute, ms in sorted(_by_minute(members).items()):
+        sk = UsageKeys.minute(minute)
+        plans.append(Plan(pk, sk, ms, functools.partial(_last, pk, sk), False))
+    return plans + _seconds_plans(pk, members)
+
+
+def _by_minute(members: list[Counted]) -> dict[int, list[Counted]]:
     by_minute: dict[int, list[Counted]] = defaultdict(list)
     for c in members:
         by_minute[floor_to(c.event.timestamp, MINUTE)].append(c)
-    plans: list[Plan] = []
-    if formula.additive:
-        plans.append(
-            Plan(pk, UsageKeys.hour(hour), members, lambda es: additive_update(pk, hour, es, formula))
-        )
-    else:
-        plans.append(
-            Plan(pk, UsageKeys.hour(hour), members, lambda es: _last(pk, UsageKeys.hour(hour), es), False)
-        )
-        for minute, ms in sorted(by_minute.items()):
-            sk = UsageKeys.minute(minute)
-            plans.append(Plan(pk, sk, ms, functools.partial(_last, pk, sk), False))
-    for minute, ms in sorted(by_minute.items()):
-        plans.append(
-            Plan(pk, UsageKeys.seconds(minute), ms, lambda es: seconds_updates(pk, es, formula)[0][1])
-        )
-    return plans
+    return by_minute
+
+
+def _seconds_plans(pk: str, members: list[Counted]) -> list[Plan]:
+    """The per-minute per-second items of `members` (one plan per minute they fall in)."""
+    if not members:
+        return []
+    formula = members[0].formula
+    return [
+        Plan(pk, UsageKeys.seconds(minute), ms, lambda es: seconds_updates(pk, es, formula)[0][1])
+        for minute, ms in sorted(_by_minute(members).items())
+    ]
+
+
+def _past(records: list[Counted], point: str | None) -> list[Counted]:
+    return [c for c in records if point is None or c.seq > point]
 
 
 def _last(pk: str, sk: str, events: list[MeterEvent]) -> Action | None:
@@ -230,7 +301,7 @@ def _marker(pk: str, sk: str, tag: str) -> str | None:
     return item[tag]["S"] if item and tag in item else None
 
 
-def write(actions: list[Action], units: int) -> list[str | None] | None:
+def write(actions: list[Action], units: int | Callable[[dict[str, Any]], int]) -> list[str | None] | None:
     """One aggregator write (an item's update, or a figure transaction): the seam crash tests patch."""
     from tally.store.usage import write as store_write
 
@@ -238,15 +309,23 @@ def write(actions: list[Action], units: int) -> list[str | None] | None:
 
 
 def _alone(tag: str, plan: Plan, out: Result) -> None:
-    """Apply one item's records, once (see the module's exactly-once rule)."""
+    """Apply one item's records, once (see the module's exactly-once rule). A detail item that is
+    (or gets) frozen raises `_Spill`."""
     records, read = plan.records, None
     for attempt in range(ATTEMPTS):
+        if plan.detail and detail_seconds([c.event for c in records]) > DETAIL_SECONDS:
+            records, read = _detail_failed(tag, plan, records)  # too many for any detail item
+            if not records:
+                return
+            continue
         action = plan.build([c.event for c in records])
         if action is None:
             return
         if plan.marked:
             action = _marked(action, tag, records[0].seq, records[-1].seq, read)
-        reasons = write([action], BUCKET_UNITS)
+        if plan.detail:
+            action["Update"].update(ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        reasons = write([action], _detail_units if plan.detail else BUCKET_UNITS)
         if reasons is None:
             out.writes += 1
             return
@@ -255,28 +334,113 @@ def _alone(tag: str, plan: Plan, out: Result) -> None:
             continue
         if not plan.marked:
             return  # a later `last` value already stands
-        read = _marker(plan.pk, plan.sk, tag)
-        records = [c for c in records if read is None or c.seq > read]
+        if plan.detail:
+            records, read = _detail_failed(tag, plan, records)
+        else:
+            read = _marker(plan.pk, plan.sk, tag)
+            records = _past(records, read)
         if not records:
             return
     raise Conflict("The usage aggregator is contended; the next catch-up retries (nothing is lost).")
 
 
-def _together(tag: str, plans: list[Plan], members: list[Counted], out: Result) -> None:
+def _detail_units(response: dict[str, Any]) -> int:
+    """What an update of a detail item cost: its size after (ADD only grows it), or, for a failed
+    condition, the size of the item that stood."""
+    item = response.get("Attributes") or response.get("Item") or {}
+    return max(1, -(-item_bytes(item) // 1024))
+
+
+def _detail_state(pk: str, sk: str, tag: str) -> tuple[str | None, bool, int]:
+    """An hour's detail item as the shard `tag` sees it: its marker, frozen, slots taken."""
+    STATS.requests += 1
+    item = (
+        dynamodb()
+        .get_item(
+            TableName=settings().usage_table,
+            Key={"pk": {"S": pk}, "sk": {"S": sk}},
+            ConsistentRead=True,
+            ProjectionExpression="#q, fz, c",
+            ExpressionAttributeNames={"#q": tag},
+        )
+        .get("Item")
+        or {}
+    )
+    STATS.items_read += 1 if item else 0
+    STATS.read_units += 1
+    marker = item[tag]["S"] if tag in item else None
+    return marker, "fz" in item, int(item.get("c", {}).get("N", "0"))
+
+
+def _detail_failed(tag: str, plan: Plan, records: list[Counted]) -> tuple[list[Counted], str | None]:
+    """After a detail item refused `records`: those it still lacks, and the marker to condition
+    the next try on. Raises `_Spill` once the item is frozen — by this call when they don't fit.
+
+    The freeze is conditional on this shard's marker being the one read, so the spill point (the
+    marker, final once frozen: a frozen item takes no more writes) splits the shard's records
+    exactly: those up to it are in the detail item, those past it go to per-minute items."""
+    marker, frozen, taken = _detail_state(plan.pk, plan.sk, tag)
+    records = _past(records, marker)
+    if not records:
+        return records, marker
+    if frozen:
+        raise _Spill(plan.pk, marker)
+    if taken + detail_seconds([c.event for c in records]) > DETAIL_SECONDS:
+        names = {"#fz": "fz", "#q": tag}
+        values: dict[str, Any] = {":one": {"N": "1"}}
+        if marker is None:
+            condition = "attribute_not_exists(#fz) AND attribute_not_exists(#q)"
+        else:
+            condition = "attribute_not_exists(#fz) AND #q = :q"
+            values[":q"] = {"S": marker}
+        freeze = {
+            "Update": {
+                "TableName": settings().usage_table,
+                "Key": {"pk": {"S": plan.pk}, "sk": {"S": plan.sk}},
+                "UpdateExpression": "SET #fz = :one",
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+                "ReturnValues": "ALL_NEW",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        if write([freeze], _detail_units) is None:
+            raise _Spill(plan.pk, marker)
+        # frozen by another applier, or this shard's marker moved: the next try reads it again
+    return records, marker
+
+
+def _together(tag: str, bucket: str, hour: int, members: list[Counted], out: Result) -> None:
     """Apply a (bucket, hour)'s items and the customer's running figure in one transaction per run
-    of ≤ 99 items (records in stream order, so every item's marker advances in order)."""
+    of ≤ 99 items (records in stream order, so every item's marker advances in order). A detail
+    item that freezes re-plans the rest of the records (from the same run on)."""
+    spilled: dict[str, str | None] = {}
+    plans = _plans(bucket, hour, members, spilled)
     start = 0
     while start < len(members):
         end = start
         chosen: set[tuple[str, str]] = set()
+        seconds: dict[str, set[int]] = defaultdict(set)  # per detail item, in this run
         while end < len(members):
             keys = {(p.pk, p.sk) for p in plans if members[end] in p.records}
-            if len(chosen | keys) > 99 and end > start:
+            details = [p.pk for p in plans if p.detail and members[end] in p.records]
+            ts = members[end].event.timestamp
+            if end > start and (
+                len(chosen | keys) > 99 or any(len(seconds[pk] | {ts}) > DETAIL_WRITE for pk in details)
+            ):
                 break
             chosen |= keys
+            for pk in details:
+                seconds[pk].add(ts)
             end += 1
         run = members[start:end]
-        _together_run(tag, [_narrowed(p, run) for p in plans if (p.pk, p.sk) in chosen], run, out)
+        try:
+            _together_run(tag, [_narrowed(p, run) for p in plans if (p.pk, p.sk) in chosen], run, out)
+        except _Spill as spill:
+            spilled[spill.pk] = spill.point
+            plans = _plans(bucket, hour, members, spilled)
+            continue
         start = end
 
 
@@ -294,6 +458,9 @@ def _together_run(tag: str, plans: list[Plan], run: list[Counted], out: Result) 
         actions, kinds = [], []
         for p in plans:
             records = pending[(p.pk, p.sk)]
+            if p.detail and records and detail_seconds([c.event for c in records]) > DETAIL_SECONDS:
+                pending[(p.pk, p.sk)], reads[(p.pk, p.sk)] = _detail_failed(tag, p, records)
+                records = pending[(p.pk, p.sk)]
             action = p.build([c.event for c in records]) if records else None
             if action is None:
                 continue
@@ -310,7 +477,9 @@ def _together_run(tag: str, plans: list[Plan], run: list[Counted], out: Result) 
                 actions.append(figures_store.hot_action(e0.account, e0.formula, fresh))
             else:
                 actions.append(figures_store.read_action(e0.account, e0.formula, fresh, figure))
-        reasons = write(actions, 2 * BUCKET_UNITS * len(actions))
+        # a transaction returns no sizes: a detail item counts at its bound (≤ 3 KB)
+        units = BUCKET_UNITS * len(actions) + (DETAIL_UNITS - BUCKET_UNITS) * sum(p.detail for p in kinds)
+        reasons = write(actions, 2 * units)
         if reasons is None:
             out.writes += len(actions)
             out.applied += len(fresh)
@@ -327,6 +496,9 @@ def _together_run(tag: str, plans: list[Plan], run: list[Counted], out: Result) 
             p = kinds[i]
             if not p.marked:  # a later `last` value stands: that item has nothing to do
                 pending[(p.pk, p.sk)] = []
+                continue
+            if p.detail:  # raises _Spill when frozen: `_together` re-plans
+                pending[(p.pk, p.sk)], reads[(p.pk, p.sk)] = _detail_failed(tag, p, pending[(p.pk, p.sk)])
                 continue
             read = _marker(p.pk, p.sk, tag)
             reads[(p.pk, p.sk)] = read

@@ -50,6 +50,12 @@ class UsageKeys:
         return f"m#{minute_start:011d}"
 
     @staticmethod
+    def detail(hour_start: int) -> str:
+        """The per-second detail of one hour of an additive meter (`sSSSS`, second of the hour),
+        for its first `DETAIL_SECONDS` seconds with usage; later usage goes to `seconds` items."""
+        return f"d#{hour_start:011d}"
+
+    @staticmethod
     def seconds(minute_start: int) -> str:
         """The per-second detail of one minute (`sSS` totals, or `lSS` latest values of `last`)."""
         return f"s#{minute_start:011d}"

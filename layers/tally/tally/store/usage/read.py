@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from tally.domain.aggregation import MINUTE, Formula, Latest, Partial, Span, minute_of_hour
+from tally.domain.aggregation import HOUR, MINUTE, Formula, Latest, Partial, Span, floor_to, minute_of_hour
 from tally.domain.records import Meter
 from tally.settings import settings
 from tally.store.aws import dynamodb
@@ -84,6 +84,20 @@ def _latest_of(item: Item) -> Latest:
     return Latest(int(item["lt"]["N"]), int(item["lv"]["N"]))
 
 
+def _merged(minute: int, seconds: Item | None, detail: Item | None) -> Item | None:
+    """A minute's per-second totals (`sSS`): its share of the hour's detail item plus its own
+    per-second item (what came after the detail item froze, and cancels' corrections)."""
+    if detail is None:
+        return seconds
+    first = minute % HOUR
+    out: Item = dict(seconds or {})
+    for s in range(MINUTE):
+        name = f"s{first + s:04d}"
+        if name in detail:
+            out[f"s{s:02d}"] = {"N": str(_number(out, f"s{s:02d}") + int(detail[name]["N"]))}
+    return out if out or seconds is not None else None
+
+
 def _partial_total(part: Partial, hour_item: Item | None, seconds: Item | None) -> int:
     """An additive meter's usage in part of a minute: its per-second totals in [lo, hi), plus, when
     the part holds the minute's first second, what the minute counter holds beyond the per-second
@@ -121,7 +135,11 @@ def hourly(
     if segment is not None:
         pks = [UsageKeys.segment_bucket(pk, segment) for pk in pks]
     partials = span.partials()
-    seconds = _get_all([(pk, UsageKeys.seconds(p.minute)) for pk in pks for p in partials])
+    keys = [(pk, UsageKeys.seconds(p.minute)) for pk in pks for p in partials]
+    if additive:  # both partial minutes may lie in one hour: its detail item once
+        hours_of = dict.fromkeys(floor_to(p.minute, HOUR) for p in partials)
+        keys += [(pk, UsageKeys.detail(hour)) for pk in pks for hour in hours_of]
+    seconds = _get_all(keys)
     for pk in pks:
         hours = {
             int(item["sk"]["S"][2:]): item for item in _query(pk, UsageKeys.hour(first), UsageKeys.hour(last))
@@ -147,6 +165,8 @@ def hourly(
         for part in partials:
             hour = part.minute - part.minute % 3600
             found = seconds.get((pk, UsageKeys.seconds(part.minute)))
+            if additive:
+                found = _merged(part.minute, found, seconds.get((pk, UsageKeys.detail(hour))))
             if found is None and hour not in hours:
                 continue
             slot = out.setdefault(hour, HourValue(hour))

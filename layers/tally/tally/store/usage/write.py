@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from tally.domain.aggregation import Formula
 from tally.domain.records import MeterEvent
@@ -49,32 +51,34 @@ def transact(actions: list[Action], units: int) -> list[str | None] | None:
     return run(actions, units)
 
 
-def run(actions: list[Action], units: int) -> list[str | None] | None:
+def run(actions: list[Action], units: int | Callable[[dict[str, Any]], int]) -> list[str | None] | None:
     """Run one write: None on success, else the per-action failure codes ([] to retry).
 
     One action is written alone (`PutItem`/`UpdateItem`: a failed condition is
     `[CONDITION_FAILED]`); several in one TransactWriteItems (all or nothing). `units` is what it
-    costs when it commits (counted in `STATS`)."""
+    costs when it commits (counted in `STATS`) — or, for a write whose size only DynamoDB knows
+    (an hour's detail item), a function of the response (or of the failed condition's)."""
     from botocore.exceptions import ClientError
 
     STATS.requests += 1
     try:
         if len(actions) == 1:
             ((kind, params),) = actions[0].items()
-            getattr(dynamodb(), _SINGLE[kind])(**params)
+            response = getattr(dynamodb(), _SINGLE[kind])(**params)
         else:
-            dynamodb().transact_write_items(TransactItems=actions)
+            response = dynamodb().transact_write_items(TransactItems=actions)
     except ClientError as exc:
         code = errors.code_of(exc)
         if code == "ConditionalCheckFailedException":
-            STATS.write_units += units  # DynamoDB charges a failed conditional write like a write
+            # DynamoDB charges a failed conditional write like a write
+            STATS.write_units += units(dict(exc.response)) if callable(units) else units
             return [errors.CONDITION_FAILED]
         if code == errors.CANCELLED:
             return errors.cancellation_codes(exc)
         if code in errors.TRANSIENT:
             return []
         raise
-    STATS.write_units += units
+    STATS.write_units += units(response) if callable(units) else units
     return None
 
 
