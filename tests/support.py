@@ -288,8 +288,10 @@ class Api:
         context["http"] = {**event["requestContext"]["http"], **context["http"]}
         event.update(built, requestContext=context)
         result = self.functions.handler(route.function)(event, LambdaContext(route.function))
-        if AGGREGATE_AFTER_REQUESTS["on"]:
-            aggregate_usage(self.functions)  # what the usage stream's aggregator does after a write
+        if AGGREGATE_AFTER_REQUESTS["on"] and "/meter_event" in path:
+            # what the usage stream's aggregator does after a meter event's write (only those
+            # routes write event items; every usage read catches the stream up by itself)
+            aggregate_usage(self.functions)
         raw = result.get("body") or ""
         text = base64.b64decode(raw).decode() if result.get("isBase64Encoded") else raw
         return Response(int(result.get("statusCode", 200)), dict(result.get("headers") or {}), text)

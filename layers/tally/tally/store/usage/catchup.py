@@ -25,6 +25,9 @@ only makes the next catch-up re-read records already applied.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -198,6 +201,29 @@ def catch_up() -> Caught:
     return out
 
 
+# Inside `one_watermark()`: whether this block has caught up already (its reads share its start).
+_SETTLED: ContextVar[list[bool] | None] = ContextVar("usage_settled", default=None)
+
+
 def settle() -> Caught:
-    """`catch_up` for a reader that must see every acknowledged event (the watermark)."""
-    return catch_up()
+    """`catch_up` for a reader that must see every acknowledged event (the watermark) — once per
+    `one_watermark()` block."""
+    block = _SETTLED.get()
+    if block is not None and block[0]:
+        return Caught()
+    caught = catch_up()
+    if block is not None:
+        block[0] = True
+    return caught
+
+
+@contextmanager
+def one_watermark() -> Iterator[None]:
+    """Every usage read inside shares ONE catch-up, the first: their watermark is that instant.
+    For a worker billing closed periods (the billing queue's batch): usage acknowledged after it
+    is late usage, which true-ups bill (docs/DATA-MODEL.md, "Watermark")."""
+    token = _SETTLED.set([False])
+    try:
+        yield
+    finally:
+        _SETTLED.reset(token)
