@@ -58,9 +58,7 @@ def _bill(body: dict[str, Any]) -> cycles.Billed:
 
 @entry_point
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from tally.store.usage import catchup
-
-    with catchup.one_watermark():  # the batch's usage reads share one catch-up of the usage stream
+    with cycles.one_watermark():  # the batch's usage reads share one catch-up of the usage stream
         return _handle(event)
 
 

@@ -49,6 +49,7 @@ belongs to the cancel flow); its due entry at its end + 36 days hands it to its 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -106,6 +107,14 @@ def due_messages(clock: Clock, per_shard: int = PER_SHARD) -> Iterator[dict[str,
                 "period_end": d.period_end,
                 "at": clock.now,  # the worker bills as of the close's instant (its Clock)
             }
+
+
+def one_watermark() -> AbstractContextManager[None]:
+    """The billing queue's batch: its usage reads share one catch-up of the usage stream, the
+    first (`tally.store.usage.catchup.one_watermark`)."""
+    from tally.store.usage import catchup
+
+    return catchup.one_watermark()
 
 
 def close_periods(
