@@ -6,9 +6,17 @@ expired event (its new image has no `cancelled`: a cancel's mark is the only oth
 event item). Ignored: everything else — bucket items' own changes, cancels (which correct the
 buckets themselves, `adjust`), TTL deletions, event items of the synchronous path (no `fm`).
 
-Per (bucket, hour) the records become the same updates the synchronous path made (the hour's
-`ADD v, n, mMM`, each minute's per-second item, each segment's; for `last` the conditional SETs),
-summed over the whole batch — so a batch of any size pays one write per item it touches.
+Per (bucket, hour) the records become: the hour's `ADD v, n, mMM`; an additive meter's per-second
+usage in the hour's ONE detail item (`actions.detail_update`) while it holds ≤ `DETAIL_SECONDS`
+seconds, then — once it is frozen — in each minute's per-second item; for `last`, each minute's
+per-second item and the conditional SETs; each segment's the same. Summed over the whole batch —
+so a batch of any size pays one write per item it touches.
+
+The detail item's split is exact: its update is also conditional on it being neither frozen nor
+full. When it refuses, it is read; if the records past this shard's marker don't fit, it is
+frozen, conditional on that marker (`_detail_failed`). A frozen item takes no more writes, so its
+marker is final: the shard's records up to it are in the detail item, those past it go to the
+per-minute items (`_Spill`), whichever applier does it, crashed or concurrent.
 
 Exactly once: every update of an additive or per-second item also SETs `q<shard tag>` to the
 batch's last sequence number on that item, conditional on the item not having applied it
