@@ -1,10 +1,8 @@
 """Adding stored events to their buckets, exactly once, from the usage table's stream (issue 15).
 
-Input: the stream records of ONE shard, in sequence order (`catchup` reads them). Counted: an
-INSERT of an event item carrying `fm` (written by `write.record`), and a MODIFY that replaced an
-expired event (its new image has no `cancelled`: a cancel's mark is the only other MODIFY of an
-event item). Ignored: everything else — bucket items' own changes, cancels (which correct the
-buckets themselves, `adjust`), TTL deletions, event items of the synchronous path (no `fm`).
+Input: the stream records of ONE shard, in sequence order (`catchup` reads them); those that add
+an event are `stream_records.counted`'s (the others — bucket items' own changes, cancels, which
+correct the buckets themselves, `adjust`, TTL deletions — are ignored).
 
 Per (bucket, hour) the records become: the hour's `ADD v, n, mMM`; an additive meter's per-second
 usage in the hour's ONE detail item (`actions.detail_update`) while it holds ≤ `DETAIL_SECONDS`
@@ -39,14 +37,13 @@ rest and skips what stands.
 from __future__ import annotations
 
 import functools
-import hashlib
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tally.domain.aggregation import HOUR, MINUTE, Formula, Latest, floor_to
+from tally.domain.aggregation import HOUR, MINUTE, Latest, floor_to
 from tally.domain.records import MeterEvent
 from tally.errors import Conflict
 from tally.settings import settings
@@ -64,58 +61,15 @@ from tally.store.usage.actions import (
     last_update,
     seconds_updates,
 )
-from tally.store.usage.duplicates import event_of
-from tally.store.usage.keys import EVENT_SK, FIGURES_MARK, FORMULA_MARK, SEGMENT_MARK, UsageKeys
+from tally.store.usage.keys import UsageKeys
 from tally.store.usage.stats import STATS
+from tally.store.usage.stream_records import SEQ_DIGITS, Counted, counted, seq_key, shard_tag
+
+__all__ = ["SEQ_DIGITS", "Counted", "apply", "counted", "seq_key", "shard_tag", "write"]
 
 ATTEMPTS = 8
 DETAIL_UNITS = 3  # an hour's detail item is ≤ 3 KB (`actions.DETAIL_SECONDS`)
 DETAIL_WRITE = 100  # seconds per update of a detail item (its expression's length)
-SEQ_DIGITS = 40  # stream sequence numbers are decimal strings of up to 40 digits: padded, they sort
-
-
-@dataclass(frozen=True)
-class Counted:
-    """One event a stream record adds: its position, account, bucket pk and meter's formula."""
-
-    seq: str
-    account: str
-    bucket: str
-    formula: Formula
-    figures: bool
-    event: MeterEvent
-
-
-def seq_key(sequence_number: str) -> str:
-    return sequence_number.zfill(SEQ_DIGITS)
-
-
-def shard_tag(shard_id: str) -> str:
-    """The marker attribute of a shard on a bucket item (`q` + 8 hex digits of its id)."""
-    return "q" + hashlib.sha256(shard_id.encode()).hexdigest()[:8]
-
-
-def counted(record: dict[str, Any]) -> Counted | None:
-    """The event a stream record adds to the buckets, if any (see the module's rules)."""
-    body = record.get("dynamodb", {})
-    keys, image = body.get("Keys", {}), body.get("NewImage")
-    if not image or keys.get("sk", {}).get("S") != EVENT_SK or FORMULA_MARK not in image:
-        return None
-    name = record.get("eventName")
-    if name not in ("INSERT", "MODIFY") or (name == "MODIFY" and "cancelled" in image):
-        return None
-    pk = image["pk"]["S"]
-    event = replace(
-        event_of(image, payload=False), segment=image[SEGMENT_MARK]["S"] if SEGMENT_MARK in image else None
-    )
-    return Counted(
-        seq_key(body["SequenceNumber"]),
-        pk.split("#mev#", 1)[0],
-        image["bucket"]["S"],
-        Formula(image[FORMULA_MARK]["S"]),
-        FIGURES_MARK in image,
-        event,
-    )
 
 
 @dataclass
@@ -290,8 +244,8 @@ def _marked(action: Action, tag: str, first: str, last: str, read: str | None) -
     return {"Update": update}
 
 
-def _marker(pk: str, sk: str, tag: str) -> str | None:
-    """The position the shard `tag` has applied to an item (a consistent read)."""
+def _marked_item(pk: str, sk: str, tag: str, *also: str) -> dict[str, Any]:
+    """An item's marker of the shard `tag`, and the attributes `also` (a consistent read)."""
     STATS.requests += 1
     item = (
         dynamodb()
@@ -299,14 +253,21 @@ def _marker(pk: str, sk: str, tag: str) -> str | None:
             TableName=settings().usage_table,
             Key={"pk": {"S": pk}, "sk": {"S": sk}},
             ConsistentRead=True,
-            ProjectionExpression="#q",
+            ProjectionExpression=", ".join(("#q", *also)),
             ExpressionAttributeNames={"#q": tag},
         )
         .get("Item")
+        or {}
     )
     STATS.items_read += 1 if item else 0
     STATS.read_units += 1
-    return item[tag]["S"] if item and tag in item else None
+    return item
+
+
+def _marker(pk: str, sk: str, tag: str) -> str | None:
+    """The position the shard `tag` has applied to an item."""
+    item = _marked_item(pk, sk, tag)
+    return item[tag]["S"] if tag in item else None
 
 
 def write(actions: list[Action], units: int | Callable[[dict[str, Any]], int]) -> list[str | None] | None:
@@ -361,21 +322,7 @@ def _detail_units(response: dict[str, Any]) -> int:
 
 def _detail_state(pk: str, sk: str, tag: str) -> tuple[str | None, bool, int]:
     """An hour's detail item as the shard `tag` sees it: its marker, frozen, slots taken."""
-    STATS.requests += 1
-    item = (
-        dynamodb()
-        .get_item(
-            TableName=settings().usage_table,
-            Key={"pk": {"S": pk}, "sk": {"S": sk}},
-            ConsistentRead=True,
-            ProjectionExpression="#q, fz, c",
-            ExpressionAttributeNames={"#q": tag},
-        )
-        .get("Item")
-        or {}
-    )
-    STATS.items_read += 1 if item else 0
-    STATS.read_units += 1
+    item = _marked_item(pk, sk, tag, "fz", "c")
     marker = item[tag]["S"] if tag in item else None
     return marker, "fz" in item, int(item.get("c", {}).get("N", "0"))
 
