@@ -174,10 +174,20 @@ def test_responses_are_serialized_as_stock_moto_does_with_member_aliases_asked_o
             "KeyConditionExpression": "pk = :p",
             "ExpressionAttributeValues": {":p": {"S": "acct_ser#1"}},
         }
+        key = {"pk": item["pk"], "sk": item["sk"]}
         got = [
-            client.get_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]}),
+            client.get_item(TableName=table, Key=key),
             client.query(TableName=table, **query),
             client.query(TableName=table, Limit=1, ReturnConsumedCapacity="TOTAL", **query),
+            client.batch_get_item(RequestItems={table: {"Keys": [key, {**key, "sk": {"S": "b"}}]}}),
+            client.update_item(
+                TableName=table,
+                Key=key,
+                UpdateExpression="SET t = :t",
+                ExpressionAttributeValues={":t": {"BOOL": True}},
+                ReturnValues="ALL_NEW",
+            ),
+            client.transact_get_items(TransactItems=[{"Get": {"TableName": table, "Key": key}}]),
         ]
         for answer in got:
             answer.pop("ResponseMetadata")
@@ -199,3 +209,40 @@ def test_responses_are_serialized_as_stock_moto_does_with_member_aliases_asked_o
         moto_patch.install()
     assert patched == stock
     assert patched[0]["Item"] == item
+    assert patched[4]["Attributes"] == item and patched[5]["Responses"] == [{"Item": item}]  # as written
+
+
+def test_attribute_values_are_written_without_walking_their_shape(moto_tables):
+    # GIVEN the patch WHEN a Query returns items THEN moto's shape walk is never asked for an
+    # attribute value (the patch writes them), and the client reads back exactly what was stored
+    from unittest import mock
+
+    from moto.core import serialize
+
+    client, table = dynamodb(), settings().usage_table
+    items = [
+        {
+            "pk": {"S": "acct_av#1"},
+            "sk": {"S": f"{i:03d}"},
+            "v": {"N": str(i)},
+            "m": {"M": {"x": {"L": [{"S": "y"}]}}},
+        }
+        for i in range(30)
+    ]
+    for item in items:
+        client.put_item(TableName=table, Item=item)
+    walked = []
+    original = serialize.ResponseSerializer._serialize_type_structure
+
+    def spy(self, serialized, value, shape, key):
+        walked.append(shape.name)
+        return original(self, serialized, value, shape, key)
+
+    with mock.patch.object(serialize.ResponseSerializer, "_serialize_type_structure", spy):
+        got = client.query(
+            TableName=table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "acct_av#1"}},
+        )
+    assert got["Items"] == items
+    assert "AttributeValue" not in walked and walked  # the response's own structure still walked
