@@ -11,6 +11,7 @@ import contextlib
 import inspect
 import io
 import json
+import re
 import threading
 import time
 import warnings
@@ -31,6 +32,19 @@ form_encode = encode_form
 
 
 # -- counting every DynamoDB request the process sends ---------------------------------------------
+_INSERT = re.compile(r"""INSERT INTO "([^"]+)" VALUE \{(.*)\}""")
+
+
+def inserted_items(params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(table, item) of each PartiQL INSERT of a BatchExecuteStatement (`usage.write`'s batches:
+    every value a parameter)."""
+    out = []
+    for statement in params.get("Statements", []):
+        found = _INSERT.fullmatch(statement.get("Statement", ""))
+        if found:
+            names = re.findall(r"'([^']+)': \?", found.group(2))
+            out.append((found.group(1), dict(zip(names, statement.get("Parameters", []), strict=True))))
+    return out
 
 
 @dataclass
@@ -88,6 +102,7 @@ class DynamoCounter:
             for action in item.values():
                 tables.add(action.get("TableName", ""))
         tables.update(params.get("RequestItems", {}))
+        tables.update(table for table, _ in inserted_items(params))
         labels = sorted(self.table_label(t) for t in tables)
         self.ops[f"{operation}({'+'.join(labels)})"] += 1
         # A consistent Query of one partition of the objects table (a meter's claim with its alert
@@ -104,9 +119,9 @@ class DynamoCounter:
                     self.consistent_gets += len(wanted.get("Keys", []))
                 else:
                     self.eventual_gets += len(wanted.get("Keys", []))
-        if operation in {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"} and (
-            labels != ["usage"]
-        ):
+        writes = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
+        writes.add("BatchExecuteStatement")
+        if operation in writes and (labels != ["usage"]):
             self.writes_outside_usage += 1
             self.other_wru += self._write_units(operation, params)
 
@@ -148,6 +163,8 @@ class DynamoCounter:
                 for requests in params.get("RequestItems", {}).values()
                 for r in requests
             )
+        if operation == "BatchExecuteStatement":  # each INSERT like a PutItem of its item
+            return sum(max(1, -(-item_bytes(item) // 1024)) for _, item in inserted_items(params))
         return 1  # deletes and others: at least 1 WRU each (none are expected on these paths)
 
     def snapshot(self) -> dict[str, int]:

@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from bench.harness import expect_ok, item_bytes, value_bytes
+from bench.harness import expect_ok, inserted_items, item_bytes, value_bytes
 
 RATE = 5000  # events per second, one customer
 PARTITION_WCU = 1000  # DynamoDB's per-partition write limit (units per second)
@@ -71,6 +71,9 @@ def _record(seen: dict[str, Counter], table: str, operation: str, params: dict[s
         for request in params.get("RequestItems", {}).get(table, []):
             if "PutRequest" in request:
                 actions.append(("Put", {"TableName": table, **request["PutRequest"]}, 1))
+    elif operation == "BatchExecuteStatement":
+        for name, item in inserted_items(params):
+            actions.append(("Put", {"TableName": name, "Item": item}, 1))
     elif operation in ("GetItem", "Query") and params.get("TableName") == table:
         key = params.get("Key", {}).get("pk", {}).get("S") or _query_pk(params)
         if key:

@@ -25,8 +25,9 @@ INGEST_GRANTS = {
     ("ObjectsTable", "Query", "table"),  # a meter this process never saw (its claim's partition)
     ("ObjectsTable", "BatchGetItem", "table"),  # key or token, meter claims, customers in one request
     ("ObjectsTable", "PutItem", "table"),  # a session's token hash
-    ("UsageTable", "PutItem", "table"),  # the event item, in TransactWriteItems
-    ("UsageTable", "UpdateItem", "table"),  # its bucket ADD (and a cancel's mark), in TransactWriteItems
+    ("UsageTable", "PutItem", "table"),  # the event item (one event, or a taken INSERT's fallback)
+    ("UsageTable", "PartiQLInsert", "table"),  # a batch's event items, 25 per BatchExecuteStatement
+    ("UsageTable", "UpdateItem", "table"),  # a cancel's mark and buckets, in TransactWriteItems
     ("UsageTable", "BatchGetItem", "table"),  # duplicates' standing events
     ("UsageTable", "GetItem", "table"),  # the event an adjustment cancels
     ("IdempotencyTable", "GetItem", "table"),

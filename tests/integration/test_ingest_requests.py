@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import support
 
-USAGE_WRITES = {"PutItem", "UpdateItem", "TransactWriteItems", "BatchWriteItem"}
+USAGE_WRITES = {"PutItem", "UpdateItem", "TransactWriteItems", "BatchWriteItem", "BatchExecuteStatement"}
 
 
 def _dynamo_calls(monkeypatch: pytest.MonkeyPatch, call: Any) -> tuple[Any, Counter[str], list[dict]]:

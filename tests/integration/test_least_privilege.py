@@ -134,8 +134,9 @@ def test_ingest_needs_exactly_what_its_policy_grants(api, needed):
                     "timestamp": time.strftime(
                         "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() // 60 * 60 + 120)
                     ),
-                    "payload": {"stripe_customer_id": cus, "value": "40"},
+                    "payload": {"stripe_customer_id": cus, "value": value},
                 }
+                for value in ("30", "10")  # a batch: its events are INSERTed (BatchExecuteStatement)
             ]
         },
         key=token,

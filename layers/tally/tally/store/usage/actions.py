@@ -63,6 +63,22 @@ def item_units(*texts: str, numbers: int = 0) -> int:
     return max(1, -(-size // 1024))
 
 
+def event_insert(put: Action) -> Action:
+    """An event's Put as a PartiQL INSERT (`write.record` sends several in one BatchExecuteStatement):
+    the same item, stored only if its key is free — a standing item, even an expired one, fails
+    it with `DuplicateItem` (the Put's own condition then decides)."""
+    body = put["Put"]
+    item = body["Item"]
+    names = list(item)
+    fields = ", ".join(f"'{name}': ?" for name in names)
+    return {
+        "Insert": {
+            "Statement": f'INSERT INTO "{body["TableName"]}" VALUE {{{fields}}}',
+            "Parameters": [item[name] for name in names],
+        }
+    }
+
+
 def event_put(
     account: str, e: MeterEvent, bucket_pk: str, now: int, formula: Formula, figures: bool = False
 ) -> tuple[Action, int]:
