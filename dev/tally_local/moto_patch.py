@@ -369,7 +369,7 @@ _INSERT = re.compile(r"""INSERT INTO "([^"]+)" VALUE \{('[^']+': \?(?:, '[^']+':
 _INSERT_NAME = re.compile(r"'([^']+)': \?")
 
 
-def _partiql_inserts() -> Callable[[], None]:
+def partiql_inserts() -> Callable[[], None]:
     """moto runs every PartiQL statement by converting every item of every table to JSON first
     (O(all items) per statement: a usage table of 10 k events made each INSERT cost ~0.1 s). A
     BatchExecuteStatement made only of the INSERTs Tally sends (`INSERT INTO "t" VALUE {'a': ?, …}`,
@@ -491,7 +491,7 @@ def install() -> None:
         _state["aliases"] = _cached_aliases()
         _state["attribute_values"] = _attribute_values()
         _state["method_names"] = _method_names_once()
-        _state["partiql_inserts"] = _partiql_inserts()
+        _state["partiql_inserts"] = partiql_inserts()
 
 
 def uninstall() -> None:
