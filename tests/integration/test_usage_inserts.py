@@ -173,4 +173,5 @@ def test_the_insert_writes_exactly_the_put_item(moto_tables):
     # AND the same INSERT again is refused as DuplicateItem, leaving the item as it was
     again = dynamodb().batch_execute_statement(Statements=[insert["Insert"]])
     assert again["Responses"][0]["Error"]["Code"] == "DuplicateItem"
-    assert dynamodb().get_item(TableName=settings().usage_table, Key=key, ConsistentRead=True)["Item"] == stored
+    after = dynamodb().get_item(TableName=settings().usage_table, Key=key, ConsistentRead=True)["Item"]
+    assert after == stored
