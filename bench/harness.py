@@ -11,7 +11,6 @@ import contextlib
 import inspect
 import io
 import json
-import re
 import threading
 import time
 import warnings
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tally.api.parsing import encode_form
-from tally.store.usage.actions import item_bytes, value_bytes
+from tally.store.usage.actions import inserted, item_bytes, value_bytes
 
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
@@ -32,19 +31,9 @@ form_encode = encode_form
 
 
 # -- counting every DynamoDB request the process sends ---------------------------------------------
-_INSERT = re.compile(r"""INSERT INTO "([^"]+)" VALUE \{(.*)\}""")
-
-
 def inserted_items(params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(table, item) of each PartiQL INSERT of a BatchExecuteStatement (`usage.write`'s batches:
-    every value a parameter)."""
-    out = []
-    for statement in params.get("Statements", []):
-        found = _INSERT.fullmatch(statement.get("Statement", ""))
-        if found:
-            names = re.findall(r"'([^']+)': \?", found.group(2))
-            out.append((found.group(1), dict(zip(names, statement.get("Parameters", []), strict=True))))
-    return out
+    """(table, item) of each PartiQL INSERT of a BatchExecuteStatement (`usage.write`'s batches)."""
+    return [found for s in params.get("Statements", []) if (found := inserted(s)) is not None]
 
 
 @dataclass

@@ -462,10 +462,9 @@ def needed_grants(operation: str, params: dict[str, Any]) -> list[tuple[str, str
     if operation in ("BatchGetItem", "BatchWriteItem"):
         return [(table, operation, "table") for table in params["RequestItems"]]
     if operation == "BatchExecuteStatement":  # authorized per statement (Tally sends INSERTs only)
-        return [
-            (re.match(r'INSERT INTO "([^"]+)"', s["Statement"]).group(1), "PartiQLInsert", "table")  # type: ignore[union-attr]
-            for s in params["Statements"]
-        ]
+        from tally.store.usage.actions import inserted
+
+        return [(found[0], "PartiQLInsert", "table") for s in params["Statements"] if (found := inserted(s))]
     return [(params.get("TableName", "*"), operation, "index" if params.get("IndexName") else "table")]
 
 

@@ -15,7 +15,6 @@ items end up in the same state — and `canary()` checks it against the running 
 from __future__ import annotations
 
 import copy
-import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -365,8 +364,8 @@ def _method_names_once() -> Callable[[], None]:
     return undo
 
 
-_INSERT = re.compile(r"""INSERT INTO "([^"]+)" VALUE \{('[^']+': \?(?:, '[^']+': \?)*)\}""")
-_INSERT_NAME = re.compile(r"'([^']+)': \?")
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"Error": {"Code": code, "Message": message}}
 
 
 def partiql_inserts() -> Callable[[], None]:
@@ -379,50 +378,31 @@ def partiql_inserts() -> Callable[[], None]:
     undo."""
     from moto.dynamodb.models import DynamoDBBackend
 
+    from tally.store.usage.actions import inserted
+
     original = DynamoDBBackend.batch_execute_statement
 
     def batch_execute_statement(self: Any, statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        parsed = [_INSERT.fullmatch(s.get("Statement", "")) for s in statements]
+        parsed = [inserted(s) for s in statements]
         if not statements or not all(parsed):
-            return original(self, statements)
+            return original(self, statements)  # anything but Tally's INSERTs: moto's own code
         responses: list[dict[str, Any]] = []
-        for statement, match in zip(statements, parsed, strict=True):
-            assert match is not None
-            name, names = match.group(1), _INSERT_NAME.findall(match.group(2))
-            parameters = statement.get("Parameters") or []
+        for found in parsed:
+            assert found is not None
+            name, item = found
             if name not in self.tables:
-                responses.append(
-                    {"Error": {"Code": "ResourceNotFound", "Message": "Requested resource not found"}}
-                )
-                continue
-            if len(parameters) != len(names):
-                responses.append(
-                    {
-                        "Error": {
-                            "Code": "ValidationError",
-                            "Message": "Number of parameters in request and statement don't match.",
-                        }
-                    }
-                )
+                responses.append(_error("ResourceNotFound", "Requested resource not found"))
                 continue
             table = self.tables[name]
-            item = dict(zip(names, parameters, strict=True))
             keys = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
             try:
                 if self.get_item(name, {k: item[k] for k in keys if k in item}) is not None:
-                    responses.append(
-                        {
-                            "Error": {
-                                "Code": "DuplicateItem",
-                                "Message": "Duplicate primary key exists in table",
-                            }
-                        }
-                    )
+                    responses.append(_error("DuplicateItem", "Duplicate primary key exists in table"))
                     continue
                 self.put_item(name, item)
             except Exception as exc:  # moto's validation of the key or the item
                 message = getattr(exc, "message", None) or str(exc)
-                responses.append({"Error": {"Code": "ValidationError", "Message": message}})
+                responses.append(_error("ValidationError", message))
                 continue
             responses.append({"TableName": name})
         return responses

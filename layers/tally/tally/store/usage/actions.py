@@ -10,6 +10,7 @@ a `last` meter's) in one per-second item per minute (ADD `sSS` / SET `lSS`).
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -77,6 +78,22 @@ def event_insert(put: Action) -> Action:
             "Parameters": [item[name] for name in names],
         }
     }
+
+
+_INSERT = re.compile(r"""INSERT INTO "([^"]+)" VALUE \{('[^']+': \?(?:, '[^']+': \?)*)\}""")
+
+
+def inserted(statement: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The (table, item) of a statement `event_insert` made, else None — its inverse, for what
+    must read one back (the local runtime's moto, the bench's counters)."""
+    found = _INSERT.fullmatch(statement.get("Statement", ""))
+    if found is None:
+        return None
+    names = re.findall(r"'([^']+)': \?", found.group(2))
+    parameters = statement.get("Parameters") or []
+    if len(names) != len(parameters):
+        return None
+    return found.group(1), dict(zip(names, parameters, strict=True))
 
 
 def event_put(
