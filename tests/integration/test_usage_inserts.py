@@ -175,3 +175,27 @@ def test_the_insert_writes_exactly_the_put_item(moto_tables):
     assert again["Responses"][0]["Error"]["Code"] == "DuplicateItem"
     after = dynamodb().get_item(TableName=settings().usage_table, Key=key, ConsistentRead=True)["Item"]
     assert after == stored
+
+
+def test_quotes_and_placeholders_in_an_event_are_values_never_statement_text(moto_tables):
+    # GIVEN events whose identifier and payload hold PartiQL's own syntax (every value is a
+    # parameter; only attribute names Tally chose are in the statement)
+    account = "acct_insquote"
+    hostile = ["a'b", 'c"d', "e?f", "g}h{", "i', 'pk': ?, 'j"]
+    events = [
+        MeterEvent(
+            f"q{i}{text}", "e", "mtr_iq", "cus_i", i + 1, BASE + i, {"value": str(i + 1), "note": text}, NOW
+        )
+        for i, text in enumerate(hostile)
+    ]
+    # WHEN they are recorded as one batch
+    outcome = usage.record(account, Formula.SUM, 1, events, now=NOW)
+    # THEN each is stored with exactly its identifier and payload, and counted once
+    assert len(outcome.stored) == len(hostile)
+    from tally.store.usage import duplicates
+
+    standing = duplicates.standing(account, [e.identifier for e in events])
+    assert {k: v.payload["note"] for k, v in standing.items()} == {
+        e.identifier: e.payload["note"] for e in events
+    }
+    assert _total(account, "mtr_iq") == sum(range(1, len(hostile) + 1))
