@@ -23,6 +23,13 @@ THROTTLED = frozenset(
 TRANSIENT = THROTTLED | {"TransactionInProgressException", "InternalServerError"}
 CANCELLED = "TransactionCanceledException"
 CONDITION_FAILED = "ConditionalCheckFailed"
+# A BatchExecuteStatement statement's own error codes (BatchStatementErrorCodeEnum): its key was
+# taken (an INSERT's `DuplicateItem`, a condition), or the store was busy — retry that statement.
+STATEMENT_TAKEN = frozenset({"DuplicateItem", CONDITION_FAILED})
+STATEMENT_BUSY = frozenset(
+    {"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded", "InternalServerError",
+     "TransactionConflict"}
+)  # fmt: skip
 _CONFLICTING_REASONS = frozenset({"ThrottlingError", "TransactionConflict"})
 
 

@@ -44,12 +44,6 @@ from tally.store.usage.stats import STATS
 ATTEMPTS = 8
 INSERTS = 25  # BatchExecuteStatement's limit
 _SINGLE = {"Put": "put_item", "Update": "update_item", "Delete": "delete_item"}
-# A batch statement's own error codes (BatchStatementErrorCodeEnum): taken, or retry that statement.
-_TAKEN = frozenset({"DuplicateItem", errors.CONDITION_FAILED})
-_BUSY = frozenset(
-    {"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded", "InternalServerError",
-     "TransactionConflict"}
-)  # fmt: skip
 
 
 Units = int | list[int] | Callable[[dict[str, Any]], int]
@@ -119,10 +113,10 @@ def _inserts(actions: list[Action], units: list[int]) -> list[str | None] | None
     codes: list[str | None] = []
     for response, cost in zip(answer["Responses"], units, strict=True):
         code = (response.get("Error") or {}).get("Code")
-        if code is None or code in _TAKEN:  # a taken key is charged like a failed condition
+        if code is None or code in errors.STATEMENT_TAKEN:  # a taken key is charged like a failed condition
             STATS.write_units += cost
             codes.append(None if code is None else errors.CONDITION_FAILED)
-        elif code in _BUSY:
+        elif code in errors.STATEMENT_BUSY:
             codes.append(code)
         else:
             raise RuntimeError(f"BatchExecuteStatement refused an event's INSERT: {response['Error']}")
