@@ -199,3 +199,31 @@ def test_quotes_and_placeholders_in_an_event_are_values_never_statement_text(mot
         e.identifier: e.payload["note"] for e in events
     }
     assert _total(account, "mtr_iq") == sum(range(1, len(hostile) + 1))
+
+
+def test_a_request_writes_all_its_meters_events_together_and_an_identifier_is_one_event(
+    moto_tables, monkeypatch
+):
+    # GIVEN 100 events over three meters (34 / 33 / 33), the last one repeating the first's
+    # identifier on another meter
+    account = "acct_insgroups"
+    meters = ["mtr_ga", "mtr_gb", "mtr_gc"]
+    events = {m: [] for m in meters}
+    for i in range(100):
+        m = meters[i % 3]
+        events[m].append(_ev("g0" if i == 99 else f"g{i}", i + 1, BASE + i, m))
+    groups = [usage.Group(Formula.SUM, 1, events[m]) for m in meters]
+    seen = _counting(monkeypatch)
+    # WHEN the request's groups are recorded
+    outcome = usage.record_groups(account, groups, now=NOW)
+    # THEN they share 4 BatchExecuteStatements (25 INSERTs each, not 25 per meter)
+    assert seen == ["batch_execute_statement"] * 4
+    # AND the repeated identifier is a duplicate of its first occurrence (meter a, value 1)
+    assert [(e.identifier, e.meter_id, s.meter_id, s.value) for e, s in outcome.duplicates] == [
+        ("g0", "mtr_ga", "mtr_ga", 1)
+    ]
+    monkeypatch.undo()
+    assert len(outcome.stored) == 99
+    assert _total(account, "mtr_ga") == sum(i + 1 for i in range(0, 99, 3))
+    assert _total(account, "mtr_gb") == sum(i + 1 for i in range(1, 99, 3))
+    assert _total(account, "mtr_gc") == sum(i + 1 for i in range(2, 99, 3))

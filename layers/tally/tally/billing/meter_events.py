@@ -282,19 +282,19 @@ def _accept(
         positions[id(event)] = index
         meters[meter.id] = meter
         by_meter.setdefault(meter.id, []).append(event)
+    groups: list[usage.Group] = []
     for meter_id, events in list(by_meter.items()):
         meter = meters[meter_id]
         if meter.dimension_payload_keys:
             events = _within_cap(account, meter, events, positions, out)
         watch = lookups.watches.get(meter_id)
         figures = watch is not None and watch.figures  # the running figures alerts and credits read
-        part = usage.record(
-            account, meter.formula, meter.write_shards or 1, events, clock.now, figures=figures
-        )
-        out.stored += part.stored
-        out.duplicates += [(positions[id(e)], e, standing) for e, standing in part.duplicates]
-        # Usage alerts and credit watches are evaluated by the usage aggregator once the events
-        # are in the buckets (`billing.usage_aggregation`, issue 15), not here.
+        groups.append(usage.Group(meter.formula, meter.write_shards or 1, events, figures))
+    written = usage.record_groups(account, groups, clock.now)  # every meter's events together
+    out.stored += written.stored
+    out.duplicates += [(positions[id(e)], e, standing) for e, standing in written.duplicates]
+    # Usage alerts and credit watches are evaluated by the usage aggregator once the events are
+    # in the buckets (`billing.usage_aggregation`, issue 15), not here.
     return out
 
 

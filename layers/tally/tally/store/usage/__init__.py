@@ -28,11 +28,12 @@ from tally.store.usage.keys import UsageKeys
 from tally.store.usage.read import HourValue, combine
 from tally.store.usage.settled import aggregate, hourly
 from tally.store.usage.stats import STATS, Stats
-from tally.store.usage.write import Outcome, record
+from tally.store.usage.write import Group, Outcome, record, record_groups
 
 __all__ = [
     "CANCEL_WINDOW",
     "STATS",
+    "Group",
     "HourValue",
     "Outcome",
     "Stats",
@@ -42,4 +43,5 @@ __all__ = [
     "combine",
     "hourly",
     "record",
+    "record_groups",
 ]

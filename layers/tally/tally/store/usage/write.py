@@ -128,28 +128,47 @@ def bucket_of(account: str, e: MeterEvent, shards: int) -> str:
     return UsageKeys.bucket(account, e.meter_id, e.customer, zlib.crc32(e.identifier.encode()) % shards)
 
 
+@dataclass(frozen=True)
+class Group:
+    """One meter's events of a request, as `record_groups` stores them."""
+
+    formula: Formula
+    shards: int
+    events: list[MeterEvent]
+    figures: bool = False  # an additive meter whose running figures are kept (`store.usage.figures`)
+
+
 def record(
     account: str, formula: Formula, shards: int, events: list[MeterEvent], now: int, *, figures: bool = False
 ) -> Outcome:
-    """Store each event once (its usage follows through the stream's aggregator) — marked, with
-    `figures` (an additive meter whose running figures are kept, `store.usage.figures`), for its
-    customer's figure too.
+    """Store each of one meter's events once: `record_groups` with one group."""
+    return record_groups(account, [Group(formula, shards, events, figures)], now)
 
-    Events whose identifier is already stored (now or by a concurrent writer) are reported as
-    duplicates with the standing event. Raises Conflict (409, retryable) if contention persists;
-    whatever was stored before that is stored exactly once, so a retry is safe.
+
+def record_groups(account: str, groups: list[Group], now: int) -> Outcome:
+    """Store each event once (its usage follows through the stream's aggregator) — marked, with
+    its group's `figures`, for its customer's figure too. The groups' events are written together:
+    one event by a Put, several by INSERTs, 25 to a request whatever their meters.
+
+    An identifier names one event per account, whatever the meter: a repeat inside the request is
+    a duplicate of its first occurrence, and events whose identifier is already stored (now or by
+    a concurrent writer) are duplicates answered with the standing event. Raises Conflict (409,
+    retryable) if contention persists; whatever was stored before that is stored exactly once, so
+    a retry is safe.
     """
     outcome = Outcome()
     first: dict[str, MeterEvent] = {}
     stored_before: list[MeterEvent] = []
-    figures = figures and formula.additive
     writes: list[tuple[MeterEvent, Action, int]] = []
-    for e in events:  # duplicates inside the batch: the first occurrence stands
-        if e.identifier in first:
-            outcome.duplicates.append((e, first[e.identifier]))
-            continue
-        first[e.identifier] = e
-        writes.append((e, *event_put(account, e, bucket_of(account, e, shards), now, formula, figures)))
+    for group in groups:
+        figures = group.figures and group.formula.additive
+        for e in group.events:  # duplicates inside the request: the first occurrence stands
+            if e.identifier in first:
+                outcome.duplicates.append((e, first[e.identifier]))
+                continue
+            first[e.identifier] = e
+            bucket = bucket_of(account, e, group.shards)
+            writes.append((e, *event_put(account, e, bucket, now, group.formula, figures)))
     taken = writes if len(writes) == 1 else []
     for i in range(0, len(writes) if len(writes) > 1 else 0, INSERTS):
         stored, refused = _insert(writes[i : i + INSERTS])
