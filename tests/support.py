@@ -787,3 +787,22 @@ class WebhookReceiver:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def usage_meter(meter_id: str, formula: str = "sum", shards: int = 1) -> Any:
+    """A Meter as the usage store's tests read it (`usage.aggregate`, `hourly`): only its id,
+    formula and write shards matter there."""
+    from tally.domain.aggregation import Formula
+    from tally.domain.records import Meter
+
+    now = int(time.time())
+    return Meter(
+        id=meter_id,
+        created=now,
+        updated=now,
+        livemode=False,
+        display_name="m",
+        event_name="e",
+        formula=Formula(formula),
+        write_shards=shards,
+    )

@@ -47,16 +47,7 @@ BASE = NOW // HOUR * HOUR - 30 * HOUR
 
 
 def _meter(meter_id: str, formula: str = "sum") -> Meter:
-    return Meter(
-        id=meter_id,
-        created=NOW,
-        updated=NOW,
-        livemode=False,
-        display_name="m",
-        event_name="e",
-        formula=Formula(formula),
-        write_shards=1,
-    )
+    return support.usage_meter(meter_id, formula)
 
 
 def _ev(ident: str, value: int, ts: int, meter_id: str, customer: str = "cus_a") -> MeterEvent:

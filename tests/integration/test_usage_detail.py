@@ -14,6 +14,7 @@ import random
 import time
 
 import pytest
+import support
 
 from tally.domain.aggregation import HOUR, Formula
 from tally.domain.records import Meter, MeterEvent
@@ -29,16 +30,7 @@ SMALL = 6  # the detail item's capacity in these tests: it spills after 6 second
 
 
 def _meter(meter_id: str) -> Meter:
-    return Meter(
-        id=meter_id,
-        created=NOW,
-        updated=NOW,
-        livemode=False,
-        display_name="m",
-        event_name="e",
-        formula=Formula.SUM,
-        write_shards=1,
-    )
+    return support.usage_meter(meter_id)
 
 
 def _events(meter_id: str, n: int = 24, seed: int = 7) -> list[MeterEvent]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import support
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,16 +22,7 @@ DAY = 86400
 
 
 def _meter(meter_id: str, shards: int = 1) -> Meter:
-    return Meter(
-        id=meter_id,
-        created=NOW,
-        updated=NOW,
-        livemode=False,
-        display_name="m",
-        event_name="e",
-        formula=Formula.SUM,
-        write_shards=shards,
-    )
+    return support.usage_meter(meter_id, shards=shards)
 
 
 def _ev(ident: str, value: int, ts: int, customer: str = "cus_f") -> MeterEvent:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import support
 
 from tally.domain.aggregation import HOUR, Formula
 from tally.domain.records import Meter, MeterEvent
@@ -25,16 +26,7 @@ BASE = NOW // HOUR * HOUR - 5 * HOUR
 
 
 def _meter(meter_id: str) -> Meter:
-    return Meter(
-        id=meter_id,
-        created=NOW,
-        updated=NOW,
-        livemode=False,
-        display_name="m",
-        event_name="e",
-        formula=Formula.SUM,
-        write_shards=1,
-    )
+    return support.usage_meter(meter_id)
 
 
 def _ev(ident: str, value: int, ts: int, meter_id: str, created: int = NOW) -> MeterEvent:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import support
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,16 +20,7 @@ BASE = NOW // HOUR * HOUR - 48 * HOUR
 
 
 def _meter(meter_id: str, formula: str = "sum", shards: int = 1) -> Meter:
-    return Meter(
-        id=meter_id,
-        created=NOW,
-        updated=NOW,
-        livemode=False,
-        display_name="m",
-        event_name="e",
-        formula=Formula(formula),
-        write_shards=shards,
-    )
+    return support.usage_meter(meter_id, formula, shards)
 
 
 def _ev(ident: str, value: int, ts: int, meter_id: str = "mtr_s", customer: str = "cus_s") -> MeterEvent:
