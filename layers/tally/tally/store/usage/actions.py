@@ -80,13 +80,14 @@ def event_insert(put: Action) -> Action:
     }
 
 
-_INSERT = re.compile(r"""INSERT INTO "([^"]+)" VALUE \{('[^']+': \?(?:, '[^']+': \?)*)\}""")
+# compiled on first use (re caches it): nothing on the ingest path pays for it at import
+_INSERT = r"""INSERT INTO "([^"]+)" VALUE \{('[^']+': \?(?:, '[^']+': \?)*)\}"""
 
 
 def inserted(statement: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     """The (table, item) of a statement `event_insert` made, else None — its inverse, for what
     must read one back (the local runtime's moto, the bench's counters)."""
-    found = _INSERT.fullmatch(statement.get("Statement", ""))
+    found = re.fullmatch(_INSERT, statement.get("Statement", ""))
     if found is None:
         return None
     names = re.findall(r"'([^']+)': \?", found.group(2))

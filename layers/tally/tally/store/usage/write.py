@@ -90,15 +90,23 @@ def run(actions: list[Action], units: Units) -> list[str | None] | None:
         code = errors.code_of(exc)
         if code == "ConditionalCheckFailedException":
             # DynamoDB charges a failed conditional write like a write
-            STATS.write_units += units(dict(exc.response)) if callable(units) else int(units)  # type: ignore[arg-type]
+            STATS.write_units += _cost(units, dict(exc.response))
             return [errors.CONDITION_FAILED]
         if code == errors.CANCELLED:
             return errors.cancellation_codes(exc)
         if code in errors.TRANSIENT:
             return []
         raise
-    STATS.write_units += units(response) if callable(units) else int(units)  # type: ignore[arg-type]
+    STATS.write_units += _cost(units, response)
     return None
+
+
+def _cost(units: Units, response: dict[str, Any]) -> int:
+    """The write units of a single or transactional write (a list is a batch's, never here)."""
+    if callable(units):
+        return units(response)
+    assert isinstance(units, int)
+    return units
 
 
 def _inserts(actions: list[Action], units: list[int]) -> list[str | None] | None:
@@ -169,8 +177,8 @@ def record_groups(account: str, groups: list[Group], now: int) -> Outcome:
             first[e.identifier] = e
             bucket = bucket_of(account, e, group.shards)
             writes.append((e, *event_put(account, e, bucket, now, group.formula, figures)))
-    taken = writes if len(writes) == 1 else []
-    for i in range(0, len(writes) if len(writes) > 1 else 0, INSERTS):
+    taken = writes if len(writes) == 1 else []  # one event: its Put; several: INSERTs first
+    for i in range(0, len(writes), INSERTS) if len(writes) > 1 else ():
         stored, refused = _insert(writes[i : i + INSERTS])
         outcome.stored += stored
         taken += refused
