@@ -37,7 +37,14 @@ step = st.one_of(
 )
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# derandomize: the same 20 examples every run, so the count of windows compared (checked by
+# test_the_property_checked_windows) does not depend on the draw (it once came to 8 of 10)
+@settings(
+    max_examples=20,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(st.lists(step, min_size=1, max_size=40), st.integers(1, 3))
 def test_the_figure_equals_the_buckets_for_every_registered_window(moto_tables, steps, shards):
     # GIVEN an account whose usage writes keep figures, and writes, cancels and registrations of
