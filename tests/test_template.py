@@ -324,3 +324,19 @@ def test_literal_segments_win_whatever_the_declaration_order():
     # WHEN matched THEN the literal route still wins
     found = match(routes, "GET", "/v1/things/search")
     assert found is not None and found[0].key == "GET /v1/things/search"
+
+
+def test_the_ingest_cache_stays_within_the_figures_settle_window():
+    # GIVEN how long ingest may keep a watch list (`store.recent`) and its longest request
+    from tally.billing.usage_figures import SETTLE
+    from tally.settings import MAX_INGEST_CACHE_SECONDS
+
+    parameter = TEMPLATE.raw["Parameters"]["IngestCacheSeconds"]
+    ingest = TEMPLATE.raw["Resources"]["IngestFunction"]["Properties"]
+    timeout = ingest.get("Timeout", TEMPLATE.raw["Globals"]["Function"]["Timeout"])
+    # THEN the template and the settings allow the same range, the function reads the parameter,
+    allowed = (parameter["MinValue"], parameter["MaxValue"], parameter["Default"])
+    assert allowed == (0, MAX_INGEST_CACHE_SECONDS, 1)
+    assert ingest["Environment"]["Variables"]["TALLY_INGEST_CACHE_SECONDS"] == {"Ref": "IngestCacheSeconds"}
+    # AND a write that read a watch list kept that long still lands before figures are read
+    assert timeout + MAX_INGEST_CACHE_SECONDS < SETTLE

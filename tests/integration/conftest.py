@@ -57,6 +57,7 @@ def moto_tables() -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="module", autouse=True)
 def empty_tables(moto_tables: dict[str, str]) -> None:
+    from tally.store import recent
     from tally.store.aws import dynamodb
     from tally_local import aws
     from tally_local.template import load
@@ -66,6 +67,7 @@ def empty_tables(moto_tables: dict[str, str]) -> None:
         client.delete_table(TableName=name)
     aws.create_tables(load(), moto_tables, client)
     support.reset_usage_stream()
+    recent.clear()  # what ingest kept of the emptied tables' items
 
 
 @pytest.fixture(scope="session")

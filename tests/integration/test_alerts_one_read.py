@@ -146,7 +146,11 @@ def _subject(api: support.Api, name: str, alerts: int, scope: str, day: int) -> 
 
 
 def _send(api: support.Api, name: str, cus: str, now: int, batch: bool, token: str) -> tuple[list[str], Any]:
-    """The AWS operations and the usage store's counters of one single event or one batch."""
+    """The AWS operations and the usage store's counters of one single event or one batch, each
+    read as by a process that keeps nothing (`store.recent`): both sides read alike."""
+    from tally.store import recent
+
+    recent.clear()
     usage.STATS.reset()
     with Calls() as calls:
         if batch:

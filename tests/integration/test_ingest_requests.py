@@ -1,6 +1,9 @@
 """What one ingest request costs in DynamoDB requests, on the request side (issue 15, point 5):
 the API key, the meter claim (with its alert watch list) and the customer are read in ONE
-consistent BatchGetItem, so a single event is that read + the usage write(s)."""
+consistent BatchGetItem, so a single event is that read + the usage write(s) — and no read at all
+while the process keeps what it read a moment ago (`store.recent`, tests/integration/
+test_ingest_cache.py). Here each request is measured as when nothing is kept (a cold process, or
+one whose kept items aged out)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,10 @@ USAGE_WRITES = {"PutItem", "UpdateItem", "TransactWriteItems", "BatchWriteItem",
 
 def _dynamo_calls(monkeypatch: pytest.MonkeyPatch, call: Any) -> tuple[Any, Counter[str], list[dict]]:
     from botocore.client import BaseClient
+
+    from tally.store import recent
+
+    recent.clear()  # nothing kept: the request reads what it needs (the kept path: test_ingest_cache)
 
     seen: Counter[str] = Counter()
     params: list[dict] = []

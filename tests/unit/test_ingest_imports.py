@@ -35,6 +35,7 @@ TALLY = {
     "tally.store", "tally.store.api_keys", "tally.store.aws", "tally.store.bodies", "tally.store.changes",
     "tally.store.codec", "tally.store.errors", "tally.store.items", "tally.store.meter_names",
     "tally.store.models", "tally.store.objects",
+    "tally.store.recent",  # what a warm process keeps of the lookups (issue 15, point 5)
 }  # fmt: skip
 # The usage store is the ingest path's own (its modules change with the write path): all of it.
 TALLY_PACKAGES = ("tally.store.usage",)

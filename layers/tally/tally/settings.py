@@ -33,6 +33,9 @@ class Settings:
     # Where the API is reached from outside (`https://billing.example.com`): customer portal links
     # start with it. Unset: the request's Host (behind API Gateway, its own domain).
     public_url: str | None = None
+    # How long an ingest process keeps the key, meter and customer items it read (`store.recent`):
+    # a removed key, deactivated meter or deleted customer is refused elsewhere within it. 0: never.
+    ingest_cache_seconds: float = 1.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -55,6 +58,7 @@ class Settings:
             webhooks_local=env.get("TALLY_WEBHOOKS_LOCAL", "false").lower() == "true",
             max_unused_credit_grants=_unused_grants(env.get("MAX_UNUSED_CREDIT_GRANTS", "20")),
             public_url=(env.get("TALLY_PUBLIC_URL") or "").rstrip("/") or None,
+            ingest_cache_seconds=_ingest_cache(env.get("TALLY_INGEST_CACHE_SECONDS", "1")),
         )
 
 
@@ -75,6 +79,23 @@ def _unused_grants(text: str) -> int:
     if not 1 <= limit <= 100:
         raise ValueError(f"MAX_UNUSED_CREDIT_GRANTS must be between 1 and 100, got {limit}.")
     return limit
+
+
+MAX_INGEST_CACHE_SECONDS = 60  # with the ingest timeout, within `usage_figures.SETTLE` (template test)
+
+
+def _ingest_cache(text: str) -> float:
+    """Seconds the meter-event routes keep what they read: 0 (no cache) to 60; else a startup error."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= MAX_INGEST_CACHE_SECONDS:  # also refuses nan and inf
+        raise ValueError(
+            f"TALLY_INGEST_CACHE_SECONDS must be a number of seconds from 0 (no cache) to "
+            f"{MAX_INGEST_CACHE_SECONDS}, got {text!r}."
+        )
+    return seconds
 
 
 @lru_cache(maxsize=1)

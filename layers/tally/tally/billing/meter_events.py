@@ -10,8 +10,9 @@ issue 15), with this module's `Lookups` and `evaluate_credits`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tally.billing import accounts, references
 from tally.billing.accounts import Presented
@@ -24,7 +25,10 @@ from tally.domain.records import Customer, Meter, MeterEvent
 from tally.errors import InvalidRequest, StripeError
 from tally.ids import new_id
 from tally.settings import settings
-from tally.store import meter_names, objects, usage
+from tally.store import meter_names, objects, recent, usage
+
+if TYPE_CHECKING:
+    from tally.store.models import ObjectItem
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,7 @@ class _Lookups:
         under a payload key not guessed is read when it is checked."""
         account = self.account
         keys: list[tuple[str, str]] = []
+        watch_lists: list[tuple[str, str]] = []  # an absent one (no alerts) is worth keeping too
         if presented is not None and not presented.confirmed:
             keys.append(presented.key)
         wanted: dict[str, tuple[str, str] | None] = {}
@@ -107,7 +112,8 @@ class _Lookups:
                 wanted[name] = hint = _HINTS.get((account, name))
                 keys.append(meter_names.claim_key(account, name))
                 if hint is not None:
-                    keys.append(meter_names.watch_key_of(account, name, hint[0]))
+                    watch_lists.append(meter_names.watch_key_of(account, name, hint[0]))
+                    keys.append(watch_lists[-1])
             hint = wanted.get(name) or _HINTS.get((account, name))
             customer = given.payload.get(hint[1] if hint else _DEFAULT_CUSTOMER_KEY)
             if not customer or customer in self.customers or customer in customers:
@@ -118,7 +124,7 @@ class _Lookups:
             if name not in wanted and name not in self.meters:
                 wanted[name] = None
                 keys.append(meter_names.claim_key(account, name))
-        items = objects.read_many(keys + list(customers.values()))
+        items = _read(account, keys + list(customers.values()), watch_lists)
         if presented is not None and not presented.confirmed:
             presented.settle(items.get(presented.key), self.clock)
         for name, hint in wanted.items():
@@ -126,11 +132,10 @@ class _Lookups:
             self.meters[name] = meter
             if meter is None:
                 continue
-            if hint is not None and hint[0] == meter.id:
-                watch = meter_names.watch_of(items.get(meter_names.watch_key_of(account, name, meter.id)))
-            else:
-                watch = meter_names.read_watch(account, name, meter.id)
-            self.watches[meter.id] = watch
+            key = meter_names.watch_key_of(account, name, meter.id)
+            if hint is None or hint[0] != meter.id:  # not named in advance: its own read
+                items.update(_read(account, [key], [key], meter_names.read_watch))
+            self.watches[meter.id] = meter_names.watch_of(items.get(key))
             if len(_HINTS) >= _MAX_HINTS:
                 _HINTS.clear()
             _HINTS[(account, name)] = (meter.id, meter.customer_key)
@@ -191,7 +196,26 @@ class _Lookups:
         return self.clocks[customer.test_clock]
 
 
-Lookups = _Lookups  # the usage aggregator reads meters and customers the same way
+Lookups = _Lookups  # the usage aggregator reads meters and customers the same way (never kept)
+
+
+def _read(
+    account: str,
+    keys: list[tuple[str, str]],
+    watch_lists: list[tuple[str, str]],
+    read: Callable[[list[tuple[str, str]]], dict[tuple[str, str], ObjectItem]] = objects.read_many,
+) -> dict[tuple[str, str], ObjectItem]:
+    """The items of `keys` that exist: those this process read a moment ago (`store.recent`),
+    then ONE consistent read of the rest (none when all are kept). An absent watch list (a meter
+    without alerts) is kept too."""
+    kept, missing = recent.fresh(account, keys)
+    items = {key: item for key, item in kept.items() if item is not None}
+    if missing:
+        read_at = recent.generation(account)
+        found = read(missing)
+        recent.keep(account, read_at, found, absent=[k for k in watch_lists if k in missing])
+        items.update(found)
+    return items
 
 
 def _event(

@@ -33,7 +33,7 @@ from tally.clock import Clock
 from tally.domain.alerts import Watch
 from tally.domain.records import Alert, Meter
 from tally.errors import Conflict
-from tally.store import codec, meter_names, objects, subscription_periods, transactions
+from tally.store import codec, meter_names, objects, recent, subscription_periods, transactions
 from tally.store.changes import Side
 from tally.store.errors import code_of, raise_translated
 from tally.store.models import ObjectItem, bind
@@ -114,6 +114,7 @@ def keep_figures(account: str, meter: Meter, now: int) -> int:
         )
         try:
             put.item.save(condition=condition)
+            recent.forget(account)  # this process's ingest sees the switch at once
             return now
         except PutError as exc:
             if code_of(exc) != "ConditionalCheckFailedException":

@@ -83,16 +83,18 @@ def meter_of(account: str, claim: ObjectItem | None, clock: Clock) -> Meter | No
     return meter if meter.active else None
 
 
-def read_watch(account: str, event_name: str, meter_id: str) -> Watch:
-    """Meter `meter_id`'s watch list alone (one consistent GetItem)."""
+def read_watch(keys: list[tuple[str, str]]) -> dict[tuple[str, str], ObjectItem]:
+    """A meter's watch list item alone (`keys`: its one key), by key as `objects.read_many`
+    answers (absent: left out): one consistent GetItem."""
+    (key,) = keys
     bind()
     try:
-        item = ObjectItem.get(*watch_key_of(account, event_name, meter_id), consistent_read=True)
+        item = ObjectItem.get(*key, consistent_read=True)
     except ObjectItem.DoesNotExist:
-        return Watch()
+        return {}
     except GetError as exc:
         raise_translated(exc)
-    return watch_of(item)
+    return {key: item}
 
 
 def watched(account: str, event_name: str, clock: Clock) -> tuple[Meter | None, Watch]:

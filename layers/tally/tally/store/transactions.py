@@ -22,7 +22,7 @@ from pynamodb.transactions import TransactWrite
 from tally.clock import Clock
 from tally.errors import StripeError
 from tally.settings import settings
-from tally.store import bodies, codec, event_log, filters, search_index, subscription_periods
+from tally.store import bodies, codec, event_log, filters, recent, search_index, subscription_periods
 from tally.store.changes import Amount, Aux, Change, Unique, Write
 from tally.store.due import due_shard
 from tally.store.errors import raise_translated
@@ -79,8 +79,10 @@ class _Tx:
         self._errors["check"].append(error)
 
 
-def _run(write: Callable[[_Tx], None]) -> None:
-    """One transaction; a failed condition raises the error its action names, other races a 409."""
+def _run(account: str, write: Callable[[_Tx], None]) -> None:
+    """One transaction of `account`; a failed condition raises the error its action names, other
+    races a 409. Whatever came of it, nothing the meter-event routes kept of the account
+    (`store.recent`) answers again in this process."""
     bind()
     tx: _Tx | None = None
     try:
@@ -89,6 +91,8 @@ def _run(write: Callable[[_Tx], None]) -> None:
             write(tx)
     except TransactWriteError as exc:
         raise_translated(exc, tx.errors if tx is not None else [], transaction=True)
+    finally:
+        recent.forget(account)
 
 
 def _record_item(account: str, record: Any, created_ms: int, version: int) -> ObjectItem:
@@ -274,7 +278,7 @@ def commit(account: str, writes: Sequence[Write], clock: Clock, aux: Sequence[Au
             room -= added
             later.extend(left)
 
-    _run(write)
+    _run(account, write)
     search_index.write_after(later)
 
 
@@ -305,7 +309,7 @@ def claim_with_event(
             tx.save(entry)
 
     try:
-        _run(write)
+        _run(account, write)
     except _Taken:
         return False
     return True
@@ -328,4 +332,4 @@ def aux_with_events(
             for entry in entries:
                 tx.save(entry)
 
-    _run(write)
+    _run(account, write)
