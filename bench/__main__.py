@@ -107,7 +107,9 @@ def summary(r: dict[str, Any]) -> str:
         (
             f"v1 single events/s ({t['single']['events']} events) vs bare put_item",
             f"{t['single']['events_per_s']:.0f} vs {t['single']['bare_put_item_per_s']:.0f} "
-            f"(×{t['single']['ratio_ours_over_bare']:.2f})",
+            f"(×{t['single']['ratio_ours_over_bare']:.2f}); kept {t['single']['ingest_cache_seconds']:g} s "
+            f"(TALLY_INGEST_CACHE_SECONDS); with 0: {t['single']['uncached_events_per_s']:.0f}/s "
+            f"(×{t['single']['uncached_ratio_ours_over_bare']:.2f})",
             "—",
         ),
         (

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import calendar
+import os
 import random
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -96,6 +98,16 @@ def _send(call: tuple[Callable, dict[str, Any], str]) -> Reply:
 
     handler, event, function = call
     return invoke(handler, event, LambdaContext(function))
+
+
+def _send_cold(call: tuple[Callable, dict[str, Any], str]) -> Reply:
+    """`_send` as a process that keeps nothing it read (`store.recent`): each request reads its
+    key, meter and customers, so the reads the cost model prices are an upper bound (a warm
+    Lambda re-reads an item at most once per TALLY_INGEST_CACHE_SECONDS)."""
+    from tally.store import recent
+
+    recent.clear()
+    return _send(call)
 
 
 def _check_batch(reply: Reply, expected: int) -> None:
@@ -197,7 +209,7 @@ def write_units(run: Run) -> dict[str, Any]:
     usage.STATS.reset()
     COUNTER.reset()
     for call in calls:
-        expect_ok(_send(call), "v1 meter event")
+        expect_ok(_send_cold(call), "v1 meter event")
         _aggregate()  # an aggregation batch per request: the worst case
     cases.append(_per_event("v1 single event", n_single, n_single))
 
@@ -222,7 +234,7 @@ def write_units(run: Run) -> dict[str, Any]:
         usage.STATS.reset()
         COUNTER.reset()
         for call in calls:
-            _check_batch(_send(call), 100)
+            _check_batch(_send_cold(call), 100)
             _aggregate()
         cases.append(_per_event(label, 100 * n_batches, n_batches))
     # The same-hour shape again, aggregated once after all its requests: what the aggregator's
@@ -237,7 +249,7 @@ def write_units(run: Run) -> dict[str, Any]:
     usage.STATS.reset()
     COUNTER.reset()
     for call in calls:
-        _check_batch(_send(call), 100)
+        _check_batch(_send_cold(call), 100)
     _aggregate()
     cases.append(
         _per_event(
@@ -282,7 +294,7 @@ def write_units(run: Run) -> dict[str, Any]:
         usage.STATS.reset()
         COUNTER.reset()
         for call in calls:
-            reply = _send(call)
+            reply = _send_cold(call)
             _aggregate()
             if per_call == 1:
                 expect_ok(reply, "v1 meter event")
@@ -331,7 +343,7 @@ def throughput(run: Run) -> dict[str, Any]:
     b = run.bench
     now = int(time.time())
     hour = now - now % HOUR
-    n_single = run.n(300, 20)
+    n_single = run.n(300, 100)  # ≥ 100: a small sample is mostly the warm-up reads
     n_batches = run.n(20, 2)
     singles = [
         run.prepared(
@@ -348,8 +360,17 @@ def throughput(run: Run) -> dict[str, Any]:
         for _ in range(n_batches)
     ]
 
-    def send_singles() -> None:
-        for call in singles:
+    uncached = [
+        run.prepared(
+            "POST",
+            "/v1/billing/meter_events",
+            form=run.v1_form(run.customers[i % INGEST_CUSTOMERS], now - i % 600),
+        )
+        for i in range(n_single)
+    ]
+
+    def send_singles(calls: list[Any] = singles) -> None:
+        for call in calls:
             expect_ok(_send(call), "v1 meter event")
 
     def send_batches() -> None:
@@ -403,6 +424,9 @@ def throughput(run: Run) -> dict[str, Any]:
     t_batched = _timed(send_batches)
     t_bare_batched = _timed(bare_puts(100 * n_batches))
     t_bare_tx = _timed(bare_transactions(n_batches))
+    kept_for = settings().ingest_cache_seconds
+    with _ingest_cache_off():  # the same singles as a process that keeps nothing (docs/API.md)
+        t_uncached = _timed(lambda: send_singles(uncached))
     ours_single = n_single / t_single
     ours_batched = 100 * n_batches / t_batched
     bare_single = n_single / t_bare_single
@@ -415,6 +439,9 @@ def throughput(run: Run) -> dict[str, Any]:
             "events_per_s": round(ours_single, 1),
             "bare_put_item_per_s": round(bare_single, 1),
             "ratio_ours_over_bare": round(ours_single / bare_single, 3),
+            "ingest_cache_seconds": kept_for,
+            "uncached_events_per_s": round(n_single / t_uncached, 1),
+            "uncached_ratio_ours_over_bare": round(n_single / t_uncached / bare_single, 3),
         },
         "batched": {
             "events": 100 * n_batches,
@@ -430,6 +457,26 @@ def throughput(run: Run) -> dict[str, Any]:
         "moto_rollback_patch": moto_patch.installed(),
         "note": "wall time of one bounded loop each, in this order; a shared 2-core machine is noisy",
     }
+
+
+@contextmanager
+def _ingest_cache_off() -> Iterator[None]:
+    """TALLY_INGEST_CACHE_SECONDS=0 inside: every ingest request reads its key, meter, customer."""
+    from tally import settings
+    from tally.store import recent
+
+    before = os.environ.get("TALLY_INGEST_CACHE_SECONDS")
+    os.environ["TALLY_INGEST_CACHE_SECONDS"] = "0"
+    settings.reset()
+    recent.clear()
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TALLY_INGEST_CACHE_SECONDS")
+        else:
+            os.environ["TALLY_INGEST_CACHE_SECONDS"] = before
+        settings.reset()
 
 
 def _stock_sample(run: Run, send_count: int, batches: int) -> dict[str, Any]:
