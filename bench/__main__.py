@@ -225,7 +225,10 @@ def summary(r: dict[str, Any]) -> str:
 def close_rows(cp: dict[str, Any]) -> list[tuple[str, str, str]]:
     runs = cp["runs"]
     sizes = " / ".join(f"{x['subscriptions']:,}" for x in runs)
-    ok = cp["bill_requests_constant"] and cp["max_requests_per_subscription"] <= TARGET_CLOSE_REQUESTS
+    # ≤ 10 at the largest N: the close's 16 shard Queries are per run, not per subscription (at a
+    # smoke run's N = 5 they alone are 3.2 per subscription)
+    largest = max(runs, key=lambda x: x["subscriptions"])
+    ok = cp["bill_requests_constant"] and largest["requests_per_subscription"] <= TARGET_CLOSE_REQUESTS
     return [
         (
             f"close, subscriptions billed per second at N = {sizes}",
@@ -239,7 +242,7 @@ def close_rows(cp: dict[str, Any]) -> list[tuple[str, str, str]]:
                 f"{x['bill_requests_per_subscription']:.2f})"
                 for x in runs
             ),
-            f"constant, ≤ {TARGET_CLOSE_REQUESTS} — {_ok(ok)}",
+            f"constant, ≤ {TARGET_CLOSE_REQUESTS} at N = {largest['subscriptions']:,} — {_ok(ok)}",
         ),
         (
             f"close, write units per subscription (modelled) at N = {sizes}",

@@ -268,17 +268,19 @@ def test_what_a_summary_read_costs(
     plan.grant(100_000)
     clock.at(MAR_20)
     plan.use(1_500)
-    # THEN burndown adds 8 requests: 2 Queries (the customer's drafts, its subscriptions), then for
-    # the open period what a preview reads — the customer, the price, its product and its meter
-    # (GetItem) and the usage (1 Query of its hour buckets; never events) — and the customer's
-    # running figure of the meter (GetItem, branch `alerts`: absent here, read once per summary;
-    # where registered it answers the usage instead of the buckets)
-    assert cost_at(MAR_20 + 60) == 8
-    # WHEN the period's draft waits in its grace period THEN 14: the draft re-rated as finalization
-    # will (price, meter, product, usage, billed periods) beside the new open period
+    # THEN burndown adds 7 requests: 2 Queries (the customer's drafts, its subscriptions), then for
+    # the open period what a preview reads — the customer (GetItem), the price (BatchGetItem), its
+    # product and its meter (ONE BatchGetItem since 2026-12-06: they were 2 GetItems) and the usage
+    # (1 Query of its hour buckets; never events) — and the customer's running figure of the meter
+    # (GetItem, branch `alerts`: absent here, read once per summary; where registered it answers
+    # the usage instead of the buckets)
+    assert cost_at(MAR_20 + 60) == 7
+    # WHEN the period's draft waits in its grace period THEN 13: the draft re-rated as finalization
+    # will (price, meter, product, usage, billed periods) beside the new open period (one fewer
+    # since the open period's product and meter are one read)
     draft = plan.draft(functions, clock)
-    assert cost_at(APR_10 + 60) == 14
-    # WHEN it is finalized THEN 10: the open period, and the re-check of the finalized one (true-ups)
+    assert cost_at(APR_10 + 60) == 13
+    # WHEN it is finalized THEN 9: the open period, and the re-check of the finalized one (true-ups)
     clock.at(APR_10 + HOUR)
     plan.finalize(draft)
-    assert cost_at(APR_10 + 2 * HOUR) == 10
+    assert cost_at(APR_10 + 2 * HOUR) == 9

@@ -419,16 +419,16 @@ def test_requests_of_a_close_with_a_true_up_to_recheck(functions, plan, monkeypa
     # GIVEN the first period: nothing billed before it, nothing to re-check
     first = requests_of(JUNE)
     # (one Query reads the subscription with its billed periods, one its usage, one the customer's
-    # pending invoice items — oneoff, issue 13 point 5; GetItem: customer, 2 prices, 2 products, the
-    # meter): 10, the bench's 9 + the pending items' Query
-    assert first == {"GetItem": 6, "Query": 3, "TransactWriteItems": 1}
+    # pending invoice items — oneoff, issue 13 point 5; the customer's GetItem; ONE BatchGetItem of
+    # the 2 prices, ONE of the 2 products and the meter — they were 5 GetItems until 2026-12-06): 7
+    assert first == {"GetItem": 1, "BatchGetItem": 2, "Query": 3, "TransactWriteItems": 1}
     # WHEN June is finalized and 600 late tokens arrive, the July close re-checks June
     _finalize_at(functions, plan, JUNE)
     _use(plan, 600, _at(2031, 6, 10), _at(2031, 6, 20))
     second = requests_of(JULY)
     # THEN one more request: June's usage Query (its billed usage came with the subscription; the
-    # price, product and meter are the ones the invoice reads anyway): 11
-    assert second == {"GetItem": 6, "Query": 4, "TransactWriteItems": 1}
+    # price, product and meter are the ones the invoice reads anyway): 8
+    assert second == {"GetItem": 1, "BatchGetItem": 2, "Query": 4, "TransactWriteItems": 1}
     assert [(u.quantity, u.amount) for u in _true_ups(_invoices(plan)[1])] == [(6, 24)]
 
 

@@ -68,6 +68,27 @@ def read_many(keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], ObjectIt
     return found
 
 
+def get_many(
+    account: str, wanted: Sequence[tuple[str, type[Any], str | None]], clock: Clock
+) -> dict[str, Any]:
+    """The records of `wanted` (object id, class, NotFound label or None), by id, read in ONE
+    consistent BatchGetItem (one per 100 keys) where `get` would make one GetItem each; raises the
+    NotFound `get` raises for the first that is absent, of another kind or past its retention."""
+    keys: dict[str, tuple[str, str]] = {}
+    for object_id, cls, label in wanted:
+        key = key_of(account, object_id)
+        if key is None:
+            raise NotFound(label or cls.OBJECT, str(object_id)[:100])
+        keys[object_id] = key
+    items = read_many(list(keys.values()))
+    out: dict[str, Any] = {}
+    for object_id, cls, label in wanted:
+        if object_id not in out:
+            item = checked(items.get(keys[object_id]), cls.OBJECT, object_id, clock, label=label)
+            out[object_id] = codec.loads(cls, str(item.text))
+    return out
+
+
 def key_of(account: str, object_id: str) -> tuple[str, str] | None:
     """(pk, sk) of an object's item, for `read_many`; None for an id no object has."""
     return (ObjectItem.object_key(account, object_id), OBJECT_SK) if possible(object_id) else None
