@@ -222,6 +222,19 @@ def summary(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _throughput_line(v: dict[str, Any]) -> str:
+    single = v["single"]
+    return (
+        ", ".join(
+            f"{k} {v[k]['events_per_s']:.0f}/s (bare put {v[k]['bare_put_item_per_s']:.0f}/s)"
+            for k in ("single", "batched")
+        )
+        + f"; ratios: single / bare put ×{single['ratio_ours_over_bare']:.2f} "
+        f"(×{single['uncached_ratio_ours_over_bare']:.2f} with TALLY_INGEST_CACHE_SECONDS=0), batched / bare "
+        f"100-Put transactions ×{v['batched']['ratio_ours_over_bare_transact']:.2f}"
+    )
+
+
 def close_rows(cp: dict[str, Any]) -> list[tuple[str, str, str]]:
     runs = cp["runs"]
     sizes = " / ".join(f"{x['subscriptions']:,}" for x in runs)
@@ -353,6 +366,11 @@ def main(argv: list[str] | None = None) -> int:
         "--writes-only", action="store_true", help="run only setup and the write-units stage (2)"
     )
     parser.add_argument(
+        "--throughput-only",
+        action="store_true",
+        help="run only setup and the throughput stage (3): local ingest vs bare moto, same run",
+    )
+    parser.add_argument(
         "--close-sizes",
         default="100,1000,10000",
         help="subscriptions due at once, per close run (comma-separated; --scale shrinks them)",
@@ -404,6 +422,12 @@ def main(argv: list[str] | None = None) -> int:
         close_sizes = tuple(max(1, int(int(x) * args.scale)) for x in args.close_sizes.split(","))
         if args.close_only:
             return _close_only(results, stage, run, args.out, close_sizes)
+        if args.throughput_only:
+            results["throughput"] = stage(3, "throughput", lambda: stages.throughput(run), _throughput_line)
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(results, indent=2) + "\n")
+            say(f"\nWritten to {args.out}")
+            return 0
         results["write_units"] = stage(
             2,
             "write units per event",
@@ -415,19 +439,7 @@ def main(argv: list[str] | None = None) -> int:
             args.out.write_text(json.dumps(results, indent=2) + "\n")
             say(f"\nWritten to {args.out}")
             return 0
-        results["throughput"] = stage(
-            3,
-            "throughput",
-            lambda: stages.throughput(run),
-            lambda v: (
-                ", ".join(
-                    f"{k} {v[k]['events_per_s']:.0f}/s (bare put {v[k]['bare_put_item_per_s']:.0f}/s)"
-                    for k in ("single", "batched")
-                )
-                + f"; ratios: single / bare put ×{v['single']['ratio_ours_over_bare']:.2f}, batched / bare "
-                f"100-Put transactions ×{v['batched']['ratio_ours_over_bare_transact']:.2f}"
-            ),
-        )
+        results["throughput"] = stage(3, "throughput", lambda: stages.throughput(run), _throughput_line)
         results["usage_reads"] = stage(
             4,
             "usage reads",
