@@ -26,7 +26,8 @@ TALLY = {
     "tally.settings",
     "tally.api", "tally.api.auth", "tally.api.http", "tally.api.meter_events", "tally.api.params",
     "tally.api.parsing", "tally.api.routing", "tally.api.versions",
-    "tally.billing", "tally.billing.accounts", "tally.billing.meter_events", "tally.billing.references",
+    "tally.billing", "tally.billing.accounts", "tally.billing.event_lookups", "tally.billing.meter_events",
+    "tally.billing.references",
     "tally.presenters", "tally.presenters.meter_events",
     "tally.domain", "tally.domain.aggregation", "tally.domain.alerts", "tally.domain.api_version",
     "tally.domain.dimensions",  # an event's dimension values are read as it is accepted (issue 14)

@@ -49,9 +49,9 @@ def run(records: list[dict[str, Any]], clock: Clock) -> catchup.Caught:
 def evaluate(account: str, pairs: list[tuple[str, str]], clock: Clock) -> None:
     """Usage alerts of each (event_name, customer)'s meter, then the credit watches of the
     customers that have one (what the ingest request evaluated before issue 15)."""
-    from tally.billing import meter_events
+    from tally.billing import event_lookups, meter_events
 
-    lookups = meter_events.Lookups(account, clock)
+    lookups = event_lookups.Lookups(account, clock)
     customers: list[str] = []
     by_meter: dict[str, list[str]] = {}
     for event_name, customer in pairs:
