@@ -114,6 +114,26 @@ def test_a_warm_single_event_is_one_request_its_write(
     assert _summary(api, meter_id, cus) == 1 + 1 + 3 + 4
 
 
+def test_a_warm_v2_event_with_an_idempotency_key_reads_no_key_of_its_own(
+    api: support.Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a process that confirmed the key (on its own, before Powertools' record) a moment ago
+    meter_id, (cus,) = _setup(api)
+    _warm(api, cus)
+    for n in range(2):
+        sent = api.post("/v2/billing/meter_events", json=_body(cus, 1), headers={"Idempotency-Key": f"w{n}"})
+        assert sent.status == 200, sent.text
+    # WHEN one more comes with its own Idempotency-Key
+    resp, seen = _calls(
+        monkeypatch,
+        lambda: api.post("/v2/billing/meter_events", json=_body(cus, 5), headers={"Idempotency-Key": "w2"}),
+    )
+    # THEN nothing is read: the record's Put, the event's Put, the record's completion
+    assert resp.status == 200, resp.text
+    assert _reads(seen) == 0 and seen == Counter({"PutItem": 2, "UpdateItem": 1}), seen
+    assert _summary(api, meter_id, cus) == 1 + 1 + 1 + 1 + 5
+
+
 def test_a_warm_stream_batch_reads_nothing(api: support.Api, monkeypatch: pytest.MonkeyPatch) -> None:
     # GIVEN a session that streamed a batch over four customers a moment ago
     meter_id, customers = _setup(api, customers=4)

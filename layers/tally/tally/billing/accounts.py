@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from tally.clock import Clock
 from tally.errors import StripeError
-from tally.store import api_keys
+from tally.store import api_keys, recent
 
 if TYPE_CHECKING:
     from tally.store.models import ObjectItem
@@ -100,11 +100,21 @@ class Presented:
         self.confirmed = True
 
     def confirm(self, clock: Clock) -> None:
-        """Confirm the key with a read of its own (one consistent GetItem) or raise `refusal`."""
+        """Confirm the key with a read of its own (one consistent GetItem; none while this process
+        keeps the item it read a moment ago, `store.recent`) or raise `refusal`."""
         if self.refused:
             raise self.refusal
-        if not self.confirmed:
-            self.settle(api_keys.read(self.account, self.digest), clock)
+        if self.confirmed:
+            return
+        kept, _ = recent.fresh(self.account, [self.key])
+        if self.key in kept:
+            self.settle(kept[self.key], clock)
+            return
+        read_at = recent.generation(self.account)
+        item = api_keys.read(self.account, self.digest)
+        if item is not None:
+            recent.keep(self.account, read_at, {self.key: item})
+        self.settle(item, clock)
 
 
 def presented_key(key: str, refusal: StripeError) -> Presented | None:
