@@ -19,6 +19,7 @@ What it may keep, and what that costs (docs/API.md, "On the meter-event routes")
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -35,6 +36,10 @@ MAX_ITEMS = 2048  # per process; past it everything kept is dropped (items are s
 _kept: dict[str, dict[Key, tuple[ObjectItem | None, float]]] = {}
 _size = [0]
 _generations: dict[str, int] = {}
+# `keep` checks the generation and stores under the same lock `forget` bumps it under, so a read
+# overtaken by a change in another thread of this process (the local runtime serves requests on
+# threads) is never kept. Lambda runs one request at a time: the lock is never contended there.
+_lock = threading.Lock()
 
 
 def generation(account: str) -> int:
@@ -61,26 +66,32 @@ def keep(account: str, read_at: int, found: dict[Key, ObjectItem], absent: Itera
     """Keep what a read found (and the `absent` keys it did not find) unless the account changed
     in this process since `read_at` (its `generation` before the read)."""
     seconds = settings().ingest_cache_seconds
-    if seconds <= 0 or generation(account) != read_at:
+    if seconds <= 0:
         return
     entries: list[tuple[Key, ObjectItem | None]] = [*found.items()]
     entries += [(key, None) for key in absent if key not in found]
-    if _size[0] + len(entries) > MAX_ITEMS:
-        clear()
     until = time.monotonic() + seconds
-    kept = _kept.setdefault(account, {})
-    for key, item in entries:
-        _size[0] += key not in kept
-        kept[key] = (item, until)
+    with _lock:
+        if generation(account) != read_at:
+            return
+        if _size[0] + len(entries) > MAX_ITEMS:
+            _kept.clear()
+            _size[0] = 0
+        kept = _kept.setdefault(account, {})
+        for key, item in entries:
+            _size[0] += key not in kept
+            kept[key] = (item, until)
 
 
 def forget(account: str) -> None:
     """This process changed something of `account`: nothing kept of it answers again."""
-    _generations[account] = generation(account) + 1
-    _size[0] -= len(_kept.pop(account, {}))
+    with _lock:
+        _generations[account] = generation(account) + 1
+        _size[0] -= len(_kept.pop(account, {}))
 
 
 def clear() -> None:
-    """Drop everything kept (tests, and a process past `MAX_ITEMS`)."""
-    _kept.clear()
-    _size[0] = 0
+    """Drop everything kept (tests)."""
+    with _lock:
+        _kept.clear()
+        _size[0] = 0
