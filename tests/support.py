@@ -547,6 +547,29 @@ AGGREGATE_AFTER_REQUESTS = {"on": True}
 
 
 @contextlib.contextmanager
+def dynamodb_calls() -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """Every DynamoDB call made inside, in order: (operation, its parameters). Requests inside do
+    not drain the usage stream (`aggregation_paused`): what one request costs, the aggregator's
+    own reads apart."""
+    from botocore.client import BaseClient
+
+    calls: list[tuple[str, dict[str, Any]]] = []
+    original = BaseClient._make_api_call
+
+    def counted(client: Any, operation: str, params: Any) -> Any:
+        if client.meta.service_model.service_name == "dynamodb":
+            calls.append((operation, params))
+        return original(client, operation, params)
+
+    BaseClient._make_api_call = counted  # type: ignore[method-assign]
+    try:
+        with aggregation_paused():
+            yield calls
+    finally:
+        BaseClient._make_api_call = original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
 def aggregation_paused() -> Iterator[None]:
     """Requests made inside do not drain the usage stream (the aggregator is "late")."""
     AGGREGATE_AFTER_REQUESTS["on"] = False

@@ -39,21 +39,10 @@ def aged(monkeypatch: pytest.MonkeyPatch) -> _Monotonic:
     return fake
 
 
-def _calls(monkeypatch: pytest.MonkeyPatch, call: Any) -> tuple[Any, Counter[str]]:
-    from botocore.client import BaseClient
-
-    seen: Counter[str] = Counter()
-    original = BaseClient._make_api_call
-
-    def counted(client: Any, operation: str, api_params: Any) -> Any:
-        if client.meta.service_model.service_name == "dynamodb":
-            seen[operation] += 1
-        return original(client, operation, api_params)
-
-    with monkeypatch.context() as m, support.aggregation_paused():
-        m.setattr(BaseClient, "_make_api_call", counted)
+def _calls(call: Any) -> tuple[Any, Counter[str]]:
+    with support.dynamodb_calls() as calls:
         result = call()
-    return result, seen
+    return result, Counter(op for op, _ in calls)
 
 
 def _reads(seen: Counter[str]) -> int:
@@ -97,26 +86,20 @@ def _warm(api: support.Api, customer: str) -> None:
 
 
 # -- one request per event ---------------------------------------------------------------------------
-def test_a_warm_single_event_is_one_request_its_write(
-    api: support.Api, monkeypatch: pytest.MonkeyPatch, aged: _Monotonic
-) -> None:
+def test_a_warm_single_event_is_one_request_its_write(api: support.Api, aged: _Monotonic) -> None:
     # GIVEN a process that read the key, meter, watch list and customer a moment ago
     meter_id, (cus,) = _setup(api)
     _warm(api, cus)
     # WHEN one more event is sent, with and without an Idempotency-Key
-    plain, seen = _calls(monkeypatch, lambda: _send(api, cus, 3))
-    keyed, seen_keyed = _calls(
-        monkeypatch, lambda: api.post(EVENTS, _body(cus, 4), headers={"Idempotency-Key": "once"})
-    )
+    plain, seen = _calls(lambda: _send(api, cus, 3))
+    keyed, seen_keyed = _calls(lambda: api.post(EVENTS, _body(cus, 4), headers={"Idempotency-Key": "once"}))
     # THEN each is its one conditional Put: no read at all
     assert plain.status == 200 and keyed.status == 200, (plain.text, keyed.text)
     assert seen == Counter({"PutItem": 1}) and seen_keyed == Counter({"PutItem": 1}), (seen, seen_keyed)
     assert _summary(api, meter_id, cus) == 1 + 1 + 3 + 4
 
 
-def test_a_warm_v2_event_with_an_idempotency_key_reads_no_key_of_its_own(
-    api: support.Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_warm_v2_event_with_an_idempotency_key_reads_no_key_of_its_own(api: support.Api) -> None:
     # GIVEN a process that confirmed the key (on its own, before Powertools' record) a moment ago
     meter_id, (cus,) = _setup(api)
     _warm(api, cus)
@@ -125,7 +108,6 @@ def test_a_warm_v2_event_with_an_idempotency_key_reads_no_key_of_its_own(
         assert sent.status == 200, sent.text
     # WHEN one more comes with its own Idempotency-Key
     resp, seen = _calls(
-        monkeypatch,
         lambda: api.post("/v2/billing/meter_events", json=_body(cus, 5), headers={"Idempotency-Key": "w2"}),
     )
     # THEN nothing is read: the record's Put, the event's Put, the record's completion
@@ -134,7 +116,7 @@ def test_a_warm_v2_event_with_an_idempotency_key_reads_no_key_of_its_own(
     assert _summary(api, meter_id, cus) == 1 + 1 + 1 + 1 + 5
 
 
-def test_a_warm_stream_batch_reads_nothing(api: support.Api, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_warm_stream_batch_reads_nothing(api: support.Api) -> None:
     # GIVEN a session that streamed a batch over four customers a moment ago
     meter_id, customers = _setup(api, customers=4)
     _warm(api, customers[0])
@@ -145,27 +127,23 @@ def test_a_warm_stream_batch_reads_nothing(api: support.Api, monkeypatch: pytest
 
     assert api.post("/v2/billing/meter_event_stream", json=batch(1), key=token).status == 200
     # WHEN the next batch comes
-    resp, seen = _calls(
-        monkeypatch, lambda: api.post("/v2/billing/meter_event_stream", json=batch(2), key=token)
-    )
+    resp, seen = _calls(lambda: api.post("/v2/billing/meter_event_stream", json=batch(2), key=token))
     # THEN its 100 events are 4 INSERT requests and nothing is read
     assert resp.status == 200, resp.text
     assert _reads(seen) == 0 and seen == Counter({"BatchExecuteStatement": 4}), seen
     assert sum(_summary(api, meter_id, c) for c in customers) == 2 + 200
 
 
-def test_what_is_kept_ages_out_after_the_setting_s_seconds(
-    api: support.Api, monkeypatch: pytest.MonkeyPatch, aged: _Monotonic
-) -> None:
+def test_what_is_kept_ages_out_after_the_setting_s_seconds(api: support.Api, aged: _Monotonic) -> None:
     # GIVEN a warm process (1 s by default)
     _, (cus,) = _setup(api)
     _warm(api, cus)
     # WHEN 0.9 s pass THEN an event still reads nothing; WHEN 1 s has passed THEN it reads once
     aged.now += 0.9
-    _, seen = _calls(monkeypatch, lambda: _send(api, cus, 1))
+    _, seen = _calls(lambda: _send(api, cus, 1))
     assert _reads(seen) == 0, seen
     aged.now += 0.1
-    _, seen = _calls(monkeypatch, lambda: _send(api, cus, 1))
+    _, seen = _calls(lambda: _send(api, cus, 1))
     assert _reads(seen) == 1 and seen["BatchGetItem"] == 1, seen
 
 
@@ -179,7 +157,7 @@ def test_zero_seconds_keeps_nothing(api: support.Api, monkeypatch: pytest.Monkey
         _, (cus,) = _setup(api)
         _warm(api, cus)
         # THEN every event reads its key, meter and customer (one BatchGetItem)
-        _, seen = _calls(monkeypatch, lambda: _send(api, cus, 1))
+        _, seen = _calls(lambda: _send(api, cus, 1))
         assert _reads(seen) == 1 and seen["BatchGetItem"] == 1, seen
     finally:
         monkeypatch.delenv("TALLY_INGEST_CACHE_SECONDS")
@@ -194,9 +172,7 @@ def _remove_key_elsewhere(api: support.Api) -> None:
     ObjectItem(ObjectItem.api_key_key(api.account.id, auth.key_hash(api.key)), OBJECT_SK).delete()
 
 
-def test_a_key_removed_elsewhere_is_refused_once_the_seconds_pass(
-    api: support.Api, monkeypatch: pytest.MonkeyPatch, aged: _Monotonic
-) -> None:
+def test_a_key_removed_elsewhere_is_refused_once_the_seconds_pass(api: support.Api, aged: _Monotonic) -> None:
     # GIVEN a warm process, and the key's stored hash removed by another process
     meter_id, (cus,) = _setup(api)
     _warm(api, cus)
@@ -205,7 +181,7 @@ def test_a_key_removed_elsewhere_is_refused_once_the_seconds_pass(
     assert _send(api, cus, 10).status == 200
     # WHEN the second has passed THEN 401, and nothing is written
     aged.now += 1.0
-    resp, seen = _calls(monkeypatch, lambda: _send(api, cus, 100))
+    resp, seen = _calls(lambda: _send(api, cus, 100))
     support.assert_stripe_error(resp.status, resp.json, 401, type="invalid_request_error")
     assert not USAGE_WRITES & set(seen), seen
     from tally.api import auth

@@ -17,28 +17,14 @@ USAGE_WRITES = {"PutItem", "UpdateItem", "TransactWriteItems", "BatchWriteItem",
 
 
 def _dynamo_calls(monkeypatch: pytest.MonkeyPatch, call: Any) -> tuple[Any, Counter[str], list[dict]]:
-    from botocore.client import BaseClient
-
     from tally.store import recent
 
     recent.clear()  # nothing kept: the request reads what it needs (the kept path: test_ingest_cache)
-
-    seen: Counter[str] = Counter()
-    params: list[dict] = []
-    original = BaseClient._make_api_call
-
-    def counted(client: Any, operation: str, api_params: Any) -> Any:
-        if client.meta.service_model.service_name == "dynamodb":
-            seen[operation] += 1
-            params.append({"op": operation, **api_params})
-        return original(client, operation, api_params)
-
     # The ingest request alone: the usage aggregator the harness runs after it (branch `async`:
     # another function, fed by the usage stream) makes its own reads.
-    with monkeypatch.context() as m, support.aggregation_paused():
-        m.setattr(BaseClient, "_make_api_call", counted)
+    with support.dynamodb_calls() as calls:
         result = call()
-    return result, seen, params
+    return result, Counter(op for op, _ in calls), [{"op": op, **params} for op, params in calls]
 
 
 def _setup(api: support.Api, customers: int = 1) -> list[str]:

@@ -15,20 +15,10 @@ from tally.errors import NotFound
 from tally.store import objects
 
 
-def _calls(monkeypatch: pytest.MonkeyPatch, call: Any) -> tuple[Any, Counter[str]]:
-    from botocore.client import BaseClient
-
-    seen: Counter[str] = Counter()
-    original = BaseClient._make_api_call
-
-    def counted(client: Any, operation: str, params: Any) -> Any:
-        seen[operation] += 1
-        return original(client, operation, params)
-
-    with monkeypatch.context() as m:
-        m.setattr(BaseClient, "_make_api_call", counted)
+def _calls(call: Any) -> tuple[Any, Counter[str]]:
+    with support.dynamodb_calls() as calls:
         result = call()
-    return result, seen
+    return result, Counter(op for op, _ in calls)
 
 
 @pytest.fixture
@@ -49,9 +39,7 @@ def catalog(api: support.Api) -> dict[str, str]:
     }
 
 
-def test_records_as_get_returns_them_in_one_read(
-    api: support.Api, catalog: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_records_as_get_returns_them_in_one_read(api: support.Api, catalog: dict[str, str]) -> None:
     clock = Clock.system()
     wanted = [
         (catalog["price"], Price, None),
@@ -60,7 +48,7 @@ def test_records_as_get_returns_them_in_one_read(
         (catalog["customer"], Customer, None),
         (catalog["price"], Price, None),  # named twice: read once
     ]
-    found, seen = _calls(monkeypatch, lambda: objects.get_many(api.account.id, wanted, clock))
+    found, seen = _calls(lambda: objects.get_many(api.account.id, wanted, clock))
     assert seen == Counter({"BatchGetItem": 1}), seen
     for object_id, cls, _ in wanted:
         assert found[object_id] == objects.get(api.account.id, object_id, cls, clock)
