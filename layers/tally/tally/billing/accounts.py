@@ -104,17 +104,13 @@ class Presented:
         keeps the item it read a moment ago, `store.recent`) or raise `refusal`."""
         if self.refused:
             raise self.refusal
-        if self.confirmed:
-            return
-        kept, _ = recent.fresh(self.account, [self.key])
-        if self.key in kept:
-            self.settle(kept[self.key], clock)
-            return
-        read_at = recent.generation(self.account)
+        if not self.confirmed:
+            found = recent.read_through(self.account, [self.key], self._read)
+            self.settle(found.get(self.key), clock)
+
+    def _read(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], ObjectItem]:
         item = api_keys.read(self.account, self.digest)
-        if item is not None:
-            recent.keep(self.account, read_at, {self.key: item})
-        self.settle(item, clock)
+        return {} if item is None else {self.key: item}
 
 
 def presented_key(key: str, refusal: StripeError) -> Presented | None:

@@ -7,9 +7,8 @@ reads meters and customers through the same `Lookups`, never from what is kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from tally.billing import references
 from tally.billing.accounts import Presented
@@ -18,9 +17,6 @@ from tally.domain.alerts import Watch
 from tally.domain.records import Customer, Meter
 from tally.errors import InvalidRequest, StripeError
 from tally.store import meter_names, objects, recent
-
-if TYPE_CHECKING:
-    from tally.store.models import ObjectItem
 
 
 @dataclass(frozen=True)
@@ -96,7 +92,7 @@ class Lookups:
             if name not in wanted and name not in self.meters:
                 wanted[name] = None
                 keys.append(meter_names.claim_key(account, name))
-        items = _read(account, keys + list(customers.values()), watch_lists)
+        items = recent.read_through(account, keys + list(customers.values()), objects.read_many, watch_lists)
         if presented is not None and not presented.confirmed:
             presented.settle(items.get(presented.key), self.clock)
         for name, hint in wanted.items():
@@ -106,7 +102,7 @@ class Lookups:
                 continue
             key = meter_names.watch_key_of(account, name, meter.id)
             if hint is None or hint[0] != meter.id:  # not named in advance: its own read
-                items.update(_read(account, [key], [key], meter_names.read_watch))
+                items.update(recent.read_through(account, [key], meter_names.read_watch, [key]))
             self.watches[meter.id] = meter_names.watch_of(items.get(key))
             if len(_HINTS) >= _MAX_HINTS:
                 _HINTS.clear()
@@ -166,22 +162,3 @@ class Lookups:
 
             self.clocks[customer.test_clock] = clocks.frozen(self.account, customer.test_clock, self.clock)
         return self.clocks[customer.test_clock]
-
-
-def _read(
-    account: str,
-    keys: list[tuple[str, str]],
-    watch_lists: list[tuple[str, str]],
-    read: Callable[[list[tuple[str, str]]], dict[tuple[str, str], ObjectItem]] = objects.read_many,
-) -> dict[tuple[str, str], ObjectItem]:
-    """The items of `keys` that exist: those this process read a moment ago (`store.recent`),
-    then ONE consistent read of the rest (none when all are kept). An absent watch list (a meter
-    without alerts) is kept too."""
-    kept, missing = recent.fresh(account, keys)
-    items = {key: item for key, item in kept.items() if item is not None}
-    if missing:
-        read_at = recent.generation(account)
-        found = read(missing)
-        recent.keep(account, read_at, found, absent=[k for k in watch_lists if k in missing])
-        items.update(found)
-    return items

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from tally.settings import settings
@@ -81,6 +81,25 @@ def keep(account: str, read_at: int, found: dict[Key, ObjectItem], absent: Itera
         for key, item in entries:
             _size[0] += key not in kept
             kept[key] = (item, until)
+
+
+def read_through(
+    account: str,
+    keys: list[Key],
+    read: Callable[[list[Key]], dict[Key, ObjectItem]],
+    absent_kept: Iterable[Key] = (),
+) -> dict[Key, ObjectItem]:
+    """The items of `keys` that exist: those kept and fresh, then `read` (ONE consistent read,
+    answering by key and leaving absent ones out) of the rest — none when all are kept. What it
+    found is kept, and so is the absence of the `absent_kept` keys it did not find."""
+    kept, missing = fresh(account, keys)
+    items = {key: item for key, item in kept.items() if item is not None}
+    if missing:
+        read_at = generation(account)
+        found = read(missing)
+        keep(account, read_at, found, absent=[k for k in absent_kept if k in missing])
+        items.update(found)
+    return items
 
 
 def forget(account: str) -> None:
