@@ -345,14 +345,18 @@ def throughput(run: Run) -> dict[str, Any]:
     hour = now - now % HOUR
     n_single = run.n(300, 100)  # ≥ 100: a small sample is mostly the warm-up reads
     n_batches = run.n(20, 2)
-    singles = [
-        run.prepared(
-            "POST",
-            "/v1/billing/meter_events",
-            form=run.v1_form(run.customers[i % INGEST_CUSTOMERS], now - i % 600),
-        )
-        for i in range(n_single)
-    ]
+
+    def v1_calls() -> list[Any]:
+        return [
+            run.prepared(
+                "POST",
+                "/v1/billing/meter_events",
+                form=run.v1_form(run.customers[i % INGEST_CUSTOMERS], now - i % 600),
+            )
+            for i in range(n_single)
+        ]
+
+    singles = v1_calls()
     batches = [
         run.prepared(
             "POST", "/v2/billing/meter_event_stream", json_body=run.v2_batch(run.customers[:4], [hour], now)
@@ -360,14 +364,7 @@ def throughput(run: Run) -> dict[str, Any]:
         for _ in range(n_batches)
     ]
 
-    uncached = [
-        run.prepared(
-            "POST",
-            "/v1/billing/meter_events",
-            form=run.v1_form(run.customers[i % INGEST_CUSTOMERS], now - i % 600),
-        )
-        for i in range(n_single)
-    ]
+    uncached = v1_calls()  # as many more, sent with TALLY_INGEST_CACHE_SECONDS=0
 
     def send_singles(calls: list[Any] = singles) -> None:
         for call in calls:

@@ -812,6 +812,18 @@ class WebhookReceiver:
         self.server.server_close()
 
 
+def summed_usage(api: Api, meter_id: str, customer: str) -> int:
+    """The customer's usage of the meter over the last day (and the next 10 minutes), summed from
+    `GET /v1/billing/meters/{id}/event_summaries` as a user would read it."""
+    now = int(time.time())
+    resp = api.get(
+        f"/v1/billing/meters/{meter_id}/event_summaries",
+        {"customer": customer, "start_time": (now - 86400) // 60 * 60, "end_time": (now // 60 + 10) * 60},
+    )
+    assert resp.status == 200, resp.text
+    return sum(s["aggregated_value"] for s in resp.json["data"])
+
+
 def usage_meter(meter_id: str, formula: str = "sum", shards: int = 1) -> Any:
     """A Meter as the usage store's tests read it (`usage.aggregate`, `hourly`): only its id,
     formula and write shards matter there."""

@@ -68,16 +68,6 @@ def _send(api: support.Api, customer: str, value: int) -> support.Response:
     return api.post(EVENTS, _body(customer, value))
 
 
-def _summary(api: support.Api, meter_id: str, customer: str) -> int:
-    now = int(time.time())
-    resp = api.get(
-        f"/v1/billing/meters/{meter_id}/event_summaries",
-        {"customer": customer, "start_time": (now - 86400) // 60 * 60, "end_time": (now // 60 + 10) * 60},
-    )
-    assert resp.status == 200, resp.text
-    return sum(s["aggregated_value"] for s in resp.json["data"])
-
-
 def _warm(api: support.Api, customer: str) -> None:
     """Two events of 1, stamped two minutes ago: the first learns the meter, the second reads its
     watch list with the rest."""
@@ -96,7 +86,7 @@ def test_a_warm_single_event_is_one_request_its_write(api: support.Api, aged: _M
     # THEN each is its one conditional Put: no read at all
     assert plain.status == 200 and keyed.status == 200, (plain.text, keyed.text)
     assert seen == Counter({"PutItem": 1}) and seen_keyed == Counter({"PutItem": 1}), (seen, seen_keyed)
-    assert _summary(api, meter_id, cus) == 1 + 1 + 3 + 4
+    assert support.summed_usage(api, meter_id, cus) == 1 + 1 + 3 + 4
 
 
 def test_a_warm_v2_event_with_an_idempotency_key_reads_no_key_of_its_own(api: support.Api) -> None:
@@ -113,7 +103,7 @@ def test_a_warm_v2_event_with_an_idempotency_key_reads_no_key_of_its_own(api: su
     # THEN nothing is read: the record's Put, the event's Put, the record's completion
     assert resp.status == 200, resp.text
     assert _reads(seen) == 0 and seen == Counter({"PutItem": 2, "UpdateItem": 1}), seen
-    assert _summary(api, meter_id, cus) == 1 + 1 + 1 + 1 + 5
+    assert support.summed_usage(api, meter_id, cus) == 1 + 1 + 1 + 1 + 5
 
 
 def test_a_warm_stream_batch_reads_nothing(api: support.Api) -> None:
@@ -131,7 +121,7 @@ def test_a_warm_stream_batch_reads_nothing(api: support.Api) -> None:
     # THEN its 100 events are 4 INSERT requests and nothing is read
     assert resp.status == 200, resp.text
     assert _reads(seen) == 0 and seen == Counter({"BatchExecuteStatement": 4}), seen
-    assert sum(_summary(api, meter_id, c) for c in customers) == 2 + 200
+    assert sum(support.summed_usage(api, meter_id, c) for c in customers) == 2 + 200
 
 
 def test_what_is_kept_ages_out_after_the_setting_s_seconds(api: support.Api, aged: _Monotonic) -> None:
@@ -188,7 +178,7 @@ def test_a_key_removed_elsewhere_is_refused_once_the_seconds_pass(api: support.A
     from tally.clock import Clock
 
     auth.register_key(api.key, Clock.system())
-    assert _summary(api, meter_id, cus) == 1 + 1 + 10
+    assert support.summed_usage(api, meter_id, cus) == 1 + 1 + 10
 
 
 def test_a_meter_deactivated_elsewhere_is_refused_once_the_seconds_pass(
@@ -203,7 +193,7 @@ def test_a_meter_deactivated_elsewhere_is_refused_once_the_seconds_pass(
     assert _send(api, cus, 10).status == 200  # within the second
     aged.now += 1.0
     support.assert_stripe_error(*_status_json(_send(api, cus, 100)), 400, code="resource_missing")
-    assert _summary(api, meter_id, cus) == 1 + 1 + 10
+    assert support.summed_usage(api, meter_id, cus) == 1 + 1 + 10
 
 
 def _status_json(resp: support.Response) -> tuple[int, Any]:
@@ -222,7 +212,7 @@ def test_this_process_s_own_changes_refuse_at_once(api: support.Api, aged: _Mono
     assert api.post(f"/v1/billing/meters/{meter_id}/deactivate").status == 200
     # THEN each next event is refused at once
     support.assert_stripe_error(*_status_json(_send(api, first, 5)), 400, code="resource_missing")
-    assert _summary(api, meter_id, first) == 2
+    assert support.summed_usage(api, meter_id, first) == 2
 
 
 def test_a_meter_created_a_moment_ago_is_found_at_once(api: support.Api, aged: _Monotonic) -> None:
@@ -240,7 +230,7 @@ def test_a_meter_created_a_moment_ago_is_found_at_once(api: support.Api, aged: _
         ).json
     # THEN the next event counts (an absent claim is never kept)
     assert api.post(EVENTS, body).status == 200
-    assert _summary(api, meter["id"], cus) == 1
+    assert support.summed_usage(api, meter["id"], cus) == 1
 
 
 def test_an_expired_session_token_is_refused_whatever_is_kept(api: support.Api, aged: _Monotonic) -> None:
@@ -258,7 +248,7 @@ def test_an_expired_session_token_is_refused_whatever_is_kept(api: support.Api, 
         resp = api.post("/v2/billing/meter_event_stream", json=batch(2), key=token)
     # THEN 401, as without a cache
     support.assert_stripe_error(resp.status, resp.json, 401)
-    assert _summary(api, meter_id, cus) == 2
+    assert support.summed_usage(api, meter_id, cus) == 2
 
 
 def test_an_alert_created_elsewhere_counts_every_event_after_it(api: support.Api, aged: _Monotonic) -> None:

@@ -134,18 +134,6 @@ def test_a_meter_new_to_the_process_costs_one_more_read(
 
 
 # -- one read, equally correct -----------------------------------------------------------------------
-def _summary(api: support.Api, meter_id: str, customer: str) -> int:
-    import time
-
-    now = int(time.time())
-    resp = api.get(
-        f"/v1/billing/meters/{meter_id}/event_summaries",
-        {"customer": customer, "start_time": (now - 86400) // 60 * 60, "end_time": (now // 60 + 10) * 60},
-    )
-    assert resp.status == 200, resp.text
-    return sum(s["aggregated_value"] for s in resp.json["data"])
-
-
 def _meter_id(api: support.Api) -> str:
     return api.get("/v1/billing/meters").json["data"][0]["id"]
 
@@ -168,7 +156,7 @@ def test_a_removed_key_is_refused_at_once_and_writes_nothing(
     support.assert_stripe_error(resp.status, resp.json, 401, type="invalid_request_error")
     assert not USAGE_WRITES & set(seen), seen
     auth.register_key(api.key, Clock.system())  # AND nothing was counted
-    assert _summary(api, _meter_id(api), cus) == 1
+    assert support.summed_usage(api, _meter_id(api), cus) == 1
 
 
 @pytest.mark.parametrize(
@@ -206,7 +194,7 @@ def test_an_unknown_key_with_an_idempotency_key_writes_no_record(
         resp, seen, _ = _dynamo_calls(monkeypatch, send)
         assert resp.status == 401, resp.text
         assert not USAGE_WRITES & set(seen), seen
-    assert _summary(api, _meter_id(api), cus) == 0
+    assert support.summed_usage(api, _meter_id(api), cus) == 0
 
 
 def _refused(resp: support.Response) -> None:
@@ -226,7 +214,7 @@ def test_a_deactivated_meter_and_a_deleted_customer_refuse_at_once(api: support.
     assert api.post(f"/v1/billing/meters/{meter_id}/deactivate").status == 200
     body = {"event_name": "tokens", "payload": {"stripe_customer_id": first, "value": "2"}}
     _refused(api.post("/v1/billing/meter_events", body))
-    assert _summary(api, meter_id, first) == 1
+    assert support.summed_usage(api, meter_id, first) == 1
 
 
 def test_a_meter_that_replaced_the_one_seen_is_read_right(
@@ -247,7 +235,7 @@ def test_a_meter_that_replaced_the_one_seen_is_read_right(
     # THEN it counts to B (the guess named A's watch list: one more read for B's)
     assert resp.status == 200, resp.text
     assert _reads(seen) == 2, seen
-    assert _summary(api, new, cus) == 7 and _summary(api, old, cus) == 1
+    assert support.summed_usage(api, new, cus) == 7 and support.summed_usage(api, old, cus) == 1
 
 
 def test_a_customer_under_another_payload_key_is_found(api: support.Api) -> None:
@@ -267,4 +255,4 @@ def test_a_customer_under_another_payload_key_is_found(api: support.Api) -> None
         body = {"event_name": "calls", "payload": {"account_ref": cus, "stripe_customer_id": "cus_nope"}}
         resp = api.post("/v1/billing/meter_events", body)
         assert resp.status == 200, resp.text
-    assert _summary(api, meter["id"], cus) == 2
+    assert support.summed_usage(api, meter["id"], cus) == 2

@@ -135,16 +135,7 @@ def test_an_alert_counts_usage_sent_right_after_its_creation(api, clock):
 
 # -- the store, to the second --------------------------------------------------------------------
 def _meter(formula: str = "sum", shards: int = 1, meter_id: str = "mtr_b") -> Meter:
-    return Meter(
-        id=meter_id,
-        created=STORE_NOW,
-        updated=STORE_NOW,
-        livemode=False,
-        display_name="m",
-        event_name="e",
-        formula=Formula(formula),
-        write_shards=shards,
-    )
+    return support.usage_meter(meter_id, formula, shards)
 
 
 def _ev(ident: str, value: int, at: int, meter_id: str = "mtr_b") -> MeterEvent:
